@@ -1,0 +1,25 @@
+import { Hono } from 'hono';
+import type { ApiDeps } from './deps.js';
+import { basicAuth, type AuthUser } from './auth.js';
+import { onError } from './problem.js';
+import { systemRoutes } from './routes/system.js';
+import { metadataRoutes } from './routes/metadata.js';
+import { imagesRoutes } from './routes/images.js';
+import { sourcesRoutes } from './routes/sources.js';
+import { pipelinesRoutes } from './routes/pipelines.js';
+import { quarantineRoutes } from './routes/quarantine.js';
+
+/** The HTTP API: Slicebox's routes under /api, and ours beside them. No globals; tests call app.request(). */
+export function createApp(deps: ApiDeps): Hono<{ Variables: { user: AuthUser } }> {
+  const app = new Hono<{ Variables: { user: AuthUser } }>();
+  app.use('/api/*', basicAuth(deps.auth));
+  app.route('/api/system', systemRoutes(deps));
+  app.route('/api/metadata', metadataRoutes(deps));
+  app.route('/api/images', imagesRoutes(deps));
+  app.route('/api/sources', sourcesRoutes(deps));
+  app.route('/api/pipelines', pipelinesRoutes(deps));
+  app.route('/api/quarantine', quarantineRoutes(deps));
+  app.notFound((c) => c.text(`No route for ${c.req.method} ${c.req.path}`, 404));
+  app.onError(onError);
+  return app;
+}

@@ -1,0 +1,136 @@
+import { Readable } from 'node:stream';
+import { Hono } from 'hono';
+import { stream as honoStream } from 'hono/streaming';
+import busboy from 'busboy';
+import type { ApiDeps } from '../deps.js';
+import type { AuthUser } from '../auth.js';
+import { idParam, jsonBody, parseOr400 } from '../params.js';
+import { BadRequestError, NotFoundError, PipelineError } from '../../core/errors.js';
+import type { Origin } from '../../core/envelope.js';
+import type { Outcome } from '../../core/settle.js';
+import type { Image } from '../../core/ports.js';
+import { readHeader } from '../../core/dicom.js';
+import { storageKey } from '../../sinks/storage.js';
+import { imageAttributes } from '../attributes.js';
+import { z } from 'zod';
+
+type Env = { Variables: { user: AuthUser } };
+
+/** Streams an upload (raw body or multipart part `file`) into the engine; never buffers it whole. */
+export async function uploadFromRequest(
+  deps: ApiDeps,
+  req: Request,
+  origin: Origin,
+): Promise<{ outcome: Outcome; filename?: string }> {
+  const contentType = req.headers.get('content-type') ?? '';
+  if (!req.body) throw new BadRequestError('Request body is empty: send a DICOM Part-10 file');
+  const body = Readable.fromWeb(req.body as import('node:stream/web').ReadableStream);
+  if (!contentType.toLowerCase().startsWith('multipart/form-data'))
+    return { outcome: await deps.engine.upload(body, origin) };
+  return new Promise((resolve, reject) => {
+    let bb: busboy.Busboy;
+    try {
+      bb = busboy({ headers: { 'content-type': contentType }, limits: { files: 1, fields: 16 } });
+    } catch (err) {
+      reject(new BadRequestError(`Malformed multipart body: ${(err as Error).message}`));
+      return;
+    }
+    let found = false;
+    bb.on('file', (name, file, info) => {
+      if (name !== 'file' || found) {
+        file.resume();
+        return;
+      }
+      found = true;
+      const filename = info.filename;
+      deps.engine
+        .upload(file, { ...origin, detail: filename })
+        .then((outcome) => resolve({ outcome, filename }), reject);
+    });
+    bb.on('error', (err) =>
+      reject(new BadRequestError(`Malformed multipart body: ${(err as Error).message}`)),
+    );
+    bb.on('close', () => {
+      if (!found) reject(new BadRequestError('Multipart body has no part named "file"'));
+    });
+    body.on('error', reject);
+    body.pipe(bb);
+  });
+}
+
+/** Maps a settled upload to Slicebox's answers: 201 new, 200 overwrite, 400 invalid. */
+export function uploadResponse(
+  outcome: Outcome,
+  filename?: string,
+): { status: 200 | 201 | 204 | 400 | 500 | 503; body: Image | string | null } {
+  if (outcome.kind === 'ack') {
+    const image = outcome.envelope.tags.image as Image | undefined;
+    if (!image) return { status: 204, body: null };
+    return { status: outcome.envelope.tags.created === false ? 200 : 201, body: image };
+  }
+  if (outcome.kind === 'drop') return { status: 204, body: null };
+  const prefix = filename ? `${filename}: ` : '';
+  const status = outcome.error.httpStatus === 400 ? 400 : outcome.error.httpStatus === 503 ? 503 : 500;
+  return { status, body: `${prefix}${outcome.error.message}` };
+}
+
+const idList = z.array(z.number().int().nonnegative()).max(100_000);
+
+export function imagesRoutes(deps: ApiDeps): Hono<Env> {
+  const { index, blobs } = deps;
+  const imageOr404 = (id: number) => {
+    const image = index.image(id);
+    if (!image) throw new NotFoundError(`image ${id}`);
+    return image;
+  };
+  const deleteImages = async (ids: number[]) => {
+    // Files first: a crash in between leaves an index row without a file, which the start-up check removes
+    // (the other order would bring a deleted image back).
+    const images = ids.map((id) => index.image(id)).filter((i): i is Image => !!i);
+    for (const image of images) await blobs.delete(storageKey(image.sopInstanceUID.value));
+    index.deleteImages(images.map((i) => i.id));
+  };
+
+  return new Hono<Env>()
+    .post('/', async (c) => {
+      const user = c.get('user');
+      const { outcome, filename } = await uploadFromRequest(deps, c.req.raw, {
+        sourceType: 'user',
+        sourceId: user.id,
+        sourceName: user.user,
+      });
+      const { status, body } = uploadResponse(outcome, filename);
+      if (body === null) return c.body(null, 204);
+      if (typeof body === 'string') return c.text(body, status as 400);
+      return c.json(body, status as 200);
+    })
+    .post('/delete', async (c) => {
+      const ids = parseOr400(idList, await jsonBody(c.req), 'body must be a JSON array of image ids');
+      await deleteImages(ids);
+      return c.body(null, 204);
+    })
+    .get('/:id', async (c) => {
+      const image = imageOr404(idParam(c.req.param('id')));
+      const { stream, size } = await blobs.open(storageKey(image.sopInstanceUID.value));
+      c.header('Content-Type', 'application/octet-stream');
+      c.header('Content-Length', String(size));
+      return honoStream(c, async (out) => {
+        for await (const chunk of stream) await out.write(chunk as Uint8Array);
+      });
+    })
+    .delete('/:id', async (c) => {
+      await deleteImages([idParam(c.req.param('id'))]);
+      return c.body(null, 204);
+    })
+    .get('/:id/attributes', async (c) => {
+      const image = imageOr404(idParam(c.req.param('id')));
+      const path = blobs.localPath(storageKey(image.sopInstanceUID.value));
+      if (!path) throw new PipelineError('API.NOT_IMPLEMENTED', 'attributes need a local blob store', 501);
+      const header = await readHeader(path).catch((err) => {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+          throw new NotFoundError(`stored file of image ${image.id}`);
+        throw err;
+      });
+      return c.json(imageAttributes(header));
+    });
+}

@@ -1,0 +1,7 @@
+import { Hono } from 'hono';
+import type { ApiDeps } from '../deps.js';
+
+/** Ours: each running pipeline with its components' counters. */
+export function pipelinesRoutes(deps: ApiDeps): Hono {
+  return new Hono().get('/', (c) => c.json(deps.engine.pipelines()));
+}

@@ -1,0 +1,76 @@
+/**
+ * sluice start | lint <pipeline files…> | schema [out]
+ */
+import { writeFile } from 'node:fs/promises';
+import { loadPipelineFile, PipelineFileError } from './core/pipeline-file.js';
+import { registry } from './components.js';
+import { startSluice } from './main.js';
+import { loadConfig } from './core/config.js';
+import { PipelineError } from './core/errors.js';
+
+const USAGE = `usage: sluice <command>
+  start                  run the engine (configuration from SLUICE_* environment variables)
+  lint <file.yaml>...    check pipeline files without starting anything
+  schema [out.json]      write the JSON Schema of pipeline files (default pipelines/pipeline.schema.json)`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case 'start': {
+      const config = loadConfig();
+      const running = await startSluice(config);
+      console.log(
+        `Sluice ${config.aeTitle}: HTTP on http://${config.httpHost}:${running.httpPort}/api, DICOM on ${config.dicomHost}:${config.dicomPort}, data in ${config.dataDir}`,
+      );
+      const shutdown = async (signal: string) => {
+        console.log(`${signal}: stopping`);
+        await running.stop();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void shutdown('SIGINT'));
+      process.once('SIGTERM', () => void shutdown('SIGTERM'));
+      return -1;
+    }
+    case 'lint': {
+      if (!args.length) {
+        console.error('lint: name at least one pipeline file');
+        return 2;
+      }
+      let failed = 0;
+      for (const file of args) {
+        try {
+          const spec = await loadPipelineFile(file, registry);
+          console.log(
+            `${file}: ok (pipeline "${spec.name}": ${spec.sources.length} source(s), ${spec.operators.length} operator(s), ${spec.sinks.length} sink(s))`,
+          );
+        } catch (err) {
+          failed++;
+          console.error(
+            err instanceof PipelineFileError ? err.message : `${file}: ${(err as Error).message}`,
+          );
+        }
+      }
+      return failed ? 1 : 0;
+    }
+    case 'schema': {
+      const out = args[0] ?? 'pipelines/pipeline.schema.json';
+      await writeFile(out, JSON.stringify(registry.jsonSchema(), null, 2) + '\n');
+      console.log(`wrote ${out}`);
+      return 0;
+    }
+    default:
+      console.error(USAGE);
+      return command ? 2 : 0;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err) => {
+    if (err instanceof PipelineFileError || err instanceof PipelineError) console.error(err.message);
+    else console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,78 @@
+/**
+ * Components are values: `{ type, summary, config, example, create }`, listed in their kind's index.ts.
+ * The zod schema is the contract and the documentation.
+ */
+import type { Observable, OperatorFunction } from 'rxjs';
+import type { z } from 'zod';
+import type { Envelope, Origin, SourceType } from './envelope.js';
+import type { Counters } from './counters.js';
+import type { Outcome, Settler } from './settle.js';
+import type { EngineServices } from './services.js';
+import type { Landing } from './landing.js';
+
+export type ComponentKind = 'source' | 'operator' | 'sink';
+
+/** What every component gets when it is created. */
+export interface ComponentContext {
+  readonly pipeline: string;
+  /** `sources[0]`, `operators[1]`, … as in the pipeline file. */
+  readonly path: string;
+  readonly services: EngineServices;
+  readonly counters: Counters;
+  /** Settles envelopes this component ends (drops, quarantines); see perItem. */
+  readonly settler: Settler;
+}
+
+/** Sources additionally admit files into the pipeline. */
+export interface SourceContext extends ComponentContext {
+  /**
+   * Waits for room in the pipeline (bounded in-flight), then lands nothing itself: the caller has already
+   * written the file durably (see Landing). Parses the header, emits the envelope and resolves when it is
+   * settled. Invalid files are quarantined here and resolve as `quarantine`.
+   */
+  ingest(
+    emit: (envelope: Envelope) => void,
+    landedPath: string,
+    origin: Origin,
+    /** The landed bytes, when the source still holds them: saves reading the file back. */
+    content?: Buffer,
+  ): Promise<Outcome>;
+  /** Resolves when there is room for one more envelope; sources call it before reading more input. */
+  waitForRoom(): Promise<void>;
+  /** Where the source writes incoming objects durably before calling `ingest`. */
+  readonly landing: Landing;
+}
+
+interface Base<C> {
+  readonly type: string;
+  readonly summary: string;
+  readonly config: z.ZodType<C>;
+  /** A valid config, used by docs, `sluice schema` and the contract tests. */
+  readonly example: C;
+}
+
+export interface SourceDefinition<C = unknown> extends Base<C> {
+  readonly kind: 'source';
+  /** How envelopes from this source are labelled (Slicebox source types); listed in `/api/sources`. */
+  readonly sourceType?: SourceType;
+  create(config: C, ctx: SourceContext): Observable<Envelope>;
+}
+export interface OperatorDefinition<C = unknown> extends Base<C> {
+  readonly kind: 'operator';
+  create(config: C, ctx: ComponentContext): OperatorFunction<Envelope, Envelope>;
+}
+export interface SinkDefinition<C = unknown> extends Base<C> {
+  readonly kind: 'sink';
+  create(config: C, ctx: ComponentContext): OperatorFunction<Envelope, Envelope>;
+}
+export type ComponentDefinition = SourceDefinition<any> | OperatorDefinition<any> | SinkDefinition<any>;
+
+export function defineSource<C>(def: Omit<SourceDefinition<C>, 'kind'>): SourceDefinition<C> {
+  return { kind: 'source', ...def };
+}
+export function defineOperator<C>(def: Omit<OperatorDefinition<C>, 'kind'>): OperatorDefinition<C> {
+  return { kind: 'operator', ...def };
+}
+export function defineSink<C>(def: Omit<SinkDefinition<C>, 'kind'>): SinkDefinition<C> {
+  return { kind: 'sink', ...def };
+}

@@ -1,0 +1,65 @@
+/**
+ * Engine configuration: embedded defaults, overridden by SLUICE_* environment variables.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+export interface EngineConfig {
+  dataDir: string;
+  httpHost: string;
+  httpPort: number;
+  dicomHost: string;
+  dicomPort: number;
+  aeTitle: string;
+  adminUser: string;
+  adminPassword: string;
+  pipelines: string[];
+}
+
+const port = (name: string) =>
+  z.coerce
+    .number({ error: `${name} must be a port number` })
+    .int(`${name} must be an integer`)
+    .min(0, `${name} must be 0..65535`)
+    .max(65535, `${name} must be 0..65535`);
+
+const envSchema = z.object({
+  SLUICE_DATA_DIR: z.string().min(1).default('./data'),
+  SLUICE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  SLUICE_HTTP_PORT: port('SLUICE_HTTP_PORT').default(5000),
+  SLUICE_DICOM_HOST: z.string().min(1).default('127.0.0.1'),
+  SLUICE_DICOM_PORT: port('SLUICE_DICOM_PORT').default(11112),
+  SLUICE_AE_TITLE: z
+    .string()
+    .trim()
+    .min(1, 'SLUICE_AE_TITLE must not be empty')
+    .max(16, 'SLUICE_AE_TITLE must be at most 16 characters')
+    .regex(/^[\x20-\x5b\x5d-\x7e]+$/, 'SLUICE_AE_TITLE must be printable ASCII without backslash')
+    .default('SLUICE'),
+  SLUICE_ADMIN_USER: z.string().min(1).default('admin'),
+  SLUICE_ADMIN_PASSWORD: z.string().min(1).default('admin'),
+  SLUICE_PIPELINES: z.string().min(1).default('pipelines/default.yaml'),
+});
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
+  const parsed = envSchema.safeParse(
+    Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('SLUICE_') && v !== '')),
+  );
+  if (!parsed.success)
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  const e = parsed.data;
+  return {
+    dataDir: resolve(e.SLUICE_DATA_DIR),
+    httpHost: e.SLUICE_HTTP_HOST,
+    httpPort: e.SLUICE_HTTP_PORT,
+    dicomHost: e.SLUICE_DICOM_HOST,
+    dicomPort: e.SLUICE_DICOM_PORT,
+    aeTitle: e.SLUICE_AE_TITLE,
+    adminUser: e.SLUICE_ADMIN_USER,
+    adminPassword: e.SLUICE_ADMIN_PASSWORD,
+    pipelines: e.SLUICE_PIPELINES.split(',')
+      .map((p) => p.trim())
+      .filter(Boolean),
+  };
+}

@@ -1,0 +1,40 @@
+import type { DicomHeader } from './dicom.js';
+
+/** Source types as Slicebox names them; they appear in `/api/sources` and series sources. */
+export type SourceType = 'scp' | 'directory' | 'import' | 'user' | 'box' | 'unknown';
+
+export interface SourceRef {
+  sourceType: SourceType;
+  sourceId: number;
+}
+
+export interface Origin extends SourceRef {
+  /** Human readable name of the source (SCP name, watched folder name, user name…). */
+  sourceName: string;
+  /** Calling AE title, remote address or original file name: for logs and quarantine records. */
+  detail?: string;
+}
+
+/**
+ * One DICOM instance travelling through a pipeline. Immutable: operators return a new envelope.
+ * The Part-10 file at `path` is already durable (in the landing directory) when the envelope is emitted.
+ */
+export interface Envelope {
+  readonly id: string;
+  readonly origin: Origin;
+  /** Current location of the Part-10 file. */
+  readonly path: string;
+  readonly size: number;
+  /** Header attributes (everything before the pixel data), parsed once at ingress. */
+  readonly header: DicomHeader;
+  /** Facts added by operators and sinks (series types, storage key, image id, …). */
+  readonly tags: Readonly<Record<string, unknown>>;
+}
+
+export function withTags(envelope: Envelope, tags: Record<string, unknown>): Envelope {
+  return { ...envelope, tags: { ...envelope.tags, ...tags } };
+}
+
+export function withPath(envelope: Envelope, path: string): Envelope {
+  return { ...envelope, path };
+}

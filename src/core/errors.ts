@@ -1,0 +1,60 @@
+/**
+ * Typed, coded errors. Messages carry UIDs, envelope ids and file names, never patient names or IDs.
+ * The HTTP mapping lives in one place (src/api/problem.ts); the DICOM status mapping in the SCP.
+ */
+export class PipelineError extends Error {
+  /** Stable `DOMAIN.REASON` code, safe to show and to match on. */
+  readonly code: string;
+  readonly httpStatus: number;
+  constructor(code: string, message: string, httpStatus = 500, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.httpStatus = httpStatus;
+  }
+}
+
+/** The bytes are not a DICOM Part-10 object we can read (truncated, not DICOM, absurd lengths…). */
+export class InvalidDicomError extends PipelineError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('DICOM.INVALID', `Invalid DICOM data: ${reason}`, 400, options);
+  }
+}
+
+/** Readable DICOM, but its SOP class or transfer syntax is not accepted here. */
+export class UnsupportedContextError extends PipelineError {
+  constructor(reason: string) {
+    super('DICOM.UNSUPPORTED_CONTEXT', reason, 400);
+  }
+}
+
+export class NotFoundError extends PipelineError {
+  constructor(what: string) {
+    super('API.NOT_FOUND', `${what} not found`, 404);
+  }
+}
+
+export class BadRequestError extends PipelineError {
+  constructor(message: string) {
+    super('API.BAD_REQUEST', message, 400);
+  }
+}
+
+export class StorageError extends PipelineError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORAGE.FAILED', message, 500, options);
+  }
+}
+
+export class ConfigError extends PipelineError {
+  constructor(message: string) {
+    super('CONFIG.INVALID', message, 400);
+  }
+}
+
+/** Anything thrown that is not a PipelineError becomes one, without losing the cause. */
+export function asPipelineError(err: unknown, code = 'INTERNAL.ERROR'): PipelineError {
+  if (err instanceof PipelineError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new PipelineError(code, message, 500, { cause: err });
+}

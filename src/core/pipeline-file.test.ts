@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { parsePipeline, PipelineFileError } from './pipeline-file.js';
+import { registry } from '../components.js';
+
+const parse = (text: string) => parsePipeline(text, 'p.yaml', registry);
+const problems = (text: string): string[] => {
+  try {
+    parse(text);
+  } catch (err) {
+    if (err instanceof PipelineFileError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a PipelineFileError');
+};
+
+describe('pipeline files', () => {
+  it('loads a valid file with defaults from the component schemas', () => {
+    const spec = parse(`name: ok
+sources:
+  - type: dicom_scp
+    port: 4242
+sinks:
+  - type: storage
+  - type: index
+`);
+    expect(spec.name).toBe('ok');
+    expect(spec.maxInFlight).toBe(64);
+    expect(spec.sources[0].config).toMatchObject({ port: 4242, max_associations: 32 });
+    expect(spec.sinks.map((s) => s.def.type)).toEqual(['storage', 'index']);
+  });
+
+  it('names file:line:col and the path of a wrong value', () => {
+    const p = problems(`name: bad
+sources:
+  - type: dicom_scp
+    port: "eleven"
+sinks:
+  - type: storage
+`);
+    expect(p).toHaveLength(1);
+    expect(p[0]).toMatch(/^p\.yaml:4:11 sources\[0\]\.port: /);
+  });
+
+  it('reports unknown keys at the key', () => {
+    const p = problems(`name: bad
+sources:
+  - type: dicom_scp
+    prot: 4242
+sinks:
+  - type: storage
+`);
+    expect(p[0]).toBe('p.yaml:4:5 sources[0].prot: unknown key "prot"');
+  });
+
+  it('reports unknown component types with the known ones', () => {
+    const p = problems(`name: bad
+sources:
+  - type: ftp_server
+sinks:
+  - type: storage
+`);
+    expect(p[0]).toMatch(
+      /^p\.yaml:3:11 sources\[0\]\.type: unknown source type "ftp_server" \(known: .*dicom_scp/,
+    );
+  });
+
+  it('reports every problem at once, including missing sections', () => {
+    const p = problems(`name: Bad Name
+sources: []
+`);
+    expect(p.some((x) => x.includes('name:'))).toBe(true);
+    expect(p.some((x) => x.includes('sources: a pipeline needs at least one source'))).toBe(true);
+    expect(p.some((x) => x.includes('sinks'))).toBe(true);
+  });
+
+  it('reports YAML syntax errors with a position', () => {
+    const p = problems(`name: x\nsources:\n  - type: [dicom_scp\n`);
+    expect(p[0]).toMatch(/^p\.yaml:\d+:\d+ /);
+  });
+
+  it('rejects duplicate keys', () => {
+    const p = problems(`name: a\nname: b\nsources:\n  - type: http_upload\nsinks:\n  - type: storage\n`);
+    expect(p[0]).toMatch(/^p\.yaml:2:1 /);
+  });
+
+  it('generates a JSON Schema covering every component type', () => {
+    const schema = JSON.stringify(registry.jsonSchema());
+    for (const def of registry.all()) expect(schema).toContain(`"${def.type}"`);
+  });
+});
+
+describe('component refinements', () => {
+  it('are checked at load (watch_folder move without move_to)', () => {
+    const p = problems(`name: w
+sources:
+  - type: watch_folder
+    path: inbox
+    after_import: move
+sinks:
+  - type: storage
+`);
+    expect(p[0]).toMatch(/^p\.yaml:\d+:\d+ sources\[0\]\.move_to: required when after_import is "move"/);
+  });
+});

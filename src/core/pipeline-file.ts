@@ -1,0 +1,148 @@
+/**
+ * Loading pipeline files: YAML parsed with positions, validated against the registry with zod.
+ * Every error reads `file:line:col path: message`.
+ */
+import { readFile } from 'node:fs/promises';
+import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { z } from 'zod';
+import type { ComponentDefinition, ComponentKind } from './component.js';
+import type { Registry } from './registry.js';
+
+export interface ComponentEntry {
+  kind: ComponentKind;
+  /** `sources[0]`, `operators[2]`, … */
+  path: string;
+  def: ComponentDefinition;
+  config: unknown;
+}
+
+export interface PipelineSpec {
+  file: string;
+  name: string;
+  description?: string;
+  maxInFlight: number;
+  sources: ComponentEntry[];
+  operators: ComponentEntry[];
+  sinks: ComponentEntry[];
+}
+
+export class PipelineFileError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'PipelineFileError';
+  }
+}
+
+const fileSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lower case letters, digits, "-" and "_", at most 64 characters'),
+  description: z.string().optional(),
+  max_in_flight: z.number().int().min(1).max(4096).default(64),
+  sources: z.array(z.unknown()).min(1, 'a pipeline needs at least one source'),
+  operators: z.array(z.unknown()).default([]),
+  sinks: z.array(z.unknown()).min(1, 'a pipeline needs at least one sink'),
+});
+
+const SECTIONS: Array<['sources' | 'operators' | 'sinks', ComponentKind]> = [
+  ['sources', 'source'],
+  ['operators', 'operator'],
+  ['sinks', 'sink'],
+];
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join('');
+}
+
+export function parsePipeline(text: string, file: string, registry: Registry): PipelineSpec {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const where = (offset: number | undefined) => {
+    if (offset === undefined) return `${file}:1:1`;
+    const { line, col } = lineCounter.linePos(offset);
+    return `${file}:${line}:${col}`;
+  };
+  if (doc.errors.length)
+    throw new PipelineFileError(doc.errors.map((e) => `${where(e.pos[0])} ${e.message.split('\n')[0]}`));
+
+  const problems: string[] = [];
+  const locate = (path: readonly PropertyKey[], key?: string): number | undefined => {
+    const segments = path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+    for (let n = segments.length; n >= 0; n--) {
+      const node = doc.getIn(segments.slice(0, n), true) as Node | undefined;
+      if (!node) continue;
+      if (key && n === segments.length && isMap(node)) {
+        const pair = node.items.find((it) => isScalar(it.key) && it.key.value === key);
+        if (pair && isScalar(pair.key)) return pair.key.range?.[0];
+      }
+      return node.range?.[0];
+    }
+    return undefined;
+  };
+  const report = (base: readonly PropertyKey[], issues: z.core.$ZodIssue[]) => {
+    for (const issue of issues) {
+      const path = [...base, ...issue.path];
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys)
+          problems.push(`${where(locate(path, key))} ${formatPath([...path, key])}: unknown key "${key}"`);
+      } else problems.push(`${where(locate(path))} ${formatPath(path) || '(file)'}: ${issue.message}`);
+    }
+  };
+
+  const raw = (doc as Document).toJS() as unknown;
+  const top = fileSchema.safeParse(raw ?? {});
+  if (!top.success) {
+    report([], top.error.issues);
+    throw new PipelineFileError(problems);
+  }
+  const spec: PipelineSpec = {
+    file,
+    name: top.data.name,
+    description: top.data.description,
+    maxInFlight: top.data.max_in_flight,
+    sources: [],
+    operators: [],
+    sinks: [],
+  };
+  for (const [section, kind] of SECTIONS) {
+    top.data[section].forEach((entry, i) => {
+      const path = [section, i];
+      const type = (entry as { type?: unknown } | null)?.type;
+      if (typeof type !== 'string') {
+        problems.push(
+          `${where(locate(path))} ${formatPath(path)}: missing "type" (known ${kind} types: ${registry.types(kind).join(', ')})`,
+        );
+        return;
+      }
+      const def = registry.get(kind, type);
+      if (!def) {
+        problems.push(
+          `${where(locate([...path, 'type']))} ${formatPath([...path, 'type'])}: unknown ${kind} type "${type}" (known: ${registry.types(kind).join(', ') || 'none'})`,
+        );
+        return;
+      }
+      // The component's own schema (with its refinements) checks everything but `type`.
+      const { type: _type, ...rest } = entry as Record<string, unknown>;
+      const result = (def.config as z.ZodType).safeParse(rest);
+      if (!result.success) {
+        report(path, result.error.issues);
+        return;
+      }
+      spec[section].push({ kind, path: formatPath(path), def, config: result.data });
+    });
+  }
+  if (problems.length) throw new PipelineFileError(problems);
+  return spec;
+}
+
+export async function loadPipelineFile(file: string, registry: Registry): Promise<PipelineSpec> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new PipelineFileError([`${file}: cannot read: ${(err as Error).message}`]);
+  }
+  return parsePipeline(text, file, registry);
+}

@@ -1,0 +1,32 @@
+import type { Readable } from 'node:stream';
+import type { BlobStore, MetadataIndex } from './ports.js';
+import type { Quarantine } from './quarantine.js';
+import type { Origin } from './envelope.js';
+import type { Outcome } from './settle.js';
+import type { EngineConfig } from './config.js';
+
+/** Accepts an uploaded body into a pipeline (registered by the `http_upload` source). */
+export type UploadHandler = (body: Readable, origin: Origin) => Promise<Outcome>;
+
+/** Shared services handed to components and to the API. */
+export interface EngineServices {
+  readonly config: EngineConfig;
+  readonly index: MetadataIndex;
+  readonly blobs: BlobStore;
+  readonly quarantine: Quarantine;
+  readonly uploads: UploadRegistry;
+}
+
+export class UploadRegistry {
+  private handler: UploadHandler | undefined;
+  register(handler: UploadHandler): () => void {
+    if (this.handler) throw new Error('only one http_upload source may run at a time');
+    this.handler = handler;
+    return () => {
+      if (this.handler === handler) this.handler = undefined;
+    };
+  }
+  get current(): UploadHandler | undefined {
+    return this.handler;
+  }
+}

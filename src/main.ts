@@ -1,0 +1,77 @@
+/**
+ * Composition root: read configuration, build adapters, check that index and files agree, load and start
+ * the pipelines, serve the API.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { loadConfig, type EngineConfig } from './core/config.js';
+import { Engine } from './core/engine.js';
+import { loadPipelineFile } from './core/pipeline-file.js';
+import { Quarantine } from './core/quarantine.js';
+import { UploadRegistry, type EngineServices } from './core/services.js';
+import { openFsBlobStore } from './adapters/fs-blob-store.js';
+import { openSqliteIndex } from './adapters/sqlite-index.js';
+import { reconcile } from './reconcile.js';
+import { createApp } from './api/app.js';
+import { registry } from './components.js';
+
+export interface Running {
+  config: EngineConfig;
+  engine: Engine;
+  server: ServerType;
+  httpPort: number;
+  stop(): Promise<void>;
+}
+
+async function version(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+export async function startSluice(config: EngineConfig = loadConfig()): Promise<Running> {
+  await mkdir(config.dataDir, { recursive: true });
+  const specs = await Promise.all(config.pipelines.map((file) => loadPipelineFile(file, registry)));
+  const index = openSqliteIndex(join(config.dataDir, 'index.sqlite'));
+  const blobs = openFsBlobStore(join(config.dataDir, 'storage'));
+  const services: EngineServices = {
+    config,
+    index,
+    blobs,
+    quarantine: new Quarantine(join(config.dataDir, 'quarantine')),
+    uploads: new UploadRegistry(),
+  };
+  const report = await reconcile(index, blobs);
+  if (report.reindexed || report.removedRows)
+    console.log(
+      `start-up check: re-indexed ${report.reindexed} stored file(s), removed ${report.removedRows} row(s) without a file`,
+    );
+  const engine = new Engine(services);
+  await engine.start(specs);
+  const app = createApp({
+    index,
+    blobs,
+    engine,
+    version: await version(),
+    auth: { user: config.adminUser, password: config.adminPassword },
+  });
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: config.httpHost, port: config.httpPort }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = server.address();
+  const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
+  return {
+    config,
+    engine,
+    server,
+    httpPort,
+    async stop() {
+      await new Promise<void>((r) => server.close(() => r()));
+      await engine.stop();
+      index.close();
+    },
+  };
+}

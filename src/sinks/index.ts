@@ -1,0 +1,5 @@
+import type { SinkDefinition } from '../core/component.js';
+import { index } from './index-sink.js';
+import { storage } from './storage.js';
+
+export const sinks: SinkDefinition<any>[] = [storage, index];

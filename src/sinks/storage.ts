@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { defineSink } from '../core/component.js';
+import { withTags } from '../core/envelope.js';
+import { perItem } from '../core/settle.js';
+
+/** Storage key of an instance: its SOP Instance UID (validated at ingress to be digits and dots). */
+export const storageKey = (sopInstanceUid: string) => sopInstanceUid;
+
+/**
+ * Stores each instance's Part-10 file in the blob store, bytes exactly as received. Re-sending the same
+ * SOP instance replaces the stored file atomically.
+ */
+export const storage = defineSink({
+  type: 'storage',
+  summary: 'Stores each instance in the blob store (atomic, durable, one file per SOP instance)',
+  config: z.strictObject({
+    concurrency: z.number().int().min(1).max(256).default(16).describe('Files stored at once'),
+  }),
+  example: { concurrency: 16 },
+  create: (config, ctx) =>
+    perItem(
+      ctx,
+      async (envelope) => {
+        const key = storageKey(envelope.header.sopInstanceUid);
+        await ctx.services.blobs.putFile(key, envelope.path);
+        return withTags(envelope, { storageKey: key });
+      },
+      { concurrency: config.concurrency },
+    ),
+});

@@ -1,0 +1,6 @@
+import type { SourceDefinition } from '../core/component.js';
+import { dicomScp } from './dicom-scp/index.js';
+import { httpUpload } from './http-upload.js';
+import { watchFolder } from './watch-folder.js';
+
+export const sources: SourceDefinition<any>[] = [dicomScp, watchFolder, httpUpload];

@@ -1,0 +1,57 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { EngineConfig } from '../../src/core/config.js';
+import { startSluice, type Running } from '../../src/main.js';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export const AUTH = { Authorization: `Basic ${Buffer.from('admin:secret').toString('base64')}` };
+
+export interface TestEngine extends Running {
+  dataDir: string;
+  dicomPort: number;
+  url: (path: string) => string;
+  api: (path: string, init?: RequestInit) => Promise<Response>;
+  cleanup(): Promise<void>;
+}
+
+/** Starts a real engine (SQLite, files, real HTTP and DICOM listeners on loopback) in a temp dir. */
+export async function startTestEngine(overrides: Partial<EngineConfig> = {}): Promise<TestEngine> {
+  const dataDir = overrides.dataDir ?? (await mkdtemp(join(tmpdir(), 'sluice-test-')));
+  const dicomPort = overrides.dicomPort ?? (await freePort());
+  const running = await startSluice({
+    dataDir,
+    httpHost: '127.0.0.1',
+    httpPort: 0,
+    dicomHost: '127.0.0.1',
+    dicomPort,
+    aeTitle: 'SLUICE',
+    adminUser: 'admin',
+    adminPassword: 'secret',
+    pipelines: ['pipelines/default.yaml'],
+    ...overrides,
+  });
+  const url = (path: string) => `http://127.0.0.1:${running.httpPort}${path}`;
+  return {
+    ...running,
+    dataDir,
+    dicomPort,
+    url,
+    api: (path, init = {}) => fetch(url(path), { ...init, headers: { ...AUTH, ...(init.headers ?? {}) } }),
+    async cleanup() {
+      await running.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
