@@ -1,13 +1,17 @@
 /**
  * DCMTK echoscu/storescu → our SCP on loopback → storage and index → the API.
  */
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEngine, type TestEngine } from './helpers/engine.js';
 import { dcmtk } from './helpers/dcmtk.js';
-import { makeInstance, newUid, writeStudy } from './fixtures/dicom-fixtures.js';
+import { CT_IMAGE_STORAGE, makeInstance, newUid, writeStudy } from './fixtures/dicom-fixtures.js';
+import { associateRq } from './helpers/upper-layer.js';
+import { encodePData } from '../src/sources/dicom-scp/pdu.js';
+import { encodeResponse } from '../src/sources/dicom-scp/dimse.js';
 
 let engine: TestEngine;
 let dir: string;
@@ -151,5 +155,61 @@ describe('dicom_scp with DCMTK', () => {
     const scp = pipelines[0].components.find((c: any) => c.type === 'dicom_scp');
     expect(scp.counters.received).toBeGreaterThanOrEqual(12 + 40 + 2 + 1);
     expect(scp.counters.quarantined).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('dicom_scp against misbehaving peers', () => {
+  const exchange = (bytes: Buffer[], waitMs = 300): Promise<Buffer> =>
+    new Promise((resolve) => {
+      const socket = connect(engine.dicomPort, '127.0.0.1');
+      const got: Buffer[] = [];
+      socket.on('data', (d) => got.push(d));
+      socket.on('error', () => undefined);
+      socket.on('connect', () => bytes.forEach((b) => socket.write(b)));
+      setTimeout(() => {
+        socket.destroy();
+        resolve(Buffer.concat(got));
+      }, waitMs);
+    });
+
+  it('aborts on garbage and keeps serving others', async () => {
+    const answer = await exchange([Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')]);
+    expect(answer[0]).toBe(0x07); // A-ABORT
+    const r = await dcmtk('echoscu', ['-aec', 'SLUICE', '127.0.0.1', String(engine.dicomPort)]);
+    expect(r.code).toBe(0);
+  });
+
+  it('rejects an unknown application context', async () => {
+    const answer = await exchange([associateRq({ applicationContext: '1.2.3.4.5' })]);
+    expect(answer[0]).toBe(0x03); // A-ASSOCIATE-RJ
+    expect(answer[9]).toBe(2); // application context name not supported
+  });
+
+  it('discards a dataset cut off by a dropped connection', async () => {
+    const command = encodeResponse(
+      {
+        commandField: 0x0001,
+        messageId: 1,
+        affectedSopClassUid: CT_IMAGE_STORAGE,
+        affectedSopInstanceUid: newUid(),
+        hasDataset: true,
+      },
+      0x0001,
+      0,
+    );
+    // encodeResponse writes CommandDataSetType "no dataset"; patch it to "dataset follows".
+    const at = command.indexOf(Buffer.from([0x00, 0x00, 0x00, 0x08]));
+    command.writeUInt16LE(0x0000, at + 8);
+    const partial = makeInstance().subarray(200, 5000);
+    const answer = await exchange([
+      associateRq(),
+      encodePData(1, true, command),
+      encodePData(1, false, partial).subarray(0, 3000),
+    ]);
+    expect(answer[0]).toBe(0x02); // accepted, then cut off
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await readdir(join(engine.dataDir, 'landing', 'default', 'tmp'))).toEqual([]);
+    const ok = await dcmtk('echoscu', ['-aec', 'SLUICE', '127.0.0.1', String(engine.dicomPort)]);
+    expect(ok.code).toBe(0);
   });
 });

@@ -1,0 +1,112 @@
+/**
+ * DIMSE command sets (PS3.7 §9, §E): group 0000, always implicit VR little endian.
+ */
+import { ProtocolError } from './pdu.js';
+
+export const CommandField = {
+  CStoreRq: 0x0001,
+  CStoreRsp: 0x8001,
+  CEchoRq: 0x0030,
+  CEchoRsp: 0x8030,
+} as const;
+
+export const NO_DATASET = 0x0101;
+
+export const Status = {
+  Success: 0x0000,
+  UnrecognizedOperation: 0x0211,
+  OutOfResources: 0xa700,
+  DataSetDoesNotMatchSopClass: 0xa900,
+  CannotUnderstand: 0xc000,
+} as const;
+
+export interface Command {
+  commandField: number;
+  messageId: number;
+  affectedSopClassUid: string;
+  affectedSopInstanceUid: string;
+  hasDataset: boolean;
+}
+
+export function parseCommand(buf: Buffer): Command {
+  const cmd: Command = {
+    commandField: -1,
+    messageId: -1,
+    affectedSopClassUid: '',
+    affectedSopInstanceUid: '',
+    hasDataset: false,
+  };
+  let offset = 0;
+  while (offset + 8 <= buf.length) {
+    const group = buf.readUInt16LE(offset);
+    const element = buf.readUInt16LE(offset + 2);
+    const len = buf.readUInt32LE(offset + 4);
+    const start = offset + 8;
+    if (start + len > buf.length)
+      throw new ProtocolError(
+        `command element (${group.toString(16)},${element.toString(16)}) overruns the command`,
+      );
+    if (group !== 0x0000) throw new ProtocolError('command set holds an element outside group 0000');
+    const str = () => buf.toString('latin1', start, start + len).replace(/[\0 ]+$/, '');
+    const us = () => (len >= 2 ? buf.readUInt16LE(start) : -1);
+    switch (element) {
+      case 0x0002:
+        cmd.affectedSopClassUid = str();
+        break;
+      case 0x0100:
+        cmd.commandField = us();
+        break;
+      case 0x0110:
+        cmd.messageId = us();
+        break;
+      case 0x0800:
+        cmd.hasDataset = us() !== NO_DATASET;
+        break;
+      case 0x1000:
+        cmd.affectedSopInstanceUid = str();
+        break;
+    }
+    offset = start + len;
+  }
+  if (cmd.commandField < 0) throw new ProtocolError('command set without CommandField');
+  return cmd;
+}
+
+function element(elementNo: number, value: Buffer): Buffer {
+  const h = Buffer.alloc(8);
+  h.writeUInt16LE(0x0000, 0);
+  h.writeUInt16LE(elementNo, 2);
+  h.writeUInt32LE(value.length, 4);
+  return Buffer.concat([h, value]);
+}
+const us = (v: number) => {
+  const b = Buffer.alloc(2);
+  b.writeUInt16LE(v);
+  return b;
+};
+const text = (s: string, pad: string) => {
+  const b = Buffer.from(s, 'latin1');
+  return b.length % 2 ? Buffer.concat([b, Buffer.from(pad, 'latin1')]) : b;
+};
+
+/** A response command set: elements in tag order behind the group length. */
+export function encodeResponse(
+  request: Command,
+  responseField: number,
+  status: number,
+  errorComment?: string,
+): Buffer {
+  const parts: Buffer[] = [];
+  if (request.affectedSopClassUid) parts.push(element(0x0002, text(request.affectedSopClassUid, '\0')));
+  parts.push(element(0x0100, us(responseField)));
+  parts.push(element(0x0120, us(request.messageId)));
+  parts.push(element(0x0800, us(NO_DATASET)));
+  parts.push(element(0x0900, us(status)));
+  if (errorComment)
+    parts.push(element(0x0902, text(errorComment.replace(/[^\x20-\x7e]/g, ' ').slice(0, 64), ' ')));
+  if (request.affectedSopInstanceUid) parts.push(element(0x1000, text(request.affectedSopInstanceUid, '\0')));
+  const body = Buffer.concat(parts);
+  const groupLength = Buffer.alloc(4);
+  groupLength.writeUInt32LE(body.length);
+  return Buffer.concat([element(0x0000, groupLength), body]);
+}
