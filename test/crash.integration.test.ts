@@ -3,7 +3,7 @@
  * restart, and index and files agree.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,11 @@ import { AUTH, freePort } from './helpers/engine.js';
 import { writeStudy } from './fixtures/dicom-fixtures.js';
 
 const children: ChildProcess[] = [];
-afterAll(() => children.forEach((c) => c.kill('SIGKILL')));
+const dirs: string[] = [];
+afterAll(async () => {
+  children.forEach((c) => c.kill('SIGKILL'));
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
 
 async function startProcess(dataDir: string, httpPort: number, dicomPort: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
@@ -52,6 +56,7 @@ describe('crash safety', () => {
   it('loses nothing acknowledged when killed with SIGKILL mid-transfer', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'sluice-crash-'));
     const [httpPort, dicomPort] = [await freePort(), await freePort()];
+    dirs.push(dataDir, join(dataDir, '..', `crash-src-${httpPort}`));
     const study = await writeStudy(join(dataDir, '..', `crash-src-${httpPort}`), {
       series: 2,
       instancesPerSeries: 100,

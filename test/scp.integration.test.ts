@@ -1,7 +1,7 @@
 /**
  * DCMTK echoscu/storescu → our SCP on loopback → storage and index → the API.
  */
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,10 @@ beforeAll(async () => {
   engine = await startTestEngine();
   dir = await mkdtemp(join(tmpdir(), 'sluice-scp-'));
 });
-afterAll(async () => engine?.cleanup());
+afterAll(async () => {
+  await engine?.cleanup();
+  await rm(dir, { recursive: true, force: true });
+});
 
 describe('dicom_scp with DCMTK', () => {
   it('answers C-ECHO', async () => {

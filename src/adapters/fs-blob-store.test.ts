@@ -1,14 +1,15 @@
-import { mkdtemp, readFile, writeFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { openFsBlobStore } from './fs-blob-store.js';
 import { NotFoundError, StorageError } from '../core/errors.js';
 
 describe('fs blob store', async () => {
   const root = await mkdtemp(join(tmpdir(), 'sluice-blobs-'));
   const store = openFsBlobStore(join(root, 'storage'));
+  afterAll(() => rm(root, { recursive: true, force: true }));
   const src = async (name: string, content: string) => {
     const p = join(root, name);
     await writeFile(p, content);

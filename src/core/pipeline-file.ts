@@ -93,21 +93,22 @@ export function parsePipeline(text: string, file: string, registry: Registry): P
 
   const raw = (doc as Document).toJS() as unknown;
   const top = fileSchema.safeParse(raw ?? {});
-  if (!top.success) {
-    report([], top.error.issues);
-    throw new PipelineFileError(problems);
-  }
+  if (!top.success) report([], top.error.issues);
+  const data = (top.success ? top.data : (raw ?? {})) as Record<string, unknown>;
   const spec: PipelineSpec = {
     file,
-    name: top.data.name,
-    description: top.data.description,
-    maxInFlight: top.data.max_in_flight,
+    name: String(data.name ?? ''),
+    description: data.description as string | undefined,
+    maxInFlight: Number(data.max_in_flight ?? 64),
     sources: [],
     operators: [],
     sinks: [],
   };
+  // Components are checked even when the file-level fields are wrong, so one run reports everything.
   for (const [section, kind] of SECTIONS) {
-    top.data[section].forEach((entry, i) => {
+    const entries = data[section];
+    if (!Array.isArray(entries)) continue;
+    entries.forEach((entry, i) => {
       const path = [section, i];
       const type = (entry as { type?: unknown } | null)?.type;
       if (typeof type !== 'string') {
@@ -133,7 +134,15 @@ export function parsePipeline(text: string, file: string, registry: Registry): P
       spec[section].push({ kind, path: formatPath(path), def, config: result.data });
     });
   }
-  if (problems.length) throw new PipelineFileError(problems);
+  if (problems.length) {
+    const position = (p: string) => (/:(\d+):(\d+) /.exec(p) ?? [0, 0, 0]).slice(1).map(Number);
+    problems.sort((a, b) => {
+      const [la, ca] = position(a);
+      const [lb, cb] = position(b);
+      return la - lb || ca - cb;
+    });
+    throw new PipelineFileError(problems);
+  }
   return spec;
 }
 

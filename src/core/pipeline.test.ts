@@ -1,9 +1,9 @@
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Observable } from 'rxjs';
 import { z } from 'zod';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { defineSink, defineSource, type SourceContext } from './component.js';
 import type { Envelope } from './envelope.js';
 import { PipelineError } from './errors.js';
@@ -63,8 +63,14 @@ function testSink() {
   return { def, seen, gates, setHold: (h: boolean) => (hold = h) };
 }
 
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
 async function setup(maxInFlight = 4) {
   const dataDir = await mkdtemp(join(tmpdir(), 'sluice-runner-'));
+  dirs.push(dataDir);
   const services = {
     config: { dataDir },
     quarantine: new Quarantine(join(dataDir, 'quarantine')),
