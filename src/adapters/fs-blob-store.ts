@@ -1,7 +1,8 @@
 /**
- * BlobStore on the local file system: `<root>/<aa>/<bb>/<key>.dcm`, sharded by a hash of the key so
- * no directory grows without bound. Files arrive from landing by hard link (same file system, no copy)
- * under a temp name, then an atomic rename replaces any previous version; the directory is fsynced.
+ * BlobStore on the local file system: `<root>/<aa>/<key>.dcm`, spread over 256 folders by a hash of the
+ * key. Files arrive from landing by hard link (same file system, no copy) under a temp name, then an
+ * atomic rename replaces any previous version and the folder is fsynced. The folders are made (and made
+ * durable) once, when the store opens; folder fsyncs are shared by the writes that wait for them.
  */
 import { createReadStream } from 'node:fs';
 import { copyFile, link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
@@ -17,18 +18,16 @@ export function openFsBlobStore(root: string): BlobStore {
   const pathOf = (key: string) => {
     if (!KEY.test(key) || key.startsWith('.')) throw new StorageError(`invalid storage key "${key}"`);
     const h = createHash('sha1').update(key).digest('hex');
-    return join(root, h.slice(0, 2), h.slice(2, 4), `${key}.dcm`);
+    return join(root, h.slice(0, 2), `${key}.dcm`);
   };
-  const knownDirs = new Set<string>();
+  const ready = prepareShards(root);
+  const syncer = new DirSyncer();
 
   return {
     async putFile(key, fromPath) {
+      await ready;
       const target = pathOf(key);
       const dir = dirname(target);
-      if (!knownDirs.has(dir)) {
-        await mkdir(dir, { recursive: true });
-        knownDirs.add(dir);
-      }
       const tmp = join(dir, `.${randomUUID()}.tmp`);
       try {
         await link(fromPath, tmp);
@@ -41,7 +40,7 @@ export function openFsBlobStore(root: string): BlobStore {
       }
       try {
         await rename(tmp, target);
-        await fsyncDir(dir);
+        await syncer.sync(dir);
       } catch (err) {
         await rm(tmp, { force: true });
         throw new StorageError(`cannot store ${key}: ${(err as Error).message}`, { cause: err });
@@ -70,18 +69,68 @@ export function openFsBlobStore(root: string): BlobStore {
       });
     },
     async *keys() {
-      let level1: string[];
+      let shards: string[];
       try {
-        level1 = await readdir(root);
+        shards = await readdir(root);
       } catch {
         return;
       }
-      for (const a of level1) {
-        if (a.length !== 2) continue;
-        for (const b of await readdir(join(root, a)).catch(() => [] as string[]))
-          for (const name of await readdir(join(root, a, b)).catch(() => [] as string[]))
-            if (name.endsWith('.dcm') && !name.startsWith('.')) yield name.slice(0, -4);
+      for (const shard of shards) {
+        if (shard.length !== 2) continue;
+        for (const name of await readdir(join(root, shard)).catch(() => [] as string[]))
+          if (name.endsWith('.dcm') && !name.startsWith('.')) yield name.slice(0, -4);
       }
     },
   };
+}
+
+/** Makes the 256 shard folders once, and makes their names durable. */
+async function prepareShards(root: string): Promise<void> {
+  await mkdir(root, { recursive: true });
+  const existing = new Set(await readdir(root));
+  let created = false;
+  for (let i = 0; i < 256; i++) {
+    const name = i.toString(16).padStart(2, '0');
+    if (existing.has(name)) {
+      // Temp links left by a crash between link and rename were never acknowledged.
+      for (const f of await readdir(join(root, name)))
+        if (f.startsWith('.') && f.endsWith('.tmp')) await rm(join(root, name, f), { force: true });
+      continue;
+    }
+    await mkdir(join(root, name));
+    created = true;
+  }
+  if (created) {
+    await fsyncDir(root);
+    await fsyncDir(dirname(root));
+  }
+}
+
+/**
+ * Group commit for folder fsyncs: a caller whose rename happened while a fsync of the same folder was
+ * already running waits for the next one, which then covers every caller that queued behind it.
+ */
+class DirSyncer {
+  private readonly state = new Map<string, { running?: Promise<void>; next?: Promise<void> }>();
+
+  sync(dir: string): Promise<void> {
+    let st = this.state.get(dir);
+    if (!st) this.state.set(dir, (st = {}));
+    const s = st;
+    if (s.next) return s.next;
+    const start = () => {
+      s.running = fsyncDir(dir).finally(() => {
+        s.running = undefined;
+      });
+      return s.running;
+    };
+    if (!s.running) return start();
+    s.next = s.running
+      .catch(() => undefined)
+      .then(() => {
+        s.next = undefined;
+        return start();
+      });
+    return s.next;
+  }
 }

@@ -1,0 +1,459 @@
+/**
+ * Ingest benchmark: the same synthetic CT instances sent with DCMTK storescu to Sluice, DCMTK storescp and
+ * Orthanc, over one association and over several parallel ones.
+ *
+ *   npm run bench:ingest -- [--count 500] [--rounds 3] [--parallel 4] [--only sluice,storescp,orthanc] [--keep]
+ *
+ * Every run starts its receiver fresh with an empty data directory (loopback, TCP_NODELAY=1), times from the
+ * start of the storescu processes until all of them have exited, then checks that they exited 0 and that the
+ * receiver holds every instance. Receivers are interleaved within each round (and their order rotates from
+ * round to round) so that drift of the machine affects all of them alike. Figures are medians over rounds.
+ */
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { makeInstance, newUid } from '../test/fixtures/dicom-fixtures.js';
+import {
+  installCleanupHandlers,
+  keepTempDirs,
+  registerTempDir,
+  removeTempDir,
+  run,
+  syncDisks,
+  type ExitInfo,
+} from './lib/procs.js';
+import { RECEIVERS, type ReceiverDef } from './lib/receivers.js';
+import { median, totalBytes, waitFor } from './lib/util.js';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+const TARGETS = { vsOrthanc: 5, vsStorescp: 1.5, peakRssMb: 300 };
+
+const HELP = `usage: npm run bench:ingest -- [options]
+  --count N        instances to generate (512x512, 16-bit CT), default 500
+  --rounds R       rounds (each receiver and mode once per round), default 3
+  --parallel P     associations of the parallel mode, default 4
+  --only LIST      receivers, comma-separated, default sluice,storescp,orthanc
+                   (sluice | storescp = both storescp variants | storescp-defaults | storescp-tuned | orthanc)
+  --keep           keep the temp dir (generated files and receiver logs)
+  --help`;
+
+// ------------------------------------------------------------------------------------------- arguments
+
+interface Options {
+  count: number;
+  rounds: number;
+  parallel: number;
+  receivers: ReceiverDef[];
+  keep: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      count: { type: 'string', default: '500' },
+      rounds: { type: 'string', default: '3' },
+      parallel: { type: 'string', default: '4' },
+      only: { type: 'string', default: 'sluice,storescp,orthanc' },
+      keep: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(HELP);
+    process.exit(0);
+  }
+  const int = (name: string, text: string, min: number) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}`);
+    return n;
+  };
+  const ids = new Set<string>();
+  for (const name of values.only.split(',').map((s) => s.trim().toLowerCase())) {
+    if (!name) continue;
+    if (name === 'storescp') ids.add('storescp').add('storescp-tuned');
+    else if (name === 'storescp-defaults') ids.add('storescp');
+    else if (name in RECEIVERS) ids.add(name);
+    else throw new UsageError(`--only: unknown receiver "${name}"`);
+  }
+  if (!ids.size) throw new UsageError('--only: name at least one receiver');
+  const count = int('count', values.count, 1);
+  const parallel = int('parallel', values.parallel, 2);
+  if (parallel > count) throw new UsageError('--parallel must not exceed --count');
+  return {
+    count,
+    rounds: int('rounds', values.rounds, 1),
+    parallel,
+    // Fixed order; rotated per round.
+    receivers: Object.values(RECEIVERS).filter((r) => ids.has(r.id)),
+    keep: values.keep,
+  };
+}
+
+class UsageError extends Error {}
+
+// ------------------------------------------------------------------------------------------ generation
+
+interface Corpus {
+  root: string;
+  /** Parent of the part directories: storescu +r +sd on it sends everything. */
+  dir: string;
+  /** One directory per parallel association. */
+  parts: string[];
+  count: number;
+  bytes: number;
+}
+
+async function generate(root: string, count: number, parallel: number): Promise<Corpus> {
+  const dir = join(root, 'instances');
+  const parts = Array.from({ length: parallel }, (_, k) => join(dir, `part${k + 1}`));
+  for (const part of parts) await mkdir(part, { recursive: true });
+
+  const studies = Math.max(1, Math.min(5, Math.ceil(count / 100)));
+  const seriesPerStudy = Math.min(2, Math.max(1, Math.floor(count / studies)));
+  const seriesCount = studies * seriesPerStudy;
+  const studyUids = Array.from({ length: studies }, () => newUid());
+  const seriesUids = Array.from({ length: seriesCount }, () => newUid());
+  const files: string[] = [];
+  const perSeries = new Array<number>(seriesCount).fill(0);
+  const started = performance.now();
+  for (let i = 0; i < count; i++) {
+    const series = Math.floor((i * seriesCount) / count);
+    const study = Math.floor(series / seriesPerStudy);
+    const part = parts[Math.floor((i * parallel) / count)];
+    const file = join(part, `${String(i + 1).padStart(6, '0')}.dcm`);
+    await writeFile(
+      file,
+      makeInstance({
+        rows: 512,
+        columns: 512,
+        patientId: `BENCH${String(study + 1).padStart(3, '0')}`,
+        patientName: `Bench^Patient${study + 1}`,
+        studyInstanceUid: studyUids[study],
+        studyDescription: `Bench study ${study + 1}`,
+        seriesInstanceUid: seriesUids[series],
+        seriesDescription: `Bench series ${(series % seriesPerStudy) + 1}`,
+        sopInstanceUid: newUid(),
+        instanceNumber: ++perSeries[series],
+      }),
+    );
+    files.push(file);
+    if (process.stdout.isTTY && ((i + 1) % 50 === 0 || i + 1 === count))
+      process.stdout.write(`\rgenerating ${i + 1}/${count}`);
+  }
+  const bytes = await totalBytes(files);
+  syncDisks();
+  console.log(
+    `${process.stdout.isTTY ? '\r' : ''}generated ${count} instances (512x512, 16-bit; ${studies} studies, ${seriesCount} series) = ${mb(bytes)} MB` +
+      ` in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+  return { root, dir, parts, count, bytes };
+}
+
+// ------------------------------------------------------------------------------------------------ runs
+
+interface RunResult {
+  receiver: ReceiverDef;
+  associations: number;
+  round: number;
+  ok: boolean;
+  seconds?: number;
+  /** Time after the last storescu exited until the receiver's counts matched (asynchronous indexing). */
+  lagMs?: number;
+  peakRssMb?: number;
+  error?: string;
+}
+
+async function runOnce(
+  corpus: Corpus,
+  receiver: ReceiverDef,
+  associations: number,
+  round: number,
+): Promise<RunResult> {
+  const tag = `r${round}-${receiver.id}-${associations}a`;
+  const runDir = registerTempDir(join(corpus.root, 'runs', tag));
+  const logFile = join(corpus.root, 'logs', `${tag}.log`);
+  await mkdir(runDir, { recursive: true });
+  await mkdir(dirname(logFile), { recursive: true });
+  const result: RunResult = { receiver, associations, round, ok: false };
+
+  let rx;
+  try {
+    rx = await receiver.start({ runDir, logFile, parallel: associations > 1, repoRoot: REPO_ROOT });
+  } catch (err) {
+    result.error = `did not start: ${(err as Error).message}`;
+    removeTempDir(runDir);
+    return result;
+  }
+
+  try {
+    const sources = associations === 1 ? [['+r', '+sd', corpus.dir]] : corpus.parts.map((p) => ['+sd', p]);
+    const env = { ...process.env, TCP_NODELAY: '1' };
+    const started = performance.now();
+    const exits = await Promise.all(
+      sources.map((src) =>
+        run('storescu', ['-aet', 'BENCH', '-aec', rx.ae, '127.0.0.1', String(rx.port), ...src], { env }),
+      ),
+    );
+    const sent = performance.now();
+    result.seconds = (sent - started) / 1000;
+
+    const failed = exits.filter((e) => e.code !== 0);
+    if (failed.length) {
+      result.error = failed
+        .map(
+          (e) => `storescu ${describeExit(e)}:\n${indent(e.output.trim().split('\n').slice(-8).join('\n'))}`,
+        )
+        .join('\n');
+    }
+
+    let last: Record<string, number> = {};
+    try {
+      // Lag: from the senders' exit to the start of the count query that first saw everything.
+      result.lagMs = await waitFor(
+        'received count',
+        async () => {
+          const asked = performance.now();
+          last = await rx.counts();
+          return Object.values(last).every((n) => n === corpus.count) ? Math.max(0, asked - sent) : undefined;
+        },
+        { timeoutMs: failed.length ? 0 : receiver.settleTimeoutMs, intervalMs: 50 },
+      );
+    } catch (err) {
+      const got = Object.entries(last)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ');
+      const message = `expected ${corpus.count} instances, receiver has ${got || '?'} (${(err as Error).message})`;
+      result.error = result.error ? `${result.error}\n${message}` : message;
+    }
+    result.peakRssMb = rx.peakRssMb?.();
+    if (!rx.proc.running) {
+      const message = `receiver exited during the run (${describeExit(rx.proc.exit!)})`;
+      result.error = result.error ? `${result.error}\n${message}` : message;
+    }
+    result.ok = result.error === undefined;
+    if (!result.ok) {
+      const log = rx.proc.output(2000).trim();
+      if (log) result.error += `\n--- receiver log tail (${logFile}) ---\n${log}`;
+    }
+  } finally {
+    await rx.stop();
+    removeTempDir(runDir);
+    syncDisks(); // the next run should not pay for this one's writeback
+  }
+  return result;
+}
+
+// --------------------------------------------------------------------------------------------- report
+
+const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
+const indent = (text: string) => text.replace(/^/gm, '    ');
+const modeLabel = (n: number) => (n === 1 ? '1 assoc' : `${n} assoc`);
+
+function describeExit(e: ExitInfo): string {
+  if (e.error) return `failed: ${e.error.message}`;
+  return e.signal ? `killed by ${e.signal}` : `exited with code ${e.code}`;
+}
+
+function table(headers: string[], rows: string[][], rightAlign: boolean[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (rightAlign[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+interface Summary {
+  receiver: ReceiverDef;
+  associations: number;
+  okRuns: number;
+  runs: number;
+  instPerSec: number;
+  mbPerSec: number;
+  min: number;
+  max: number;
+  lagMs: number;
+  peakRssMb: number;
+}
+
+function summarize(results: RunResult[], corpus: Corpus, options: Options): Summary[] {
+  const out: Summary[] = [];
+  for (const associations of [1, options.parallel]) {
+    for (const receiver of options.receivers) {
+      const runs = results.filter((r) => r.receiver === receiver && r.associations === associations);
+      const ok = runs.filter((r) => r.ok && r.seconds);
+      const rates = ok.map((r) => corpus.count / r.seconds!);
+      const rss = runs
+        .map((r) => r.peakRssMb)
+        .filter((v): v is number => v !== undefined && Number.isFinite(v));
+      out.push({
+        receiver,
+        associations,
+        okRuns: ok.length,
+        runs: runs.length,
+        instPerSec: median(rates),
+        mbPerSec: median(ok.map((r) => corpus.bytes / 1e6 / r.seconds!)),
+        min: rates.length ? Math.min(...rates) : NaN,
+        max: rates.length ? Math.max(...rates) : NaN,
+        lagMs: median(ok.map((r) => r.lagMs ?? 0)),
+        peakRssMb: rss.length ? Math.max(...rss) : NaN,
+      });
+    }
+  }
+  return out;
+}
+
+function report(summaries: Summary[], corpus: Corpus, options: Options): void {
+  console.log(
+    `\n## Results: ${corpus.count} instances (${mb(corpus.bytes)} MB), median of ${options.rounds} round(s)` +
+      ` — storescu with TCP_NODELAY=1, receivers with TCP_NODELAY=1, loopback\n`,
+  );
+  const sluice = (associations: number) =>
+    summaries.find((s) => s.receiver.id === 'sluice' && s.associations === associations);
+  console.log(
+    table(
+      [
+        'receiver',
+        'mode',
+        'inst/s',
+        'MB/s',
+        'min–max inst/s',
+        'ok runs',
+        'count lag ms',
+        'Sluice ×',
+        'peak RSS MB',
+      ],
+      summaries.map((s) => {
+        const ours = sluice(s.associations);
+        const ratio =
+          s.receiver.id === 'sluice' || !ours || !s.okRuns || !ours.okRuns
+            ? ''
+            : `${fmt(ours.instPerSec / s.instPerSec, 2)}×`;
+        return [
+          s.receiver.name,
+          modeLabel(s.associations),
+          fmt(s.instPerSec),
+          fmt(s.mbPerSec),
+          s.okRuns ? `${fmt(s.min)}–${fmt(s.max)}` : '–',
+          `${s.okRuns}/${s.runs}`,
+          s.okRuns ? fmt(s.lagMs, 0) : '–',
+          ratio,
+          s.receiver.id === 'sluice' ? fmt(s.peakRssMb, 0) : '',
+        ];
+      }),
+      [false, false, true, true, true, true, true, true, true],
+    ),
+  );
+  console.log(
+    '\ninst/s and MB/s (10^6 bytes) from the start of storescu until all storescu processes exited;' +
+      '\n"count lag": time from then until the receiver reported every instance (files and/or index);' +
+      '\n"Sluice ×": Sluice\'s median inst/s divided by that receiver\'s, same mode.' +
+      `\nstorescp: single process for 1 association, --fork (one child process per association) for ${options.parallel}.` +
+      '\nDurability differs: storescp never fsyncs; Orthanc (SyncStorageArea defaults to true) and Sluice fsync each file.',
+  );
+
+  console.log('\n## Targets');
+  const hasSluice = options.receivers.some((r) => r.id === 'sluice');
+  if (!hasSluice) {
+    console.log('Sluice not measured (--only): targets not evaluated.');
+    return;
+  }
+  const verdict = (ok: boolean) => (ok ? 'MET' : 'NOT MET');
+  for (const associations of [1, options.parallel]) {
+    const ours = sluice(associations);
+    const peer = (ids: string[]) =>
+      summaries
+        .filter((s) => ids.includes(s.receiver.id) && s.associations === associations && s.okRuns)
+        .sort((a, b) => b.instPerSec - a.instPerSec)[0];
+    const checks: [string, Summary | undefined, number][] = [
+      [`>= ${TARGETS.vsOrthanc}× Orthanc`, peer(['orthanc']), TARGETS.vsOrthanc],
+      [
+        `>= ${TARGETS.vsStorescp}× storescp (the faster variant)`,
+        peer(['storescp', 'storescp-tuned']),
+        TARGETS.vsStorescp,
+      ],
+    ];
+    for (const [label, other, target] of checks) {
+      let text: string;
+      if (!ours?.okRuns) text = 'no successful Sluice run';
+      else if (!other) text = 'peer not measured';
+      else {
+        const ratio = ours.instPerSec / other.instPerSec;
+        text = `${fmt(ratio, 2)}× (${fmt(ours.instPerSec)} vs ${other.receiver.name} ${fmt(other.instPerSec)} inst/s): ${verdict(ratio >= target)}`;
+      }
+      console.log(`${modeLabel(associations).padEnd(8)} ${label.padEnd(42)} ${text}`);
+    }
+  }
+  const rss = Math.max(...summaries.filter((s) => s.receiver.id === 'sluice').map((s) => s.peakRssMb));
+  console.log(
+    `${'all'.padEnd(8)} ${`peak RSS < ${TARGETS.peakRssMb} MB`.padEnd(42)} ` +
+      (Number.isFinite(rss)
+        ? `${fmt(rss, 0)} MB (max over Sluice runs): ${verdict(rss < TARGETS.peakRssMb)}`
+        : 'not measured'),
+  );
+}
+
+// ----------------------------------------------------------------------------------------------- main
+
+async function main(): Promise<number> {
+  let options: Options;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  installCleanupHandlers();
+  keepTempDirs(options.keep);
+
+  const root = registerTempDir(await mkdtemp(join(tmpdir(), 'sluice-bench-')));
+  console.log(
+    `receivers: ${options.receivers.map((r) => r.name).join(', ')}; modes: 1 and ${options.parallel} associations;` +
+      ` ${options.rounds} round(s); temp dir ${root}`,
+  );
+  const corpus = await generate(root, options.count, options.parallel);
+
+  const results: RunResult[] = [];
+  for (let round = 1; round <= options.rounds; round++) {
+    const shift = (round - 1) % options.receivers.length;
+    const order = [...options.receivers.slice(shift), ...options.receivers.slice(0, shift)];
+    for (const associations of [1, options.parallel]) {
+      for (const receiver of order) {
+        const r = await runOnce(corpus, receiver, associations, round);
+        results.push(r);
+        const head = `round ${round}/${options.rounds}  ${modeLabel(associations).padEnd(8)} ${receiver.name.padEnd(24)}`;
+        if (r.ok) {
+          const extra = [
+            r.lagMs && r.lagMs >= 50 ? `count lag ${fmt(r.lagMs, 0)} ms` : '',
+            r.peakRssMb !== undefined ? `peak RSS ${fmt(r.peakRssMb, 0)} MB` : '',
+          ].filter(Boolean);
+          console.log(
+            `${head} ${fmt(r.seconds!, 2).padStart(6)} s  ${fmt(corpus.count / r.seconds!).padStart(7)} inst/s` +
+              `  ${fmt(corpus.bytes / 1e6 / r.seconds!).padStart(6)} MB/s${extra.length ? `  (${extra.join(', ')})` : ''}`,
+          );
+        } else {
+          console.log(`${head} FAILED\n${indent(r.error ?? 'unknown error')}`);
+        }
+      }
+    }
+  }
+
+  report(summarize(results, corpus, options), corpus, options);
+  const failures = results.filter((r) => !r.ok).length;
+  if (failures) console.log(`\n${failures} of ${results.length} run(s) failed (see above).`);
+  return failures ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error('fatal:', err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,249 @@
+/**
+ * The C-STORE receivers the benchmark compares. Each run starts a receiver fresh with an empty data
+ * directory, on loopback, with TCP_NODELAY=1 in its environment (see /work/shared/NOTES.md).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Proc } from './procs.js';
+import {
+  basicAuth,
+  countFiles,
+  dicomEcho,
+  freePorts,
+  httpJson,
+  httpStatus,
+  RssSampler,
+  waitFor,
+} from './util.js';
+
+export interface ReceiverContext {
+  /** Empty directory for this run; the receiver keeps its data under it. */
+  runDir: string;
+  /** stdout and stderr of the receiver go here. */
+  logFile: string;
+  /** The run sends over several associations at once. */
+  parallel: boolean;
+  repoRoot: string;
+}
+
+export interface RunningReceiver {
+  ae: string;
+  port: number;
+  proc: Proc;
+  /** What the receiver got, counted in one or more ways; every count must reach the number sent. */
+  counts(): Promise<Record<string, number>>;
+  /** Peak resident memory in MB (only for receivers whose memory we track); call before stop(). */
+  peakRssMb?(): number;
+  stop(): Promise<void>;
+  /** Extra information shown with the results (e.g. the command line). */
+  note: string;
+}
+
+export interface ReceiverDef {
+  id: string;
+  name: string;
+  /** How long the received count may lag behind the senders' exit (asynchronous indexing). */
+  settleTimeoutMs: number;
+  start(ctx: ReceiverContext): Promise<RunningReceiver>;
+}
+
+const baseEnv = (): NodeJS.ProcessEnv => ({ ...process.env, TCP_NODELAY: '1' });
+
+/** Waits for `ready`, failing early if the process exits; stops the process if it never gets ready. */
+async function startAndWait(
+  proc: Proc,
+  what: string,
+  ready: () => Promise<true | undefined>,
+  timeoutMs: number,
+) {
+  try {
+    await waitFor(what, ready, {
+      timeoutMs,
+      intervalMs: 150,
+      failed: () => {
+        const exit = proc.exit;
+        if (!exit) return undefined;
+        return `process exited (${exit.error?.message ?? exit.signal ?? `code ${exit.code}`}) before it was ready`;
+      },
+    });
+  } catch (err) {
+    await proc.stop(2000);
+    const log = proc.output(3000).trim();
+    throw new Error(`${(err as Error).message}${log ? `\n--- log tail ---\n${log}` : ''}`);
+  }
+}
+
+const echoReady = (ae: string, port: number) => async () => ((await dicomEcho(ae, port)) ? true : undefined);
+
+/** DCMTK storescp writing files to disk; --fork (one child process per association) for parallel runs. */
+export function storescp(variant: 'defaults' | 'tuned'): ReceiverDef {
+  const tuned = variant === 'tuned';
+  return {
+    id: tuned ? 'storescp-tuned' : 'storescp',
+    name: tuned ? 'storescp -pdu 131072 +B' : 'storescp (defaults)',
+    settleTimeoutMs: 5000,
+    async start(ctx) {
+      const [port] = await freePorts(1);
+      const out = join(ctx.runDir, 'out');
+      await mkdir(out, { recursive: true });
+      const args = [
+        '-aet',
+        'STORESCP',
+        '-od',
+        out,
+        ...(tuned ? ['-pdu', '131072', '+B'] : []),
+        ...(ctx.parallel ? ['--fork'] : []),
+        String(port),
+      ];
+      const proc = new Proc('storescp', args, { env: baseEnv(), logFile: ctx.logFile, group: true });
+      await startAndWait(proc, 'storescp', echoReady('STORESCP', port), 10_000);
+      return {
+        ae: 'STORESCP',
+        port,
+        proc,
+        note: `storescp ${args.slice(4).join(' ')}`,
+        counts: async () => ({ files: await countFiles(out) }),
+        stop: async () => void (await proc.stop(5000)),
+      };
+    },
+  };
+}
+
+/** Orthanc (Debian package) with its default SQLite index and file storage, no plugins. */
+export const orthanc: ReceiverDef = {
+  id: 'orthanc',
+  name: 'Orthanc (SQLite)',
+  settleTimeoutMs: 10_000,
+  async start(ctx) {
+    const [dicomPort, httpPort] = await freePorts(2);
+    const config = {
+      Name: 'BENCH-ORTHANC',
+      StorageDirectory: join(ctx.runDir, 'storage'),
+      IndexDirectory: join(ctx.runDir, 'index'),
+      DicomServerEnabled: true,
+      DicomAet: 'ORTHANC',
+      DicomPort: dicomPort,
+      DicomCheckCalledAet: false,
+      HttpServerEnabled: true,
+      HttpPort: httpPort,
+      RemoteAccessAllowed: false,
+      AuthenticationEnabled: false,
+      Plugins: [],
+    };
+    const configFile = join(ctx.runDir, 'orthanc.json');
+    await writeFile(configFile, JSON.stringify(config, null, 2));
+    const proc = new Proc('Orthanc', [configFile], { env: baseEnv(), logFile: ctx.logFile, group: true });
+    const base = `http://127.0.0.1:${httpPort}`;
+    await startAndWait(
+      proc,
+      'Orthanc',
+      async () =>
+        (await httpStatus(`${base}/system`)) === 200 && (await dicomEcho('ORTHANC', dicomPort))
+          ? true
+          : undefined,
+      30_000,
+    );
+    return {
+      ae: 'ORTHANC',
+      port: dicomPort,
+      proc,
+      note: 'Orthanc <config.json> (SQLite index, no plugins)',
+      counts: async () => {
+        const stats = (await httpJson(`${base}/statistics`)) as { CountInstances?: number };
+        return { CountInstances: stats.CountInstances ?? -1 };
+      },
+      stop: async () => void (await proc.stop(15_000)),
+    };
+  },
+};
+
+/** Reads every page of POST /api/metadata/images/query (the API caps `count` at 10,000). */
+async function sluiceIndexedCount(base: string, auth: string): Promise<number> {
+  const page = 10_000;
+  let total = 0;
+  for (let startIndex = 0; ; startIndex += page) {
+    const body = await httpJson(`${base}/api/metadata/images/query`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ startIndex, count: page, queryProperties: [] }),
+    });
+    if (!Array.isArray(body))
+      throw new Error(`images/query did not answer an array: ${JSON.stringify(body)}`);
+    total += body.length;
+    if (body.length < page) return total;
+  }
+}
+
+/**
+ * Sluice itself, as `node --import tsx src/cli.ts start` (one process, so its memory is what we sample;
+ * the `tsx` binary would put a second node process in between).
+ */
+export const sluice: ReceiverDef = {
+  id: 'sluice',
+  name: 'Sluice',
+  settleTimeoutMs: 60_000,
+  async start(ctx) {
+    const [dicomPort, httpPort] = await freePorts(2);
+    const dataDir = join(ctx.runDir, 'data');
+    await mkdir(dataDir, { recursive: true });
+    const env = baseEnv();
+    for (const key of Object.keys(env))
+      if (key.startsWith('SLUICE_') && key !== 'SLUICE_PIPELINES') delete env[key];
+    Object.assign(env, {
+      SLUICE_DATA_DIR: dataDir,
+      SLUICE_HTTP_HOST: '127.0.0.1',
+      SLUICE_HTTP_PORT: String(httpPort),
+      SLUICE_DICOM_HOST: '127.0.0.1',
+      SLUICE_DICOM_PORT: String(dicomPort),
+      SLUICE_AE_TITLE: 'SLUICE',
+      SLUICE_ADMIN_USER: 'admin',
+      SLUICE_ADMIN_PASSWORD: 'admin',
+    });
+    const proc = new Proc(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+      env,
+      cwd: ctx.repoRoot,
+      logFile: ctx.logFile,
+      group: true,
+    });
+    const rss = proc.pid !== undefined ? new RssSampler(proc.pid, 100) : undefined;
+    const base = `http://127.0.0.1:${httpPort}`;
+    const auth = basicAuth('admin', 'admin');
+    try {
+      await startAndWait(
+        proc,
+        'Sluice',
+        async () =>
+          (await httpStatus(`${base}/api/system/health`)) === 200 && (await dicomEcho('SLUICE', dicomPort))
+            ? true
+            : undefined,
+        60_000,
+      );
+    } catch (err) {
+      rss?.finish();
+      throw err;
+    }
+    let peak: number | undefined;
+    return {
+      ae: 'SLUICE',
+      port: dicomPort,
+      proc,
+      note: 'node --import tsx src/cli.ts start',
+      counts: async () => ({
+        'storage/*.dcm': await countFiles(join(dataDir, 'storage'), '.dcm'),
+        'images/query': await sluiceIndexedCount(base, auth),
+      }),
+      peakRssMb: () => (peak ??= rss?.finish() ?? NaN),
+      stop: async () => {
+        peak ??= rss?.finish();
+        await proc.stop(15_000);
+      },
+    };
+  },
+};
+
+export const RECEIVERS: Record<string, ReceiverDef> = {
+  sluice,
+  storescp: storescp('defaults'),
+  'storescp-tuned': storescp('tuned'),
+  orthanc,
+};
