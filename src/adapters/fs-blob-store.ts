@@ -10,7 +10,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { BlobStore } from '../core/ports.js';
 import { NotFoundError, StorageError } from '../core/errors.js';
-import { fsyncDir } from '../core/landing.js';
+import { fsyncDir, fsyncFile } from '../core/landing.js';
 
 const KEY = /^[0-9A-Za-z._-]{1,128}$/;
 
@@ -21,6 +21,7 @@ export function openFsBlobStore(root: string): BlobStore {
     return join(root, h.slice(0, 2), `${key}.dcm`);
   };
   const ready = prepareShards(root);
+  ready.catch(() => undefined); // surfaced by putFile, which awaits it
   const syncer = new DirSyncer();
 
   return {
@@ -35,11 +36,12 @@ export function openFsBlobStore(root: string): BlobStore {
         if ((err as NodeJS.ErrnoException).code !== 'EXDEV')
           throw new StorageError(`cannot store ${key}: ${(err as Error).message}`, { cause: err });
         await copyFile(fromPath, tmp);
-        const h = await open(tmp, 'r+');
-        await h.sync().finally(() => h.close());
       }
       try {
         await rename(tmp, target);
+        // The data (landing does not fsync), then the name. On ext4 the first fsync commits the journal
+        // with the link and rename in it, so the folder fsync that follows is nearly free.
+        await fsyncFile(target);
         await syncer.sync(dir);
       } catch (err) {
         await rm(tmp, { force: true });

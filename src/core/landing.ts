@@ -22,7 +22,7 @@ export interface LandedFile {
 export interface LandingWriter {
   readonly id: string;
   readonly stream: WriteStream;
-  /** Ends the stream, fsyncs, renames into landing; resolves with the landed file. */
+  /** Ends the stream and renames it into landing; resolves with the landed file. */
   commit(): Promise<LandedFile>;
   /** Discards the temp file. */
   abort(): Promise<void>;
@@ -30,6 +30,16 @@ export interface LandingWriter {
 
 export async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** fsync works per file, not per descriptor: a fresh descriptor flushes what any writer wrote. */
+export async function fsyncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
   try {
     await handle.sync();
   } finally {
@@ -64,17 +74,7 @@ export class Landing {
       try {
         stream.end();
         await closed;
-        // fsync works per file, not per descriptor: a fresh descriptor flushes what the stream wrote.
-        const handle = await open(tmp, 'r');
-        try {
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
         const path = join(this.dir, `${id}.${ref.sourceType}.${ref.sourceId}.dcm`);
-        // No fsync of the landing directory: nothing is acknowledged until the storage sink has linked the
-        // (fsynced) data into the blob store and fsynced that directory; an unacknowledged object lost
-        // from landing by a power cut is sent again by its sender.
         await rename(tmp, path);
         return { id, path, ref };
       } catch (err) {
@@ -104,7 +104,6 @@ export class Landing {
         const { bytesWritten } = await handle.writev(pending);
         pending = skipBytes(pending, bytesWritten);
       }
-      await handle.sync();
     } catch (err) {
       await handle.close().catch(() => undefined);
       await rm(tmp, { force: true });
@@ -126,6 +125,16 @@ export class Landing {
       throw err;
     }
     return w.commit();
+  }
+
+  /**
+   * Makes a landed file durable (data and name). Landing itself does not fsync: the storage sink makes
+   * the stored copy durable, which costs one journal commit instead of two; the runner calls this before
+   * acknowledging an envelope that no sink made durable.
+   */
+  async makeDurable(path: string): Promise<void> {
+    await fsyncFile(path);
+    await fsyncDir(this.dir);
   }
 
   /** Removes a landed file once its envelope is settled. */

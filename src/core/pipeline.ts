@@ -230,7 +230,11 @@ export class PipelineRunner implements Settler {
         return;
       }
       if (outcome.kind === 'drop') this.dropped++;
-      else this.acknowledged++;
+      else {
+        // Acknowledged means durable: if no sink stored a durable copy, the landed file becomes it.
+        if (outcome.envelope.tags.durable !== true) await this.landing.makeDurable(p.landedPath);
+        this.acknowledged++;
+      }
       // The sender may be answered before the landed copy is removed: a crash in between only means the
       // (idempotent) ingest runs once more at start.
       this.release();

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { SourceRef } from './envelope.js';
 import type { PipelineError } from './errors.js';
+import { fsyncDir, fsyncFile } from './landing.js';
 
 export interface QuarantineRecord {
   id: string;
@@ -56,6 +57,10 @@ export class Quarantine {
         });
     }
     await writeFile(join(this.dir, `${id}.json`), JSON.stringify(record, null, 2));
+    // Durable before anyone acts on it (a watched folder deletes its original once quarantined).
+    if (path) await fsyncFile(join(this.dir, `${id}.dcm`));
+    await fsyncFile(join(this.dir, `${id}.json`));
+    await fsyncDir(this.dir);
     return record;
   }
 

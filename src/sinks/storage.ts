@@ -23,7 +23,7 @@ export const storage = defineSink({
       async (envelope) => {
         const key = storageKey(envelope.header.sopInstanceUid);
         await ctx.services.blobs.putFile(key, envelope.path);
-        return withTags(envelope, { storageKey: key });
+        return withTags(envelope, { storageKey: key, durable: true });
       },
       { concurrency: config.concurrency },
     ),
