@@ -12,6 +12,8 @@ import { Quarantine } from './core/quarantine.js';
 import { UploadRegistry, type EngineServices } from './core/services.js';
 import { openFsBlobStore } from './adapters/fs-blob-store.js';
 import { openSqliteIndex } from './adapters/sqlite-index.js';
+import { openSqliteState } from './adapters/sqlite-state.js';
+import { UserService } from './core/users.js';
 import { reconcile } from './reconcile.js';
 import { createApp } from './api/app.js';
 import { registry } from './components.js';
@@ -36,6 +38,11 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   const specs = await Promise.all(config.pipelines.map((file) => loadPipelineFile(file, registry)));
   const index = openSqliteIndex(join(config.dataDir, 'index.sqlite'));
   const blobs = openFsBlobStore(join(config.dataDir, 'storage'));
+  const state = openSqliteState(join(config.dataDir, 'state.sqlite'));
+  const users = new UserService(state, { sessionTimeoutSecs: config.sessionTimeoutSecs });
+  await users.ensureSuperuser(config.adminUser, config.adminPassword);
+  if (config.adminPassword === 'admin')
+    console.warn('the superuser has the default password "admin": set SLUICE_ADMIN_PASSWORD');
   const services: EngineServices = {
     config,
     index,
@@ -54,8 +61,8 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     index,
     blobs,
     engine,
+    users,
     version: await version(),
-    auth: { user: config.adminUser, password: config.adminPassword },
   });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.httpHost, port: config.httpPort }, () => resolve(s));
@@ -72,6 +79,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
       await new Promise<void>((r) => server.close(() => r()));
       await engine.stop();
       index.close();
+      state.close();
     },
   };
 }

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import type { ApiDeps } from './deps.js';
-import { basicAuth, type AuthUser } from './auth.js';
+import { guard, type AuthEnv } from './auth.js';
 import { onError } from './problem.js';
 import { systemRoutes } from './routes/system.js';
 import { metadataRoutes } from './routes/metadata.js';
@@ -8,12 +8,15 @@ import { imagesRoutes } from './routes/images.js';
 import { sourcesRoutes } from './routes/sources.js';
 import { pipelinesRoutes } from './routes/pipelines.js';
 import { quarantineRoutes } from './routes/quarantine.js';
+import { usersRoutes } from './routes/users.js';
 
 /** The HTTP API: Slicebox's routes under /api, and ours beside them. No globals; tests call app.request(). */
-export function createApp(deps: ApiDeps): Hono<{ Variables: { user: AuthUser } }> {
-  const app = new Hono<{ Variables: { user: AuthUser } }>();
-  app.use('/api/*', basicAuth(deps.auth));
+export function createApp(deps: ApiDeps): Hono<AuthEnv> {
+  const app = new Hono<AuthEnv>();
+  // Every path, not only /api: a route added anywhere is protected by the policy's defaults.
+  app.use('*', guard(deps.users));
   app.route('/api/system', systemRoutes(deps));
+  app.route('/api/users', usersRoutes(deps));
   app.route('/api/metadata', metadataRoutes(deps));
   app.route('/api/images', imagesRoutes(deps));
   app.route('/api/sources', sourcesRoutes(deps));

@@ -1,38 +1,113 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+/**
+ * Authentication and authorization, as Slicebox does them: HTTP Basic if the request carries it, else the
+ * `slicebox-session` cookie from `POST /api/users/login`. Refusals are plain text, and a 401 carries no
+ * `WWW-Authenticate` challenge, so browsers show no popup. Which role a route needs is in ./policy.ts.
+ */
+import type { Context, MiddlewareHandler } from 'hono';
+import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
+import { matchedRoutes } from 'hono/route';
+import { hasRole, type Authentication, type UserService } from '../core/users.js';
+import type { Role, UserInfo } from '../core/ports.js';
+import { accessFor, defaultAccess } from './policy.js';
 
-/** Routes anyone may call (Slicebox's public routes that exist so far). */
-export const PUBLIC_ROUTES: ReadonlyArray<{ method: string; path: string }> = [
-  { method: 'GET', path: '/api/system/health' },
-  { method: 'GET', path: '/api/system/information' },
-];
+export const SESSION_COOKIE = 'slicebox-session';
 
-export interface AuthUser {
-  id: number;
-  user: string;
-  role: 'SUPERUSER' | 'ADMINISTRATOR' | 'USER';
+export type AuthUser = UserInfo;
+export type AuthEnv = { Variables: { user: AuthUser } };
+
+/** The peer's address from @hono/node-server; 'unknown' without a socket (as in app.request() tests). */
+export function remoteAddress(c: Context): string {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress ?? 'unknown';
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
+type Identity = Authentication | { kind: 'anonymous' } | { kind: 'no-session' };
+
+function basicCredentials(header: string): { user: string; password: string } | undefined {
+  const m = /^Basic\s+([A-Za-z0-9+/]+={0,2})\s*$/i.exec(header);
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+export function setSessionCookie(c: Context, token: string, maxAgeSecs: number): void {
+  setCookie(c, SESSION_COOKIE, token, {
+    path: '/api',
+    httpOnly: true,
+    sameSite: 'Strict',
+    secure: new URL(c.req.url).protocol === 'https:',
+    maxAge: maxAgeSecs,
+  });
+}
+
+export function clearSessionCookie(c: Context): void {
+  deleteCookie(c, SESSION_COOKIE, { path: '/api', httpOnly: true, sameSite: 'Strict' });
+}
+
+export function sessionToken(c: Context): string | undefined {
+  return getCookie(c, SESSION_COOKIE) || undefined;
+}
 
 /**
- * HTTP Basic authentication against the superuser from the configuration. 401 carries no
- * `WWW-Authenticate` challenge (no browser popup), as in Slicebox. Users, roles and session cookies
- * replace this in the users issue.
+ * Who is calling: Basic credentials first (every check counts toward login throttling), else the session
+ * cookie, whose expiry slides with use.
  */
-export function basicAuth(credentials: {
-  user: string;
-  password: string;
-}): MiddlewareHandler<{ Variables: { user: AuthUser } }> {
-  const expected = digest(`${credentials.user}:${credentials.password}`);
+export async function identify(c: Context, users: UserService): Promise<Identity> {
+  const header = c.req.header('authorization');
+  if (header !== undefined && /^Basic(\s|$)/i.test(header)) {
+    const credentials = basicCredentials(header);
+    if (!credentials) return { kind: 'invalid' };
+    return users.authenticate(credentials.user, credentials.password, remoteAddress(c));
+  }
+  const token = sessionToken(c);
+  if (!token) return { kind: 'anonymous' };
+  const session = users.sessionUser(token);
+  if (!session) return { kind: 'no-session' };
+  if (session.refreshed) setSessionCookie(c, token, users.sessionTimeoutSecs);
+  return { kind: 'ok', user: session.user };
+}
+
+/** The answer to a caller who is not (or may not now be) authenticated. */
+export function refuse(c: Context, identity: Exclude<Identity, { kind: 'ok' }>): Response {
+  switch (identity.kind) {
+    case 'throttled':
+      c.header('Retry-After', String(identity.retryAfterSecs));
+      return c.text(`Too many failed logins; try again in ${identity.retryAfterSecs} s`, 429);
+    case 'invalid':
+      return c.text('Invalid username or password', 401);
+    case 'no-session':
+      return c.text('Session expired or unknown; log in again', 401);
+    case 'anonymous':
+      return c.text('Authentication required', 401);
+  }
+}
+
+/** 401 without an authenticated user, 403 when the user's role is below `role`. */
+export function requireRole(role: Role): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
-    if (PUBLIC_ROUTES.some((r) => r.method === c.req.method && r.path === c.req.path)) return next();
-    const header = c.req.header('authorization') ?? '';
-    const m = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header);
-    if (!m) return c.text('Authentication required', 401);
-    const given = digest(Buffer.from(m[1], 'base64').toString('utf8'));
-    if (!timingSafeEqual(given, expected)) return c.text('Invalid username or password', 401);
-    c.set('user', { id: 1, user: credentials.user, role: 'SUPERUSER' });
+    const user = c.get('user');
+    if (!user) return c.text('Authentication required', 401);
+    if (!hasRole(user, role)) return c.text(`Forbidden: this route needs the role ${role}`, 403);
     return next();
+  };
+}
+
+/**
+ * Applied once to the whole app: finds the route that will answer, looks up the access it needs in the
+ * policy table, authenticates the caller unless the route is public, and checks the role.
+ */
+export function guard(users: UserService): MiddlewareHandler<AuthEnv> {
+  return async (c, next) => {
+    const route = matchedRoutes(c)
+      .slice(c.req.routeIndex + 1)
+      .find((r) => r.method !== 'ALL');
+    const access = route ? accessFor(route.method, route.path) : defaultAccess(c.req.method);
+    if (access === 'PUBLIC') return next();
+    const identity = await identify(c, users);
+    if (identity.kind !== 'ok') return refuse(c, identity);
+    c.set('user', identity.user);
+    return requireRole(access)(c, next);
   };
 }

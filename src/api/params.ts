@@ -1,6 +1,23 @@
 import { z } from 'zod';
 import { BadRequestError } from '../core/errors.js';
 
+export const DEFAULT_COUNT = 20;
+export const MAX_COUNT = 10_000;
+
+const nonNegative = z
+  .string()
+  .regex(/^\d{1,15}$/, 'expected a non-negative integer')
+  .transform(Number);
+
+/** Slicebox's paging query parameters. */
+export const pagingParams = z.object({
+  startindex: nonNegative.default(0).describe('Index of the first row'),
+  count: nonNegative
+    .refine((n) => n <= MAX_COUNT, `must be at most ${MAX_COUNT}`)
+    .default(DEFAULT_COUNT)
+    .describe('Rows to answer'),
+});
+
 /** Parses a route `:id` as a positive integer, or 400. */
 export function idParam(value: string | undefined, name = 'id'): number {
   if (!value || !/^\d{1,15}$/.test(value))

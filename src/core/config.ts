@@ -14,6 +14,8 @@ export interface EngineConfig {
   aeTitle: string;
   adminUser: string;
   adminPassword: string;
+  /** Sliding expiry of login sessions. */
+  sessionTimeoutSecs: number;
   pipelines: string[];
 }
 
@@ -39,6 +41,13 @@ const envSchema = z.object({
     .default('SLUICE'),
   SLUICE_ADMIN_USER: z.string().min(1).default('admin'),
   SLUICE_ADMIN_PASSWORD: z.string().min(1).default('admin'),
+  SLUICE_SESSION_TIMEOUT_SECS: z.coerce
+    .number({ error: 'SLUICE_SESSION_TIMEOUT_SECS must be a number of seconds' })
+    .int('SLUICE_SESSION_TIMEOUT_SECS must be an integer')
+    .min(60, 'SLUICE_SESSION_TIMEOUT_SECS must be at least 60')
+    // Browsers cap a cookie's Max-Age at 400 days.
+    .max(400 * 24 * 3600, 'SLUICE_SESSION_TIMEOUT_SECS must be at most 400 days')
+    .default(3600),
   SLUICE_PIPELINES: z.string().min(1).default('pipelines/default.yaml'),
 });
 
@@ -58,6 +67,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
     aeTitle: e.SLUICE_AE_TITLE,
     adminUser: e.SLUICE_ADMIN_USER,
     adminPassword: e.SLUICE_ADMIN_PASSWORD,
+    sessionTimeoutSecs: e.SLUICE_SESSION_TIMEOUT_SECS,
     pipelines: e.SLUICE_PIPELINES.split(',')
       .map((p) => p.trim())
       .filter(Boolean),

@@ -39,6 +39,7 @@ export async function startTestEngine(overrides: Partial<EngineConfig> = {}): Pr
     aeTitle: 'SLUICE',
     adminUser: 'admin',
     adminPassword: 'secret',
+    sessionTimeoutSecs: 3600,
     pipelines: ['pipelines/default.yaml'],
     ...overrides,
   });

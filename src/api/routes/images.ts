@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { stream as honoStream } from 'hono/streaming';
 import busboy from 'busboy';
 import type { ApiDeps } from '../deps.js';
-import type { AuthUser } from '../auth.js';
+import type { AuthEnv } from '../auth.js';
 import { idParam, jsonBody, parseOr400 } from '../params.js';
 import { BadRequestError, NotFoundError, PipelineError } from '../../core/errors.js';
 import type { Origin } from '../../core/envelope.js';
@@ -13,8 +13,6 @@ import { readHeader } from '../../core/dicom.js';
 import { storageKey } from '../../sinks/storage.js';
 import { imageAttributes } from '../attributes.js';
 import { z } from 'zod';
-
-type Env = { Variables: { user: AuthUser } };
 
 /** Streams an upload (raw body or multipart part `file`) into the engine; never buffers it whole. */
 export async function uploadFromRequest(
@@ -76,7 +74,7 @@ export function uploadResponse(
 
 const idList = z.array(z.number().int().nonnegative()).max(100_000);
 
-export function imagesRoutes(deps: ApiDeps): Hono<Env> {
+export function imagesRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { index, blobs } = deps;
   const imageOr404 = (id: number) => {
     const image = index.image(id);
@@ -91,7 +89,7 @@ export function imagesRoutes(deps: ApiDeps): Hono<Env> {
     index.deleteImages(images.map((i) => i.id));
   };
 
-  return new Hono<Env>()
+  return new Hono<AuthEnv>()
     .post('/', async (c) => {
       const user = c.get('user');
       const { outcome, filename } = await uploadFromRequest(deps, c.req.raw, {

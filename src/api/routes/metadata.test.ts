@@ -74,7 +74,7 @@ beforeEach(() => {
     blobs: undefined as any,
     engine: undefined as any,
     version: 'test',
-    auth: { user: 'admin', password: 'admin' },
+    users: undefined as any,
   };
   app = new Hono().route('/api/metadata', metadataRoutes(deps)).onError(onError);
   const image = add(index, '1.9.1.1', { InstanceNumber: '1' });

@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
-import { idParam, jsonBody, parseOr400 } from '../params.js';
+import { DEFAULT_COUNT, MAX_COUNT, idParam, jsonBody, pagingParams, parseOr400 } from '../params.js';
 import { NotFoundError } from '../../core/errors.js';
 import type { SourceType } from '../../core/envelope.js';
 import type {
@@ -13,8 +13,6 @@ import type {
   Source,
 } from '../../core/ports.js';
 
-const DEFAULT_COUNT = 20;
-const MAX_COUNT = 10_000;
 const MAX_LIST_VALUES = 1000;
 const SOURCE_TYPES = [
   'scp',
@@ -28,10 +26,6 @@ const OPERATORS = ['=', 'like', '<', '>', '<=', '>=', 'in'] as const;
 
 // ---------------------------------------------------------------- query string
 
-const nonNegative = z
-  .string()
-  .regex(/^\d{1,15}$/, 'expected a non-negative integer')
-  .transform(Number);
 const requiredId = () =>
   z
     .string({ error: (issue) => (issue.input === undefined ? 'required' : 'expected an id') })
@@ -73,11 +67,7 @@ const filterParams = z.object({
 });
 
 const listParams = filterParams.extend({
-  startindex: nonNegative.default(0).describe('Index of the first row'),
-  count: nonNegative
-    .refine((n) => n <= MAX_COUNT, `must be at most ${MAX_COUNT}`)
-    .default(DEFAULT_COUNT)
-    .describe('Rows to answer'),
+  ...pagingParams.shape,
   orderby: z.string().optional().describe('A column of the level'),
   orderascending: z
     .string()

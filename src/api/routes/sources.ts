@@ -1,9 +1,13 @@
 import { Hono } from 'hono';
 import type { ApiDeps } from '../deps.js';
+import type { Source } from '../../core/ports.js';
 
-/** Every source: users (the superuser until users are managed), and the sources of running pipelines. */
+/** Every source: each user (their uploads), and the sources of running pipelines. */
 export function sourcesRoutes(deps: ApiDeps): Hono {
-  return new Hono().get('/', (c) =>
-    c.json([{ sourceType: 'user', sourceName: deps.auth.user, sourceId: 1 }, ...deps.engine.sources()]),
-  );
+  return new Hono().get('/', (c) => {
+    const users: Source[] = deps.users
+      .all()
+      .map((u) => ({ sourceType: 'user', sourceName: u.user, sourceId: u.id }));
+    return c.json([...users, ...deps.engine.sources()]);
+  });
 }

@@ -1,0 +1,60 @@
+/**
+ * Who may call what: the one route → role table, applied once to the whole app (src/api/app.ts). A route
+ * that is not listed needs USER to read (GET, HEAD) and ADMINISTRATOR for anything else, so a new route is
+ * born protected. The README's table is this one; keep them together.
+ */
+import type { Role } from '../core/ports.js';
+
+/** PUBLIC: no credentials needed (the route may still look at them, as `GET /api/users/current` does). */
+export type Access = 'PUBLIC' | Role;
+
+export interface RouteRule {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** A path as routes register it (`/api/images/:id`); `*` stands for any one segment. */
+  path: string;
+  access: Access;
+}
+
+export const ROUTE_POLICY: readonly RouteRule[] = [
+  // Slicebox's public routes. The box transaction routes (`/api/transactions/{token}/…`, authenticated by
+  // the box token) join them when boxes arrive.
+  { method: 'GET', path: '/api/system/health', access: 'PUBLIC' },
+  { method: 'GET', path: '/api/system/information', access: 'PUBLIC' },
+  { method: 'POST', path: '/api/users/login', access: 'PUBLIC' },
+  { method: 'GET', path: '/api/users/current', access: 'PUBLIC' },
+
+  // Users: only administrators see the list or change it (Slicebox let any user list it, with hashes).
+  { method: 'POST', path: '/api/users/logout', access: 'USER' },
+  { method: 'GET', path: '/api/users', access: 'ADMINISTRATOR' },
+  { method: 'POST', path: '/api/users', access: 'ADMINISTRATOR' },
+  { method: 'DELETE', path: '/api/users/:id', access: 'ADMINISTRATOR' },
+
+  // Writes a USER may make: uploads and metadata queries (a POST that only reads).
+  { method: 'POST', path: '/api/images', access: 'USER' },
+  { method: 'POST', path: '/api/metadata/*/query', access: 'USER' },
+
+  // Deletions are for administrators (Slicebox let any user delete images); listed so the README shows them.
+  { method: 'DELETE', path: '/api/images/:id', access: 'ADMINISTRATOR' },
+  { method: 'POST', path: '/api/images/delete', access: 'ADMINISTRATOR' },
+  { method: 'DELETE', path: '/api/quarantine/:id', access: 'ADMINISTRATOR' },
+  { method: 'POST', path: '/api/quarantine/:id/requeue', access: 'ADMINISTRATOR' },
+];
+
+export function defaultAccess(method: string): Access {
+  return method === 'GET' || method === 'HEAD' ? 'USER' : 'ADMINISTRATOR';
+}
+
+function pathMatches(pattern: string, path: string): boolean {
+  const want = pattern.split('/');
+  const got = path.split('/');
+  return want.length === got.length && want.every((segment, i) => segment === '*' || segment === got[i]);
+}
+
+/** The access a registered route needs: its rule's, else the default for its method. */
+export function accessFor(method: string, routePath: string): Access {
+  const m = method === 'HEAD' ? 'GET' : method;
+  return (
+    ROUTE_POLICY.find((rule) => rule.method === m && pathMatches(rule.path, routePath))?.access ??
+    defaultAccess(method)
+  );
+}

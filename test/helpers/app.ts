@@ -1,0 +1,85 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Hono } from 'hono';
+import { createApp } from '../../src/api/app.js';
+import type { AuthEnv } from '../../src/api/auth.js';
+import { openFsBlobStore } from '../../src/adapters/fs-blob-store.js';
+import { openSqliteIndex } from '../../src/adapters/sqlite-index.js';
+import { openSqliteState } from '../../src/adapters/sqlite-state.js';
+import { loadConfig } from '../../src/core/config.js';
+import { Engine } from '../../src/core/engine.js';
+import type { MetadataIndex, StateStore } from '../../src/core/ports.js';
+import { Quarantine } from '../../src/core/quarantine.js';
+import { UploadRegistry } from '../../src/core/services.js';
+import { UserService } from '../../src/core/users.js';
+
+export const ADMIN = { user: 'admin', password: 'secret' };
+
+export const basic = (user: string, password: string) => ({
+  Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+});
+
+/** The bindings @hono/node-server gives a request, reduced to what the API reads: the peer's address. */
+export const from = (remoteAddress: string) => ({ incoming: { socket: { remoteAddress } } });
+
+export interface TestApp {
+  app: Hono<AuthEnv>;
+  users: UserService;
+  state: StateStore;
+  index: MetadataIndex;
+  dir: string;
+  /** The test's clock (ms epoch); advance it to expire sessions and throttling windows. */
+  clock: { now: number };
+  /** Closes the state store and opens it again with a new app, as a restart does. */
+  restart(options?: { adminPassword?: string }): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * The API app on real adapters (SQLite state store in a temp dir, SQLite index, file-system blobs) and an
+ * engine without pipelines, with the superuser admin/secret and an injected clock. For app.request() tests.
+ */
+export async function createTestApp(options: { sessionTimeoutSecs?: number } = {}): Promise<TestApp> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-app-'));
+  const clock = { now: Date.UTC(2026, 0, 1) };
+  const index = openSqliteIndex(':memory:');
+  const blobs = openFsBlobStore(join(dir, 'storage'));
+  // The store prepares its folders in the background; a first write waits for that, so cleanup cannot race it.
+  await writeFile(join(dir, 'probe'), '');
+  await blobs.putFile('probe', join(dir, 'probe'));
+  await blobs.delete('probe');
+  const engine = new Engine({
+    config: loadConfig({ SLUICE_DATA_DIR: dir }),
+    index,
+    blobs,
+    quarantine: new Quarantine(join(dir, 'quarantine')),
+    uploads: new UploadRegistry(),
+  });
+  const open = async (adminPassword = ADMIN.password) => {
+    const state = openSqliteState(join(dir, 'state.sqlite'));
+    const users = new UserService(state, {
+      sessionTimeoutSecs: options.sessionTimeoutSecs ?? 3600,
+      now: () => clock.now,
+    });
+    await users.ensureSuperuser(ADMIN.user, adminPassword);
+    const app = createApp({ index, blobs, engine, users, version: 'test' });
+    return { state, users, app };
+  };
+  const t: TestApp = {
+    ...(await open()),
+    index,
+    dir,
+    clock,
+    async restart({ adminPassword } = {}) {
+      t.state.close();
+      Object.assign(t, await open(adminPassword));
+    },
+    async cleanup() {
+      t.state.close();
+      index.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return t;
+}

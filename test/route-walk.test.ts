@@ -1,0 +1,122 @@
+/**
+ * Walks every route registered in the app, so no route can be born unprotected: 401 without credentials
+ * except on the public routes, 403 for a USER wherever the policy asks for an administrator, and not one
+ * password hash in any answer, whoever asks.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN, basic, createTestApp, type TestApp } from './helpers/app.js';
+import { accessFor, ROUTE_POLICY } from '../src/api/policy.js';
+import { HASH_PREFIX } from '../src/core/passwords.js';
+
+let t: TestApp;
+let routes: Array<{ method: string; path: string; url: string }>;
+const USER = { user: 'reader', password: 'reader-password' };
+const ADMINISTRATOR = { user: 'keeper', password: 'keeper-password' };
+
+const PUBLIC = [
+  'GET /api/system/health',
+  'GET /api/system/information',
+  'POST /api/users/login',
+  'GET /api/users/current',
+];
+
+beforeAll(async () => {
+  t = await createTestApp();
+  await t.users.create({ ...USER, role: 'USER' });
+  await t.users.create({ ...ADMINISTRATOR, role: 'ADMINISTRATOR' });
+  routes = t.app.routes
+    .filter((r) => r.method !== 'ALL')
+    .map((r) => ({ method: r.method, path: r.path, url: r.path.replace(/:\w+/g, '1') }));
+});
+afterAll(async () => t?.cleanup());
+
+const call = (route: { method: string; url: string }, headers: Record<string, string> = {}) =>
+  t.app.request(route.url, { method: route.method, headers });
+
+describe('every registered route', () => {
+  it('has routes to walk, and no policy rule that names a route that does not exist', () => {
+    expect(routes.length).toBeGreaterThan(25);
+    for (const rule of ROUTE_POLICY) {
+      const pattern = new RegExp(`^${rule.path.replace(/\*/g, '[^/]+')}$`);
+      expect(
+        routes.some((r) => r.method === rule.method && pattern.test(r.path)),
+        `${rule.method} ${rule.path}`,
+      ).toBe(true);
+    }
+  });
+
+  it('answers 401 without credentials, except the public routes', async () => {
+    const open: string[] = [];
+    for (const route of routes) {
+      const r = await call(route);
+      const name = `${route.method} ${route.path}`;
+      if (r.status !== 401) open.push(name);
+      else expect(r.headers.get('www-authenticate'), name).toBeNull();
+    }
+    expect(open.sort()).toEqual([...PUBLIC].sort());
+    expect(
+      routes.filter((r) => accessFor(r.method, r.path) === 'PUBLIC').map((r) => `${r.method} ${r.path}`),
+    ).toEqual(expect.arrayContaining(PUBLIC));
+  });
+
+  it('answers 401 to wrong credentials and to an unknown session', async () => {
+    for (const route of routes.filter((r) => !PUBLIC.includes(`${r.method} ${r.path}`)).slice(0, 3)) {
+      expect((await call(route, { cookie: 'slicebox-session=forged' })).status).toBe(401);
+      expect((await call(route, { Authorization: 'Basic !!!' })).status).toBe(401);
+      expect((await call(route, basic('nobody', 'x'))).status).toBe(401);
+    }
+    t.state.clearLoginFailures('address:unknown');
+    t.state.clearLoginFailures('user:nobody');
+  });
+
+  it('answers 403 to a USER on every route that needs an administrator, and lets them through elsewhere', async () => {
+    const forbidden: string[] = [];
+    for (const route of routes) {
+      const r = await call(route, basic(USER.user, USER.password));
+      const name = `${route.method} ${route.path}`;
+      if (accessFor(route.method, route.path) === 'ADMINISTRATOR') {
+        expect(r.status, name).toBe(403);
+        forbidden.push(name);
+      } else expect([401, 403], name).not.toContain(r.status);
+    }
+    // What the README's table promises, for the routes that exist today.
+    expect(forbidden).toEqual(
+      expect.arrayContaining([
+        'GET /api/users',
+        'POST /api/users',
+        'DELETE /api/users/:id',
+        'DELETE /api/images/:id',
+        'POST /api/images/delete',
+        'DELETE /api/quarantine/:id',
+        'POST /api/quarantine/:id/requeue',
+      ]),
+    );
+    for (const allowed of ['POST /api/images', 'POST /api/metadata/patients/query', 'GET /api/images/:id'])
+      expect(forbidden).not.toContain(allowed);
+  });
+
+  it('never answers a password hash, to anyone', async () => {
+    const hashes = [ADMIN, USER, ADMINISTRATOR].map((u) => t.state.credentials(u.user)!.passwordHash);
+    expect(hashes.every((h) => h.startsWith(HASH_PREFIX))).toBe(true);
+    const bodies: string[] = [];
+    for (const who of [ADMIN, ADMINISTRATOR, USER])
+      for (const route of routes) {
+        const r = await call(route, basic(who.user, who.password));
+        const forbidden = who === USER && accessFor(route.method, route.path) === 'ADMINISTRATOR';
+        expect(r.status, `${who.user} ${route.method} ${route.path}`).not.toBe(401);
+        expect(r.status, `${who.user} ${route.method} ${route.path}`).not.toBe(500);
+        if (!forbidden) expect(r.status, `${who.user} ${route.method} ${route.path}`).not.toBe(403);
+        bodies.push(await r.text());
+      }
+    for (const url of ['/api/users?count=100', '/api/users/current', '/api/sources'])
+      bodies.push(await (await t.app.request(url, { headers: basic(ADMIN.user, ADMIN.password) })).text());
+    const all = bodies.join('\n');
+    expect(all).toContain('"user":"reader"');
+    expect(all).not.toContain(HASH_PREFIX);
+    expect(all).not.toMatch(/hashedPassword|passwordHash/);
+    for (const hash of hashes) {
+      expect(all).not.toContain(hash);
+      expect(all).not.toContain(hash.split('$').pop()!);
+    }
+  });
+});
