@@ -4,12 +4,21 @@
  * throttling so far. Every value is a bound parameter.
  */
 import Database from 'better-sqlite3';
-import type { Role, StateStore, UserInfo } from '../core/ports.js';
+import type { Role, StateStore, UserInfo, UserStore } from '../core/ports.js';
+
+/**
+ * A part of the state store: its tables (CREATE … IF NOT EXISTS) and its methods on the shared database.
+ * Each managed resource adds one part in its own file and one line in PARTS below.
+ */
+export interface StatePart<T> {
+  schema: string;
+  create(db: Database.Database): T;
+}
 
 /** Bumped with each change to the schema; migrations key on `PRAGMA user_version`. */
 const SCHEMA_VERSION = 1;
 
-const SCHEMA = `
+const USERS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS Users (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   user TEXT NOT NULL UNIQUE,
@@ -44,7 +53,8 @@ const info = (row: UserRow): UserInfo => ({ id: row.id, user: row.user, role: ro
 export function openSqliteState(path: string): StateStore {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  // What users configure is answered 201 only once it would survive a power cut; writes here are rare.
+  db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   const version = db.pragma('user_version', { simple: true }) as number;
@@ -52,9 +62,19 @@ export function openSqliteState(path: string): StateStore {
     db.close();
     throw new Error(`${path} has schema version ${version}; this Sluice knows up to ${SCHEMA_VERSION}`);
   }
-  db.exec(SCHEMA);
+  for (const part of PARTS) db.exec(part.schema);
   db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  return Object.assign({}, ...PARTS.map((part) => part.create(db)), {
+    close: () => db.close(),
+  }) as StateStore;
+}
 
+const users: StatePart<UserStore> = { schema: USERS_SCHEMA, create: userStore };
+
+/** Every part of the state store. */
+const PARTS: StatePart<object>[] = [users];
+
+function userStore(db: Database.Database): UserStore {
   const q = {
     listUsers: db.prepare<[number, number], UserRow>(
       'SELECT id, user, role FROM Users ORDER BY id LIMIT ? OFFSET ?',
@@ -132,6 +152,5 @@ export function openSqliteState(path: string): StateStore {
     loginFailuresSince: (key, since) => q.failuresSince.all(key, since).map((r) => r.failedAt),
     clearLoginFailures: (key) => void q.clearFailures.run(key),
     deleteLoginFailuresBefore: (before) => void q.deleteFailuresBefore.run(before),
-    close: () => db.close(),
   };
 }
