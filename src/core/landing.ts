@@ -28,17 +28,11 @@ export interface LandingWriter {
   abort(): Promise<void>;
 }
 
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** fsync works per file, not per descriptor: a fresh descriptor flushes what any writer wrote. */
-export async function fsyncFile(path: string): Promise<void> {
+/**
+ * fsync of a file or a folder by path. fsync works per file, not per descriptor: a fresh descriptor
+ * flushes what any writer wrote; on a folder it makes its entries (new names) durable.
+ */
+export async function fsyncPath(path: string): Promise<void> {
   const handle = await open(path, 'r');
   try {
     await handle.sync();
@@ -46,6 +40,8 @@ export async function fsyncFile(path: string): Promise<void> {
     await handle.close();
   }
 }
+export const fsyncFile = fsyncPath;
+export const fsyncDir = fsyncPath;
 
 export class Landing {
   private readonly tmpDir: string;
