@@ -4,8 +4,17 @@
  * until its envelope is settled, so a crash at any point leaves it to be processed again at start.
  * The origin is encoded in the name (`<id>.<sourceType>.<sourceId>.dcm`): no second file to fsync.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
+import {
+  closeSync,
+  createWriteStream,
+  fsync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writevSync,
+  type WriteStream,
+} from 'node:fs';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -33,11 +42,13 @@ export interface LandingWriter {
  * flushes what any writer wrote; on a folder it makes its entries (new names) durable.
  */
 export async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
+  // Opening and closing are quick system calls made here; only the fsync, which waits for the disk, goes
+  // to libuv's thread pool. Every trip through the pool costs futex and eventfd calls on both sides.
+  const fd = openSync(path, 'r');
   try {
-    await handle.sync();
+    await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 export const fsyncFile = fsyncPath;
@@ -93,21 +104,22 @@ export class Landing {
     await this.ready;
     const id = `${Date.now().toString(36)}-${randomUUID().slice(0, 13)}`;
     const tmp = join(this.tmpDir, id);
-    const handle = await open(tmp, 'w');
+    const path = join(this.dir, `${id}.${ref.sourceType}.${ref.sourceId}.dcm`);
+    // Synchronous on purpose: a write into the page cache (no fsync here) and a rename take less time than
+    // the thread-pool round trips of their async forms (measured: about a third less CPU per instance).
+    let fd: number | undefined;
     try {
+      fd = openSync(tmp, 'w');
       let pending = buffers;
-      while (pending.length) {
-        const { bytesWritten } = await handle.writev(pending);
-        pending = skipBytes(pending, bytesWritten);
-      }
+      while (pending.length) pending = skipBytes(pending, writevSync(fd, pending));
+      closeSync(fd);
+      fd = undefined;
+      renameSync(tmp, path);
     } catch (err) {
-      await handle.close().catch(() => undefined);
+      if (fd !== undefined) closeSync(fd);
       await rm(tmp, { force: true });
       throw new StorageError(`cannot land incoming object: ${(err as Error).message}`, { cause: err });
     }
-    await handle.close();
-    const path = join(this.dir, `${id}.${ref.sourceType}.${ref.sourceId}.dcm`);
-    await rename(tmp, path);
     return { id, path, ref };
   }
 
@@ -135,9 +147,11 @@ export class Landing {
 
   /** Removes a landed file once its envelope is settled. */
   async release(path: string): Promise<void> {
-    await unlink(path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
+    try {
+      unlinkSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
 
   /**
