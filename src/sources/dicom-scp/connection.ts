@@ -37,6 +37,8 @@ export interface StoreRequest {
 }
 
 export interface ConnectionOptions {
+  /** Too many associations already: read the request, then refuse it (transient, local limit exceeded). */
+  overLimit?: boolean;
   ourAe: string;
   requireCalledAe: boolean;
   maxPduLength: number;
@@ -116,6 +118,10 @@ export class ScpConnection {
   }
 
   private onAssociateRq(rq: AssociateRq): void {
+    if (this.opts.overLimit) {
+      this.reject(RejectReason.LocalLimitExceeded, 2, 3);
+      return;
+    }
     if (rq.applicationContext !== APPLICATION_CONTEXT) {
       this.reject(RejectReason.ApplicationContextNotSupported);
       return;
@@ -250,8 +256,8 @@ export class ScpConnection {
     if (!this.closed) this.socket.write(pdu);
   }
 
-  private reject(reason: number): void {
-    this.send(encodeAssociateRj(reason));
+  private reject(reason: number, result?: number, source?: number): void {
+    this.send(encodeAssociateRj(reason, result, source));
     this.socket.end();
     this.closed = true;
   }

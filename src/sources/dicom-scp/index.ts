@@ -87,13 +87,11 @@ export const dicomScp = defineSource({
       const ref = { sourceType: 'scp' as const, sourceId: cfg.source_id };
       const sockets = new Set<Socket>();
       const server: Server = createServer((socket) => {
-        if (sockets.size >= cfg.max_associations) {
-          socket.destroy();
-          return;
-        }
+        const overLimit = sockets.size >= cfg.max_associations;
         sockets.add(socket);
         socket.once('close', () => sockets.delete(socket));
         new ScpConnection(socket, {
+          overLimit,
           ourAe,
           requireCalledAe: cfg.require_called_ae,
           maxPduLength: cfg.max_pdu_length,

@@ -172,6 +172,8 @@ export const RejectReason = {
   ApplicationContextNotSupported: 2,
   CallingAeNotRecognized: 3,
   CalledAeNotRecognized: 7,
+  /** With result 2 (transient) and source 3 (presentation layer). */
+  LocalLimitExceeded: 2,
 } as const;
 
 /** A-ASSOCIATE-RJ, permanent, from the service user. */
