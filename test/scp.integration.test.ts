@@ -114,17 +114,7 @@ describe('dicom_scp with DCMTK', () => {
       const r = await dcmtk('storescu', ['-aec', 'SLUICE', '127.0.0.1', String(engine.dicomPort), file]);
       expect(r.code, r.stderr).toBe(0);
     }
-    const found = (await (
-      await engine.api('/api/metadata/images/query', {
-        method: 'POST',
-        body: JSON.stringify({
-          startIndex: 0,
-          count: 10,
-          queryProperties: [{ propertyName: 'sopInstanceUID', operator: '=', propertyValue: sop }],
-        }),
-      })
-    ).json()) as any[];
-    expect(found).toHaveLength(1);
+    expect(await engine.imagesBySop(sop)).toHaveLength(1);
   });
 
   it('answers a failure status for an instance it cannot accept, and keeps serving', async () => {

@@ -46,7 +46,6 @@ describe('transfer syntaxes through the SCP', () => {
     expect(conv.code, conv.stderr).toBe(0);
     const original = await readFile(converted);
     expect(parseHeader(original).transferSyntaxUid).toBe(uid);
-    const sopInstanceUid = parseHeader(original).sopInstanceUid;
 
     const sent = await dcmtk('storescu', [
       propose,
@@ -57,16 +56,7 @@ describe('transfer syntaxes through the SCP', () => {
       converted,
     ]);
     expect(sent.code, sent.stderr).toBe(0);
-    const [image] = (await (
-      await engine.api('/api/metadata/images/query', {
-        method: 'POST',
-        body: JSON.stringify({
-          startIndex: 0,
-          count: 1,
-          queryProperties: [{ propertyName: 'sopInstanceUID', operator: '=', propertyValue: sop }],
-        }),
-      })
-    ).json()) as Array<{ id: number }>;
+    const [image] = await engine.imagesBySop(sop);
     expect(image).toBeDefined();
     const stored = Buffer.from(await (await engine.api(`/api/images/${image.id}`)).arrayBuffer());
     expect(parseHeader(stored).transferSyntaxUid).toBe(uid);

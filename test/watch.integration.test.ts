@@ -56,16 +56,7 @@ describe('watched folder in the default pipeline', () => {
       );
       expect(await readdir(inbox, { recursive: true })).toEqual(['sub']);
     });
-    const [image] = (await (
-      await engine.api('/api/metadata/images/query', {
-        method: 'POST',
-        body: JSON.stringify({
-          startIndex: 0,
-          count: 1,
-          queryProperties: [{ propertyName: 'sopInstanceUID', operator: '=', propertyValue: sops[0] }],
-        }),
-      })
-    ).json()) as Array<{ seriesId: number }>;
+    const [image] = await engine.imagesBySop(sops[0]);
     const source = (await (
       await engine.api(`/api/metadata/series/${image.seriesId}/source`)
     ).json()) as object;

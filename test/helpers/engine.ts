@@ -23,6 +23,8 @@ export interface TestEngine extends Running {
   dicomPort: number;
   url: (path: string) => string;
   api: (path: string, init?: RequestInit) => Promise<Response>;
+  /** Images whose SOP Instance UID is `sop`, through `POST /api/metadata/images/query`. */
+  imagesBySop: (sop: string) => Promise<Array<{ id: number; seriesId: number }>>;
   cleanup(): Promise<void>;
 }
 
@@ -44,12 +46,25 @@ export async function startTestEngine(overrides: Partial<EngineConfig> = {}): Pr
     ...overrides,
   });
   const url = (path: string) => `http://127.0.0.1:${running.httpPort}${path}`;
+  const api = (path: string, init: RequestInit = {}) =>
+    fetch(url(path), { ...init, headers: { ...AUTH, ...(init.headers ?? {}) } });
   return {
     ...running,
     dataDir,
     dicomPort,
     url,
-    api: (path, init = {}) => fetch(url(path), { ...init, headers: { ...AUTH, ...(init.headers ?? {}) } }),
+    api,
+    async imagesBySop(sop) {
+      const r = await api('/api/metadata/images/query', {
+        method: 'POST',
+        body: JSON.stringify({
+          startIndex: 0,
+          count: 10,
+          queryProperties: [{ propertyName: 'sopInstanceUID', operator: '=', propertyValue: sop }],
+        }),
+      });
+      return (await r.json()) as Array<{ id: number; seriesId: number }>;
+    },
     async cleanup() {
       await running.stop();
       await rm(dataDir, { recursive: true, force: true });
