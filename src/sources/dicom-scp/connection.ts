@@ -20,8 +20,14 @@ import {
   APPLICATION_CONTEXT,
   type AssociateRq,
   type ContextAnswer,
-} from './pdu.js';
-import { CommandField, encodeResponse, parseCommand, Status, type Command } from './dimse.js';
+} from '../../core/dimse/pdu.js';
+import {
+  CommandField,
+  encodeResponse,
+  parseCommand,
+  Status,
+  type Command,
+} from '../../core/dimse/commands.js';
 import { DatasetReceiver } from './dataset-receiver.js';
 import type { Landing } from '../../core/landing.js';
 import type { SourceRef } from '../../core/envelope.js';

@@ -1,6 +1,6 @@
 /**
  * `dicom_scp`: a C-ECHO and C-STORE SCP on our own TCP server (bound to the configured host, no-delay on
- * every socket) speaking the DICOM upper layer directly (see pdu.ts for why not dcmjs-dimse). Each
+ * every socket) speaking the DICOM upper layer directly (see src/core/dimse/pdu.ts for why not dcmjs-dimse). Each
  * dataset's PDV bytes are kept behind a file meta header we write, landed durably as received, and the
  * C-STORE is answered only once the instance has gone through the pipeline: success after the last sink,
  * a failure status when it was quarantined or could not be stored.
@@ -12,7 +12,7 @@ import { defineSource } from '../../core/component.js';
 import type { Envelope } from '../../core/envelope.js';
 import { ACCEPTED_TRANSFER_SYNTAXES, isStorageSopClass } from '../../core/dicom.js';
 import { ScpConnection } from './connection.js';
-import { Status } from './dimse.js';
+import { Status } from '../../core/dimse/commands.js';
 
 const aeTitle = z
   .string()

@@ -10,7 +10,7 @@ import {
   PduType,
   ProtocolError,
 } from './pdu.js';
-import { CommandField, encodeResponse, parseCommand, Status } from './dimse.js';
+import { CommandField, encodeResponse, parseCommand, Status } from './commands.js';
 import { associateRq, ulItem } from '../../../test/helpers/upper-layer.js';
 
 function associateRqBody(): Buffer {

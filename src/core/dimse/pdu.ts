@@ -280,3 +280,99 @@ export class PduReader {
     return out;
   }
 }
+
+// ------------------------------------------------------------------------------- requestor side (SCU)
+
+export function encodeAssociateRq(opts: {
+  calledAe: string;
+  callingAe: string;
+  contexts: ProposedContext[];
+  maxPduLength: number;
+  implementationClassUid: string;
+  implementationVersionName: string;
+}): Buffer {
+  const fixed = Buffer.alloc(68);
+  fixed.writeUInt16BE(1, 0);
+  aeField(opts.calledAe).copy(fixed, 4);
+  aeField(opts.callingAe).copy(fixed, 20);
+  const maxLen = Buffer.alloc(4);
+  maxLen.writeUInt32BE(opts.maxPduLength);
+  const body = Buffer.concat([
+    fixed,
+    item(0x10, uidBytes(APPLICATION_CONTEXT)),
+    ...opts.contexts.map((c) =>
+      item(
+        0x20,
+        Buffer.concat([
+          Buffer.from([c.id, 0, 0, 0]),
+          item(0x30, uidBytes(c.abstractSyntax)),
+          ...c.transferSyntaxes.map((ts) => item(0x40, uidBytes(ts))),
+        ]),
+      ),
+    ),
+    item(
+      0x50,
+      Buffer.concat([
+        item(0x51, maxLen),
+        item(0x52, uidBytes(opts.implementationClassUid)),
+        item(0x55, Buffer.from(opts.implementationVersionName, 'latin1')),
+      ]),
+    ),
+  ]);
+  return Buffer.concat([header(PduType.AssociateRq, body.length), body]);
+}
+
+export interface AssociateAc {
+  maxPduLength: number;
+  results: ContextAnswer[];
+}
+
+/** Parses the body of an A-ASSOCIATE-AC. */
+export function parseAssociateAc(body: Buffer): AssociateAc {
+  if (body.length < 68) throw new ProtocolError(`A-ASSOCIATE-AC too short (${body.length} bytes)`);
+  const ac: AssociateAc = { maxPduLength: 0, results: [] };
+  let offset = 68;
+  while (offset + 4 <= body.length) {
+    const type = body[offset];
+    const len = body.readUInt16BE(offset + 2);
+    const start = offset + 4;
+    const end = start + len;
+    if (end > body.length) throw new ProtocolError(`item 0x${type.toString(16)} overruns the PDU`);
+    if (type === 0x21) {
+      let transferSyntax = '';
+      if (len >= 8 && body[start + 4] === 0x40)
+        transferSyntax = ascii(body, start + 8, start + 8 + body.readUInt16BE(start + 6));
+      ac.results.push({ id: body[start], result: body[start + 2], transferSyntax });
+    } else if (type === 0x50) {
+      let o = start;
+      while (o + 4 <= end) {
+        const sub = body[o];
+        const sublen = body.readUInt16BE(o + 2);
+        if (sub === 0x51 && sublen === 4) ac.maxPduLength = body.readUInt32BE(o + 4);
+        o += 4 + sublen;
+      }
+    }
+    offset = end;
+  }
+  return ac;
+}
+
+export function encodeReleaseRq(): Buffer {
+  return Buffer.concat([header(PduType.ReleaseRq, 4), Buffer.alloc(4)]);
+}
+
+/** Writes one PDV's P-DATA-TF header in front of a chunk of value bytes (no copy of the value). */
+export function pDataHeader(
+  contextId: number,
+  isCommand: boolean,
+  isLast: boolean,
+  valueLength: number,
+): Buffer {
+  const h = Buffer.alloc(12);
+  h[0] = PduType.PData;
+  h.writeUInt32BE(valueLength + 6, 2);
+  h.writeUInt32BE(valueLength + 2, 6);
+  h[10] = contextId;
+  h[11] = (isCommand ? 0x01 : 0x00) | (isLast ? 0x02 : 0x00);
+  return h;
+}

@@ -11,6 +11,7 @@ export const CommandField = {
 } as const;
 
 export const NO_DATASET = 0x0101;
+const DATASET_PRESENT = 0x0000;
 
 export const Status = {
   Success: 0x0000,
@@ -109,4 +110,41 @@ export function encodeResponse(
   const groupLength = Buffer.alloc(4);
   groupLength.writeUInt32LE(body.length);
   return Buffer.concat([element(0x0000, groupLength), body]);
+}
+
+/** A request command set (C-STORE-RQ, C-ECHO-RQ). */
+export function encodeRequest(
+  field: number,
+  messageId: number,
+  affectedSopClassUid: string,
+  affectedSopInstanceUid?: string,
+): Buffer {
+  const parts: Buffer[] = [element(0x0002, text(affectedSopClassUid, '\0'))];
+  parts.push(element(0x0100, us(field)));
+  parts.push(element(0x0110, us(messageId)));
+  if (field === CommandField.CStoreRq) parts.push(element(0x0700, us(0))); // priority MEDIUM
+  parts.push(element(0x0800, us(field === CommandField.CStoreRq ? DATASET_PRESENT : NO_DATASET)));
+  if (affectedSopInstanceUid) parts.push(element(0x1000, text(affectedSopInstanceUid, '\0')));
+  const body = Buffer.concat(parts);
+  const groupLength = Buffer.alloc(4);
+  groupLength.writeUInt32LE(body.length);
+  return Buffer.concat([element(0x0000, groupLength), body]);
+}
+
+/** The Status (0000,0900) and ErrorComment (0000,0902) of a response command set. */
+export function parseStatus(buf: Buffer): { status: number; comment?: string } {
+  let offset = 0;
+  let status = -1;
+  let comment: string | undefined;
+  while (offset + 8 <= buf.length) {
+    const element = buf.readUInt16LE(offset + 2);
+    const len = buf.readUInt32LE(offset + 4);
+    const start = offset + 8;
+    if (start + len > buf.length) throw new ProtocolError('response element overruns the command');
+    if (element === 0x0900 && len >= 2) status = buf.readUInt16LE(start);
+    if (element === 0x0902) comment = buf.toString('latin1', start, start + len).trim();
+    offset = start + len;
+  }
+  if (status < 0) throw new ProtocolError('response without Status');
+  return { status, comment };
 }

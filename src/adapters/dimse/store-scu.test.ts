@@ -1,0 +1,151 @@
+/**
+ * The SCU against real peers: DCMTK storescp (bit-preserving, so stored datasets can be compared byte for
+ * byte) and our own SCP.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { echoScp, storeFiles, DimseError, type StoredFile } from './store-scu.js';
+import { makeInstance, newUid, CT_IMAGE_STORAGE } from '../../../test/fixtures/dicom-fixtures.js';
+import { freePort, startTestEngine } from '../../../test/helpers/engine.js';
+import { dcmtk } from '../../../test/helpers/dcmtk.js';
+import { parseHeader, TransferSyntax } from '../../core/dicom.js';
+
+let dir: string;
+const children: ChildProcess[] = [];
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sluice-scu-'));
+});
+afterEach(() => children.splice(0).forEach((c) => c.kill('SIGKILL')));
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+async function storescp(args: string[]): Promise<{ port: number; out: string }> {
+  const port = await freePort();
+  const out = await mkdtemp(join(dir, 'scp-'));
+  const child = spawn('storescp', [...args, '-od', out, '-aet', 'STORESCP', String(port)], {
+    env: { ...process.env, TCP_NODELAY: '1' },
+    stdio: 'ignore',
+  });
+  children.push(child);
+  for (let i = 0; i < 100; i++) {
+    try {
+      await echoScp({ host: '127.0.0.1', port, calledAe: 'STORESCP', callingAe: 'SLUICE' });
+      return { port, out };
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error('storescp did not start');
+}
+
+async function storedFile(name: string, bytes: Buffer): Promise<StoredFile> {
+  const path = join(dir, name);
+  await writeFile(path, bytes);
+  const h = parseHeader(bytes);
+  return {
+    path,
+    sopClassUid: h.sopClassUid,
+    sopInstanceUid: h.sopInstanceUid,
+    transferSyntaxUid: h.transferSyntaxUid,
+  };
+}
+
+const datasetOf = (b: Buffer) => b.subarray(144 + b.readUInt32LE(140));
+
+describe('store SCU', () => {
+  it('sends files as stored, byte for byte, including compressed ones', async () => {
+    const { port, out } = await storescp(['+B', '+xa']);
+    const plain = await storedFile('plain.dcm', makeInstance({ rows: 128, columns: 128 }));
+    const src = join(dir, 'src.dcm');
+    await writeFile(src, makeInstance({ rows: 64, columns: 64 }));
+    const jls = join(dir, 'jls.dcm');
+    expect((await dcmtk('dcmcjpls', [src, jls])).code).toBe(0);
+    const compressed = await storedFile('jls2.dcm', await readFile(jls));
+    expect(compressed.transferSyntaxUid).toBe(TransferSyntax.JpegLsLossless);
+
+    const results = await storeFiles({ host: '127.0.0.1', port, calledAe: 'STORESCP', callingAe: 'SLUICE' }, [
+      plain,
+      compressed,
+    ]);
+    expect(results.map((r) => r.status)).toEqual([0, 0]);
+    const received = await readdir(out);
+    expect(received).toHaveLength(2);
+    for (const f of [plain, compressed]) {
+      const name = received.find((n) => n.endsWith(f.sopInstanceUid))!;
+      const got = await readFile(join(out, name));
+      expect(datasetOf(got).equals(datasetOf(await readFile(f.path)))).toBe(true);
+    }
+  });
+
+  it('reports files whose transfer syntax the peer refuses, and sends the rest', async () => {
+    const { port } = await storescp([]); // uncompressed only
+    const src = join(dir, 'src2.dcm');
+    await writeFile(src, makeInstance());
+    const rle = join(dir, 'rle.dcm');
+    expect((await dcmtk('dcmcrle', [src, rle])).code).toBe(0);
+    const files = [
+      await storedFile('rle2.dcm', await readFile(rle)),
+      await storedFile('ok.dcm', makeInstance()),
+    ];
+    const results = await storeFiles(
+      { host: '127.0.0.1', port, calledAe: 'STORESCP', callingAe: 'SLUICE' },
+      files,
+    );
+    expect(results[0]).toMatchObject({
+      status: -1,
+      comment: expect.stringContaining('does not accept SOP class'),
+    });
+    expect(results[1].status).toBe(0);
+  });
+
+  it('fails with a precise error when the peer is unreachable or refuses everything', async () => {
+    const port = await freePort();
+    const file = await storedFile('x.dcm', makeInstance());
+    await expect(
+      storeFiles({ host: '127.0.0.1', port, calledAe: 'X', callingAe: 'SLUICE' }, [file]),
+    ).rejects.toMatchObject({
+      code: 'DIMSE.UNREACHABLE',
+      httpStatus: 502,
+      message: expect.stringContaining('ECONNREFUSED'),
+    });
+    const { port: scpPort } = await storescp([]);
+    const rleOnly = await storedFile('rle3.dcm', await readFile(join(dir, 'rle.dcm')));
+    await expect(
+      storeFiles({ host: '127.0.0.1', port: scpPort, calledAe: 'STORESCP', callingAe: 'SLUICE' }, [rleOnly]),
+    ).rejects.toBeInstanceOf(DimseError);
+  });
+
+  it('round-trips through our own SCP', async () => {
+    const engine = await startTestEngine();
+    try {
+      const files = await Promise.all(
+        [0, 1, 2].map((i) =>
+          storedFile(
+            `own${i}.dcm`,
+            makeInstance({ sopInstanceUid: newUid(), sopClassUid: CT_IMAGE_STORAGE, instanceNumber: i }),
+          ),
+        ),
+      );
+      const target = { host: '127.0.0.1', port: engine.dicomPort, calledAe: 'SLUICE', callingAe: 'PEER' };
+      await echoScp(target);
+      const results = await storeFiles(target, files);
+      expect(results.every((r) => r.status === 0)).toBe(true);
+      for (const f of files) expect(await engine.imagesBySop(f.sopInstanceUid)).toHaveLength(1);
+      const badPath = join(dir, 'bad-uid.dcm');
+      await writeFile(badPath, makeInstance({ sopInstanceUid: '1.2.abc' }));
+      const bad = {
+        path: badPath,
+        sopClassUid: CT_IMAGE_STORAGE,
+        sopInstanceUid: '1.2.abc',
+        transferSyntaxUid: TransferSyntax.ExplicitVRLittleEndian,
+      };
+      const [refused] = await storeFiles(target, [bad]);
+      expect(refused.status).toBe(0xc000);
+      expect(refused.comment).toMatch(/not a valid UID/);
+    } finally {
+      await engine.cleanup();
+    }
+  });
+});
