@@ -4,8 +4,8 @@
  * atomic rename replaces any previous version and the folder is fsynced. The folders are made (and made
  * durable) once, when the store opens; folder fsyncs are shared by the writes that wait for them.
  */
-import { createReadStream, linkSync, renameSync } from 'node:fs';
-import { copyFile, mkdir, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { copyFile, link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { createHash, randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { BlobStore } from '../core/ports.js';
@@ -31,14 +31,14 @@ export function openFsBlobStore(root: string): BlobStore {
       const dir = dirname(target);
       const tmp = join(dir, `.${randomUUID()}.tmp`);
       try {
-        linkSync(fromPath, tmp); // quick metadata calls, made here rather than through the thread pool
+        await link(fromPath, tmp);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EXDEV')
           throw new StorageError(`cannot store ${key}: ${(err as Error).message}`, { cause: err });
         await copyFile(fromPath, tmp);
       }
       try {
-        renameSync(tmp, target);
+        await rename(tmp, target);
         // The data (landing does not fsync), then the name. On ext4 the first fsync commits the journal
         // with the link and rename in it, so the folder fsync that follows is nearly free.
         await fsyncFile(target);
