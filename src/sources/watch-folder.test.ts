@@ -329,7 +329,11 @@ describe('watch_folder', () => {
     const { inbox, runner, sink } = await setup();
     const uid = newUid();
     await writeFileIn(join(inbox, 'first.dcm'), makeInstance({ sopInstanceUid: uid }));
-    await eventually(() => expect(uidsSeen(sink)).toEqual([uid]));
+    // Settled and removed, not only seen by the sink: stopping in between would keep the original.
+    await eventually(async () => {
+      expect(uidsSeen(sink)).toEqual([uid]);
+      expect(await filesUnder(inbox)).toEqual([]);
+    });
     await runner.stop();
     await writeFileIn(join(inbox, 'after.dcm'), makeInstance());
     await throughout(1000, async () => {
