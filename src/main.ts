@@ -14,6 +14,9 @@ import { openFsBlobStore } from './adapters/fs-blob-store.js';
 import { openSqliteIndex } from './adapters/sqlite-index.js';
 import { openSqliteState } from './adapters/sqlite-state.js';
 import { UserService } from './core/users.js';
+import { SeriesTypeService } from './core/series-type-service.js';
+import { TagFilterService } from './core/tag-filters.js';
+import { storageKey } from './sinks/storage.js';
 import { reconcile } from './reconcile.js';
 import { createApp } from './api/app.js';
 import { registry } from './components.js';
@@ -37,18 +40,22 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   await mkdir(config.dataDir, { recursive: true });
   const specs = await Promise.all(config.pipelines.map((file) => loadPipelineFile(file, registry)));
   const index = openSqliteIndex(join(config.dataDir, 'index.sqlite'));
-  const blobs = openFsBlobStore(join(config.dataDir, 'storage'));
+  const blobs = await openFsBlobStore(join(config.dataDir, 'storage'));
   const state = openSqliteState(join(config.dataDir, 'state.sqlite'));
   const users = new UserService(state, { sessionTimeoutSecs: config.sessionTimeoutSecs });
   await users.ensureSuperuser(config.adminUser, config.adminPassword);
   if (config.adminPassword === 'admin')
     console.warn('the superuser has the default password "admin": set SLUICE_ADMIN_PASSWORD');
+  const seriesTypes = new SeriesTypeService(state, index, blobs, { storageKey });
+  const tagFilters = new TagFilterService(state);
   const services: EngineServices = {
     config,
     index,
     blobs,
     quarantine: new Quarantine(join(config.dataDir, 'quarantine')),
     uploads: new UploadRegistry(),
+    seriesTypes,
+    tagFilters,
   };
   const report = await reconcile(index, blobs);
   if (report.reindexed || report.removedRows)
@@ -57,11 +64,15 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     );
   const engine = new Engine(services);
   await engine.start(specs);
+  // Files re-indexed by the start-up check were never classified (static types are registered by now).
+  if (report.reindexed) seriesTypes.changed();
   const app = createApp({
     index,
     blobs,
     engine,
     users,
+    seriesTypes,
+    tagFilters,
     version: await version(),
   });
   const server = await new Promise<ServerType>((resolve, reject) => {
@@ -78,6 +89,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     async stop() {
       await new Promise<void>((r) => server.close(() => r()));
       await engine.stop();
+      await seriesTypes.stop();
       index.close();
       state.close();
     },

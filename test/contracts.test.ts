@@ -39,10 +39,14 @@ describe.each(registry.all().map((d) => [`${d.kind} ${d.type}`, d] as const))('%
   });
 });
 
-describe('pipeline files in pipelines/', () => {
-  const files = readdirSync('pipelines').filter((f) => f.endsWith('.yaml'));
-  it('exist', () => expect(files.length).toBeGreaterThan(0));
+describe('pipeline files in pipelines/ and bench/pipelines/', () => {
+  const files = ['pipelines', 'bench/pipelines'].flatMap((dir) =>
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.yaml'))
+      .map((f) => `${dir}/${f}`),
+  );
+  it('exist', () => expect(files.length).toBeGreaterThan(1));
   it.each(files)('%s lints clean', async (file) => {
-    await expect(loadPipelineFile(`pipelines/${file}`, registry)).resolves.toBeTruthy();
+    await expect(loadPipelineFile(file, registry)).resolves.toBeTruthy();
   });
 });

@@ -8,7 +8,7 @@ import { NotFoundError, StorageError } from '../core/errors.js';
 
 describe('fs blob store', async () => {
   const root = await mkdtemp(join(tmpdir(), 'sluice-blobs-'));
-  const store = openFsBlobStore(join(root, 'storage'));
+  const store = await openFsBlobStore(join(root, 'storage'));
   afterAll(() => rm(root, { recursive: true, force: true }));
   const src = async (name: string, content: string) => {
     const p = join(root, name);

@@ -14,19 +14,18 @@ import { fsyncDir, fsyncFile } from '../core/landing.js';
 
 const KEY = /^[0-9A-Za-z._-]{1,128}$/;
 
-export function openFsBlobStore(root: string): BlobStore {
+/** Opens the store once its shard folders exist (made and fsynced on first use). */
+export async function openFsBlobStore(root: string): Promise<BlobStore> {
   const pathOf = (key: string) => {
     if (!KEY.test(key) || key.startsWith('.')) throw new StorageError(`invalid storage key "${key}"`);
     const h = createHash('sha1').update(key).digest('hex');
     return join(root, h.slice(0, 2), `${key}.dcm`);
   };
-  const ready = prepareShards(root);
-  ready.catch(() => undefined); // surfaced by putFile, which awaits it
+  await prepareShards(root);
   const syncer = new DirSyncer();
 
   return {
     async putFile(key, fromPath) {
-      await ready;
       const target = pathOf(key);
       const dir = dirname(target);
       const tmp = join(dir, `.${randomUUID()}.tmp`);

@@ -1,7 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import dcmjs from 'dcmjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteIndex } from './sqlite-index.js';
@@ -344,40 +340,19 @@ describe('list', () => {
   });
 });
 
-describe('series types and tags (rows written by their future owners)', () => {
-  let dir: string;
-  let db: Database.Database;
-  beforeEach(() => {
-    index.close();
-    dir = mkdtempSync(join(tmpdir(), 'sluice-index-'));
-    index = openSqliteIndex(join(dir, 'index.sqlite'));
-    fill(index);
-    db = new Database(join(dir, 'index.sqlite'));
-  });
-  afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+describe('series types and tags', () => {
+  beforeEach(() => fill(index));
 
   it('ANDs the three lists on one series and ORs within each', () => {
     const series = index.list('flatseries', page);
     const ct1 = series.find((f) => f.study.studyID.value === 'S1' && f.series.modality.value === 'CT')!.id;
     const mr = series.find((f) => f.series.modality.value === 'MR')!.id;
     const us = series.find((f) => f.series.modality.value === 'US')!.id;
-    db.prepare('INSERT INTO SeriesSeriesTypes (seriesId, seriesTypeId) VALUES (?, ?), (?, ?), (?, ?)').run(
-      ct1,
-      5,
-      mr,
-      6,
-      us,
-      5,
-    );
-    db.prepare('INSERT INTO SeriesSeriesTags (seriesId, seriesTagId) VALUES (?, ?), (?, ?)').run(
-      mr,
-      1,
-      us,
-      1,
-    );
+    index.setAutomaticSeriesTypes(ct1, [5]);
+    index.assignSeriesType(mr, 6);
+    index.setAutomaticSeriesTypes(us, [5]);
+    expect(index.addSeriesTagToSeries(mr, 'review').id).toBe(1);
+    expect(index.addSeriesTagToSeries(us, 'review').id).toBe(1);
     const ids = (rows: Array<{ id: number }>) => rows.map((r) => r.id).sort();
     expect(ids(index.list('series', { ...page, filters: { seriesTypeIds: [5] } }))).toEqual([ct1, us].sort());
     expect(ids(index.list('series', { ...page, filters: { seriesTypeIds: [5, 6] } }))).toEqual(

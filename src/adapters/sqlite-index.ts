@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { attr, type DicomHeader } from '../core/dicom.js';
 import { BadRequestError } from '../core/errors.js';
 import type { SourceRef, SourceType } from '../core/envelope.js';
+import { migrateSeriesLabels, SERIES_LABELS_SCHEMA, seriesLabels } from './sqlite-series-labels.js';
 import type {
   FlatSeries,
   Image,
@@ -157,19 +158,8 @@ CREATE TABLE IF NOT EXISTS SeriesSources (
   sourceId INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS SeriesSources_source ON SeriesSources (sourceType, sourceId);
-CREATE TABLE IF NOT EXISTS SeriesSeriesTypes (
-  seriesId INTEGER NOT NULL REFERENCES Series (id) ON DELETE CASCADE,
-  seriesTypeId INTEGER NOT NULL,
-  PRIMARY KEY (seriesId, seriesTypeId)
-);
-CREATE INDEX IF NOT EXISTS SeriesSeriesTypes_type ON SeriesSeriesTypes (seriesTypeId);
-CREATE TABLE IF NOT EXISTS SeriesSeriesTags (
-  seriesId INTEGER NOT NULL REFERENCES Series (id) ON DELETE CASCADE,
-  seriesTagId INTEGER NOT NULL,
-  PRIMARY KEY (seriesId, seriesTagId)
-);
-CREATE INDEX IF NOT EXISTS SeriesSeriesTags_tag ON SeriesSeriesTags (seriesTagId);
 `;
+// Series type assignments and series tags: src/adapters/sqlite-series-labels.ts.
 
 type Row = Record<string, unknown>;
 
@@ -446,6 +436,9 @@ export function openSqliteIndex(path: string): MetadataIndex {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
+  db.exec(SERIES_LABELS_SCHEMA);
+  migrateSeriesLabels(db);
+  const labels = seriesLabels(db);
 
   const statements = new Map<string, Database.Statement<unknown[], Row>>();
   const prepared = (sql: string) => {
@@ -505,7 +498,10 @@ export function openSqliteIndex(path: string): MetadataIndex {
   /** Removes a series left without images, then its study and patient if they are left empty too. */
   const removeIfEmpty = (seriesId: number) => {
     const series = byId.Series.get(seriesId);
+    const tagIds = labels.tagIdsOf(seriesId);
     if (!series || deleteSeriesIfEmpty.run(seriesId).changes === 0) return;
+    // Assignments and tag links went with the series (cascade); tags it alone carried go too.
+    labels.deleteOrphanedTags(tagIds);
     const study = byId.Studies.get(series.studyId as number);
     if (!study || deleteStudyIfEmpty.run(study.id as number).changes === 0) return;
     deletePatientIfEmpty.run(study.patientId as number);
@@ -608,6 +604,7 @@ export function openSqliteIndex(path: string): MetadataIndex {
   };
 
   return {
+    ...labels,
     upsert,
     imageBySopInstanceUid: (sopInstanceUid) => {
       const row = imageBySop.get(sopInstanceUid);

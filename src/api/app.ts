@@ -9,6 +9,9 @@ import { sourcesRoutes } from './routes/sources.js';
 import { pipelinesRoutes } from './routes/pipelines.js';
 import { quarantineRoutes } from './routes/quarantine.js';
 import { usersRoutes } from './routes/users.js';
+import { seriesTypesRoutes } from './routes/seriestypes.js';
+import { seriesLabelsRoutes } from './routes/series-labels.js';
+import { filteringRoutes } from './routes/filtering.js';
 
 /** The HTTP API: Slicebox's routes under /api, and ours beside them. No globals; tests call app.request(). */
 export function createApp(deps: ApiDeps): Hono<AuthEnv> {
@@ -18,6 +21,9 @@ export function createApp(deps: ApiDeps): Hono<AuthEnv> {
   app.route('/api/system', systemRoutes(deps));
   app.route('/api/users', usersRoutes(deps));
   app.route('/api/metadata', metadataRoutes(deps));
+  app.route('/api/metadata', seriesLabelsRoutes(deps));
+  app.route('/api/seriestypes', seriesTypesRoutes(deps));
+  app.route('/api/filtering', filteringRoutes(deps));
   app.route('/api/images', imagesRoutes(deps));
   app.route('/api/sources', sourcesRoutes(deps));
   app.route('/api/pipelines', pipelinesRoutes(deps));

@@ -1,6 +1,8 @@
 import type { BlobStore, MetadataIndex } from '../core/ports.js';
 import type { Engine } from '../core/engine.js';
 import type { UserService } from '../core/users.js';
+import type { SeriesTypeService } from '../core/series-type-service.js';
+import type { TagFilterService } from '../core/tag-filters.js';
 
 /** What routes may use. Routes reach the engine through these services, never through a concrete source. */
 export interface ApiDeps {
@@ -9,5 +11,9 @@ export interface ApiDeps {
   engine: Engine;
   /** Users, sessions and login throttling over the state store. */
   users: UserService;
+  /** Series types (state store) and their re-classification job. */
+  seriesTypes: SeriesTypeService;
+  /** Tag filters and their associations with sources (state store). */
+  tagFilters: TagFilterService;
   version: string;
 }

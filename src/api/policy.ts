@@ -32,6 +32,8 @@ export const ROUTE_POLICY: readonly RouteRule[] = [
   // Writes a USER may make: uploads and metadata queries (a POST that only reads).
   { method: 'POST', path: '/api/images', access: 'USER' },
   { method: 'POST', path: '/api/metadata/*/query', access: 'USER' },
+  { method: 'POST', path: '/api/seriestypes/series/query', access: 'USER' },
+  { method: 'POST', path: '/api/seriestypes/rules/updatestatus', access: 'USER' },
 
   // Deletions are for administrators (Slicebox let any user delete images); listed so the README shows them.
   { method: 'DELETE', path: '/api/images/:id', access: 'ADMINISTRATOR' },

@@ -31,6 +31,15 @@ export interface Envelope {
   readonly tags: Readonly<Record<string, unknown>>;
 }
 
+/** Tag listing files written for an envelope in place of its landed file; removed when it is settled. */
+export const TEMP_FILES_TAG = 'tempFiles';
+
+/** The temp files an envelope carries (see TEMP_FILES_TAG). */
+export function tempFilesOf(envelope: Envelope): string[] {
+  const files = envelope.tags[TEMP_FILES_TAG];
+  return Array.isArray(files) ? files.filter((f): f is string => typeof f === 'string') : [];
+}
+
 export function withTags(envelope: Envelope, tags: Record<string, unknown>): Envelope {
   return { ...envelope, tags: { ...envelope.tags, ...tags } };
 }

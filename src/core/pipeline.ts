@@ -7,14 +7,14 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ComponentContext, SourceContext } from './component.js';
 import { Counters, type CounterValues } from './counters.js';
-import type { Envelope, Origin } from './envelope.js';
+import { tempFilesOf, type Envelope, type Origin } from './envelope.js';
 import { asPipelineError, PipelineError } from './errors.js';
 import { parseHeader, readHeader } from './dicom.js';
 import { Landing } from './landing.js';
 import type { PipelineSpec } from './pipeline-file.js';
 import type { EngineServices } from './services.js';
 import type { Outcome, Settler } from './settle.js';
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 
 export interface ComponentStatus {
   path: string;
@@ -69,7 +69,14 @@ export class PipelineRunner implements Settler {
     const ctxFor = (path: string, kind: string, type: string): ComponentContext => {
       const counters = new Counters();
       this.components.push({ path, kind, type, counters });
-      return { pipeline: this.spec.name, path, services: this.services, counters, settler: this };
+      return {
+        pipeline: this.spec.name,
+        path,
+        services: this.services,
+        counters,
+        settler: this,
+        scratchPath: () => this.landing.scratchPath(),
+      };
     };
     const sources: Observable<Envelope>[] = this.spec.sources.map((entry) => {
       const base = ctxFor(entry.path, entry.kind, entry.def.type);
@@ -107,6 +114,7 @@ export class PipelineRunner implements Settler {
       services: this.services,
       counters: ctx.counters,
       settler: this,
+      scratchPath: () => this.landing.scratchPath(),
     };
     console.log(`pipeline ${this.spec.name}: re-processing ${leftovers.length} file(s) left in landing`);
     await Promise.all(
@@ -204,6 +212,25 @@ export class PipelineRunner implements Settler {
   }
 
   private async finish(
+    p: Pending,
+    envelope: Envelope,
+    outcome: Outcome,
+    ctx?: ComponentContext,
+  ): Promise<void> {
+    try {
+      await this.conclude(p, envelope, outcome, ctx);
+    } finally {
+      // Files operators wrote in place of the landed one (filtered copies): the sinks have linked or copied them.
+      for (const file of tempFilesOf(outcome.envelope ?? envelope))
+        await rm(file, { force: true }).catch((err: Error) =>
+          console.warn(
+            `pipeline ${this.spec.name}: cannot remove temp file of envelope ${envelope.id}: ${err.message}`,
+          ),
+        );
+    }
+  }
+
+  private async conclude(
     p: Pending,
     envelope: Envelope,
     outcome: Outcome,

@@ -4,6 +4,8 @@ import type { Quarantine } from './quarantine.js';
 import type { Origin } from './envelope.js';
 import type { Outcome } from './settle.js';
 import type { EngineConfig } from './config.js';
+import type { SeriesTypeService } from './series-type-service.js';
+import type { TagFilterService } from './tag-filters.js';
 
 /** Accepts an uploaded body into a pipeline (registered by the `http_upload` source). */
 export type UploadHandler = (body: Readable, origin: Origin) => Promise<Outcome>;
@@ -15,6 +17,10 @@ export interface EngineServices {
   readonly blobs: BlobStore;
   readonly quarantine: Quarantine;
   readonly uploads: UploadRegistry;
+  /** Series type classification (the `classify_series` sink); absent where no state store is wired. */
+  readonly seriesTypes?: SeriesTypeService;
+  /** Managed tag filters per source (the `tag_filter` operator); absent where no state store is wired. */
+  readonly tagFilters?: TagFilterService;
 }
 
 export class UploadRegistry {

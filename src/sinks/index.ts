@@ -1,5 +1,6 @@
 import type { SinkDefinition } from '../core/component.js';
 import { index } from './index-sink.js';
 import { storage } from './storage.js';
+import { classifySeries } from './classify-series.js';
 
-export const sinks: SinkDefinition<any>[] = [storage, index];
+export const sinks: SinkDefinition<any>[] = [storage, index, classifySeries];

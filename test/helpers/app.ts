@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
@@ -9,10 +9,13 @@ import { openSqliteIndex } from '../../src/adapters/sqlite-index.js';
 import { openSqliteState } from '../../src/adapters/sqlite-state.js';
 import { loadConfig } from '../../src/core/config.js';
 import { Engine } from '../../src/core/engine.js';
-import type { MetadataIndex, StateStore } from '../../src/core/ports.js';
+import type { BlobStore, MetadataIndex, StateStore } from '../../src/core/ports.js';
 import { Quarantine } from '../../src/core/quarantine.js';
 import { UploadRegistry } from '../../src/core/services.js';
 import { UserService } from '../../src/core/users.js';
+import { TagFilterService } from '../../src/core/tag-filters.js';
+import { SeriesTypeService } from '../../src/core/series-type-service.js';
+import { storageKey } from '../../src/sinks/storage.js';
 
 export const ADMIN = { user: 'admin', password: 'secret' };
 
@@ -27,7 +30,10 @@ export interface TestApp {
   app: Hono<AuthEnv>;
   users: UserService;
   state: StateStore;
+  seriesTypes: SeriesTypeService;
+  tagFilters: TagFilterService;
   index: MetadataIndex;
+  blobs: BlobStore;
   dir: string;
   /** The test's clock (ms epoch); advance it to expire sessions and throttling windows. */
   clock: { now: number };
@@ -44,11 +50,7 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-app-'));
   const clock = { now: Date.UTC(2026, 0, 1) };
   const index = openSqliteIndex(':memory:');
-  const blobs = openFsBlobStore(join(dir, 'storage'));
-  // The store prepares its folders in the background; a first write waits for that, so cleanup cannot race it.
-  await writeFile(join(dir, 'probe'), '');
-  await blobs.putFile('probe', join(dir, 'probe'));
-  await blobs.delete('probe');
+  const blobs = await openFsBlobStore(join(dir, 'storage'));
   const engine = new Engine({
     config: loadConfig({ SLUICE_DATA_DIR: dir }),
     index,
@@ -63,19 +65,24 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       now: () => clock.now,
     });
     await users.ensureSuperuser(ADMIN.user, adminPassword);
-    const app = createApp({ index, blobs, engine, users, version: 'test' });
-    return { state, users, app };
+    const seriesTypes = new SeriesTypeService(state, index, blobs, { storageKey });
+    const tagFilters = new TagFilterService(state);
+    const app = createApp({ index, blobs, engine, users, seriesTypes, tagFilters, version: 'test' });
+    return { state, users, seriesTypes, tagFilters, app };
   };
   const t: TestApp = {
     ...(await open()),
     index,
+    blobs,
     dir,
     clock,
     async restart({ adminPassword } = {}) {
+      await t.seriesTypes.stop();
       t.state.close();
       Object.assign(t, await open(adminPassword));
     },
     async cleanup() {
+      await t.seriesTypes.stop();
       t.state.close();
       index.close();
       await rm(dir, { recursive: true, force: true });

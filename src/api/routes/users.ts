@@ -43,7 +43,10 @@ export function usersRoutes(deps: ApiDeps): Hono<AuthEnv> {
       return c.json(await users.create(input), 201);
     })
     .delete('/:id', (c) => {
-      users.delete(idParam(c.req.param('id')));
+      const id = idParam(c.req.param('id'));
+      users.delete(id);
+      // The user's uploads are a source: its tag filter associations go with it.
+      deps.tagFilters.forgetSource({ sourceType: 'user', sourceId: id });
       return c.body(null, 204);
     })
     .post('/login', async (c) => {

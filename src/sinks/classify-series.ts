@@ -1,0 +1,110 @@
+import { finalize, type OperatorFunction } from 'rxjs';
+import { z } from 'zod';
+import { defineSink } from '../core/component.js';
+import { withTags, type Envelope } from '../core/envelope.js';
+import { PipelineError } from '../core/errors.js';
+import type { Image } from '../core/ports.js';
+import { perItem } from '../core/settle.js';
+import { ATTRIBUTE_OPERATORS, attributeProblem, tagOfKeyword } from '../core/series-types.js';
+
+const attributeConfig = z
+  .strictObject({
+    keyword: z.string().optional().describe('Dictionary keyword of the element, e.g. SliceThickness'),
+    tag: z.number().int().min(0).max(0xffffffff).optional().describe('Tag as a number, e.g. 0x00180050'),
+    operator: z
+      .enum(ATTRIBUTE_OPERATORS)
+      .default('equals')
+      .describe('How the value is compared with `values`'),
+    values: z
+      .union([z.string(), z.number().transform(String)])
+      .describe('The operand: a string, a number, a regular expression or "lo,hi" for range'),
+    flags: z.string().optional().describe('Regular expression flags (i, m, s, u) for operator regex'),
+  })
+  .superRefine((a, ctx) => {
+    if ((a.keyword === undefined) === (a.tag === undefined))
+      ctx.addIssue({ code: 'custom', message: 'give either keyword or tag' });
+    else if (a.keyword !== undefined && tagOfKeyword(a.keyword) === undefined)
+      ctx.addIssue({ code: 'custom', path: ['keyword'], message: `unknown keyword ${a.keyword}` });
+    const problem = attributeProblem(a);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['values'], message: problem });
+  })
+  .transform((a) => ({
+    tag: a.tag ?? tagOfKeyword(a.keyword!)!,
+    operator: a.operator,
+    values: a.values,
+    flags: a.flags,
+  }));
+
+const seriesTypeConfig = z.strictObject({
+  name: z.string().min(1).max(180).describe('Series type name; created in the state store when missing'),
+  rules: z
+    .array(z.strictObject({ attributes: z.array(attributeConfig).describe('All must match') }))
+    .min(1)
+    .describe('The type applies when any rule matches'),
+});
+
+/**
+ * Labels each series with the series types that apply to it: the managed types (`/api/seriestypes`) plus
+ * static ones from this config, evaluated on the instance's header. Replaces the series' automatic
+ * assignments and keeps manual ones. Comes after `index`, which tells it the series.
+ *
+ * @example
+ * sinks:
+ *   - type: index
+ *   - type: classify_series
+ *     series_types:
+ *       - name: CT thin slice
+ *         rules:
+ *           - attributes:
+ *               - { keyword: Modality, values: CT }
+ *               - { keyword: SliceThickness, operator: '<', values: 2 }
+ */
+export const classifySeries = defineSink({
+  type: 'classify_series',
+  summary: 'Assigns series types to each series (managed rules plus static rules from the pipeline file)',
+  config: z.strictObject({
+    series_types: z
+      .array(seriesTypeConfig)
+      .default([])
+      .describe('Static series types, evaluated beside the managed ones'),
+  }),
+  example: {
+    series_types: [
+      {
+        name: 'CT thin slice',
+        rules: [
+          {
+            attributes: [
+              { tag: 0x00080060, operator: 'equals', values: 'CT', flags: undefined },
+              { tag: 0x00180050, operator: '<', values: '2', flags: undefined },
+            ],
+          },
+        ],
+      },
+    ],
+  },
+  create: (config, ctx): OperatorFunction<Envelope, Envelope> => {
+    const service = ctx.services.seriesTypes;
+    if (!service)
+      throw new PipelineError('CONFIG.NO_SERIES_TYPES', `${ctx.path}: classify_series needs the state store`);
+    const unregister = service.registerStatic(config.series_types);
+    return (envelopes) =>
+      envelopes.pipe(
+        perItem(
+          ctx,
+          (envelope) => {
+            const image = envelope.tags.image as Image | undefined;
+            if (!image)
+              throw new PipelineError(
+                'CLASSIFY.NO_SERIES',
+                `${ctx.path}: no indexed image on envelope ${envelope.id}; put classify_series after index`,
+              );
+            const seriesTypeIds = service.classify(image.seriesId, envelope.header);
+            return withTags(envelope, { seriesTypeIds });
+          },
+          { concurrency: 1 },
+        ),
+        finalize(unregister),
+      );
+  },
+});
