@@ -37,7 +37,8 @@ const HELP = `usage: npm run bench:ingest -- [options]
   --rounds R       rounds (each receiver and mode once per round), default 3
   --parallel P     associations of the parallel mode, default 4
   --only LIST      receivers, comma-separated, default sluice,storescp,orthanc
-                   (sluice | storescp = both storescp variants | storescp-defaults | storescp-tuned | orthanc)
+                   (sluice | sluice-classify = Sluice on bench/pipelines/classify-filter.yaml |
+                    storescp = both storescp variants | storescp-defaults | storescp-tuned | orthanc)
   --keep           keep the temp dir (generated files and receiver logs)
   --help`;
 
@@ -344,7 +345,7 @@ function report(summaries: Summary[], corpus: Corpus, options: Options): void {
           `${s.okRuns}/${s.runs}`,
           s.okRuns ? fmt(s.lagMs, 0) : '–',
           ratio,
-          s.receiver.id === 'sluice' ? fmt(s.peakRssMb, 0) : '',
+          s.receiver.id.startsWith('sluice') ? fmt(s.peakRssMb, 0) : '',
         ];
       }),
       [false, false, true, true, true, true, true, true, true],
@@ -357,6 +358,20 @@ function report(summaries: Summary[], corpus: Corpus, options: Options): void {
       `\nstorescp: single process for 1 association, --fork (one child process per association) for ${options.parallel}.` +
       '\nDurability differs: storescp never fsyncs; Orthanc (SyncStorageArea defaults to true) and Sluice fsync each file.',
   );
+
+  const classify = (associations: number) =>
+    summaries.find((s) => s.receiver.id === 'sluice-classify' && s.associations === associations);
+  for (const associations of [1, options.parallel]) {
+    const plain = sluice(associations);
+    const labelled = classify(associations);
+    if (plain?.okRuns && labelled?.okRuns) {
+      const cost = 1 - labelled.instPerSec / plain.instPerSec;
+      console.log(
+        `${modeLabel(associations)}: classification and filtering cost ${fmt(cost * 100, 1)}% of ingest throughput` +
+          ` (${fmt(labelled.instPerSec)} vs ${fmt(plain.instPerSec)} inst/s; target < 15%: ${cost < 0.15 ? 'MET' : 'NOT MET'})`,
+      );
+    }
+  }
 
   console.log('\n## Targets');
   const hasSluice = options.receivers.some((r) => r.id === 'sluice');

@@ -178,71 +178,84 @@ async function sluiceIndexedCount(base: string, auth: string): Promise<number> {
  * Sluice itself, as `node --import tsx src/cli.ts start` (one process, so its memory is what we sample;
  * the `tsx` binary would put a second node process in between).
  */
-export const sluice: ReceiverDef = {
-  id: 'sluice',
-  name: 'Sluice',
-  settleTimeoutMs: 60_000,
-  async start(ctx) {
-    const [dicomPort, httpPort] = await freePorts(2);
-    const dataDir = join(ctx.runDir, 'data');
-    await mkdir(dataDir, { recursive: true });
-    const env = baseEnv();
-    for (const key of Object.keys(env))
-      if (key.startsWith('SLUICE_') && key !== 'SLUICE_PIPELINES') delete env[key];
-    Object.assign(env, {
-      SLUICE_DATA_DIR: dataDir,
-      SLUICE_HTTP_HOST: '127.0.0.1',
-      SLUICE_HTTP_PORT: String(httpPort),
-      SLUICE_DICOM_HOST: '127.0.0.1',
-      SLUICE_DICOM_PORT: String(dicomPort),
-      SLUICE_AE_TITLE: 'SLUICE',
-      SLUICE_ADMIN_USER: 'admin',
-      SLUICE_ADMIN_PASSWORD: 'admin',
-    });
-    const proc = new Proc(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
-      env,
-      cwd: ctx.repoRoot,
-      logFile: ctx.logFile,
-      group: true,
-    });
-    const rss = proc.pid !== undefined ? new RssSampler(proc.pid, 100) : undefined;
-    const base = `http://127.0.0.1:${httpPort}`;
-    const auth = basicAuth('admin', 'admin');
-    try {
-      await startAndWait(
+export const sluice = sluiceReceiver('sluice', 'Sluice');
+
+/** Sluice running `bench/pipelines/classify-filter.yaml`: 20 series types and a blacklist filter. */
+export const sluiceClassify = sluiceReceiver(
+  'sluice-classify',
+  'Sluice + classify/filter',
+  'bench/pipelines/classify-filter.yaml',
+);
+
+function sluiceReceiver(id: string, name: string, pipelines?: string): ReceiverDef {
+  return {
+    id,
+    name,
+    settleTimeoutMs: 60_000,
+    async start(ctx) {
+      const [dicomPort, httpPort] = await freePorts(2);
+      const dataDir = join(ctx.runDir, 'data');
+      await mkdir(dataDir, { recursive: true });
+      const env = baseEnv();
+      for (const key of Object.keys(env))
+        if (key.startsWith('SLUICE_') && key !== 'SLUICE_PIPELINES') delete env[key];
+      Object.assign(env, {
+        SLUICE_DATA_DIR: dataDir,
+        SLUICE_HTTP_HOST: '127.0.0.1',
+        SLUICE_HTTP_PORT: String(httpPort),
+        SLUICE_DICOM_HOST: '127.0.0.1',
+        SLUICE_DICOM_PORT: String(dicomPort),
+        SLUICE_AE_TITLE: 'SLUICE',
+        SLUICE_ADMIN_USER: 'admin',
+        SLUICE_ADMIN_PASSWORD: 'admin',
+        ...(pipelines ? { SLUICE_PIPELINES: pipelines } : {}),
+      });
+      const proc = new Proc(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+        env,
+        cwd: ctx.repoRoot,
+        logFile: ctx.logFile,
+        group: true,
+      });
+      const rss = proc.pid !== undefined ? new RssSampler(proc.pid, 100) : undefined;
+      const base = `http://127.0.0.1:${httpPort}`;
+      const auth = basicAuth('admin', 'admin');
+      try {
+        await startAndWait(
+          proc,
+          'Sluice',
+          async () =>
+            (await httpStatus(`${base}/api/system/health`)) === 200 && (await dicomEcho('SLUICE', dicomPort))
+              ? true
+              : undefined,
+          60_000,
+        );
+      } catch (err) {
+        rss?.finish();
+        throw err;
+      }
+      let peak: number | undefined;
+      return {
+        ae: 'SLUICE',
+        port: dicomPort,
         proc,
-        'Sluice',
-        async () =>
-          (await httpStatus(`${base}/api/system/health`)) === 200 && (await dicomEcho('SLUICE', dicomPort))
-            ? true
-            : undefined,
-        60_000,
-      );
-    } catch (err) {
-      rss?.finish();
-      throw err;
-    }
-    let peak: number | undefined;
-    return {
-      ae: 'SLUICE',
-      port: dicomPort,
-      proc,
-      note: 'node --import tsx src/cli.ts start',
-      counts: async () => ({
-        'storage/*.dcm': await countFiles(join(dataDir, 'storage'), '.dcm'),
-        'images/query': await sluiceIndexedCount(base, auth),
-      }),
-      peakRssMb: () => (peak ??= rss?.finish() ?? NaN),
-      stop: async () => {
-        peak ??= rss?.finish();
-        await proc.stop(15_000);
-      },
-    };
-  },
-};
+        note: 'node --import tsx src/cli.ts start',
+        counts: async () => ({
+          'storage/*.dcm': await countFiles(join(dataDir, 'storage'), '.dcm'),
+          'images/query': await sluiceIndexedCount(base, auth),
+        }),
+        peakRssMb: () => (peak ??= rss?.finish() ?? NaN),
+        stop: async () => {
+          peak ??= rss?.finish();
+          await proc.stop(15_000);
+        },
+      };
+    },
+  };
+}
 
 export const RECEIVERS: Record<string, ReceiverDef> = {
   sluice,
+  'sluice-classify': sluiceClassify,
   storescp: storescp('defaults'),
   'storescp-tuned': storescp('tuned'),
   orthanc,
