@@ -220,6 +220,8 @@ function filterPass(
   elements: RawElement[],
   type: TagFilterType,
   trees: readonly TagTree[],
+  /** Bytes to put in front of the result (the file meta), saving a copy of the whole file. */
+  prefix?: Buffer,
 ): Buffer {
   const { buf } = reader;
   const writeU32 = (target: Buffer, offset: number, value: number) =>
@@ -279,7 +281,8 @@ function filterPass(
     );
     return Buffer.concat([header, ...items]);
   };
-  return Buffer.concat(filterElements(elements, []));
+  const parts = filterElements(elements, []);
+  return Buffer.concat(prefix ? [prefix, ...parts] : parts);
 }
 
 /**
@@ -289,13 +292,15 @@ function filterPass(
 export function applyTagFilters(
   file: Buffer,
   filters: readonly CompiledTagFilter[],
+  /** The file's header when the caller has it already (parsed at ingest). */
+  known?: Pick<DicomHeader, 'transferSyntaxUid'>,
 ): { bytes: Buffer; header: DicomHeader } | undefined {
   const blacklist = filters.filter((f) => f.type === 'BLACKLIST').flatMap((f) => f.trees);
   const whitelist = filters.filter((f) => f.type === 'WHITELIST').flatMap((f) => f.trees);
   const whitelisting = filters.some((f) => f.type === 'WHITELIST');
   if (!blacklist.length && !whitelisting) return undefined;
 
-  const header = parseHeader(file);
+  const header = known ?? parseHeader(file);
   const datasetStart = 144 + file.readUInt32LE(140);
   const meta = file.subarray(0, datasetStart);
   const ts = header.transferSyntaxUid;
@@ -304,15 +309,21 @@ export function applyTagFilters(
   const explicit = ts !== TransferSyntax.ImplicitVRLittleEndian;
   const littleEndian = ts !== TransferSyntax.ExplicitVRBigEndian;
 
-  const pass = (type: TagFilterType, trees: readonly TagTree[]) => {
+  // The last pass writes the file meta in front of its output (unless the dataset is deflated afterwards),
+  // so the whole file is copied once per pass and not once more at the end.
+  let bytes: Buffer | undefined;
+  const pass = (type: TagFilterType, trees: readonly TagTree[], last: boolean) => {
     const reader = new Reader(dataset, explicit, littleEndian);
-    dataset = filterPass(reader, reader.elements(0, dataset.length, 0).elements, type, trees);
+    const elements = reader.elements(0, dataset.length, 0).elements;
+    if (last && !deflated) {
+      bytes = filterPass(reader, elements, type, trees, meta);
+      dataset = bytes.subarray(meta.length);
+    } else dataset = filterPass(reader, elements, type, trees);
   };
   // A whitelist without trees still applies: it keeps only the always-kept attributes (Slicebox: nothing).
-  if (blacklist.length) pass('BLACKLIST', blacklist);
-  if (whitelisting) pass('WHITELIST', whitelist);
-
-  const bytes = Buffer.concat([meta, deflated ? deflateRawSync(dataset) : dataset]);
+  if (blacklist.length) pass('BLACKLIST', blacklist, !whitelisting);
+  if (whitelisting) pass('WHITELIST', whitelist, true);
+  bytes ??= Buffer.concat([meta, deflated ? deflateRawSync(dataset) : dataset]);
   try {
     return { bytes, header: parseHeader(bytes) };
   } catch (err) {

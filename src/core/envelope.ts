@@ -27,6 +27,11 @@ export interface Envelope {
   readonly size: number;
   /** Header attributes (everything before the pixel data), parsed once at ingress. */
   readonly header: DicomHeader;
+  /**
+   * The file's bytes when the source still held them at ingest (the SCP keeps small datasets in memory),
+   * so an operator that needs them does not read the file back. Must equal the file at `path`.
+   */
+  readonly content?: Buffer;
   /** Facts added by operators and sinks (series types, storage key, image id, …). */
   readonly tags: Readonly<Record<string, unknown>>;
 }
@@ -44,6 +49,7 @@ export function withTags(envelope: Envelope, tags: Record<string, unknown>): Env
   return { ...envelope, tags: { ...envelope.tags, ...tags } };
 }
 
+/** The envelope with its file elsewhere; bytes held for the old file no longer apply. */
 export function withPath(envelope: Envelope, path: string): Envelope {
-  return { ...envelope, path };
+  return { ...envelope, path, content: undefined };
 }

@@ -172,7 +172,7 @@ export class PipelineRunner implements Settler {
       const [header, size] = content
         ? [parseHeader(content), content.length]
         : await Promise.all([readHeader(landedPath), stat(landedPath).then((s) => s.size)]);
-      envelope = { id: randomUUID(), origin, path: landedPath, size, header, tags: {} };
+      envelope = { id: randomUUID(), origin, path: landedPath, size, header, content, tags: {} };
     } catch (err) {
       const error = asPipelineError(err);
       ctx.counters.quarantined++;

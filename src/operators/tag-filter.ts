@@ -82,7 +82,11 @@ export const tagFilter = defineOperator({
       async (envelope) => {
         const filters = filtersOf(envelope);
         if (!filters.length) return envelope;
-        const result = applyTagFilters(await readFile(envelope.path), filters);
+        const result = applyTagFilters(
+          envelope.content ?? (await readFile(envelope.path)),
+          filters,
+          envelope.header,
+        );
         if (!result) return envelope;
         const path = ctx.scratchPath();
         try {
@@ -94,6 +98,7 @@ export const tagFilter = defineOperator({
         return {
           ...envelope,
           path,
+          content: result.bytes,
           size: result.bytes.length,
           header: result.header,
           tags: { ...envelope.tags, [TEMP_FILES_TAG]: [...tempFilesOf(envelope), path] },
