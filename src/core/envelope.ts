@@ -1,7 +1,8 @@
 import type { DicomHeader } from './dicom.js';
 
 /** Source types as Slicebox names them; they appear in `/api/sources` and series sources. */
-export type SourceType = 'scp' | 'directory' | 'import' | 'user' | 'box' | 'unknown';
+export const SOURCE_TYPES = ['scp', 'directory', 'import', 'user', 'box', 'unknown'] as const;
+export type SourceType = (typeof SOURCE_TYPES)[number];
 
 export interface SourceRef {
   sourceType: SourceType;

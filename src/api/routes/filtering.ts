@@ -4,7 +4,7 @@ import type { ApiDeps } from '../deps.js';
 import type { AuthEnv } from '../auth.js';
 import { idParam, jsonBody, pagingParams, parseOr400 } from '../params.js';
 import { tagTreeFromJson } from '../../core/tag-path.js';
-import type { SourceType } from '../../core/envelope.js';
+import { SOURCE_TYPES, type SourceType } from '../../core/envelope.js';
 
 /** Slicebox's `TagFilter`; `id` is sent as -1 by Slicebox clients and ignored. */
 const tagFilterInput = z.object({
@@ -19,15 +19,6 @@ const tagPathInput = z.object({
   tagFilterId: z.number().optional(),
   tagPath: z.record(z.string(), z.unknown()),
 });
-
-const SOURCE_TYPES = [
-  'scp',
-  'directory',
-  'import',
-  'user',
-  'box',
-  'unknown',
-] as const satisfies readonly SourceType[];
 
 /** Slicebox's `SourceTagFilter`; `sourceName` is taken from the known sources when the source is one. */
 const associationInput = z.object({

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
 import { DEFAULT_COUNT, MAX_COUNT, idParam, jsonBody, pagingParams, parseOr400 } from '../params.js';
 import { NotFoundError } from '../../core/errors.js';
-import type { SourceType } from '../../core/envelope.js';
+import { SOURCE_TYPES, type SourceType } from '../../core/envelope.js';
 import type {
   Level,
   ListOptions,
@@ -14,14 +14,6 @@ import type {
 } from '../../core/ports.js';
 
 const MAX_LIST_VALUES = 1000;
-const SOURCE_TYPES = [
-  'scp',
-  'directory',
-  'import',
-  'user',
-  'box',
-  'unknown',
-] as const satisfies readonly SourceType[];
 const OPERATORS = ['=', 'like', '<', '>', '<=', '>=', 'in'] as const;
 
 // ---------------------------------------------------------------- query string

@@ -60,6 +60,26 @@ const ascii = (b: Buffer, start: number, end: number) =>
     .replace(/[\0 ]+$/, '')
     .replace(/^ +/, '');
 
+/**
+ * The items of a variable field (PS3.8 9.3.2.x): type, reserved, 2-byte length, value. Throws when an item
+ * overruns its field.
+ */
+function* items(
+  buf: Buffer,
+  from: number,
+  what: string,
+): Generator<{ type: number; start: number; end: number }> {
+  let offset = from;
+  while (offset + 4 <= buf.length) {
+    const type = buf[offset];
+    const start = offset + 4;
+    const end = start + buf.readUInt16BE(offset + 2);
+    if (end > buf.length) throw new ProtocolError(`item 0x${type.toString(16)} overruns its ${what}`);
+    yield { type, start, end };
+    offset = end;
+  }
+}
+
 /** Parses the body (after the 6-byte header) of an A-ASSOCIATE-RQ. */
 export function parseAssociateRq(body: Buffer): AssociateRq {
   if (body.length < 68) throw new ProtocolError(`A-ASSOCIATE-RQ too short (${body.length} bytes)`);
@@ -72,17 +92,10 @@ export function parseAssociateRq(body: Buffer): AssociateRq {
     implementationClassUid: '',
     implementationVersionName: '',
   };
-  let offset = 68;
-  while (offset + 4 <= body.length) {
-    const type = body[offset];
-    const len = body.readUInt16BE(offset + 2);
-    const start = offset + 4;
-    const end = start + len;
-    if (end > body.length) throw new ProtocolError(`item 0x${type.toString(16)} overruns the PDU`);
+  for (const { type, start, end } of items(body, 68, 'PDU')) {
     if (type === 0x10) rq.applicationContext = ascii(body, start, end);
     else if (type === 0x20) rq.contexts.push(parsePresentationContext(body.subarray(start, end)));
     else if (type === 0x50) parseUserInfo(body.subarray(start, end), rq);
-    offset = end;
   }
   return rq;
 }
@@ -90,30 +103,22 @@ export function parseAssociateRq(body: Buffer): AssociateRq {
 function parsePresentationContext(item: Buffer): ProposedContext {
   if (item.length < 4) throw new ProtocolError('presentation context item too short');
   const ctx: ProposedContext = { id: item[0], abstractSyntax: '', transferSyntaxes: [] };
-  let offset = 4;
-  while (offset + 4 <= item.length) {
-    const type = item[offset];
-    const len = item.readUInt16BE(offset + 2);
-    const start = offset + 4;
-    if (start + len > item.length) throw new ProtocolError('presentation context sub-item overruns its item');
-    if (type === 0x30) ctx.abstractSyntax = ascii(item, start, start + len);
-    else if (type === 0x40) ctx.transferSyntaxes.push(ascii(item, start, start + len));
-    offset = start + len;
+  for (const { type, start, end } of items(item, 4, 'presentation context')) {
+    if (type === 0x30) ctx.abstractSyntax = ascii(item, start, end);
+    else if (type === 0x40) ctx.transferSyntaxes.push(ascii(item, start, end));
   }
   return ctx;
 }
 
-function parseUserInfo(item: Buffer, rq: AssociateRq): void {
-  let offset = 0;
-  while (offset + 4 <= item.length) {
-    const type = item[offset];
-    const len = item.readUInt16BE(offset + 2);
-    const start = offset + 4;
-    if (start + len > item.length) throw new ProtocolError('user information sub-item overruns its item');
-    if (type === 0x51 && len === 4) rq.maxPduLength = item.readUInt32BE(start);
-    else if (type === 0x52) rq.implementationClassUid = ascii(item, start, start + len);
-    else if (type === 0x55) rq.implementationVersionName = ascii(item, start, start + len);
-    offset = start + len;
+/** Max PDU length, implementation class UID and version name from a user information item. */
+function parseUserInfo(
+  item: Buffer,
+  into: { maxPduLength: number; implementationClassUid?: string; implementationVersionName?: string },
+): void {
+  for (const { type, start, end } of items(item, 0, 'user information')) {
+    if (type === 0x51 && end - start === 4) into.maxPduLength = item.readUInt32BE(start);
+    else if (type === 0x52) into.implementationClassUid = ascii(item, start, end);
+    else if (type === 0x55) into.implementationVersionName = ascii(item, start, end);
   }
 }
 
@@ -331,28 +336,13 @@ export interface AssociateAc {
 export function parseAssociateAc(body: Buffer): AssociateAc {
   if (body.length < 68) throw new ProtocolError(`A-ASSOCIATE-AC too short (${body.length} bytes)`);
   const ac: AssociateAc = { maxPduLength: 0, results: [] };
-  let offset = 68;
-  while (offset + 4 <= body.length) {
-    const type = body[offset];
-    const len = body.readUInt16BE(offset + 2);
-    const start = offset + 4;
-    const end = start + len;
-    if (end > body.length) throw new ProtocolError(`item 0x${type.toString(16)} overruns the PDU`);
+  for (const { type, start, end } of items(body, 68, 'PDU')) {
     if (type === 0x21) {
       let transferSyntax = '';
-      if (len >= 8 && body[start + 4] === 0x40)
+      if (end - start >= 8 && body[start + 4] === 0x40)
         transferSyntax = ascii(body, start + 8, start + 8 + body.readUInt16BE(start + 6));
       ac.results.push({ id: body[start], result: body[start + 2], transferSyntax });
-    } else if (type === 0x50) {
-      let o = start;
-      while (o + 4 <= end) {
-        const sub = body[o];
-        const sublen = body.readUInt16BE(o + 2);
-        if (sub === 0x51 && sublen === 4) ac.maxPduLength = body.readUInt32BE(o + 4);
-        o += 4 + sublen;
-      }
-    }
-    offset = end;
+    } else if (type === 0x50) parseUserInfo(body.subarray(start, end), ac);
   }
   return ac;
 }
