@@ -1,40 +1,18 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defineSink, defineSource, type SourceContext } from './component.js';
+import { defineSink } from './component.js';
 import type { Envelope } from './envelope.js';
 import { PipelineError } from './errors.js';
 import { PipelineRunner } from './pipeline.js';
 import type { PipelineSpec } from './pipeline-file.js';
 import { Quarantine } from './quarantine.js';
 import { UploadRegistry, type EngineServices } from './services.js';
-import { drop, perItem, type Outcome } from './settle.js';
+import { drop, perItem } from './settle.js';
 import { makeInstance } from '../../test/fixtures/dicom-fixtures.js';
-
-/** A source the test drives: `feed(bytes)` lands and ingests one object and resolves with its outcome. */
-function testSource() {
-  let ctx: SourceContext | undefined;
-  let emit: ((e: Envelope) => void) | undefined;
-  const def = defineSource({
-    type: 'test_source',
-    summary: 'test source',
-    config: z.strictObject({}),
-    example: {},
-    create: (_c, c) =>
-      new Observable<Envelope>((subscriber) => {
-        ctx = c;
-        emit = (e) => subscriber.next(e);
-      }),
-  });
-  const feed = async (bytes: Buffer): Promise<Outcome> => {
-    const landed = await ctx!.landing.landBuffers([bytes], { sourceType: 'user', sourceId: 7 });
-    return ctx!.ingest(emit!, landed.path, { sourceType: 'user', sourceId: 7, sourceName: 'tester' });
-  };
-  return { def, feed, room: () => ctx!.waitForRoom() };
-}
+import { drivenSource } from '../../test/helpers/driven-source.js';
 
 /** A sink that holds envelopes until released, and fails or drops by patient ID. */
 function testSink() {
@@ -76,7 +54,7 @@ async function setup(maxInFlight = 4) {
     quarantine: new Quarantine(join(dataDir, 'quarantine')),
     uploads: new UploadRegistry(),
   } as unknown as EngineServices;
-  const source = testSource();
+  const source = drivenSource();
   const sink = testSink();
   const spec: PipelineSpec = {
     file: 'test.yaml',
@@ -157,7 +135,7 @@ describe('PipelineRunner', () => {
       quarantine: new Quarantine(join(dataDir, 'quarantine')),
       uploads: new UploadRegistry(),
     } as unknown as EngineServices;
-    const source = testSource();
+    const source = drivenSource();
     const sink = testSink();
     const again = new PipelineRunner(
       {

@@ -1,10 +1,9 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { defineSink, defineSource, type SourceContext } from '../core/component.js';
+import { defineSink } from '../core/component.js';
 import type { Envelope, SourceRef } from '../core/envelope.js';
 import { parseHeader, type DicomDataset } from '../core/dicom.js';
 import { PipelineError } from '../core/errors.js';
@@ -12,11 +11,12 @@ import { PipelineRunner } from '../core/pipeline.js';
 import type { PipelineSpec } from '../core/pipeline-file.js';
 import { Quarantine } from '../core/quarantine.js';
 import { UploadRegistry, type EngineServices } from '../core/services.js';
-import { perItem, type Outcome } from '../core/settle.js';
+import { perItem } from '../core/settle.js';
 import { TagFilterService } from '../core/tag-filters.js';
 import { parseTagTree } from '../core/tag-path.js';
 import { openSqliteState } from '../adapters/sqlite-state.js';
 import type { StateStore } from '../core/ports.js';
+import { drivenSource } from '../../test/helpers/driven-source.js';
 import { tagFilter } from './tag-filter.js';
 import { makeInstance } from '../../test/fixtures/dicom-fixtures.js';
 
@@ -40,21 +40,9 @@ const instance = (patientId = 'OK') =>
     },
   });
 
-/** A source the test drives, and a sink that reads each envelope's file as the storage sink would. */
+/** A driven source, and a sink that reads each envelope's file as the storage sink would. */
 function harness() {
-  let ctx: SourceContext | undefined;
-  let emit: ((e: Envelope) => void) | undefined;
-  const source = defineSource({
-    type: 'test_source',
-    summary: 'test source',
-    config: z.strictObject({}),
-    example: {},
-    create: (_c, c) =>
-      new Observable<Envelope>((subscriber) => {
-        ctx = c;
-        emit = (e) => subscriber.next(e);
-      }),
-  });
+  const { def: source, feed } = drivenSource();
   const stored: Array<{ envelope: Envelope; bytes: Buffer }> = [];
   const sink = defineSink({
     type: 'test_sink',
@@ -73,10 +61,6 @@ function harness() {
         { concurrency: 4 },
       ),
   });
-  const feed = async (bytes: Buffer, ref: SourceRef): Promise<Outcome> => {
-    const landed = await ctx!.landing.landBuffers([bytes], ref);
-    return ctx!.ingest(emit!, landed.path, { ...ref, sourceName: 'tester' });
-  };
   return { source, sink, stored, feed };
 }
 
