@@ -139,19 +139,41 @@ function item(type: number, content: Buffer): Buffer {
 const uidBytes = (uid: string) => Buffer.from(uid, 'latin1');
 const aeField = (ae: string) => Buffer.from(ae.padEnd(16, ' ').slice(0, 16), 'latin1');
 
+/** The fixed part of A-ASSOCIATE-RQ and -AC: protocol version, called and calling AE, reserved bytes. */
+function associateFixed(calledAe: string, callingAe: string): Buffer {
+  const fixed = Buffer.alloc(68);
+  fixed.writeUInt16BE(1, 0);
+  aeField(calledAe).copy(fixed, 4);
+  aeField(callingAe).copy(fixed, 20);
+  return fixed;
+}
+
+/** The user information item: maximum length, implementation class UID and version name. */
+function userInfoItem(opts: {
+  maxPduLength: number;
+  implementationClassUid: string;
+  implementationVersionName: string;
+}): Buffer {
+  const maxLen = Buffer.alloc(4);
+  maxLen.writeUInt32BE(opts.maxPduLength);
+  return item(
+    0x50,
+    Buffer.concat([
+      item(0x51, maxLen),
+      item(0x52, uidBytes(opts.implementationClassUid)),
+      item(0x55, Buffer.from(opts.implementationVersionName, 'latin1')),
+    ]),
+  );
+}
+
 export function encodeAssociateAc(
   rq: AssociateRq,
   answers: ContextAnswer[],
   opts: { maxPduLength: number; implementationClassUid: string; implementationVersionName: string },
 ): Buffer {
-  const fixed = Buffer.alloc(68);
-  fixed.writeUInt16BE(1, 0);
-  // Called and calling AE are returned as received (PS3.8 9.3.3.2), not tested by the requestor.
-  aeField(rq.calledAe).copy(fixed, 4);
-  aeField(rq.callingAe).copy(fixed, 20);
-  const maxLen = Buffer.alloc(4);
-  maxLen.writeUInt32BE(opts.maxPduLength);
-  const items = [
+  const body = Buffer.concat([
+    // Called and calling AE are returned as received (PS3.8 9.3.3.2), not tested by the requestor.
+    associateFixed(rq.calledAe, rq.callingAe),
     item(0x10, uidBytes(APPLICATION_CONTEXT)),
     ...answers.map((a) =>
       item(
@@ -159,16 +181,8 @@ export function encodeAssociateAc(
         Buffer.concat([Buffer.from([a.id, 0, a.result, 0]), item(0x40, uidBytes(a.transferSyntax))]),
       ),
     ),
-    item(
-      0x50,
-      Buffer.concat([
-        item(0x51, maxLen),
-        item(0x52, uidBytes(opts.implementationClassUid)),
-        item(0x55, Buffer.from(opts.implementationVersionName, 'latin1')),
-      ]),
-    ),
-  ];
-  const body = Buffer.concat([fixed, ...items]);
+    userInfoItem(opts),
+  ]);
   return Buffer.concat([header(PduType.AssociateAc, body.length), body]);
 }
 
@@ -296,14 +310,8 @@ export function encodeAssociateRq(opts: {
   implementationClassUid: string;
   implementationVersionName: string;
 }): Buffer {
-  const fixed = Buffer.alloc(68);
-  fixed.writeUInt16BE(1, 0);
-  aeField(opts.calledAe).copy(fixed, 4);
-  aeField(opts.callingAe).copy(fixed, 20);
-  const maxLen = Buffer.alloc(4);
-  maxLen.writeUInt32BE(opts.maxPduLength);
   const body = Buffer.concat([
-    fixed,
+    associateFixed(opts.calledAe, opts.callingAe),
     item(0x10, uidBytes(APPLICATION_CONTEXT)),
     ...opts.contexts.map((c) =>
       item(
@@ -315,14 +323,7 @@ export function encodeAssociateRq(opts: {
         ]),
       ),
     ),
-    item(
-      0x50,
-      Buffer.concat([
-        item(0x51, maxLen),
-        item(0x52, uidBytes(opts.implementationClassUid)),
-        item(0x55, Buffer.from(opts.implementationVersionName, 'latin1')),
-      ]),
-    ),
+    userInfoItem(opts),
   ]);
   return Buffer.concat([header(PduType.AssociateRq, body.length), body]);
 }
