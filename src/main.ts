@@ -5,7 +5,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
-import { loadConfig, type EngineConfig } from './core/config.js';
+import { DEFAULT_FORWARDING, loadConfig, type EngineConfig } from './core/config.js';
 import { Engine } from './core/engine.js';
 import { loadPipelineFile } from './core/pipeline-file.js';
 import { Quarantine } from './core/quarantine.js';
@@ -16,6 +16,10 @@ import { openSqliteState } from './adapters/sqlite-state.js';
 import { UserService } from './core/users.js';
 import { SeriesTypeService } from './core/series-type-service.js';
 import { TagFilterService } from './core/tag-filters.js';
+import { LogService } from './core/log.js';
+import { ScuService } from './core/scus.js';
+import { ForwardingService } from './core/forwarding.js';
+import { dimseSender } from './adapters/dimse/store-scu.js';
 import { storageKey } from './sinks/storage.js';
 import { reconcile } from './reconcile.js';
 import { createApp } from './api/app.js';
@@ -48,14 +52,31 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     console.warn('the superuser has the default password "admin": set SLUICE_ADMIN_PASSWORD');
   const seriesTypes = new SeriesTypeService(state, index, blobs, { storageKey });
   const tagFilters = new TagFilterService(state);
+  const log = new LogService(state);
+  const sender = dimseSender(config.aeTitle);
+  const forwarding = new ForwardingService(
+    state,
+    { index, blobs, storageKey, sender, log },
+    { ...DEFAULT_FORWARDING, ...config.forwarding },
+  );
+  const scus = new ScuService(state, {
+    index,
+    blobs,
+    storageKey,
+    sender,
+    log,
+    onDeleted: (id) => forwarding.forgetScu(id),
+  });
   const services: EngineServices = {
     config,
     index,
     blobs,
-    quarantine: new Quarantine(join(config.dataDir, 'quarantine')),
+    quarantine: new Quarantine(join(config.dataDir, 'quarantine'), log),
     uploads: new UploadRegistry(),
     seriesTypes,
     tagFilters,
+    log,
+    forwarding,
   };
   const report = await reconcile(index, blobs);
   if (report.reindexed || report.removedRows)
@@ -64,6 +85,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     );
   const engine = new Engine(services);
   await engine.start(specs);
+  forwarding.start();
   // Files re-indexed by the start-up check were never classified (static types are registered by now).
   if (report.reindexed) seriesTypes.changed();
   const app = createApp({
@@ -73,6 +95,9 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     users,
     seriesTypes,
     tagFilters,
+    log,
+    scus,
+    forwarding,
     version: await version(),
   });
   const server = await new Promise<ServerType>((resolve, reject) => {
@@ -89,6 +114,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     async stop() {
       await new Promise<void>((r) => server.close(() => r()));
       await engine.stop();
+      await forwarding.stop();
       await seriesTypes.stop();
       index.close();
       state.close();

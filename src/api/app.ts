@@ -12,6 +12,9 @@ import { usersRoutes } from './routes/users.js';
 import { seriesTypesRoutes } from './routes/seriestypes.js';
 import { seriesLabelsRoutes } from './routes/series-labels.js';
 import { filteringRoutes } from './routes/filtering.js';
+import { destinationsRoutes, scusRoutes } from './routes/scus.js';
+import { forwardingRoutes } from './routes/forwarding.js';
+import { logRoutes } from './routes/log.js';
 
 /** The HTTP API: Slicebox's routes under /api, and ours beside them. No globals; tests call app.request(). */
 export function createApp(deps: ApiDeps): Hono<AuthEnv> {
@@ -28,6 +31,10 @@ export function createApp(deps: ApiDeps): Hono<AuthEnv> {
   app.route('/api/sources', sourcesRoutes(deps));
   app.route('/api/pipelines', pipelinesRoutes(deps));
   app.route('/api/quarantine', quarantineRoutes(deps));
+  app.route('/api/scus', scusRoutes(deps));
+  app.route('/api/destinations', destinationsRoutes(deps));
+  app.route('/api/forwarding', forwardingRoutes(deps));
+  app.route('/api/log', logRoutes(deps));
   app.notFound((c) => c.text(`No route for ${c.req.method} ${c.req.path}`, 404));
   app.onError(onError);
   return app;

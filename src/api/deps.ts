@@ -3,6 +3,9 @@ import type { Engine } from '../core/engine.js';
 import type { UserService } from '../core/users.js';
 import type { SeriesTypeService } from '../core/series-type-service.js';
 import type { TagFilterService } from '../core/tag-filters.js';
+import type { LogService } from '../core/log.js';
+import type { ScuService } from '../core/scus.js';
+import type { ForwardingService } from '../core/forwarding.js';
 
 /** What routes may use. Routes reach the engine through these services, never through a concrete source. */
 export interface ApiDeps {
@@ -15,5 +18,11 @@ export interface ApiDeps {
   seriesTypes: SeriesTypeService;
   /** Tag filters and their associations with sources (state store). */
   tagFilters: TagFilterService;
+  /** The log (`/api/log`). */
+  log: LogService;
+  /** SCUs and sending to them (state store). */
+  scus: ScuService;
+  /** Forwarding rules and the outbox's transactions (state store). */
+  forwarding: ForwardingService;
   version: string;
 }

@@ -17,7 +17,33 @@ export interface EngineConfig {
   /** Sliding expiry of login sessions. */
   sessionTimeoutSecs: number;
   pipelines: string[];
+  /** The forwarding worker; missing fields take DEFAULT_FORWARDING's values. */
+  forwarding?: Partial<ForwardingConfig>;
 }
+
+/** How the forwarding worker batches, sends and retries (SLUICE_FORWARD_*). */
+export interface ForwardingConfig {
+  /** A route's batch is sent once no instance joined it for this long (Slicebox: 30 s). */
+  quietMs: number;
+  /** …or as soon as it holds this many instances. */
+  batchMax: number;
+  /** Batches sent at once. */
+  concurrency: number;
+  /** Failed attempts before a batch moves to the dead letters. */
+  maxAttempts: number;
+  /** Wait before the first retry; doubles with each failure, up to retryMaxMs. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+export const DEFAULT_FORWARDING: ForwardingConfig = {
+  quietMs: 30_000,
+  batchMax: 500,
+  concurrency: 2,
+  maxAttempts: 10,
+  retryBaseMs: 5_000,
+  retryMaxMs: 600_000,
+};
 
 const port = (name: string) =>
   z.coerce
@@ -25,6 +51,12 @@ const port = (name: string) =>
     .int(`${name} must be an integer`)
     .min(0, `${name} must be 0..65535`)
     .max(65535, `${name} must be 0..65535`);
+
+const count = (name: string, min: number) =>
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be an integer`)
+    .min(min, `${name} must be at least ${min}`);
 
 const envSchema = z.object({
   SLUICE_DATA_DIR: z.string().min(1).default('./data'),
@@ -49,6 +81,16 @@ const envSchema = z.object({
     .max(400 * 24 * 3600, 'SLUICE_SESSION_TIMEOUT_SECS must be at most 400 days')
     .default(3600),
   SLUICE_PIPELINES: z.string().min(1).default('pipelines/default.yaml'),
+  SLUICE_FORWARD_QUIET_MS: count('SLUICE_FORWARD_QUIET_MS', 0).default(DEFAULT_FORWARDING.quietMs),
+  SLUICE_FORWARD_BATCH_MAX: count('SLUICE_FORWARD_BATCH_MAX', 1).default(DEFAULT_FORWARDING.batchMax),
+  SLUICE_FORWARD_CONCURRENCY: count('SLUICE_FORWARD_CONCURRENCY', 1).default(DEFAULT_FORWARDING.concurrency),
+  SLUICE_FORWARD_MAX_ATTEMPTS: count('SLUICE_FORWARD_MAX_ATTEMPTS', 1).default(
+    DEFAULT_FORWARDING.maxAttempts,
+  ),
+  SLUICE_FORWARD_RETRY_BASE_MS: count('SLUICE_FORWARD_RETRY_BASE_MS', 1).default(
+    DEFAULT_FORWARDING.retryBaseMs,
+  ),
+  SLUICE_FORWARD_RETRY_MAX_MS: count('SLUICE_FORWARD_RETRY_MAX_MS', 1).default(DEFAULT_FORWARDING.retryMaxMs),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
@@ -71,5 +113,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
     pipelines: e.SLUICE_PIPELINES.split(',')
       .map((p) => p.trim())
       .filter(Boolean),
+    forwarding: {
+      quietMs: e.SLUICE_FORWARD_QUIET_MS,
+      batchMax: e.SLUICE_FORWARD_BATCH_MAX,
+      concurrency: e.SLUICE_FORWARD_CONCURRENCY,
+      maxAttempts: e.SLUICE_FORWARD_MAX_ATTEMPTS,
+      retryBaseMs: e.SLUICE_FORWARD_RETRY_BASE_MS,
+      retryMaxMs: e.SLUICE_FORWARD_RETRY_MAX_MS,
+    },
   };
 }

@@ -346,10 +346,158 @@ export interface TagFilterStore {
   associatedTagFilters(): Array<{ source: SourceRef; filter: TagFilter; tagPaths: string[] }>;
 }
 
+// ---------------------------------------------------------------- log, SCUs, forwarding (state store)
+
+export type LogEntryType = 'DEFAULT' | 'INFO' | 'WARN' | 'ERROR';
+
+/** Slicebox's `LogEntry`; `created` is ms since the epoch. */
+export interface LogEntry {
+  id: number;
+  created: number;
+  entryType: LogEntryType;
+  subject: string;
+  message: string;
+}
+
+export interface LogStore {
+  insertLogEntry(entry: Omit<LogEntry, 'id'>): LogEntry;
+  /** Newest first, optionally narrowed to one subject and/or one type. */
+  listLogEntries(opts: {
+    startIndex: number;
+    count: number;
+    subject?: string;
+    entryType?: LogEntryType;
+  }): LogEntry[];
+  deleteLogEntry(id: number): boolean;
+  clearLog(): number;
+}
+
+/** Slicebox's `ScuData`: a remote C-STORE SCP we send to. */
+export interface ScuData {
+  id: number;
+  name: string;
+  aeTitle: string;
+  host: string;
+  port: number;
+}
+
+export interface ScuStore {
+  listScus(startIndex: number, count: number): ScuData[];
+  scu(id: number): ScuData | undefined;
+  /** Throws BadRequestError when the name or the host and port are taken. */
+  insertScu(scu: Omit<ScuData, 'id'>): ScuData;
+  deleteScu(id: number): boolean;
+}
+
+/** Slicebox's `Destination`. */
+export interface Destination {
+  destinationType: 'box' | 'scu' | 'unknown';
+  destinationName: string;
+  destinationId: number;
+}
+
+/** Slicebox's `ForwardingRule`. */
+export interface ForwardingRule {
+  id: number;
+  source: Source;
+  destination: Destination;
+  keepImages: boolean;
+}
+
 /**
- * What users manage at run time. Users, sessions and login throttling so far; SCPs, boxes, forwarding rules,
- * keys and the log join it in later issues.
+ * Where a forwarding transaction goes: a managed destination (by id, resolved at each attempt) or a
+ * static DICOM peer declared in a pipeline file.
  */
-export interface StateStore extends UserStore, SeriesTypeStore, TagFilterStore {
+export type ForwardTarget =
+  | { kind: 'scu'; scuId: number }
+  | { kind: 'dicom'; name: string; aeTitle: string; host: string; port: number };
+
+/**
+ * A batch of instances on its way to one destination. OPEN collects instances until it is quiet (or full);
+ * SENDING is being sent; RETRY waits for `nextAttemptAt`; FAILED is dead-lettered until retried by hand.
+ * Delivered transactions are removed.
+ */
+export type ForwardingStatus = 'OPEN' | 'SENDING' | 'RETRY' | 'FAILED';
+
+export interface ForwardingTransaction {
+  id: number;
+  /** The managed rule (null for static `dicom_forward` sinks). */
+  ruleId: number | null;
+  /** Identifies what collects into one batch: `rule:<id>` or `static:<pipeline>:<path>`. */
+  routeKey: string;
+  target: ForwardTarget;
+  keepImages: boolean;
+  status: ForwardingStatus;
+  /** Failed attempts so far. */
+  attempts: number;
+  /** ms epoch: when the last instance was added (OPEN) / when the next attempt is due (RETRY). */
+  created: number;
+  updated: number;
+  nextAttemptAt: number;
+  lastError: string;
+  totalImageCount: number;
+  sentImageCount: number;
+}
+
+export interface ForwardingItem {
+  imageId: number;
+  sopInstanceUid: string;
+}
+
+export interface ForwardingStore {
+  listForwardingRules(startIndex: number, count: number): ForwardingRule[];
+  forwardingRule(id: number): ForwardingRule | undefined;
+  /** Inserts a rule, or answers the existing one for the same source and destination (unchanged). */
+  insertForwardingRule(rule: Omit<ForwardingRule, 'id'>): ForwardingRule;
+  /** Deletes the rule; its queued transactions stay and are delivered. */
+  deleteForwardingRule(id: number): boolean;
+
+  /** Adds instances to the OPEN transaction of each route (created when missing) in one database transaction. */
+  enqueueForwards(
+    entries: Array<{
+      routeKey: string;
+      ruleId: number | null;
+      target: ForwardTarget;
+      keepImages: boolean;
+      item: ForwardingItem;
+    }>,
+    now: number,
+  ): void;
+  /** Transactions due now: OPEN and quiet since `quietBefore` or holding `batchMax` instances, or RETRY and due. */
+  dueForwardingTransactions(
+    now: number,
+    quietBefore: number,
+    batchMax: number,
+    limit: number,
+  ): ForwardingTransaction[];
+  forwardingTransaction(id: number): ForwardingTransaction | undefined;
+  listForwardingTransactions(opts: {
+    startIndex: number;
+    count: number;
+    status?: ForwardingStatus;
+  }): ForwardingTransaction[];
+  /** Instances of a transaction: all of them, or only those not yet delivered. */
+  forwardingItems(transactionId: number, unsentOnly: boolean): ForwardingItem[];
+  markForwardingItemsSent(transactionId: number, sopInstanceUids: string[]): void;
+  setForwardingStatus(
+    id: number,
+    change: { status: ForwardingStatus; attempts?: number; nextAttemptAt?: number; lastError?: string },
+  ): void;
+  /** Start-up: transactions left SENDING by a crash are due again at once. */
+  resetSendingForwardingTransactions(now: number): number;
+  /** Removes a delivered (or discarded) transaction with its instances. */
+  deleteForwardingTransaction(id: number): boolean;
+  /** keepImages=false: these images are deleted once no transaction still has to send them. */
+  markImagesForDeletion(imageIds: number[]): void;
+  /** Marked images that no transaction still has to send, removed from the marks. */
+  takeDeletableImages(): number[];
+}
+
+/**
+ * What users manage at run time: users, sessions and login throttling, series types, tag filters, the log,
+ * SCUs, forwarding rules and the forwarding outbox; SCPs, boxes and keys join it in later issues.
+ */
+export interface StateStore
+  extends UserStore, SeriesTypeStore, TagFilterStore, LogStore, ScuStore, ForwardingStore {
   close(): void;
 }

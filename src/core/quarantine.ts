@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { SourceRef } from './envelope.js';
 import type { PipelineError } from './errors.js';
 import { fsyncDir, fsyncFile } from './landing.js';
+import type { LogService } from './log.js';
 
 export interface QuarantineRecord {
   id: string;
@@ -26,7 +27,11 @@ export interface QuarantineRecord {
 
 export class Quarantine {
   private ready: Promise<void>;
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    /** Where ingest failures are also reported (`/api/log`, subject `Ingest`). */
+    private readonly log?: LogService,
+  ) {
     this.ready = mkdir(dir, { recursive: true }).then(() => undefined);
   }
 
@@ -61,6 +66,11 @@ export class Quarantine {
     if (path) await fsyncFile(join(this.dir, `${id}.dcm`));
     await fsyncFile(join(this.dir, `${id}.json`));
     await fsyncDir(this.dir);
+    this.log?.write({
+      subject: 'Ingest',
+      type: 'WARN',
+      message: `Quarantined ${record.sopInstanceUID ? `SOP instance ${record.sopInstanceUID}` : 'an object'} from ${record.source.sourceType} ${record.source.sourceId} (pipeline ${record.pipeline}, ${record.component}): ${record.code}: ${record.message}; quarantine id ${id}`,
+    });
     return record;
   }
 

@@ -6,6 +6,8 @@ import type { Outcome } from './settle.js';
 import type { EngineConfig } from './config.js';
 import type { SeriesTypeService } from './series-type-service.js';
 import type { TagFilterService } from './tag-filters.js';
+import type { LogService } from './log.js';
+import type { ForwardingService } from './forwarding.js';
 
 /** Accepts an uploaded body into a pipeline (registered by the `http_upload` source). */
 export type UploadHandler = (body: Readable, origin: Origin) => Promise<Outcome>;
@@ -21,6 +23,10 @@ export interface EngineServices {
   readonly seriesTypes?: SeriesTypeService;
   /** Managed tag filters per source (the `tag_filter` operator); absent where no state store is wired. */
   readonly tagFilters?: TagFilterService;
+  /** The log of `/api/log`; absent where no state store is wired. */
+  readonly log?: LogService;
+  /** Forwarding rules and the outbox (the `forward` and `dicom_forward` sinks); absent without a state store. */
+  readonly forwarding?: ForwardingService;
 }
 
 export class UploadRegistry {

@@ -16,6 +16,11 @@ import { UserService } from '../../src/core/users.js';
 import { TagFilterService } from '../../src/core/tag-filters.js';
 import { SeriesTypeService } from '../../src/core/series-type-service.js';
 import { storageKey } from '../../src/sinks/storage.js';
+import { LogService } from '../../src/core/log.js';
+import { ScuService } from '../../src/core/scus.js';
+import { ForwardingService } from '../../src/core/forwarding.js';
+import { DEFAULT_FORWARDING } from '../../src/core/config.js';
+import { dimseSender } from '../../src/adapters/dimse/store-scu.js';
 
 export const ADMIN = { user: 'admin', password: 'secret' };
 
@@ -67,7 +72,26 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
     await users.ensureSuperuser(ADMIN.user, adminPassword);
     const seriesTypes = new SeriesTypeService(state, index, blobs, { storageKey });
     const tagFilters = new TagFilterService(state);
-    const app = createApp({ index, blobs, engine, users, seriesTypes, tagFilters, version: 'test' });
+    const log = new LogService(state, () => clock.now);
+    const sender = dimseSender('SLUICE', 5000);
+    const forwarding = new ForwardingService(
+      state,
+      { index, blobs, storageKey, sender, log },
+      DEFAULT_FORWARDING,
+    );
+    const scus = new ScuService(state, { index, blobs, storageKey, sender, log });
+    const app = createApp({
+      index,
+      blobs,
+      engine,
+      users,
+      seriesTypes,
+      tagFilters,
+      log,
+      scus,
+      forwarding,
+      version: 'test',
+    });
     return { state, users, seriesTypes, tagFilters, app };
   };
   const t: TestApp = {

@@ -22,6 +22,7 @@ import {
 } from '../../core/dimse/pdu.js';
 import { CommandField, encodeRequest, parseStatus, Status } from '../../core/dimse/commands.js';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, TransferSyntax } from '../../core/dicom.js';
+import type { DicomSender, SendResult } from '../../core/scus.js';
 
 export const VERIFICATION = '1.2.840.10008.1.1';
 
@@ -276,7 +277,12 @@ export async function echoScp(target: ScuTarget): Promise<void> {
  * stored, so no other syntax can be offered without decoding). Resolves with one result per file; an
  * unreachable peer or a refused association rejects with a DimseError.
  */
-export async function storeFiles(target: ScuTarget, files: StoredFile[]): Promise<StoreResult[]> {
+export async function storeFiles(
+  target: ScuTarget,
+  files: StoredFile[],
+  /** Called with each result as it arrives, so that a later failure does not hide what was delivered. */
+  onResult?: (result: StoreResult) => void,
+): Promise<StoreResult[]> {
   const contextIds = new Map<string, number>();
   const contexts: ProposedContext[] = [];
   for (const f of files) {
@@ -303,19 +309,108 @@ export async function storeFiles(target: ScuTarget, files: StoredFile[]): Promis
     for (const f of files) {
       const id = contextIds.get(`${f.sopClassUid}|${f.transferSyntaxUid}`)!;
       if (!accepted.has(id)) {
-        results.push({
+        const refused = {
           sopInstanceUid: f.sopInstanceUid,
           status: -1,
           comment: `${a.peer} does not accept SOP class ${f.sopClassUid} in transfer syntax ${f.transferSyntaxUid}`,
-        });
+        };
+        results.push(refused);
+        onResult?.(refused);
         continue;
       }
       const { status, comment } = await a.store(id, f, maxPduLength);
-      results.push({ sopInstanceUid: f.sopInstanceUid, status, comment });
+      const result = { sopInstanceUid: f.sopInstanceUid, status, comment };
+      results.push(result);
+      onResult?.(result);
     }
     await a.release();
     return results;
   } finally {
     a.destroy();
   }
+}
+
+/** C-STORE statuses after which the peer has the instance: success and the warnings (PS3.4 B.2.3). */
+export function isStored(status: number): boolean {
+  return (
+    status === Status.Success ||
+    status === 0x0001 ||
+    status === 0xb000 ||
+    status === 0xb006 ||
+    status === 0xb007
+  );
+}
+
+/**
+ * What a send needs to know about a stored Part-10 file, from its file meta information (group 0002, always
+ * explicit VR little endian): SOP class, SOP instance and transfer syntax, without reading the dataset.
+ */
+export async function readStoredFile(path: string): Promise<StoredFile> {
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(144);
+    const { bytesRead } = await handle.read(head, 0, 144, 0);
+    if (bytesRead < 144 || head.toString('latin1', 128, 132) !== 'DICM')
+      throw new PipelineError('DICOM.INVALID', `${path} is not a Part-10 file`, 500);
+    const metaLength = head.readUInt32LE(140);
+    if (metaLength > 64 * 1024)
+      throw new PipelineError('DICOM.INVALID', `${path}: file meta group of ${metaLength} bytes`, 500);
+    const meta = Buffer.alloc(metaLength);
+    await handle.read(meta, 0, metaLength, 144);
+    const values = new Map<number, string>();
+    for (let at = 0; at + 8 <= meta.length;) {
+      const element = meta.readUInt16LE(at + 2);
+      const vr = meta.toString('latin1', at + 4, at + 6);
+      const long = ['OB', 'OW', 'OF', 'SQ', 'UT', 'UN', 'UC', 'UR'].includes(vr);
+      const length = long ? meta.readUInt32LE(at + 8) : meta.readUInt16LE(at + 6);
+      const start = at + (long ? 12 : 8);
+      if (start + length > meta.length) break;
+      values.set(element, meta.toString('latin1', start, start + length).replace(/[\0 ]+$/, ''));
+      at = start + length;
+    }
+    const [sopClassUid, sopInstanceUid, transferSyntaxUid] = [2, 3, 0x10].map((e) => values.get(e) ?? '');
+    if (!sopClassUid || !sopInstanceUid || !transferSyntaxUid)
+      throw new PipelineError(
+        'DICOM.INVALID',
+        `${path}: file meta information lacks SOP class, instance or transfer syntax`,
+        500,
+      );
+    return { path, sopClassUid, sopInstanceUid, transferSyntaxUid };
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The DicomSender port over this SCU: reads each file's meta information, then sends over one association
+ * per 128 distinct SOP class and transfer syntax pairs (what one association can propose).
+ */
+export function dimseSender(callingAe: string, timeoutMs?: number): DicomSender {
+  return {
+    async send(peer, paths, onResult) {
+      const target: ScuTarget = {
+        host: peer.host,
+        port: peer.port,
+        calledAe: peer.aeTitle,
+        callingAe,
+        timeoutMs,
+      };
+      const groups: StoredFile[][] = [];
+      let keys = new Set<string>();
+      for (const path of paths) {
+        const file = await readStoredFile(path);
+        const key = `${file.sopClassUid}|${file.transferSyntaxUid}`;
+        if (!keys.has(key) && keys.size === 128) keys = new Set();
+        if (!keys.size) groups.push([]);
+        keys.add(key);
+        groups[groups.length - 1].push(file);
+      }
+      const out: SendResult[] = [];
+      const toResult = (r: StoreResult): SendResult => ({ ...r, stored: isStored(r.status) });
+      for (const files of groups)
+        for (const r of await storeFiles(target, files, (r) => onResult?.(toResult(r))))
+          out.push(toResult(r));
+      return out;
+    },
+  };
 }
