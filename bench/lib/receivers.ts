@@ -2,9 +2,10 @@
  * The C-STORE receivers the benchmark compares. Each run starts a receiver fresh with an empty data
  * directory, on loopback, with TCP_NODELAY=1 in its environment (see /work/shared/NOTES.md).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Proc } from './procs.js';
+import { startOrthanc } from './orthanc.js';
 import {
   basicAuth,
   countFiles,
@@ -115,44 +116,14 @@ export const orthanc: ReceiverDef = {
   name: 'Orthanc (SQLite)',
   settleTimeoutMs: 10_000,
   async start(ctx) {
-    const [dicomPort, httpPort] = await freePorts(2);
-    const config = {
-      Name: 'BENCH-ORTHANC',
-      StorageDirectory: join(ctx.runDir, 'storage'),
-      IndexDirectory: join(ctx.runDir, 'index'),
-      DicomServerEnabled: true,
-      DicomAet: 'ORTHANC',
-      DicomPort: dicomPort,
-      DicomCheckCalledAet: false,
-      HttpServerEnabled: true,
-      HttpPort: httpPort,
-      RemoteAccessAllowed: false,
-      AuthenticationEnabled: false,
-      Plugins: [],
-    };
-    const configFile = join(ctx.runDir, 'orthanc.json');
-    await writeFile(configFile, JSON.stringify(config, null, 2));
-    const proc = new Proc('Orthanc', [configFile], { env: baseEnv(), logFile: ctx.logFile, group: true });
-    const base = `http://127.0.0.1:${httpPort}`;
-    await startAndWait(
-      proc,
-      'Orthanc',
-      async () =>
-        (await httpStatus(`${base}/system`)) === 200 && (await dicomEcho('ORTHANC', dicomPort))
-          ? true
-          : undefined,
-      30_000,
-    );
+    const peer = await startOrthanc({ dir: ctx.runDir, logFile: ctx.logFile });
     return {
-      ae: 'ORTHANC',
-      port: dicomPort,
-      proc,
+      ae: peer.aeTitle,
+      port: peer.dicomPort,
+      proc: peer.proc,
       note: 'Orthanc <config.json> (SQLite index, no plugins)',
-      counts: async () => {
-        const stats = (await httpJson(`${base}/statistics`)) as { CountInstances?: number };
-        return { CountInstances: stats.CountInstances ?? -1 };
-      },
-      stop: async () => void (await proc.stop(15_000)),
+      counts: async () => ({ CountInstances: await peer.instanceCount() }),
+      stop: peer.stop,
     };
   },
 };

@@ -1,0 +1,83 @@
+/**
+ * Real DICOM peers for integration tests, on loopback with TCP_NODELAY=1: DCMTK storescp (files land in a
+ * directory of their own) and Orthanc (bench/lib/orthanc.ts, shared with the benchmarks).
+ */
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Proc } from '../../bench/lib/procs.js';
+import { echoScp } from '../../src/adapters/dimse/store-scu.js';
+import { parseHeader } from '../../src/core/dicom.js';
+import { freePort } from './engine.js';
+
+export { startOrthanc, type RunningOrthanc } from '../../bench/lib/orthanc.js';
+
+export interface RunningStorescp {
+  aeTitle: string;
+  port: number;
+  /** Where storescp writes what it receives. */
+  out: string;
+  proc: Proc;
+  /** SOP Instance UIDs of the received files, one per file (duplicates stay visible with +uf). */
+  sopInstanceUids(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `storescp` (AE STORESCP, unique file names so that a second copy of an instance is a second file)
+ * on `port` (a free one by default) and waits until it answers C-ECHO.
+ */
+export async function startStorescp(
+  dir: string,
+  opts: { port?: number; args?: string[] } = {},
+): Promise<RunningStorescp> {
+  const port = opts.port ?? (await freePort());
+  const out = await mkdtemp(join(dir, 'storescp-'));
+  const proc = new Proc(
+    'storescp',
+    [...(opts.args ?? []), '+uf', '-od', out, '-aet', 'STORESCP', String(port)],
+    {
+      env: { ...process.env, TCP_NODELAY: '1' },
+      group: true,
+    },
+  );
+  for (let i = 0; ; i++) {
+    try {
+      await echoScp({ host: '127.0.0.1', port, calledAe: 'STORESCP', callingAe: 'TEST', timeoutMs: 2000 });
+      break;
+    } catch (err) {
+      // A storescp started with --refuse is up when it refuses us.
+      if ((err as { code?: string }).code === 'DIMSE.REJECTED') break;
+      if (!proc.running || i > 100) {
+        await proc.stop(1000);
+        throw new Error(
+          `storescp did not start on port ${port}: ${(err as Error).message}\n${proc.output()}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    aeTitle: 'STORESCP',
+    port,
+    out,
+    proc,
+    async sopInstanceUids() {
+      const names = (await readdir(out)).filter((n) => !n.startsWith('.'));
+      return Promise.all(names.map(async (n) => parseHeader(await readFile(join(out, n))).sopInstanceUid));
+    },
+    stop: async () => void (await proc.stop(5000)),
+  };
+}
+
+/** Polls until `probe` answers true, failing with `what` after timeoutMs. */
+export async function eventually(
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
