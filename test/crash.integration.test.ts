@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AUTH, freePort } from './helpers/engine.js';
 import { writeStudy } from './fixtures/dicom-fixtures.js';
+import { startEngineProcess } from './helpers/engine-process.js';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -18,31 +19,9 @@ afterAll(async () => {
 });
 
 async function startProcess(dataDir: string, httpPort: number, dicomPort: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
-    env: {
-      ...process.env,
-      SLUICE_DATA_DIR: dataDir,
-      SLUICE_HTTP_PORT: String(httpPort),
-      SLUICE_DICOM_PORT: String(dicomPort),
-      SLUICE_ADMIN_PASSWORD: 'secret',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = await startEngineProcess(dataDir, httpPort, dicomPort);
   children.push(child);
-  let log = '';
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`engine exited: ${log}`);
-    const ok = await fetch(`http://127.0.0.1:${httpPort}/api/system/health`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return child;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`engine did not start: ${log}`);
+  return child;
 }
 
 async function countFiles(dir: string): Promise<number> {

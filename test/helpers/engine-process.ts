@@ -1,0 +1,36 @@
+/** Sluice as a child process (`node --import tsx src/cli.ts start`), for tests that kill it with SIGKILL. */
+import { spawn, type ChildProcess } from 'node:child_process';
+
+export async function startEngineProcess(
+  dataDir: string,
+  httpPort: number,
+  dicomPort: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+    env: {
+      ...process.env,
+      SLUICE_DATA_DIR: dataDir,
+      SLUICE_HTTP_PORT: String(httpPort),
+      SLUICE_DICOM_PORT: String(dicomPort),
+      SLUICE_ADMIN_PASSWORD: 'secret',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => (log += d));
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`engine exited: ${log}`);
+    const ok = await fetch(`http://127.0.0.1:${httpPort}/api/system/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return child;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`engine did not start: ${log}`);
+}
