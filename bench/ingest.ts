@@ -9,13 +9,12 @@
  * receiver holds every instance. Receivers are interleaved within each round (and their order rotates from
  * round to round) so that drift of the machine affects all of them alike. Figures are medians over rounds.
  */
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { makeInstance, newUid } from '../test/fixtures/dicom-fixtures.js';
 import {
   installCleanupHandlers,
   keepTempDirs,
@@ -26,7 +25,8 @@ import {
   type ExitInfo,
 } from './lib/procs.js';
 import { RECEIVERS, type ReceiverDef } from './lib/receivers.js';
-import { median, totalBytes, waitFor } from './lib/util.js';
+import { median, waitFor } from './lib/util.js';
+import { generate, type Corpus } from './lib/corpus.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -98,64 +98,6 @@ function parseOptions(argv: string[]): Options {
 }
 
 class UsageError extends Error {}
-
-// ------------------------------------------------------------------------------------------ generation
-
-interface Corpus {
-  root: string;
-  /** Parent of the part directories: storescu +r +sd on it sends everything. */
-  dir: string;
-  /** One directory per parallel association. */
-  parts: string[];
-  count: number;
-  bytes: number;
-}
-
-async function generate(root: string, count: number, parallel: number): Promise<Corpus> {
-  const dir = join(root, 'instances');
-  const parts = Array.from({ length: parallel }, (_, k) => join(dir, `part${k + 1}`));
-  for (const part of parts) await mkdir(part, { recursive: true });
-
-  const studies = Math.max(1, Math.min(5, Math.ceil(count / 100)));
-  const seriesPerStudy = Math.min(2, Math.max(1, Math.floor(count / studies)));
-  const seriesCount = studies * seriesPerStudy;
-  const studyUids = Array.from({ length: studies }, () => newUid());
-  const seriesUids = Array.from({ length: seriesCount }, () => newUid());
-  const files: string[] = [];
-  const perSeries = new Array<number>(seriesCount).fill(0);
-  const started = performance.now();
-  for (let i = 0; i < count; i++) {
-    const series = Math.floor((i * seriesCount) / count);
-    const study = Math.floor(series / seriesPerStudy);
-    const part = parts[Math.floor((i * parallel) / count)];
-    const file = join(part, `${String(i + 1).padStart(6, '0')}.dcm`);
-    await writeFile(
-      file,
-      makeInstance({
-        rows: 512,
-        columns: 512,
-        patientId: `BENCH${String(study + 1).padStart(3, '0')}`,
-        patientName: `Bench^Patient${study + 1}`,
-        studyInstanceUid: studyUids[study],
-        studyDescription: `Bench study ${study + 1}`,
-        seriesInstanceUid: seriesUids[series],
-        seriesDescription: `Bench series ${(series % seriesPerStudy) + 1}`,
-        sopInstanceUid: newUid(),
-        instanceNumber: ++perSeries[series],
-      }),
-    );
-    files.push(file);
-    if (process.stdout.isTTY && ((i + 1) % 50 === 0 || i + 1 === count))
-      process.stdout.write(`\rgenerating ${i + 1}/${count}`);
-  }
-  const bytes = await totalBytes(files);
-  syncDisks();
-  console.log(
-    `${process.stdout.isTTY ? '\r' : ''}generated ${count} instances (512x512, 16-bit; ${studies} studies, ${seriesCount} series) = ${mb(bytes)} MB` +
-      ` in ${((performance.now() - started) / 1000).toFixed(1)} s`,
-  );
-  return { root, dir, parts, count, bytes };
-}
 
 // ------------------------------------------------------------------------------------------------ runs
 

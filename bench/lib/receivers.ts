@@ -38,6 +38,8 @@ export interface RunningReceiver {
   stop(): Promise<void>;
   /** Extra information shown with the results (e.g. the command line). */
   note: string;
+  /** Sluice's API: base URL and an Authorization header value. */
+  http?: { base: string; authorization: string };
 }
 
 export interface ReceiverDef {
@@ -158,7 +160,13 @@ export const sluiceClassify = sluiceReceiver(
   'bench/pipelines/classify-filter.yaml',
 );
 
-function sluiceReceiver(id: string, name: string, pipelines?: string): ReceiverDef {
+/** Sluice on `pipelines` (default: the default pipeline), with extra SLUICE_* settings. */
+export function sluiceReceiver(
+  id: string,
+  name: string,
+  pipelines?: string,
+  settings: Record<string, string> = {},
+): ReceiverDef {
   return {
     id,
     name,
@@ -180,6 +188,7 @@ function sluiceReceiver(id: string, name: string, pipelines?: string): ReceiverD
         SLUICE_ADMIN_USER: 'admin',
         SLUICE_ADMIN_PASSWORD: 'admin',
         ...(pipelines ? { SLUICE_PIPELINES: pipelines } : {}),
+        ...settings,
       });
       const proc = new Proc(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
         env,
@@ -210,6 +219,7 @@ function sluiceReceiver(id: string, name: string, pipelines?: string): ReceiverD
         port: dicomPort,
         proc,
         note: 'node --import tsx src/cli.ts start',
+        http: { base, authorization: auth },
         counts: async () => ({
           'storage/*.dcm': await countFiles(join(dataDir, 'storage'), '.dcm'),
           'images/query': await sluiceIndexedCount(base, auth),

@@ -38,7 +38,7 @@ export interface ForwardingConfig {
 
 export const DEFAULT_FORWARDING: ForwardingConfig = {
   quietMs: 30_000,
-  batchMax: 500,
+  batchMax: 100,
   concurrency: 2,
   maxAttempts: 10,
   retryBaseMs: 5_000,
