@@ -1,7 +1,7 @@
 /**
  * Forwarding (Slicebox's forwarding rules, made durable). The `forward` and `dicom_forward` sinks enqueue
  * instances into the outbox in the state store and return; this service's worker sends each route's batch
- * once it has been quiet for `quietMs` (or holds `batchMax` instances), at most `concurrency` batches at a
+ * once it has been quiet for `quietMs` (at once when it holds `batchMax` instances), at most `concurrency` batches at a
  * time, retries a failed batch with exponential backoff and, after `maxAttempts`, moves it to the dead
  * letters (status FAILED), where it waits for `retry` or `discard` through the API. Delivered batches leave
  * the outbox; with keepImages=false their images are deleted then, once no other batch still has to send
@@ -162,6 +162,7 @@ export class ForwardingService {
       this.store.enqueueForwards(
         batch.flatMap((b) => b.entries),
         Date.now(),
+        this.options.batchMax,
       );
       for (const b of batch) b.resolve();
     } catch (err) {
@@ -288,12 +289,7 @@ export class ForwardingService {
       const room = this.options.concurrency - this.inFlight.size;
       if (room > 0) {
         const now = Date.now();
-        for (const t of this.store.dueForwardingTransactions(
-          now,
-          now - this.options.quietMs,
-          this.options.batchMax,
-          room,
-        )) {
+        for (const t of this.store.dueForwardingTransactions(now, now - this.options.quietMs, room)) {
           this.store.setForwardingStatus(t.id, { status: 'SENDING' });
           const delivery = this.deliver(t).finally(() => {
             this.inFlight.delete(t.id);

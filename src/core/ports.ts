@@ -413,11 +413,11 @@ export type ForwardTarget =
   | { kind: 'dicom'; name: string; aeTitle: string; host: string; port: number };
 
 /**
- * A batch of instances on its way to one destination. OPEN collects instances until it is quiet (or full);
- * SENDING is being sent; RETRY waits for `nextAttemptAt`; FAILED is dead-lettered until retried by hand.
- * Delivered transactions are removed.
+ * A batch of instances on its way to one destination. OPEN collects instances until it is quiet; READY is
+ * full and waits for a sender; SENDING is being sent; RETRY waits for `nextAttemptAt`; FAILED is
+ * dead-lettered until retried by hand. Delivered transactions are removed.
  */
-export type ForwardingStatus = 'OPEN' | 'SENDING' | 'RETRY' | 'FAILED';
+export type ForwardingStatus = 'OPEN' | 'READY' | 'SENDING' | 'RETRY' | 'FAILED';
 
 export interface ForwardingTransaction {
   id: number;
@@ -452,7 +452,10 @@ export interface ForwardingStore {
   /** Deletes the rule; its queued transactions stay and are delivered. */
   deleteForwardingRule(id: number): boolean;
 
-  /** Adds instances to the OPEN transaction of each route (created when missing) in one database transaction. */
+  /**
+   * Adds instances to the OPEN transaction of each route (created when missing) in one database transaction;
+   * a transaction that reaches `batchMax` instances becomes READY.
+   */
   enqueueForwards(
     entries: Array<{
       routeKey: string;
@@ -462,14 +465,10 @@ export interface ForwardingStore {
       item: ForwardingItem;
     }>,
     now: number,
-  ): void;
-  /** Transactions due now: OPEN and quiet since `quietBefore` or holding `batchMax` instances, or RETRY and due. */
-  dueForwardingTransactions(
-    now: number,
-    quietBefore: number,
     batchMax: number,
-    limit: number,
-  ): ForwardingTransaction[];
+  ): void;
+  /** Transactions due now: READY, OPEN and quiet since `quietBefore`, or RETRY with `nextAttemptAt` passed. */
+  dueForwardingTransactions(now: number, quietBefore: number, limit: number): ForwardingTransaction[];
   forwardingTransaction(id: number): ForwardingTransaction | undefined;
   listForwardingTransactions(opts: {
     startIndex: number;

@@ -27,8 +27,8 @@ const entry = (routeKey: string, imageId: number, keepImages = true) => ({
 
 describe('forwarding outbox in the state store', () => {
   it('collects instances per route into one OPEN transaction, once per SOP instance', () => {
-    state.enqueueForwards([entry('rule:1', 1), entry('rule:1', 2), entry('rule:2', 1)], 1000);
-    state.enqueueForwards([entry('rule:1', 2), entry('rule:1', 3)], 2000);
+    state.enqueueForwards([entry('rule:1', 1), entry('rule:1', 2), entry('rule:2', 1)], 1000, 100);
+    state.enqueueForwards([entry('rule:1', 2), entry('rule:1', 3)], 2000, 100);
     const open = state.listForwardingTransactions({ startIndex: 0, count: 10, status: 'OPEN' });
     expect(open.map((t) => [t.routeKey, t.totalImageCount, t.updated])).toEqual([
       ['rule:1', 3, 2000],
@@ -38,14 +38,27 @@ describe('forwarding outbox in the state store', () => {
   });
 
   it('answers transactions that are quiet, full, or due for a retry; a picked one stops collecting', () => {
-    state.enqueueForwards([entry('rule:1', 1)], 1000);
-    state.enqueueForwards([entry('rule:2', 1), entry('rule:2', 2)], 5000);
-    // Quiet since 1000 only counts for rule:1; rule:2 is full at 2.
-    expect(state.dueForwardingTransactions(6000, 2000, 100, 10).map((t) => t.routeKey)).toEqual(['rule:1']);
-    expect(state.dueForwardingTransactions(6000, 0, 2, 10).map((t) => t.routeKey)).toEqual(['rule:2']);
-    const [t1] = state.dueForwardingTransactions(6000, 2000, 100, 10);
+    state.enqueueForwards([entry('rule:1', 1)], 1000, 100);
+    // rule:2 is full at 2: READY at once, and its third instance opens a new batch.
+    state.enqueueForwards([entry('rule:2', 1), entry('rule:2', 2), entry('rule:2', 3)], 5000, 2);
+    expect(
+      state
+        .listForwardingTransactions({ startIndex: 0, count: 10 })
+        .map((t) => [t.routeKey, t.status, t.totalImageCount]),
+    ).toEqual([
+      ['rule:1', 'OPEN', 1],
+      ['rule:2', 'READY', 2],
+      ['rule:2', 'OPEN', 1],
+    ]);
+    // Quiet since 1000: rule:1; rule:2's open batch is not quiet yet.
+    expect(state.dueForwardingTransactions(6000, 2000, 10).map((t) => [t.routeKey, t.status])).toEqual([
+      ['rule:1', 'OPEN'],
+      ['rule:2', 'READY'],
+    ]);
+    expect(state.dueForwardingTransactions(6000, 0, 10).map((t) => t.status)).toEqual(['READY']);
+    const [t1] = state.dueForwardingTransactions(6000, 2000, 1);
     state.setForwardingStatus(t1.id, { status: 'SENDING' });
-    state.enqueueForwards([entry('rule:1', 7)], 7000);
+    state.enqueueForwards([entry('rule:1', 7)], 7000, 100);
     const rule1 = state
       .listForwardingTransactions({ startIndex: 0, count: 10 })
       .filter((t) => t.routeKey === 'rule:1');
@@ -59,8 +72,8 @@ describe('forwarding outbox in the state store', () => {
       nextAttemptAt: 9000,
       lastError: 'down',
     });
-    expect(state.dueForwardingTransactions(8000, 0, 100, 10).map((t) => t.id)).not.toContain(t1.id);
-    expect(state.dueForwardingTransactions(9000, 0, 100, 10).map((t) => t.id)).toContain(t1.id);
+    expect(state.dueForwardingTransactions(8000, 0, 10).map((t) => t.id)).not.toContain(t1.id);
+    expect(state.dueForwardingTransactions(9000, 0, 10).map((t) => t.id)).toContain(t1.id);
     expect(state.forwardingTransaction(t1.id)).toMatchObject({
       attempts: 1,
       lastError: 'down',
@@ -69,8 +82,8 @@ describe('forwarding outbox in the state store', () => {
   });
 
   it('survives a restart; SENDING becomes due again; sent items are remembered', () => {
-    state.enqueueForwards([entry('rule:1', 1), entry('rule:1', 2)], 1000);
-    const [t] = state.dueForwardingTransactions(2000, 2000, 100, 10);
+    state.enqueueForwards([entry('rule:1', 1), entry('rule:1', 2)], 1000, 100);
+    const [t] = state.dueForwardingTransactions(2000, 2000, 10);
     state.setForwardingStatus(t.id, { status: 'SENDING' });
     state.markForwardingItemsSent(t.id, ['1.2.1']);
     state.close();
@@ -86,7 +99,7 @@ describe('forwarding outbox in the state store', () => {
   });
 
   it('hands out images marked for deletion only once no transaction still has to send them', () => {
-    state.enqueueForwards([entry('rule:1', 1, false), entry('rule:2', 1)], 1000);
+    state.enqueueForwards([entry('rule:1', 1, false), entry('rule:2', 1)], 1000, 100);
     const [a, b] = state.listForwardingTransactions({ startIndex: 0, count: 10 });
     state.markForwardingItemsSent(a.id, ['1.2.1']);
     state.markImagesForDeletion([1]);

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS ForwardingTransactions (
   routeKey TEXT NOT NULL,
   target TEXT NOT NULL,
   keepImages INTEGER NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('OPEN', 'SENDING', 'RETRY', 'FAILED')),
+  status TEXT NOT NULL CHECK (status IN ('OPEN', 'READY', 'SENDING', 'RETRY', 'FAILED')),
+  imageCount INTEGER NOT NULL DEFAULT 0,
   attempts INTEGER NOT NULL DEFAULT 0,
   created INTEGER NOT NULL,
   updated INTEGER NOT NULL,
@@ -121,14 +122,20 @@ function forwardingStore(db: Database.Database): ForwardingStore {
        VALUES (?, ?, ?, ?, 'OPEN', ?, ?)`,
     ),
     touch: db.prepare<[number, number]>('UPDATE ForwardingTransactions SET updated = ? WHERE id = ?'),
+    grow: db.prepare<[number, number]>(
+      `UPDATE ForwardingTransactions SET imageCount = imageCount + 1,
+         status = CASE WHEN imageCount + 1 >= ? THEN 'READY' ELSE status END WHERE id = ?`,
+    ),
     insertImage: db.prepare<[number, string, number]>(
       `INSERT INTO ForwardingImages (transactionId, sopInstanceUid, imageId) VALUES (?, ?, ?)
-       ON CONFLICT (transactionId, sopInstanceUid) DO UPDATE SET imageId = excluded.imageId`,
+       ON CONFLICT (transactionId, sopInstanceUid) DO NOTHING`,
     ),
-    due: db.prepare<[number, number, number, number], TransactionRow>(
+    updateImage: db.prepare<[number, number, string]>(
+      'UPDATE ForwardingImages SET imageId = ? WHERE transactionId = ? AND sopInstanceUid = ?',
+    ),
+    due: db.prepare<[number, number, number], TransactionRow>(
       `${TRANSACTION}
-        WHERE (t.status = 'OPEN' AND (t.updated <= ?
-                 OR (SELECT COUNT(*) FROM ForwardingImages i WHERE i.transactionId = t.id) >= ?))
+        WHERE t.status = 'READY' OR (t.status = 'OPEN' AND t.updated <= ?)
            OR (t.status = 'RETRY' AND t.nextAttemptAt <= ?)
         ORDER BY t.id LIMIT ?`,
     ),
@@ -162,7 +169,7 @@ function forwardingStore(db: Database.Database): ForwardingStore {
   };
 
   const enqueue = db.transaction(
-    (entries: Parameters<ForwardingStore['enqueueForwards']>[0], now: number) => {
+    (entries: Parameters<ForwardingStore['enqueueForwards']>[0], now: number, batchMax: number) => {
       const touched = new Set<number>();
       for (const e of entries) {
         let id = q.openOf.get(e.routeKey)?.id;
@@ -177,7 +184,9 @@ function forwardingStore(db: Database.Database): ForwardingStore {
               now,
             ).lastInsertRowid,
           );
-        q.insertImage.run(id, e.item.sopInstanceUid, e.item.imageId);
+        // A full batch is READY at once; the route's next instance opens a new one.
+        if (q.insertImage.run(id, e.item.sopInstanceUid, e.item.imageId).changes) q.grow.run(batchMax, id);
+        else q.updateImage.run(e.item.imageId, id, e.item.sopInstanceUid);
         touched.add(id);
       }
       for (const id of touched) q.touch.run(now, id);
@@ -221,9 +230,9 @@ function forwardingStore(db: Database.Database): ForwardingStore {
       );
     },
     deleteForwardingRule: (id) => q.deleteRule.run(id).changes === 1,
-    enqueueForwards: (entries, now) => enqueue(entries, now),
-    dueForwardingTransactions: (now, quietBefore, batchMax, limit) =>
-      q.due.all(quietBefore, batchMax, now, limit).map(transaction),
+    enqueueForwards: (entries, now, batchMax) => enqueue(entries, now, batchMax),
+    dueForwardingTransactions: (now, quietBefore, limit) =>
+      q.due.all(quietBefore, now, limit).map(transaction),
     forwardingTransaction: (id) => {
       const row = q.byId.get(id);
       return row && transaction(row);
