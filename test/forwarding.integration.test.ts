@@ -217,6 +217,10 @@ describe('forwarding rules', () => {
     expect(
       info.some((e) => /delivered to SCU "late" .* after \d+ failed attempt\(s\)$/.test(e.message)),
     ).toBe(true);
+    // The fixtures' patient name and ID appear nowhere in the log.
+    const all = await logOf(engine, '');
+    expect(all.length).toBeGreaterThan(2);
+    for (const e of all) expect(e.message).not.toMatch(/Test\^Patient|TEST001/);
   });
 
   it('move a batch to the dead letters after the last attempt; a retry by hand delivers it', async () => {
