@@ -100,6 +100,35 @@ describe('store SCU', () => {
     expect(results[1].status).toBe(0);
   });
 
+  it('falls back to implicit VR little endian for a peer that refuses the stored explicit syntax', async () => {
+    const { port, out } = await storescp(['+xi', '+B']); // implicit VR little endian only, bit-preserving
+    const original = makeInstance({
+      rows: 16,
+      columns: 16,
+      extra: {
+        ReferencedImageSequence: [
+          { ReferencedSOPClassUID: CT_IMAGE_STORAGE, ReferencedSOPInstanceUID: newUid() },
+          { ReferencedSOPClassUID: CT_IMAGE_STORAGE, ReferencedSOPInstanceUID: newUid() },
+        ],
+      },
+    });
+    const file = await storedFile('explicit.dcm', original);
+    expect(file.transferSyntaxUid).toBe(TransferSyntax.ExplicitVRLittleEndian);
+    const [result] = await storeFiles(
+      { host: '127.0.0.1', port, calledAe: 'STORESCP', callingAe: 'SLUICE' },
+      [file],
+    );
+    expect(result.status).toBe(0);
+    const [name] = await readdir(out);
+    const received = parseHeader(await readFile(join(out, name)));
+    expect(received.transferSyntaxUid).toBe(TransferSyntax.ImplicitVRLittleEndian);
+    // Same attributes, sequence items included, and the same pixel bytes at the end of the file.
+    expect(received.dataset).toEqual(parseHeader(original).dataset);
+    const pixels = original.subarray(original.length - 16 * 16 * 2);
+    const got = await readFile(join(out, name));
+    expect(got.subarray(got.length - pixels.length).equals(pixels)).toBe(true);
+  });
+
   it('fails with a precise error when the peer is unreachable or refuses everything', async () => {
     const port = await freePort();
     const file = await storedFile('x.dcm', makeInstance());

@@ -1,11 +1,12 @@
 /**
  * A C-STORE and C-ECHO requestor (SCU) over our own upper layer code: stored files are streamed into
- * P-DATA exactly as they are on disk, behind a command set, never re-encoded; no-delay on the socket.
+ * P-DATA exactly as they are on disk, behind a command set, not re-encoded (except explicit VR little endian
+ * for a peer that accepts only implicit VR); no-delay on the socket.
  * (dcmjs-dimse's client managed 20–49 instances/s here because it re-encodes every file and leaves
  * Nagle's algorithm on.) One association per call; the SCU and the forwarding worker build on it.
  */
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { PipelineError } from '../../core/errors.js';
 import {
@@ -23,6 +24,7 @@ import {
 import { CommandField, encodeRequest, parseStatus, Status } from '../../core/dimse/commands.js';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, TransferSyntax } from '../../core/dicom.js';
 import type { DicomSender, SendResult } from '../../core/scus.js';
+import { explicitToImplicitLittleEndian } from './implicit-vr.js';
 
 export const VERIFICATION = '1.2.840.10008.1.1';
 
@@ -196,7 +198,10 @@ class Requestor {
     contextId: number,
     file: StoredFile,
     maxPduLength: number,
+    /** The dataset to send instead of the file's (a fallback encoding). */
+    dataset?: Buffer,
   ): Promise<{ status: number; comment?: string }> {
+    if (dataset) return this.storeBuffer(contextId, file, maxPduLength, dataset);
     const datasetStart = await datasetOffset(file.path);
     const handle = await open(file.path, 'r');
     const { size } = await handle.stat();
@@ -218,6 +223,33 @@ class Requestor {
       remaining -= chunk.length;
       const ok = this.socket.write(
         Buffer.concat([pDataHeader(contextId, false, remaining === 0, chunk.length), chunk]),
+      );
+      if (!ok) await new Promise((r) => this.socket.once('drain', r));
+    }
+    return this.response();
+  }
+
+  private async storeBuffer(
+    contextId: number,
+    file: StoredFile,
+    maxPduLength: number,
+    dataset: Buffer,
+  ): Promise<{ status: number; comment?: string }> {
+    this.socket.write(
+      encodePData(
+        contextId,
+        true,
+        encodeRequest(CommandField.CStoreRq, ++this.messageId, file.sopClassUid, file.sopInstanceUid),
+      ),
+    );
+    const maxValue = Math.min(Math.max(1024, (maxPduLength || 1024 * 1024) - 6), 1024 * 1024);
+    for (let at = 0; at < dataset.length; at += maxValue) {
+      const chunk = dataset.subarray(at, Math.min(dataset.length, at + maxValue));
+      const ok = this.socket.write(
+        Buffer.concat([
+          pDataHeader(contextId, false, at + chunk.length >= dataset.length, chunk.length),
+          chunk,
+        ]),
       );
       if (!ok) await new Promise((r) => this.socket.once('drain', r));
     }
@@ -273,8 +305,10 @@ export async function echoScp(target: ScuTarget): Promise<void> {
 }
 
 /**
- * Sends stored files over one association, proposing each file's own transfer syntax (files are sent as
- * stored, so no other syntax can be offered without decoding). Resolves with one result per file; an
+ * Sends stored files over one association. For each SOP class and stored transfer syntax it proposes the
+ * stored syntax (files go out as they are on disk) and, for explicit VR little endian, a second context with
+ * implicit VR little endian, used only when the peer refuses the first (the dataset is then re-encoded in
+ * memory; compressed syntaxes have no fallback without a codec). Resolves with one result per file; an
  * unreachable peer or a refused association rejects with a DimseError.
  */
 export async function storeFiles(
@@ -283,19 +317,25 @@ export async function storeFiles(
   /** Called with each result as it arrives, so that a later failure does not hide what was delivered. */
   onResult?: (result: StoreResult) => void,
 ): Promise<StoreResult[]> {
-  const contextIds = new Map<string, number>();
+  const contextIds = new Map<string, { stored: number; fallback?: number }>();
   const contexts: ProposedContext[] = [];
+  const propose = (abstractSyntax: string, transferSyntax: string) => {
+    const id = contexts.length * 2 + 1;
+    contexts.push({ id, abstractSyntax, transferSyntaxes: [transferSyntax] });
+    return id;
+  };
   for (const f of files) {
     const key = `${f.sopClassUid}|${f.transferSyntaxUid}`;
     if (contextIds.has(key)) continue;
-    if (contexts.length === 128)
+    const explicit = f.transferSyntaxUid === TransferSyntax.ExplicitVRLittleEndian;
+    if (contexts.length + (explicit ? 2 : 1) > 128)
       throw new DimseError(
         'DIMSE.TOO_MANY_CONTEXTS',
-        'more than 128 SOP class and transfer syntax pairs in one send',
+        'more than 128 presentation contexts needed for one association',
       );
-    const id = contexts.length * 2 + 1;
-    contextIds.set(key, id);
-    contexts.push({ id, abstractSyntax: f.sopClassUid, transferSyntaxes: [f.transferSyntaxUid] });
+    const stored = propose(f.sopClassUid, f.transferSyntaxUid);
+    const fallback = explicit ? propose(f.sopClassUid, TransferSyntax.ImplicitVRLittleEndian) : undefined;
+    contextIds.set(key, { stored, fallback });
   }
   const a = await Requestor.open(target);
   try {
@@ -306,22 +346,39 @@ export async function storeFiles(
         `${a.peer} accepted none of the proposed presentation contexts`,
       );
     const results: StoreResult[] = [];
-    for (const f of files) {
-      const id = contextIds.get(`${f.sopClassUid}|${f.transferSyntaxUid}`)!;
-      if (!accepted.has(id)) {
-        const refused = {
-          sopInstanceUid: f.sopInstanceUid,
-          status: -1,
-          comment: `${a.peer} does not accept SOP class ${f.sopClassUid} in transfer syntax ${f.transferSyntaxUid}`,
-        };
-        results.push(refused);
-        onResult?.(refused);
-        continue;
-      }
-      const { status, comment } = await a.store(id, f, maxPduLength);
-      const result = { sopInstanceUid: f.sopInstanceUid, status, comment };
+    const report = (result: StoreResult) => {
       results.push(result);
       onResult?.(result);
+    };
+    for (const f of files) {
+      const ids = contextIds.get(`${f.sopClassUid}|${f.transferSyntaxUid}`)!;
+      if (accepted.has(ids.stored)) {
+        const { status, comment } = await a.store(ids.stored, f, maxPduLength);
+        report({ sopInstanceUid: f.sopInstanceUid, status, comment });
+        continue;
+      }
+      if (ids.fallback !== undefined && accepted.has(ids.fallback)) {
+        let dataset: Buffer;
+        try {
+          const bytes = await readFile(f.path);
+          dataset = explicitToImplicitLittleEndian(bytes.subarray(144 + bytes.readUInt32LE(140)));
+        } catch (err) {
+          report({
+            sopInstanceUid: f.sopInstanceUid,
+            status: -1,
+            comment: `cannot re-encode in implicit VR little endian for ${a.peer}: ${(err as Error).message}`,
+          });
+          continue;
+        }
+        const { status, comment } = await a.store(ids.fallback, f, maxPduLength, dataset);
+        report({ sopInstanceUid: f.sopInstanceUid, status, comment });
+        continue;
+      }
+      report({
+        sopInstanceUid: f.sopInstanceUid,
+        status: -1,
+        comment: `${a.peer} does not accept SOP class ${f.sopClassUid} in transfer syntax ${f.transferSyntaxUid}`,
+      });
     }
     await a.release();
     return results;
@@ -383,7 +440,7 @@ export async function readStoredFile(path: string): Promise<StoredFile> {
 
 /**
  * The DicomSender port over this SCU: reads each file's meta information, then sends over one association
- * per 128 distinct SOP class and transfer syntax pairs (what one association can propose).
+ * per 64 distinct SOP class and transfer syntax pairs (up to two presentation contexts each; 128 at most).
  */
 export function dimseSender(callingAe: string, timeoutMs?: number): DicomSender {
   return {
@@ -400,7 +457,7 @@ export function dimseSender(callingAe: string, timeoutMs?: number): DicomSender 
       for (const path of paths) {
         const file = await readStoredFile(path);
         const key = `${file.sopClassUid}|${file.transferSyntaxUid}`;
-        if (!keys.has(key) && keys.size === 128) keys = new Set();
+        if (!keys.has(key) && keys.size === 64) keys = new Set();
         if (!keys.size) groups.push([]);
         keys.add(key);
         groups[groups.length - 1].push(file);
