@@ -291,10 +291,12 @@ export class ForwardingService {
         const now = Date.now();
         for (const t of this.store.dueForwardingTransactions(now, now - this.options.quietMs, room)) {
           this.store.setForwardingStatus(t.id, { status: 'SENDING' });
-          const delivery = this.deliver(t).finally(() => {
-            this.inFlight.delete(t.id);
-            this.kick();
-          });
+          const delivery = this.deliver(t)
+            .catch((err: Error) => console.error(`forwarding transaction ${t.id}: ${err.message}`))
+            .finally(() => {
+              this.inFlight.delete(t.id);
+              this.kick();
+            });
           this.inFlight.set(t.id, delivery);
         }
       }
@@ -314,6 +316,7 @@ export class ForwardingService {
   private async deliver(t: ForwardingTransaction): Promise<void> {
     const items = this.store.forwardingItems(t.id, true);
     const destination = this.describe(t.target);
+    let sent = 0;
     try {
       const peer = this.resolve(t.target);
       const { blobs, storageKey } = this.deps;
@@ -356,13 +359,15 @@ export class ForwardingService {
         mark();
       }
       if (failures.length) throw failedSendError(peer, paths.length, failures);
-      this.delivered(t, destination, items.length - gone.length);
+      sent = paths.length;
     } catch (err) {
       this.failed(t, destination, err as Error);
+      return;
     }
+    await this.delivered(t, destination, sent);
   }
 
-  private delivered(t: ForwardingTransaction, destination: string, sent: number): void {
+  private async delivered(t: ForwardingTransaction, destination: string, sent: number): Promise<void> {
     if (!t.keepImages)
       this.store.markImagesForDeletion(this.store.forwardingItems(t.id, false).map((i) => i.imageId));
     this.store.deleteForwardingTransaction(t.id);
@@ -371,7 +376,7 @@ export class ForwardingService {
       type: 'INFO',
       message: `Forwarding transaction ${t.id}: ${sent} instance(s) delivered to ${destination}${t.attempts ? ` after ${t.attempts} failed attempt(s)` : ''}`,
     });
-    void this.deleteForwardedImages();
+    await this.deleteForwardedImages();
   }
 
   /** keepImages=false: files first, then the index rows (as `DELETE /api/images` does). */
