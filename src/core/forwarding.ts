@@ -425,7 +425,7 @@ export class ForwardingService {
     this.deps.log.write({
       subject: SUBJECT,
       type: 'WARN',
-      message: `Forwarding transaction ${t.id}: attempt ${attempts} of ${max} to send ${left} instance(s) to ${destination} failed: ${err.message}; next attempt in ${(delay / 1000).toFixed(1)} s`,
+      message: `Forwarding transaction ${t.id}: attempt ${attempts} of ${max} to send ${left} instance(s) to ${destination} failed: ${err.message}; next attempt in ${delay < 1000 ? `${delay} ms` : `${(delay / 1000).toFixed(delay % 1000 ? 1 : 0)} s`}`,
     });
   }
 }
