@@ -69,7 +69,7 @@ async function setUp(sender: DicomSender, maxAttempts = 5) {
     { index, blobs, storageKey: (s) => s, sender, log: new LogService(state) },
     { quietMs: 0, batchMax: 100, concurrency: 1, maxAttempts, retryBaseMs: 20, retryMaxMs: 50 },
   );
-  const { rule } = service.createRule({
+  const rule = service.createRule({
     source: { sourceType: 'scp', sourceName: 'SCP', sourceId: 1 },
     destinationType: 'scu',
     destinationId: scu.id,

@@ -93,9 +93,7 @@ export class ForwardingService {
     destinationType: string;
     destinationId: number;
     keepImages: boolean;
-  }): {
-    rule: ForwardingRule;
-  } {
+  }): ForwardingRule {
     if (input.destinationType !== 'scu')
       throw new BadRequestError(`destination type "${input.destinationType}" is not supported (only "scu")`);
     const scu = this.store.scu(input.destinationId);
@@ -106,7 +104,7 @@ export class ForwardingService {
       keepImages: input.keepImages,
     });
     this.rulesBySource = undefined;
-    return { rule };
+    return rule;
   }
 
   /** Idempotent; batches already queued for the rule are still delivered. */

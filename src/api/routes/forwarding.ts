@@ -47,7 +47,7 @@ export function forwardingRoutes(deps: ApiDeps): Hono<AuthEnv> {
     .post('/rules', async (c) => {
       const input = parseOr400(ruleInput, await jsonBody(c.req), 'Forwarding rule');
       const { source, destination, keepImages } = input;
-      const { rule } = forwarding.createRule({
+      const rule = forwarding.createRule({
         source: {
           sourceType: source.sourceType,
           sourceId: source.sourceId,
