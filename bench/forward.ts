@@ -9,7 +9,8 @@
  *  - via Sluice: until the destination storescp holds every instance; the "ingest" part ends when storescu
  *    exits (Sluice has acknowledged the last C-STORE), the "drain" part is the time from then until the
  *    last instance arrived at storescp (quiet period, batching and sending).
- * Figures are medians over rounds; the direct and Sluice runs alternate within a round.
+ * A third run sends to Sluice without a forwarding rule (what the outbox costs ingest). Figures are medians
+ * over rounds; the order of the runs rotates from round to round.
  */
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -84,6 +85,8 @@ function parseOptions(argv: string[]): Options {
 
 interface Round {
   directSecs?: number;
+  /** storescu → Sluice with no forwarding rule: what the outbox costs ingest. */
+  plainSecs?: number;
   viaSecs?: number;
   ingestSecs?: number;
   drainMs?: number;
@@ -127,12 +130,34 @@ async function runDirect(corpus: Corpus, root: string, tag: string): Promise<num
   }
 }
 
+/** Sluice without a forwarding rule: only the ingest time. */
+async function runPlain(corpus: Corpus, root: string, tag: string): Promise<number> {
+  const sluiceDir = registerTempDir(join(root, 'runs', `${tag}-plain`));
+  await mkdir(sluiceDir, { recursive: true });
+  let sluice: RunningReceiver | undefined;
+  try {
+    sluice = await sluiceReceiver('sluice', 'Sluice').start({
+      runDir: sluiceDir,
+      logFile: join(root, 'logs', `${tag}-plain.log`),
+      parallel: false,
+      repoRoot: REPO_ROOT,
+    });
+    const started = performance.now();
+    await sendAll(corpus, sluice.ae, sluice.port);
+    return (performance.now() - started) / 1000;
+  } finally {
+    await sluice?.stop();
+    removeTempDir(sluiceDir);
+    syncDisks();
+  }
+}
+
 async function runVia(
   corpus: Corpus,
   root: string,
   tag: string,
   options: Options,
-): Promise<Required<Omit<Round, 'error' | 'directSecs'>>> {
+): Promise<Required<Omit<Round, 'error' | 'directSecs' | 'plainSecs'>>> {
   const destDir = registerTempDir(join(root, 'runs', `${tag}-dest`));
   const sluiceDir = registerTempDir(join(root, 'runs', `${tag}-sluice`));
   await mkdir(destDir, { recursive: true });
@@ -218,10 +243,13 @@ async function main(): Promise<void> {
   const rounds: Round[] = [];
   for (let r = 1; r <= options.rounds; r++) {
     const round: Round = {};
-    const order = r % 2 ? (['direct', 'via'] as const) : (['via', 'direct'] as const);
+    // The three runs rotate from round to round, so that drift of the machine affects them alike.
+    const runs = ['direct', 'via', 'plain'] as const;
+    const order = runs.map((_, i) => runs[(i + r - 1) % runs.length]);
     try {
       for (const which of order) {
         if (which === 'direct') round.directSecs = await runDirect(corpus, root, `r${r}`);
+        else if (which === 'plain') round.plainSecs = await runPlain(corpus, root, `r${r}`);
         else Object.assign(round, await runVia(corpus, root, `r${r}`, options));
       }
     } catch (err) {
@@ -233,7 +261,8 @@ async function main(): Promise<void> {
         (round.error
           ? `failed: ${round.error}`
           : `direct ${fmt(corpus.count / round.directSecs!)} inst/s; via Sluice ${fmt(corpus.count / round.viaSecs!)} inst/s ` +
-            `(ingest ${fmt(corpus.count / round.ingestSecs!)} inst/s, last instance ${fmt(round.drainMs!, 0)} ms after the last C-STORE)`),
+            `(ingest ${fmt(corpus.count / round.ingestSecs!)} inst/s, last instance ${fmt(round.drainMs!, 0)} ms after the last C-STORE); ` +
+            `Sluice without a rule ${fmt(corpus.count / round.plainSecs!)} inst/s`),
     );
   }
   const ok = rounds.filter((r) => !r.error);
@@ -245,6 +274,7 @@ async function main(): Promise<void> {
   const via = median(ok.map((r) => corpus.count / r.viaSecs!));
   const ingest = median(ok.map((r) => corpus.count / r.ingestSecs!));
   const drain = median(ok.map((r) => r.drainMs!));
+  const plain = median(ok.map((r) => corpus.count / r.plainSecs!));
   const ratio = via / direct;
   console.log(
     `\n## Results: ${corpus.count} instances (${fmt(corpus.bytes / 1e6)} MB), median of ${ok.length} round(s); ` +
@@ -254,6 +284,7 @@ async function main(): Promise<void> {
   console.log(`storescu → storescp directly                 ${fmt(direct).padStart(7)} inst/s`);
   console.log(`storescu → Sluice → storescp (end to end)     ${fmt(via).padStart(7)} inst/s`);
   console.log(`  of which storescu → Sluice (acknowledged)   ${fmt(ingest).padStart(7)} inst/s`);
+  console.log(`storescu → Sluice without a forwarding rule   ${fmt(plain).padStart(7)} inst/s`);
   console.log(
     `ratio (end to end / direct)                   ${fmt(ratio, 2).padStart(7)}   target >= ${TARGET_RATIO}: ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}`,
   );
