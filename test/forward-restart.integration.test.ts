@@ -91,5 +91,79 @@ describe('forwarding across a crash', () => {
     expect(received).toHaveLength(20);
     expect([...received].sort()).toEqual([...study.sopInstanceUids].sort());
     engine.kill('SIGTERM');
+    await new Promise((r) => engine.once('exit', r));
+  });
+
+  it('delivers a batch that was waiting for a retry when the engine was killed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-fwd-crash-retry-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const dataDir = join(dir, 'data');
+    const [httpPort, dicomPort, peerPort] = [await freePort(), await freePort(), await freePort()];
+    const api = (path: string, init: RequestInit = {}) =>
+      fetch(`http://127.0.0.1:${httpPort}${path}`, {
+        ...init,
+        headers: { ...AUTH, ...(init.headers ?? {}) },
+      });
+    const post = (path: string, body: unknown) =>
+      api(path, {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'Content-Type': 'application/json' },
+      });
+
+    // The destination is down and the next retry is an hour away when the engine dies.
+    let engine = await startEngineProcess(dataDir, httpPort, dicomPort, {
+      SLUICE_FORWARD_QUIET_MS: '50',
+      SLUICE_FORWARD_RETRY_BASE_MS: '3600000',
+    });
+    children.push(engine);
+    const scu = (await (
+      await post('/api/scus', {
+        id: -1,
+        name: 'peer',
+        aeTitle: 'STORESCP',
+        host: '127.0.0.1',
+        port: peerPort,
+      })
+    ).json()) as { id: number };
+    await post('/api/forwarding/rules', {
+      id: -1,
+      source: { sourceType: 'scp', sourceName: '', sourceId: 1 },
+      destination: { destinationType: 'scu', destinationName: '', destinationId: scu.id },
+      keepImages: true,
+    });
+    const study = await writeStudy(join(dir, 'study'), {
+      series: 1,
+      instancesPerSeries: 5,
+      rows: 32,
+      columns: 32,
+    });
+    expect(
+      (await dcmtk('storescu', ['-aec', 'SLUICE', '127.0.0.1', String(dicomPort), ...study.files])).code,
+    ).toBe(0);
+    const waiting = async () =>
+      (await (await api('/api/forwarding/transactions?status=RETRY')).json()) as Array<{ attempts: number }>;
+    await eventually('a batch waiting for its retry', async () => (await waiting()).length === 1);
+    engine.kill('SIGKILL');
+    await new Promise((r) => engine.once('exit', r));
+
+    // The retry time stays as it was (an hour away); a retry by hand sends it now.
+    const peer = await startStorescp(dir, { port: peerPort });
+    cleanups.push(peer.stop);
+    engine = await startEngineProcess(dataDir, httpPort, dicomPort, { SLUICE_FORWARD_QUIET_MS: '50' });
+    children.push(engine);
+    const [batch] = (await (await api('/api/forwarding/transactions?status=RETRY')).json()) as Array<{
+      id: number;
+    }>;
+    expect((await api(`/api/forwarding/transactions/${batch.id}/retry`, { method: 'POST' })).status).toBe(
+      200,
+    );
+    await eventually(
+      'an empty outbox',
+      async () => ((await (await api('/api/forwarding/transactions')).json()) as unknown[]).length === 0,
+    );
+    expect((await peer.sopInstanceUids()).sort()).toEqual([...study.sopInstanceUids].sort());
+    engine.kill('SIGTERM');
+    await new Promise((r) => engine.once('exit', r));
   });
 });
