@@ -16,6 +16,7 @@ import { openSqliteState } from './adapters/sqlite-state.js';
 import { UserService } from './core/users.js';
 import { SeriesTypeService } from './core/series-type-service.js';
 import { TagFilterService } from './core/tag-filters.js';
+import { ExportSetService } from './core/export-sets.js';
 import { storageKey } from './sinks/storage.js';
 import { reconcile } from './reconcile.js';
 import { createApp } from './api/app.js';
@@ -73,6 +74,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     users,
     seriesTypes,
     tagFilters,
+    exportSets: new ExportSetService(state, { ttlSecs: config.exportSetTtlSecs }),
     version: await version(),
   });
   const server = await new Promise<ServerType>((resolve, reject) => {

@@ -16,6 +16,8 @@ export interface EngineConfig {
   adminPassword: string;
   /** Sliding expiry of login sessions. */
   sessionTimeoutSecs: number;
+  /** How long an export set (`POST /api/images/export`) can be downloaded. */
+  exportSetTtlSecs: number;
   pipelines: string[];
 }
 
@@ -49,6 +51,12 @@ const envSchema = z.object({
     .max(400 * 24 * 3600, 'SLUICE_SESSION_TIMEOUT_SECS must be at most 400 days')
     .default(3600),
   SLUICE_PIPELINES: z.string().min(1).default('pipelines/default.yaml'),
+  SLUICE_EXPORT_SET_TTL_SECS: z.coerce
+    .number({ error: 'SLUICE_EXPORT_SET_TTL_SECS must be a number of seconds' })
+    .int('SLUICE_EXPORT_SET_TTL_SECS must be an integer')
+    .min(60, 'SLUICE_EXPORT_SET_TTL_SECS must be at least 60')
+    .max(30 * 24 * 3600, 'SLUICE_EXPORT_SET_TTL_SECS must be at most 30 days')
+    .default(6 * 3600),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
@@ -68,6 +76,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
     adminUser: e.SLUICE_ADMIN_USER,
     adminPassword: e.SLUICE_ADMIN_PASSWORD,
     sessionTimeoutSecs: e.SLUICE_SESSION_TIMEOUT_SECS,
+    exportSetTtlSecs: e.SLUICE_EXPORT_SET_TTL_SECS,
     pipelines: e.SLUICE_PIPELINES.split(',')
       .map((p) => p.trim())
       .filter(Boolean),

@@ -346,10 +346,27 @@ export interface TagFilterStore {
   associatedTagFilters(): Array<{ source: SourceRef; filter: TagFilter; tagPaths: string[] }>;
 }
 
+// ---------------------------------------------------------------- export sets (state store)
+
+/** Images chosen for one zip download (`POST /api/images/export`), kept until they expire. */
+export interface ExportSet {
+  id: number;
+  imageIds: number[];
+  /** ms epoch */
+  createdAt: number;
+}
+
+export interface ExportSetStore {
+  insertExportSet(imageIds: readonly number[], createdAt: number): ExportSet;
+  exportSet(id: number): ExportSet | undefined;
+  /** Deletes sets created before `before` (ms epoch); answers how many. */
+  deleteExportSetsCreatedBefore(before: number): number;
+}
+
 /**
  * What users manage at run time. Users, sessions and login throttling so far; SCPs, boxes, forwarding rules,
  * keys and the log join it in later issues.
  */
-export interface StateStore extends UserStore, SeriesTypeStore, TagFilterStore {
+export interface StateStore extends UserStore, SeriesTypeStore, TagFilterStore, ExportSetStore {
   close(): void;
 }

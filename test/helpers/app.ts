@@ -16,6 +16,7 @@ import { UserService } from '../../src/core/users.js';
 import { TagFilterService } from '../../src/core/tag-filters.js';
 import { SeriesTypeService } from '../../src/core/series-type-service.js';
 import { storageKey } from '../../src/sinks/storage.js';
+import { ExportSetService } from '../../src/core/export-sets.js';
 
 export const ADMIN = { user: 'admin', password: 'secret' };
 
@@ -67,7 +68,17 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
     await users.ensureSuperuser(ADMIN.user, adminPassword);
     const seriesTypes = new SeriesTypeService(state, index, blobs, { storageKey });
     const tagFilters = new TagFilterService(state);
-    const app = createApp({ index, blobs, engine, users, seriesTypes, tagFilters, version: 'test' });
+    const exportSets = new ExportSetService(state, { ttlSecs: 6 * 3600, now: () => clock.now });
+    const app = createApp({
+      index,
+      blobs,
+      engine,
+      users,
+      seriesTypes,
+      tagFilters,
+      exportSets,
+      version: 'test',
+    });
     return { state, users, seriesTypes, tagFilters, app };
   };
   const t: TestApp = {
