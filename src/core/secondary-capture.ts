@@ -81,6 +81,9 @@ export function secondaryCaptureFromJpeg(input: SecondaryCaptureInput): Secondar
     [0x00200011, 'IS', String(input.seriesNumber)],
     [0x00200013, 'IS', '1'],
     [0x00200020, 'CS', ''],
+    // Type 2C: dciodvfy wants it present unless the body part is known to be unpaired, which a JPEG does
+    // not tell; empty means unknown (it warns that empty is only for "actually unknown").
+    [0x00200060, 'CS', ''],
     [0x00280002, 'US', String(info.components)],
     [0x00280004, 'CS', info.photometricInterpretation],
     ...(colour ? [[0x00280006, 'US', '0'] as [number, string, string]] : []),
