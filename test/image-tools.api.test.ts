@@ -3,7 +3,7 @@
  * DCMTK (`dcmdump`, `dcmj2pnm`, `dcmdjpeg`), dicom3tools (`dciodvfy`) and Info-ZIP `unzip` as the judges.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
@@ -273,6 +273,17 @@ describe('zip export', () => {
       '.._Zip_Two-ZIP_2',
       'Zip^One-ZIP1',
     ]);
+  });
+
+  it('fails the download, rather than ending a short zip, when a stored file has vanished', async () => {
+    const a = await upload(makeInstance({ patientId: 'ZIPGONE', rows: 256, columns: 256 }));
+    const b = await upload(makeInstance({ patientId: 'ZIPGONE' }));
+    const created = await json('/api/images/export', { method: 'POST', body: JSON.stringify([a.id, b.id]) });
+    const exportId = (created.body as { id: number }).id;
+    await rm(engine.engine.services.blobs.localPath(b.sopInstanceUID.value)!);
+    const r = await engine.api(`/api/images/export?id=${exportId}`);
+    expect(r.status).toBe(200); // the headers left before the file was missed
+    await expect(r.arrayBuffer()).rejects.toThrow();
   });
 
   it('answers 204 for an empty list, 404 for unknown images and sets, 400 for a bad body or id', async () => {
