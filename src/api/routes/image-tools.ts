@@ -129,7 +129,8 @@ export function imageToolsRoutes(deps: ApiDeps): Hono<AuthEnv> {
           409,
         );
       const { status, body } = uploadResponse(outcome);
-      if (typeof body === 'string' || body === null) return c.text(body ?? 'not stored', status as 400);
+      if (body === null) return c.body(null, 204); // a pipeline without an index sink
+      if (typeof body === 'string') return c.text(body, status as 400);
       const modified = body as Image;
       if (modified.seriesId !== image.seriesId) {
         for (const tag of seriesTags) index.addSeriesTagToSeries(modified.seriesId, tag.name);
