@@ -17,6 +17,8 @@ export interface EngineConfig {
   /** Sliding expiry of login sessions. */
   sessionTimeoutSecs: number;
   pipelines: string[];
+  /** Folder that watched directories created through the API must be inside; default `<dataDir>/watched`. */
+  watchRoot?: string;
 }
 
 const port = (name: string) =>
@@ -49,6 +51,7 @@ const envSchema = z.object({
     .max(400 * 24 * 3600, 'SLUICE_SESSION_TIMEOUT_SECS must be at most 400 days')
     .default(3600),
   SLUICE_PIPELINES: z.string().min(1).default('pipelines/default.yaml'),
+  SLUICE_WATCH_ROOT: z.string().min(1).optional(),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
@@ -71,5 +74,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
     pipelines: e.SLUICE_PIPELINES.split(',')
       .map((p) => p.trim())
       .filter(Boolean),
+    watchRoot: e.SLUICE_WATCH_ROOT === undefined ? undefined : resolve(e.SLUICE_WATCH_ROOT),
   };
 }

@@ -15,6 +15,7 @@ import { UploadRegistry } from '../../src/core/services.js';
 import { UserService } from '../../src/core/users.js';
 import { TagFilterService } from '../../src/core/tag-filters.js';
 import { SeriesTypeService } from '../../src/core/series-type-service.js';
+import { ManagedSourceService } from '../../src/core/managed-sources.js';
 import { storageKey } from '../../src/sinks/storage.js';
 
 export const ADMIN = { user: 'admin', password: 'secret' };
@@ -32,6 +33,7 @@ export interface TestApp {
   state: StateStore;
   seriesTypes: SeriesTypeService;
   tagFilters: TagFilterService;
+  managedSources: ManagedSourceService;
   index: MetadataIndex;
   blobs: BlobStore;
   dir: string;
@@ -67,8 +69,24 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
     await users.ensureSuperuser(ADMIN.user, adminPassword);
     const seriesTypes = new SeriesTypeService(state, index, blobs, { storageKey });
     const tagFilters = new TagFilterService(state);
-    const app = createApp({ index, blobs, engine, users, seriesTypes, tagFilters, version: 'test' });
-    return { state, users, seriesTypes, tagFilters, app };
+    const managedSources = new ManagedSourceService(state, {
+      dicomHost: '127.0.0.1',
+      watchRoot: join(dir, 'watched'),
+      dataDir: dir,
+      staticSources: () => ({ ports: [], folders: [] }),
+    });
+    managedSources.onSourceDeleted((source) => tagFilters.forgetSource(source));
+    const app = createApp({
+      index,
+      blobs,
+      engine,
+      users,
+      seriesTypes,
+      tagFilters,
+      managedSources,
+      version: 'test',
+    });
+    return { state, users, seriesTypes, tagFilters, managedSources, app };
   };
   const t: TestApp = {
     ...(await open()),
