@@ -16,6 +16,7 @@ import { openSqliteState } from './adapters/sqlite-state.js';
 import { UserService } from './core/users.js';
 import { SeriesTypeService } from './core/series-type-service.js';
 import { TagFilterService } from './core/tag-filters.js';
+import { ManagedSourceService } from './core/managed-sources.js';
 import { ExportSetService } from './core/export-sets.js';
 import { storageKey } from './sinks/storage.js';
 import { reconcile } from './reconcile.js';
@@ -49,6 +50,16 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     console.warn('the superuser has the default password "admin": set SLUICE_ADMIN_PASSWORD');
   const seriesTypes = new SeriesTypeService(state, index, blobs, { storageKey });
   const tagFilters = new TagFilterService(state);
+  let engine: Engine | undefined;
+  const managedSources = new ManagedSourceService(state, {
+    dicomHost: config.dicomHost,
+    watchRoot: config.watchRoot ?? join(config.dataDir, 'watched'),
+    dataDir: config.dataDir,
+    staticSources: () => engine?.staticListeners() ?? { ports: [], folders: [] },
+  });
+  // A deleted source takes its tag filter associations with it (Slicebox's SourceDeleted).
+  managedSources.onSourceDeleted((source) => tagFilters.forgetSource(source));
+  await mkdir(config.watchRoot ?? join(config.dataDir, 'watched'), { recursive: true });
   const services: EngineServices = {
     config,
     index,
@@ -57,13 +68,14 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     uploads: new UploadRegistry(),
     seriesTypes,
     tagFilters,
+    managedSources,
   };
   const report = await reconcile(index, blobs);
   if (report.reindexed || report.removedRows)
     console.log(
       `start-up check: re-indexed ${report.reindexed} stored file(s), removed ${report.removedRows} row(s) without a file`,
     );
-  const engine = new Engine(services);
+  engine = new Engine(services);
   await engine.start(specs);
   // Files re-indexed by the start-up check were never classified (static types are registered by now).
   if (report.reindexed) seriesTypes.changed();
@@ -74,6 +86,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     users,
     seriesTypes,
     tagFilters,
+    managedSources,
     exportSets: new ExportSetService(state, { ttlSecs: config.exportSetTtlSecs }),
     version: await version(),
   });

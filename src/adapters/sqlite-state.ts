@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import type { Role, StateStore, UserInfo, UserStore } from '../core/ports.js';
 import { seriesTypes } from './state/series-types.js';
 import { tagFilters } from './state/tag-filters.js';
+import { managedSources } from './state/managed-sources.js';
 import { exportSets } from './state/export-sets.js';
 
 /**
@@ -75,7 +76,7 @@ export function openSqliteState(path: string): StateStore {
 const users: StatePart<UserStore> = { schema: USERS_SCHEMA, create: userStore };
 
 /** Every part of the state store. */
-const PARTS: StatePart<object>[] = [users, seriesTypes, tagFilters, exportSets];
+const PARTS: StatePart<object>[] = [users, seriesTypes, tagFilters, managedSources, exportSets];
 
 function userStore(db: Database.Database): UserStore {
   const q = {

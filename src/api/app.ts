@@ -12,6 +12,7 @@ import { usersRoutes } from './routes/users.js';
 import { seriesTypesRoutes } from './routes/seriestypes.js';
 import { seriesLabelsRoutes } from './routes/series-labels.js';
 import { filteringRoutes } from './routes/filtering.js';
+import { directoryWatchesRoutes, importRoutes, scpsRoutes } from './routes/managed-sources.js';
 import { imageToolsRoutes } from './routes/image-tools.js';
 
 /** The HTTP API: Slicebox's routes under /api, and ours beside them. No globals; tests call app.request(). */
@@ -30,6 +31,9 @@ export function createApp(deps: ApiDeps): Hono<AuthEnv> {
   app.route('/api/sources', sourcesRoutes(deps));
   app.route('/api/pipelines', pipelinesRoutes(deps));
   app.route('/api/quarantine', quarantineRoutes(deps));
+  app.route('/api/scps', scpsRoutes(deps));
+  app.route('/api/directorywatches', directoryWatchesRoutes(deps));
+  app.route('/api/import', importRoutes(deps));
   app.notFound((c) => c.text(`No route for ${c.req.method} ${c.req.path}`, 404));
   app.onError(onError);
   return app;

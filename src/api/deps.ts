@@ -3,6 +3,7 @@ import type { Engine } from '../core/engine.js';
 import type { UserService } from '../core/users.js';
 import type { SeriesTypeService } from '../core/series-type-service.js';
 import type { TagFilterService } from '../core/tag-filters.js';
+import type { ManagedSourceService } from '../core/managed-sources.js';
 import type { ExportSetService } from '../core/export-sets.js';
 
 /** What routes may use. Routes reach the engine through these services, never through a concrete source. */
@@ -16,6 +17,8 @@ export interface ApiDeps {
   seriesTypes: SeriesTypeService;
   /** Tag filters and their associations with sources (state store). */
   tagFilters: TagFilterService;
+  /** SCPs, watched directories and import sessions (state store), followed by a running pipeline. */
+  managedSources: ManagedSourceService;
   /** Export sets for zip downloads (state store). */
   exportSets: ExportSetService;
   version: string;

@@ -36,6 +36,10 @@ export const ROUTE_POLICY: readonly RouteRule[] = [
   { method: 'POST', path: '/api/metadata/*/query', access: 'USER' },
   { method: 'POST', path: '/api/seriestypes/series/query', access: 'USER' },
   { method: 'POST', path: '/api/seriestypes/rules/updatestatus', access: 'USER' },
+  // Import sessions are a user's own uploads (Slicebox: not admin-only); deleting another's session is 403.
+  { method: 'POST', path: '/api/import/sessions', access: 'USER' },
+  { method: 'POST', path: '/api/import/sessions/:id/images', access: 'USER' },
+  { method: 'DELETE', path: '/api/import/sessions/:id', access: 'USER' },
 
   // Deletions are for administrators (Slicebox let any user delete images); listed so the README shows them.
   { method: 'DELETE', path: '/api/images/:id', access: 'ADMINISTRATOR' },

@@ -19,6 +19,8 @@ export interface EngineConfig {
   /** How long an export set (`POST /api/images/export`) can be downloaded. */
   exportSetTtlSecs: number;
   pipelines: string[];
+  /** Folder that watched directories created through the API must be inside; default `<dataDir>/watched`. */
+  watchRoot?: string;
 }
 
 const port = (name: string) =>
@@ -51,6 +53,7 @@ const envSchema = z.object({
     .max(400 * 24 * 3600, 'SLUICE_SESSION_TIMEOUT_SECS must be at most 400 days')
     .default(3600),
   SLUICE_PIPELINES: z.string().min(1).default('pipelines/default.yaml'),
+  SLUICE_WATCH_ROOT: z.string().min(1).optional(),
   SLUICE_EXPORT_SET_TTL_SECS: z.coerce
     .number({ error: 'SLUICE_EXPORT_SET_TTL_SECS must be a number of seconds' })
     .int('SLUICE_EXPORT_SET_TTL_SECS must be an integer')
@@ -80,5 +83,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
     pipelines: e.SLUICE_PIPELINES.split(',')
       .map((p) => p.trim())
       .filter(Boolean),
+    watchRoot: e.SLUICE_WATCH_ROOT === undefined ? undefined : resolve(e.SLUICE_WATCH_ROOT),
   };
 }

@@ -6,6 +6,7 @@ import type { Outcome } from './settle.js';
 import type { EngineConfig } from './config.js';
 import type { SeriesTypeService } from './series-type-service.js';
 import type { TagFilterService } from './tag-filters.js';
+import type { ManagedSourceService } from './managed-sources.js';
 
 /** Accepts an uploaded body into a pipeline (registered by the `http_upload` source). */
 export type UploadHandler = (body: Readable, origin: Origin) => Promise<Outcome>;
@@ -21,6 +22,8 @@ export interface EngineServices {
   readonly seriesTypes?: SeriesTypeService;
   /** Managed tag filters per source (the `tag_filter` operator); absent where no state store is wired. */
   readonly tagFilters?: TagFilterService;
+  /** SCPs, watched directories and import sessions managed through the API (the `managed_sources` source). */
+  readonly managedSources?: ManagedSourceService;
 }
 
 export class UploadRegistry {

@@ -15,6 +15,7 @@ import { UploadRegistry } from '../../src/core/services.js';
 import { UserService } from '../../src/core/users.js';
 import { TagFilterService } from '../../src/core/tag-filters.js';
 import { SeriesTypeService } from '../../src/core/series-type-service.js';
+import { ManagedSourceService } from '../../src/core/managed-sources.js';
 import { storageKey } from '../../src/sinks/storage.js';
 import { ExportSetService } from '../../src/core/export-sets.js';
 
@@ -33,6 +34,7 @@ export interface TestApp {
   state: StateStore;
   seriesTypes: SeriesTypeService;
   tagFilters: TagFilterService;
+  managedSources: ManagedSourceService;
   index: MetadataIndex;
   blobs: BlobStore;
   dir: string;
@@ -68,6 +70,13 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
     await users.ensureSuperuser(ADMIN.user, adminPassword);
     const seriesTypes = new SeriesTypeService(state, index, blobs, { storageKey });
     const tagFilters = new TagFilterService(state);
+    const managedSources = new ManagedSourceService(state, {
+      dicomHost: '127.0.0.1',
+      watchRoot: join(dir, 'watched'),
+      dataDir: dir,
+      staticSources: () => ({ ports: [], folders: [] }),
+    });
+    managedSources.onSourceDeleted((source) => tagFilters.forgetSource(source));
     const exportSets = new ExportSetService(state, { ttlSecs: 6 * 3600, now: () => clock.now });
     const app = createApp({
       index,
@@ -76,10 +85,11 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       users,
       seriesTypes,
       tagFilters,
+      managedSources,
       exportSets,
       version: 'test',
     });
-    return { state, users, seriesTypes, tagFilters, app };
+    return { state, users, seriesTypes, tagFilters, managedSources, app };
   };
   const t: TestApp = {
     ...(await open()),

@@ -77,6 +77,7 @@ beforeEach(() => {
     users: undefined as any,
     seriesTypes: undefined as any,
     tagFilters: undefined as any,
+    managedSources: undefined as any,
     exportSets: undefined as any,
   };
   app = new Hono().route('/api/metadata', metadataRoutes(deps)).onError(onError);
