@@ -122,6 +122,7 @@ describe('modifyAttributes', () => {
     ['a bad UID', [map('SOPInstanceUID', '1.02.3')], /not a valid UID/],
     ['a too long CS', [map('Modality', 'ABCDEFGHIJKLMNOPQ')], /at most 16/],
     ['lower case CS', [map('Modality', 'ct')], /not a valid CS/],
+    ['a too long PN group', [map('PatientName', `${'A'.repeat(60)}^${'B'.repeat(10)}`)], /component group/],
     ['an US out of range', [map('Rows', '70000')], /out of range/],
     [
       'a path into a missing item',

@@ -74,7 +74,7 @@ const TEXT: Record<string, TextRule> = {
   IS: { max: 12, ascii: true, pattern: /^( *[+-]?\d+ *)?$/ },
   LO: { max: 64 },
   LT: { max: 10240, single: true },
-  PN: { max: 324 },
+  PN: { max: 194 }, // three component groups of 64, checked one by one below
   SH: { max: 16 },
   ST: { max: 1024, single: true },
   TM: { max: 14, ascii: true, pattern: /^(([01]\d|2[0-3])([0-5]\d([0-5]\d(\.\d{1,6})?)?)?)?$/ },
@@ -117,6 +117,9 @@ export function encodeValue(
         if (rule.pattern && !rule.pattern.test(value))
           fail(`"${value}" is not a valid ${vr} value${vr === 'CS' ? ' (A-Z, 0-9, space, _)' : ''}`);
         if (vr === 'UI' && value !== '' && !isValidUid(value)) fail(`"${value}" is not a valid UID`);
+        if (vr === 'PN' && value.split('=').some((group) => group.length > 64))
+          fail('a PN component group is at most 64 characters');
+        if (vr === 'PN' && value.split('=').length > 3) fail('a PN value has at most 3 component groups');
         if (vr === 'IS' && value.trim() !== '' && Math.abs(Number(value)) > 2 ** 31 - 1)
           fail(`"${value}" is out of range for IS`);
       }
