@@ -84,6 +84,18 @@ const TEXT: Record<string, TextRule> = {
   UT: { max: Infinity, single: true },
 };
 
+/** What a patterned VR looks like, for error messages (which never repeat the value: it may be patient data). */
+const FORMATS: Record<string, string> = {
+  AE: 'printable ASCII without \\',
+  AS: 'nnnD, nnnW, nnnM or nnnY',
+  CS: 'A-Z, 0-9, space and _',
+  DA: 'YYYYMMDD',
+  DS: 'a decimal number',
+  DT: 'YYYYMMDDHHMMSS.FFFFFF&ZZXX',
+  IS: 'an integer',
+  TM: 'HHMMSS.FFFFFF',
+};
+
 const BINARY: Record<string, number> = { US: 2, SS: 2, UL: 4, SL: 4, FL: 4, FD: 8, SV: 8, UV: 8, AT: 4 };
 
 /** Whether a value of this VR can be written from text. */
@@ -114,14 +126,13 @@ export function encodeValue(
         if (value.length > rule.max) fail(`a ${vr} value is at most ${rule.max} characters`);
         const control = rule.single ? TEXT_CONTROL : CONTROL;
         if (control.test(value)) fail(`control characters are not allowed in ${vr}`);
-        if (rule.pattern && !rule.pattern.test(value))
-          fail(`"${value}" is not a valid ${vr} value${vr === 'CS' ? ' (A-Z, 0-9, space, _)' : ''}`);
+        if (rule.pattern && !rule.pattern.test(value)) fail(`not a valid ${vr} value (${FORMATS[vr]})`);
         if (vr === 'UI' && value !== '' && !isValidUid(value)) fail(`"${value}" is not a valid UID`);
         if (vr === 'PN' && value.split('=').some((group) => group.length > 64))
           fail('a PN component group is at most 64 characters');
         if (vr === 'PN' && value.split('=').length > 3) fail('a PN value has at most 3 component groups');
         if (vr === 'IS' && value.trim() !== '' && Math.abs(Number(value)) > 2 ** 31 - 1)
-          fail(`"${value}" is out of range for IS`);
+          fail('out of range for IS');
       }
     const ascii = rule.ascii || charset === 'ascii';
     // Anything outside the repertoire is refused, not replaced: a modified file must say what was asked.
@@ -129,10 +140,10 @@ export function encodeValue(
       fail(
         rule.ascii
           ? `${vr} takes ASCII characters only`
-          : `the file's character set cannot hold "${text}" (only ASCII here)`,
+          : "the file's character set cannot hold the value (only ASCII here)",
       );
     if (charset === 'latin1' && /[^\x00-\xff]/.test(text))
-      fail(`the file's character set (ISO_IR 100) cannot hold "${text}"`);
+      fail("the file's character set (ISO_IR 100) cannot hold the value");
     const bytes = Buffer.from(text, ascii ? 'latin1' : charset);
     return bytes.length % 2 ? Buffer.concat([bytes, Buffer.from(rule.padding ?? ' ', 'latin1')]) : bytes;
   }
@@ -154,20 +165,20 @@ function writeBinary(
   fail: (reason: string) => never,
 ): void {
   const integer = (min: number, max: number) => {
-    if (!/^[+-]?\d+$/.test(value)) fail(`"${value}" is not an integer (${vr})`);
+    if (!/^[+-]?\d+$/.test(value)) fail(`not an integer (${vr})`);
     const n = Number(value);
-    if (n < min || n > max) fail(`"${value}" is out of range for ${vr} (${min}..${max})`);
+    if (n < min || n > max) fail(`out of range for ${vr} (${min}..${max})`);
     return n;
   };
   const big = (min: bigint, max: bigint) => {
-    if (!/^[+-]?\d+$/.test(value)) fail(`"${value}" is not an integer (${vr})`);
+    if (!/^[+-]?\d+$/.test(value)) fail(`not an integer (${vr})`);
     const n = BigInt(value);
-    if (n < min || n > max) fail(`"${value}" is out of range for ${vr}`);
+    if (n < min || n > max) fail(`out of range for ${vr}`);
     return n;
   };
   const float = () => {
     const n = Number(value);
-    if (value === '' || !Number.isFinite(n)) fail(`"${value}" is not a number (${vr})`);
+    if (value === '' || !Number.isFinite(n)) fail(`not a number (${vr})`);
     return n;
   };
   switch (vr) {
@@ -201,7 +212,7 @@ function writeBinary(
       );
     case 'AT': {
       const m = /^\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?$/.exec(value);
-      if (!m) fail(`"${value}" is not a tag; write it as (GGGG,EEEE)`);
+      if (!m) fail('not a tag; write it as (GGGG,EEEE)');
       const write = le ? out.writeUInt16LE : out.writeUInt16BE;
       write.call(out, parseInt(m![1], 16), offset);
       write.call(out, parseInt(m![2], 16), offset + 2);
