@@ -49,6 +49,18 @@ describe('zipStream', () => {
     expect(zip.includes(Buffer.from([0x50, 0x4b, 0x05, 0x06]))).toBe(true); // end of central directory
   });
 
+  it('closes the file being read when the consumer goes away', async () => {
+    const file = new Readable({ read() {} }); // never ends by itself
+    const blobs = { open: async () => ({ stream: file, size: 0 }) } as unknown as BlobStore;
+    const stream = zipStream([{ path: '1.dcm', key: 'k' }], blobs);
+    stream.resume();
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    stream.destroy();
+    await new Promise((resolve) => file.once('close', resolve));
+    expect(file.destroyed).toBe(true);
+  });
+
   it('fails the stream, not ends it, when a stored file cannot be read', async () => {
     const stream = zipStream(
       [

@@ -69,10 +69,17 @@ export function zipStream(entries: readonly ExportEntry[], blobs: BlobStore): Re
   const zip = new yazl.ZipFile();
   const output = zip.outputStream as Readable;
   zip.on('error', (err: Error) => output.destroy(err));
+  // A client that goes away mid-download destroys the output; the file being read then closes too.
+  const reading = new Set<Readable>();
+  output.once('close', () => reading.forEach((stream) => stream.destroy()));
   for (const entry of entries)
     zip.addReadStreamLazy(entry.path, { compress: true }, (callback) => {
       blobs.open(entry.key).then(
-        ({ stream }) => callback(null, stream),
+        ({ stream }) => {
+          reading.add(stream);
+          stream.once('close', () => reading.delete(stream));
+          callback(null, stream);
+        },
         (err: unknown) => callback(err, undefined as unknown as Readable),
       );
     });
