@@ -3,6 +3,7 @@ import type { Engine } from '../core/engine.js';
 import type { UserService } from '../core/users.js';
 import type { SeriesTypeService } from '../core/series-type-service.js';
 import type { TagFilterService } from '../core/tag-filters.js';
+import type { RenderService } from '../render/service.js';
 
 /** What routes may use. Routes reach the engine through these services, never through a concrete source. */
 export interface ApiDeps {
@@ -16,4 +17,6 @@ export interface ApiDeps {
   /** Tag filters and their associations with sources (state store). */
   tagFilters: TagFilterService;
   version: string;
+  /** PNG rendering, image information and thumbnails (worker threads); absent, those routes answer 503. */
+  renderer?: RenderService;
 }
