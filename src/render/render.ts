@@ -71,18 +71,7 @@ export async function renderPng(req: PngRequest): Promise<PngResult> {
   let raw: Uint8Array;
   let channels: 1 | 3;
   if (MONOCHROME.has(m.photometricInterpretation)) {
-    const values = modalityValues(frame, m);
-    const window = chooseWindow(
-      req.window,
-      m.window && { ...m.window, fn: m.voiLutFunction },
-      req.window || m.window ? { min: 0, max: 0 } : range(values),
-    );
-    raw = applyWindow(
-      values,
-      window,
-      m.photometricInterpretation === 'MONOCHROME1',
-      new Uint8Array(values.length),
-    );
+    raw = grey(frame, m, req.window);
     channels = 1;
   } else {
     raw = rgb(frame, m);
@@ -158,6 +147,57 @@ function range(values: ArrayLike<number>): { min: number; max: number } {
     if (v > max) max = v;
   }
   return { min, max };
+}
+
+/** The windowed 8-bit grey levels of a monochrome frame. */
+function grey(frame: DecodedFrame, m: PixelModule, requested: PngRequest['window']): Uint8Array {
+  const fileWindow = m.window && { ...m.window, fn: m.voiLutFunction };
+  const invert = m.photometricInterpretation === 'MONOCHROME1';
+  const pixels = m.rows * m.columns;
+  const stored = integerSamples(frame, m);
+  if (!stored) {
+    const values = modalityValues(frame, m);
+    const window = chooseWindow(
+      requested,
+      fileWindow,
+      requested || fileWindow ? { min: 0, max: 0 } : range(values),
+    );
+    return applyWindow(values, window, invert, new Uint8Array(pixels));
+  }
+  // Up to 16 bits: window each stored value that occurs once, through a lookup table.
+  const { min, max } = range(stored);
+  const modality = (v: number) => v * m.rescaleSlope + m.rescaleIntercept;
+  const [low, high] = [modality(min), modality(max)].sort((a, b) => a - b);
+  const window = chooseWindow(requested, fileWindow, { min: low, max: high });
+  const lut = applyWindow(
+    Float64Array.from({ length: max - min + 1 }, (_, k) => modality(min + k)),
+    window,
+    invert,
+    new Uint8Array(max - min + 1),
+  );
+  const out = new Uint8Array(pixels);
+  for (let i = 0; i < pixels; i++) out[i] = lut[stored[i] - min];
+  return out;
+}
+
+/** Stored values of an 8- or 16-bit single-sample frame as integers, or undefined for other layouts. */
+function integerSamples(frame: DecodedFrame, m: PixelModule): Int32Array | undefined {
+  if (m.samplesPerPixel !== 1 || (m.bitsAllocated !== 8 && m.bitsAllocated !== 16)) return undefined;
+  const count = m.rows * m.columns;
+  const b = frame.bytes;
+  const shift = Math.max(0, m.highBit + 1 - m.bitsStored);
+  const mask = 2 ** m.bitsStored - 1;
+  const sign = m.pixelRepresentation === 1 ? 2 ** (m.bitsStored - 1) : 0;
+  const out = new Int32Array(count);
+  if (m.bitsAllocated === 8) {
+    for (let i = 0; i < count; i++) out[i] = (b[i] >> shift) & mask;
+  } else {
+    const aligned = b.byteOffset % 2 === 0 ? b : Uint8Array.from(b);
+    const words = new Uint16Array(aligned.buffer, aligned.byteOffset, count);
+    for (let i = 0; i < count; i++) out[i] = (words[i] >> shift) & mask;
+  }
+  if (sign) for (let i = 0; i < count; i++) if (out[i] >= sign) out[i] -= 2 * sign;
+  return out;
 }
 
 /** Stored sample values of a frame (masked to BitsStored, sign-extended), interleaved as stored. */
