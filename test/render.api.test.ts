@@ -179,6 +179,36 @@ describe('frames, scaling and colour', () => {
     expect(p.channels).toBe(3);
     expect(Array.from(p.data)).toEqual(Array.from(pixels));
   });
+
+  it('renders PALETTE COLOR through its lookup tables, clamping values outside them', async () => {
+    // Stored 10..13 and 99; the tables map 10 (first mapped) to 13 (16-bit entries, the high byte counts).
+    const table = (values: number[]) => new Uint16Array(values.map((v) => v * 257)).buffer;
+    const { id } = await store(
+      makeImage({
+        rows: 1,
+        columns: 5,
+        pixels: new Uint8Array([10, 11, 12, 13, 99]),
+        photometricInterpretation: 'PALETTE COLOR',
+        extra: {
+          RedPaletteColorLookupTableDescriptor: [4, 10, 16],
+          GreenPaletteColorLookupTableDescriptor: [4, 10, 16],
+          BluePaletteColorLookupTableDescriptor: [4, 10, 16],
+          RedPaletteColorLookupTableData: table([255, 0, 0, 40]),
+          GreenPaletteColorLookupTableData: table([0, 255, 0, 50]),
+          BluePaletteColorLookupTableData: table([0, 0, 255, 60]),
+        },
+        vrMap: Object.fromEntries(
+          ['Red', 'Green', 'Blue'].flatMap((c) => [
+            [`${c}PaletteColorLookupTableDescriptor`, 'US'],
+            [`${c}PaletteColorLookupTableData`, 'OW'],
+          ]),
+        ),
+      }),
+    );
+    const p = await png(`/api/images/${id}/png`);
+    expect(p.channels).toBe(3);
+    expect(Array.from(p.data)).toEqual([255, 0, 0, 0, 255, 0, 0, 0, 255, 40, 50, 60, 40, 50, 60]);
+  });
 });
 
 describe('errors', () => {

@@ -35,6 +35,16 @@ export interface PixelModule {
   voiLutFunction: string;
   instanceNumber: number;
   imageIndex: number;
+  /** PALETTE COLOR: the three lookup tables, 8 bits per entry; absent when the file has none we can use. */
+  palette?: Palette;
+}
+
+/** A palette's red, green and blue tables (8-bit) and the stored value mapped to their first entry. */
+export interface Palette {
+  firstMapped: number;
+  red: Uint8Array;
+  green: Uint8Array;
+  blue: Uint8Array;
 }
 
 export const unsupported = (message: string) => new PipelineError('RENDER.UNSUPPORTED', message, 501);
@@ -84,7 +94,38 @@ export function pixelModule(ds: DicomDataset): PixelModule {
     voiLutFunction: str(ds, '00281056').toUpperCase() || 'LINEAR',
     instanceNumber: num(ds, '00200013', 0),
     imageIndex: num(ds, '00541330', 0),
+    palette: str(ds, '00280004').toUpperCase() === 'PALETTE COLOR' ? palette(ds) : undefined,
   };
+}
+
+/** The palette of a PALETTE COLOR image (PS3.3 C.7.6.3.1.5); undefined for segmented or missing tables. */
+function palette(ds: DicomDataset): Palette | undefined {
+  const table = (descriptorTag: string, dataTag: string) => {
+    const [entries0, firstMapped, bits] = values(ds, descriptorTag).map(Number);
+    const data = values(ds, dataTag)[0];
+    if (!(data instanceof ArrayBuffer) || !Number.isFinite(entries0) || !Number.isFinite(firstMapped))
+      return undefined;
+    const entries = entries0 === 0 ? 65536 : entries0;
+    const bytes = new Uint8Array(data);
+    const out = new Uint8Array(entries);
+    // 8-bit entries are packed bytes; some writers put them in 16-bit words anyway.
+    const wide = bits === 16 || bytes.length >= 2 * entries;
+    if (!wide && bytes.length < entries) return undefined;
+    if (wide && bytes.length < 2 * entries) return undefined;
+    const view = new DataView(data);
+    for (let k = 0; k < entries; k++)
+      out[k] = !wide
+        ? bytes[k]
+        : bits === 16
+          ? view.getUint16(2 * k, true) >> 8
+          : view.getUint16(2 * k, true) & 0xff;
+    return { firstMapped, out };
+  };
+  const red = table('00281101', '00281201');
+  const green = table('00281102', '00281202');
+  const blue = table('00281103', '00281203');
+  if (!red || !green || !blue) return undefined;
+  return { firstMapped: red.firstMapped, red: red.out, green: green.out, blue: blue.out };
 }
 
 /** Where the pixel data is and how to read it. */

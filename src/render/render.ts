@@ -73,6 +73,9 @@ export async function renderPng(req: PngRequest): Promise<PngResult> {
   if (MONOCHROME.has(m.photometricInterpretation)) {
     raw = grey(frame, m, req.window);
     channels = 1;
+  } else if (m.photometricInterpretation === 'PALETTE COLOR') {
+    raw = paletteRgb(frame, m);
+    channels = 3;
   } else {
     raw = rgb(frame, m);
     channels = 3;
@@ -129,9 +132,16 @@ function checkRenderable(m: PixelModule, ts: string): void {
       throw unsupported(`${pi} with SamplesPerPixel ${m.samplesPerPixel} cannot be rendered`);
     return;
   }
+  if (pi === 'PALETTE COLOR') {
+    if (m.samplesPerPixel !== 1 || m.bitsAllocated === 1 || m.bitsAllocated > 16)
+      throw unsupported(`PALETTE COLOR with ${m.bitsAllocated}-bit samples cannot be rendered`);
+    if (!m.palette)
+      throw unsupported('PALETTE COLOR without usable lookup tables (segmented palettes are not supported)');
+    return;
+  }
   if (!COLOUR.has(pi))
     throw unsupported(
-      `photometric interpretation ${pi} cannot be rendered (supported: MONOCHROME1, MONOCHROME2, RGB, YBR_FULL, YBR_FULL_422)`,
+      `photometric interpretation ${pi} cannot be rendered (supported: MONOCHROME1, MONOCHROME2, PALETTE COLOR, RGB, YBR_FULL, YBR_FULL_422)`,
     );
   if (m.samplesPerPixel !== 3)
     throw unsupported(`${pi} with SamplesPerPixel ${m.samplesPerPixel} cannot be rendered`);
@@ -237,6 +247,21 @@ export function modalityValues(frame: DecodedFrame, m: PixelModule): Float64Arra
   const out = samples(frame, m);
   if (m.rescaleSlope !== 1 || m.rescaleIntercept !== 0)
     for (let i = 0; i < out.length; i++) out[i] = out[i] * m.rescaleSlope + m.rescaleIntercept;
+  return out;
+}
+
+/** RGB of a PALETTE COLOR frame: each stored value looked up in the three tables (clamped to their ends). */
+function paletteRgb(frame: DecodedFrame, m: PixelModule): Uint8Array {
+  const { firstMapped, red, green, blue } = m.palette!;
+  const values = samples(frame, m);
+  const out = new Uint8Array(values.length * 3);
+  const last = red.length - 1;
+  for (let i = 0; i < values.length; i++) {
+    const k = Math.min(last, Math.max(0, values[i] - firstMapped));
+    out[3 * i] = red[k];
+    out[3 * i + 1] = green[Math.min(k, green.length - 1)];
+    out[3 * i + 2] = blue[Math.min(k, blue.length - 1)];
+  }
   return out;
 }
 

@@ -2,6 +2,7 @@
  * A render worker thread: answers `RenderJob`s from the pool (pool.ts) one at a time. Errors go back as
  * data (code, message, status) so the pool can rebuild the same PipelineError on the other side.
  */
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import sharp from 'sharp';
 import { PipelineError } from '../core/errors.js';
@@ -21,6 +22,14 @@ export type RenderAnswer =
 // The pool's workers are the parallelism; libvips' own threads would only compete with them.
 sharp.concurrency(1);
 sharp.cache(false);
+// On Linux the nice value belongs to the thread that sets it: rendering yields the CPU to the event loop
+// that serves the API and the DICOM listeners. Elsewhere this would renice the process, so only here.
+if (process.platform === 'linux')
+  try {
+    setPriority(10);
+  } catch {
+    // not permitted: render at normal priority
+  }
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts runs as a worker thread (see pool.ts)');
