@@ -269,7 +269,7 @@ async function main(): Promise<void> {
     const ours = median(sluiceRates);
     const theirs = median(dcmtkRates);
     console.log(
-      `\n## Results: ${options.count} CT instances 512x512, ${options.clients} concurrent clients / processes,` +
+      `\n## Results: ${options.count} CT-like instances 512x512, ${options.clients} concurrent clients / processes,` +
         ` median of ${options.rounds} round(s)\n`,
     );
     console.log(
