@@ -2,15 +2,17 @@
  * Every real test file that Debian's python3-pydicom ships, uploaded and rendered through the API: each
  * one with pixel data renders to a PNG of its own size (first and last frame), except the files listed
  * below with the reason we knowingly refuse or cannot render them; and the lossless and uncompressed
- * copies of the same image in that set render to the same pixels.
+ * copies of the same image in that set render to the same pixels, and the first frames look as DCMTK draws
+ * them (within one grey level) wherever DCMTK can decode them.
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEngine, type TestEngine } from './helpers/engine.js';
 import { decodePng } from './helpers/png.js';
-import { attr, parseHeader } from '../src/core/dicom.js';
+import { dcmtk } from './helpers/dcmtk.js';
+import { attr, parseHeader, TransferSyntax } from '../src/core/dicom.js';
 
 const DATA = '/usr/lib/python3/dist-packages/pydicom/data';
 
@@ -90,8 +92,19 @@ const SAME_PIXELS: Array<{ name: string; renders: string[] }> = [
   },
 ];
 
+/** Rendered files where DCMTK's picture differs from ours, and why we trust ours. */
+const DCMTK_DIFFERS: Record<string, string> = {
+  // 32-bit big endian: DCMTK reads these pixels differently from the little endian and RLE copies of the
+  // same dose grid (pydicom fixed the data after dcmconv wrote it); ours equal those copies (SAME_PIXELS).
+  'rtdose_expb.dcm': '32-bit big endian',
+  'rtdose_expb_1frame.dcm': '32-bit big endian',
+};
+const JPEG_2000 = [TransferSyntax.Jpeg2000, TransferSyntax.Jpeg2000Lossless] as string[];
+
 interface Outcome {
   file: string;
+  /** Largest grey-level difference from DCMTK's rendering of the first frame, or why not compared. */
+  dcmtk?: number | string;
   refused?: { status: number; message: string };
   png?: { status: number; message: string };
   hasPixelTag: boolean;
@@ -121,10 +134,41 @@ function hasPixelTag(bytes: Buffer, path: string): boolean {
   );
 }
 
+/**
+ * Renders the first frame with DCMTK (dcmj2pnm: uncompressed, RLE, JPEG; dcml2pnm: JPEG-LS) using the same
+ * window choice (the file's first window, else min-max) and answers the largest difference per sample.
+ */
+async function compareWithDcmtk(
+  path: string,
+  header: ReturnType<typeof parseHeader>,
+  ours: { data: Buffer; channels: number },
+): Promise<number | string> {
+  const ts = header.transferSyntaxUid;
+  if (JPEG_2000.includes(ts)) return 'DCMTK in Debian has no JPEG 2000 decoder';
+  const tool =
+    ts === TransferSyntax.JpegLsLossless || ts === TransferSyntax.JpegLsNearLossless
+      ? 'dcml2pnm'
+      : 'dcmj2pnm';
+  const window = attr(header, 'WindowCenter') && attr(header, 'WindowWidth') ? ['+Wi', '1'] : ['+Wm'];
+  const out = join(dcmtkDir, `${outcomes.length}.png`);
+  const r = await dcmtk(tool, [...window, '+on', path, out]);
+  if (r.code !== 0) throw new Error(`${tool} ${path}: exit ${r.code}\n${r.stderr}`);
+  const theirs = await decodePng(await readFile(out));
+  if (theirs.channels !== ours.channels || theirs.data.length !== ours.data.length)
+    return `different layout: ${theirs.channels} channels, ${theirs.data.length} samples`;
+  let max = 0;
+  for (let i = 0; i < ours.data.length; i++) max = Math.max(max, Math.abs(ours.data[i] - theirs.data[i]));
+  return max;
+}
+
+let dcmtkDir: string;
+
 beforeAll(async () => {
   if (!existsSync(DATA))
     throw new Error(`${DATA} is missing: apt-get install python3-pydicom (.ci/run installs it)`);
   engine = await startTestEngine();
+  dcmtkDir = join(engine.dataDir, 'dcmtk');
+  await mkdir(dcmtkDir);
   const all = [...(await files(join(DATA, 'test_files'))), ...(await files(join(DATA, 'charset_files')))];
   // One at a time, rendering right after each upload: several files share a SOP Instance UID (the same
   // image in other syntaxes), and a later upload overwrites an earlier one.
@@ -148,6 +192,7 @@ beforeAll(async () => {
     const first = await decodePng(Buffer.from(await r.arrayBuffer()));
     expect({ width: first.width, height: first.height }, file).toEqual(expected);
     renders.set(`${basename(file)}#1`, first.data);
+    outcome.dcmtk = await compareWithDcmtk(path, header, first);
     const info = await engine.api(`/api/images/${id}/imageinformation`);
     expect(info.status, file).toBe(200);
     expect(((await info.json()) as { numberOfFrames: number }).numberOfFrames, file).toBe(frames);
@@ -229,6 +274,36 @@ describe("python3-pydicom's test files", () => {
       expect(o.png!.status, o.file).toBe(501);
       expect(o.png!.message, o.file).toMatch(/no pixel data/);
     }
+  });
+
+  it('draws what DCMTK draws, within one grey level, for every file DCMTK can decode', () => {
+    const compared = outcomes.filter((o) => o.dcmtk !== undefined);
+    expect(compared.length).toBeGreaterThan(80);
+    const differing = compared.filter((o) => typeof o.dcmtk !== 'number' || o.dcmtk > 1);
+    expect(
+      differing.map((o) => [basename(o.file), o.dcmtk]),
+      'files where DCMTK and we disagree',
+    ).toEqual(
+      compared
+        .filter(
+          (o) =>
+            basename(o.file) in DCMTK_DIFFERS || (typeof o.dcmtk === 'string' && /JPEG 2000/.test(o.dcmtk)),
+        )
+        .map((o) => [basename(o.file), o.dcmtk]),
+    );
+    for (const name of Object.keys(DCMTK_DIFFERS))
+      expect(
+        differing.map((o) => basename(o.file)),
+        name,
+      ).toContain(name);
+    // The JPEG family really was compared, not skipped.
+    for (const name of [
+      'JPGExtended.dcm',
+      'SC_rgb_dcmtk_+eb+cy+np.dcm',
+      'SC_rgb_jpeg_gdcm.dcm',
+      'MR_small_jpeg_ls_lossless.dcm',
+    ])
+      expect(compared.find((o) => basename(o.file) === name)?.dcmtk, name).toBeLessThanOrEqual(1);
   });
 
   for (const group of SAME_PIXELS)
