@@ -300,8 +300,8 @@ export function pixelSource(buf: Buffer, header: DicomHeader): PixelSource {
     if (bitsAllocated === 16) swapped.swap16();
     else swapped.swap32();
     native = swapped;
-  } else if (native && !src.littleEndian && bitsAllocated === 1 && src.vr === 'OW') {
-    // Bit-packed data in a big endian OW value: the words' bytes are swapped.
+  } else if (native && !src.littleEndian && bitsAllocated <= 8 && src.vr === 'OW') {
+    // Bytes (or packed bits) in a big endian OW value: each word's two bytes come swapped.
     const swapped = Buffer.from(native.subarray(0, native.length - (native.length % 2)));
     native = swapped.swap16();
   }
