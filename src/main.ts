@@ -22,6 +22,8 @@ import { storageKey } from './sinks/storage.js';
 import { reconcile } from './reconcile.js';
 import { createApp } from './api/app.js';
 import { registry } from './components.js';
+import { RenderPool } from './render/pool.js';
+import { RenderService } from './render/service.js';
 
 export interface Running {
   config: EngineConfig;
@@ -79,6 +81,14 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   await engine.start(specs);
   // Files re-indexed by the start-up check were never classified (static types are registered by now).
   if (report.reindexed) seriesTypes.changed();
+  const renderPool = new RenderPool();
+  const renderer = new RenderService({
+    index,
+    blobs,
+    pool: renderPool,
+    thumbnailDir: join(config.dataDir, 'thumbnails'),
+    storageKey,
+  });
   const app = createApp({
     index,
     blobs,
@@ -89,6 +99,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     managedSources,
     exportSets: new ExportSetService(state, { ttlSecs: config.exportSetTtlSecs }),
     version: await version(),
+    renderer,
   });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.httpHost, port: config.httpPort }, () => resolve(s));
@@ -103,6 +114,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     httpPort,
     async stop() {
       await new Promise<void>((r) => server.close(() => r()));
+      await renderPool.close();
       await engine.stop();
       await seriesTypes.stop();
       index.close();

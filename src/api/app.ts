@@ -14,6 +14,7 @@ import { seriesLabelsRoutes } from './routes/series-labels.js';
 import { filteringRoutes } from './routes/filtering.js';
 import { directoryWatchesRoutes, importRoutes, scpsRoutes } from './routes/managed-sources.js';
 import { imageToolsRoutes } from './routes/image-tools.js';
+import { renderRoutes } from './routes/render.js';
 
 /** The HTTP API: Slicebox's routes under /api, and ours beside them. No globals; tests call app.request(). */
 export function createApp(deps: ApiDeps): Hono<AuthEnv> {
@@ -28,6 +29,7 @@ export function createApp(deps: ApiDeps): Hono<AuthEnv> {
   app.route('/api/filtering', filteringRoutes(deps));
   app.route('/api/images', imageToolsRoutes(deps)); // before imagesRoutes: `export` is not an `:id`
   app.route('/api/images', imagesRoutes(deps));
+  app.route('/api', renderRoutes(deps));
   app.route('/api/sources', sourcesRoutes(deps));
   app.route('/api/pipelines', pipelinesRoutes(deps));
   app.route('/api/quarantine', quarantineRoutes(deps));

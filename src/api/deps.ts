@@ -5,6 +5,7 @@ import type { SeriesTypeService } from '../core/series-type-service.js';
 import type { TagFilterService } from '../core/tag-filters.js';
 import type { ManagedSourceService } from '../core/managed-sources.js';
 import type { ExportSetService } from '../core/export-sets.js';
+import type { RenderService } from '../render/service.js';
 
 /** What routes may use. Routes reach the engine through these services, never through a concrete source. */
 export interface ApiDeps {
@@ -22,4 +23,6 @@ export interface ApiDeps {
   /** Export sets for zip downloads (state store). */
   exportSets: ExportSetService;
   version: string;
+  /** PNG rendering, image information and thumbnails (worker threads); absent, those routes answer 503. */
+  renderer?: RenderService;
 }
