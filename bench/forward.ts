@@ -180,7 +180,7 @@ async function runVia(
       parallel: false,
       repoRoot: REPO_ROOT,
     });
-    const { base, authorization } = sluice.http!;
+    const { base, auth: authorization } = sluice.http!;
     const headers = { authorization, 'content-type': 'application/json' };
     const scu = (await httpJson(`${base}/api/scus`, {
       method: 'POST',

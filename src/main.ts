@@ -20,10 +20,14 @@ import { LogService } from './core/log.js';
 import { ScuService } from './core/scus.js';
 import { ForwardingService } from './core/forwarding.js';
 import { dimseSender } from './adapters/dimse/store-scu.js';
+import { ManagedSourceService } from './core/managed-sources.js';
+import { ExportSetService } from './core/export-sets.js';
 import { storageKey } from './sinks/storage.js';
 import { reconcile } from './reconcile.js';
 import { createApp } from './api/app.js';
 import { registry } from './components.js';
+import { RenderPool } from './render/pool.js';
+import { RenderService } from './render/service.js';
 
 export interface Running {
   config: EngineConfig;
@@ -67,6 +71,18 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     log,
     onDeleted: (id) => forwarding.forgetScu(id),
   });
+  let engine: Engine | undefined;
+  const managedSources = new ManagedSourceService(state, {
+    dicomHost: config.dicomHost,
+    watchRoot: config.watchRoot ?? join(config.dataDir, 'watched'),
+    dataDir: config.dataDir,
+    staticSources: () => engine?.staticListeners() ?? { ports: [], folders: [] },
+    log,
+  });
+  // A deleted source takes its tag filter associations and forwarding rules with it (Slicebox's SourceDeleted).
+  managedSources.onSourceDeleted((source) => tagFilters.forgetSource(source));
+  managedSources.onSourceDeleted((source) => forwarding.forgetSource(source));
+  await mkdir(config.watchRoot ?? join(config.dataDir, 'watched'), { recursive: true });
   const services: EngineServices = {
     config,
     index,
@@ -77,17 +93,26 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     tagFilters,
     log,
     forwarding,
+    managedSources,
   };
   const report = await reconcile(index, blobs);
   if (report.reindexed || report.removedRows)
     console.log(
       `start-up check: re-indexed ${report.reindexed} stored file(s), removed ${report.removedRows} row(s) without a file`,
     );
-  const engine = new Engine(services);
+  engine = new Engine(services);
   await engine.start(specs);
   forwarding.start();
   // Files re-indexed by the start-up check were never classified (static types are registered by now).
   if (report.reindexed) seriesTypes.changed();
+  const renderPool = new RenderPool();
+  const renderer = new RenderService({
+    index,
+    blobs,
+    pool: renderPool,
+    thumbnailDir: join(config.dataDir, 'thumbnails'),
+    storageKey,
+  });
   const app = createApp({
     index,
     blobs,
@@ -98,7 +123,10 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     log,
     scus,
     forwarding,
+    managedSources,
+    exportSets: new ExportSetService(state, { ttlSecs: config.exportSetTtlSecs }),
     version: await version(),
+    renderer,
   });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.httpHost, port: config.httpPort }, () => resolve(s));
@@ -113,6 +141,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     httpPort,
     async stop() {
       await new Promise<void>((r) => server.close(() => r()));
+      await renderPool.close();
       await engine.stop();
       await forwarding.stop();
       await seriesTypes.stop();

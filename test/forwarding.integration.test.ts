@@ -288,6 +288,36 @@ describe('forwarding rules', () => {
     for (const image of images) expect((await engine.api(`/api/images/${image.id}`)).status).toBe(404);
   });
 
+  it('forward from an SCP created through the API; deleting the SCP deletes its rules; the log shows both', async () => {
+    const engine = await engineWith();
+    const peer = await storescp();
+    const port = await freePort();
+    const created = await engine.api('/api/scps', post({ id: -1, name: 'modality', aeTitle: 'CTSCP', port }));
+    expect(created.status).toBe(201);
+    const scp = (await created.json()) as { id: number };
+    await createRule(
+      engine,
+      { sourceType: 'scp', sourceId: scp.id },
+      await createScu(engine, 'storescp', 'STORESCP', peer.port),
+    );
+    const study = await writeStudy(join(dir, 'study-managed'), {
+      instancesPerSeries: 4,
+      rows: 32,
+      columns: 32,
+    });
+    const sent = await dcmtk('storescu', ['-aec', 'CTSCP', '127.0.0.1', String(port), ...study.files]);
+    expect(sent.code, sent.stderr).toBe(0);
+    await eventually('an empty outbox', async () => (await transactions(engine)).length === 0);
+    expect((await peer.sopInstanceUids()).sort()).toEqual([...study.sopInstanceUids].sort());
+
+    expect((await engine.api(`/api/scps/${scp.id}`, { method: 'DELETE' })).status).toBe(204);
+    expect(await (await engine.api('/api/forwarding/rules')).json()).toEqual([]);
+    expect((await logOf(engine, 'subject=SCP')).map((e) => e.message)).toEqual([
+      `SCP ${scp.id} "modality" closed (CTSCP on port ${port})`,
+      `SCP ${scp.id} "modality" opened (CTSCP on port ${port})`,
+    ]);
+  });
+
   it('can be declared statically in a pipeline file (dicom_forward)', async () => {
     const peer = await storescp();
     const file = join(dir, 'static.yaml');

@@ -7,24 +7,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEngine, type TestEngine } from './helpers/engine.js';
 import { makeInstance, newUid } from './fixtures/dicom-fixtures.js';
+import { eventually } from './helpers/eventually.js';
 
 let engine: TestEngine;
 beforeAll(async () => {
   engine = await startTestEngine();
 });
 afterAll(async () => engine?.cleanup());
-
-async function eventually(check: () => Promise<void>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 describe('watched folder in the default pipeline', () => {
   it('imports dropped files into the index and removes them', async () => {

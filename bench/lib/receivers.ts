@@ -38,8 +38,8 @@ export interface RunningReceiver {
   stop(): Promise<void>;
   /** Extra information shown with the results (e.g. the command line). */
   note: string;
-  /** Sluice's API: base URL and an Authorization header value. */
-  http?: { base: string; authorization: string };
+  /** The HTTP API, for receivers that have one we drive (Sluice). */
+  http?: { base: string; auth: string };
 }
 
 export interface ReceiverDef {
@@ -219,7 +219,7 @@ export function sluiceReceiver(
         port: dicomPort,
         proc,
         note: 'node --import tsx src/cli.ts start',
-        http: { base, authorization: auth },
+        http: { base, auth },
         counts: async () => ({
           'storage/*.dcm': await countFiles(join(dataDir, 'storage'), '.dcm'),
           'images/query': await sluiceIndexedCount(base, auth),

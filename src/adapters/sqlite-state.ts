@@ -10,6 +10,8 @@ import { tagFilters } from './state/tag-filters.js';
 import { log } from './state/log.js';
 import { scus } from './state/scus.js';
 import { forwarding } from './state/forwarding.js';
+import { managedSources } from './state/managed-sources.js';
+import { exportSets } from './state/export-sets.js';
 
 /**
  * A part of the state store: its tables (CREATE … IF NOT EXISTS) and its methods on the shared database.
@@ -77,7 +79,16 @@ export function openSqliteState(path: string): StateStore {
 const users: StatePart<UserStore> = { schema: USERS_SCHEMA, create: userStore };
 
 /** Every part of the state store. */
-const PARTS: StatePart<object>[] = [users, seriesTypes, tagFilters, log, scus, forwarding];
+const PARTS: StatePart<object>[] = [
+  users,
+  seriesTypes,
+  tagFilters,
+  managedSources,
+  exportSets,
+  log,
+  scus,
+  forwarding,
+];
 
 function userStore(db: Database.Database): UserStore {
   const q = {

@@ -15,6 +15,9 @@ import { filteringRoutes } from './routes/filtering.js';
 import { destinationsRoutes, scusRoutes } from './routes/scus.js';
 import { forwardingRoutes } from './routes/forwarding.js';
 import { logRoutes } from './routes/log.js';
+import { directoryWatchesRoutes, importRoutes, scpsRoutes } from './routes/managed-sources.js';
+import { imageToolsRoutes } from './routes/image-tools.js';
+import { renderRoutes } from './routes/render.js';
 
 /** The HTTP API: Slicebox's routes under /api, and ours beside them. No globals; tests call app.request(). */
 export function createApp(deps: ApiDeps): Hono<AuthEnv> {
@@ -27,7 +30,9 @@ export function createApp(deps: ApiDeps): Hono<AuthEnv> {
   app.route('/api/metadata', seriesLabelsRoutes(deps));
   app.route('/api/seriestypes', seriesTypesRoutes(deps));
   app.route('/api/filtering', filteringRoutes(deps));
+  app.route('/api/images', imageToolsRoutes(deps)); // before imagesRoutes: `export` is not an `:id`
   app.route('/api/images', imagesRoutes(deps));
+  app.route('/api', renderRoutes(deps));
   app.route('/api/sources', sourcesRoutes(deps));
   app.route('/api/pipelines', pipelinesRoutes(deps));
   app.route('/api/quarantine', quarantineRoutes(deps));
@@ -35,6 +40,9 @@ export function createApp(deps: ApiDeps): Hono<AuthEnv> {
   app.route('/api/destinations', destinationsRoutes(deps));
   app.route('/api/forwarding', forwardingRoutes(deps));
   app.route('/api/log', logRoutes(deps));
+  app.route('/api/scps', scpsRoutes(deps));
+  app.route('/api/directorywatches', directoryWatchesRoutes(deps));
+  app.route('/api/import', importRoutes(deps));
   app.notFound((c) => c.text(`No route for ${c.req.method} ${c.req.path}`, 404));
   app.onError(onError);
   return app;

@@ -6,6 +6,9 @@ import type { TagFilterService } from '../core/tag-filters.js';
 import type { LogService } from '../core/log.js';
 import type { ScuService } from '../core/scus.js';
 import type { ForwardingService } from '../core/forwarding.js';
+import type { ManagedSourceService } from '../core/managed-sources.js';
+import type { ExportSetService } from '../core/export-sets.js';
+import type { RenderService } from '../render/service.js';
 
 /** What routes may use. Routes reach the engine through these services, never through a concrete source. */
 export interface ApiDeps {
@@ -24,5 +27,11 @@ export interface ApiDeps {
   scus: ScuService;
   /** Forwarding rules and the outbox's transactions (state store). */
   forwarding: ForwardingService;
+  /** SCPs, watched directories and import sessions (state store), followed by a running pipeline. */
+  managedSources: ManagedSourceService;
+  /** Export sets for zip downloads (state store). */
+  exportSets: ExportSetService;
   version: string;
+  /** PNG rendering, image information and thumbnails (worker threads); absent, those routes answer 503. */
+  renderer?: RenderService;
 }

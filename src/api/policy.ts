@@ -31,15 +31,23 @@ export const ROUTE_POLICY: readonly RouteRule[] = [
 
   // Writes a USER may make: uploads and metadata queries (a POST that only reads).
   { method: 'POST', path: '/api/images', access: 'USER' },
+  { method: 'POST', path: '/api/images/jpeg', access: 'USER' },
+  { method: 'POST', path: '/api/images/export', access: 'USER' },
   { method: 'POST', path: '/api/metadata/*/query', access: 'USER' },
   { method: 'POST', path: '/api/seriestypes/series/query', access: 'USER' },
   { method: 'POST', path: '/api/seriestypes/rules/updatestatus', access: 'USER' },
+  // Import sessions are a user's own uploads (Slicebox: not admin-only); deleting another's session is 403.
+  { method: 'POST', path: '/api/import/sessions', access: 'USER' },
+  { method: 'POST', path: '/api/import/sessions/:id/images', access: 'USER' },
+  { method: 'DELETE', path: '/api/import/sessions/:id', access: 'USER' },
 
   // Deletions are for administrators (Slicebox let any user delete images); listed so the README shows them.
   { method: 'DELETE', path: '/api/images/:id', access: 'ADMINISTRATOR' },
   { method: 'POST', path: '/api/images/delete', access: 'ADMINISTRATOR' },
   { method: 'DELETE', path: '/api/quarantine/:id', access: 'ADMINISTRATOR' },
   { method: 'POST', path: '/api/quarantine/:id/requeue', access: 'ADMINISTRATOR' },
+  // Rewrites a stored instance in place.
+  { method: 'PUT', path: '/api/images/:id/modify', access: 'ADMINISTRATOR' },
 ];
 
 export function defaultAccess(method: string): Access {

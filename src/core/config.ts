@@ -16,9 +16,13 @@ export interface EngineConfig {
   adminPassword: string;
   /** Sliding expiry of login sessions. */
   sessionTimeoutSecs: number;
+  /** How long an export set (`POST /api/images/export`) can be downloaded. */
+  exportSetTtlSecs: number;
   pipelines: string[];
   /** The forwarding worker; missing fields take DEFAULT_FORWARDING's values. */
   forwarding?: Partial<ForwardingConfig>;
+  /** Folder that watched directories created through the API must be inside; default `<dataDir>/watched`. */
+  watchRoot?: string;
 }
 
 /** How the forwarding worker batches, sends and retries (SLUICE_FORWARD_*). */
@@ -91,6 +95,13 @@ const envSchema = z.object({
     DEFAULT_FORWARDING.retryBaseMs,
   ),
   SLUICE_FORWARD_RETRY_MAX_MS: count('SLUICE_FORWARD_RETRY_MAX_MS', 1).default(DEFAULT_FORWARDING.retryMaxMs),
+  SLUICE_WATCH_ROOT: z.string().min(1).optional(),
+  SLUICE_EXPORT_SET_TTL_SECS: z.coerce
+    .number({ error: 'SLUICE_EXPORT_SET_TTL_SECS must be a number of seconds' })
+    .int('SLUICE_EXPORT_SET_TTL_SECS must be an integer')
+    .min(60, 'SLUICE_EXPORT_SET_TTL_SECS must be at least 60')
+    .max(30 * 24 * 3600, 'SLUICE_EXPORT_SET_TTL_SECS must be at most 30 days')
+    .default(6 * 3600),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
@@ -110,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
     adminUser: e.SLUICE_ADMIN_USER,
     adminPassword: e.SLUICE_ADMIN_PASSWORD,
     sessionTimeoutSecs: e.SLUICE_SESSION_TIMEOUT_SECS,
+    exportSetTtlSecs: e.SLUICE_EXPORT_SET_TTL_SECS,
     pipelines: e.SLUICE_PIPELINES.split(',')
       .map((p) => p.trim())
       .filter(Boolean),
@@ -121,5 +133,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
       retryBaseMs: e.SLUICE_FORWARD_RETRY_BASE_MS,
       retryMaxMs: e.SLUICE_FORWARD_RETRY_MAX_MS,
     },
+    watchRoot: e.SLUICE_WATCH_ROOT === undefined ? undefined : resolve(e.SLUICE_WATCH_ROOT),
   };
 }

@@ -57,13 +57,14 @@ const ITEM = 0xfffee000;
 const ITEM_END = 0xfffee00d;
 const SEQUENCE_END = 0xfffee0dd;
 
-interface RawItem {
+/** A parsed item: its byte range and elements (shared with src/core/dicom-modify.ts). */
+export interface RawItem {
   start: number;
   end: number;
   undefinedLength: boolean;
   elements: RawElement[];
 }
-interface RawElement {
+export interface RawElement {
   tag: number;
   start: number;
   end: number;
@@ -76,7 +77,8 @@ interface RawElement {
   items?: RawItem[];
 }
 
-class Reader {
+/** Walks a dataset's bytes into elements, sequences and items, recording byte ranges. */
+export class Reader {
   constructor(
     readonly buf: Buffer,
     readonly explicit: boolean,

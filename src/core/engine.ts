@@ -1,6 +1,7 @@
 /**
  * The engine: running pipelines plus the services the API reaches them through.
  */
+import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Origin } from './envelope.js';
 import type { SourceDefinition } from './component.js';
@@ -53,6 +54,20 @@ export class Engine {
         503,
       );
     return handler(body, origin);
+  }
+
+  /** Ports and folders taken by sources declared in pipeline files (managed sources may not reuse them). */
+  staticListeners(): { ports: number[]; folders: string[] } {
+    const ports: number[] = [];
+    const folders: string[] = [];
+    const { config } = this.services;
+    for (const runner of this.runners)
+      for (const entry of runner.spec.sources) {
+        const cfg = entry.config as { port?: number; path?: string };
+        if (entry.def.type === 'dicom_scp') ports.push(cfg.port ?? config.dicomPort);
+        if (entry.def.type === 'watch_folder' && cfg.path) folders.push(resolve(config.dataDir, cfg.path));
+      }
+    return { ports, folders };
   }
 
   /** Static sources declared in pipeline files, as `/api/sources` lists them. */

@@ -1,6 +1,12 @@
 import type { DicomHeader } from './dicom.js';
 
 /** Source types as Slicebox names them; they appear in `/api/sources` and series sources. */
+/**
+ * Source ids up to this are for sources declared in pipeline files; SCPs and watched directories created
+ * through the API are numbered above it, so `{sourceType, sourceId}` never names two sources.
+ */
+export const STATIC_SOURCE_ID_MAX = 100;
+
 export const SOURCE_TYPES = ['scp', 'directory', 'import', 'user', 'box', 'unknown'] as const;
 export type SourceType = (typeof SOURCE_TYPES)[number];
 

@@ -121,6 +121,12 @@ export class ForwardingService {
     this.rulesBySource = undefined;
   }
 
+  /** Deletes the rules of a deleted source (their queued batches are still delivered). */
+  forgetSource(source: SourceRef): void {
+    for (const rule of this.rulesFor(source)) this.store.deleteForwardingRule(rule.id);
+    this.rulesBySource = undefined;
+  }
+
   /** The rules whose source is this one; cached until a rule changes. */
   rulesFor(source: SourceRef): readonly ForwardingRule[] {
     if (!this.rulesBySource) {

@@ -346,6 +346,71 @@ export interface TagFilterStore {
   associatedTagFilters(): Array<{ source: SourceRef; filter: TagFilter; tagPaths: string[] }>;
 }
 
+// ---------------------------------------------------------------- managed sources (state store)
+
+/** Slicebox's `ScpData`: a C-STORE SCP opened and closed through the API. */
+export interface ScpData {
+  id: number;
+  name: string;
+  aeTitle: string;
+  port: number;
+}
+/** Slicebox's `WatchedDirectory`; `path` is absolute. */
+export interface WatchedDirectory {
+  id: number;
+  name: string;
+  path: string;
+}
+/** Slicebox's `ImportSession`; times in ms since the epoch. */
+export interface ImportSession {
+  id: number;
+  name: string;
+  userId: number;
+  user: string;
+  filesImported: number;
+  filesAdded: number;
+  filesRejected: number;
+  created: number;
+  lastUpdated: number;
+}
+export type ImportCounter = 'added' | 'duplicate' | 'rejected';
+
+export interface ManagedSourceStore {
+  listScps(startIndex: number, count: number): ScpData[];
+  scp(id: number): ScpData | undefined;
+  insertScp(scp: Omit<ScpData, 'id'>): ScpData;
+  deleteScp(id: number): boolean;
+  listWatchedDirectories(startIndex: number, count: number): WatchedDirectory[];
+  watchedDirectory(id: number): WatchedDirectory | undefined;
+  insertWatchedDirectory(dir: Omit<WatchedDirectory, 'id'>): WatchedDirectory;
+  deleteWatchedDirectory(id: number): boolean;
+  listImportSessions(startIndex: number, count: number): ImportSession[];
+  importSession(id: number): ImportSession | undefined;
+  importSessionByName(name: string): ImportSession | undefined;
+  insertImportSession(session: Pick<ImportSession, 'name' | 'userId' | 'user'>, now: number): ImportSession;
+  deleteImportSession(id: number): boolean;
+  /** Counts one file of a session (and links the image when one was stored); answers the session. */
+  countImport(id: number, counter: ImportCounter, imageId: number | undefined, now: number): ImportSession;
+  importSessionImageIds(id: number): number[];
+}
+
+// ---------------------------------------------------------------- export sets (state store)
+
+/** Images chosen for one zip download (`POST /api/images/export`), kept until they expire. */
+export interface ExportSet {
+  id: number;
+  imageIds: number[];
+  /** ms epoch */
+  createdAt: number;
+}
+
+export interface ExportSetStore {
+  insertExportSet(imageIds: readonly number[], createdAt: number): ExportSet;
+  exportSet(id: number): ExportSet | undefined;
+  /** Deletes sets created before `before` (ms epoch); answers how many. */
+  deleteExportSetsCreatedBefore(before: number): number;
+}
+
 // ---------------------------------------------------------------- log, SCUs, forwarding (state store)
 
 export type LogEntryType = 'DEFAULT' | 'INFO' | 'WARN' | 'ERROR';
@@ -493,10 +558,18 @@ export interface ForwardingStore {
 }
 
 /**
- * What users manage at run time: users, sessions and login throttling, series types, tag filters, the log,
- * SCUs, forwarding rules and the forwarding outbox; SCPs, boxes and keys join it in later issues.
+ * What users manage at run time: users, sessions and login throttling, series types, tag filters, managed
+ * sources, export sets, the log, SCUs, forwarding rules and the forwarding outbox; boxes and keys join it later.
  */
 export interface StateStore
-  extends UserStore, SeriesTypeStore, TagFilterStore, LogStore, ScuStore, ForwardingStore {
+  extends
+    UserStore,
+    SeriesTypeStore,
+    TagFilterStore,
+    ManagedSourceStore,
+    ExportSetStore,
+    LogStore,
+    ScuStore,
+    ForwardingStore {
   close(): void;
 }

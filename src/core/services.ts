@@ -8,6 +8,7 @@ import type { SeriesTypeService } from './series-type-service.js';
 import type { TagFilterService } from './tag-filters.js';
 import type { LogService } from './log.js';
 import type { ForwardingService } from './forwarding.js';
+import type { ManagedSourceService } from './managed-sources.js';
 
 /** Accepts an uploaded body into a pipeline (registered by the `http_upload` source). */
 export type UploadHandler = (body: Readable, origin: Origin) => Promise<Outcome>;
@@ -27,6 +28,8 @@ export interface EngineServices {
   readonly log?: LogService;
   /** Forwarding rules and the outbox (the `forward` and `dicom_forward` sinks); absent without a state store. */
   readonly forwarding?: ForwardingService;
+  /** SCPs, watched directories and import sessions managed through the API (the `managed_sources` source). */
+  readonly managedSources?: ManagedSourceService;
 }
 
 export class UploadRegistry {

@@ -2,5 +2,6 @@ import type { SourceDefinition } from '../core/component.js';
 import { dicomScp } from './dicom-scp/index.js';
 import { httpUpload } from './http-upload.js';
 import { watchFolder } from './watch-folder.js';
+import { managedSources } from './managed-sources.js';
 
-export const sources: SourceDefinition<any>[] = [dicomScp, watchFolder, httpUpload];
+export const sources: SourceDefinition<any>[] = [dicomScp, watchFolder, httpUpload, managedSources];

@@ -12,7 +12,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { defineSource } from '../core/component.js';
-import type { Envelope, Origin } from '../core/envelope.js';
+import { STATIC_SOURCE_ID_MAX, type Envelope, type Origin } from '../core/envelope.js';
 import { ConfigError, PipelineError } from '../core/errors.js';
 import type { Outcome } from '../core/settle.js';
 
@@ -33,6 +33,10 @@ const config = z
       .number()
       .int()
       .min(0)
+      .max(
+        STATIC_SOURCE_ID_MAX,
+        `at most ${STATIC_SOURCE_ID_MAX}: higher ids are for sources created through the API`,
+      )
       .default(1)
       .describe('Source id recorded with every instance ({sourceType: "directory", sourceId})'),
     after_import: z

@@ -15,12 +15,14 @@ import { UploadRegistry } from '../../src/core/services.js';
 import { UserService } from '../../src/core/users.js';
 import { TagFilterService } from '../../src/core/tag-filters.js';
 import { SeriesTypeService } from '../../src/core/series-type-service.js';
+import { ManagedSourceService } from '../../src/core/managed-sources.js';
 import { storageKey } from '../../src/sinks/storage.js';
 import { LogService } from '../../src/core/log.js';
 import { ScuService } from '../../src/core/scus.js';
 import { ForwardingService } from '../../src/core/forwarding.js';
 import { DEFAULT_FORWARDING } from '../../src/core/config.js';
 import { dimseSender } from '../../src/adapters/dimse/store-scu.js';
+import { ExportSetService } from '../../src/core/export-sets.js';
 
 export const ADMIN = { user: 'admin', password: 'secret' };
 
@@ -37,6 +39,7 @@ export interface TestApp {
   state: StateStore;
   seriesTypes: SeriesTypeService;
   tagFilters: TagFilterService;
+  managedSources: ManagedSourceService;
   index: MetadataIndex;
   blobs: BlobStore;
   dir: string;
@@ -80,6 +83,14 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       DEFAULT_FORWARDING,
     );
     const scus = new ScuService(state, { index, blobs, storageKey, sender, log });
+    const managedSources = new ManagedSourceService(state, {
+      dicomHost: '127.0.0.1',
+      watchRoot: join(dir, 'watched'),
+      dataDir: dir,
+      staticSources: () => ({ ports: [], folders: [] }),
+    });
+    managedSources.onSourceDeleted((source) => tagFilters.forgetSource(source));
+    const exportSets = new ExportSetService(state, { ttlSecs: 6 * 3600, now: () => clock.now });
     const app = createApp({
       index,
       blobs,
@@ -90,9 +101,11 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       log,
       scus,
       forwarding,
+      managedSources,
+      exportSets,
       version: 'test',
     });
-    return { state, users, seriesTypes, tagFilters, app };
+    return { state, users, seriesTypes, tagFilters, managedSources, app };
   };
   const t: TestApp = {
     ...(await open()),

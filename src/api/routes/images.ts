@@ -14,9 +14,12 @@ import { storageKey } from '../../sinks/storage.js';
 import { imageAttributes } from '../attributes.js';
 import { z } from 'zod';
 
-/** Streams an upload (raw body or multipart part `file`) into the engine; never buffers it whole. */
+/** Takes one uploaded body into a pipeline and resolves when it is settled. */
+export type Upload = (body: Readable, origin: Origin) => Promise<Outcome>;
+
+/** Streams an upload (raw body or multipart part `file`) into `upload`; never buffers it whole. */
 export async function uploadFromRequest(
-  deps: ApiDeps,
+  upload: Upload,
   req: Request,
   origin: Origin,
 ): Promise<{ outcome: Outcome; filename?: string }> {
@@ -24,7 +27,7 @@ export async function uploadFromRequest(
   if (!req.body) throw new BadRequestError('Request body is empty: send a DICOM Part-10 file');
   const body = Readable.fromWeb(req.body as import('node:stream/web').ReadableStream);
   if (!contentType.toLowerCase().startsWith('multipart/form-data'))
-    return { outcome: await deps.engine.upload(body, origin) };
+    return { outcome: await upload(body, origin) };
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
@@ -41,9 +44,7 @@ export async function uploadFromRequest(
       }
       found = true;
       const filename = info.filename;
-      deps.engine
-        .upload(file, { ...origin, detail: filename })
-        .then((outcome) => resolve({ outcome, filename }), reject);
+      upload(file, { ...origin, detail: filename }).then((outcome) => resolve({ outcome, filename }), reject);
     });
     bb.on('error', (err) =>
       reject(new BadRequestError(`Malformed multipart body: ${(err as Error).message}`)),
@@ -92,7 +93,7 @@ export function imagesRoutes(deps: ApiDeps): Hono<AuthEnv> {
   return new Hono<AuthEnv>()
     .post('/', async (c) => {
       const user = c.get('user');
-      const { outcome, filename } = await uploadFromRequest(deps, c.req.raw, {
+      const { outcome, filename } = await uploadFromRequest((b, o) => deps.engine.upload(b, o), c.req.raw, {
         sourceType: 'user',
         sourceId: user.id,
         sourceName: user.user,

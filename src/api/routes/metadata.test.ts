@@ -80,6 +80,8 @@ beforeEach(() => {
     log: undefined as any,
     scus: undefined as any,
     forwarding: undefined as any,
+    managedSources: undefined as any,
+    exportSets: undefined as any,
   };
   app = new Hono().route('/api/metadata', metadataRoutes(deps)).onError(onError);
   const image = add(index, '1.9.1.1', { InstanceNumber: '1' });

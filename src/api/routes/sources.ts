@@ -2,12 +2,12 @@ import { Hono } from 'hono';
 import type { ApiDeps } from '../deps.js';
 import type { Source } from '../../core/ports.js';
 
-/** Every source: each user (their uploads), and the sources of running pipelines. */
+/** Every source: each user (their uploads), the sources of pipeline files, and the managed ones. */
 export function sourcesRoutes(deps: ApiDeps): Hono {
   return new Hono().get('/', (c) => {
     const users: Source[] = deps.users
       .all()
       .map((u) => ({ sourceType: 'user', sourceName: u.user, sourceId: u.id }));
-    return c.json([...users, ...deps.engine.sources()]);
+    return c.json([...users, ...deps.engine.sources(), ...deps.managedSources.sources()]);
   });
 }

@@ -8,8 +8,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Observable } from 'rxjs';
 import { z } from 'zod';
-import { defineSource } from '../../core/component.js';
-import type { Envelope } from '../../core/envelope.js';
+import { defineSource, type SourceContext } from '../../core/component.js';
+import { STATIC_SOURCE_ID_MAX, type Envelope } from '../../core/envelope.js';
 import { ACCEPTED_TRANSFER_SYNTAXES, isStorageSopClass } from '../../core/dicom.js';
 import { ScpConnection } from './connection.js';
 import { Status } from '../../core/dimse/commands.js';
@@ -31,6 +31,10 @@ const config = z.strictObject({
     .number()
     .int()
     .min(0)
+    .max(
+      STATIC_SOURCE_ID_MAX,
+      `at most ${STATIC_SOURCE_ID_MAX}: higher ids are for sources created through the API`,
+    )
     .default(1)
     .describe('Source id recorded with every instance ({sourceType: "scp", sourceId})'),
   host: z.string().min(1).optional().describe('Address to bind; default SLUICE_DICOM_HOST (127.0.0.1)'),
@@ -81,54 +85,93 @@ export const dicomScp = defineSource({
   },
   create: (cfg, ctx) =>
     new Observable<Envelope>((subscriber) => {
-      const host = cfg.host ?? ctx.services.config.dicomHost;
-      const port = cfg.port ?? ctx.services.config.dicomPort;
-      const ourAe = cfg.ae_title ?? ctx.services.config.aeTitle;
-      const ref = { sourceType: 'scp' as const, sourceId: cfg.source_id };
-      const sockets = new Set<Socket>();
-      const server: Server = createServer((socket) => {
-        const overLimit = sockets.size >= cfg.max_associations;
-        sockets.add(socket);
-        socket.once('close', () => sockets.delete(socket));
-        new ScpConnection(socket, {
-          overLimit,
-          ourAe,
-          requireCalledAe: cfg.require_called_ae,
-          maxPduLength: cfg.max_pdu_length,
-          timeoutMs: cfg.association_timeout_ms,
-          landing: ctx.landing,
-          ref,
-          acceptsAbstractSyntax: isStorageSopClass,
-          transferSyntaxes: ACCEPTED_TRANSFER_SYNTAXES,
-          async store({ receiver, callingAe }) {
-            let landed;
-            try {
-              landed = await receiver.commit();
-            } catch (err) {
-              return { status: Status.OutOfResources, comment: `cannot store: ${(err as Error).message}` };
-            }
-            await ctx.waitForRoom();
-            const outcome = await ctx.ingest(
-              (e) => subscriber.next(e),
-              landed.path,
-              { ...ref, sourceName: cfg.name, detail: callingAe },
-              landed.content,
-            );
-            if (outcome.kind === 'ack' || outcome.kind === 'drop') return { status: Status.Success };
-            const invalid =
-              outcome.error.code === 'DICOM.INVALID' || outcome.error.code === 'DICOM.UNSUPPORTED_CONTEXT';
-            return {
-              status: invalid ? Status.CannotUnderstand : Status.OutOfResources,
-              comment: outcome.error.message,
-            };
-          },
-        });
-      });
-      server.on('error', (err) => subscriber.error(new Error(`dicom_scp ${host}:${port}: ${err.message}`)));
-      server.listen(port, host);
-      return () => {
-        server.close();
-        for (const s of sockets) s.destroy();
-      };
+      const scp = openScpServer(
+        cfg,
+        ctx,
+        (e) => subscriber.next(e),
+        (err) => subscriber.error(err),
+      );
+      return () => void scp.close();
     }),
 });
+
+export interface ScpServer {
+  /** Resolves once the port is bound; rejects when it cannot be (port in use, bad host). */
+  readonly listening: Promise<void>;
+  /** Stops listening, drops open associations, resolves when the port is free again. */
+  close(): Promise<void>;
+}
+
+/** Opens the listener of a `dicom_scp` config: the pipeline source and managed SCPs both run on it. */
+export function openScpServer(
+  cfg: DicomScpConfig,
+  ctx: SourceContext,
+  emit: (envelope: Envelope) => void,
+  onError: (err: Error) => void,
+): ScpServer {
+  const host = cfg.host ?? ctx.services.config.dicomHost;
+  const port = cfg.port ?? ctx.services.config.dicomPort;
+  const ourAe = cfg.ae_title ?? ctx.services.config.aeTitle;
+  const ref = { sourceType: 'scp' as const, sourceId: cfg.source_id };
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    const overLimit = sockets.size >= cfg.max_associations;
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    new ScpConnection(socket, {
+      overLimit,
+      ourAe,
+      requireCalledAe: cfg.require_called_ae,
+      maxPduLength: cfg.max_pdu_length,
+      timeoutMs: cfg.association_timeout_ms,
+      landing: ctx.landing,
+      ref,
+      acceptsAbstractSyntax: isStorageSopClass,
+      transferSyntaxes: ACCEPTED_TRANSFER_SYNTAXES,
+      async store({ receiver, callingAe }) {
+        let landed;
+        try {
+          landed = await receiver.commit();
+        } catch (err) {
+          return { status: Status.OutOfResources, comment: `cannot store: ${(err as Error).message}` };
+        }
+        await ctx.waitForRoom();
+        const outcome = await ctx.ingest(
+          emit,
+          landed.path,
+          { ...ref, sourceName: cfg.name, detail: callingAe },
+          landed.content,
+        );
+        if (outcome.kind === 'ack' || outcome.kind === 'drop') return { status: Status.Success };
+        const invalid =
+          outcome.error.code === 'DICOM.INVALID' || outcome.error.code === 'DICOM.UNSUPPORTED_CONTEXT';
+        return {
+          status: invalid ? Status.CannotUnderstand : Status.OutOfResources,
+          comment: outcome.error.message,
+        };
+      },
+    });
+  });
+  const listening = new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  listening.then(
+    () => server.on('error', (err) => onError(new Error(`dicom_scp ${host}:${port}: ${err.message}`))),
+    (err: Error) => onError(new Error(`dicom_scp ${host}:${port}: ${err.message}`)),
+  );
+  server.listen(port, host);
+  let closed: Promise<void> | undefined;
+  return {
+    listening,
+    close: () =>
+      (closed ??= listening.then(
+        () =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            for (const s of sockets) s.destroy();
+          }),
+        () => undefined,
+      )),
+  };
+}
