@@ -76,7 +76,7 @@ async function createRule(
     }),
   );
   expect(r.status).toBe(201);
-  return (await r.json()) as { id: number; keepImages: boolean };
+  return (await r.json()) as { id: number; keepImages: boolean; source: unknown };
 }
 
 const SCP_SOURCE = { sourceType: 'scp', sourceId: 1 };
@@ -295,11 +295,12 @@ describe('forwarding rules', () => {
     const created = await engine.api('/api/scps', post({ id: -1, name: 'modality', aeTitle: 'CTSCP', port }));
     expect(created.status).toBe(201);
     const scp = (await created.json()) as { id: number };
-    await createRule(
+    const rule = await createRule(
       engine,
       { sourceType: 'scp', sourceId: scp.id },
       await createScu(engine, 'storescp', 'STORESCP', peer.port),
     );
+    expect(rule).toMatchObject({ source: { sourceType: 'scp', sourceName: 'modality', sourceId: scp.id } });
     const study = await writeStudy(join(dir, 'study-managed'), {
       instancesPerSeries: 4,
       rows: 32,

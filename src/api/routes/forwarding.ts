@@ -36,8 +36,9 @@ export function forwardingRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { forwarding } = deps;
   const knownName = (sourceType: SourceType, sourceId: number): string | undefined => {
     if (sourceType === 'user') return deps.users.all().find((u) => u.id === sourceId)?.user;
-    return deps.engine.sources().find((s) => s.sourceType === sourceType && s.sourceId === sourceId)
-      ?.sourceName;
+    return [...deps.engine.sources(), ...deps.managedSources.sources()].find(
+      (s) => s.sourceType === sourceType && s.sourceId === sourceId,
+    )?.sourceName;
   };
   return new Hono<AuthEnv>()
     .get('/rules', (c) => {
