@@ -14,6 +14,7 @@ import { LogService } from './log.js';
 import type { BlobStore, MetadataIndex, StateStore } from './ports.js';
 import type { DicomPeer, DicomSender, SendResult } from './scus.js';
 import { PipelineError } from './errors.js';
+import { DEFAULT_FORWARDING, loadConfig } from './config.js';
 
 let dir: string;
 let state: StateStore;
@@ -161,5 +162,23 @@ describe('forwarding worker', () => {
     expect(messages('WARN')[0]).toMatch(
       /1 instance\(s\) of forwarding transaction \d+ were deleted before they could be sent to .*: 1\.2$/,
     );
+  });
+});
+
+describe('forwarding configuration', () => {
+  it('reads SLUICE_FORWARD_* with Slicebox-like defaults and refuses nonsense', () => {
+    expect(loadConfig({}).forwarding).toEqual(DEFAULT_FORWARDING);
+    expect(DEFAULT_FORWARDING.quietMs).toBe(30_000);
+    expect(
+      loadConfig({
+        SLUICE_FORWARD_QUIET_MS: '0',
+        SLUICE_FORWARD_MAX_ATTEMPTS: '3',
+        SLUICE_FORWARD_BATCH_MAX: '7',
+      }).forwarding,
+    ).toMatchObject({ quietMs: 0, maxAttempts: 3, batchMax: 7 });
+    expect(() => loadConfig({ SLUICE_FORWARD_CONCURRENCY: '0' })).toThrow(
+      'SLUICE_FORWARD_CONCURRENCY: SLUICE_FORWARD_CONCURRENCY must be at least 1',
+    );
+    expect(() => loadConfig({ SLUICE_FORWARD_RETRY_BASE_MS: 'soon' })).toThrow(/must be a number/);
   });
 });
