@@ -232,6 +232,8 @@ export class ForwardingService {
     if (!t) return;
     if (t.status === 'SENDING') throw new BadRequestError(`forwarding transaction ${id} is being sent`);
     this.store.deleteForwardingTransaction(id);
+    // Images another (delivered) keepImages=false batch was waiting for may go now.
+    void this.deleteForwardedImages();
     this.deps.log.write({
       subject: SUBJECT,
       type: 'WARN',
@@ -262,6 +264,8 @@ export class ForwardingService {
         type: 'INFO',
         message: `${reset} forwarding transaction(s) interrupted by a stop are sent again`,
       });
+    // Deletions after delivery that a crash interrupted.
+    void this.deleteForwardedImages();
     this.schedule(0);
   }
 
@@ -387,12 +391,13 @@ export class ForwardingService {
   /** keepImages=false: files first, then the index rows (as `DELETE /api/images` does). */
   private async deleteForwardedImages(): Promise<void> {
     const { index, blobs, storageKey, log } = this.deps;
-    const ids = this.store.takeDeletableImages();
+    const ids = this.store.deletableImages();
     if (!ids.length) return;
     try {
       const images = ids.map((id) => index.image(id)).filter((i) => i !== undefined);
       for (const image of images) await blobs.delete(storageKey(image.sopInstanceUID.value));
       index.deleteImages(images.map((i) => i.id));
+      this.store.forgetDeletions(ids);
       log.write({
         subject: SUBJECT,
         type: 'INFO',

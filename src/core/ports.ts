@@ -553,8 +553,10 @@ export interface ForwardingStore {
   deleteForwardingTransaction(id: number): boolean;
   /** keepImages=false: these images are deleted once no transaction still has to send them. */
   markImagesForDeletion(imageIds: number[]): void;
-  /** Marked images that no transaction still has to send, removed from the marks. */
-  takeDeletableImages(): number[];
+  /** Marked images that no transaction still has to send. */
+  deletableImages(): number[];
+  /** Removes the marks once the images are deleted (a crash before leaves them for the next start). */
+  forgetDeletions(imageIds: number[]): void;
 }
 
 /**

@@ -104,11 +104,12 @@ describe('forwarding outbox in the state store', () => {
     state.markForwardingItemsSent(a.id, ['1.2.1']);
     state.markImagesForDeletion([1]);
     state.deleteForwardingTransaction(a.id);
-    expect(state.takeDeletableImages()).toEqual([]);
+    expect(state.deletableImages()).toEqual([]);
     state.markForwardingItemsSent(b.id, ['1.2.1']);
     state.deleteForwardingTransaction(b.id);
-    expect(state.takeDeletableImages()).toEqual([1]);
-    expect(state.takeDeletableImages()).toEqual([]);
+    expect(state.deletableImages()).toEqual([1]);
+    state.forgetDeletions([1]);
+    expect(state.deletableImages()).toEqual([]);
   });
 
   it('keeps one rule per source and destination', () => {

@@ -198,10 +198,8 @@ function forwardingStore(db: Database.Database): ForwardingStore {
   const markDeletion = db.transaction((ids: number[]) => {
     for (const id of ids) q.markDeletion.run(id);
   });
-  const takeDeletable = db.transaction(() => {
-    const ids = q.deletable.all().map((r) => r.imageId);
+  const forgetDeletions = db.transaction((ids: number[]) => {
     for (const id of ids) q.forgetDeletion.run(id);
-    return ids;
   });
 
   return {
@@ -252,7 +250,8 @@ function forwardingStore(db: Database.Database): ForwardingStore {
     resetSendingForwardingTransactions: (now) => q.resetSending.run(now).changes,
     deleteForwardingTransaction: (id) => q.deleteTransaction.run(id).changes === 1,
     markImagesForDeletion: (ids) => markDeletion(ids),
-    takeDeletableImages: () => takeDeletable(),
+    deletableImages: () => q.deletable.all().map((r) => r.imageId),
+    forgetDeletions: (ids) => forgetDeletions(ids),
   };
 }
 
