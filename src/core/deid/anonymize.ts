@@ -22,6 +22,7 @@ import dcmjs from 'dcmjs';
 import { attr, buildFileMeta, parseHeader, TransferSyntax, type DicomHeader } from '../dicom.js';
 import { Reader, type RawElement } from '../dicom-filter.js';
 import { PipelineError } from '../errors.js';
+import { tagString } from '../tag-path.js';
 import {
   actionFor,
   compileProfile,
@@ -87,17 +88,14 @@ export const TAG = {
 const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 const TEXT_VRS = new Set(['LO', 'SH', 'ST', 'LT', 'UT', 'UC', 'PN']);
 
-let vrByTag: Map<number, string> | undefined;
+const vrByTag = new Map<number, string | undefined>();
 /** The dictionary VR of a public tag (for implicit VR data), first choice of `US or SS`. */
 export function dictionaryVr(tag: number): string | undefined {
-  if (!vrByTag) {
-    vrByTag = new Map();
-    for (const [key, entry] of Object.entries(DicomMetaDictionary.dictionary)) {
-      const m = /^\(([0-9A-F]{4}),([0-9A-F]{4})\)$/i.exec(key);
-      if (m && entry.vr) vrByTag.set(parseInt(m[1]! + m[2]!, 16) >>> 0, entry.vr.slice(0, 2));
-    }
-  }
-  return vrByTag.get(tag);
+  if (vrByTag.has(tag)) return vrByTag.get(tag);
+  const entry = DicomMetaDictionary.dictionary[tagString(tag)] as { vr?: string } | undefined;
+  const vr = entry?.vr ? entry.vr.slice(0, 2) : undefined;
+  vrByTag.set(tag, vr);
+  return vr;
 }
 
 /** `2.25.<decimal of 128 bits of HMAC-SHA256(secret, "uid:" + uid)>`: consistent and not reversible. */
@@ -148,9 +146,9 @@ function dummyValue(vr: string): string | Buffer {
     case 'DA':
       return '19000101';
     case 'TM':
-      return '000000.00';
+      return '000000';
     case 'DT':
-      return '19000101000000.000000';
+      return '19000101000000';
     case 'AS':
       return '000D';
     case 'IS':
@@ -456,10 +454,6 @@ const IDENTIFYING_KEYWORDS = [
   'PatientAddress',
   'PatientTelephoneNumbers',
   'MedicalRecordLocator',
-  'MilitaryRank',
-  'BranchOfService',
-  'EthnicGroup',
-  'Occupation',
   'AccessionNumber',
   'StudyID',
   'InstitutionName',

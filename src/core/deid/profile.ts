@@ -51,6 +51,7 @@ export function resolveCombined(code: ActionCode): Action {
 export interface ConfidentialityOption {
   name: OptionName;
   title: string;
+  /** The code meaning in CID 7050 (at most 64 characters: it is also a DeidentificationMethod value). */
   description: string;
   /** Slicebox's rank: where options disagree on a tag, the highest rank wins. */
   rank: number;
@@ -113,7 +114,7 @@ export const OPTIONS: Readonly<Record<OptionName, ConfidentialityOption>> = {
   RETAIN_LONGITUDINAL_TEMPORAL_INFORMATION: {
     name: 'RETAIN_LONGITUDINAL_TEMPORAL_INFORMATION',
     title: 'Retain Longitudinal With Full Dates',
-    description: 'Retain Longitudinal Temporal Information With Full Dates Option',
+    description: 'Retain Longitudinal Temporal Information Full Dates Option',
     rank: 70,
     code: '113106',
     column: 'Rtn. Long. Full Dates Opt.',
@@ -121,7 +122,7 @@ export const OPTIONS: Readonly<Record<OptionName, ConfidentialityOption>> = {
   RETAIN_LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED_DATES: {
     name: 'RETAIN_LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED_DATES',
     title: 'Retain Longitudinal With Modified Dates',
-    description: 'Retain Longitudinal Temporal Information With Modified Dates Option',
+    description: 'Retain Longitudinal Temporal Information Modified Dates Option',
     rank: 80,
     code: '113107',
     column: 'Rtn. Long. Modif. Dates Opt.',
