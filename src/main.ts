@@ -16,6 +16,8 @@ import { openSqliteState } from './adapters/sqlite-state.js';
 import { UserService } from './core/users.js';
 import { SeriesTypeService } from './core/series-type-service.js';
 import { TagFilterService } from './core/tag-filters.js';
+import { AnonymizationService } from './core/anonymization.js';
+import { loadOrCreateSecret } from './core/deid/secret.js';
 import { storageKey } from './sinks/storage.js';
 import { reconcile } from './reconcile.js';
 import { createApp } from './api/app.js';
@@ -48,6 +50,11 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     console.warn('the superuser has the default password "admin": set SLUICE_ADMIN_PASSWORD');
   const seriesTypes = new SeriesTypeService(state, index, blobs, { storageKey });
   const tagFilters = new TagFilterService(state);
+  const anonymization = new AnonymizationService(
+    await loadOrCreateSecret(join(config.dataDir, 'anonymization.secret')),
+    state,
+    { index, blobs, storageKey, scratchDir: join(config.dataDir, 'anonymization-tmp') },
+  );
   const services: EngineServices = {
     config,
     index,
@@ -56,6 +63,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     uploads: new UploadRegistry(),
     seriesTypes,
     tagFilters,
+    anonymization,
   };
   const report = await reconcile(index, blobs);
   if (report.reindexed || report.removedRows)
@@ -73,6 +81,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     users,
     seriesTypes,
     tagFilters,
+    anonymization,
     version: await version(),
   });
   const server = await new Promise<ServerType>((resolve, reject) => {

@@ -3,6 +3,7 @@ import type { Engine } from '../core/engine.js';
 import type { UserService } from '../core/users.js';
 import type { SeriesTypeService } from '../core/series-type-service.js';
 import type { TagFilterService } from '../core/tag-filters.js';
+import type { AnonymizationService } from '../core/anonymization.js';
 
 /** What routes may use. Routes reach the engine through these services, never through a concrete source. */
 export interface ApiDeps {
@@ -15,5 +16,7 @@ export interface ApiDeps {
   seriesTypes: SeriesTypeService;
   /** Tag filters and their associations with sources (state store). */
   tagFilters: TagFilterService;
+  /** De-identification and anonymization keys; the anonymization routes answer 503 without it. */
+  anonymization?: AnonymizationService;
   version: string;
 }

@@ -6,6 +6,7 @@ import type { Outcome } from './settle.js';
 import type { EngineConfig } from './config.js';
 import type { SeriesTypeService } from './series-type-service.js';
 import type { TagFilterService } from './tag-filters.js';
+import type { AnonymizationService } from './anonymization.js';
 
 /** Accepts an uploaded body into a pipeline (registered by the `http_upload` source). */
 export type UploadHandler = (body: Readable, origin: Origin) => Promise<Outcome>;
@@ -21,6 +22,8 @@ export interface EngineServices {
   readonly seriesTypes?: SeriesTypeService;
   /** Managed tag filters per source (the `tag_filter` operator); absent where no state store is wired. */
   readonly tagFilters?: TagFilterService;
+  /** De-identification and anonymization keys (the `anonymize` and `reverse_anonymize` operators). */
+  readonly anonymization?: AnonymizationService;
 }
 
 export class UploadRegistry {

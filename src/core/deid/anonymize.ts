@@ -190,63 +190,16 @@ interface Out {
   bytes: Buffer;
 }
 
-class Anonymizer {
-  private readonly uids = new Map<string, string>();
-  private readonly scrubber: RegExp | undefined;
-  private readonly dayShift: number;
-  /** Overlay groups whose Overlay Data goes: the whole overlay goes with it (a plane without data is invalid). */
-  private readonly overlayGone: boolean;
-  newSopInstanceUid: string;
-
+/** Writes elements in a dataset's transfer syntax. */
+export class Encoder {
   constructor(
-    readonly reader: Reader,
-    private readonly profile: CompiledProfile,
-    private readonly secret: Buffer | string,
-    header: DicomHeader,
-  ) {
-    const name = attr(header, 'PatientName');
-    const id = attr(header, 'PatientID');
-    this.dayShift = dateShiftDays(secret, name, id);
-    this.scrubber = buildScrubber(header);
-    this.overlayGone = actionFor(profile, 0x60003000) === 'X';
-    this.newSopInstanceUid = header.sopInstanceUid;
-  }
-
-  private get explicit() {
-    return this.reader.explicit;
-  }
-  private get buf() {
-    return this.reader.buf;
-  }
-
-  vrOf(el: RawElement): string {
-    if (this.explicit) return this.buf.toString('latin1', el.start + 4, el.start + 6);
-    if (el.items) return 'SQ';
-    return dictionaryVr(el.tag) ?? 'UN';
-  }
-
-  private value(el: RawElement): Buffer {
-    return this.buf.subarray(el.start + el.headerLength, el.end);
-  }
-
-  private text(el: RawElement): string {
-    return this.value(el)
-      .toString('latin1')
-      .replace(/[\0 ]+$/, '');
-  }
-
-  mapUid(uid: string): string {
-    let mapped = this.uids.get(uid);
-    if (!mapped) {
-      mapped = mapUid(this.secret, uid);
-      this.uids.set(uid, mapped);
-    }
-    return mapped;
-  }
+    readonly explicit: boolean,
+    readonly littleEndian: boolean,
+  ) {}
 
   /** Encodes an element in the dataset's transfer syntax. */
   encode(tag: number, vr: string, value: Buffer): Buffer {
-    const { explicit, littleEndian } = this.reader;
+    const { explicit, littleEndian } = this;
     const long = LONG_VRS.has(vr) || (!explicit ? true : value.length > 0xffff);
     const head = Buffer.alloc(explicit ? (long ? 12 : 8) : 8);
     const u16 = (v: number, o: number) =>
@@ -276,7 +229,7 @@ class Anonymizer {
   }
 
   encodeSequence(tag: number, items: Buffer[][]): Buffer {
-    const { littleEndian } = this.reader;
+    const { littleEndian } = this;
     const framed = items.map((content) => {
       const head = Buffer.alloc(8);
       const length = content.reduce((n, b) => n + b.length, 0);
@@ -292,6 +245,59 @@ class Anonymizer {
       return Buffer.concat([head, ...content]);
     });
     return this.encode(tag, 'SQ', Buffer.concat(framed));
+  }
+}
+
+class Anonymizer extends Encoder {
+  private readonly uids = new Map<string, string>();
+  private readonly scrubber: RegExp | undefined;
+  private readonly dayShift: number;
+  /** Overlay groups whose Overlay Data goes: the whole overlay goes with it (a plane without data is invalid). */
+  private readonly overlayGone: boolean;
+  newSopInstanceUid: string;
+
+  constructor(
+    readonly reader: Reader,
+    private readonly profile: CompiledProfile,
+    private readonly secret: Buffer | string,
+    header: DicomHeader,
+  ) {
+    super(reader.explicit, reader.littleEndian);
+    const name = attr(header, 'PatientName');
+    const id = attr(header, 'PatientID');
+    this.dayShift = dateShiftDays(secret, name, id);
+    this.scrubber = buildScrubber(header);
+    this.overlayGone = actionFor(profile, 0x60003000) === 'X';
+    this.newSopInstanceUid = header.sopInstanceUid;
+  }
+
+  private get buf() {
+    return this.reader.buf;
+  }
+
+  vrOf(el: RawElement): string {
+    if (this.explicit) return this.buf.toString('latin1', el.start + 4, el.start + 6);
+    if (el.items) return 'SQ';
+    return dictionaryVr(el.tag) ?? 'UN';
+  }
+
+  private value(el: RawElement): Buffer {
+    return this.buf.subarray(el.start + el.headerLength, el.end);
+  }
+
+  private text(el: RawElement): string {
+    return this.value(el)
+      .toString('latin1')
+      .replace(/[\0 ]+$/, '');
+  }
+
+  mapUid(uid: string): string {
+    let mapped = this.uids.get(uid);
+    if (!mapped) {
+      mapped = mapUid(this.secret, uid);
+      this.uids.set(uid, mapped);
+    }
+    return mapped;
   }
 
   /** Processes one list of elements (the root dataset or an item). */
@@ -587,6 +593,58 @@ export function anonymize(file: Buffer, opts: AnonymizeOptions, known?: DicomHea
     return { bytes, header: parseHeader(bytes), skipped: false, options: profile.options };
   } catch (err) {
     throw new AnonymizationError(`the anonymized instance does not read back: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/** A root attribute to set (a string value, VR from the dictionary) or to remove (undefined). */
+export interface RootChange {
+  tag: number;
+  value: string | undefined;
+}
+
+/**
+ * Sets or removes root attributes of a Part-10 file at the byte level (everything else copied as it is) and
+ * rewrites the file meta to match the SOP Instance UID. Used by reverse anonymization.
+ */
+export function setRootValues(
+  file: Buffer,
+  changes: readonly RootChange[],
+  known?: DicomHeader,
+): AnonymizeResult {
+  const header = known ?? parseHeader(file);
+  const datasetStart = 144 + file.readUInt32LE(140);
+  const ts = header.transferSyntaxUid;
+  const deflated = ts === TransferSyntax.DeflatedExplicitVRLittleEndian;
+  const dataset = deflated ? inflateRawSync(file.subarray(datasetStart)) : file.subarray(datasetStart);
+  const reader = new Reader(
+    dataset,
+    ts !== TransferSyntax.ImplicitVRLittleEndian,
+    ts !== TransferSyntax.ExplicitVRBigEndian,
+  );
+  const encoder = new Encoder(reader.explicit, reader.littleEndian);
+  const changed = new Map(changes.map((c) => [c.tag, c.value]));
+  const out: Out[] = reader
+    .elements(0, dataset.length, 0)
+    .elements.filter((el) => !changed.has(el.tag))
+    .map((el) => ({ tag: el.tag, bytes: dataset.subarray(el.start, el.end) }));
+  let sopInstanceUid = header.sopInstanceUid;
+  for (const [tag, value] of changed) {
+    if (tag >>> 16 === 0x0002 || tag === 0x7fe00010 || (tag >>> 16) % 2 === 1)
+      throw new AnonymizationError(`cannot set (${tag.toString(16)}) at the root`);
+    if (value === undefined) continue;
+    out.push({ tag, bytes: encoder.encodeText(tag, dictionaryVr(tag) ?? 'LO', value) });
+    if (tag === TAG.SOPInstanceUID) sopInstanceUid = value;
+  }
+  out.sort((a, b) => a.tag - b.tag);
+  const body = Buffer.concat(out.map((o) => o.bytes));
+  const meta = buildFileMeta({ sopClassUid: header.sopClassUid, sopInstanceUid, transferSyntaxUid: ts });
+  const bytes = Buffer.concat([meta, deflated ? deflateRawSync(body) : body]);
+  try {
+    return { bytes, header: parseHeader(bytes), skipped: false, options: [] };
+  } catch (err) {
+    throw new AnonymizationError(`the rewritten instance does not read back: ${(err as Error).message}`, {
       cause: err,
     });
   }
