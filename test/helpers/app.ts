@@ -16,6 +16,7 @@ import { UserService } from '../../src/core/users.js';
 import { TagFilterService } from '../../src/core/tag-filters.js';
 import { SeriesTypeService } from '../../src/core/series-type-service.js';
 import { storageKey } from '../../src/sinks/storage.js';
+import { AnonymizationService } from '../../src/core/anonymization.js';
 
 export const ADMIN = { user: 'admin', password: 'secret' };
 
@@ -67,7 +68,22 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
     await users.ensureSuperuser(ADMIN.user, adminPassword);
     const seriesTypes = new SeriesTypeService(state, index, blobs, { storageKey });
     const tagFilters = new TagFilterService(state);
-    const app = createApp({ index, blobs, engine, users, seriesTypes, tagFilters, version: 'test' });
+    const anonymization = new AnonymizationService(Buffer.alloc(32, 7), state, {
+      index,
+      blobs,
+      storageKey,
+      scratchDir: join(dir, 'anonymization-tmp'),
+    });
+    const app = createApp({
+      index,
+      blobs,
+      engine,
+      users,
+      seriesTypes,
+      tagFilters,
+      anonymization,
+      version: 'test',
+    });
     return { state, users, seriesTypes, tagFilters, app };
   };
   const t: TestApp = {
