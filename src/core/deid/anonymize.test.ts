@@ -321,6 +321,28 @@ describe('anonymize: behaviour', () => {
     expect(str(meta['00020003'])).toBe(sop);
   });
 
+  it('handles a public attribute sent as UN with its dictionary VR', () => {
+    const text = Buffer.from(`Knee of ${FAMILY} `, 'latin1');
+    const file = makeInstance({
+      patientName: PATIENT_NAME,
+      extra: { StudyDescription: undefined },
+    });
+    // Re-encode StudyDescription as UN, as a peer converting from implicit VR without a dictionary would.
+    const { meta, dict } = read(file);
+    dict['00081030'] = {
+      vr: 'UN',
+      Value: [text.buffer.slice(text.byteOffset, text.byteOffset + text.length)],
+    };
+    const withUn = new dcmjs.data.DicomDict(meta);
+    withUn.dict = dict;
+    const input = Buffer.from(withUn.write());
+    expect(input.includes(Buffer.from([0x08, 0x00, 0x30, 0x10, 0x55, 0x4e]))).toBe(true);
+    const result = anonymize(input, { secret: SECRET, options: ['CLEAN_DESCRIPTORS'] });
+    const out = read(result.bytes).dict['00081030']!;
+    expect(out.vr).toBe('LO');
+    expect(str(out)).toBe('Knee of');
+  });
+
   it.each([
     ['implicit VR little endian', '1.2.840.10008.1.2'],
     ['explicit VR big endian', '1.2.840.10008.1.2.2'],

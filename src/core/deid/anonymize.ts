@@ -276,7 +276,16 @@ class Anonymizer extends Encoder {
   }
 
   vrOf(el: RawElement): string {
-    if (this.explicit) return this.buf.toString('latin1', el.start + 4, el.start + 6);
+    if (this.explicit) {
+      const vr = this.buf.toString('latin1', el.start + 4, el.start + 6);
+      // A public attribute sent as UN (converted from implicit VR by a peer that did not know it) is
+      // handled, and rewritten, with its dictionary VR, so its text is cleaned like any other.
+      if (vr === 'UN' && !el.items && !el.undefinedLength && !((el.tag >>> 16) & 1)) {
+        const known = dictionaryVr(el.tag);
+        return known && known !== 'SQ' ? known : vr;
+      }
+      return vr;
+    }
     if (el.items) return 'SQ';
     return dictionaryVr(el.tag) ?? 'UN';
   }
