@@ -96,6 +96,8 @@ export interface AnonymizedInstance extends AnonymizeResult {
 }
 
 export interface ReversedInstance {
+  parts: readonly Buffer[];
+  length: number;
   bytes: Buffer;
   header: DicomHeader;
   key: AnonymizationKey;
@@ -176,8 +178,10 @@ export class AnonymizationService {
     for (const a of KEY_VALUE_ATTRIBUTES)
       if (final.get(a.tag) !== attr(first.header, a.keyword))
         changes.push({ tag: a.tag, value: final.get(a.tag)! });
-    if (!changes.length) return { ...first, key };
-    return { ...anonymize(file, { ...base, tagValues: [...userValues, ...changes] }, known), key };
+    if (!changes.length) return Object.assign(first, { key });
+    return Object.assign(anonymize(file, { ...base, tagValues: [...userValues, ...changes] }, known), {
+      key,
+    });
   }
 
   /** Takes the earlier key's anonymized values for every attribute at or above the level it matched. */
@@ -212,7 +216,7 @@ export class AnonymizationService {
       if (v && RANK[a.level] <= RANK[match.level]) changes.push({ tag: a.tag, value: v.value || undefined });
     }
     const result = setRootValues(file, changes, header);
-    return { bytes: result.bytes, header: result.header, key: match.key, level: match.level };
+    return Object.assign(result, { key: match.key, level: match.level });
   }
 
   /**

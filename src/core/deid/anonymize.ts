@@ -59,7 +59,15 @@ export interface AnonymizeOptions {
 }
 
 export interface AnonymizeResult {
-  bytes: Buffer;
+  /**
+   * The new file as consecutive pieces: new values, and views of the input for everything kept (the pixel
+   * data is never copied). Write them with a gathering write; `bytes` joins them on first use.
+   */
+  readonly parts: readonly Buffer[];
+  /** Total length of the parts. */
+  readonly length: number;
+  /** The whole file. */
+  readonly bytes: Buffer;
   header: DicomHeader;
   /** True when the input was already de-identified and is answered unchanged. */
   skipped: boolean;
@@ -250,8 +258,9 @@ export class Encoder {
 
 class Anonymizer extends Encoder {
   private readonly uids = new Map<string, string>();
-  private readonly scrubber: RegExp | undefined;
-  private readonly dayShift: number;
+  // Both derived on first use: the Basic Profile alone never cleans text nor shifts dates.
+  private scrubberMemo: { pattern: RegExp | undefined } | undefined;
+  private dayShiftMemo: number | undefined;
   /** Overlay groups whose Overlay Data goes: the whole overlay goes with it (a plane without data is invalid). */
   private readonly overlayGone: boolean;
   newSopInstanceUid: string;
@@ -260,19 +269,27 @@ class Anonymizer extends Encoder {
     readonly reader: Reader,
     private readonly profile: CompiledProfile,
     private readonly secret: Buffer | string,
-    header: DicomHeader,
+    private readonly header: DicomHeader,
   ) {
     super(reader.explicit, reader.littleEndian);
-    const name = attr(header, 'PatientName');
-    const id = attr(header, 'PatientID');
-    this.dayShift = dateShiftDays(secret, name, id);
-    this.scrubber = buildScrubber(header);
     this.overlayGone = actionFor(profile, 0x60003000) === 'X';
     this.newSopInstanceUid = header.sopInstanceUid;
   }
 
   private get buf() {
     return this.reader.buf;
+  }
+
+  private get dayShift(): number {
+    return (this.dayShiftMemo ??= dateShiftDays(
+      this.secret,
+      attr(this.header, 'PatientName'),
+      attr(this.header, 'PatientID'),
+    ));
+  }
+
+  private get scrubber(): RegExp | undefined {
+    return (this.scrubberMemo ??= { pattern: buildScrubber(this.header) }).pattern;
   }
 
   vrOf(el: RawElement): string {
@@ -543,7 +560,7 @@ export function anonymize(file: Buffer, opts: AnonymizeOptions, known?: DicomHea
   const profile = compileProfile(opts.options ?? []);
   const header = known ?? parseHeader(file);
   if (!opts.force && attr(header, 'PatientIdentityRemoved').toUpperCase() === 'YES')
-    return { bytes: file, header, skipped: true, options: profile.options };
+    return unchanged(file, header, profile.options);
 
   const datasetStart = 144 + file.readUInt32LE(140);
   const ts = header.transferSyntaxUid;
@@ -591,17 +608,65 @@ export function anonymize(file: Buffer, opts: AnonymizeOptions, known?: DicomHea
   for (const [tag, bytes] of set) merged.push({ tag, bytes });
   merged.sort((a, b) => a.tag - b.tag);
 
-  const body = Buffer.concat(merged.map((o) => o.bytes));
   const meta = buildFileMeta({
     sopClassUid: header.sopClassUid,
     sopInstanceUid: anonymizer.newSopInstanceUid,
     transferSyntaxUid: ts,
   });
-  const bytes = Buffer.concat([meta, deflated ? deflateRawSync(body) : body]);
+  return finish(meta, merged, deflated, profile.options, 'anonymized');
+}
+
+/** A result whose `bytes` are joined only when someone asks for them. */
+class PartsResult implements AnonymizeResult {
+  private joined: Buffer | undefined;
+  readonly length: number;
+  constructor(
+    readonly parts: readonly Buffer[],
+    public header: DicomHeader,
+    readonly skipped: boolean,
+    readonly options: readonly OptionName[],
+  ) {
+    this.length = parts.reduce((n, p) => n + p.length, 0);
+  }
+  get bytes(): Buffer {
+    if (this.parts.length === 1) return this.parts[0]!;
+    return (this.joined ??= Buffer.concat(this.parts as Buffer[], this.length));
+  }
+}
+
+/** The unchanged input, as a result. */
+function unchanged(file: Buffer, header: DicomHeader, options: readonly OptionName[]): AnonymizeResult {
+  return new PartsResult([file], header, true, options);
+}
+
+/**
+ * Assembles the file meta and the root elements, and checks that the result reads back: the header (what
+ * comes before the pixel data) is parsed from a small joined copy; the rest stays in pieces.
+ */
+function finish(
+  meta: Buffer,
+  merged: readonly Out[],
+  deflated: boolean,
+  options: readonly OptionName[],
+  what: string,
+): AnonymizeResult {
   try {
-    return { bytes, header: parseHeader(bytes), skipped: false, options: profile.options };
+    if (deflated) {
+      const bytes = Buffer.concat([meta, deflateRawSync(Buffer.concat(merged.map((o) => o.bytes)))]);
+      return new PartsResult([bytes], parseHeader(bytes), false, options);
+    }
+    const parts = [meta, ...merged.map((o) => o.bytes)];
+    const pixel = merged.findIndex((o) => o.tag === 0x7fe00010);
+    if (pixel < 0) {
+      const result = new PartsResult(parts, undefined as never, false, options);
+      result.header = parseHeader(result.bytes);
+      return result;
+    }
+    const head = Buffer.concat(parts.slice(0, pixel + 1));
+    const header = { ...parseHeader(head), pixelDataOffset: head.length };
+    return new PartsResult(parts, header, false, options);
   } catch (err) {
-    throw new AnonymizationError(`the anonymized instance does not read back: ${(err as Error).message}`, {
+    throw new AnonymizationError(`the ${what} instance does not read back: ${(err as Error).message}`, {
       cause: err,
     });
   }
@@ -647,14 +712,6 @@ export function setRootValues(
     if (tag === TAG.SOPInstanceUID) sopInstanceUid = value;
   }
   out.sort((a, b) => a.tag - b.tag);
-  const body = Buffer.concat(out.map((o) => o.bytes));
   const meta = buildFileMeta({ sopClassUid: header.sopClassUid, sopInstanceUid, transferSyntaxUid: ts });
-  const bytes = Buffer.concat([meta, deflated ? deflateRawSync(body) : body]);
-  try {
-    return { bytes, header: parseHeader(bytes), skipped: false, options: [] };
-  } catch (err) {
-    throw new AnonymizationError(`the rewritten instance does not read back: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
+  return finish(meta, out, deflated, [], 'rewritten');
 }
