@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { attr, parseHeader, type DicomHeader } from './dicom.js';
-import { NotFoundError, PipelineError } from './errors.js';
+import { BadRequestError, NotFoundError, PipelineError } from './errors.js';
 import type { Origin } from './envelope.js';
 import type {
   AnonymizationKey,
@@ -33,7 +33,7 @@ import {
   type RootTagValue,
 } from './deid/anonymize.js';
 import { OPTIONS, OPTION_NAMES, type ConfidentialityOption } from './deid/profile.js';
-import { tagString } from './tag-path.js';
+import { tagString, tagTreeFromJson, TagPathError } from './tag-path.js';
 
 const RANK: Record<KeyLevel, number> = { PATIENT: 0, STUDY: 1, SERIES: 2, IMAGE: 3 };
 
@@ -292,4 +292,29 @@ export class AnonymizationService {
       throw new PipelineError('ANONYMIZATION.NO_STORAGE', 'anonymization of stored images is not wired', 503);
     return this.storage;
   }
+}
+
+/**
+ * Slicebox's `tagValues` JSON (`[{tagPath, value}]`) as root tag values for `anonymize`; paths into
+ * sequences, the file meta, pixel data and private data are refused with a 400 naming the field.
+ */
+export function tagValuesFromJson(
+  values: ReadonlyArray<{ tagPath: unknown; value: string }>,
+  field: string,
+): RootTagValue[] {
+  return values.map((v, i) => {
+    let tree;
+    try {
+      tree = tagTreeFromJson(v.tagPath);
+    } catch (err) {
+      if (err instanceof TagPathError) throw new BadRequestError(`${field}[${i}].tagPath: ${err.message}`);
+      throw err;
+    }
+    if (tree.length !== 1 || tree[0]!.item !== undefined)
+      throw new BadRequestError(`${field}[${i}].tagPath: only attributes of the root dataset can be set`);
+    const tag = tree[0]!.tag;
+    if (tag >>> 16 === 0x0002 || tag === 0x7fe00010 || (tag >>> 16) % 2 === 1)
+      throw new BadRequestError(`${field}[${i}].tagPath: (${tag.toString(16)}) cannot be set`);
+    return { tag, value: v.value };
+  });
 }
