@@ -119,6 +119,7 @@ describe('anonymization keys', () => {
     const anonymized = service.anonymize(files[0]!, {});
     const back = service.reverse(anonymized.bytes)!;
     expect(back.level).toBe('IMAGE');
+    expect(back.header.dataset).toEqual(parseHeader(back.bytes).dataset);
     const real = parseHeader(files[0]!);
     expect(keyIdentifiers(back.header)).toEqual(keyIdentifiers(real));
     expect(attr(back.header, 'AccessionNumber')).toBe('ACC-P4');

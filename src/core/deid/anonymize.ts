@@ -33,7 +33,7 @@ import {
   type OptionName,
 } from './profile.js';
 
-const { DicomMetaDictionary } = dcmjs.data;
+const { DicomMessage, DicomMetaDictionary } = dcmjs.data;
 
 export class AnonymizationError extends PipelineError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -196,7 +196,15 @@ type Mode = 'normal' | 'dummy' | 'clean';
 interface Out {
   tag: number;
   bytes: Buffer;
+  /** The element's bytes as they were in the input (so its parsed value is the input header's). */
+  kept?: boolean;
 }
+
+/** Whether `bytes` is the input element itself, not a rewrite. */
+const isVerbatim = (buf: Buffer, el: RawElement, bytes: Buffer) =>
+  bytes.buffer === buf.buffer &&
+  bytes.byteOffset === buf.byteOffset + el.start &&
+  bytes.length === el.end - el.start;
 
 /** Writes elements in a dataset's transfer syntax. */
 export class Encoder {
@@ -339,7 +347,7 @@ class Anonymizer extends Encoder {
       if (root && tag === TAG.DeidentificationMethodCodeSequence) continue;
       if (group & 1) {
         const kept = this.privateElement(el, creators);
-        if (kept) out.push({ tag, bytes: kept });
+        if (kept) out.push({ tag, bytes: kept, kept: true });
         continue;
       }
       if (this.overlayGone && (group & 0xff00) === 0x6000 && group <= 0x601e) continue;
@@ -347,7 +355,7 @@ class Anonymizer extends Encoder {
       let action = actionFor(this.profile, tag);
       if (action === undefined && mode !== 'normal') action = this.unnamedAction(vr, mode);
       const bytes = this.apply(el, vr, action ?? 'K', mode, root);
-      if (bytes) out.push({ tag, bytes });
+      if (bytes) out.push({ tag, bytes, kept: isVerbatim(this.buf, el, bytes) });
     }
     return out;
   }
@@ -613,7 +621,7 @@ export function anonymize(file: Buffer, opts: AnonymizeOptions, known?: DicomHea
     sopInstanceUid: anonymizer.newSopInstanceUid,
     transferSyntaxUid: ts,
   });
-  return finish(meta, merged, deflated, profile.options, 'anonymized');
+  return finish(meta, merged, deflated, profile.options, 'anonymized', header);
 }
 
 /** A result whose `bytes` are joined only when someone asks for them. */
@@ -649,6 +657,7 @@ function finish(
   deflated: boolean,
   options: readonly OptionName[],
   what: string,
+  input: DicomHeader,
 ): AnonymizeResult {
   try {
     if (deflated) {
@@ -662,14 +671,48 @@ function finish(
       result.header = parseHeader(result.bytes);
       return result;
     }
-    const head = Buffer.concat(parts.slice(0, pixel + 1));
-    const header = { ...parseHeader(head), pixelDataOffset: head.length };
+    const header = headerOf(meta, merged.slice(0, pixel), input);
+    header.pixelDataOffset = parts.slice(0, pixel + 1).reduce((n, p) => n + p.length, 0);
     return new PartsResult(parts, header, false, options);
   } catch (err) {
     throw new AnonymizationError(`the ${what} instance does not read back: ${(err as Error).message}`, {
       cause: err,
     });
   }
+}
+
+/**
+ * The header of the new file without parsing it all again: elements kept verbatim take their parsed value
+ * from the input's header; only the new ones (and the character set they are read with) go through dcmjs.
+ */
+function headerOf(
+  meta: Buffer,
+  head: readonly Out[],
+  input: DicomHeader,
+): { -readonly [K in keyof DicomHeader]: DicomHeader[K] } {
+  const changed = head.filter((o) => !o.kept || o.tag === TAG.SpecificCharacterSet);
+  const mini = Buffer.concat([meta, ...changed.map((o) => o.bytes)]);
+  // One dcmjs pass over meta and new elements (parseHeader would read the meta twice).
+  const read = DicomMessage.readFile(
+    mini.buffer.slice(mini.byteOffset, mini.byteOffset + mini.length) as ArrayBuffer,
+    { ignoreErrors: false },
+  );
+  const parsed = {
+    meta: read.meta as DicomHeader['meta'],
+    dataset: read.dict as DicomHeader['dataset'],
+    transferSyntaxUid: input.transferSyntaxUid,
+    sopInstanceUid: String(read.meta['00020003']?.Value?.[0] ?? '').replace(/[\0 ]+$/, ''),
+    pixelDataOffset: -1,
+  };
+  const dataset: DicomHeader['dataset'] = {};
+  for (const o of head) {
+    const key = o.tag.toString(16).toUpperCase().padStart(8, '0');
+    const value = o.kept ? input.dataset[key] : parsed.dataset[key];
+    // An element the input's parse did not give (dcmjs skips some): read the whole header after all.
+    if (!value) return { ...parseHeader(Buffer.concat([meta, ...head.map((h) => h.bytes)])) };
+    dataset[key] = value;
+  }
+  return { ...parsed, dataset, sopClassUid: input.sopClassUid };
 }
 
 /** A root attribute to set (a string value, VR from the dictionary) or to remove (undefined). */
@@ -702,7 +745,7 @@ export function setRootValues(
   const out: Out[] = reader
     .elements(0, dataset.length, 0)
     .elements.filter((el) => !changed.has(el.tag))
-    .map((el) => ({ tag: el.tag, bytes: dataset.subarray(el.start, el.end) }));
+    .map((el) => ({ tag: el.tag, bytes: dataset.subarray(el.start, el.end), kept: true }));
   let sopInstanceUid = header.sopInstanceUid;
   for (const [tag, value] of changed) {
     if (tag >>> 16 === 0x0002 || tag === 0x7fe00010 || (tag >>> 16) % 2 === 1)
@@ -713,5 +756,5 @@ export function setRootValues(
   }
   out.sort((a, b) => a.tag - b.tag);
   const meta = buildFileMeta({ sopClassUid: header.sopClassUid, sopInstanceUid, transferSyntaxUid: ts });
-  return finish(meta, out, deflated, [], 'rewritten');
+  return finish(meta, out, deflated, [], 'rewritten', header);
 }
