@@ -181,6 +181,12 @@ describe('anonymization keys', () => {
     ).toThrow(/queryProperties\[0\].propertyName/);
     const key = state.listAnonymizationKeys({ startIndex: 0, count: 1 })[0]!;
     expect(state.anonymizationKeyRows(0, 10).filter((r) => r.id === key.id)).toHaveLength(9);
+    // Export pages hold whole keys: one key per page here, each with its nine values.
+    const firstPage = state.anonymizationKeyRows(0, 1);
+    expect(new Set(firstPage.map((r) => r.id))).toEqual(new Set([key.id]));
+    expect(firstPage).toHaveLength(9);
+    expect(new Set(state.anonymizationKeyRows(key.id, 1).map((r) => r.id)).size).toBe(1);
+    expect(state.anonymizationKeyRows(key.id + 2, 1)).toEqual([]);
     expect(state.deleteAnonymizationKey(key.id)).toBe(true);
     expect(state.anonymizationKeyValues(key.id)).toEqual([]);
     expect(state.deleteAnonymizationKey(key.id)).toBe(false);
