@@ -6,6 +6,7 @@ import { openSqliteState } from '../adapters/sqlite-state.js';
 import { makeInstance, newUid } from '../../test/fixtures/dicom-fixtures.js';
 import { AnonymizationService, keyIdentifiers } from './anonymization.js';
 import { attr, parseHeader } from './dicom.js';
+import { mapUid } from './deid/anonymize.js';
 import type { StateStore } from './ports.js';
 
 let dir: string;
@@ -103,6 +104,21 @@ describe('anonymization keys', () => {
     const r = service.anonymize(other!, {});
     expect(attr(r.header, 'PatientID')).toBe('SUBJ7');
     expect(attr(r.header, 'AccessionNumber')).toBe('');
+  });
+
+  it('keeps two frames of reference of one study apart', () => {
+    const studyInstanceUid = newUid();
+    const frames = [newUid(), newUid()];
+    const out = frames.map((frame) =>
+      service.anonymize(
+        makeInstance({ patientId: 'P5', studyInstanceUid, extra: { FrameOfReferenceUID: frame } }),
+        {},
+      ),
+    );
+    expect(out.map((r) => attr(r.header, 'FrameOfReferenceUID'))).toEqual(
+      frames.map((f) => mapUid(SECRET, f)),
+    );
+    expect(attr(out[1]!.header, 'StudyInstanceUID')).toBe(attr(out[0]!.header, 'StudyInstanceUID'));
   });
 
   it('gives the same image its old SOP Instance UID when sent again, even under a custom value', () => {

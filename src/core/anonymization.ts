@@ -146,7 +146,7 @@ export class AnonymizationService {
     for (const a of KEY_VALUE_ATTRIBUTES) final.set(a.tag, attr(first.header, a.keyword));
 
     const { key } = this.keys.recordAnonymizationKey(real, (match) => {
-      if (match) this.harmonize(match, final, userTags);
+      if (match) this.harmonize(match, final, userTags, header);
       const anon = (field: keyof KeyIdentifiers) =>
         final.get(IDENTIFIERS.find((i) => i.field === field)!.tag)!;
       return {
@@ -184,15 +184,24 @@ export class AnonymizationService {
     });
   }
 
-  /** Takes the earlier key's anonymized values for every attribute at or above the level it matched. */
-  private harmonize(match: KeyMatch, final: Map<number, string>, userTags: ReadonlySet<number>): void {
+  /**
+   * Takes the earlier key's anonymized values for every attribute at or above the level it matched. A key
+   * attribute is taken only where its real value is the same as the earlier image's: two frames of reference
+   * in one study (a localizer and an axial series) stay two (Slicebox merged them).
+   */
+  private harmonize(
+    match: KeyMatch,
+    final: Map<number, string>,
+    userTags: ReadonlySet<number>,
+    real: DicomHeader,
+  ): void {
     for (const i of IDENTIFIERS)
       if (RANK[i.level] <= RANK[match.level] && !userTags.has(i.tag))
         final.set(i.tag, match.key[ANON_FIELD[i.field]]);
     for (const a of KEY_VALUE_ATTRIBUTES) {
       if (!a.harmonize || RANK[a.level] > RANK[match.level] || userTags.has(a.tag)) continue;
       const earlier = match.values.find((v) => v.tagPath === tagString(a.tag));
-      if (earlier) final.set(a.tag, earlier.anonymizedValue);
+      if (earlier && earlier.value === attr(real, a.keyword)) final.set(a.tag, earlier.anonymizedValue);
     }
   }
 
