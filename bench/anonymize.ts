@@ -86,9 +86,14 @@ async function main() {
   if (ssl.code !== 0) throw new Error(`openssl failed: ${ssl.output}`);
 
   const secret = Buffer.alloc(32, 1);
-  const results: Record<string, number[]> = { sluice: [], 'sluice+keys': [], gdcmanon: [] };
+  const results: Record<string, number[]> = {
+    sluice: [],
+    'sluice+keys': [],
+    'operator alone': [],
+    gdcmanon: [],
+  };
 
-  const runSluice = async (label: string, withKeys: boolean, r: number) => {
+  const runSluice = async (label: string, withKeys: boolean, r: number, readInside = true) => {
     const out = join(root, `${label}-${r}`);
     await mkdir(out);
     const state = withKeys ? openSqliteState(join(out, 'state.sqlite')) : undefined;
@@ -111,8 +116,8 @@ async function main() {
       ctx,
     );
     const names = await files;
-    const started = performance.now();
-    // Files are read and their headers parsed as ingest would, eight at a time, inside the timing.
+    // Files are read and their headers parsed as ingest does, eight at a time: inside the timing, or before
+    // it for the operator alone (envelopes as ingest hands them over).
     const read = async (name: string, i: number): Promise<Envelope> => {
       const path = join(input, name);
       const content = await readFile(path);
@@ -126,13 +131,10 @@ async function main() {
         tags: {},
       };
     };
-    const done = await lastValueFrom(
-      from(names).pipe(
-        mergeMap((name, i) => read(name, i), 8),
-        operator,
-        toArray(),
-      ),
-    );
+    const ready = readInside ? [] : await Promise.all(names.map(read));
+    const started = performance.now();
+    const source = readInside ? from(names).pipe(mergeMap((name, i) => read(name, i), 8)) : from(ready);
+    const done = await lastValueFrom(source.pipe(operator, toArray()));
     const seconds = (performance.now() - started) / 1000;
     state?.close();
     if (done.length !== names.length)
@@ -153,18 +155,23 @@ async function main() {
   };
 
   for (let r = 0; r < rounds; r++) {
-    const order = r % 2 ? ['gdcm', 'sluice', 'keys'] : ['sluice', 'keys', 'gdcm'];
+    const order = r % 2 ? ['gdcm', 'sluice', 'keys', 'alone'] : ['alone', 'sluice', 'keys', 'gdcm'];
     for (const which of order) {
       if (which === 'gdcm') await runGdcm(r);
       else if (which === 'sluice') await runSluice('sluice', false, r);
-      else await runSluice('sluice+keys', true, r);
+      else if (which === 'keys') await runSluice('sluice+keys', true, r);
+      else await runSluice('operator alone', false, r, false);
     }
   }
 
   const gdcm = median(results.gdcmanon!);
   const rows = [
-    ['anonymize operator (Basic Profile)', median(results.sluice!)],
-    ['anonymize operator + anonymization keys', median(results['sluice+keys']!)],
+    ['read + parse + anonymize operator (Basic Profile)', median(results.sluice!)],
+    ['read + parse + anonymize operator + anonymization keys', median(results['sluice+keys']!)],
+    [
+      'anonymize operator alone (envelopes ready, as ingest hands them over)',
+      median(results['operator alone']!),
+    ],
     ['gdcmanon -e (Basic Profile, GDCM 3.0)', gdcm],
   ] as const;
   console.log(`\n${count} CT instances 512×512, ${rounds} rounds, median instances/s`);
@@ -172,9 +179,12 @@ async function main() {
   console.log('|---|---|---|');
   for (const [name, rate] of rows)
     console.log(`| ${name} | ${rate.toFixed(0)} | ${(rate / gdcm).toFixed(2)}× |`);
-  const ratio = median(results.sluice!) / gdcm;
+  const alone = median(results['operator alone']!) / gdcm;
+  const whole = median(results.sluice!) / gdcm;
+  const verdict = (r: number) => (r >= TARGET_RATIO ? 'met' : 'NOT met');
   console.log(
-    `\ntarget: operator at least ${TARGET_RATIO}× gdcmanon: ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}`,
+    `\ntarget: at least ${TARGET_RATIO}× gdcmanon: operator alone ${verdict(alone)}, ` +
+      `with reading and parsing ${verdict(whole)}`,
   );
 }
 
