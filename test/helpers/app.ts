@@ -18,6 +18,7 @@ import { SeriesTypeService } from '../../src/core/series-type-service.js';
 import { ManagedSourceService } from '../../src/core/managed-sources.js';
 import { storageKey } from '../../src/sinks/storage.js';
 import { ExportSetService } from '../../src/core/export-sets.js';
+import { AnonymizationService } from '../../src/core/anonymization.js';
 
 export const ADMIN = { user: 'admin', password: 'secret' };
 
@@ -78,6 +79,12 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
     });
     managedSources.onSourceDeleted((source) => tagFilters.forgetSource(source));
     const exportSets = new ExportSetService(state, { ttlSecs: 6 * 3600, now: () => clock.now });
+    const anonymization = new AnonymizationService(Buffer.alloc(32, 7), state, {
+      index,
+      blobs,
+      storageKey,
+      scratchDir: join(dir, 'anonymization-tmp'),
+    });
     const app = createApp({
       index,
       blobs,
@@ -87,6 +94,7 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       tagFilters,
       managedSources,
       exportSets,
+      anonymization,
       version: 'test',
     });
     return { state, users, seriesTypes, tagFilters, managedSources, app };
