@@ -22,6 +22,8 @@ import { ForwardingService } from './core/forwarding.js';
 import { dimseSender } from './adapters/dimse/store-scu.js';
 import { ManagedSourceService } from './core/managed-sources.js';
 import { ExportSetService } from './core/export-sets.js';
+import { AnonymizationService } from './core/anonymization.js';
+import { loadOrCreateSecret } from './core/deid/secret.js';
 import { storageKey } from './sinks/storage.js';
 import { reconcile } from './reconcile.js';
 import { createApp } from './api/app.js';
@@ -83,6 +85,11 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   managedSources.onSourceDeleted((source) => tagFilters.forgetSource(source));
   managedSources.onSourceDeleted((source) => forwarding.forgetSource(source));
   await mkdir(config.watchRoot ?? join(config.dataDir, 'watched'), { recursive: true });
+  const anonymization = new AnonymizationService(
+    await loadOrCreateSecret(join(config.dataDir, 'anonymization.secret')),
+    state,
+    { index, blobs, storageKey, scratchDir: join(config.dataDir, 'anonymization-tmp') },
+  );
   const services: EngineServices = {
     config,
     index,
@@ -94,6 +101,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     log,
     forwarding,
     managedSources,
+    anonymization,
   };
   const report = await reconcile(index, blobs);
   if (report.reindexed || report.removedRows)
@@ -125,6 +133,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     forwarding,
     managedSources,
     exportSets: new ExportSetService(state, { ttlSecs: config.exportSetTtlSecs }),
+    anonymization,
     version: await version(),
     renderer,
   });

@@ -12,6 +12,7 @@ import { scus } from './state/scus.js';
 import { forwarding } from './state/forwarding.js';
 import { managedSources } from './state/managed-sources.js';
 import { exportSets } from './state/export-sets.js';
+import { anonymizationKeys } from './state/anonymization-keys.js';
 
 /**
  * A part of the state store: its tables (CREATE … IF NOT EXISTS) and its methods on the shared database.
@@ -88,6 +89,7 @@ const PARTS: StatePart<object>[] = [
   log,
   scus,
   forwarding,
+  anonymizationKeys,
 ];
 
 function userStore(db: Database.Database): UserStore {

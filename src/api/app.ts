@@ -18,6 +18,7 @@ import { logRoutes } from './routes/log.js';
 import { directoryWatchesRoutes, importRoutes, scpsRoutes } from './routes/managed-sources.js';
 import { imageToolsRoutes } from './routes/image-tools.js';
 import { renderRoutes } from './routes/render.js';
+import { anonymizationRoutes, imageAnonymizationRoutes } from './routes/anonymization.js';
 
 /** The HTTP API: Slicebox's routes under /api, and ours beside them. No globals; tests call app.request(). */
 export function createApp(deps: ApiDeps): Hono<AuthEnv> {
@@ -33,6 +34,8 @@ export function createApp(deps: ApiDeps): Hono<AuthEnv> {
   app.route('/api/images', imageToolsRoutes(deps)); // before imagesRoutes: `export` is not an `:id`
   app.route('/api/images', imagesRoutes(deps));
   app.route('/api', renderRoutes(deps));
+  app.route('/api/images', imageAnonymizationRoutes(deps));
+  app.route('/api/anonymization', anonymizationRoutes(deps));
   app.route('/api/sources', sourcesRoutes(deps));
   app.route('/api/pipelines', pipelinesRoutes(deps));
   app.route('/api/quarantine', quarantineRoutes(deps));

@@ -9,6 +9,7 @@ import type { ForwardingService } from '../core/forwarding.js';
 import type { ManagedSourceService } from '../core/managed-sources.js';
 import type { ExportSetService } from '../core/export-sets.js';
 import type { RenderService } from '../render/service.js';
+import type { AnonymizationService } from '../core/anonymization.js';
 
 /** What routes may use. Routes reach the engine through these services, never through a concrete source. */
 export interface ApiDeps {
@@ -31,6 +32,8 @@ export interface ApiDeps {
   managedSources: ManagedSourceService;
   /** Export sets for zip downloads (state store). */
   exportSets: ExportSetService;
+  /** De-identification and anonymization keys; the anonymization routes answer 503 without it. */
+  anonymization?: AnonymizationService;
   version: string;
   /** PNG rendering, image information and thumbnails (worker threads); absent, those routes answer 503. */
   renderer?: RenderService;

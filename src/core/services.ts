@@ -9,6 +9,7 @@ import type { TagFilterService } from './tag-filters.js';
 import type { LogService } from './log.js';
 import type { ForwardingService } from './forwarding.js';
 import type { ManagedSourceService } from './managed-sources.js';
+import type { AnonymizationService } from './anonymization.js';
 
 /** Accepts an uploaded body into a pipeline (registered by the `http_upload` source). */
 export type UploadHandler = (body: Readable, origin: Origin) => Promise<Outcome>;
@@ -30,6 +31,8 @@ export interface EngineServices {
   readonly forwarding?: ForwardingService;
   /** SCPs, watched directories and import sessions managed through the API (the `managed_sources` source). */
   readonly managedSources?: ManagedSourceService;
+  /** De-identification and anonymization keys (the `anonymize` and `reverse_anonymize` operators). */
+  readonly anonymization?: AnonymizationService;
 }
 
 export class UploadRegistry {

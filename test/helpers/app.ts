@@ -23,6 +23,7 @@ import { ForwardingService } from '../../src/core/forwarding.js';
 import { DEFAULT_FORWARDING } from '../../src/core/config.js';
 import { dimseSender } from '../../src/adapters/dimse/store-scu.js';
 import { ExportSetService } from '../../src/core/export-sets.js';
+import { AnonymizationService } from '../../src/core/anonymization.js';
 
 export const ADMIN = { user: 'admin', password: 'secret' };
 
@@ -91,6 +92,12 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
     });
     managedSources.onSourceDeleted((source) => tagFilters.forgetSource(source));
     const exportSets = new ExportSetService(state, { ttlSecs: 6 * 3600, now: () => clock.now });
+    const anonymization = new AnonymizationService(Buffer.alloc(32, 7), state, {
+      index,
+      blobs,
+      storageKey,
+      scratchDir: join(dir, 'anonymization-tmp'),
+    });
     const app = createApp({
       index,
       blobs,
@@ -103,6 +110,7 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       forwarding,
       managedSources,
       exportSets,
+      anonymization,
       version: 'test',
     });
     return { state, users, seriesTypes, tagFilters, managedSources, app };
