@@ -17,6 +17,8 @@ import { UserService } from './core/users.js';
 import { SeriesTypeService } from './core/series-type-service.js';
 import { TagFilterService } from './core/tag-filters.js';
 import { ManagedSourceService } from './core/managed-sources.js';
+import { AnonymizationService } from './core/anonymization.js';
+import { loadOrCreateSecret } from './core/deid/secret.js';
 import { storageKey } from './sinks/storage.js';
 import { reconcile } from './reconcile.js';
 import { createApp } from './api/app.js';
@@ -59,6 +61,11 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   // A deleted source takes its tag filter associations with it (Slicebox's SourceDeleted).
   managedSources.onSourceDeleted((source) => tagFilters.forgetSource(source));
   await mkdir(config.watchRoot ?? join(config.dataDir, 'watched'), { recursive: true });
+  const anonymization = new AnonymizationService(
+    await loadOrCreateSecret(join(config.dataDir, 'anonymization.secret')),
+    state,
+    { index, blobs, storageKey, scratchDir: join(config.dataDir, 'anonymization-tmp') },
+  );
   const services: EngineServices = {
     config,
     index,
@@ -68,6 +75,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     seriesTypes,
     tagFilters,
     managedSources,
+    anonymization,
   };
   const report = await reconcile(index, blobs);
   if (report.reindexed || report.removedRows)
@@ -86,6 +94,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     seriesTypes,
     tagFilters,
     managedSources,
+    anonymization,
     version: await version(),
   });
   const server = await new Promise<ServerType>((resolve, reject) => {

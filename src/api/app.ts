@@ -13,6 +13,7 @@ import { seriesTypesRoutes } from './routes/seriestypes.js';
 import { seriesLabelsRoutes } from './routes/series-labels.js';
 import { filteringRoutes } from './routes/filtering.js';
 import { directoryWatchesRoutes, importRoutes, scpsRoutes } from './routes/managed-sources.js';
+import { anonymizationRoutes, imageAnonymizationRoutes } from './routes/anonymization.js';
 
 /** The HTTP API: Slicebox's routes under /api, and ours beside them. No globals; tests call app.request(). */
 export function createApp(deps: ApiDeps): Hono<AuthEnv> {
@@ -26,6 +27,8 @@ export function createApp(deps: ApiDeps): Hono<AuthEnv> {
   app.route('/api/seriestypes', seriesTypesRoutes(deps));
   app.route('/api/filtering', filteringRoutes(deps));
   app.route('/api/images', imagesRoutes(deps));
+  app.route('/api/images', imageAnonymizationRoutes(deps));
+  app.route('/api/anonymization', anonymizationRoutes(deps));
   app.route('/api/sources', sourcesRoutes(deps));
   app.route('/api/pipelines', pipelinesRoutes(deps));
   app.route('/api/quarantine', quarantineRoutes(deps));

@@ -4,6 +4,7 @@ import type { UserService } from '../core/users.js';
 import type { SeriesTypeService } from '../core/series-type-service.js';
 import type { TagFilterService } from '../core/tag-filters.js';
 import type { ManagedSourceService } from '../core/managed-sources.js';
+import type { AnonymizationService } from '../core/anonymization.js';
 
 /** What routes may use. Routes reach the engine through these services, never through a concrete source. */
 export interface ApiDeps {
@@ -18,5 +19,7 @@ export interface ApiDeps {
   tagFilters: TagFilterService;
   /** SCPs, watched directories and import sessions (state store), followed by a running pipeline. */
   managedSources: ManagedSourceService;
+  /** De-identification and anonymization keys; the anonymization routes answer 503 without it. */
+  anonymization?: AnonymizationService;
   version: string;
 }

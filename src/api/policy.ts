@@ -38,12 +38,20 @@ export const ROUTE_POLICY: readonly RouteRule[] = [
   { method: 'POST', path: '/api/import/sessions', access: 'USER' },
   { method: 'POST', path: '/api/import/sessions/:id/images', access: 'USER' },
   { method: 'DELETE', path: '/api/import/sessions/:id', access: 'USER' },
+  // Anonymization as Slicebox allows it to users: an anonymized download (records a key), key queries.
+  { method: 'POST', path: '/api/images/:id/anonymized', access: 'USER' },
+  { method: 'POST', path: '/api/anonymization/keys/query', access: 'USER' },
 
   // Deletions are for administrators (Slicebox let any user delete images); listed so the README shows them.
   { method: 'DELETE', path: '/api/images/:id', access: 'ADMINISTRATOR' },
   { method: 'POST', path: '/api/images/delete', access: 'ADMINISTRATOR' },
   { method: 'DELETE', path: '/api/quarantine/:id', access: 'ADMINISTRATOR' },
   { method: 'POST', path: '/api/quarantine/:id/requeue', access: 'ADMINISTRATOR' },
+  // Anonymizing in place deletes the original; keys map pseudonyms back to patients.
+  { method: 'PUT', path: '/api/images/:id/anonymize', access: 'ADMINISTRATOR' },
+  { method: 'POST', path: '/api/anonymization/anonymize', access: 'ADMINISTRATOR' },
+  { method: 'DELETE', path: '/api/anonymization/keys/:id', access: 'ADMINISTRATOR' },
+  { method: 'GET', path: '/api/anonymization/keys/export/csv', access: 'ADMINISTRATOR' },
 ];
 
 export function defaultAccess(method: string): Access {

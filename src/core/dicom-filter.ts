@@ -57,13 +57,13 @@ const ITEM = 0xfffee000;
 const ITEM_END = 0xfffee00d;
 const SEQUENCE_END = 0xfffee0dd;
 
-interface RawItem {
+export interface RawItem {
   start: number;
   end: number;
   undefinedLength: boolean;
   elements: RawElement[];
 }
-interface RawElement {
+export interface RawElement {
   tag: number;
   start: number;
   end: number;
@@ -76,7 +76,7 @@ interface RawElement {
   items?: RawItem[];
 }
 
-class Reader {
+export class Reader {
   constructor(
     readonly buf: Buffer,
     readonly explicit: boolean,

@@ -7,6 +7,7 @@ import type { EngineConfig } from './config.js';
 import type { SeriesTypeService } from './series-type-service.js';
 import type { TagFilterService } from './tag-filters.js';
 import type { ManagedSourceService } from './managed-sources.js';
+import type { AnonymizationService } from './anonymization.js';
 
 /** Accepts an uploaded body into a pipeline (registered by the `http_upload` source). */
 export type UploadHandler = (body: Readable, origin: Origin) => Promise<Outcome>;
@@ -24,6 +25,8 @@ export interface EngineServices {
   readonly tagFilters?: TagFilterService;
   /** SCPs, watched directories and import sessions managed through the API (the `managed_sources` source). */
   readonly managedSources?: ManagedSourceService;
+  /** De-identification and anonymization keys (the `anonymize` and `reverse_anonymize` operators). */
+  readonly anonymization?: AnonymizationService;
 }
 
 export class UploadRegistry {

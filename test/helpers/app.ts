@@ -17,6 +17,7 @@ import { TagFilterService } from '../../src/core/tag-filters.js';
 import { SeriesTypeService } from '../../src/core/series-type-service.js';
 import { ManagedSourceService } from '../../src/core/managed-sources.js';
 import { storageKey } from '../../src/sinks/storage.js';
+import { AnonymizationService } from '../../src/core/anonymization.js';
 
 export const ADMIN = { user: 'admin', password: 'secret' };
 
@@ -76,6 +77,12 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       staticSources: () => ({ ports: [], folders: [] }),
     });
     managedSources.onSourceDeleted((source) => tagFilters.forgetSource(source));
+    const anonymization = new AnonymizationService(Buffer.alloc(32, 7), state, {
+      index,
+      blobs,
+      storageKey,
+      scratchDir: join(dir, 'anonymization-tmp'),
+    });
     const app = createApp({
       index,
       blobs,
@@ -84,6 +91,7 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       seriesTypes,
       tagFilters,
       managedSources,
+      anonymization,
       version: 'test',
     });
     return { state, users, seriesTypes, tagFilters, managedSources, app };

@@ -1,0 +1,45 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { defineOperator } from '../core/component.js';
+import { attr } from '../core/dicom.js';
+import { perItem } from '../core/settle.js';
+import { replaceFile } from './anonymize.js';
+
+/**
+ * Reverse anonymization on ingest (Slicebox §4.6): an instance that says PatientIdentityRemoved YES and
+ * whose anonymized patient, study, series or image matches an anonymization key gets the real values back
+ * in its root dataset (name, ID, UIDs and the key's remembered attributes, at and above the matched level).
+ * So data sent out anonymized and returned (a segmentation in the anonymous study, say) lands under the
+ * real patient. Anything else passes untouched, without its file being read.
+ *
+ * ```yaml
+ * operators:
+ *   - type: reverse_anonymize
+ * ```
+ */
+export const reverseAnonymize = defineOperator({
+  type: 'reverse_anonymize',
+  summary: 'Restores the real identity of returning anonymized instances from anonymization keys',
+  config: z.strictObject({
+    concurrency: z.number().int().min(1).max(256).default(8).describe('Instances processed at once'),
+  }),
+  example: { concurrency: 8 },
+  create: (config, ctx) =>
+    perItem(
+      ctx,
+      async (envelope) => {
+        const service = ctx.services.anonymization;
+        if (!service || attr(envelope.header, 'PatientIdentityRemoved').toUpperCase() !== 'YES')
+          return envelope;
+        const result = service.reverse(envelope.content ?? (await readFile(envelope.path)), envelope.header);
+        if (!result) return envelope;
+        const replaced = await replaceFile(ctx, envelope, result.bytes);
+        return {
+          ...replaced,
+          header: result.header,
+          tags: { ...replaced.tags, reversedWithKeyId: result.key.id, reversedAtLevel: result.level },
+        };
+      },
+      { concurrency: config.concurrency },
+    ),
+});
