@@ -4,6 +4,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { serve, type ServerType } from '@hono/node-server';
 import { loadConfig, type EngineConfig } from './core/config.js';
 import { Engine } from './core/engine.js';
@@ -19,6 +20,7 @@ import { TagFilterService } from './core/tag-filters.js';
 import { ManagedSourceService } from './core/managed-sources.js';
 import { AnonymizationService } from './core/anonymization.js';
 import { loadOrCreateSecret } from './core/deid/secret.js';
+import { BoxService } from './core/boxes/service.js';
 import { storageKey } from './sinks/storage.js';
 import { reconcile } from './reconcile.js';
 import { createApp } from './api/app.js';
@@ -66,6 +68,20 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     state,
     { index, blobs, storageKey, scratchDir: join(config.dataDir, 'anonymization-tmp') },
   );
+  // Bound before the first box connection is created (the HTTP port may be 0: chosen at listen).
+  let boundHttpPort = config.httpPort;
+  const boxes = new BoxService(
+    state,
+    index,
+    blobs,
+    (file, request) => anonymization.anonymize(file, request).bytes,
+    {
+      publicApiUrl: () => `${config.publicUrl ?? defaultPublicUrl(config.httpHost, boundHttpPort)}/api`,
+      storageKey,
+      timings: config.boxes,
+    },
+  );
+  boxes.onSourceDeleted((source) => tagFilters.forgetSource(source));
   const services: EngineServices = {
     config,
     index,
@@ -76,6 +92,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     tagFilters,
     managedSources,
     anonymization,
+    boxes,
   };
   const report = await reconcile(index, blobs);
   if (report.reindexed || report.removedRows)
@@ -95,6 +112,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     tagFilters,
     managedSources,
     anonymization,
+    boxes,
     version: await version(),
   });
   const server = await new Promise<ServerType>((resolve, reject) => {
@@ -103,6 +121,8 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   });
   const address = server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
+  boundHttpPort = httpPort;
+  boxes.start();
   return {
     config,
     engine,
@@ -110,10 +130,17 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     httpPort,
     async stop() {
       await new Promise<void>((r) => server.close(() => r()));
+      await boxes.stop();
       await engine.stop();
       await seriesTypes.stop();
       index.close();
       state.close();
     },
   };
+}
+
+/** `http://host:port` for the address the API binds; a wildcard address gives the machine's name. */
+function defaultPublicUrl(host: string, port: number): string {
+  const name = host === '0.0.0.0' || host === '::' ? hostname() : host;
+  return `http://${name.includes(':') ? `[${name}]` : name}:${port}`;
 }

@@ -9,6 +9,7 @@ import { seriesTypes } from './state/series-types.js';
 import { tagFilters } from './state/tag-filters.js';
 import { managedSources } from './state/managed-sources.js';
 import { anonymizationKeys } from './state/anonymization-keys.js';
+import { boxes } from './state/boxes.js';
 
 /**
  * A part of the state store: its tables (CREATE … IF NOT EXISTS) and its methods on the shared database.
@@ -76,7 +77,7 @@ export function openSqliteState(path: string): StateStore {
 const users: StatePart<UserStore> = { schema: USERS_SCHEMA, create: userStore };
 
 /** Every part of the state store. */
-const PARTS: StatePart<object>[] = [users, seriesTypes, tagFilters, managedSources, anonymizationKeys];
+const PARTS: StatePart<object>[] = [users, seriesTypes, tagFilters, managedSources, anonymizationKeys, boxes];
 
 function userStore(db: Database.Database): UserStore {
   const q = {

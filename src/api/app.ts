@@ -14,6 +14,8 @@ import { seriesLabelsRoutes } from './routes/series-labels.js';
 import { filteringRoutes } from './routes/filtering.js';
 import { directoryWatchesRoutes, importRoutes, scpsRoutes } from './routes/managed-sources.js';
 import { anonymizationRoutes, imageAnonymizationRoutes } from './routes/anonymization.js';
+import { boxesRoutes } from './routes/boxes.js';
+import { transactionsRoutes } from './routes/transactions.js';
 
 /** The HTTP API: Slicebox's routes under /api, and ours beside them. No globals; tests call app.request(). */
 export function createApp(deps: ApiDeps): Hono<AuthEnv> {
@@ -35,6 +37,8 @@ export function createApp(deps: ApiDeps): Hono<AuthEnv> {
   app.route('/api/scps', scpsRoutes(deps));
   app.route('/api/directorywatches', directoryWatchesRoutes(deps));
   app.route('/api/import', importRoutes(deps));
+  app.route('/api/boxes', boxesRoutes(deps));
+  app.route('/api/transactions', transactionsRoutes(deps));
   app.notFound((c) => c.text(`No route for ${c.req.method} ${c.req.path}`, 404));
   app.onError(onError);
   return app;

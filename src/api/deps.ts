@@ -5,6 +5,7 @@ import type { SeriesTypeService } from '../core/series-type-service.js';
 import type { TagFilterService } from '../core/tag-filters.js';
 import type { ManagedSourceService } from '../core/managed-sources.js';
 import type { AnonymizationService } from '../core/anonymization.js';
+import type { BoxService } from '../core/boxes/service.js';
 
 /** What routes may use. Routes reach the engine through these services, never through a concrete source. */
 export interface ApiDeps {
@@ -21,5 +22,7 @@ export interface ApiDeps {
   managedSources: ManagedSourceService;
   /** De-identification and anonymization keys; the anonymization routes answer 503 without it. */
   anonymization?: AnonymizationService;
+  /** Boxes, their transactions and the box protocol's serving side (state store). */
+  boxes: BoxService;
   version: string;
 }

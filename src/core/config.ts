@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import type { BoxTimings } from './boxes/service.js';
 
 export interface EngineConfig {
   dataDir: string;
@@ -19,6 +20,13 @@ export interface EngineConfig {
   pipelines: string[];
   /** Folder that watched directories created through the API must be inside; default `<dataDir>/watched`. */
   watchRoot?: string;
+  /**
+   * Where other boxes reach this engine (scheme, host, port, optional path prefix; no `/api`); default
+   * `http://<http host>:<http port>`. Box connections hand out `<public URL>/api/transactions/<token>`.
+   */
+  publicUrl?: string;
+  /** Box worker timings and limits (defaults in src/core/boxes/service.ts). */
+  boxes?: Partial<BoxTimings>;
 }
 
 const port = (name: string) =>
@@ -27,6 +35,12 @@ const port = (name: string) =>
     .int(`${name} must be an integer`)
     .min(0, `${name} must be 0..65535`)
     .max(65535, `${name} must be 0..65535`);
+
+const positiveInt = (name: string) =>
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be an integer`)
+    .min(1, `${name} must be at least 1`);
 
 const envSchema = z.object({
   SLUICE_DATA_DIR: z.string().min(1).default('./data'),
@@ -52,6 +66,14 @@ const envSchema = z.object({
     .default(3600),
   SLUICE_PIPELINES: z.string().min(1).default('pipelines/default.yaml'),
   SLUICE_WATCH_ROOT: z.string().min(1).optional(),
+  SLUICE_PUBLIC_URL: z
+    .url({ protocol: /^https?$/, error: 'SLUICE_PUBLIC_URL must be an http or https URL' })
+    .optional(),
+  SLUICE_BOX_POLL_INTERVAL_MS: positiveInt('SLUICE_BOX_POLL_INTERVAL_MS').optional(),
+  SLUICE_BOX_BATCH_SIZE: positiveInt('SLUICE_BOX_BATCH_SIZE').optional(),
+  SLUICE_BOX_PARALLELISM: positiveInt('SLUICE_BOX_PARALLELISM').optional(),
+  SLUICE_BOX_RETRY_BASE_MS: positiveInt('SLUICE_BOX_RETRY_BASE_MS').optional(),
+  SLUICE_BOX_RETRY_MAX_MS: positiveInt('SLUICE_BOX_RETRY_MAX_MS').optional(),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
@@ -75,5 +97,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
       .map((p) => p.trim())
       .filter(Boolean),
     watchRoot: e.SLUICE_WATCH_ROOT === undefined ? undefined : resolve(e.SLUICE_WATCH_ROOT),
+    publicUrl: e.SLUICE_PUBLIC_URL,
+    boxes: Object.fromEntries(
+      Object.entries({
+        pollIntervalMs: e.SLUICE_BOX_POLL_INTERVAL_MS,
+        batchSize: e.SLUICE_BOX_BATCH_SIZE,
+        parallelism: e.SLUICE_BOX_PARALLELISM,
+        retryBaseMs: e.SLUICE_BOX_RETRY_BASE_MS,
+        retryMaxMs: e.SLUICE_BOX_RETRY_MAX_MS,
+      }).filter(([, v]) => v !== undefined),
+    ),
   };
 }

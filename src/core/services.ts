@@ -8,6 +8,7 @@ import type { SeriesTypeService } from './series-type-service.js';
 import type { TagFilterService } from './tag-filters.js';
 import type { ManagedSourceService } from './managed-sources.js';
 import type { AnonymizationService } from './anonymization.js';
+import type { BoxService } from './boxes/service.js';
 
 /** Accepts an uploaded body into a pipeline (registered by the `http_upload` source). */
 export type UploadHandler = (body: Readable, origin: Origin) => Promise<Outcome>;
@@ -27,6 +28,8 @@ export interface EngineServices {
   readonly managedSources?: ManagedSourceService;
   /** De-identification and anonymization keys (the `anonymize` and `reverse_anonymize` operators). */
   readonly anonymization?: AnonymizationService;
+  /** Boxes and their transactions (the `box_incoming` source takes what they receive). */
+  readonly boxes?: BoxService;
 }
 
 export class UploadRegistry {

@@ -18,6 +18,7 @@ import { SeriesTypeService } from '../../src/core/series-type-service.js';
 import { ManagedSourceService } from '../../src/core/managed-sources.js';
 import { storageKey } from '../../src/sinks/storage.js';
 import { AnonymizationService } from '../../src/core/anonymization.js';
+import { BoxService } from '../../src/core/boxes/service.js';
 
 export const ADMIN = { user: 'admin', password: 'secret' };
 
@@ -83,6 +84,13 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       storageKey,
       scratchDir: join(dir, 'anonymization-tmp'),
     });
+    const boxes = new BoxService(
+      state,
+      index,
+      blobs,
+      (file, request) => anonymization.anonymize(file, request).bytes,
+      { publicApiUrl: () => 'http://127.0.0.1:5000/api', storageKey },
+    );
     const app = createApp({
       index,
       blobs,
@@ -92,6 +100,7 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       tagFilters,
       managedSources,
       anonymization,
+      boxes,
       version: 'test',
     });
     return { state, users, seriesTypes, tagFilters, managedSources, app };

@@ -78,6 +78,7 @@ beforeEach(() => {
     seriesTypes: undefined as any,
     tagFilters: undefined as any,
     managedSources: undefined as any,
+    boxes: undefined as any,
   };
   app = new Hono().route('/api/metadata', metadataRoutes(deps)).onError(onError);
   const image = add(index, '1.9.1.1', { InstanceNumber: '1' });
