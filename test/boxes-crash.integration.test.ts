@@ -1,0 +1,105 @@
+/**
+ * kill -9 of the receiving engine in the middle of a 200-image box transaction, then a restart on the same
+ * ports and data directory: the sender retries with backoff, every image arrives exactly once, and both
+ * ends of the transaction finish.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AUTH, freePort, startTestEngine, type TestEngine } from './helpers/engine.js';
+import {
+  FAST_BOXES,
+  imagesWithSeries,
+  incoming,
+  pair,
+  send,
+  transferEnded,
+  uploadStudy,
+  type Api,
+} from './helpers/boxes.js';
+
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+let a: TestEngine | undefined;
+afterAll(async () => {
+  children.forEach((c) => c.kill('SIGKILL'));
+  await a?.cleanup();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function startProcess(dataDir: string, httpPort: number, dicomPort: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+    env: {
+      ...process.env,
+      SLUICE_DATA_DIR: dataDir,
+      SLUICE_HTTP_PORT: String(httpPort),
+      SLUICE_DICOM_PORT: String(dicomPort),
+      SLUICE_ADMIN_PASSWORD: 'secret',
+      SLUICE_BOX_POLL_INTERVAL_MS: '100',
+      SLUICE_BOX_RETRY_BASE_MS: '50',
+      SLUICE_BOX_RETRY_MAX_MS: '400',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let log = '';
+  child.stdout!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => (log += d));
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`engine exited: ${log}`);
+    const ok = await fetch(`http://127.0.0.1:${httpPort}/api/system/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return child;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`engine did not start: ${log}`);
+}
+
+describe('box transfer across a crash of the receiver', () => {
+  it('delivers every image of a 200-image transaction exactly once, and both ends finish', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'sluice-box-crash-'));
+    dirs.push(dataDir);
+    const [httpPort, dicomPort] = [await freePort(), await freePort()];
+    const b: Api = {
+      api: (path, init = {}) =>
+        fetch(`http://127.0.0.1:${httpPort}${path}`, {
+          ...init,
+          headers: { ...AUTH, ...(init.headers ?? {}) },
+        }),
+    };
+    let receiver = await startProcess(dataDir, httpPort, dicomPort);
+    a = await startTestEngine({ boxes: { ...FAST_BOXES, parallelism: 4 } });
+    const { pollBox, pushBox } = await pair(b, a, { server: 'receiver', client: 'sender' });
+    const study = await uploadStudy(a, { series: 4, perSeries: 50, rows: 256, columns: 256 });
+    expect(study.imageIds).toHaveLength(200);
+
+    const outgoingId = await send(a, pushBox.id, study.imageIds);
+    let received = 0;
+    while (received < 30) {
+      received = await incoming(b, pollBox.id, outgoingId).then(
+        (t) => t.receivedImageCount,
+        () => 0,
+      );
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    receiver.kill('SIGKILL');
+    await new Promise((r) => receiver.once('exit', r));
+    expect(received).toBeLessThan(200);
+
+    receiver = await startProcess(dataDir, httpPort, dicomPort);
+    const { out, in: inc } = await transferEnded(a, outgoingId, b, pollBox.id, 'FINISHED', 120_000);
+    expect(out).toMatchObject({ sentImageCount: 200, failedImageCount: 0, totalImageCount: 200 });
+    expect(inc).toMatchObject({ receivedImageCount: 200, failedImageCount: 0, totalImageCount: 200 });
+
+    const images = await imagesWithSeries(b);
+    expect(images).toHaveLength(200);
+    expect(new Set(images.map((i) => i.sopInstanceUID.value)).size).toBe(200);
+    expect(new Set(images.map((i) => i.flat.series.seriesInstanceUID.value)).size).toBe(4);
+    receiver.kill('SIGTERM');
+  }, 240_000);
+});
