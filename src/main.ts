@@ -74,7 +74,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     state,
     index,
     blobs,
-    (file, request) => anonymization.anonymize(file, request).bytes,
+    (file, request) => anonymization.anonymize(file, request).parts,
     {
       publicApiUrl: () => `${config.publicUrl ?? defaultPublicUrl(config.httpHost, boundHttpPort)}/api`,
       storageKey,

@@ -6,6 +6,7 @@ import { openSqliteState } from '../adapters/sqlite-state.js';
 import { makeInstance, newUid } from '../../test/fixtures/dicom-fixtures.js';
 import { AnonymizationService, keyIdentifiers } from './anonymization.js';
 import { attr, parseHeader } from './dicom.js';
+import { mapUid } from './deid/anonymize.js';
 import type { StateStore } from './ports.js';
 
 let dir: string;
@@ -105,6 +106,21 @@ describe('anonymization keys', () => {
     expect(attr(r.header, 'AccessionNumber')).toBe('');
   });
 
+  it('keeps two frames of reference of one study apart', () => {
+    const studyInstanceUid = newUid();
+    const frames = [newUid(), newUid()];
+    const out = frames.map((frame) =>
+      service.anonymize(
+        makeInstance({ patientId: 'P5', studyInstanceUid, extra: { FrameOfReferenceUID: frame } }),
+        {},
+      ),
+    );
+    expect(out.map((r) => attr(r.header, 'FrameOfReferenceUID'))).toEqual(
+      frames.map((f) => mapUid(SECRET, f)),
+    );
+    expect(attr(out[1]!.header, 'StudyInstanceUID')).toBe(attr(out[0]!.header, 'StudyInstanceUID'));
+  });
+
   it('gives the same image its old SOP Instance UID when sent again, even under a custom value', () => {
     const [file] = study('P3', 1);
     const custom = newUid();
@@ -119,6 +135,7 @@ describe('anonymization keys', () => {
     const anonymized = service.anonymize(files[0]!, {});
     const back = service.reverse(anonymized.bytes)!;
     expect(back.level).toBe('IMAGE');
+    expect(back.header.dataset).toEqual(parseHeader(back.bytes).dataset);
     const real = parseHeader(files[0]!);
     expect(keyIdentifiers(back.header)).toEqual(keyIdentifiers(real));
     expect(attr(back.header, 'AccessionNumber')).toBe('ACC-P4');
@@ -180,6 +197,12 @@ describe('anonymization keys', () => {
     ).toThrow(/queryProperties\[0\].propertyName/);
     const key = state.listAnonymizationKeys({ startIndex: 0, count: 1 })[0]!;
     expect(state.anonymizationKeyRows(0, 10).filter((r) => r.id === key.id)).toHaveLength(9);
+    // Export pages hold whole keys: one key per page here, each with its nine values.
+    const firstPage = state.anonymizationKeyRows(0, 1);
+    expect(new Set(firstPage.map((r) => r.id))).toEqual(new Set([key.id]));
+    expect(firstPage).toHaveLength(9);
+    expect(new Set(state.anonymizationKeyRows(key.id, 1).map((r) => r.id)).size).toBe(1);
+    expect(state.anonymizationKeyRows(key.id + 2, 1)).toEqual([]);
     expect(state.deleteAnonymizationKey(key.id)).toBe(true);
     expect(state.anonymizationKeyValues(key.id)).toEqual([]);
     expect(state.deleteAnonymizationKey(key.id)).toBe(false);

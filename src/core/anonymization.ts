@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { attr, parseHeader, type DicomHeader } from './dicom.js';
-import { NotFoundError, PipelineError } from './errors.js';
+import { BadRequestError, NotFoundError, PipelineError } from './errors.js';
 import type { Origin } from './envelope.js';
 import type {
   AnonymizationKey,
@@ -33,7 +33,7 @@ import {
   type RootTagValue,
 } from './deid/anonymize.js';
 import { OPTIONS, OPTION_NAMES, type ConfidentialityOption } from './deid/profile.js';
-import { tagString } from './tag-path.js';
+import { tagString, tagTreeFromJson, TagPathError } from './tag-path.js';
 
 const RANK: Record<KeyLevel, number> = { PATIENT: 0, STUDY: 1, SERIES: 2, IMAGE: 3 };
 
@@ -96,6 +96,8 @@ export interface AnonymizedInstance extends AnonymizeResult {
 }
 
 export interface ReversedInstance {
+  parts: readonly Buffer[];
+  length: number;
   bytes: Buffer;
   header: DicomHeader;
   key: AnonymizationKey;
@@ -144,7 +146,7 @@ export class AnonymizationService {
     for (const a of KEY_VALUE_ATTRIBUTES) final.set(a.tag, attr(first.header, a.keyword));
 
     const { key } = this.keys.recordAnonymizationKey(real, (match) => {
-      if (match) this.harmonize(match, final, userTags);
+      if (match) this.harmonize(match, final, userTags, header);
       const anon = (field: keyof KeyIdentifiers) =>
         final.get(IDENTIFIERS.find((i) => i.field === field)!.tag)!;
       return {
@@ -176,19 +178,30 @@ export class AnonymizationService {
     for (const a of KEY_VALUE_ATTRIBUTES)
       if (final.get(a.tag) !== attr(first.header, a.keyword))
         changes.push({ tag: a.tag, value: final.get(a.tag)! });
-    if (!changes.length) return { ...first, key };
-    return { ...anonymize(file, { ...base, tagValues: [...userValues, ...changes] }, known), key };
+    if (!changes.length) return Object.assign(first, { key });
+    return Object.assign(anonymize(file, { ...base, tagValues: [...userValues, ...changes] }, known), {
+      key,
+    });
   }
 
-  /** Takes the earlier key's anonymized values for every attribute at or above the level it matched. */
-  private harmonize(match: KeyMatch, final: Map<number, string>, userTags: ReadonlySet<number>): void {
+  /**
+   * Takes the earlier key's anonymized values for every attribute at or above the level it matched. A key
+   * attribute is taken only where its real value is the same as the earlier image's: two frames of reference
+   * in one study (a localizer and an axial series) stay two (Slicebox merged them).
+   */
+  private harmonize(
+    match: KeyMatch,
+    final: Map<number, string>,
+    userTags: ReadonlySet<number>,
+    real: DicomHeader,
+  ): void {
     for (const i of IDENTIFIERS)
       if (RANK[i.level] <= RANK[match.level] && !userTags.has(i.tag))
         final.set(i.tag, match.key[ANON_FIELD[i.field]]);
     for (const a of KEY_VALUE_ATTRIBUTES) {
       if (!a.harmonize || RANK[a.level] > RANK[match.level] || userTags.has(a.tag)) continue;
       const earlier = match.values.find((v) => v.tagPath === tagString(a.tag));
-      if (earlier) final.set(a.tag, earlier.anonymizedValue);
+      if (earlier && earlier.value === attr(real, a.keyword)) final.set(a.tag, earlier.anonymizedValue);
     }
   }
 
@@ -212,7 +225,7 @@ export class AnonymizationService {
       if (v && RANK[a.level] <= RANK[match.level]) changes.push({ tag: a.tag, value: v.value || undefined });
     }
     const result = setRootValues(file, changes, header);
-    return { bytes: result.bytes, header: result.header, key: match.key, level: match.level };
+    return Object.assign(result, { key: match.key, level: match.level });
   }
 
   /**
@@ -288,4 +301,29 @@ export class AnonymizationService {
       throw new PipelineError('ANONYMIZATION.NO_STORAGE', 'anonymization of stored images is not wired', 503);
     return this.storage;
   }
+}
+
+/**
+ * Slicebox's `tagValues` JSON (`[{tagPath, value}]`) as root tag values for `anonymize`; paths into
+ * sequences, the file meta, pixel data and private data are refused with a 400 naming the field.
+ */
+export function tagValuesFromJson(
+  values: ReadonlyArray<{ tagPath: unknown; value: string }>,
+  field: string,
+): RootTagValue[] {
+  return values.map((v, i) => {
+    let tree;
+    try {
+      tree = tagTreeFromJson(v.tagPath);
+    } catch (err) {
+      if (err instanceof TagPathError) throw new BadRequestError(`${field}[${i}].tagPath: ${err.message}`);
+      throw err;
+    }
+    if (tree.length !== 1 || tree[0]!.item !== undefined)
+      throw new BadRequestError(`${field}[${i}].tagPath: only attributes of the root dataset can be set`);
+    const tag = tree[0]!.tag;
+    if (tag >>> 16 === 0x0002 || tag === 0x7fe00010 || (tag >>> 16) % 2 === 1)
+      throw new BadRequestError(`${field}[${i}].tagPath: (${tag.toString(16)}) cannot be set`);
+    return { tag, value: v.value };
+  });
 }

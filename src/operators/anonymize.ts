@@ -59,7 +59,7 @@ export const anonymizeOperator = defineOperator({
           envelope.header,
         );
         if (result.skipped) return envelope;
-        const replaced = await replaceFile(ctx, envelope, result.bytes);
+        const replaced = await replaceFile(ctx, envelope, result);
         return {
           ...replaced,
           header: result.header,
@@ -70,18 +70,26 @@ export const anonymizeOperator = defineOperator({
     ),
 });
 
-/** Writes new bytes for an envelope to a scratch file that goes when the envelope is settled. */
+/**
+ * Writes a new file for an envelope (pieces gathered in one write, so kept pixel data is never copied) to a
+ * scratch path that goes when the envelope is settled.
+ */
 export async function replaceFile(
   ctx: ComponentContext,
   envelope: Envelope,
-  bytes: Buffer,
+  file: { parts: readonly Buffer[]; length: number },
 ): Promise<Envelope> {
   const path = ctx.scratchPath();
   try {
     const handle = await open(path, 'w');
     try {
-      for (let offset = 0; offset < bytes.length;)
-        offset += (await handle.write(bytes, offset, bytes.length - offset)).bytesWritten;
+      let pending = [...file.parts];
+      while (pending.length) {
+        let { bytesWritten } = await handle.writev(pending);
+        // A short write: drop what went, continue with the rest.
+        while (pending.length && bytesWritten >= pending[0]!.length) bytesWritten -= pending.shift()!.length;
+        if (bytesWritten && pending.length) pending[0] = pending[0]!.subarray(bytesWritten);
+      }
     } finally {
       await handle.close();
     }
@@ -92,8 +100,8 @@ export async function replaceFile(
   return {
     ...envelope,
     path,
-    content: bytes,
-    size: bytes.length,
+    content: undefined,
+    size: file.length,
     tags: { ...envelope.tags, [TEMP_FILES_TAG]: [...tempFilesOf(envelope), path] },
   };
 }

@@ -33,7 +33,7 @@ export const reverseAnonymize = defineOperator({
           return envelope;
         const result = service.reverse(envelope.content ?? (await readFile(envelope.path)), envelope.header);
         if (!result) return envelope;
-        const replaced = await replaceFile(ctx, envelope, result.bytes);
+        const replaced = await replaceFile(ctx, envelope, result);
         return {
           ...replaced,
           header: result.header,

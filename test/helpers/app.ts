@@ -88,7 +88,7 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       state,
       index,
       blobs,
-      (file, request) => anonymization.anonymize(file, request).bytes,
+      (file, request) => anonymization.anonymize(file, request).parts,
       { publicApiUrl: () => 'http://127.0.0.1:5000/api', storageKey },
     );
     const app = createApp({

@@ -136,14 +136,16 @@ function anonymizationKeyStore(db: Database.Database): AnonymizationKeyStore {
     }
     return undefined;
   };
-  const record = db.transaction(
-    (real: KeyIdentifiers, decide: Parameters<AnonymizationKeyStore['recordAnonymizationKey']>[1]) => {
-      const { values, ...key } = decide(find(byReal, real));
-      const id = Number(q.insert.run(key).lastInsertRowid);
-      for (const v of values) q.insertValue.run(id, v.tagPath, v.level, v.value, v.anonymizedValue);
-      return { key: q.byId.get(id)!, values: q.values.all(id) };
-    },
-  );
+  const findAndInsert = (
+    real: KeyIdentifiers,
+    decide: Parameters<AnonymizationKeyStore['recordAnonymizationKey']>[1],
+  ) => {
+    const { values, ...key } = decide(find(byReal, real));
+    const id = Number(q.insert.run(key).lastInsertRowid);
+    for (const v of values) q.insertValue.run(id, v.tagPath, v.level, v.value, v.anonymizedValue);
+    return { key: q.byId.get(id)!, values: q.values.all(id) };
+  };
+  const record = db.transaction(findAndInsert);
 
   return {
     // IMMEDIATE takes the write lock before the read, so no other writer can slip in between.

@@ -9,11 +9,10 @@ import type { ApiDeps } from '../deps.js';
 import type { AuthEnv } from '../auth.js';
 import { idParam, jsonBody, pagingParams, parseOr400 } from '../params.js';
 import { BadRequestError, NotFoundError, PipelineError } from '../../core/errors.js';
-import type { AnonymizationService } from '../../core/anonymization.js';
-import type { RootTagValue } from '../../core/deid/anonymize.js';
+import { tagValuesFromJson, type AnonymizationService } from '../../core/anonymization.js';
 import { normalizeOptions } from '../../core/deid/profile.js';
 import type { AnonymizationKeyValue } from '../../core/ports.js';
-import { parseTagTree, tagTreeFromJson, tagTreeToJson, TagPathError } from '../../core/tag-path.js';
+import { parseTagTree, tagTreeToJson } from '../../core/tag-path.js';
 
 const profileSchema = z.object({
   options: z.array(z.object({ name: z.string() }).passthrough()).describe('Confidentiality options by name'),
@@ -50,25 +49,6 @@ const listParams = pagingParams.extend({
   orderascending: z.enum(['true', 'false']).default('true'),
   filter: z.string().optional(),
 });
-
-/** Root-level tag values from Slicebox's JSON; sequence paths are refused with the field named. */
-function rootTagValues(values: z.infer<typeof tagValueSchema>[], field: string): RootTagValue[] {
-  return values.map((v, i) => {
-    let tree;
-    try {
-      tree = tagTreeFromJson(v.tagPath);
-    } catch (err) {
-      if (err instanceof TagPathError) throw new BadRequestError(`${field}[${i}].tagPath: ${err.message}`);
-      throw err;
-    }
-    if (tree.length !== 1 || tree[0]!.item !== undefined)
-      throw new BadRequestError(`${field}[${i}].tagPath: only attributes of the root dataset can be set`);
-    const tag = tree[0]!.tag;
-    if (tag >>> 16 === 0x0002 || tag === 0x7fe00010 || (tag >>> 16) % 2 === 1)
-      throw new BadRequestError(`${field}[${i}].tagPath: (${tag.toString(16)}) cannot be set`);
-    return { tag, value: v.value };
-  });
-}
 
 const optionNames = (profile: z.infer<typeof profileSchema>) =>
   normalizeOptions(
@@ -128,7 +108,7 @@ export function anonymizationRoutes(deps: ApiDeps): Hono<AuthEnv> {
       const options = optionNames(body.profile);
       const requests = body.imageTagValuesSet.map((entry, i) => ({
         imageId: entry.imageId,
-        tagValues: rootTagValues(entry.tagValues, `imageTagValuesSet[${i}].tagValues`),
+        tagValues: tagValuesFromJson(entry.tagValues, `imageTagValuesSet[${i}].tagValues`),
       }));
       const anonymization = service(deps);
       for (const r of requests)
@@ -223,7 +203,7 @@ export function imageAnonymizationRoutes(deps: ApiDeps): Hono<AuthEnv> {
       }
     }
     const body = parseOr400(anonymizationData, json, 'body (AnonymizationData)');
-    return { options: optionNames(body.profile), tagValues: rootTagValues(body.tagValues, 'tagValues') };
+    return { options: optionNames(body.profile), tagValues: tagValuesFromJson(body.tagValues, 'tagValues') };
   };
   return new Hono<AuthEnv>()
     .put('/:id/anonymize', async (c) => {

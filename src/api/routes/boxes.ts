@@ -7,10 +7,9 @@ import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
 import type { AuthEnv } from '../auth.js';
 import { idParam, jsonBody, pagingParams, parseOr400 } from '../params.js';
-import { BadRequestError } from '../../core/errors.js';
-import type { BoxTagValue, Image } from '../../core/ports.js';
+import type { Image } from '../../core/ports.js';
 import { boxJson } from '../../core/boxes/wire.js';
-import { tagTreeFromJson, TagPathError } from '../../core/tag-path.js';
+import { tagValuesFromJson } from '../../core/anonymization.js';
 
 const paging = (query: Record<string, string>) => parseOr400(pagingParams, query, 'Query parameters');
 
@@ -31,25 +30,6 @@ const sendInput = z.object({
     .array(z.object({ imageId: z.number().int().nonnegative(), tagValues: z.array(tagValue).default([]) }))
     .max(100_000),
 });
-
-/** Root attributes only (Slicebox's TagValue JSON); sequences, file meta, pixel data and private tags refused. */
-function boxTagValues(values: Array<z.infer<typeof tagValue>>, field: string): BoxTagValue[] {
-  return values.map((v, i) => {
-    let tree;
-    try {
-      tree = tagTreeFromJson(v.tagPath);
-    } catch (err) {
-      if (err instanceof TagPathError) throw new BadRequestError(`${field}[${i}].tagPath: ${err.message}`);
-      throw err;
-    }
-    if (tree.length !== 1 || tree[0]!.item !== undefined)
-      throw new BadRequestError(`${field}[${i}].tagPath: only attributes of the root dataset can be set`);
-    const tag = tree[0]!.tag;
-    if (tag >>> 16 === 0x0002 || tag === 0x7fe00010 || (tag >>> 16) % 2 === 1)
-      throw new BadRequestError(`${field}[${i}].tagPath: (${tag.toString(16)}) cannot be set`);
-    return { tag, value: v.value };
-  });
-}
 
 export function boxesRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { boxes, index } = deps;
@@ -121,7 +101,7 @@ export function boxesRoutes(deps: ApiDeps): Hono<AuthEnv> {
           optionNames(input.profile),
           input.imageTagValuesSet.map((s, i) => ({
             imageId: s.imageId,
-            tagValues: boxTagValues(s.tagValues, `imageTagValuesSet[${i}].tagValues`),
+            tagValues: tagValuesFromJson(s.tagValues, `imageTagValuesSet[${i}].tagValues`),
           })),
         );
         c.header('X-Sluice-Transaction-Id', String(transaction.id));

@@ -49,11 +49,14 @@ export interface BoxIngest {
   receive(box: BoxRow, body: Readable, detail: string): Promise<Outcome>;
 }
 
-/** Anonymizes one instance with a profile (option names) and root tag values, for a transfer. */
+/**
+ * Anonymizes one instance with a profile (option names) and root tag values, for a transfer; answers the
+ * new file as consecutive pieces (the pixel data a view of the input, never copied).
+ */
 export type BoxAnonymizer = (
   file: Buffer,
   request: { options: string[]; tagValues: BoxTagValue[]; imageId: number },
-) => Buffer;
+) => readonly Buffer[];
 
 export interface BoxTimings {
   /** How often an idle PUSH box looks for new outgoing images and polls the remote's queue. */
@@ -329,7 +332,11 @@ export class BoxService {
   }
 
   /** The stored image, anonymized for a transfer. Throws a 404-coded error when it cannot be made. */
-  async anonymizedImage(imageId: number, options: string[], tagValues: BoxTagValue[]): Promise<Buffer> {
+  async anonymizedImage(
+    imageId: number,
+    options: string[],
+    tagValues: BoxTagValue[],
+  ): Promise<readonly Buffer[]> {
     if (!this.anonymizer)
       throw new PipelineError('ANONYMIZATION.NOT_WIRED', 'boxes need the anonymization service', 503);
     const image = this.index.image(imageId);

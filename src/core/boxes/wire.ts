@@ -104,9 +104,10 @@ export function parsePollAnswer(json: unknown): RemoteTransactionImage[] {
 
 // ------------------------------------------------------------------------------------------ compression
 
-/** Deflates (zlib format, as Slicebox) a file's bytes as a stream. */
-export function deflateStream(bytes: Buffer): Readable {
-  return Readable.from([bytes]).pipe(createDeflate({ level: constants.Z_BEST_SPEED }));
+/** Deflates (zlib format, as Slicebox) a file, given as consecutive pieces, as a stream. */
+export function deflateStream(parts: Buffer | readonly Buffer[]): Readable {
+  const pieces = Buffer.isBuffer(parts) ? [parts] : [...parts];
+  return Readable.from(pieces, { objectMode: false }).pipe(createDeflate({ level: constants.Z_BEST_SPEED }));
 }
 
 const isZlibHeader = (b: Buffer) =>

@@ -132,7 +132,7 @@ export class BoxWorker {
     image: { id: number; imageId: number; sequenceNumber: number; attempts: number },
   ): Promise<void> {
     const { store } = this.service;
-    let bytes: Buffer;
+    let bytes: readonly Buffer[];
     try {
       bytes = await this.service.anonymizedImage(
         image.imageId,

@@ -147,6 +147,13 @@ describe('anonymize: every attribute of Table E.1-1, for the Basic Profile and e
     (_label, options) => {
       const result = anonymize(instance.bytes, { options, secret: SECRET });
       expect(result.skipped).toBe(false);
+      // The header answered without a second full parse equals a full parse of the bytes.
+      const full = parseHeader(result.bytes);
+      expect(result.header.dataset).toEqual(full.dataset);
+      expect(result.header.meta).toEqual(full.meta);
+      expect(result.header.sopInstanceUid).toBe(full.sopInstanceUid);
+      expect(result.header.pixelDataOffset).toBe(full.pixelDataOffset);
+      expect(result.length).toBe(result.bytes.length);
       const { meta, dict } = read(result.bytes);
       const applied = ['BASIC_PROFILE', ...options] as OptionName[];
       let checked = 0;
@@ -350,6 +357,7 @@ describe('anonymize: behaviour', () => {
     const instance = makeDeidInstance({ transferSyntaxUid: ts });
     const result = anonymize(instance.bytes, { secret: SECRET } satisfies AnonymizeOptions);
     expect(result.header.transferSyntaxUid).toBe(ts);
+    expect(result.header.dataset).toEqual(parseHeader(result.bytes).dataset);
     const { dict } = read(result.bytes);
     expect(str(dict['00100010'])).toBe(patientPseudonym(SECRET, PATIENT_NAME, PATIENT_ID).patientName);
     expect(str(dict['0020000D'])).toBe(

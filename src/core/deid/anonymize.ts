@@ -33,7 +33,7 @@ import {
   type OptionName,
 } from './profile.js';
 
-const { DicomMetaDictionary } = dcmjs.data;
+const { DicomMessage, DicomMetaDictionary } = dcmjs.data;
 
 export class AnonymizationError extends PipelineError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -59,7 +59,15 @@ export interface AnonymizeOptions {
 }
 
 export interface AnonymizeResult {
-  bytes: Buffer;
+  /**
+   * The new file as consecutive pieces: new values, and views of the input for everything kept (the pixel
+   * data is never copied). Write them with a gathering write; `bytes` joins them on first use.
+   */
+  readonly parts: readonly Buffer[];
+  /** Total length of the parts. */
+  readonly length: number;
+  /** The whole file. */
+  readonly bytes: Buffer;
   header: DicomHeader;
   /** True when the input was already de-identified and is answered unchanged. */
   skipped: boolean;
@@ -188,7 +196,15 @@ type Mode = 'normal' | 'dummy' | 'clean';
 interface Out {
   tag: number;
   bytes: Buffer;
+  /** The element's bytes as they were in the input (so its parsed value is the input header's). */
+  kept?: boolean;
 }
+
+/** Whether `bytes` is the input element itself, not a rewrite. */
+const isVerbatim = (buf: Buffer, el: RawElement, bytes: Buffer) =>
+  bytes.buffer === buf.buffer &&
+  bytes.byteOffset === buf.byteOffset + el.start &&
+  bytes.length === el.end - el.start;
 
 /** Writes elements in a dataset's transfer syntax. */
 export class Encoder {
@@ -250,8 +266,9 @@ export class Encoder {
 
 class Anonymizer extends Encoder {
   private readonly uids = new Map<string, string>();
-  private readonly scrubber: RegExp | undefined;
-  private readonly dayShift: number;
+  // Both derived on first use: the Basic Profile alone never cleans text nor shifts dates.
+  private scrubberMemo: { pattern: RegExp | undefined } | undefined;
+  private dayShiftMemo: number | undefined;
   /** Overlay groups whose Overlay Data goes: the whole overlay goes with it (a plane without data is invalid). */
   private readonly overlayGone: boolean;
   newSopInstanceUid: string;
@@ -260,19 +277,27 @@ class Anonymizer extends Encoder {
     readonly reader: Reader,
     private readonly profile: CompiledProfile,
     private readonly secret: Buffer | string,
-    header: DicomHeader,
+    private readonly header: DicomHeader,
   ) {
     super(reader.explicit, reader.littleEndian);
-    const name = attr(header, 'PatientName');
-    const id = attr(header, 'PatientID');
-    this.dayShift = dateShiftDays(secret, name, id);
-    this.scrubber = buildScrubber(header);
     this.overlayGone = actionFor(profile, 0x60003000) === 'X';
     this.newSopInstanceUid = header.sopInstanceUid;
   }
 
   private get buf() {
     return this.reader.buf;
+  }
+
+  private get dayShift(): number {
+    return (this.dayShiftMemo ??= dateShiftDays(
+      this.secret,
+      attr(this.header, 'PatientName'),
+      attr(this.header, 'PatientID'),
+    ));
+  }
+
+  private get scrubber(): RegExp | undefined {
+    return (this.scrubberMemo ??= { pattern: buildScrubber(this.header) }).pattern;
   }
 
   vrOf(el: RawElement): string {
@@ -322,7 +347,7 @@ class Anonymizer extends Encoder {
       if (root && tag === TAG.DeidentificationMethodCodeSequence) continue;
       if (group & 1) {
         const kept = this.privateElement(el, creators);
-        if (kept) out.push({ tag, bytes: kept });
+        if (kept) out.push({ tag, bytes: kept, kept: true });
         continue;
       }
       if (this.overlayGone && (group & 0xff00) === 0x6000 && group <= 0x601e) continue;
@@ -330,7 +355,7 @@ class Anonymizer extends Encoder {
       let action = actionFor(this.profile, tag);
       if (action === undefined && mode !== 'normal') action = this.unnamedAction(vr, mode);
       const bytes = this.apply(el, vr, action ?? 'K', mode, root);
-      if (bytes) out.push({ tag, bytes });
+      if (bytes) out.push({ tag, bytes, kept: isVerbatim(this.buf, el, bytes) });
     }
     return out;
   }
@@ -543,7 +568,7 @@ export function anonymize(file: Buffer, opts: AnonymizeOptions, known?: DicomHea
   const profile = compileProfile(opts.options ?? []);
   const header = known ?? parseHeader(file);
   if (!opts.force && attr(header, 'PatientIdentityRemoved').toUpperCase() === 'YES')
-    return { bytes: file, header, skipped: true, options: profile.options };
+    return unchanged(file, header, profile.options);
 
   const datasetStart = 144 + file.readUInt32LE(140);
   const ts = header.transferSyntaxUid;
@@ -591,20 +616,103 @@ export function anonymize(file: Buffer, opts: AnonymizeOptions, known?: DicomHea
   for (const [tag, bytes] of set) merged.push({ tag, bytes });
   merged.sort((a, b) => a.tag - b.tag);
 
-  const body = Buffer.concat(merged.map((o) => o.bytes));
   const meta = buildFileMeta({
     sopClassUid: header.sopClassUid,
     sopInstanceUid: anonymizer.newSopInstanceUid,
     transferSyntaxUid: ts,
   });
-  const bytes = Buffer.concat([meta, deflated ? deflateRawSync(body) : body]);
+  return finish(meta, merged, deflated, profile.options, 'anonymized', header);
+}
+
+/** A result whose `bytes` are joined only when someone asks for them. */
+class PartsResult implements AnonymizeResult {
+  private joined: Buffer | undefined;
+  readonly length: number;
+  constructor(
+    readonly parts: readonly Buffer[],
+    public header: DicomHeader,
+    readonly skipped: boolean,
+    readonly options: readonly OptionName[],
+  ) {
+    this.length = parts.reduce((n, p) => n + p.length, 0);
+  }
+  get bytes(): Buffer {
+    if (this.parts.length === 1) return this.parts[0]!;
+    return (this.joined ??= Buffer.concat(this.parts as Buffer[], this.length));
+  }
+}
+
+/** The unchanged input, as a result. */
+function unchanged(file: Buffer, header: DicomHeader, options: readonly OptionName[]): AnonymizeResult {
+  return new PartsResult([file], header, true, options);
+}
+
+/**
+ * Assembles the file meta and the root elements, and checks that the result reads back: the header (what
+ * comes before the pixel data) is parsed from a small joined copy; the rest stays in pieces.
+ */
+function finish(
+  meta: Buffer,
+  merged: readonly Out[],
+  deflated: boolean,
+  options: readonly OptionName[],
+  what: string,
+  input: DicomHeader,
+): AnonymizeResult {
   try {
-    return { bytes, header: parseHeader(bytes), skipped: false, options: profile.options };
+    if (deflated) {
+      const bytes = Buffer.concat([meta, deflateRawSync(Buffer.concat(merged.map((o) => o.bytes)))]);
+      return new PartsResult([bytes], parseHeader(bytes), false, options);
+    }
+    const parts = [meta, ...merged.map((o) => o.bytes)];
+    const pixel = merged.findIndex((o) => o.tag === 0x7fe00010);
+    if (pixel < 0) {
+      const result = new PartsResult(parts, undefined as never, false, options);
+      result.header = parseHeader(result.bytes);
+      return result;
+    }
+    const header = headerOf(meta, merged.slice(0, pixel), input);
+    header.pixelDataOffset = parts.slice(0, pixel + 1).reduce((n, p) => n + p.length, 0);
+    return new PartsResult(parts, header, false, options);
   } catch (err) {
-    throw new AnonymizationError(`the anonymized instance does not read back: ${(err as Error).message}`, {
+    throw new AnonymizationError(`the ${what} instance does not read back: ${(err as Error).message}`, {
       cause: err,
     });
   }
+}
+
+/**
+ * The header of the new file without parsing it all again: elements kept verbatim take their parsed value
+ * from the input's header; only the new ones (and the character set they are read with) go through dcmjs.
+ */
+function headerOf(
+  meta: Buffer,
+  head: readonly Out[],
+  input: DicomHeader,
+): { -readonly [K in keyof DicomHeader]: DicomHeader[K] } {
+  const changed = head.filter((o) => !o.kept || o.tag === TAG.SpecificCharacterSet);
+  const mini = Buffer.concat([meta, ...changed.map((o) => o.bytes)]);
+  // One dcmjs pass over meta and new elements (parseHeader would read the meta twice).
+  const read = DicomMessage.readFile(
+    mini.buffer.slice(mini.byteOffset, mini.byteOffset + mini.length) as ArrayBuffer,
+    { ignoreErrors: false },
+  );
+  const parsed = {
+    meta: read.meta as DicomHeader['meta'],
+    dataset: read.dict as DicomHeader['dataset'],
+    transferSyntaxUid: input.transferSyntaxUid,
+    sopInstanceUid: String(read.meta['00020003']?.Value?.[0] ?? '').replace(/[\0 ]+$/, ''),
+    pixelDataOffset: -1,
+  };
+  const dataset: DicomHeader['dataset'] = {};
+  for (const o of head) {
+    const key = o.tag.toString(16).toUpperCase().padStart(8, '0');
+    const value = o.kept ? input.dataset[key] : parsed.dataset[key];
+    // An element the input's parse did not give (dcmjs skips some): read the whole header after all.
+    if (!value) return { ...parseHeader(Buffer.concat([meta, ...head.map((h) => h.bytes)])) };
+    dataset[key] = value;
+  }
+  return { ...parsed, dataset, sopClassUid: input.sopClassUid };
 }
 
 /** A root attribute to set (a string value, VR from the dictionary) or to remove (undefined). */
@@ -637,7 +745,7 @@ export function setRootValues(
   const out: Out[] = reader
     .elements(0, dataset.length, 0)
     .elements.filter((el) => !changed.has(el.tag))
-    .map((el) => ({ tag: el.tag, bytes: dataset.subarray(el.start, el.end) }));
+    .map((el) => ({ tag: el.tag, bytes: dataset.subarray(el.start, el.end), kept: true }));
   let sopInstanceUid = header.sopInstanceUid;
   for (const [tag, value] of changed) {
     if (tag >>> 16 === 0x0002 || tag === 0x7fe00010 || (tag >>> 16) % 2 === 1)
@@ -647,14 +755,6 @@ export function setRootValues(
     if (tag === TAG.SOPInstanceUID) sopInstanceUid = value;
   }
   out.sort((a, b) => a.tag - b.tag);
-  const body = Buffer.concat(out.map((o) => o.bytes));
   const meta = buildFileMeta({ sopClassUid: header.sopClassUid, sopInstanceUid, transferSyntaxUid: ts });
-  const bytes = Buffer.concat([meta, deflated ? deflateRawSync(body) : body]);
-  try {
-    return { bytes, header: parseHeader(bytes), skipped: false, options: [] };
-  } catch (err) {
-    throw new AnonymizationError(`the rewritten instance does not read back: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
+  return finish(meta, out, deflated, [], 'rewritten', header);
 }
