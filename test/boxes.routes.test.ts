@@ -90,6 +90,17 @@ describe('/api/boxes', () => {
     expect(await (await call('/api/boxes/incoming')).json()).toEqual([]);
   });
 
+  it('shows box tokens to administrators only', async () => {
+    await t.users.create({ user: 'reader', password: 'reader-password', role: 'USER' });
+    const asUser = (await (
+      await t.app.request('/api/boxes', { headers: basic('reader', 'reader-password') })
+    ).json()) as Array<{ name: string; token: string; baseUrl: string }>;
+    expect(asUser.length).toBeGreaterThan(0);
+    expect(asUser.every((b) => b.token === '' && b.baseUrl === '' && b.name)).toBe(true);
+    const asAdmin = (await (await call('/api/boxes')).json()) as Array<{ token: string }>;
+    expect(asAdmin.every((b) => b.token.length === 36)).toBe(true);
+  });
+
   it('lists boxes among the sources, and a deleted box leaves them', async () => {
     const r = await postJson('/api/boxes/createconnection', { name: 'short-lived' });
     const box = (await r.json()) as { id: number };

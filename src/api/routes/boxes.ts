@@ -10,6 +10,7 @@ import { idParam, jsonBody, pagingParams, parseOr400 } from '../params.js';
 import type { Image } from '../../core/ports.js';
 import { boxJson } from '../../core/boxes/wire.js';
 import { tagValuesFromJson } from '../../core/anonymization.js';
+import { hasRole } from '../../core/users.js';
 
 const paging = (query: Record<string, string>) => parseOr400(pagingParams, query, 'Query parameters');
 
@@ -69,7 +70,10 @@ export function boxesRoutes(deps: ApiDeps): Hono<AuthEnv> {
       })
       .get('/', (c) => {
         const { startindex, count } = paging(c.req.query());
-        return c.json(boxes.listBoxes(startindex, count));
+        const list = boxes.listBoxes(startindex, count);
+        // A box token lets its holder act as that box: only administrators (who pair boxes) see it.
+        if (hasRole(c.get('user'), 'ADMINISTRATOR')) return c.json(list);
+        return c.json(list.map((b) => ({ ...b, token: '', baseUrl: '' })));
       })
       .post('/createconnection', async (c) => {
         const input = parseOr400(connectionInput, await jsonBody(c.req), 'RemoteBoxConnectionData');
