@@ -40,7 +40,6 @@ import {
   inflateStream,
   outgoingImageJson,
   outgoingTransactionJson,
-  type BoxHttpClient,
 } from './wire.js';
 import { BoxWorker } from './worker.js';
 
@@ -112,7 +111,7 @@ export class BoxService {
   private readonly workers = new Map<number, BoxWorker>();
   private readonly deletedListeners: Array<(source: SourceRef) => void> = [];
   private housekeeping: NodeJS.Timeout | undefined;
-  private client: BoxHttpClient | undefined;
+  private started = false;
 
   constructor(
     readonly store: BoxStore,
@@ -127,10 +126,7 @@ export class BoxService {
 
   /** Starts a worker per PUSH box and the status housekeeping. */
   start(): void {
-    this.client = boxHttpClient({
-      maxSockets: this.timings.parallelism * 2,
-      timeoutMs: this.timings.requestTimeoutMs,
-    });
+    this.started = true;
     for (const box of this.store.listBoxes(0, Number.MAX_SAFE_INTEGER))
       if (box.sendMethod === 'PUSH') this.startWorker(box);
     this.housekeeping = setInterval(
@@ -151,13 +147,18 @@ export class BoxService {
     clearInterval(this.housekeeping);
     const workers = [...this.workers.values()];
     this.workers.clear();
-    this.client?.close();
+    this.started = false;
     await Promise.all(workers.map((w) => w.stop()));
   }
 
+  /** A worker per PUSH box, with its own connections: stopping it aborts what it has in flight. */
   private startWorker(box: BoxRow): void {
-    if (!this.client || this.workers.has(box.id)) return;
-    const worker = new BoxWorker(box, this, this.client);
+    if (!this.started || this.workers.has(box.id)) return;
+    const client = boxHttpClient({
+      maxSockets: this.timings.parallelism * 2,
+      timeoutMs: this.timings.requestTimeoutMs,
+    });
+    const worker = new BoxWorker(box, this, client);
     this.workers.set(box.id, worker);
     worker.start();
   }

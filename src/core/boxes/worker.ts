@@ -68,9 +68,11 @@ export class BoxWorker {
     this.pollNap.wake();
   }
 
+  /** Ends both loops; requests in flight are aborted (their images stay WAITING, to be sent again). */
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake();
+    this.client.close();
     await Promise.all(this.loops);
   }
 
