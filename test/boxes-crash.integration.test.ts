@@ -13,12 +13,15 @@ import {
   FAST_BOXES,
   imagesWithSeries,
   incoming,
+  json,
   pair,
   send,
   transferEnded,
   uploadStudy,
   type Api,
+  type BoxJson,
 } from './helpers/boxes.js';
+import { eventually } from './helpers/eventually.js';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -90,8 +93,12 @@ describe('box transfer across a crash of the receiver', () => {
     receiver.kill('SIGKILL');
     await new Promise((r) => receiver.once('exit', r));
     expect(received).toBeLessThan(200);
+    // `online` follows the last poll: off while the receiver is down, on again once it is back.
+    const online = async () => (await json<BoxJson[]>(a!.api('/api/boxes')))[0]!.online;
+    await eventually(async () => expect(await online()).toBe(false));
 
     receiver = await startProcess(dataDir, httpPort, dicomPort);
+    await eventually(async () => expect(await online()).toBe(true));
     const { out, in: inc } = await transferEnded(a, outgoingId, b, pollBox.id, 'FINISHED', 120_000);
     expect(out).toMatchObject({ sentImageCount: 200, failedImageCount: 0, totalImageCount: 200 });
     expect(inc).toMatchObject({ receivedImageCount: 200, failedImageCount: 0, totalImageCount: 200 });

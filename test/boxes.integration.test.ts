@@ -17,6 +17,7 @@ import {
   incoming,
   json,
   pair,
+  post,
   send,
   transferEnded,
   uploadStudy,
@@ -227,6 +228,45 @@ describe('boxes between two engines', () => {
     expect(inc).toMatchObject({ status: 'FAILED', receivedImageCount: 0, failedImageCount: 2 });
     const quarantined = await json<unknown[]>(b.api('/api/quarantine'));
     expect(quarantined.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('runs received images through the tag filters associated with the box', async () => {
+    const filter = await json<{ id: number }>(
+      b.api(
+        '/api/filtering/filters',
+        post({ id: -1, name: 'no slice thickness', tagFilterType: 'BLACKLIST' }),
+      ),
+      201,
+    );
+    await json(
+      b.api(
+        `/api/filtering/filters/${filter.id}/tagpaths`,
+        post({ id: -1, tagFilterId: filter.id, tagPath: { name: 'SliceThickness' } }),
+      ),
+      201,
+    );
+    await json(
+      b.api(
+        '/api/filtering/associations',
+        post({
+          id: -1,
+          sourceType: 'box',
+          sourceName: 'hospital-a',
+          sourceId: pollBox.id,
+          tagFilterId: filter.id,
+        }),
+      ),
+      201,
+    );
+    const study = await uploadStudy(a, { series: 1, perSeries: 1, patientName: 'Zeta^Zo' });
+    const id = await send(a, pushBox.id, study.imageIds);
+    const { in: inc } = await transferEnded(a, id, b, pollBox.id);
+    const [image] = await json<ImageJson[]>(b.api(`/api/boxes/incoming/${inc.id}/images`));
+    const header = await storedHeader(b, image!);
+    expect(attr(header, 'PatientIdentityRemoved')).toBe('YES');
+    expect(attr(header, 'SliceThickness')).toBe('');
+    const original = await json<ImageJson>(a.api(`/api/metadata/images/${study.imageIds[0]}`));
+    expect(Number(attr(await storedHeader(a, original), 'SliceThickness'))).toBe(1);
   });
 
   it('takes a retried push of the same transaction and sequence number once', async () => {

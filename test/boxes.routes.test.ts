@@ -4,6 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, basic, createTestApp, type TestApp } from './helpers/app.js';
+import { makeInstance } from './fixtures/dicom-fixtures.js';
+import { parseHeader } from '../src/core/dicom.js';
 
 let t: TestApp;
 const admin = basic(ADMIN.user, ADMIN.password);
@@ -99,6 +101,36 @@ describe('/api/boxes', () => {
     expect(asUser.every((b) => b.token === '' && b.baseUrl === '' && b.name)).toBe(true);
     const asAdmin = (await (await call('/api/boxes')).json()) as Array<{ token: string }>;
     expect(asAdmin.every((b) => b.token.length === 36)).toBe(true);
+  });
+
+  it('sends images with the box default profile (what forwarding rules call)', async () => {
+    const box = (await (
+      await postJson('/api/boxes/createconnection', {
+        name: 'forward-target',
+        defaultProfile: { options: [{ name: 'RETAIN_DEVICE_IDENTITY' }] },
+      })
+    ).json()) as { id: number };
+    const { image } = t.index.upsert({
+      header: parseHeader(makeInstance()),
+      origin: { sourceType: 'user', sourceId: 1, sourceName: 'admin' },
+      size: 1,
+    });
+    const sent = t.boxes.sendWithDefaultProfile(box.id, [image.id]);
+    expect(sent).toMatchObject({ boxId: box.id, totalImageCount: 1, status: 'WAITING' });
+    expect(sent.profile).toEqual(['BASIC_PROFILE', 'RETAIN_DEVICE_IDENTITY']);
+    const listed = (await (await call('/api/boxes/outgoing')).json()) as Array<{
+      id: number;
+      profile: { options: Array<{ name: string }> };
+    }>;
+    expect(listed.find((o) => o.id === sent.id)!.profile.options.map((o) => o.name)).toEqual([
+      'BASIC_PROFILE',
+      'RETAIN_DEVICE_IDENTITY',
+    ]);
+    expect(t.boxes.list().map((b) => b.name)).toContain('forward-target');
+    const images = (await (await call(`/api/boxes/outgoing/${sent.id}/images`)).json()) as Array<{
+      id: number;
+    }>;
+    expect(images.map((i) => i.id)).toEqual([image.id]);
   });
 
   it('lists boxes among the sources, and a deleted box leaves them', async () => {

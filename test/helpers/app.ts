@@ -36,6 +36,7 @@ export interface TestApp {
   seriesTypes: SeriesTypeService;
   tagFilters: TagFilterService;
   managedSources: ManagedSourceService;
+  boxes: BoxService;
   index: MetadataIndex;
   blobs: BlobStore;
   dir: string;
@@ -103,7 +104,7 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       boxes,
       version: 'test',
     });
-    return { state, users, seriesTypes, tagFilters, managedSources, app };
+    return { state, users, seriesTypes, tagFilters, managedSources, boxes, app };
   };
   const t: TestApp = {
     ...(await open()),
