@@ -97,7 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
       .map((p) => p.trim())
       .filter(Boolean),
     watchRoot: e.SLUICE_WATCH_ROOT === undefined ? undefined : resolve(e.SLUICE_WATCH_ROOT),
-    publicUrl: e.SLUICE_PUBLIC_URL,
+    publicUrl: e.SLUICE_PUBLIC_URL?.replace(/\/+$/, ''),
     boxes: Object.fromEntries(
       Object.entries({
         pollIntervalMs: e.SLUICE_BOX_POLL_INTERVAL_MS,

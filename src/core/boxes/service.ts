@@ -568,7 +568,9 @@ export class BoxService {
     const ids = transactionImageIds(failed?.transactionImage, 'transactionImage');
     const { image } = this.outgoingOfBox(box, ...ids);
     const message =
-      typeof failed?.message === 'string' && failed.message ? failed.message : 'no reason given';
+      typeof failed?.message === 'string' && failed.message
+        ? failed.message.slice(0, 2000)
+        : 'no reason given';
     this.store.markOutgoingFailed(image.id, `refused by ${box.name}: ${message}`, this.now());
   }
 
