@@ -332,7 +332,10 @@ export class BoxService {
     );
   }
 
-  /** The stored image, anonymized for a transfer. Throws a 404-coded error when it cannot be made. */
+  /**
+   * The stored image, anonymized for a transfer. Throws a 404-coded error when it can never be made (gone,
+   * unreadable DICOM), a 503-coded one when it might work later.
+   */
   async anonymizedImage(
     imageId: number,
     options: string[],
@@ -346,10 +349,11 @@ export class BoxService {
     try {
       return this.anonymizer(file, { options, tagValues, imageId });
     } catch (err) {
+      const permanent = err instanceof PipelineError && err.httpStatus >= 400 && err.httpStatus < 500;
       throw new PipelineError(
-        'BOX.ANONYMIZATION_FAILED',
+        permanent ? 'BOX.ANONYMIZATION_FAILED' : 'BOX.ANONYMIZATION_ERROR',
         `image ${imageId} cannot be anonymized: ${(err as Error).message}`,
-        404,
+        permanent ? 404 : 503,
         { cause: err },
       );
     }

@@ -16,6 +16,9 @@ import {
   type RemoteTransactionImage,
 } from './wire.js';
 
+/** A local problem that is not known to be permanent (not a network one) fails the image after this many tries. */
+const LOCAL_ATTEMPTS = 5;
+
 /** Answers a receiver gives for a file it will never take: the image FAILS with the reason. */
 const REFUSED = new Set([400, 413, 415, 422]);
 
@@ -143,7 +146,8 @@ export class BoxWorker {
       );
     } catch (err) {
       const message = (err as Error).message;
-      if (err instanceof PipelineError && err.httpStatus === 404)
+      const permanent = err instanceof PipelineError && err.httpStatus === 404;
+      if (permanent || image.attempts + 1 >= LOCAL_ATTEMPTS)
         store.markOutgoingFailed(image.id, message, this.service.now());
       else this.defer(image, message);
       return;
@@ -201,7 +205,15 @@ export class BoxWorker {
   /** One poll batch; answers how long to wait before the next. */
   private async pollRound(): Promise<number> {
     const { store } = this.service;
-    if (!this.service.receiving) return this.t.pollIntervalMs;
+    if (!this.service.receiving) {
+      // Nothing could take the remote's images: only see whether it is there (and knows our token).
+      const ok = await this.client
+        .send(`${this.box.baseUrl}/status?transactionid=0`, { method: 'GET' })
+        .then((answer) => (discard(answer), answer.status !== 401 && answer.status < 500))
+        .catch(() => false);
+      if (!this.stopped) store.recordPoll(this.box.id, ok, this.service.now());
+      return this.t.pollIntervalMs;
+    }
     let items: RemoteTransactionImage[];
     try {
       items = await this.pollRemote();
