@@ -228,18 +228,24 @@ export class BoxWorker {
     }
     if (!items.length) return this.t.pollIntervalMs;
     let transient = 0;
+    const failed = (item: RemoteTransactionImage) => (err: unknown) => {
+      if (this.stopped) return;
+      transient++;
+      this.report(`image ${item.image.id} of transaction ${item.transaction.id}: ${(err as Error).message}`);
+    };
+    // `done` is told while the lane fetches the next image: if it is lost, the remote offers the image
+    // again, and it is found received here and told again.
+    const telling: Promise<void>[] = [];
     await forEachLimit(items, this.t.parallelism, async (item) => {
       if (this.stopped) return;
       try {
-        await this.pullOne(item);
+        const tell = await this.pullOne(item);
+        telling.push(tell().catch(failed(item)));
       } catch (err) {
-        if (this.stopped) return;
-        transient++;
-        this.report(
-          `image ${item.image.id} of transaction ${item.transaction.id}: ${(err as Error).message}`,
-        );
+        failed(item)(err);
       }
     });
+    await Promise.all(telling);
     return transient ? this.backoff(this.pollFailures++) : 0;
   }
 
@@ -262,8 +268,8 @@ export class BoxWorker {
     return parsePollAnswer(json);
   }
 
-  /** Fetches one image into the pipeline, then tells the remote (done, or failed with the reason). */
-  private async pullOne(item: RemoteTransactionImage): Promise<void> {
+  /** Fetches one image into the pipeline; answers how to tell the remote (done, or failed with the reason). */
+  private async pullOne(item: RemoteTransactionImage): Promise<() => Promise<void>> {
     const { store } = this.service;
     const transaction = store.ensureIncomingTransaction(
       this.box,
@@ -272,7 +278,7 @@ export class BoxWorker {
       this.service.now(),
     );
     const prior = store.incomingImage(transaction.id, item.image.sequenceNumber);
-    if (prior?.status === 'FAILED') return this.tell('failed', item, prior.message ?? 'refused');
+    if (prior?.status === 'FAILED') return () => this.tell('failed', item, prior.message ?? 'refused');
     if (prior?.status !== 'RECEIVED') {
       const answer = await this.client.send(
         `${this.box.baseUrl}/outgoing?transactionid=${item.transaction.id}&imageid=${item.image.id}`,
@@ -291,7 +297,7 @@ export class BoxWorker {
           },
           this.service.now(),
         );
-        return this.tell('failed', item, reason);
+        return () => this.tell('failed', item, reason);
       }
       if (answer.status !== 200) throw new Error(await this.service.answerError(answer));
       const receipt = await this.service.receive(
@@ -300,9 +306,9 @@ export class BoxWorker {
         item.image.sequenceNumber,
         answer.response,
       );
-      if (receipt.kind === 'failed') return this.tell('failed', item, receipt.error.message);
+      if (receipt.kind === 'failed') return () => this.tell('failed', item, receipt.error.message);
     }
-    await this.tell('done', item);
+    return () => this.tell('done', item);
   }
 
   private async tell(what: 'done' | 'failed', item: RemoteTransactionImage, message?: string): Promise<void> {
