@@ -1,7 +1,8 @@
 /**
  * kill -9 of the receiving engine in the middle of a 200-image box transaction, then a restart on the same
  * ports and data directory: the sender retries with backoff, every image arrives exactly once, and both
- * ends of the transaction finish.
+ * ends of the transaction finish. And a sender restarted while its receiver was away resumes from the state
+ * store.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -109,4 +110,40 @@ describe('box transfer across a crash of the receiver', () => {
     expect(new Set(images.map((i) => i.flat.series.seriesInstanceUID.value)).size).toBe(4);
     receiver.kill('SIGTERM');
   }, 240_000);
+
+  it('resumes a transaction after the sender restarts, while the receiver was away', async () => {
+    const [senderDir, receiverDir] = [
+      await mkdtemp(join(tmpdir(), 'sluice-box-sender-')),
+      await mkdtemp(join(tmpdir(), 'sluice-box-receiver-')),
+    ];
+    dirs.push(senderDir, receiverDir);
+    const receiverPort = await freePort();
+    const boxes = { ...FAST_BOXES, parallelism: 4 };
+    let receiver = await startTestEngine({ dataDir: receiverDir, httpPort: receiverPort, boxes });
+    let sender = await startTestEngine({ dataDir: senderDir, boxes });
+    const { pollBox, pushBox } = await pair(receiver, sender, { server: 'receiver', client: 'sender' });
+    const study = await uploadStudy(sender, { series: 2, perSeries: 10 });
+    await receiver.stop();
+
+    const outgoingId = await send(sender, pushBox.id, study.imageIds);
+    await eventually(async () => {
+      const images = await json<Array<{ status: string; message: string | null }>>(
+        sender.api(`/api/boxes/outgoing/${outgoingId}/images?transfer=true`),
+      );
+      expect(images.every((i) => i.status === 'WAITING')).toBe(true);
+      expect(images.some((i) => /cannot reach receiver/.test(i.message ?? ''))).toBe(true);
+    });
+    await sender.stop();
+
+    sender = await startTestEngine({ dataDir: senderDir, boxes });
+    receiver = await startTestEngine({ dataDir: receiverDir, httpPort: receiverPort, boxes });
+    try {
+      const { out, in: inc } = await transferEnded(sender, outgoingId, receiver, pollBox.id);
+      expect(out).toMatchObject({ sentImageCount: 20, failedImageCount: 0 });
+      expect(inc).toMatchObject({ receivedImageCount: 20, addedImageCount: 20 });
+    } finally {
+      await sender.stop();
+      await receiver.stop();
+    }
+  }, 120_000);
 });
