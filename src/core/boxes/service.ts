@@ -32,7 +32,6 @@ import type {
 } from '../ports.js';
 import { normalizeOptions } from '../deid/profile.js';
 import {
-  answerText,
   boxHttpClient,
   boxJson,
   deflateStream,
@@ -576,12 +575,6 @@ export class BoxService {
         ? failed.message.slice(0, 2000)
         : 'no reason given';
     this.store.markOutgoingFailed(image.id, `refused by ${box.name}: ${message}`, this.now());
-  }
-
-  /** Used by workers: one HTTP client per service, closed on stop. */
-  async answerError(answer: Parameters<typeof answerText>[0]): Promise<string> {
-    const text = (await answerText(answer, 4096)).trim();
-    return `HTTP ${answer.status}${text ? `: ${text}` : ''}`;
   }
 }
 

@@ -227,6 +227,12 @@ export async function answerText(answer: HttpAnswer, max = 64 * 1024): Promise<s
   return Buffer.concat(chunks).toString('utf8').slice(0, max);
 }
 
+/** `HTTP 400: <the answer's text>`, for failure reasons. */
+export async function describeAnswer(answer: HttpAnswer): Promise<string> {
+  const text = (await answerText(answer, 4096)).trim();
+  return `HTTP ${answer.status}${text ? `: ${text}` : ''}`;
+}
+
 /** Discards an answer's body so the socket goes back to the pool. */
 export function discard(answer: HttpAnswer): void {
   answer.response.resume();

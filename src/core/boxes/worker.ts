@@ -2,13 +2,14 @@
  * The active side of a PUSH box: one loop pushes our outgoing images to the remote, another polls the
  * remote's queue and pulls its images into our pipeline. Both work in batches with bounded parallelism,
  * read what to do from the state store (so a restart resumes where it was), and back off exponentially on
- * transient failures. Only loopback or configured remotes are contacted, by URL from the box.
+ * transient failures.
  */
 import type { BoxRow } from '../ports.js';
 import { PipelineError } from '../errors.js';
 import type { BoxService } from './service.js';
 import {
   deflateStream,
+  describeAnswer,
   discard,
   parsePollAnswer,
   type BoxHttpClient,
@@ -170,9 +171,9 @@ export class BoxWorker {
       discard(answer);
       store.markOutgoingSent(image.id, this.service.now());
     } else if (REFUSED.has(answer.status)) {
-      const reason = await this.service.answerError(answer);
+      const reason = await describeAnswer(answer);
       store.markOutgoingFailed(image.id, `refused by ${this.box.name}: ${reason}`, this.service.now());
-    } else this.defer(image, `${this.box.name} answered ${await this.service.answerError(answer)}`);
+    } else this.defer(image, `${this.box.name} answered ${await describeAnswer(answer)}`);
   }
 
   private defer(image: { id: number; attempts: number }, message: string): void {
@@ -257,7 +258,7 @@ export class BoxWorker {
       discard(answer);
       return [];
     }
-    if (answer.status !== 200) throw new Error(await this.service.answerError(answer));
+    if (answer.status !== 200) throw new Error(await describeAnswer(answer));
     const text = await answerTextAll(answer);
     let json: unknown;
     try {
@@ -285,7 +286,7 @@ export class BoxWorker {
         { method: 'GET' },
       );
       if (answer.status >= 400 && answer.status < 500) {
-        const reason = await this.service.answerError(answer);
+        const reason = await describeAnswer(answer);
         store.recordIncomingImage(
           {
             incomingTransactionId: transaction.id,
@@ -299,7 +300,7 @@ export class BoxWorker {
         );
         return () => this.tell('failed', item, reason);
       }
-      if (answer.status !== 200) throw new Error(await this.service.answerError(answer));
+      if (answer.status !== 200) throw new Error(await describeAnswer(answer));
       const receipt = await this.service.receive(
         this.box,
         transaction,
@@ -322,7 +323,7 @@ export class BoxWorker {
       contentType: 'application/json',
     });
     if (answer.status < 200 || answer.status >= 300)
-      throw new Error(`outgoing/${what}: ${await this.service.answerError(answer)}`);
+      throw new Error(`outgoing/${what}: ${await describeAnswer(answer)}`);
     discard(answer);
   }
 }
