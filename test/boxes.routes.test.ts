@@ -177,6 +177,11 @@ describe('/api/transactions/{token}', () => {
     });
     expect(done.status).toBe(404);
     expect((await t.app.request(`${base}/outgoing/done`, { method: 'POST', body: '{}' })).status).toBe(400);
+    const huge = await t.app.request(`${base}/outgoing/failed`, {
+      method: 'POST',
+      body: JSON.stringify({ message: 'x'.repeat(2 * 1024 * 1024) }),
+    });
+    expect(huge.status).toBe(413);
     expect(
       (
         await t.app.request(`${base}/image?transactionid=1&sequencenumber=3&totalimagecount=2`, {

@@ -9,9 +9,29 @@ import { Hono, type Context } from 'hono';
 import type { ApiDeps } from '../deps.js';
 import type { AuthEnv } from '../auth.js';
 import { jsonBody } from '../params.js';
-import { BadRequestError } from '../../core/errors.js';
+import { BadRequestError, PipelineError } from '../../core/errors.js';
 
 const MAX_POLL = 1000;
+/** JSON and status bodies of the protocol are a few hundred bytes; a token holder may not send more. */
+const MAX_SMALL_BODY = 1024 * 1024;
+
+/** Reads a small body as text, refusing (413) one larger than MAX_SMALL_BODY without buffering it. */
+async function smallBody(c: Context): Promise<string> {
+  if (!c.req.raw.body) return '';
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of Readable.fromWeb(c.req.raw.body as WebReadableStream)) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_SMALL_BODY)
+      throw new PipelineError('BOX.BODY_TOO_LARGE', `request body over ${MAX_SMALL_BODY} bytes`, 413);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+const smallJson = async (c: Context) => {
+  const text = await smallBody(c);
+  return jsonBody({ text: async () => text });
+};
 
 function intParam(c: Context, name: string, min = 0): number {
   const value = c.req.query(name);
@@ -44,7 +64,7 @@ export function transactionsRoutes(deps: ApiDeps): Hono<AuthEnv> {
       const box = boxOf(c);
       const transactionId = intParam(c, 'transactionid');
       // Slicebox 2.x sends `{"status": "FINISHED"}`; older ones the bare word.
-      const text = (await c.req.text()).trim();
+      const text = (await smallBody(c)).trim();
       let status = text;
       if (text.startsWith('{')) {
         const json = (await jsonBody({ text: async () => text })) as { status?: unknown };
@@ -73,12 +93,12 @@ export function transactionsRoutes(deps: ApiDeps): Hono<AuthEnv> {
     })
     .post('/:token/outgoing/done', async (c) => {
       const box = boxOf(c);
-      boxes.markDone(box, await jsonBody(c.req));
+      boxes.markDone(box, await smallJson(c));
       return c.body(null, 204);
     })
     .post('/:token/outgoing/failed', async (c) => {
       const box = boxOf(c);
-      boxes.markFailed(box, await jsonBody(c.req));
+      boxes.markFailed(box, await smallJson(c));
       return c.body(null, 204);
     });
 }
