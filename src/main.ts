@@ -18,6 +18,7 @@ import { UserService } from './core/users.js';
 import { SeriesTypeService } from './core/series-type-service.js';
 import { TagFilterService } from './core/tag-filters.js';
 import { ManagedSourceService } from './core/managed-sources.js';
+import { ExportSetService } from './core/export-sets.js';
 import { AnonymizationService } from './core/anonymization.js';
 import { loadOrCreateSecret } from './core/deid/secret.js';
 import { BoxService } from './core/boxes/service.js';
@@ -25,6 +26,8 @@ import { storageKey } from './sinks/storage.js';
 import { reconcile } from './reconcile.js';
 import { createApp } from './api/app.js';
 import { registry } from './components.js';
+import { RenderPool } from './render/pool.js';
+import { RenderService } from './render/service.js';
 
 export interface Running {
   config: EngineConfig;
@@ -103,6 +106,14 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   await engine.start(specs);
   // Files re-indexed by the start-up check were never classified (static types are registered by now).
   if (report.reindexed) seriesTypes.changed();
+  const renderPool = new RenderPool();
+  const renderer = new RenderService({
+    index,
+    blobs,
+    pool: renderPool,
+    thumbnailDir: join(config.dataDir, 'thumbnails'),
+    storageKey,
+  });
   const app = createApp({
     index,
     blobs,
@@ -111,9 +122,11 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     seriesTypes,
     tagFilters,
     managedSources,
+    exportSets: new ExportSetService(state, { ttlSecs: config.exportSetTtlSecs }),
     anonymization,
     boxes,
     version: await version(),
+    renderer,
   });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.httpHost, port: config.httpPort }, () => resolve(s));
@@ -131,6 +144,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     async stop() {
       await new Promise<void>((r) => server.close(() => r()));
       await boxes.stop();
+      await renderPool.close();
       await engine.stop();
       await seriesTypes.stop();
       index.close();

@@ -37,6 +37,8 @@ export interface RunningReceiver {
   stop(): Promise<void>;
   /** Extra information shown with the results (e.g. the command line). */
   note: string;
+  /** The HTTP API, for receivers that have one we drive (Sluice). */
+  http?: { base: string; auth: string };
 }
 
 export interface ReceiverDef {
@@ -239,6 +241,7 @@ function sluiceReceiver(id: string, name: string, pipelines?: string): ReceiverD
         port: dicomPort,
         proc,
         note: 'node --import tsx src/cli.ts start',
+        http: { base, auth },
         counts: async () => ({
           'storage/*.dcm': await countFiles(join(dataDir, 'storage'), '.dcm'),
           'images/query': await sluiceIndexedCount(base, auth),

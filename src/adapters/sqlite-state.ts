@@ -8,6 +8,7 @@ import type { Role, StateStore, UserInfo, UserStore } from '../core/ports.js';
 import { seriesTypes } from './state/series-types.js';
 import { tagFilters } from './state/tag-filters.js';
 import { managedSources } from './state/managed-sources.js';
+import { exportSets } from './state/export-sets.js';
 import { anonymizationKeys } from './state/anonymization-keys.js';
 import { boxes } from './state/boxes.js';
 
@@ -77,7 +78,15 @@ export function openSqliteState(path: string): StateStore {
 const users: StatePart<UserStore> = { schema: USERS_SCHEMA, create: userStore };
 
 /** Every part of the state store. */
-const PARTS: StatePart<object>[] = [users, seriesTypes, tagFilters, managedSources, anonymizationKeys, boxes];
+const PARTS: StatePart<object>[] = [
+  users,
+  seriesTypes,
+  tagFilters,
+  managedSources,
+  exportSets,
+  anonymizationKeys,
+  boxes,
+];
 
 function userStore(db: Database.Database): UserStore {
   const q = {

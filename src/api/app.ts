@@ -13,9 +13,11 @@ import { seriesTypesRoutes } from './routes/seriestypes.js';
 import { seriesLabelsRoutes } from './routes/series-labels.js';
 import { filteringRoutes } from './routes/filtering.js';
 import { directoryWatchesRoutes, importRoutes, scpsRoutes } from './routes/managed-sources.js';
-import { anonymizationRoutes, imageAnonymizationRoutes } from './routes/anonymization.js';
 import { boxesRoutes } from './routes/boxes.js';
 import { transactionsRoutes } from './routes/transactions.js';
+import { imageToolsRoutes } from './routes/image-tools.js';
+import { renderRoutes } from './routes/render.js';
+import { anonymizationRoutes, imageAnonymizationRoutes } from './routes/anonymization.js';
 
 /** The HTTP API: Slicebox's routes under /api, and ours beside them. No globals; tests call app.request(). */
 export function createApp(deps: ApiDeps): Hono<AuthEnv> {
@@ -28,7 +30,9 @@ export function createApp(deps: ApiDeps): Hono<AuthEnv> {
   app.route('/api/metadata', seriesLabelsRoutes(deps));
   app.route('/api/seriestypes', seriesTypesRoutes(deps));
   app.route('/api/filtering', filteringRoutes(deps));
+  app.route('/api/images', imageToolsRoutes(deps)); // before imagesRoutes: `export` is not an `:id`
   app.route('/api/images', imagesRoutes(deps));
+  app.route('/api', renderRoutes(deps));
   app.route('/api/images', imageAnonymizationRoutes(deps));
   app.route('/api/anonymization', anonymizationRoutes(deps));
   app.route('/api/sources', sourcesRoutes(deps));

@@ -4,8 +4,10 @@ import type { UserService } from '../core/users.js';
 import type { SeriesTypeService } from '../core/series-type-service.js';
 import type { TagFilterService } from '../core/tag-filters.js';
 import type { ManagedSourceService } from '../core/managed-sources.js';
-import type { AnonymizationService } from '../core/anonymization.js';
 import type { BoxService } from '../core/boxes/service.js';
+import type { ExportSetService } from '../core/export-sets.js';
+import type { RenderService } from '../render/service.js';
+import type { AnonymizationService } from '../core/anonymization.js';
 
 /** What routes may use. Routes reach the engine through these services, never through a concrete source. */
 export interface ApiDeps {
@@ -20,9 +22,13 @@ export interface ApiDeps {
   tagFilters: TagFilterService;
   /** SCPs, watched directories and import sessions (state store), followed by a running pipeline. */
   managedSources: ManagedSourceService;
+  /** Export sets for zip downloads (state store). */
+  exportSets: ExportSetService;
   /** De-identification and anonymization keys; the anonymization routes answer 503 without it. */
   anonymization?: AnonymizationService;
   /** Boxes, their transactions and the box protocol's serving side (state store). */
   boxes: BoxService;
   version: string;
+  /** PNG rendering, image information and thumbnails (worker threads); absent, those routes answer 503. */
+  renderer?: RenderService;
 }

@@ -43,6 +43,8 @@ export const ROUTE_POLICY: readonly RouteRule[] = [
 
   // Writes a USER may make: uploads and metadata queries (a POST that only reads).
   { method: 'POST', path: '/api/images', access: 'USER' },
+  { method: 'POST', path: '/api/images/jpeg', access: 'USER' },
+  { method: 'POST', path: '/api/images/export', access: 'USER' },
   { method: 'POST', path: '/api/metadata/*/query', access: 'USER' },
   { method: 'POST', path: '/api/seriestypes/series/query', access: 'USER' },
   { method: 'POST', path: '/api/seriestypes/rules/updatestatus', access: 'USER' },
@@ -59,6 +61,8 @@ export const ROUTE_POLICY: readonly RouteRule[] = [
   { method: 'POST', path: '/api/images/delete', access: 'ADMINISTRATOR' },
   { method: 'DELETE', path: '/api/quarantine/:id', access: 'ADMINISTRATOR' },
   { method: 'POST', path: '/api/quarantine/:id/requeue', access: 'ADMINISTRATOR' },
+  // Rewrites a stored instance in place.
+  { method: 'PUT', path: '/api/images/:id/modify', access: 'ADMINISTRATOR' },
   // Anonymizing in place deletes the original; keys map pseudonyms back to patients.
   { method: 'PUT', path: '/api/images/:id/anonymize', access: 'ADMINISTRATOR' },
   { method: 'POST', path: '/api/anonymization/anonymize', access: 'ADMINISTRATOR' },

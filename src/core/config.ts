@@ -17,6 +17,8 @@ export interface EngineConfig {
   adminPassword: string;
   /** Sliding expiry of login sessions. */
   sessionTimeoutSecs: number;
+  /** How long an export set (`POST /api/images/export`) can be downloaded. */
+  exportSetTtlSecs: number;
   pipelines: string[];
   /** Folder that watched directories created through the API must be inside; default `<dataDir>/watched`. */
   watchRoot?: string;
@@ -74,6 +76,12 @@ const envSchema = z.object({
   SLUICE_BOX_PARALLELISM: positiveInt('SLUICE_BOX_PARALLELISM').optional(),
   SLUICE_BOX_RETRY_BASE_MS: positiveInt('SLUICE_BOX_RETRY_BASE_MS').optional(),
   SLUICE_BOX_RETRY_MAX_MS: positiveInt('SLUICE_BOX_RETRY_MAX_MS').optional(),
+  SLUICE_EXPORT_SET_TTL_SECS: z.coerce
+    .number({ error: 'SLUICE_EXPORT_SET_TTL_SECS must be a number of seconds' })
+    .int('SLUICE_EXPORT_SET_TTL_SECS must be an integer')
+    .min(60, 'SLUICE_EXPORT_SET_TTL_SECS must be at least 60')
+    .max(30 * 24 * 3600, 'SLUICE_EXPORT_SET_TTL_SECS must be at most 30 days')
+    .default(6 * 3600),
 });
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
@@ -93,6 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
     adminUser: e.SLUICE_ADMIN_USER,
     adminPassword: e.SLUICE_ADMIN_PASSWORD,
     sessionTimeoutSecs: e.SLUICE_SESSION_TIMEOUT_SECS,
+    exportSetTtlSecs: e.SLUICE_EXPORT_SET_TTL_SECS,
     pipelines: e.SLUICE_PIPELINES.split(',')
       .map((p) => p.trim())
       .filter(Boolean),

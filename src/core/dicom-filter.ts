@@ -57,6 +57,7 @@ const ITEM = 0xfffee000;
 const ITEM_END = 0xfffee00d;
 const SEQUENCE_END = 0xfffee0dd;
 
+/** A parsed item: its byte range and elements (shared with src/core/dicom-modify.ts). */
 export interface RawItem {
   start: number;
   end: number;
@@ -76,6 +77,7 @@ export interface RawElement {
   items?: RawItem[];
 }
 
+/** Walks a dataset's bytes into elements, sequences and items, recording byte ranges. */
 export class Reader {
   constructor(
     readonly buf: Buffer,

@@ -77,7 +77,7 @@ const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 
 const UNDEFINED = 0xffffffff;
 const PIXEL_DATA = 0x7fe00010;
 
-interface WalkResult {
+export interface WalkResult {
   pixelDataOffset: number;
 }
 
@@ -85,7 +85,12 @@ interface WalkResult {
  * Walks the top-level elements of a dataset from `start`, checking every declared length against the
  * buffer. Returns the offset of the pixel data element, or -1 when the dataset ends without one.
  */
-function walkDataset(buf: Buffer, start: number, explicit: boolean, littleEndian: boolean): WalkResult {
+export function walkDataset(
+  buf: Buffer,
+  start: number,
+  explicit: boolean,
+  littleEndian: boolean,
+): WalkResult {
   const u16 = (o: number) => (littleEndian ? buf.readUInt16LE(o) : buf.readUInt16BE(o));
   const u32 = (o: number) => (littleEndian ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
   const need = (offset: number, n: number, what: string) => {

@@ -394,6 +394,23 @@ export interface ManagedSourceStore {
   importSessionImageIds(id: number): number[];
 }
 
+// ---------------------------------------------------------------- export sets (state store)
+
+/** Images chosen for one zip download (`POST /api/images/export`), kept until they expire. */
+export interface ExportSet {
+  id: number;
+  imageIds: number[];
+  /** ms epoch */
+  createdAt: number;
+}
+
+export interface ExportSetStore {
+  insertExportSet(imageIds: readonly number[], createdAt: number): ExportSet;
+  exportSet(id: number): ExportSet | undefined;
+  /** Deletes sets created before `before` (ms epoch); answers how many. */
+  deleteExportSetsCreatedBefore(before: number): number;
+}
+
 // ---------------------------------------------------------------- anonymization keys (state store)
 
 /** Slicebox's `AnonymizationKey`: one per anonymized image, real and anonymized identifiers side by side. */
@@ -659,6 +676,13 @@ export interface BoxStore {
  * keys and the log join it in later issues.
  */
 export interface StateStore
-  extends UserStore, SeriesTypeStore, TagFilterStore, ManagedSourceStore, AnonymizationKeyStore, BoxStore {
+  extends
+    UserStore,
+    SeriesTypeStore,
+    TagFilterStore,
+    ManagedSourceStore,
+    ExportSetStore,
+    AnonymizationKeyStore,
+    BoxStore {
   close(): void;
 }

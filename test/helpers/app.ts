@@ -17,6 +17,7 @@ import { TagFilterService } from '../../src/core/tag-filters.js';
 import { SeriesTypeService } from '../../src/core/series-type-service.js';
 import { ManagedSourceService } from '../../src/core/managed-sources.js';
 import { storageKey } from '../../src/sinks/storage.js';
+import { ExportSetService } from '../../src/core/export-sets.js';
 import { AnonymizationService } from '../../src/core/anonymization.js';
 import { BoxService } from '../../src/core/boxes/service.js';
 
@@ -79,6 +80,7 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       staticSources: () => ({ ports: [], folders: [] }),
     });
     managedSources.onSourceDeleted((source) => tagFilters.forgetSource(source));
+    const exportSets = new ExportSetService(state, { ttlSecs: 6 * 3600, now: () => clock.now });
     const anonymization = new AnonymizationService(Buffer.alloc(32, 7), state, {
       index,
       blobs,
@@ -100,6 +102,7 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       seriesTypes,
       tagFilters,
       managedSources,
+      exportSets,
       anonymization,
       boxes,
       version: 'test',

@@ -42,6 +42,7 @@ export async function startTestEngine(overrides: Partial<EngineConfig> = {}): Pr
     adminUser: 'admin',
     adminPassword: 'secret',
     sessionTimeoutSecs: 3600,
+    exportSetTtlSecs: 6 * 3600,
     pipelines: ['pipelines/default.yaml'],
     ...overrides,
   });

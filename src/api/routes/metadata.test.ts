@@ -79,6 +79,7 @@ beforeEach(() => {
     tagFilters: undefined as any,
     managedSources: undefined as any,
     boxes: undefined as any,
+    exportSets: undefined as any,
   };
   app = new Hono().route('/api/metadata', metadataRoutes(deps)).onError(onError);
   const image = add(index, '1.9.1.1', { InstanceNumber: '1' });

@@ -1,0 +1,189 @@
+/**
+ * What Slicebox does with images beyond storing and serving their bytes: zip export
+ * (`POST /api/images/export`, `GET /api/images/export?id=`), JPEG import as Secondary Capture
+ * (`POST /api/images/jpeg`) and attribute modification (`PUT /api/images/{id}/modify`). Mounted before the
+ * `/api/images/:id` routes so that `export` is not taken for an id.
+ *
+ * New and modified instances go through the engine like an upload: landed, stored (fsynced) and indexed
+ * by the pipeline before the answer, so a 201 means the object is durable.
+ */
+import { Readable } from 'node:stream';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { ApiDeps } from '../deps.js';
+import type { AuthEnv } from '../auth.js';
+import { idParam, jsonBody, parseOr400 } from '../params.js';
+import { uploadResponse } from './images.js';
+import { exportEntries, zipStream } from '../export-zip.js';
+import { BadRequestError, NotFoundError, PipelineError } from '../../core/errors.js';
+import { attr, readHeader } from '../../core/dicom.js';
+import { readJpegInfo } from '../../core/jpeg.js';
+import { secondaryCaptureFromJpeg } from '../../core/secondary-capture.js';
+import { modifyAttributes, type TagMapping } from '../../core/dicom-modify.js';
+import { tagTreeFromJson } from '../../core/tag-path.js';
+import type { Origin } from '../../core/envelope.js';
+import type { Image, Study } from '../../core/ports.js';
+import { storageKey } from '../../sinks/storage.js';
+
+/** JPEGs are read whole (the frame header and the whole image go into one new file). */
+export const MAX_JPEG_BYTES = 64 * 1024 * 1024;
+const MAX_EXPORT_IMAGES = 100_000;
+
+const idList = z.array(z.number().int().nonnegative()).max(MAX_EXPORT_IMAGES);
+const tagMappings = z
+  .array(z.object({ tagPath: z.unknown(), value: z.string() }))
+  .max(1000)
+  .describe("Slicebox's TagMapping list: [{tagPath, value}]");
+
+export function imageToolsRoutes(deps: ApiDeps): Hono<AuthEnv> {
+  const { index, blobs } = deps;
+
+  return new Hono<AuthEnv>()
+    .post('/export', async (c) => {
+      const ids = parseOr400(idList, await jsonBody(c.req), 'body must be a JSON array of image ids');
+      if (!ids.length) return c.body(null, 204);
+      const missing = [...new Set(ids)].filter((id) => !index.image(id));
+      if (missing.length)
+        throw new NotFoundError(
+          `image${missing.length > 1 ? 's' : ''} ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`,
+        );
+      return c.json({ id: deps.exportSets.create(ids) });
+    })
+    .get('/export', (c) => {
+      const id = idParam(c.req.query('id'), 'id');
+      const imageIds = deps.exportSets.imageIds(id);
+      if (!imageIds) throw new NotFoundError(`export set ${id} (unknown or expired)`);
+      const zip = zipStream(exportEntries(index, imageIds), blobs);
+      return new Response(Readable.toWeb(zip) as ReadableStream, {
+        status: 200,
+        headers: {
+          'Content-Type': 'application/octet-stream',
+          'Content-Disposition': 'attachment; filename=slicebox-export.zip',
+        },
+      });
+    })
+    .post('/jpeg', async (c) => {
+      const studyId = idParam(c.req.query('studyid'), 'studyid');
+      const description = c.req.query('description') ?? '';
+      if (description.length > 64 || /[\x00-\x1f\x7f\\]/.test(description))
+        throw new BadRequestError(
+          'description must be at most 64 characters, without control characters or "\\"',
+        );
+      const study = index.study(studyId);
+      if (!study) throw new NotFoundError(`study ${studyId}`);
+      const patient = index.patient(study.patientId);
+      if (!patient) throw new NotFoundError(`patient of study ${studyId}`);
+      const jpeg = await readLimited(c.req.raw, MAX_JPEG_BYTES);
+      const info = readJpegInfo(jpeg);
+      const sc = secondaryCaptureFromJpeg({
+        jpeg,
+        info,
+        patient,
+        study,
+        seriesDescription: description,
+        seriesNumber: index.list('series', { startIndex: 0, count: 100_000, parentId: study.id }).length + 1,
+        ...(await studyAttributesFromFile(deps, study)),
+        now: new Date(),
+      });
+      const user = c.get('user');
+      const outcome = await deps.engine.upload(Readable.from([sc.bytes]), {
+        sourceType: 'user',
+        sourceId: user.id,
+        sourceName: user.user,
+        detail: 'JPEG import',
+      });
+      const { status, body } = uploadResponse(outcome);
+      if (body === null) return c.body(null, 204);
+      if (typeof body === 'string') return c.text(body, status as 400);
+      return c.json(body, 201);
+    })
+    .put('/:id/modify', async (c) => {
+      const id = idParam(c.req.param('id'));
+      const mappings: TagMapping[] = parseOr400(
+        tagMappings,
+        await jsonBody(c.req),
+        'body must be a JSON array of {tagPath, value}',
+      ).map(({ tagPath, value }) => ({ tree: tagTreeFromJson(tagPath), value }));
+      const image = index.image(id);
+      if (!image) throw new NotFoundError(`image ${id}`);
+      const { bytes } = modifyAttributes(await readStored(deps, image), mappings);
+
+      // What the series carries beyond its images: kept if the modified instance lands in another series.
+      const source = index.seriesSourceWithName?.(image.seriesId);
+      const seriesTags = index.seriesTagsOf(image.seriesId);
+      const manualTypes = index.seriesTypeAssignments(image.seriesId).filter((a) => a.manual);
+      const origin: Origin = source
+        ? { ...source, detail: `modification of image ${id}` }
+        : {
+            sourceType: 'unknown',
+            sourceId: 0,
+            sourceName: 'unknown',
+            detail: `modification of image ${id}`,
+          };
+
+      const outcome = await deps.engine.upload(Readable.from([bytes]), origin);
+      if (outcome.kind === 'drop')
+        throw new PipelineError(
+          'IMAGES.MODIFY_DROPPED',
+          `the pipeline dropped the modified instance (${outcome.reason}); image ${id} is unchanged`,
+          409,
+        );
+      const { status, body } = uploadResponse(outcome);
+      if (body === null) return c.body(null, 204); // a pipeline without an index sink
+      if (typeof body === 'string') return c.text(body, status as 400);
+      const modified = body as Image;
+      if (modified.seriesId !== image.seriesId) {
+        for (const tag of seriesTags) index.addSeriesTagToSeries(modified.seriesId, tag.name);
+        for (const { seriesTypeId } of manualTypes) index.assignSeriesType(modified.seriesId, seriesTypeId);
+      }
+      // A new SOPInstanceUID is a new image: the old one goes, file first (as DELETE /api/images/{id} does).
+      if (modified.id !== image.id) {
+        await blobs.delete(storageKey(image.sopInstanceUID.value));
+        index.deleteImages([image.id]);
+      }
+      return c.json(modified, 201);
+    });
+}
+
+/** The request body, refused with 413 once it passes `limit` bytes. */
+async function readLimited(req: Request, limit: number): Promise<Buffer> {
+  if (!req.body) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > limit) throw new PipelineError('API.TOO_LARGE', `body is larger than ${limit} bytes`, 413);
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The stored bytes of an image; 404 when its file is gone. */
+async function readStored(deps: ApiDeps, image: Image): Promise<Buffer> {
+  const { stream } = await deps.blobs.open(storageKey(image.sopInstanceUID.value));
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * StudyTime and ReferringPhysicianName, which the index does not hold, from a stored instance of the study;
+ * empty (type 2) when none can be read.
+ */
+async function studyAttributesFromFile(
+  deps: ApiDeps,
+  study: Study,
+): Promise<{ studyTime?: string; referringPhysicianName?: string }> {
+  const [first] = deps.index.imagesOfStudy(study.id);
+  const path = first && deps.blobs.localPath(storageKey(first.sopInstanceUID.value));
+  if (!path) return {};
+  try {
+    const header = await readHeader(path);
+    return {
+      studyTime: attr(header, 'StudyTime'),
+      referringPhysicianName: attr(header, 'ReferringPhysicianName'),
+    };
+  } catch {
+    return {};
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * A render worker thread: answers `RenderJob`s from the pool (pool.ts) one at a time. Errors go back as
+ * data (code, message, status) so the pool can rebuild the same PipelineError on the other side.
+ */
+import { setPriority } from 'node:os';
+import { parentPort } from 'node:worker_threads';
+import sharp from 'sharp';
+import { PipelineError } from '../core/errors.js';
+import {
+  imageInformation,
+  renderPng,
+  type ImageInformation,
+  type PngRequest,
+  type PngResult,
+} from './render.js';
+
+export type RenderJob = ({ kind: 'png' } & PngRequest) | { kind: 'info'; path: string };
+export type RenderAnswer =
+  | { id: number; ok: true; result: PngResult | ImageInformation }
+  | { id: number; ok: false; code: string; message: string; status: number };
+
+// The pool's workers are the parallelism; libvips' own threads would only compete with them.
+sharp.concurrency(1);
+sharp.cache(false);
+// On Linux the nice value belongs to the thread that sets it: rendering yields the CPU to the event loop
+// that serves the API and the DICOM listeners. Elsewhere this would renice the process, so only here.
+if (process.platform === 'linux')
+  try {
+    setPriority(10);
+  } catch {
+    // not permitted: render at normal priority
+  }
+
+const port = parentPort;
+if (!port) throw new Error('worker.ts runs as a worker thread (see pool.ts)');
+
+port.on('message', async ({ id, job }: { id: number; job: RenderJob }) => {
+  try {
+    const result = job.kind === 'png' ? await renderPng(job) : await imageInformation(job.path);
+    port.postMessage({ id, ok: true, result } satisfies RenderAnswer);
+  } catch (err) {
+    const e =
+      err instanceof PipelineError
+        ? err
+        : new PipelineError('RENDER.FAILED', `rendering failed: ${(err as Error).message}`, 500);
+    port.postMessage({
+      id,
+      ok: false,
+      code: e.code,
+      message: e.message,
+      status: e.httpStatus,
+    } satisfies RenderAnswer);
+  }
+});
