@@ -1,8 +1,8 @@
 /**
  * kill -9 of the receiving engine in the middle of a 200-image box transaction, then a restart on the same
  * ports and data directory: the sender retries with backoff, every image arrives exactly once, and both
- * ends of the transaction finish. And a sender restarted while its receiver was away resumes from the state
- * store.
+ * ends of the transaction finish; the same when the killed process is the one polling its remote. And a
+ * sender restarted while its receiver was away resumes from the state store.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -146,4 +146,53 @@ describe('box transfer across a crash of the receiver', () => {
       await receiver.stop();
     }
   }, 120_000);
+
+  it('delivers every image exactly once when the polling side is killed in the middle', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'sluice-box-poller-'));
+    dirs.push(dataDir);
+    const [httpPort, dicomPort] = [await freePort(), await freePort()];
+    const poller: Api = {
+      api: (path, init = {}) =>
+        fetch(`http://127.0.0.1:${httpPort}${path}`, {
+          ...init,
+          headers: { ...AUTH, ...(init.headers ?? {}) },
+        }),
+    };
+    let child = await startProcess(dataDir, httpPort, dicomPort);
+    const server = await startTestEngine({ boxes: FAST_BOXES });
+    try {
+      const { pollBox, pushBox } = await pair(server, poller, { server: 'server', client: 'poller' });
+      const study = await uploadStudy(server, { series: 4, perSeries: 50, rows: 256, columns: 256 });
+      const outgoingId = await send(server, pollBox.id, study.imageIds);
+      let received = 0;
+      while (received < 30) {
+        received = await incoming(poller, pushBox.id, outgoingId).then(
+          (t) => t.receivedImageCount,
+          () => 0,
+        );
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      expect(received).toBeLessThan(200);
+
+      child = await startProcess(dataDir, httpPort, dicomPort);
+      const { out, in: inc } = await transferEnded(
+        server,
+        outgoingId,
+        poller,
+        pushBox.id,
+        'FINISHED',
+        120_000,
+      );
+      expect(out).toMatchObject({ sentImageCount: 200, failedImageCount: 0 });
+      expect(inc).toMatchObject({ receivedImageCount: 200, failedImageCount: 0 });
+      const images = await imagesWithSeries(poller);
+      expect(images).toHaveLength(200);
+      expect(new Set(images.map((i) => i.sopInstanceUID.value)).size).toBe(200);
+      child.kill('SIGTERM');
+    } finally {
+      await server.cleanup();
+    }
+  }, 240_000);
 });
