@@ -41,7 +41,7 @@ function intParam(c: Context, name: string, min = 0): number {
 }
 
 export function transactionsRoutes(deps: ApiDeps): Hono<AuthEnv> {
-  const { boxes } = deps;
+  const boxes = deps.boxes.serving;
   const boxOf = (c: Context) => boxes.authenticate(c.req.param('token') ?? '');
   return new Hono<AuthEnv>()
     .post('/:token/image', async (c) => {
