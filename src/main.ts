@@ -4,6 +4,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { serve, type ServerType } from '@hono/node-server';
 import { DEFAULT_FORWARDING, loadConfig, type EngineConfig } from './core/config.js';
 import { Engine } from './core/engine.js';
@@ -24,6 +25,7 @@ import { ManagedSourceService } from './core/managed-sources.js';
 import { ExportSetService } from './core/export-sets.js';
 import { AnonymizationService } from './core/anonymization.js';
 import { loadOrCreateSecret } from './core/deid/secret.js';
+import { BoxService } from './core/boxes/service.js';
 import { storageKey } from './sinks/storage.js';
 import { reconcile } from './reconcile.js';
 import { createApp } from './api/app.js';
@@ -90,6 +92,20 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     state,
     { index, blobs, storageKey, scratchDir: join(config.dataDir, 'anonymization-tmp') },
   );
+  // Bound before the first box connection is created (the HTTP port may be 0: chosen at listen).
+  let boundHttpPort = config.httpPort;
+  const boxes = new BoxService(
+    state,
+    index,
+    blobs,
+    (file, request) => anonymization.anonymize(file, request).parts,
+    {
+      publicApiUrl: () => `${config.publicUrl ?? defaultPublicUrl(config.httpHost, boundHttpPort)}/api`,
+      storageKey,
+      timings: config.boxes,
+    },
+  );
+  boxes.onSourceDeleted((source) => tagFilters.forgetSource(source));
   const services: EngineServices = {
     config,
     index,
@@ -102,6 +118,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     forwarding,
     managedSources,
     anonymization,
+    boxes,
   };
   const report = await reconcile(index, blobs);
   if (report.reindexed || report.removedRows)
@@ -134,6 +151,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     managedSources,
     exportSets: new ExportSetService(state, { ttlSecs: config.exportSetTtlSecs }),
     anonymization,
+    boxes,
     version: await version(),
     renderer,
   });
@@ -143,6 +161,8 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   });
   const address = server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
+  boundHttpPort = httpPort;
+  boxes.start();
   return {
     config,
     engine,
@@ -150,6 +170,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     httpPort,
     async stop() {
       await new Promise<void>((r) => server.close(() => r()));
+      await boxes.stop();
       await renderPool.close();
       await engine.stop();
       await forwarding.stop();
@@ -158,4 +179,10 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
       state.close();
     },
   };
+}
+
+/** `http://host:port` for the address the API binds; a wildcard address gives the machine's name. */
+function defaultPublicUrl(host: string, port: number): string {
+  const name = host === '0.0.0.0' || host === '::' ? hostname() : host;
+  return `http://${name.includes(':') ? `[${name}]` : name}:${port}`;
 }

@@ -1,11 +1,11 @@
 /**
  * Walks every route registered in the app, so no route can be born unprotected: 401 without credentials
- * except on the public routes, 403 for a USER wherever the policy asks for an administrator, and not one
+ * except on the public routes (the box transaction routes: 401 for a token of no box, whoever asks), 403 for a USER wherever the policy asks for an administrator, and not one
  * password hash in any answer, whoever asks.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, basic, createTestApp, type TestApp } from './helpers/app.js';
-import { accessFor, ROUTE_POLICY } from '../src/api/policy.js';
+import { accessFor, ROUTE_POLICY, TOKEN_ROUTES } from '../src/api/policy.js';
 import { HASH_PREFIX } from '../src/core/passwords.js';
 
 let t: TestApp;
@@ -13,20 +13,39 @@ let routes: Array<{ method: string; path: string; url: string }>;
 const USER = { user: 'reader', password: 'reader-password' };
 const ADMINISTRATOR = { user: 'keeper', password: 'keeper-password' };
 
+/** Box protocol routes: open to anyone holding a POLL box's token (walked with a valid one). */
+const TOKEN = TOKEN_ROUTES.map((r) => `${r.method} ${r.path.replace('*', ':token')}`);
 const PUBLIC = [
   'GET /api/system/health',
   'GET /api/system/information',
   'POST /api/users/login',
   'GET /api/users/current',
+  ...TOKEN,
 ];
+let token: string;
 
 beforeAll(async () => {
   t = await createTestApp();
   await t.users.create({ ...USER, role: 'USER' });
   await t.users.create({ ...ADMINISTRATOR, role: 'ADMINISTRATOR' });
+  // Box 1 is for the walk to delete (`DELETE /api/boxes/1`); box 2's token opens the transaction routes.
+  const boxes = [];
+  for (const name of ['deleted by the walk', 'walker'])
+    boxes.push(
+      await t.app.request('/api/boxes/createconnection', {
+        method: 'POST',
+        headers: basic(ADMIN.user, ADMIN.password),
+        body: JSON.stringify({ name }),
+      }),
+    );
+  token = ((await boxes[1]!.json()) as { token: string }).token;
   routes = t.app.routes
     .filter((r) => r.method !== 'ALL')
-    .map((r) => ({ method: r.method, path: r.path, url: r.path.replace(/:\w+/g, '1') }));
+    .map((r) => ({
+      method: r.method,
+      path: r.path,
+      url: r.path.replace(':token', token).replace(/:\w+/g, '1'),
+    }));
 });
 afterAll(async () => t?.cleanup());
 
@@ -57,6 +76,17 @@ describe('every registered route', () => {
     expect(
       routes.filter((r) => accessFor(r.method, r.path) === 'PUBLIC').map((r) => `${r.method} ${r.path}`),
     ).toEqual(expect.arrayContaining(PUBLIC));
+  });
+
+  it('answers 401 on the box transaction routes to a token of no box, even with user credentials', async () => {
+    const tokenRoutes = routes.filter((r) => TOKEN.includes(`${r.method} ${r.path}`));
+    expect(tokenRoutes.map((r) => `${r.method} ${r.path}`).sort()).toEqual([...TOKEN].sort());
+    const tampered = token.slice(0, -1) + (token.endsWith('0') ? '1' : '0');
+    for (const route of tokenRoutes)
+      for (const who of [{}, basic(ADMIN.user, ADMIN.password)]) {
+        const r = await call({ method: route.method, url: route.url.replace(token, tampered) }, who);
+        expect(r.status, `${route.method} ${route.path}`).toBe(401);
+      }
   });
 
   it('answers 401 to wrong credentials and to an unknown session', async () => {

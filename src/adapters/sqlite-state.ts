@@ -13,6 +13,7 @@ import { forwarding } from './state/forwarding.js';
 import { managedSources } from './state/managed-sources.js';
 import { exportSets } from './state/export-sets.js';
 import { anonymizationKeys } from './state/anonymization-keys.js';
+import { boxes } from './state/boxes.js';
 
 /**
  * A part of the state store: its tables (CREATE … IF NOT EXISTS) and its methods on the shared database.
@@ -90,6 +91,7 @@ const PARTS: StatePart<object>[] = [
   scus,
   forwarding,
   anonymizationKeys,
+  boxes,
 ];
 
 function userStore(db: Database.Database): UserStore {

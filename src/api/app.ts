@@ -16,6 +16,8 @@ import { destinationsRoutes, scusRoutes } from './routes/scus.js';
 import { forwardingRoutes } from './routes/forwarding.js';
 import { logRoutes } from './routes/log.js';
 import { directoryWatchesRoutes, importRoutes, scpsRoutes } from './routes/managed-sources.js';
+import { boxesRoutes } from './routes/boxes.js';
+import { transactionsRoutes } from './routes/transactions.js';
 import { imageToolsRoutes } from './routes/image-tools.js';
 import { renderRoutes } from './routes/render.js';
 import { anonymizationRoutes, imageAnonymizationRoutes } from './routes/anonymization.js';
@@ -46,6 +48,8 @@ export function createApp(deps: ApiDeps): Hono<AuthEnv> {
   app.route('/api/scps', scpsRoutes(deps));
   app.route('/api/directorywatches', directoryWatchesRoutes(deps));
   app.route('/api/import', importRoutes(deps));
+  app.route('/api/boxes', boxesRoutes(deps));
+  app.route('/api/transactions', transactionsRoutes(deps));
   app.notFound((c) => c.text(`No route for ${c.req.method} ${c.req.path}`, 404));
   app.onError(onError);
   return app;

@@ -7,6 +7,7 @@ import type { LogService } from '../core/log.js';
 import type { ScuService } from '../core/scus.js';
 import type { ForwardingService } from '../core/forwarding.js';
 import type { ManagedSourceService } from '../core/managed-sources.js';
+import type { BoxService } from '../core/boxes/service.js';
 import type { ExportSetService } from '../core/export-sets.js';
 import type { RenderService } from '../render/service.js';
 import type { AnonymizationService } from '../core/anonymization.js';
@@ -34,6 +35,8 @@ export interface ApiDeps {
   exportSets: ExportSetService;
   /** De-identification and anonymization keys; the anonymization routes answer 503 without it. */
   anonymization?: AnonymizationService;
+  /** Boxes, their transactions and the box protocol's serving side (state store). */
+  boxes: BoxService;
   version: string;
   /** PNG rendering, image information and thumbnails (worker threads); absent, those routes answer 503. */
   renderer?: RenderService;

@@ -15,13 +15,25 @@ export interface RouteRule {
   access: Access;
 }
 
+/** The routes a remote box calls, authenticated by the token in their path instead of a user. */
+export const TOKEN_ROUTES: ReadonlyArray<Pick<RouteRule, 'method' | 'path'>> = [
+  { method: 'POST', path: '/api/transactions/*/image' },
+  { method: 'GET', path: '/api/transactions/*/status' },
+  { method: 'PUT', path: '/api/transactions/*/status' },
+  { method: 'GET', path: '/api/transactions/*/outgoing/poll' },
+  { method: 'GET', path: '/api/transactions/*/outgoing' },
+  { method: 'POST', path: '/api/transactions/*/outgoing/done' },
+  { method: 'POST', path: '/api/transactions/*/outgoing/failed' },
+];
+
 export const ROUTE_POLICY: readonly RouteRule[] = [
-  // Slicebox's public routes. The box transaction routes (`/api/transactions/{token}/…`, authenticated by
-  // the box token) join them when boxes arrive.
+  // Slicebox's public routes.
   { method: 'GET', path: '/api/system/health', access: 'PUBLIC' },
   { method: 'GET', path: '/api/system/information', access: 'PUBLIC' },
   { method: 'POST', path: '/api/users/login', access: 'PUBLIC' },
   { method: 'GET', path: '/api/users/current', access: 'PUBLIC' },
+  // The box protocol: no user, the box token in the path authenticates (401 for a token of no POLL box).
+  ...TOKEN_ROUTES.map((r) => ({ ...r, access: 'PUBLIC' as const })),
 
   // Users: only administrators see the list or change it (Slicebox let any user list it, with hashes).
   { method: 'POST', path: '/api/users/logout', access: 'USER' },

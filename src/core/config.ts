@@ -4,6 +4,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import type { BoxTimings } from './boxes/service.js';
 
 export interface EngineConfig {
   dataDir: string;
@@ -23,6 +24,13 @@ export interface EngineConfig {
   forwarding?: Partial<ForwardingConfig>;
   /** Folder that watched directories created through the API must be inside; default `<dataDir>/watched`. */
   watchRoot?: string;
+  /**
+   * Where other boxes reach this engine (scheme, host, port, optional path prefix; no `/api`); default
+   * `http://<http host>:<http port>`. Box connections hand out `<public URL>/api/transactions/<token>`.
+   */
+  publicUrl?: string;
+  /** Box worker timings and limits (defaults in src/core/boxes/service.ts). */
+  boxes?: Partial<BoxTimings>;
 }
 
 /** How the forwarding worker batches, sends and retries (SLUICE_FORWARD_*). */
@@ -61,6 +69,11 @@ const count = (name: string, min: number) =>
     .number({ error: `${name} must be a number` })
     .int(`${name} must be an integer`)
     .min(min, `${name} must be at least ${min}`);
+const positiveInt = (name: string) =>
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be an integer`)
+    .min(1, `${name} must be at least 1`);
 
 const envSchema = z.object({
   SLUICE_DATA_DIR: z.string().min(1).default('./data'),
@@ -96,6 +109,14 @@ const envSchema = z.object({
   ),
   SLUICE_FORWARD_RETRY_MAX_MS: count('SLUICE_FORWARD_RETRY_MAX_MS', 1).default(DEFAULT_FORWARDING.retryMaxMs),
   SLUICE_WATCH_ROOT: z.string().min(1).optional(),
+  SLUICE_PUBLIC_URL: z
+    .url({ protocol: /^https?$/, error: 'SLUICE_PUBLIC_URL must be an http or https URL' })
+    .optional(),
+  SLUICE_BOX_POLL_INTERVAL_MS: positiveInt('SLUICE_BOX_POLL_INTERVAL_MS').optional(),
+  SLUICE_BOX_BATCH_SIZE: positiveInt('SLUICE_BOX_BATCH_SIZE').optional(),
+  SLUICE_BOX_PARALLELISM: positiveInt('SLUICE_BOX_PARALLELISM').optional(),
+  SLUICE_BOX_RETRY_BASE_MS: positiveInt('SLUICE_BOX_RETRY_BASE_MS').optional(),
+  SLUICE_BOX_RETRY_MAX_MS: positiveInt('SLUICE_BOX_RETRY_MAX_MS').optional(),
   SLUICE_EXPORT_SET_TTL_SECS: z.coerce
     .number({ error: 'SLUICE_EXPORT_SET_TTL_SECS must be a number of seconds' })
     .int('SLUICE_EXPORT_SET_TTL_SECS must be an integer')
@@ -134,5 +155,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
       retryMaxMs: e.SLUICE_FORWARD_RETRY_MAX_MS,
     },
     watchRoot: e.SLUICE_WATCH_ROOT === undefined ? undefined : resolve(e.SLUICE_WATCH_ROOT),
+    publicUrl: e.SLUICE_PUBLIC_URL?.replace(/\/+$/, ''),
+    boxes: Object.fromEntries(
+      Object.entries({
+        pollIntervalMs: e.SLUICE_BOX_POLL_INTERVAL_MS,
+        batchSize: e.SLUICE_BOX_BATCH_SIZE,
+        parallelism: e.SLUICE_BOX_PARALLELISM,
+        retryBaseMs: e.SLUICE_BOX_RETRY_BASE_MS,
+        retryMaxMs: e.SLUICE_BOX_RETRY_MAX_MS,
+      }).filter(([, v]) => v !== undefined),
+    ),
   };
 }

@@ -10,6 +10,7 @@ import type { LogService } from './log.js';
 import type { ForwardingService } from './forwarding.js';
 import type { ManagedSourceService } from './managed-sources.js';
 import type { AnonymizationService } from './anonymization.js';
+import type { BoxService } from './boxes/service.js';
 
 /** Accepts an uploaded body into a pipeline (registered by the `http_upload` source). */
 export type UploadHandler = (body: Readable, origin: Origin) => Promise<Outcome>;
@@ -33,6 +34,8 @@ export interface EngineServices {
   readonly managedSources?: ManagedSourceService;
   /** De-identification and anonymization keys (the `anonymize` and `reverse_anonymize` operators). */
   readonly anonymization?: AnonymizationService;
+  /** Boxes and their transactions (the `box_incoming` source takes what they receive). */
+  readonly boxes?: BoxService;
 }
 
 export class UploadRegistry {

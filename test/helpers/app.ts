@@ -24,6 +24,7 @@ import { DEFAULT_FORWARDING } from '../../src/core/config.js';
 import { dimseSender } from '../../src/adapters/dimse/store-scu.js';
 import { ExportSetService } from '../../src/core/export-sets.js';
 import { AnonymizationService } from '../../src/core/anonymization.js';
+import { BoxService } from '../../src/core/boxes/service.js';
 
 export const ADMIN = { user: 'admin', password: 'secret' };
 
@@ -41,6 +42,7 @@ export interface TestApp {
   seriesTypes: SeriesTypeService;
   tagFilters: TagFilterService;
   managedSources: ManagedSourceService;
+  boxes: BoxService;
   index: MetadataIndex;
   blobs: BlobStore;
   dir: string;
@@ -98,6 +100,13 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       storageKey,
       scratchDir: join(dir, 'anonymization-tmp'),
     });
+    const boxes = new BoxService(
+      state,
+      index,
+      blobs,
+      (file, request) => anonymization.anonymize(file, request).parts,
+      { publicApiUrl: () => 'http://127.0.0.1:5000/api', storageKey },
+    );
     const app = createApp({
       index,
       blobs,
@@ -111,9 +120,10 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       managedSources,
       exportSets,
       anonymization,
+      boxes,
       version: 'test',
     });
-    return { state, users, seriesTypes, tagFilters, managedSources, app };
+    return { state, users, seriesTypes, tagFilters, managedSources, boxes, app };
   };
   const t: TestApp = {
     ...(await open()),

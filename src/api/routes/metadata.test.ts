@@ -81,6 +81,7 @@ beforeEach(() => {
     scus: undefined as any,
     forwarding: undefined as any,
     managedSources: undefined as any,
+    boxes: undefined as any,
     exportSets: undefined as any,
   };
   app = new Hono().route('/api/metadata', metadataRoutes(deps)).onError(onError);

@@ -2,12 +2,17 @@ import { Hono } from 'hono';
 import type { ApiDeps } from '../deps.js';
 import type { Source } from '../../core/ports.js';
 
-/** Every source: each user (their uploads), the sources of pipeline files, and the managed ones. */
+/** Every source: each user (their uploads), the sources of pipeline files, the managed ones and boxes. */
 export function sourcesRoutes(deps: ApiDeps): Hono {
   return new Hono().get('/', (c) => {
     const users: Source[] = deps.users
       .all()
       .map((u) => ({ sourceType: 'user', sourceName: u.user, sourceId: u.id }));
-    return c.json([...users, ...deps.engine.sources(), ...deps.managedSources.sources()]);
+    return c.json([
+      ...users,
+      ...deps.engine.sources(),
+      ...deps.managedSources.sources(),
+      ...deps.boxes.sources(),
+    ]);
   });
 }

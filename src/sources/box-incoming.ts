@@ -1,0 +1,44 @@
+/**
+ * `box_incoming`: images received from boxes (pushed to our `/api/transactions/{token}/image`, or pulled
+ * by polling a remote box) feed the pipeline that has this source, as `{"sourceType": "box", "sourceId":
+ * <box id>}`. Each body is inflated as it streams into landing, and the sender is answered only once the
+ * instance is settled: a 204 means stored, a 400 carries the pipeline's reason.
+ */
+import { Observable } from 'rxjs';
+import { z } from 'zod';
+import { defineSource } from '../core/component.js';
+import type { Envelope, Origin } from '../core/envelope.js';
+import { asPipelineError, PipelineError } from '../core/errors.js';
+
+export const boxIncoming = defineSource({
+  type: 'box_incoming',
+  summary: 'Receives the images of box transfers (pushed to us or polled from remote boxes)',
+  config: z.strictObject({}),
+  example: {},
+  create: (_config, ctx) =>
+    new Observable<Envelope>((subscriber) => {
+      const service = ctx.services.boxes;
+      if (!service) {
+        subscriber.error(
+          new PipelineError(
+            'CONFIG.NO_STATE_STORE',
+            'box_incoming needs the box service (run by sluice start)',
+          ),
+        );
+        return;
+      }
+      return service.attach({
+        async receive(box, body, detail) {
+          const origin: Origin = { sourceType: 'box', sourceId: box.id, sourceName: box.name, detail };
+          await ctx.waitForRoom();
+          let landedPath: string;
+          try {
+            landedPath = (await ctx.landing.land(body, origin)).path;
+          } catch (err) {
+            return { kind: 'quarantine', error: asPipelineError(err, 'BOX.RECEIVE_FAILED') };
+          }
+          return ctx.ingest((e) => subscriber.next(e), landedPath, origin);
+        },
+      });
+    }),
+});
