@@ -1,7 +1,7 @@
 /**
  * De-identification benchmark: the same synthetic CT instances (512×512, 16-bit) anonymized with the Basic
- * Profile by the `anonymize` operator alone (files read, header parsed as ingest does, anonymized, written to
- * scratch files), and by GDCM's `gdcmanon` (Debian `libgdcm-tools`) in its basic-profile mode (`-e`, which
+ * Profile by the `anonymize` operator alone (files read, header parsed as ingest does, anonymized, each result
+ * written to a new file as the storage sink does, without its fsync), and by GDCM's `gdcmanon` (Debian `libgdcm-tools`) in its basic-profile mode (`-e`, which
  * also encrypts the original attributes into the Encrypted Attributes Sequence with a certificate made here)
  * over the same folder, in the same run.
  *
@@ -11,7 +11,7 @@
  * The operator runs twice per round: without keys (what gdcmanon does: nothing remembered), and recording
  * an anonymization key per instance in a SQLite state store (synchronous=FULL, one transaction per key).
  */
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -98,7 +98,6 @@ async function main() {
     await mkdir(out);
     const state = withKeys ? openSqliteState(join(out, 'state.sqlite')) : undefined;
     const service = new AnonymizationService(secret, state);
-    let n = 0;
     const ctx: ComponentContext = {
       pipeline: 'bench',
       path: 'operators[0]',
@@ -109,7 +108,6 @@ async function main() {
           if (outcome.kind === 'quarantine') throw outcome.error;
         },
       },
-      scratchPath: () => join(out, `${n++}.dcm`),
     };
     const operator = anonymizeOperator.create(
       { profile: [], force: false, record_keys: withKeys, concurrency: 8 },
@@ -134,7 +132,18 @@ async function main() {
     const ready = readInside ? [] : await Promise.all(names.map(read));
     const started = performance.now();
     const source = readInside ? from(names).pipe(mergeMap((name, i) => read(name, i), 8)) : from(ready);
-    const done = await lastValueFrom(source.pipe(operator, toArray()));
+    // The operator keeps its result in memory; write each to a new file, as the storage sink would.
+    const write = async (e: Envelope) => {
+      if (!e.content) throw new Error(`${label}: envelope ${e.id} has no anonymized content`);
+      const handle = await open(join(out, `${e.id}.dcm`), 'w');
+      try {
+        await handle.write(e.content);
+      } finally {
+        await handle.close();
+      }
+      return e;
+    };
+    const done = await lastValueFrom(source.pipe(operator, mergeMap(write, 8), toArray()));
     const seconds = (performance.now() - started) / 1000;
     state?.close();
     if (done.length !== names.length)

@@ -39,8 +39,22 @@ describe('fs blob store', async () => {
     expect((await readdir(dir)).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 
+  it('writes bytes from memory in place of the previous version, leaving no temp files', async () => {
+    await store.putFile('7.7', await src('f', 'landed'));
+    await store.putBytes('7.7', Buffer.from('rewritten in memory'));
+    expect(await readFile(store.localPath('7.7')!, 'utf8')).toBe('rewritten in memory');
+    await store.putBytes('7.8', Buffer.alloc(600_000, 3));
+    expect((await readFile(store.localPath('7.8')!)).equals(Buffer.alloc(600_000, 3))).toBe(true);
+    for (const key of ['7.7', '7.8']) {
+      const dir = store.localPath(key)!.replace(/\/[^/]+$/, '');
+      expect((await readdir(dir)).filter((n) => n.startsWith('.'))).toEqual([]);
+    }
+  });
+
   it('refuses keys that could escape the store', async () => {
-    for (const key of ['../x', '/etc/passwd', '', '.hidden', 'a/b'])
+    for (const key of ['../x', '/etc/passwd', '', '.hidden', 'a/b']) {
       await expect(store.putFile(key, await src('e', 'x'))).rejects.toBeInstanceOf(StorageError);
+      await expect(store.putBytes(key, Buffer.from('x'))).rejects.toBeInstanceOf(StorageError);
+    }
   });
 });

@@ -1,7 +1,8 @@
 /**
  * BlobStore on the local file system: `<root>/<aa>/<key>.dcm`, spread over 256 folders by a hash of the
- * key. Files arrive from landing by hard link (same file system, no copy) under a temp name, then an
- * atomic rename replaces any previous version and the folder is fsynced. The folders are made (and made
+ * key. Files arrive from landing by hard link (same file system, no copy) under a temp name, or are
+ * written there from memory (rewritten instances), then an atomic rename replaces any previous version
+ * and the folder is fsynced. The folders are made (and made
  * durable) once, when the store opens; folder fsyncs are shared by the writes that wait for them.
  */
 import { createReadStream } from 'node:fs';
@@ -41,6 +42,26 @@ export async function openFsBlobStore(root: string): Promise<BlobStore> {
         // The data (landing does not fsync), then the name. On ext4 the first fsync commits the journal
         // with the link and rename in it, so the folder fsync that follows is nearly free.
         await fsyncFile(target);
+        await syncer.sync(dir);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw new StorageError(`cannot store ${key}: ${(err as Error).message}`, { cause: err });
+      }
+    },
+    async putBytes(key, bytes) {
+      const target = pathOf(key);
+      const dir = dirname(target);
+      const tmp = join(dir, `.${randomUUID()}.tmp`);
+      try {
+        const handle = await open(tmp, 'w');
+        try {
+          for (let offset = 0; offset < bytes.length;)
+            offset += (await handle.write(bytes, offset, bytes.length - offset)).bytesWritten;
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        await rename(tmp, target);
         await syncer.sync(dir);
       } catch (err) {
         await rm(tmp, { force: true });

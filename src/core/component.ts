@@ -21,12 +21,6 @@ export interface ComponentContext {
   readonly counters: Counters;
   /** Settles envelopes this component ends (drops, quarantines); see perItem. */
   readonly settler: Settler;
-  /**
-   * A fresh path for a file written in place of the envelope's (in the pipeline's landing temp folder).
-   * List it in the envelope's `tempFiles` tag (TEMP_FILES_TAG): the runner removes it once the envelope is
-   * settled, and start-up removes what a crash left.
-   */
-  scratchPath(): string;
 }
 
 /** Sources additionally admit files into the pipeline. */

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { DicomHeader } from './dicom.js';
 
 /** Source types as Slicebox names them; they appear in `/api/sources` and series sources. */
@@ -29,34 +30,40 @@ export interface Origin extends SourceRef {
 export interface Envelope {
   readonly id: string;
   readonly origin: Origin;
-  /** Current location of the Part-10 file. */
+  /**
+   * The landed Part-10 file: the instance as received, unless an operator rewrote it (`rewritten`), in which
+   * case the instance is `content` and this file is only what it was made from.
+   */
   readonly path: string;
   readonly size: number;
   /** Header attributes (everything before the pixel data), parsed once at ingress. */
   readonly header: DicomHeader;
   /**
-   * The file's bytes when the source still held them at ingest (the SCP keeps small datasets in memory),
-   * so an operator that needs them does not read the file back. Must equal the file at `path`.
+   * The instance's bytes in memory: the landed file's when the source still held them at ingest (the SCP
+   * keeps small datasets in memory), so an operator that needs them does not read the file back; or the
+   * instance an operator rewrote (`rewritten`).
    */
   readonly content?: Buffer;
+  /**
+   * An operator rewrote the instance (filtered, anonymized…): `content` holds it and it is on disk nowhere
+   * yet. The storage sink writes it once, in place, instead of a scratch copy plus a link (a new 512 KiB
+   * file costs ~1 ms here). Until settled, the landed file at `path` is what a crash would process again.
+   */
+  readonly rewritten?: boolean;
   /** Facts added by operators and sinks (series types, storage key, image id, …). */
   readonly tags: Readonly<Record<string, unknown>>;
 }
 
-/** Tag listing files written for an envelope in place of its landed file; removed when it is settled. */
-export const TEMP_FILES_TAG = 'tempFiles';
+/** The instance's bytes: held in memory, else read from the landed file. */
+export function bytesOf(envelope: Envelope): Promise<Buffer> {
+  return envelope.content ? Promise.resolve(envelope.content) : readFile(envelope.path);
+}
 
-/** The temp files an envelope carries (see TEMP_FILES_TAG). */
-export function tempFilesOf(envelope: Envelope): string[] {
-  const files = envelope.tags[TEMP_FILES_TAG];
-  return Array.isArray(files) ? files.filter((f): f is string => typeof f === 'string') : [];
+/** The envelope with the instance rewritten in memory (see `rewritten`). */
+export function withContent(envelope: Envelope, bytes: Buffer, header: DicomHeader): Envelope {
+  return { ...envelope, content: bytes, size: bytes.length, header, rewritten: true };
 }
 
 export function withTags(envelope: Envelope, tags: Record<string, unknown>): Envelope {
   return { ...envelope, tags: { ...envelope.tags, ...tags } };
-}
-
-/** The envelope with its file elsewhere; bytes held for the old file no longer apply. */
-export function withPath(envelope: Envelope, path: string): Envelope {
-  return { ...envelope, path, content: undefined };
 }

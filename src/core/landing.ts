@@ -124,15 +124,6 @@ export class Landing {
   }
 
   /**
-   * A fresh path for a file an operator writes in place of a landed one (a filtered copy). It lies in the
-   * temp folder, which start-up empties, so a crash leaves nothing behind; the runner removes it once its
-   * envelope is settled (see `TEMP_FILES_TAG`).
-   */
-  scratchPath(): string {
-    return join(this.tmpDir, `${Date.now().toString(36)}-${randomUUID().slice(0, 13)}.scratch`);
-  }
-
-  /**
    * Makes a landed file durable (data and name). Landing itself does not fsync: the storage sink makes
    * the stored copy durable, which costs one journal commit instead of two; the runner calls this before
    * acknowledging an envelope that no sink made durable.

@@ -7,14 +7,14 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ComponentContext, SourceContext } from './component.js';
 import { Counters, type CounterValues } from './counters.js';
-import { tempFilesOf, type Envelope, type Origin } from './envelope.js';
+import type { Envelope, Origin } from './envelope.js';
 import { asPipelineError, PipelineError } from './errors.js';
 import { parseHeader, readHeader } from './dicom.js';
 import { Landing } from './landing.js';
 import type { PipelineSpec } from './pipeline-file.js';
 import type { EngineServices } from './services.js';
 import type { Outcome, Settler } from './settle.js';
-import { rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 
 export interface ComponentStatus {
   path: string;
@@ -75,7 +75,6 @@ export class PipelineRunner implements Settler {
         services: this.services,
         counters,
         settler: this,
-        scratchPath: () => this.landing.scratchPath(),
       };
     };
     const sources: Observable<Envelope>[] = this.spec.sources.map((entry) => {
@@ -114,7 +113,6 @@ export class PipelineRunner implements Settler {
       services: this.services,
       counters: ctx.counters,
       settler: this,
-      scratchPath: () => this.landing.scratchPath(),
     };
     console.log(`pipeline ${this.spec.name}: re-processing ${leftovers.length} file(s) left in landing`);
     await Promise.all(
@@ -208,26 +206,7 @@ export class PipelineRunner implements Settler {
     const p = this.pending.get(envelope.id);
     if (!p) return;
     this.pending.delete(envelope.id);
-    void this.finish(p, envelope, outcome, ctx);
-  }
-
-  private async finish(
-    p: Pending,
-    envelope: Envelope,
-    outcome: Outcome,
-    ctx?: ComponentContext,
-  ): Promise<void> {
-    try {
-      await this.conclude(p, envelope, outcome, ctx);
-    } finally {
-      // Files operators wrote in place of the landed one (filtered copies): the sinks have linked or copied them.
-      for (const file of tempFilesOf(outcome.envelope ?? envelope))
-        await rm(file, { force: true }).catch((err: Error) =>
-          console.warn(
-            `pipeline ${this.spec.name}: cannot remove temp file of envelope ${envelope.id}: ${err.message}`,
-          ),
-        );
-    }
+    void this.conclude(p, envelope, outcome, ctx);
   }
 
   private async conclude(

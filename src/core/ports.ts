@@ -11,6 +11,11 @@ import type { Origin, SourceRef, SourceType } from './envelope.js';
 export interface BlobStore {
   /** Moves a durable file (landing) into the store under `key`, atomically replacing any previous one. */
   putFile(key: string, fromPath: string): Promise<void>;
+  /**
+   * Writes bytes held in memory (an instance an operator rewrote) under `key`, written once, durable and
+   * atomically replacing any previous version, as putFile.
+   */
+  putBytes(key: string, bytes: Buffer): Promise<void>;
   /** Streams the stored bytes; throws NotFoundError when absent. */
   open(key: string): Promise<{ stream: Readable; size: number }>;
   /** Local path when the store is a file system (for renderers and parsers), else undefined. */

@@ -1,7 +1,6 @@
-import { open, readFile, rm } from 'node:fs/promises';
 import { z } from 'zod';
-import { defineOperator, type ComponentContext } from '../core/component.js';
-import { TEMP_FILES_TAG, tempFilesOf, type Envelope } from '../core/envelope.js';
+import { defineOperator } from '../core/component.js';
+import { bytesOf, withContent } from '../core/envelope.js';
 import { PipelineError } from '../core/errors.js';
 import { perItem } from '../core/settle.js';
 import { OPTION_NAMES } from '../core/deid/profile.js';
@@ -52,56 +51,19 @@ export const anonymizeOperator = defineOperator({
         const service = ctx.services.anonymization;
         if (!service)
           throw new PipelineError('ANONYMIZATION.NOT_WIRED', 'anonymize: no anonymization service', 503);
-        const file = envelope.content ?? (await readFile(envelope.path));
         const result = service.anonymize(
-          file,
+          await bytesOf(envelope),
           { options: config.profile, force: config.force, recordKey: config.record_keys },
           envelope.header,
         );
         if (result.skipped) return envelope;
-        const replaced = await replaceFile(ctx, envelope, result);
+        // In memory: the storage sink writes the anonymized instance once.
+        const replaced = withContent(envelope, result.bytes, result.header);
         return {
           ...replaced,
-          header: result.header,
           tags: { ...replaced.tags, anonymized: true, anonymizationKeyId: result.key?.id },
         };
       },
       { concurrency: config.concurrency },
     ),
 });
-
-/**
- * Writes a new file for an envelope (pieces gathered in one write, so kept pixel data is never copied) to a
- * scratch path that goes when the envelope is settled.
- */
-export async function replaceFile(
-  ctx: ComponentContext,
-  envelope: Envelope,
-  file: { parts: readonly Buffer[]; length: number },
-): Promise<Envelope> {
-  const path = ctx.scratchPath();
-  try {
-    const handle = await open(path, 'w');
-    try {
-      let pending = [...file.parts];
-      while (pending.length) {
-        let { bytesWritten } = await handle.writev(pending);
-        // A short write: drop what went, continue with the rest.
-        while (pending.length && bytesWritten >= pending[0]!.length) bytesWritten -= pending.shift()!.length;
-        if (bytesWritten && pending.length) pending[0] = pending[0]!.subarray(bytesWritten);
-      }
-    } finally {
-      await handle.close();
-    }
-  } catch (err) {
-    await rm(path, { force: true });
-    throw err;
-  }
-  return {
-    ...envelope,
-    path,
-    content: undefined,
-    size: file.length,
-    tags: { ...envelope.tags, [TEMP_FILES_TAG]: [...tempFilesOf(envelope), path] },
-  };
-}

@@ -1,9 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { defineOperator } from '../core/component.js';
 import { attr } from '../core/dicom.js';
 import { perItem } from '../core/settle.js';
-import { replaceFile } from './anonymize.js';
+import { bytesOf, withContent } from '../core/envelope.js';
 
 /**
  * Reverse anonymization on ingest (Slicebox §4.6): an instance that says PatientIdentityRemoved YES and
@@ -31,12 +30,11 @@ export const reverseAnonymize = defineOperator({
         const service = ctx.services.anonymization;
         if (!service || attr(envelope.header, 'PatientIdentityRemoved').toUpperCase() !== 'YES')
           return envelope;
-        const result = service.reverse(envelope.content ?? (await readFile(envelope.path)), envelope.header);
+        const result = service.reverse(await bytesOf(envelope), envelope.header);
         if (!result) return envelope;
-        const replaced = await replaceFile(ctx, envelope, result);
+        const replaced = withContent(envelope, result.bytes, result.header);
         return {
           ...replaced,
-          header: result.header,
           tags: { ...replaced.tags, reversedWithKeyId: result.key.id, reversedAtLevel: result.level },
         };
       },

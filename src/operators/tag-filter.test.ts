@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { defineSink } from '../core/component.js';
-import type { Envelope, SourceRef } from '../core/envelope.js';
+import { bytesOf, type Envelope, type SourceRef } from '../core/envelope.js';
 import { parseHeader, type DicomDataset } from '../core/dicom.js';
 import { PipelineError } from '../core/errors.js';
 import { PipelineRunner } from '../core/pipeline.js';
@@ -55,7 +55,7 @@ function harness() {
         async (e) => {
           if (e.header.dataset['00100020']?.Value?.[0] === 'FAIL')
             throw new PipelineError('TEST.FAIL', 'told to fail', 500);
-          stored.push({ envelope: e, bytes: await readFile(e.path) });
+          stored.push({ envelope: e, bytes: await bytesOf(e) });
           return e;
         },
         { concurrency: 4 },
@@ -122,6 +122,7 @@ describe('tag_filter', () => {
     expect((await h.feed(original, USER)).kind).toBe('ack');
     expect(h.stored[0].bytes.equals(original)).toBe(true);
     expect(h.stored[0].envelope.path).toMatch(/\.user\.7\.dcm$/);
+    expect(h.stored[0].envelope.rewritten).toBeUndefined();
   });
 
   it("applies the source's managed filters: nested sequences, multi-valued and missing attributes", async () => {

@@ -95,7 +95,6 @@ describe('classify_series', () => {
     services: { seriesTypes: service } as unknown as EngineServices,
     counters: new Counters(),
     settler: { settle: vi.fn() },
-    scratchPath: () => join(dir, 'scratch'),
   });
   const envelope = (modality: string, thickness: string, indexed = true): Envelope => {
     const header = parseHeader(makeInstance({ modality, extra: { SliceThickness: thickness } }));

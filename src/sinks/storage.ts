@@ -7,8 +7,9 @@ import { perItem } from '../core/settle.js';
 export const storageKey = (sopInstanceUid: string) => sopInstanceUid;
 
 /**
- * Stores each instance's Part-10 file in the blob store, bytes exactly as received. Re-sending the same
- * SOP instance replaces the stored file atomically.
+ * Stores each instance's Part-10 file in the blob store: the landed file as received (linked, not copied),
+ * or the bytes an operator rewrote in memory, written once. Re-sending the same SOP instance replaces the
+ * stored file atomically.
  */
 export const storage = defineSink({
   type: 'storage',
@@ -22,7 +23,8 @@ export const storage = defineSink({
       ctx,
       async (envelope) => {
         const key = storageKey(envelope.header.sopInstanceUid);
-        await ctx.services.blobs.putFile(key, envelope.path);
+        if (envelope.rewritten && envelope.content) await ctx.services.blobs.putBytes(key, envelope.content);
+        else await ctx.services.blobs.putFile(key, envelope.path);
         return withTags(envelope, { storageKey: key, durable: true });
       },
       { concurrency: config.concurrency },
