@@ -34,12 +34,15 @@ export interface SourceContext extends ComponentContext {
     emit: (envelope: Envelope) => void,
     landedPath: string,
     origin: Origin,
-    /** The landed bytes, when the source still holds them: saves reading the file back. */
+    /**
+     * The object in memory, not written at `landedPath` (small C-STORE datasets): the storage sink writes
+     * it once, and the runner writes it to `landedPath` only when it must (quarantine, no sink stored it).
+     */
     content?: Buffer,
   ): Promise<Outcome>;
   /** Resolves when there is room for one more envelope; sources call it before reading more input. */
   waitForRoom(): Promise<void>;
-  /** Where the source writes incoming objects durably before calling `ingest`. */
+  /** Where the source writes incoming objects (or names where a held one would go) before calling `ingest`. */
   readonly landing: Landing;
 }
 

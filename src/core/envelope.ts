@@ -25,31 +25,25 @@ export interface Origin extends SourceRef {
 
 /**
  * One DICOM instance travelling through a pipeline. Immutable: operators return a new envelope.
- * The Part-10 file at `path` is already durable (in the landing directory) when the envelope is emitted.
+ * The instance is either the file at `path` in the landing directory, or `content` in memory.
  */
 export interface Envelope {
   readonly id: string;
   readonly origin: Origin;
   /**
-   * The landed Part-10 file: the instance as received, unless an operator rewrote it (`rewritten`), in which
-   * case the instance is `content` and this file is only what it was made from.
+   * The instance's file in landing, as received. When `content` is set the instance is that instead, and
+   * this file may not exist: small C-STORE datasets are only written here if they must be (quarantine).
    */
   readonly path: string;
   readonly size: number;
   /** Header attributes (everything before the pixel data), parsed once at ingress. */
   readonly header: DicomHeader;
   /**
-   * The instance's bytes in memory: the landed file's when the source still held them at ingest (the SCP
-   * keeps small datasets in memory), so an operator that needs them does not read the file back; or the
-   * instance an operator rewrote (`rewritten`).
+   * The instance in memory, on disk nowhere yet: a small C-STORE dataset as received (the SCP never lands
+   * it), or the instance an operator rewrote (filtered, anonymized…). The storage sink writes it once, in
+   * place, instead of a landed copy plus a link (a new 512 KiB file costs ~1 ms on this machine's disk).
    */
   readonly content?: Buffer;
-  /**
-   * An operator rewrote the instance (filtered, anonymized…): `content` holds it and it is on disk nowhere
-   * yet. The storage sink writes it once, in place, instead of a scratch copy plus a link (a new 512 KiB
-   * file costs ~1 ms here). Until settled, the landed file at `path` is what a crash would process again.
-   */
-  readonly rewritten?: boolean;
   /** Facts added by operators and sinks (series types, storage key, image id, …). */
   readonly tags: Readonly<Record<string, unknown>>;
 }
@@ -59,9 +53,9 @@ export function bytesOf(envelope: Envelope): Promise<Buffer> {
   return envelope.content ? Promise.resolve(envelope.content) : readFile(envelope.path);
 }
 
-/** The envelope with the instance rewritten in memory (see `rewritten`). */
+/** The envelope with the instance rewritten in memory. */
 export function withContent(envelope: Envelope, bytes: Buffer, header: DicomHeader): Envelope {
-  return { ...envelope, content: bytes, size: bytes.length, header, rewritten: true };
+  return { ...envelope, content: bytes, size: bytes.length, header };
 }
 
 export function withTags(envelope: Envelope, tags: Record<string, unknown>): Envelope {

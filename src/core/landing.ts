@@ -6,7 +6,7 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
@@ -88,27 +88,34 @@ export class Landing {
     return { id, stream, commit, abort };
   }
 
-  /** Lands bytes already in memory with one vectored write (small C-STORE datasets). */
-  async landBuffers(buffers: Buffer[], ref: SourceRef): Promise<LandedFile> {
-    await this.ready;
+  /**
+   * Names the landing file of an object held in memory (a small C-STORE dataset) without writing it: the
+   * storage sink writes the object once, where it is stored, and `write` lands it only when it must be
+   * (quarantine, or a pipeline that stores nothing). Nothing is lost by not landing it: the sender is
+   * answered only once a sink made it durable, and a crash before that leaves the sender to send it again.
+   */
+  hold(ref: SourceRef): LandedFile {
     const id = `${Date.now().toString(36)}-${randomUUID().slice(0, 13)}`;
-    const tmp = join(this.tmpDir, id);
-    const handle = await open(tmp, 'w');
+    return { id, path: join(this.dir, `${id}.${ref.sourceType}.${ref.sourceId}.dcm`), ref };
+  }
+
+  /** Lands a held object at the path `hold` named: one write to a temp name, then a rename. */
+  async write(path: string, content: Buffer): Promise<void> {
+    await this.ready;
+    const tmp = join(this.tmpDir, basename(path));
     try {
-      let pending = buffers;
-      while (pending.length) {
-        const { bytesWritten } = await handle.writev(pending);
-        pending = skipBytes(pending, bytesWritten);
+      const handle = await open(tmp, 'w');
+      try {
+        for (let offset = 0; offset < content.length;)
+          offset += (await handle.write(content, offset, content.length - offset)).bytesWritten;
+      } finally {
+        await handle.close();
       }
+      await rename(tmp, path);
     } catch (err) {
-      await handle.close().catch(() => undefined);
       await rm(tmp, { force: true });
       throw new StorageError(`cannot land incoming object: ${(err as Error).message}`, { cause: err });
     }
-    await handle.close();
-    const path = join(this.dir, `${id}.${ref.sourceType}.${ref.sourceId}.dcm`);
-    await rename(tmp, path);
-    return { id, path, ref };
   }
 
   /** Lands a whole readable stream (HTTP body, file copy). */
@@ -159,17 +166,4 @@ export class Landing {
     }
     return out;
   }
-}
-
-function skipBytes(buffers: Buffer[], n: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const b of buffers) {
-    if (n >= b.length) {
-      n -= b.length;
-      continue;
-    }
-    out.push(n > 0 ? b.subarray(n) : b);
-    n = 0;
-  }
-  return out;
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -103,6 +103,27 @@ describe('PipelineRunner', () => {
     const [record] = await services.quarantine.list();
     expect(record.code).toBe('DICOM.INVALID');
     expect(record.component).toBe('sources[0]');
+  });
+
+  it('lands objects held in memory only when it must: quarantine, or no sink made them durable', async () => {
+    const { source, sink, services, dataDir } = await setup();
+    const landing = join(dataDir, 'landing', 'test');
+    // Acknowledged without storage: the held bytes are landed and fsynced before the answer, then released.
+    const ok = makeInstance({ patientId: 'OK' });
+    expect((await source.feed(ok, undefined, { held: true })).kind).toBe('ack');
+    expect(sink.seen[0]!.content?.equals(ok)).toBe(true);
+    expect(await readdir(landing)).toEqual(['tmp']);
+    // Failed in a sink, and unreadable at ingress: the quarantine holds the bytes as received.
+    const failing = makeInstance({ patientId: 'FAIL' });
+    expect((await source.feed(failing, undefined, { held: true })).kind).toBe('quarantine');
+    expect((await source.feed(Buffer.from('not dicom'), undefined, { held: true })).kind).toBe('quarantine');
+    const records = await services.quarantine.list();
+    expect(records.map((r) => r.code).sort()).toEqual(['DICOM.INVALID', 'TEST.FAIL']);
+    const bytes = await Promise.all(records.map((r) => readFile(services.quarantine.filePath(r.id))));
+    expect(bytes.some((b) => b.equals(failing))).toBe(true);
+    expect(bytes.some((b) => b.equals(Buffer.from('not dicom')))).toBe(true);
+    expect(await readdir(landing)).toEqual(['tmp']);
+    expect(await readdir(join(landing, 'tmp'))).toEqual([]);
   });
 
   it('bounds envelopes in flight and makes sources wait for room', async () => {

@@ -37,6 +37,8 @@ export interface PipelineStatus {
 
 interface Pending {
   landedPath: string;
+  /** The object when it was held in memory, not written at `landedPath` (see Landing.hold). */
+  held?: Buffer;
   origin: Origin;
   resolve: (outcome: Outcome) => void;
 }
@@ -177,6 +179,7 @@ export class PipelineRunner implements Settler {
       ctx.counters.errors++;
       this.quarantined++;
       try {
+        if (content) await this.landing.write(landedPath, content);
         const record = await this.services.quarantine.put(landedPath, error, {
           pipeline: this.spec.name,
           component: ctx.path,
@@ -194,7 +197,7 @@ export class PipelineRunner implements Settler {
       }
     }
     const outcome = new Promise<Outcome>((resolve) =>
-      this.pending.set(envelope.id, { landedPath, origin, resolve }),
+      this.pending.set(envelope.id, { landedPath, held: content, origin, resolve }),
     );
     ctx.counters.emitted++;
     emit(envelope);
@@ -218,6 +221,7 @@ export class PipelineRunner implements Settler {
     try {
       if (outcome.kind === 'quarantine') {
         this.quarantined++;
+        if (p.held) await this.landing.write(p.landedPath, p.held);
         const record = await this.services.quarantine.put(p.landedPath, outcome.error, {
           pipeline: this.spec.name,
           component: ctx?.path ?? 'unknown',
@@ -238,7 +242,10 @@ export class PipelineRunner implements Settler {
       if (outcome.kind === 'drop') this.dropped++;
       else {
         // Acknowledged means durable: if no sink stored a durable copy, the landed file becomes it.
-        if (outcome.envelope.tags.durable !== true) await this.landing.makeDurable(p.landedPath);
+        if (outcome.envelope.tags.durable !== true) {
+          if (p.held) await this.landing.write(p.landedPath, p.held);
+          await this.landing.makeDurable(p.landedPath);
+        }
         this.acknowledged++;
       }
       // The sender may be answered before the landed copy is removed: a crash in between only means the

@@ -122,7 +122,7 @@ describe('tag_filter', () => {
     expect((await h.feed(original, USER)).kind).toBe('ack');
     expect(h.stored[0].bytes.equals(original)).toBe(true);
     expect(h.stored[0].envelope.path).toMatch(/\.user\.7\.dcm$/);
-    expect(h.stored[0].envelope.rewritten).toBeUndefined();
+    expect(h.stored[0].envelope.content).toBeUndefined();
   });
 
   it("applies the source's managed filters: nested sequences, multi-valued and missing attributes", async () => {

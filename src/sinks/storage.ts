@@ -8,7 +8,7 @@ export const storageKey = (sopInstanceUid: string) => sopInstanceUid;
 
 /**
  * Stores each instance's Part-10 file in the blob store: the landed file as received (linked, not copied),
- * or the bytes an operator rewrote in memory, written once. Re-sending the same SOP instance replaces the
+ * or the instance held in memory (a small C-STORE dataset, or what an operator rewrote), written once. Re-sending the same SOP instance replaces the
  * stored file atomically.
  */
 export const storage = defineSink({
@@ -23,7 +23,7 @@ export const storage = defineSink({
       ctx,
       async (envelope) => {
         const key = storageKey(envelope.header.sopInstanceUid);
-        if (envelope.rewritten && envelope.content) await ctx.services.blobs.putBytes(key, envelope.content);
+        if (envelope.content) await ctx.services.blobs.putBytes(key, envelope.content);
         else await ctx.services.blobs.putFile(key, envelope.path);
         return withTags(envelope, { storageKey: key, durable: true });
       },

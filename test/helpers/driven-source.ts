@@ -1,4 +1,7 @@
-/** A source that tests drive by hand: `feed(bytes, ref)` lands one object, ingests it, resolves when settled. */
+/**
+ * A source that tests drive by hand: `feed(bytes, ref)` lands one object (or, with `held`, hands it over in
+ * memory as the SCP does with small datasets), ingests it, resolves when settled.
+ */
 import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { defineSource, type SourceContext } from '../../src/core/component.js';
@@ -22,8 +25,11 @@ export function drivenSource() {
   const feed = async (
     bytes: Buffer,
     ref: SourceRef = { sourceType: 'user', sourceId: 7 },
+    options: { held?: boolean } = {},
   ): Promise<Outcome> => {
-    const landed = await ctx!.landing.landBuffers([bytes], ref);
+    const landed = ctx!.landing.hold(ref);
+    if (options.held) return ctx!.ingest(emit!, landed.path, { ...ref, sourceName: 'tester' }, bytes);
+    await ctx!.landing.write(landed.path, bytes);
     return ctx!.ingest(emit!, landed.path, { ...ref, sourceName: 'tester' });
   };
   return { def, feed, room: () => ctx!.waitForRoom() };

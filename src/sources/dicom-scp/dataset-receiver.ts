@@ -7,8 +7,9 @@ const IN_MEMORY_LIMIT = 8 * 1024 * 1024;
 
 /**
  * Gathers the PDV values of one C-STORE dataset behind the file meta header we wrote. Small datasets stay
- * in memory (one write + fsync at the end, and the header is parsed from memory); past IN_MEMORY_LIMIT
- * they spill to a landing file as they arrive, so a huge instance never sits whole in memory.
+ * in memory (the storage sink writes them once, and the header is parsed from memory); past
+ * IN_MEMORY_LIMIT they spill to a landing file as they arrive, so a huge instance never sits whole in
+ * memory.
  */
 export class DatasetReceiver {
   private chunks: Buffer[];
@@ -40,12 +41,15 @@ export class DatasetReceiver {
     this.spilled = this.spilled.then(() => writer.then((w) => writeAll(w.stream, [value])));
   }
 
-  /** Lands the dataset durably; returns the bytes too when they were kept in memory. */
+  /**
+   * The dataset as the pipeline takes it: held in memory (`content`, not written to landing; see
+   * Landing.hold), or the landed file it spilled to.
+   */
   async commit(): Promise<LandedFile & { content?: Buffer }> {
     if (!this.writer) {
       const content = Buffer.concat(this.chunks, this.size);
       this.chunks = [];
-      return { ...(await this.landing.landBuffers([content], this.ref)), content };
+      return { ...this.landing.hold(this.ref), content };
     }
     const w = await this.writer;
     try {
