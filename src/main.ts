@@ -62,9 +62,41 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   const tagFilters = new TagFilterService(state);
   const log = new LogService(state);
   const sender = dimseSender(config.aeTitle);
+  const anonymization = new AnonymizationService(
+    await loadOrCreateSecret(join(config.dataDir, 'anonymization.secret')),
+    state,
+    { index, blobs, storageKey, scratchDir: join(config.dataDir, 'anonymization-tmp') },
+  );
+  // Bound before the first box connection is created (the HTTP port may be 0: chosen at listen).
+  let boundHttpPort = config.httpPort;
+  const boxes = new BoxService(
+    state,
+    index,
+    blobs,
+    (file, request) => anonymization.anonymize(file, request).parts,
+    {
+      publicApiUrl: () => `${config.publicUrl ?? defaultPublicUrl(config.httpHost, boundHttpPort)}/api`,
+      storageKey,
+      timings: config.boxes,
+    },
+  );
+  // Boxes are forwarding destinations; their outgoing transactions live in the same state store as the
+  // outbox, which forwarding relies on to hand a batch to a box atomically.
   const forwarding = new ForwardingService(
     state,
-    { index, blobs, storageKey, sender, log },
+    {
+      index,
+      blobs,
+      storageKey,
+      sender,
+      log,
+      boxes: {
+        boxName: (id) => state.box(id)?.name,
+        sendWithDefaultProfile: (id, imageIds) => boxes.sendWithDefaultProfile(id, imageIds),
+        outgoingTransaction: (id) => state.outgoingTransaction(id),
+        outgoingImages: (id) => state.outgoingImages(id),
+      },
+    },
     { ...DEFAULT_FORWARDING, ...config.forwarding },
   );
   const scus = new ScuService(state, {
@@ -86,26 +118,13 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   // A deleted source takes its tag filter associations and forwarding rules with it (Slicebox's SourceDeleted).
   managedSources.onSourceDeleted((source) => tagFilters.forgetSource(source));
   managedSources.onSourceDeleted((source) => forwarding.forgetSource(source));
-  await mkdir(config.watchRoot ?? join(config.dataDir, 'watched'), { recursive: true });
-  const anonymization = new AnonymizationService(
-    await loadOrCreateSecret(join(config.dataDir, 'anonymization.secret')),
-    state,
-    { index, blobs, storageKey, scratchDir: join(config.dataDir, 'anonymization-tmp') },
-  );
-  // Bound before the first box connection is created (the HTTP port may be 0: chosen at listen).
-  let boundHttpPort = config.httpPort;
-  const boxes = new BoxService(
-    state,
-    index,
-    blobs,
-    (file, request) => anonymization.anonymize(file, request).parts,
-    {
-      publicApiUrl: () => `${config.publicUrl ?? defaultPublicUrl(config.httpHost, boundHttpPort)}/api`,
-      storageKey,
-      timings: config.boxes,
-    },
-  );
+  // A deleted box is also a deleted destination: the rules to it go too.
   boxes.onSourceDeleted((source) => tagFilters.forgetSource(source));
+  boxes.onSourceDeleted((source) => {
+    forwarding.forgetSource(source);
+    forwarding.forgetBox(source.sourceId);
+  });
+  await mkdir(config.watchRoot ?? join(config.dataDir, 'watched'), { recursive: true });
   const services: EngineServices = {
     config,
     index,

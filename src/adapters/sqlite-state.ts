@@ -21,11 +21,16 @@ import { boxes } from './state/boxes.js';
  */
 export interface StatePart<T> {
   schema: string;
+  /** Brings tables of an older file up to date (it runs before `schema`, and checks what it finds). */
+  migrate?(db: Database.Database): void;
   create(db: Database.Database): T;
 }
 
-/** Bumped with each change to the schema; migrations key on `PRAGMA user_version`. */
-const SCHEMA_VERSION = 1;
+/**
+ * Bumped with each change to the schema; migrations key on `PRAGMA user_version`. 2: forwarding
+ * transactions handed to a box (DELIVERING, `boxTransactionId`).
+ */
+const SCHEMA_VERSION = 2;
 
 const USERS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS Users (
@@ -71,6 +76,7 @@ export function openSqliteState(path: string): StateStore {
     db.close();
     throw new Error(`${path} has schema version ${version}; this Sluice knows up to ${SCHEMA_VERSION}`);
   }
+  if (version < SCHEMA_VERSION) for (const part of PARTS) part.migrate?.(db);
   for (const part of PARTS) db.exec(part.schema);
   db.pragma(`user_version = ${SCHEMA_VERSION}`);
   return Object.assign({}, ...PARTS.map((part) => part.create(db)), {

@@ -7,6 +7,11 @@
  * the outbox; with keepImages=false their images are deleted then, once no other batch still has to send
  * them. Batches being sent when the process died are sent again at start (at least once: the peer may
  * receive up to one flush of instances twice; PACS treat a repeated SOP instance as the same one).
+ *
+ * A batch for a box becomes one outgoing box transaction with the box's default profile (Slicebox), and
+ * waits, DELIVERING, until the box has sent it (FINISHED): only then is it delivered, so keepImages=false
+ * deletes nothing the box still has to read, and a box transaction that FAILED dead-letters the batch
+ * with the images it could not send, deleting nothing.
  */
 import type { ForwardingConfig } from './config.js';
 import { BadRequestError, NotFoundError, PipelineError } from './errors.js';
@@ -14,6 +19,7 @@ import type { SourceRef } from './envelope.js';
 import type { LogService } from './log.js';
 import type {
   BlobStore,
+  Destination,
   ForwardingItem,
   ForwardingRule,
   ForwardingStatus,
@@ -21,6 +27,8 @@ import type {
   ForwardingTransaction,
   ForwardTarget,
   MetadataIndex,
+  OutgoingImage,
+  OutgoingTransaction,
   ScuStore,
   Source,
 } from './ports.js';
@@ -33,12 +41,24 @@ import {
   type SendResult,
 } from './scus.js';
 
+/** What forwarding needs of boxes (BoxService, wired in main.ts); its writes go to the same state store. */
+export interface ForwardingBoxes {
+  /** The box's name; undefined when there is no such box. */
+  boxName(boxId: number): string | undefined;
+  /** One WAITING outgoing transaction with the box's default profile; synchronous, in the state store. */
+  sendWithDefaultProfile(boxId: number, imageIds: number[]): OutgoingTransaction;
+  outgoingTransaction(id: number): OutgoingTransaction | undefined;
+  outgoingImages(transactionId: number): OutgoingImage[];
+}
+
 export interface ForwardingDeps {
   index: MetadataIndex;
   blobs: BlobStore;
   storageKey: (sopInstanceUid: string) => string;
   sender: DicomSender;
   log: LogService;
+  /** Boxes as destinations; without them, rules to a box are refused. */
+  boxes?: ForwardingBoxes;
 }
 
 /** One instance for one route, as the sinks hand it over. */
@@ -63,6 +83,11 @@ class PermanentError extends PipelineError {}
 
 const sourceKey = (s: SourceRef) => `${s.sourceType}:${s.sourceId}`;
 
+const targetOf = (rule: ForwardingRule): ForwardTarget =>
+  rule.destination.destinationType === 'box'
+    ? { kind: 'box', boxId: rule.destination.destinationId }
+    : { kind: 'scu', scuId: rule.destination.destinationId };
+
 export class ForwardingService {
   private rulesBySource: Map<string, ForwardingRule[]> | undefined;
   private pending: Array<{ entries: ForwardRequest[]; resolve: () => void; reject: (e: unknown) => void }> =
@@ -71,6 +96,7 @@ export class ForwardingService {
   private timer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Map<number, Promise<void>>();
   private running = false;
+  private boxesCheckedAt = 0;
 
   constructor(
     private readonly store: ForwardingStore & ScuStore,
@@ -86,7 +112,7 @@ export class ForwardingService {
 
   /**
    * Creates a rule, or answers the existing one for the same source and destination unchanged (Slicebox).
-   * The destination must exist; boxes are not supported yet.
+   * The destination, an SCU or a box, must exist.
    */
   createRule(input: {
     source: Source;
@@ -94,17 +120,27 @@ export class ForwardingService {
     destinationId: number;
     keepImages: boolean;
   }): ForwardingRule {
-    if (input.destinationType !== 'scu')
-      throw new BadRequestError(`destination type "${input.destinationType}" is not supported (only "scu")`);
-    const scu = this.store.scu(input.destinationId);
-    if (!scu) throw new BadRequestError(`SCU ${input.destinationId} does not exist`);
     const rule = this.store.insertForwardingRule({
       source: input.source,
-      destination: { destinationType: 'scu', destinationName: scu.name, destinationId: scu.id },
+      destination: this.destination(input.destinationType, input.destinationId),
       keepImages: input.keepImages,
     });
     this.rulesBySource = undefined;
     return rule;
+  }
+
+  private destination(type: string, id: number): Destination {
+    if (type === 'scu') {
+      const scu = this.store.scu(id);
+      if (!scu) throw new BadRequestError(`SCU ${id} does not exist`);
+      return { destinationType: 'scu', destinationName: scu.name, destinationId: scu.id };
+    }
+    if (type === 'box') {
+      const name = this.deps.boxes?.boxName(id);
+      if (name === undefined) throw new BadRequestError(`box ${id} does not exist`);
+      return { destinationType: 'box', destinationName: name, destinationId: id };
+    }
+    throw new BadRequestError(`destination type "${type}" is not supported ("scu" or "box")`);
   }
 
   /** Idempotent; batches already queued for the rule are still delivered. */
@@ -115,8 +151,17 @@ export class ForwardingService {
 
   /** Deletes the rules that send to a deleted SCU (their queued batches will dead-letter). */
   forgetScu(scuId: number): void {
+    this.forgetDestination('scu', scuId);
+  }
+
+  /** Deletes the rules that send to a deleted box (their queued and delivering batches will dead-letter). */
+  forgetBox(boxId: number): void {
+    this.forgetDestination('box', boxId);
+  }
+
+  private forgetDestination(type: Destination['destinationType'], id: number): void {
     for (const rule of this.store.listForwardingRules(0, Number.MAX_SAFE_INTEGER))
-      if (rule.destination.destinationType === 'scu' && rule.destination.destinationId === scuId)
+      if (rule.destination.destinationType === type && rule.destination.destinationId === id)
         this.store.deleteForwardingRule(rule.id);
     this.rulesBySource = undefined;
   }
@@ -182,7 +227,7 @@ export class ForwardingService {
       rules.map((rule) => ({
         routeKey: `rule:${rule.id}`,
         ruleId: rule.id,
-        target: { kind: 'scu', scuId: rule.destination.destinationId },
+        target: targetOf(rule),
         keepImages: rule.keepImages,
         item,
       })),
@@ -234,10 +279,12 @@ export class ForwardingService {
     this.store.deleteForwardingTransaction(id);
     // Images another (delivered) keepImages=false batch was waiting for may go now.
     void this.deleteForwardedImages();
+    const goesOn =
+      t.status === 'DELIVERING' ? `; the box's outgoing transaction ${t.boxTransactionId} goes on` : '';
     this.deps.log.write({
       subject: SUBJECT,
       type: 'WARN',
-      message: `Forwarding transaction ${id} (${t.totalImageCount - t.sentImageCount} unsent instances to ${this.describe(t.target)}) discarded`,
+      message: `Forwarding transaction ${id} (${t.totalImageCount - t.sentImageCount} unsent instances to ${this.describe(t.target)}) discarded${goesOn}`,
     });
   }
 
@@ -247,6 +294,10 @@ export class ForwardingService {
 
   private describe(target: ForwardTarget): string {
     if (target.kind === 'dicom') return describePeer(target);
+    if (target.kind === 'box') {
+      const name = this.deps.boxes?.boxName(target.boxId);
+      return name === undefined ? `box ${target.boxId} (deleted)` : `box "${name}"`;
+    }
     const scu = this.store.scu(target.scuId);
     return scu ? `SCU ${describePeer(scuPeer(scu))}` : `SCU ${target.scuId} (deleted)`;
   }
@@ -309,13 +360,17 @@ export class ForwardingService {
           this.inFlight.set(t.id, delivery);
         }
       }
+      if (Date.now() - this.boxesCheckedAt >= Math.min(1000, Math.max(this.tickMs, this.options.quietMs))) {
+        this.boxesCheckedAt = Date.now();
+        this.settleBoxDeliveries();
+      }
     } catch (err) {
       console.error(`forwarding worker: ${(err as Error).message}`);
     }
     if (this.running) this.schedule(this.tickMs);
   }
 
-  private resolve(target: ForwardTarget): DicomPeer {
+  private resolve(target: Exclude<ForwardTarget, { kind: 'box' }>): DicomPeer {
     if (target.kind === 'dicom') return target;
     const scu = this.store.scu(target.scuId);
     if (!scu) throw new PermanentError('FORWARD.NO_DESTINATION', `SCU ${target.scuId} no longer exists`, 400);
@@ -323,8 +378,16 @@ export class ForwardingService {
   }
 
   private async deliver(t: ForwardingTransaction): Promise<void> {
-    const items = this.store.forwardingItems(t.id, true);
     const destination = this.describe(t.target);
+    if (t.target.kind === 'box') {
+      try {
+        await this.handToBox(t, t.target.boxId, destination);
+      } catch (err) {
+        this.failed(t, destination, err as Error);
+      }
+      return;
+    }
+    const items = this.store.forwardingItems(t.id, true);
     let sent = 0;
     try {
       const peer = this.resolve(t.target);
@@ -343,14 +406,7 @@ export class ForwardingService {
         if (await blobs.exists(key)) paths.push(path);
         else gone.push(item.sopInstanceUid);
       }
-      if (gone.length) {
-        this.store.markForwardingItemsSent(t.id, gone);
-        this.deps.log.write({
-          subject: SUBJECT,
-          type: 'WARN',
-          message: `${gone.length} instance(s) of forwarding transaction ${t.id} were deleted before they could be sent to ${destination}: ${gone.slice(0, 5).join(', ')}${gone.length > 5 ? ', …' : ''}`,
-        });
-      }
+      this.skipGone(t, destination, gone);
       const failures: SendResult[] = [];
       let delivered: string[] = [];
       const mark = () => {
@@ -376,16 +432,107 @@ export class ForwardingService {
     await this.delivered(t, destination, sent);
   }
 
+  /** Instances deleted since they were queued count as done, with a warning. */
+  private skipGone(t: ForwardingTransaction, destination: string, gone: string[]): void {
+    if (!gone.length) return;
+    this.store.markForwardingItemsSent(t.id, gone);
+    this.deps.log.write({
+      subject: SUBJECT,
+      type: 'WARN',
+      message: `${gone.length} instance(s) of forwarding transaction ${t.id} were deleted before they could be sent to ${destination}: ${gone.slice(0, 5).join(', ')}${gone.length > 5 ? ', …' : ''}`,
+    });
+  }
+
+  /**
+   * A box batch becomes one outgoing box transaction of the images that still exist. Creating it, recording
+   * its id here and moving the batch to DELIVERING happen in one state store transaction (boxes and the
+   * outbox share state.sqlite; `atomically`), so a crash leaves either no box transaction, and the batch
+   * goes out again from SENDING, or one that is recorded, and the batch waits for it: never two.
+   */
+  private async handToBox(t: ForwardingTransaction, boxId: number, destination: string): Promise<void> {
+    const { boxes, index, blobs, storageKey } = this.deps;
+    if (boxes?.boxName(boxId) === undefined)
+      throw new PermanentError('FORWARD.NO_DESTINATION', `box ${boxId} no longer exists`, 400);
+    const present: ForwardingItem[] = [];
+    const gone: string[] = [];
+    for (const item of this.store.forwardingItems(t.id, true)) {
+      const image = index.image(item.imageId);
+      const there = image?.sopInstanceUID.value === item.sopInstanceUid;
+      if (there && (await blobs.exists(storageKey(item.sopInstanceUid)))) present.push(item);
+      else gone.push(item.sopInstanceUid);
+    }
+    this.skipGone(t, destination, gone);
+    if (!present.length) return this.delivered(t, destination, 0);
+    const outgoing = this.store.atomically(() => {
+      const created = boxes.sendWithDefaultProfile(
+        boxId,
+        present.map((i) => i.imageId),
+      );
+      this.store.setForwardingBoxTransaction(t.id, created.id);
+      this.store.setForwardingStatus(t.id, { status: 'DELIVERING' });
+      return created;
+    });
+    this.deps.log.write({
+      subject: SUBJECT,
+      type: 'INFO',
+      message: `Forwarding transaction ${t.id}: ${present.length} instance(s) handed to ${destination} as outgoing transaction ${outgoing.id}`,
+    });
+  }
+
+  /**
+   * Batches handed to a box whose outgoing transaction has ended: FINISHED is delivered; FAILED, or deleted
+   * (by hand, or with its box), dead-letters the batch with what was not sent (a retry makes a new box
+   * transaction of those). Images the box sent are marked sent either way.
+   */
+  private settleBoxDeliveries(): void {
+    const boxes = this.deps.boxes;
+    let delivered = false;
+    for (const t of this.store.deliveringForwardingTransactions()) {
+      const outgoing =
+        t.boxTransactionId === null ? undefined : boxes?.outgoingTransaction(t.boxTransactionId);
+      if (outgoing?.status === 'WAITING' || outgoing?.status === 'PROCESSING') continue;
+      const destination = this.describe(t.target);
+      const images = outgoing ? boxes!.outgoingImages(outgoing.id) : [];
+      const sentIds = new Set(images.filter((i) => i.status === 'SENT').map((i) => i.imageId));
+      const sent = this.store
+        .forwardingItems(t.id, true)
+        .filter((i) => sentIds.has(i.imageId))
+        .map((i) => i.sopInstanceUid);
+      this.store.markForwardingItemsSent(t.id, sent);
+      if (outgoing?.status === 'FINISHED') {
+        this.finish(t, destination, sent.length);
+        delivered = true;
+        continue;
+      }
+      const failed = images.filter((i) => i.status === 'FAILED');
+      const reason = outgoing
+        ? `outgoing transaction ${outgoing.id} of ${destination} FAILED: ${failed.length} of ${outgoing.totalImageCount} image(s) not sent${failed[0] ? ` (image ${failed[0].imageId}: ${failed[0].message ?? 'failed'}${failed.length > 1 ? '; …' : ''})` : ''}`
+        : `outgoing transaction ${t.boxTransactionId} of ${destination} was deleted before it ended`;
+      this.store.atomically(() => {
+        this.store.setForwardingBoxTransaction(t.id, null);
+        this.failed(t, destination, new PermanentError('FORWARD.BOX_FAILED', reason, 502));
+      });
+    }
+    if (delivered) void this.deleteForwardedImages();
+  }
+
   private async delivered(t: ForwardingTransaction, destination: string, sent: number): Promise<void> {
-    if (!t.keepImages)
-      this.store.markImagesForDeletion(this.store.forwardingItems(t.id, false).map((i) => i.imageId));
-    this.store.deleteForwardingTransaction(t.id);
+    this.finish(t, destination, sent);
+    await this.deleteForwardedImages();
+  }
+
+  /** Removes a delivered batch; keepImages=false marks its images for deletion first. */
+  private finish(t: ForwardingTransaction, destination: string, sent: number): void {
+    this.store.atomically(() => {
+      if (!t.keepImages)
+        this.store.markImagesForDeletion(this.store.forwardingItems(t.id, false).map((i) => i.imageId));
+      this.store.deleteForwardingTransaction(t.id);
+    });
     this.deps.log.write({
       subject: SUBJECT,
       type: 'INFO',
       message: `Forwarding transaction ${t.id}: ${sent} instance(s) delivered to ${destination}${t.attempts ? ` after ${t.attempts} failed attempt(s)` : ''}`,
     });
-    await this.deleteForwardedImages();
   }
 
   /** keepImages=false: files first, then the index rows (as `DELETE /api/images` does). */

@@ -735,19 +735,21 @@ export interface BoxStore {
 }
 
 /**
- * Where a forwarding transaction goes: a managed destination (by id, resolved at each attempt) or a
- * static DICOM peer declared in a pipeline file.
+ * Where a forwarding transaction goes: a managed destination (an SCU or a box, by id, resolved at each
+ * attempt) or a static DICOM peer declared in a pipeline file.
  */
 export type ForwardTarget =
   | { kind: 'scu'; scuId: number }
+  | { kind: 'box'; boxId: number }
   | { kind: 'dicom'; name: string; aeTitle: string; host: string; port: number };
 
 /**
  * A batch of instances on its way to one destination. OPEN collects instances until it is quiet; READY is
- * full and waits for a sender; SENDING is being sent; RETRY waits for `nextAttemptAt`; FAILED is
- * dead-lettered until retried by hand. Delivered transactions are removed.
+ * full and waits for a sender; SENDING is being sent; DELIVERING has been handed to a box as an outgoing
+ * transaction and waits for it to end; RETRY waits for `nextAttemptAt`; FAILED is dead-lettered until
+ * retried by hand. Delivered transactions are removed.
  */
-export type ForwardingStatus = 'OPEN' | 'READY' | 'SENDING' | 'RETRY' | 'FAILED';
+export type ForwardingStatus = 'OPEN' | 'READY' | 'SENDING' | 'DELIVERING' | 'RETRY' | 'FAILED';
 
 export interface ForwardingTransaction {
   id: number;
@@ -765,6 +767,8 @@ export interface ForwardingTransaction {
   updated: number;
   nextAttemptAt: number;
   lastError: string;
+  /** The box's outgoing transaction that carries this batch (DELIVERING), else null. */
+  boxTransactionId: number | null;
   totalImageCount: number;
   sentImageCount: number;
 }
@@ -812,6 +816,14 @@ export interface ForwardingStore {
     id: number,
     change: { status: ForwardingStatus; attempts?: number; nextAttemptAt?: number; lastError?: string },
   ): void;
+  /** Transactions handed to a box, waiting for its outgoing transaction to end. */
+  deliveringForwardingTransactions(): ForwardingTransaction[];
+  setForwardingBoxTransaction(id: number, boxTransactionId: number | null): void;
+  /**
+   * Runs `fn` in one transaction of the whole state store (every part shares one SQLite database, so the
+   * writes of other parts that `fn` makes commit or roll back with it); nested calls become savepoints.
+   */
+  atomically<T>(fn: () => T): T;
   /** Start-up: transactions left SENDING by a crash are due again at once. */
   resetSendingForwardingTransactions(now: number): number;
   /** Removes a delivered (or discarded) transaction with its instances. */
@@ -826,8 +838,8 @@ export interface ForwardingStore {
 
 /**
  * What users manage at run time: users, sessions and login throttling, series types, tag filters, managed
- * sources, export sets, anonymization keys, the log, SCUs, forwarding rules and the forwarding outbox; boxes
- * join it later.
+ * sources, export sets, anonymization keys, the log, SCUs, forwarding rules and the forwarding outbox, and
+ * boxes with their transactions.
  */
 export interface StateStore
   extends

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { openSqliteState } from '../sqlite-state.js';
 import type { ForwardTarget, StateStore } from '../../core/ports.js';
 
@@ -110,6 +111,74 @@ describe('forwarding outbox in the state store', () => {
     expect(state.deletableImages()).toEqual([1]);
     state.forgetDeletions([1]);
     expect(state.deletableImages()).toEqual([]);
+  });
+
+  it('records the box transaction of a batch handed to a box; a rolled back write leaves no trace', () => {
+    state.enqueueForwards([entry('rule:1', 1)], 1000, 100);
+    const [t] = state.dueForwardingTransactions(2000, 2000, 10);
+    expect(() =>
+      state.atomically(() => {
+        state.setForwardingBoxTransaction(t.id, 7);
+        state.setForwardingStatus(t.id, { status: 'DELIVERING' });
+        throw new Error('crash');
+      }),
+    ).toThrow('crash');
+    expect(state.forwardingTransaction(t.id)).toMatchObject({ status: 'OPEN', boxTransactionId: null });
+    state.atomically(() => {
+      state.setForwardingBoxTransaction(t.id, 7);
+      state.setForwardingStatus(t.id, { status: 'DELIVERING' });
+    });
+    expect(state.deliveringForwardingTransactions()).toMatchObject([{ id: t.id, boxTransactionId: 7 }]);
+    // DELIVERING is not due, and a restart leaves it alone (the box carries it).
+    expect(state.dueForwardingTransactions(9000, 9000, 10)).toEqual([]);
+    expect(state.resetSendingForwardingTransactions(9000)).toBe(0);
+  });
+
+  it('migrates a version 1 outbox: batches and their instances kept, DELIVERING accepted', () => {
+    state.close();
+    const path = join(dir, 'v1.sqlite');
+    const old = new Database(path);
+    old.pragma('foreign_keys = ON');
+    old.exec(`
+      CREATE TABLE ForwardingTransactions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, ruleId INTEGER, routeKey TEXT NOT NULL, target TEXT NOT NULL,
+        keepImages INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('OPEN', 'READY', 'SENDING', 'RETRY', 'FAILED')),
+        imageCount INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,
+        updated INTEGER NOT NULL, nextAttemptAt INTEGER NOT NULL DEFAULT 0, lastError TEXT NOT NULL DEFAULT '');
+      CREATE TABLE ForwardingImages (
+        transactionId INTEGER NOT NULL REFERENCES ForwardingTransactions (id) ON DELETE CASCADE,
+        sopInstanceUid TEXT NOT NULL, imageId INTEGER NOT NULL, sent INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (transactionId, sopInstanceUid));
+      INSERT INTO ForwardingTransactions (ruleId, routeKey, target, keepImages, status, imageCount, attempts,
+        created, updated, lastError)
+        VALUES (1, 'rule:1', '{"kind":"scu","scuId":1}', 0, 'RETRY', 2, 3, 10, 20, 'down');
+      INSERT INTO ForwardingImages (transactionId, sopInstanceUid, imageId, sent) VALUES (1, '1.2.1', 1, 1);
+      INSERT INTO ForwardingImages (transactionId, sopInstanceUid, imageId) VALUES (1, '1.2.2', 2);
+      PRAGMA user_version = 1;
+    `);
+    old.close();
+    state = openSqliteState(path);
+    expect(state.forwardingTransaction(1)).toMatchObject({
+      routeKey: 'rule:1',
+      target: { kind: 'scu', scuId: 1 },
+      keepImages: false,
+      status: 'RETRY',
+      attempts: 3,
+      lastError: 'down',
+      boxTransactionId: null,
+      totalImageCount: 2,
+      sentImageCount: 1,
+    });
+    state.setForwardingStatus(1, { status: 'DELIVERING' });
+    expect(state.deliveringForwardingTransactions()).toHaveLength(1);
+    // The instances still belong to the (rebuilt) table: deleting the batch takes them with it.
+    state.deleteForwardingTransaction(1);
+    expect(state.forwardingItems(1, false)).toEqual([]);
+    state.enqueueForwards([entry('rule:1', 1)], 1000, 100);
+    expect(state.listForwardingTransactions({ startIndex: 0, count: 10 })).toMatchObject([
+      { id: 2, totalImageCount: 1 },
+    ]);
   });
 
   it('keeps one rule per source and destination', () => {

@@ -2,7 +2,8 @@
  * Forwarding rules and the durable outbox: transactions (batches per route) and their instances. An instance
  * is in the outbox from the moment its pipeline acknowledged it until its destination confirmed it; a
  * delivered transaction is removed. Images of keepImages=false transactions are marked for deletion and
- * handed out once no transaction still has to send them.
+ * handed out once no transaction still has to send them. A transaction handed to a box (DELIVERING) records
+ * the box's outgoing transaction, and its instances stay unsent until that one has sent them.
  */
 import type Database from 'better-sqlite3';
 import type {
@@ -17,6 +18,22 @@ import type {
 } from '../../core/ports.js';
 import type { StatePart } from '../sqlite-state.js';
 
+const transactionsTable = (name: string) => `CREATE TABLE IF NOT EXISTS ${name} (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  ruleId INTEGER,
+  routeKey TEXT NOT NULL,
+  target TEXT NOT NULL,
+  keepImages INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('OPEN', 'READY', 'SENDING', 'DELIVERING', 'RETRY', 'FAILED')),
+  imageCount INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  created INTEGER NOT NULL,
+  updated INTEGER NOT NULL,
+  nextAttemptAt INTEGER NOT NULL DEFAULT 0,
+  lastError TEXT NOT NULL DEFAULT '',
+  boxTransactionId INTEGER
+);`;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS ForwardingRules (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -29,20 +46,7 @@ CREATE TABLE IF NOT EXISTS ForwardingRules (
   keepImages INTEGER NOT NULL,
   UNIQUE (sourceType, sourceId, destinationType, destinationId)
 );
-CREATE TABLE IF NOT EXISTS ForwardingTransactions (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  ruleId INTEGER,
-  routeKey TEXT NOT NULL,
-  target TEXT NOT NULL,
-  keepImages INTEGER NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('OPEN', 'READY', 'SENDING', 'RETRY', 'FAILED')),
-  imageCount INTEGER NOT NULL DEFAULT 0,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  created INTEGER NOT NULL,
-  updated INTEGER NOT NULL,
-  nextAttemptAt INTEGER NOT NULL DEFAULT 0,
-  lastError TEXT NOT NULL DEFAULT ''
-);
+${transactionsTable('ForwardingTransactions')}
 CREATE UNIQUE INDEX IF NOT EXISTS ForwardingOpenByRoute ON ForwardingTransactions (routeKey) WHERE status = 'OPEN';
 CREATE INDEX IF NOT EXISTS ForwardingByStatus ON ForwardingTransactions (status, nextAttemptAt);
 CREATE TABLE IF NOT EXISTS ForwardingImages (
@@ -57,6 +61,30 @@ CREATE TABLE IF NOT EXISTS ForwardingDeletions (
   imageId INTEGER PRIMARY KEY
 );
 `;
+
+/**
+ * Schema version 1 had neither DELIVERING nor `boxTransactionId`. SQLite cannot change a CHECK constraint in
+ * place, so the table is rebuilt (sqlite.org/lang_altertable.html, "other kinds of table schema changes"),
+ * with foreign keys off: dropping the old table must not cascade to ForwardingImages.
+ */
+function migrate(db: Database.Database): void {
+  const columns = db.prepare<[], { name: string }>('PRAGMA table_info(ForwardingTransactions)').all();
+  if (!columns.length || columns.some((c) => c.name === 'boxTransactionId')) return;
+  const kept = columns.map((c) => c.name).join(', ');
+  db.pragma('foreign_keys = OFF');
+  try {
+    db.transaction(() => {
+      db.exec(transactionsTable('ForwardingTransactionsV2'));
+      db.exec(`INSERT INTO ForwardingTransactionsV2 (${kept}) SELECT ${kept} FROM ForwardingTransactions`);
+      db.exec('DROP TABLE ForwardingTransactions');
+      db.exec('ALTER TABLE ForwardingTransactionsV2 RENAME TO ForwardingTransactions');
+      const broken = db.pragma('foreign_key_check');
+      if ((broken as unknown[]).length) throw new Error('forwarding outbox migration broke foreign keys');
+    })();
+  } finally {
+    db.pragma('foreign_keys = ON');
+  }
+}
 
 interface RuleRow {
   id: number;
@@ -92,7 +120,7 @@ const transaction = (r: TransactionRow): ForwardingTransaction => ({
 });
 
 const TRANSACTION = `SELECT t.id, t.ruleId, t.routeKey, t.target, t.keepImages, t.status, t.attempts, t.created,
-    t.updated, t.nextAttemptAt, t.lastError,
+    t.updated, t.nextAttemptAt, t.lastError, t.boxTransactionId,
     (SELECT COUNT(*) FROM ForwardingImages i WHERE i.transactionId = t.id) AS totalImageCount,
     (SELECT COUNT(*) FROM ForwardingImages i WHERE i.transactionId = t.id AND i.sent = 1) AS sentImageCount
   FROM ForwardingTransactions t`;
@@ -140,6 +168,10 @@ function forwardingStore(db: Database.Database): ForwardingStore {
         ORDER BY t.id LIMIT ?`,
     ),
     byId: db.prepare<[number], TransactionRow>(`${TRANSACTION} WHERE t.id = ?`),
+    delivering: db.prepare<[], TransactionRow>(`${TRANSACTION} WHERE t.status = 'DELIVERING' ORDER BY t.id`),
+    setBoxTransaction: db.prepare<[number | null, number]>(
+      'UPDATE ForwardingTransactions SET boxTransactionId = ? WHERE id = ?',
+    ),
     list: db.prepare<[string | null, string | null, number, number], TransactionRow>(
       `${TRANSACTION} WHERE (? IS NULL OR t.status = ?) ORDER BY t.id LIMIT ? OFFSET ?`,
     ),
@@ -247,6 +279,9 @@ function forwardingStore(db: Database.Database): ForwardingStore {
         change.lastError ?? null,
         id,
       ),
+    deliveringForwardingTransactions: () => q.delivering.all().map(transaction),
+    setForwardingBoxTransaction: (id, boxTransactionId) => void q.setBoxTransaction.run(boxTransactionId, id),
+    atomically: (fn) => db.transaction(fn)(),
     resetSendingForwardingTransactions: (now) => q.resetSending.run(now).changes,
     deleteForwardingTransaction: (id) => q.deleteTransaction.run(id).changes === 1,
     markImagesForDeletion: (ids) => markDeletion(ids),
@@ -255,4 +290,4 @@ function forwardingStore(db: Database.Database): ForwardingStore {
   };
 }
 
-export const forwarding: StatePart<ForwardingStore> = { schema: SCHEMA, create: forwardingStore };
+export const forwarding: StatePart<ForwardingStore> = { schema: SCHEMA, migrate, create: forwardingStore };

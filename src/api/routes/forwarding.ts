@@ -23,7 +23,7 @@ const ruleInput = z.object({
 
 const transactionQuery = pagingParams.extend({
   status: z
-    .enum(['OPEN', 'SENDING', 'RETRY', 'FAILED'])
+    .enum(['OPEN', 'READY', 'SENDING', 'DELIVERING', 'RETRY', 'FAILED'])
     .optional()
     .describe('Only transactions in this state'),
 });
@@ -36,7 +36,7 @@ export function forwardingRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { forwarding } = deps;
   const knownName = (sourceType: SourceType, sourceId: number): string | undefined => {
     if (sourceType === 'user') return deps.users.all().find((u) => u.id === sourceId)?.user;
-    return [...deps.engine.sources(), ...deps.managedSources.sources()].find(
+    return [...deps.engine.sources(), ...deps.managedSources.sources(), ...deps.boxes.sources()].find(
       (s) => s.sourceType === sourceType && s.sourceId === sourceId,
     )?.sourceName;
   };

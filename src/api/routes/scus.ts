@@ -53,7 +53,9 @@ export function scusRoutes(deps: ApiDeps): Hono<AuthEnv> {
     });
 }
 
-/** Slicebox's `GET /api/destinations`: every SCU (and box, once boxes exist). */
+/** Slicebox's `GET /api/destinations`: every SCU, then every box. */
 export function destinationsRoutes(deps: ApiDeps): Hono<AuthEnv> {
-  return new Hono<AuthEnv>().get('/', (c) => c.json(deps.scus.destinations()));
+  return new Hono<AuthEnv>().get('/', (c) =>
+    c.json([...deps.scus.destinations(), ...deps.boxes.destinations()]),
+  );
 }

@@ -23,6 +23,7 @@ import type {
   BoxRow,
   BoxStore,
   BoxTagValue,
+  Destination,
   Image,
   IncomingTransaction,
   MetadataIndex,
@@ -193,9 +194,16 @@ export class BoxService {
     return this.store.listBoxes(startIndex, count).map((b) => boxJson(b, this.online(b)));
   }
 
-  /** Every box as Slicebox's `Box` (for `/api/sources` and `/api/destinations`). */
+  /** Every box as Slicebox's `Box`. */
   list(): Array<ReturnType<typeof boxJson>> {
     return this.listBoxes(0, Number.MAX_SAFE_INTEGER);
+  }
+
+  /** Every box as a Slicebox `Destination` (`/api/destinations`; forwarding rules may target one). */
+  destinations(): Destination[] {
+    return this.store
+      .listBoxes(0, Number.MAX_SAFE_INTEGER)
+      .map((b) => ({ destinationType: 'box' as const, destinationName: b.name, destinationId: b.id }));
   }
 
   /** Every box as a source (`/api/sources`). */
