@@ -24,7 +24,7 @@ import {
 import { CommandField, encodeRequest, parseStatus, Status } from '../../core/dimse/commands.js';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, TransferSyntax } from '../../core/dicom.js';
 import type { DicomSender, SendResult } from '../../core/scus.js';
-import { explicitToImplicitLittleEndian } from './implicit-vr.js';
+import { explicitToImplicitLittleEndian } from '../../core/implicit-vr.js';
 
 export const VERIFICATION = '1.2.840.10008.1.1';
 

@@ -4,7 +4,7 @@
  * default). Values are copied as they are; sequences and items are written with undefined length and
  * delimiters, so no length has to be recomputed.
  */
-import { InvalidDicomError } from '../../core/errors.js';
+import { InvalidDicomError } from './errors.js';
 
 const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 const UNDEFINED = 0xffffffff;
