@@ -1,6 +1,7 @@
 /**
- * A bounded pool of render worker threads, so that decoding and PNG encoding never run on the event loop
- * that serves the API and the DICOM listeners. Jobs beyond the workers wait in a bounded queue; past it the
+ * A bounded pool of render worker threads, so that decoding, PNG encoding and the decompression of instances
+ * for peers that refuse their compressed syntax (transcode.ts) never run on the event loop that serves the
+ * API and the DICOM listeners. Jobs beyond the workers wait in a bounded queue; past it the
  * pool answers 503 at once rather than letting requests pile up. A job that runs too long has its worker
  * terminated and replaced; a worker that dies fails only its own job.
  */
