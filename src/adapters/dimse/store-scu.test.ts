@@ -7,7 +7,14 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { echoScp, storeFiles, DimseError, type StoredFile } from './store-scu.js';
+import {
+  associationGroups,
+  contextKeys,
+  echoScp,
+  storeFiles,
+  DimseError,
+  type StoredFile,
+} from './store-scu.js';
 import { makeInstance, newUid, CT_IMAGE_STORAGE } from '../../../test/fixtures/dicom-fixtures.js';
 import { freePort, startTestEngine } from '../../../test/helpers/engine.js';
 import { dcmtk } from '../../../test/helpers/dcmtk.js';
@@ -193,5 +200,47 @@ describe('store SCU', () => {
     } finally {
       await engine.cleanup();
     }
+  });
+});
+
+describe('presentation contexts', () => {
+  const file = (sopClassUid: string, transferSyntaxUid: string): StoredFile => ({
+    path: '',
+    sopClassUid,
+    sopInstanceUid: newUid(),
+    transferSyntaxUid,
+  });
+
+  it('proposes uncompressed fallbacks for compressed and deflated files, shared within a SOP class', () => {
+    const mr = '1.2.840.10008.5.1.4.1.1.4';
+    expect(contextKeys(file(mr, TransferSyntax.JpegBaseline))).toEqual([
+      `${mr}|${TransferSyntax.JpegBaseline}`,
+      `${mr}|${TransferSyntax.ExplicitVRLittleEndian}`,
+      `${mr}|${TransferSyntax.ImplicitVRLittleEndian}`,
+    ]);
+    expect(contextKeys(file(mr, TransferSyntax.DeflatedExplicitVRLittleEndian))).toHaveLength(3);
+    expect(contextKeys(file(mr, TransferSyntax.ExplicitVRLittleEndian))).toHaveLength(2);
+    expect(contextKeys(file(mr, TransferSyntax.ImplicitVRLittleEndian))).toHaveLength(1);
+    expect(contextKeys(file(mr, TransferSyntax.ExplicitVRBigEndian))).toHaveLength(1);
+    // Four compressed syntaxes and explicit VR of one SOP class: 4 + 2 contexts, one association.
+    const syntaxes = [
+      TransferSyntax.JpegBaseline,
+      TransferSyntax.JpegLsLossless,
+      TransferSyntax.Jpeg2000,
+      TransferSyntax.RleLossless,
+      TransferSyntax.ExplicitVRLittleEndian,
+    ];
+    expect(associationGroups(syntaxes.map((ts) => file(mr, ts)))).toHaveLength(1);
+  });
+
+  it("starts a new association when a file's contexts would pass 128", () => {
+    // 42 SOP classes × 3 contexts = 126; the 43rd needs 3 more.
+    const files = Array.from({ length: 43 }, (_, i) =>
+      file(`1.2.826.0.1.3680043.10.1337.99.${i}`, TransferSyntax.RleLossless),
+    );
+    const groups = associationGroups([...files, files[0], files[42]]);
+    expect(groups.map((g) => g.length)).toEqual([42, 3]);
+    // The same SOP class and syntax again costs nothing, in the association it falls into.
+    expect(groups[1]).toEqual([files[42], files[0], files[42]]);
   });
 });

@@ -474,6 +474,22 @@ export async function readStoredFile(path: string): Promise<StoredFile> {
   }
 }
 
+/** Files in order, cut into runs whose presentation contexts (`contextKeys`) fit in one association. */
+export function associationGroups(files: StoredFile[]): StoredFile[][] {
+  const groups: StoredFile[][] = [];
+  let keys = new Set<string>();
+  for (const file of files) {
+    const missing = contextKeys(file).filter((key) => !keys.has(key));
+    if (!groups.length || keys.size + missing.length > MAX_CONTEXTS) {
+      groups.push([]);
+      keys = new Set();
+    }
+    for (const key of missing) keys.add(key);
+    groups[groups.length - 1].push(file);
+  }
+  return groups;
+}
+
 /**
  * The DicomSender port over this SCU: reads each file's meta information, then sends over as few
  * associations as the 128 presentation contexts allow (`contextKeys`: up to three per SOP class and stored
@@ -493,22 +509,12 @@ export function dimseSender(
         callingAe,
         timeoutMs: options.timeoutMs,
       };
-      const groups: StoredFile[][] = [];
-      let keys = new Set<string>();
-      for (const path of paths) {
-        const file = await readStoredFile(path);
-        const missing = contextKeys(file).filter((key) => !keys.has(key));
-        if (!groups.length || keys.size + missing.length > MAX_CONTEXTS) {
-          groups.push([]);
-          keys = new Set();
-        }
-        for (const key of contextKeys(file)) keys.add(key);
-        groups[groups.length - 1].push(file);
-      }
+      const files: StoredFile[] = [];
+      for (const path of paths) files.push(await readStoredFile(path));
       const out: SendResult[] = [];
       const toResult = (r: StoreResult): SendResult => ({ ...r, stored: isStored(r.status) });
-      for (const files of groups)
-        for (const r of await storeFiles(target, files, (r) => onResult?.(toResult(r)), options.decompress))
+      for (const group of associationGroups(files))
+        for (const r of await storeFiles(target, group, (r) => onResult?.(toResult(r)), options.decompress))
           out.push(toResult(r));
       return out;
     },
