@@ -400,7 +400,7 @@ export async function storeFiles(
         report({
           sopInstanceUid: f.sopInstanceUid,
           status: -1,
-          comment: `cannot ${what} ${f.transferSyntaxUid} to ${chosen}, the only syntax ${a.peer} accepts for SOP class ${f.sopClassUid}: ${(err as Error).message}`,
+          comment: `cannot ${what} ${f.transferSyntaxUid} to ${chosen} for ${a.peer}, which refuses SOP class ${f.sopClassUid} in ${f.transferSyntaxUid}: ${(err as Error).message}`,
         });
         continue;
       }
