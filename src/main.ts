@@ -61,7 +61,11 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   const seriesTypes = new SeriesTypeService(state, index, blobs, { storageKey });
   const tagFilters = new TagFilterService(state);
   const log = new LogService(state);
-  const sender = dimseSender(config.aeTitle);
+  // Rendering and the decompression of compressed instances for peers that refuse them share the pool.
+  const renderPool = new RenderPool();
+  const sender = dimseSender(config.aeTitle, {
+    decompress: (path, transferSyntaxUid) => renderPool.transcode(path, transferSyntaxUid),
+  });
   const anonymization = new AnonymizationService(
     await loadOrCreateSecret(join(config.dataDir, 'anonymization.secret')),
     state,
@@ -149,7 +153,6 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   forwarding.start();
   // Files re-indexed by the start-up check were never classified (static types are registered by now).
   if (report.reindexed) seriesTypes.changed();
-  const renderPool = new RenderPool();
   const renderer = new RenderService({
     index,
     blobs,
@@ -190,9 +193,9 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     async stop() {
       await new Promise<void>((r) => server.close(() => r()));
       await boxes.stop();
-      await renderPool.close();
       await engine.stop();
       await forwarding.stop();
+      await renderPool.close();
       await seriesTypes.stop();
       index.close();
       state.close();

@@ -2,13 +2,12 @@
  * SCUs through the API against real peers on loopback: DCMTK storescp and Orthanc receive what
  * `POST /api/scus/{id}/send` sends; every way a send can fail answers 502 with a precise message.
  */
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startTestEngine, type TestEngine } from './helpers/engine.js';
 import { startOrthanc, startStorescp } from './helpers/peers.js';
-import { dcmtk } from './helpers/dcmtk.js';
 import { makeInstance, newUid } from './fixtures/dicom-fixtures.js';
 import { parseHeader } from '../src/core/dicom.js';
 
@@ -109,6 +108,27 @@ describe('/api/scus', () => {
     expect(log[0].message).toBe(`Sent 3 images to SCU "storescp" (STORESCP@127.0.0.1:${peer.port})`);
   });
 
+  it('decompresses stored JPEG and RLE instances for a peer that accepts only uncompressed syntaxes', async () => {
+    const peer = await startStorescp(dir, { args: ['+B'] }); // DCMTK's default: uncompressed only
+    stops.push(peer.stop);
+    const scu = await createScu({ name: 'uncompressed', aeTitle: peer.aeTitle, port: peer.port });
+    const pydicom = '/usr/lib/python3/dist-packages/pydicom/data/test_files';
+    const stored = await Promise.all(
+      ['SC_rgb_dcmtk_+eb+cy+np.dcm', 'rtdose_rle.dcm'].map((n) => readFile(join(pydicom, n))),
+    );
+    const ids = [];
+    for (const b of stored) ids.push(await upload(b));
+    const r = await send(scu.id, ids);
+    expect(r.status, await r.text()).toBe(204);
+    const names = await readdir(peer.out);
+    expect(names).toHaveLength(2);
+    for (const n of names) {
+      const header = parseHeader(await readFile(join(peer.out, n)));
+      expect(header.transferSyntaxUid).toBe('1.2.840.10008.1.2.1');
+      expect(stored.map((b) => parseHeader(b).sopInstanceUid)).toContain(header.sopInstanceUid);
+    }
+  });
+
   it('sends to Orthanc', async () => {
     const orthanc = await startOrthanc({ dir: join(dir, 'orthanc') });
     stops.push(orthanc.stop);
@@ -151,18 +171,29 @@ describe('/api/scus', () => {
       /^STORESCP@127\.0\.0\.1:\d+ rejected the association \(permanent, source 1, reason 1\)$/,
     );
 
-    // storescp accepts only uncompressed transfer syntaxes by default: an RLE instance has no context.
-    const src = join(dir, 'plain.dcm');
-    await writeFile(src, makeInstance({ sopInstanceUid: newUid() }));
-    expect((await dcmtk('dcmcrle', [src, join(dir, 'rle.dcm')])).code).toBe(0);
-    const rleId = await upload(await readFile(join(dir, 'rle.dcm')));
+    // storescp accepts only the storage SOP classes it knows: a private one has no context.
+    const privateId = await upload(
+      makeInstance({ sopInstanceUid: newUid(), sopClassUid: '1.2.826.0.1.3680043.10.1337.99.1' }),
+    );
     const plain = await startStorescp(dir);
     stops.push(plain.stop);
     const plainScu = await createScu({ name: 'plain', aeTitle: 'STORESCP', port: plain.port });
-    r = await send(plainScu.id, [rleId]);
+    r = await send(plainScu.id, [privateId]);
     expect(r.status).toBe(502);
     expect(await r.text()).toBe(
       `STORESCP@127.0.0.1:${plain.port} accepted none of the proposed presentation contexts`,
+    );
+
+    // …and only uncompressed syntaxes: a JPEG 2000 frame that cannot be decoded is not sent.
+    const broken = await readFile(
+      '/usr/lib/python3/dist-packages/pydicom/data/test_files/JPEG2000-embedded-sequence-delimiter.dcm',
+    );
+    r = await send(plainScu.id, [await upload(broken)]);
+    expect(r.status).toBe(502);
+    expect(await r.text()).toMatch(
+      new RegExp(
+        `^"plain" \\(STORESCP@127\\.0\\.0\\.1:${plain.port}\\) did not store 1 of 1 instances: ${parseHeader(broken).sopInstanceUid.replace(/\./g, '\\.')}: not sent \\(cannot decompress 1\\.2\\.840\\.10008\\.1\\.2\\.4\\.91 to 1\\.2\\.840\\.10008\\.1\\.2\\.1 for STORESCP@127\\.0\\.0\\.1:${plain.port}, which refuses .*: frame 1 of 1: .*cannot be decoded`,
+      ),
     );
 
     // A failure status: storescp cannot write once its output folder is gone (0xA700, out of resources).

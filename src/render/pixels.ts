@@ -269,6 +269,8 @@ export interface PixelSource {
   transferSyntaxUid: string;
   /** Decodes frame `index` (0-based). Call `initCodecs()` first when `needsCodecs`. */
   frame(index: number): DecodedFrame;
+  /** The compressed bytes of frame `index` (0-based); undefined for native pixel data. */
+  encodedFrame(index: number): Uint8Array | undefined;
 }
 
 /**
@@ -309,6 +311,7 @@ export function pixelSource(buf: Buffer, header: DicomHeader): PixelSource {
   return {
     module,
     transferSyntaxUid: ts,
+    encodedFrame: (index) => (native ? undefined : encapsulatedFrame(src, index, frames, ts)),
     frame(index) {
       if (native) {
         const bitOffset = index * frameBits;

@@ -3,8 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RenderPool } from './pool.js';
+import { transcodeFile } from './transcode.js';
+import { TransferSyntax } from '../core/dicom.js';
 import { makeInstance } from '../../test/fixtures/dicom-fixtures.js';
 
+const PYDICOM = '/usr/lib/python3/dist-packages/pydicom/data/test_files';
 let dir: string;
 let file: string;
 beforeAll(async () => {
@@ -41,6 +44,29 @@ describe('RenderPool', () => {
         httpStatus: 503,
       });
       await expect(Promise.all([running, waiting])).resolves.toHaveLength(2);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('transcodes in a worker thread as on the calling one, past a full queue, failing as there', async () => {
+    const pool = new RenderPool({ workers: 1, maxQueue: 0 });
+    const rle = join(PYDICOM, 'rtdose_rle.dcm'); // 15 frames: the result is larger than Node's shared pool
+    try {
+      const [viaPool, here] = await Promise.all([
+        pool.transcode(rle, TransferSyntax.ImplicitVRLittleEndian),
+        transcodeFile(rle, TransferSyntax.ImplicitVRLittleEndian),
+      ]);
+      expect(viaPool.equals(here)).toBe(true);
+      await expect(
+        pool.transcode(
+          join(PYDICOM, 'JPEG2000-embedded-sequence-delimiter.dcm'),
+          TransferSyntax.ExplicitVRLittleEndian,
+        ),
+      ).rejects.toMatchObject({
+        code: 'TRANSCODE.FAILED',
+        message: expect.stringMatching(/^frame 1 of 1: /),
+      });
     } finally {
       await pool.close();
     }

@@ -1,6 +1,7 @@
 /**
- * A bounded pool of render worker threads, so that decoding and PNG encoding never run on the event loop
- * that serves the API and the DICOM listeners. Jobs beyond the workers wait in a bounded queue; past it the
+ * A bounded pool of render worker threads, so that decoding, PNG encoding and the decompression of instances
+ * for peers that refuse their compressed syntax (transcode.ts) never run on the event loop that serves the
+ * API and the DICOM listeners. Jobs beyond the workers wait in a bounded queue; past it the
  * pool answers 503 at once rather than letting requests pile up. A job that runs too long has its worker
  * terminated and replaced; a worker that dies fails only its own job.
  */
@@ -59,15 +60,24 @@ export class RenderPool {
     return this.run({ kind: 'info', path }) as Promise<ImageInformation>;
   }
 
+  /**
+   * A stored compressed instance decompressed for a send (transcode.ts), as a Part-10 file. Not refused
+   * when the queue is full: each association waits for at most one, so their number is bounded already.
+   */
+  async transcode(path: string, transferSyntaxUid: string): Promise<Buffer> {
+    const bytes = (await this.run({ kind: 'transcode', path, transferSyntaxUid }, false)) as Uint8Array;
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
   /** Jobs running and waiting (for metrics and tests). */
   get load(): { running: number; waiting: number } {
     return { running: this.slots.filter((s) => s.current).length, waiting: this.queue.length };
   }
 
-  private run(job: RenderJob): Promise<unknown> {
+  private run(job: RenderJob, bounded = true): Promise<unknown> {
     if (this.closed)
       return Promise.reject(new PipelineError('RENDER.CLOSED', 'the renderer is shutting down', 503));
-    if (this.queue.length >= this.maxQueue)
+    if (bounded && this.queue.length >= this.maxQueue)
       return Promise.reject(
         new PipelineError(
           'RENDER.BUSY',

@@ -13,10 +13,14 @@ import {
   type PngRequest,
   type PngResult,
 } from './render.js';
+import { transcodeFile } from './transcode.js';
 
-export type RenderJob = ({ kind: 'png' } & PngRequest) | { kind: 'info'; path: string };
+export type RenderJob =
+  | ({ kind: 'png' } & PngRequest)
+  | { kind: 'info'; path: string }
+  | { kind: 'transcode'; path: string; transferSyntaxUid: string };
 export type RenderAnswer =
-  | { id: number; ok: true; result: PngResult | ImageInformation }
+  | { id: number; ok: true; result: PngResult | ImageInformation | Uint8Array }
   | { id: number; ok: false; code: string; message: string; status: number };
 
 // The pool's workers are the parallelism; libvips' own threads would only compete with them.
@@ -36,6 +40,16 @@ if (!port) throw new Error('worker.ts runs as a worker thread (see pool.ts)');
 
 port.on('message', async ({ id, job }: { id: number; job: RenderJob }) => {
   try {
+    if (job.kind === 'transcode') {
+      const bytes = await transcodeFile(job.path, job.transferSyntaxUid);
+      // Moved, not copied, when the bytes own their memory (small Buffers share Node's pool: copied).
+      const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+      port.postMessage(
+        { id, ok: true, result: bytes } satisfies RenderAnswer,
+        whole ? [bytes.buffer as ArrayBuffer] : [],
+      );
+      return;
+    }
     const result = job.kind === 'png' ? await renderPng(job) : await imageInformation(job.path);
     port.postMessage({ id, ok: true, result } satisfies RenderAnswer);
   } catch (err) {

@@ -79,7 +79,7 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
     const seriesTypes = new SeriesTypeService(state, index, blobs, { storageKey });
     const tagFilters = new TagFilterService(state);
     const log = new LogService(state, () => clock.now);
-    const sender = dimseSender('SLUICE', 5000);
+    const sender = dimseSender('SLUICE', { timeoutMs: 5000 });
     const forwarding = new ForwardingService(
       state,
       { index, blobs, storageKey, sender, log },

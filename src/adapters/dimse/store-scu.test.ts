@@ -7,7 +7,14 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { echoScp, storeFiles, DimseError, type StoredFile } from './store-scu.js';
+import {
+  associationGroups,
+  contextKeys,
+  echoScp,
+  storeFiles,
+  DimseError,
+  type StoredFile,
+} from './store-scu.js';
 import { makeInstance, newUid, CT_IMAGE_STORAGE } from '../../../test/fixtures/dicom-fixtures.js';
 import { freePort, startTestEngine } from '../../../test/helpers/engine.js';
 import { dcmtk } from '../../../test/helpers/dcmtk.js';
@@ -52,6 +59,8 @@ async function storedFile(name: string, bytes: Buffer): Promise<StoredFile> {
   };
 }
 
+/** A SOP class storescp does not know, so refuses in every transfer syntax. */
+const PRIVATE_SOP_CLASS = '1.2.826.0.1.3680043.10.1337.99.1';
 const datasetOf = (b: Buffer) => b.subarray(144 + b.readUInt32LE(140));
 
 describe('store SCU', () => {
@@ -79,14 +88,10 @@ describe('store SCU', () => {
     }
   });
 
-  it('reports files whose transfer syntax the peer refuses, and sends the rest', async () => {
-    const { port } = await storescp([]); // uncompressed only
-    const src = join(dir, 'src2.dcm');
-    await writeFile(src, makeInstance());
-    const rle = join(dir, 'rle.dcm');
-    expect((await dcmtk('dcmcrle', [src, rle])).code).toBe(0);
+  it('reports files whose SOP class the peer refuses, and sends the rest', async () => {
+    const { port } = await storescp([]); // uncompressed only, known storage SOP classes only
     const files = [
-      await storedFile('rle2.dcm', await readFile(rle)),
+      await storedFile('private.dcm', makeInstance({ sopClassUid: PRIVATE_SOP_CLASS })),
       await storedFile('ok.dcm', makeInstance()),
     ];
     const results = await storeFiles(
@@ -95,9 +100,28 @@ describe('store SCU', () => {
     );
     expect(results[0]).toMatchObject({
       status: -1,
-      comment: expect.stringContaining('does not accept SOP class'),
+      comment: `STORESCP@127.0.0.1:${port} does not accept SOP class ${PRIVATE_SOP_CLASS} in transfer syntax ${TransferSyntax.ExplicitVRLittleEndian} or ${TransferSyntax.ImplicitVRLittleEndian}`,
     });
     expect(results[1].status).toBe(0);
+  });
+
+  it('decompresses for a peer that accepts only uncompressed syntaxes', async () => {
+    const { port, out } = await storescp(['+B']); // uncompressed only, bit-preserving
+    const original = makeInstance({ rows: 32, columns: 32 });
+    const src = join(dir, 'src2.dcm');
+    await writeFile(src, original);
+    const rle = join(dir, 'rle.dcm');
+    expect((await dcmtk('dcmcrle', [src, rle])).code).toBe(0);
+    const [result] = await storeFiles(
+      { host: '127.0.0.1', port, calledAe: 'STORESCP', callingAe: 'SLUICE' },
+      [await storedFile('rle2.dcm', await readFile(rle))],
+    );
+    expect(result.status).toBe(0);
+    const [name] = await readdir(out);
+    const got = await readFile(join(out, name));
+    expect(parseHeader(got).transferSyntaxUid).toBe(TransferSyntax.ExplicitVRLittleEndian);
+    const pixels = original.subarray(original.length - 32 * 32 * 2);
+    expect(got.subarray(got.length - pixels.length).equals(pixels)).toBe(true);
   });
 
   it('falls back to implicit VR little endian for a peer that refuses the stored explicit syntax', async () => {
@@ -140,9 +164,9 @@ describe('store SCU', () => {
       message: expect.stringContaining('ECONNREFUSED'),
     });
     const { port: scpPort } = await storescp([]);
-    const rleOnly = await storedFile('rle3.dcm', await readFile(join(dir, 'rle.dcm')));
+    const refused = await storedFile('private2.dcm', makeInstance({ sopClassUid: PRIVATE_SOP_CLASS }));
     await expect(
-      storeFiles({ host: '127.0.0.1', port: scpPort, calledAe: 'STORESCP', callingAe: 'SLUICE' }, [rleOnly]),
+      storeFiles({ host: '127.0.0.1', port: scpPort, calledAe: 'STORESCP', callingAe: 'SLUICE' }, [refused]),
     ).rejects.toBeInstanceOf(DimseError);
   });
 
@@ -176,5 +200,47 @@ describe('store SCU', () => {
     } finally {
       await engine.cleanup();
     }
+  });
+});
+
+describe('presentation contexts', () => {
+  const file = (sopClassUid: string, transferSyntaxUid: string): StoredFile => ({
+    path: '',
+    sopClassUid,
+    sopInstanceUid: newUid(),
+    transferSyntaxUid,
+  });
+
+  it('proposes uncompressed fallbacks for compressed and deflated files, shared within a SOP class', () => {
+    const mr = '1.2.840.10008.5.1.4.1.1.4';
+    expect(contextKeys(file(mr, TransferSyntax.JpegBaseline))).toEqual([
+      `${mr}|${TransferSyntax.JpegBaseline}`,
+      `${mr}|${TransferSyntax.ExplicitVRLittleEndian}`,
+      `${mr}|${TransferSyntax.ImplicitVRLittleEndian}`,
+    ]);
+    expect(contextKeys(file(mr, TransferSyntax.DeflatedExplicitVRLittleEndian))).toHaveLength(3);
+    expect(contextKeys(file(mr, TransferSyntax.ExplicitVRLittleEndian))).toHaveLength(2);
+    expect(contextKeys(file(mr, TransferSyntax.ImplicitVRLittleEndian))).toHaveLength(1);
+    expect(contextKeys(file(mr, TransferSyntax.ExplicitVRBigEndian))).toHaveLength(1);
+    // Four compressed syntaxes and explicit VR of one SOP class: 4 + 2 contexts, one association.
+    const syntaxes = [
+      TransferSyntax.JpegBaseline,
+      TransferSyntax.JpegLsLossless,
+      TransferSyntax.Jpeg2000,
+      TransferSyntax.RleLossless,
+      TransferSyntax.ExplicitVRLittleEndian,
+    ];
+    expect(associationGroups(syntaxes.map((ts) => file(mr, ts)))).toHaveLength(1);
+  });
+
+  it("starts a new association when a file's contexts would pass 128", () => {
+    // 42 SOP classes × 3 contexts = 126; the 43rd needs 3 more.
+    const files = Array.from({ length: 43 }, (_, i) =>
+      file(`1.2.826.0.1.3680043.10.1337.99.${i}`, TransferSyntax.RleLossless),
+    );
+    const groups = associationGroups([...files, files[0], files[42]]);
+    expect(groups.map((g) => g.length)).toEqual([42, 3]);
+    // The same SOP class and syntax again costs nothing, in the association it falls into.
+    expect(groups[1]).toEqual([files[42], files[0], files[42]]);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * A C-STORE and C-ECHO requestor (SCU) over our own upper layer code: stored files are streamed into
- * P-DATA exactly as they are on disk, behind a command set, not re-encoded (except explicit VR little endian
- * for a peer that accepts only implicit VR); no-delay on the socket.
+ * P-DATA exactly as they are on disk, behind a command set, not re-encoded (except for a peer that refuses
+ * the stored syntax: explicit VR little endian is re-encoded in implicit VR, compressed and deflated files
+ * are decompressed); no-delay on the socket.
  * (dcmjs-dimse's client managed 20–49 instances/s here because it re-encodes every file and leaves
  * Nagle's algorithm on.) One association per call; the SCU and the forwarding worker build on it.
  */
@@ -24,7 +25,8 @@ import {
 import { CommandField, encodeRequest, parseStatus, Status } from '../../core/dimse/commands.js';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, TransferSyntax } from '../../core/dicom.js';
 import type { DicomSender, SendResult } from '../../core/scus.js';
-import { explicitToImplicitLittleEndian } from './implicit-vr.js';
+import { explicitToImplicitLittleEndian } from '../../core/implicit-vr.js';
+import { needsDecompression, transcodeFile } from '../../render/transcode.js';
 
 export const VERIFICATION = '1.2.840.10008.1.1';
 
@@ -304,38 +306,61 @@ export async function echoScp(target: ScuTarget): Promise<void> {
   }
 }
 
+/** A stored compressed or deflated file as a Part-10 file in an uncompressed syntax (src/render/transcode.ts). */
+export type Decompress = (path: string, transferSyntaxUid: string) => Promise<Buffer>;
+
 /**
- * Sends stored files over one association. For each SOP class and stored transfer syntax it proposes the
- * stored syntax (files go out as they are on disk) and, for explicit VR little endian, a second context with
- * implicit VR little endian, used only when the peer refuses the first (the dataset is then re-encoded in
- * memory; compressed syntaxes have no fallback without a codec). Resolves with one result per file; an
- * unreachable peer or a refused association rejects with a DimseError.
+ * The transfer syntaxes to propose for a file, each in its own presentation context so that the peer's
+ * choice is ours: the stored one first, then the fallbacks in order of preference. Explicit VR little endian
+ * falls back to implicit (re-encoded in memory); compressed and deflated syntaxes to explicit, then implicit
+ * VR little endian (decompressed); implicit VR little endian, which every peer accepts, and big endian have
+ * none.
+ */
+export function syntaxesToPropose(transferSyntaxUid: string): string[] {
+  if (transferSyntaxUid === TransferSyntax.ExplicitVRLittleEndian)
+    return [transferSyntaxUid, TransferSyntax.ImplicitVRLittleEndian];
+  if (needsDecompression(transferSyntaxUid))
+    return [transferSyntaxUid, TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian];
+  return [transferSyntaxUid];
+}
+
+/** Presentation context keys (`SOP class|transfer syntax`) a file needs; files share them. */
+export const contextKeys = (f: Pick<StoredFile, 'sopClassUid' | 'transferSyntaxUid'>): string[] =>
+  syntaxesToPropose(f.transferSyntaxUid).map((ts) => `${f.sopClassUid}|${ts}`);
+
+const MAX_CONTEXTS = 128;
+
+/**
+ * Sends stored files over one association. For each SOP class it proposes every stored transfer syntax
+ * (files go out as they are on disk) and the uncompressed fallbacks of `syntaxesToPropose`, one context per
+ * pair, shared by the files that need it (128 at most). The stored syntax is used whenever the peer accepts
+ * it; otherwise the first accepted fallback: explicit VR little endian files are re-encoded in implicit VR,
+ * compressed and deflated ones decompressed by `decompress`, one file at a time, so an association holds at
+ * most one decompressed instance. A file that cannot be decompressed fails alone (status -1 with the reason).
+ * Resolves with one result per file; an unreachable peer or a refused association rejects with a DimseError.
  */
 export async function storeFiles(
   target: ScuTarget,
   files: StoredFile[],
   /** Called with each result as it arrives, so that a later failure does not hide what was delivered. */
   onResult?: (result: StoreResult) => void,
+  decompress: Decompress = transcodeFile,
 ): Promise<StoreResult[]> {
-  const contextIds = new Map<string, { stored: number; fallback?: number }>();
+  const contextIds = new Map<string, number>();
   const contexts: ProposedContext[] = [];
-  const propose = (abstractSyntax: string, transferSyntax: string) => {
-    const id = contexts.length * 2 + 1;
-    contexts.push({ id, abstractSyntax, transferSyntaxes: [transferSyntax] });
-    return id;
-  };
   for (const f of files) {
-    const key = `${f.sopClassUid}|${f.transferSyntaxUid}`;
-    if (contextIds.has(key)) continue;
-    const explicit = f.transferSyntaxUid === TransferSyntax.ExplicitVRLittleEndian;
-    if (contexts.length + (explicit ? 2 : 1) > 128)
+    const missing = contextKeys(f).filter((key) => !contextIds.has(key));
+    if (contexts.length + missing.length > MAX_CONTEXTS)
       throw new DimseError(
         'DIMSE.TOO_MANY_CONTEXTS',
-        'more than 128 presentation contexts needed for one association',
+        `more than ${MAX_CONTEXTS} presentation contexts needed for one association`,
       );
-    const stored = propose(f.sopClassUid, f.transferSyntaxUid);
-    const fallback = explicit ? propose(f.sopClassUid, TransferSyntax.ImplicitVRLittleEndian) : undefined;
-    contextIds.set(key, { stored, fallback });
+    for (const key of missing) {
+      const id = contexts.length * 2 + 1;
+      const [abstractSyntax, transferSyntax] = key.split('|');
+      contexts.push({ id, abstractSyntax, transferSyntaxes: [transferSyntax] });
+      contextIds.set(key, id);
+    }
   }
   const a = await Requestor.open(target);
   try {
@@ -351,40 +376,51 @@ export async function storeFiles(
       onResult?.(result);
     };
     for (const f of files) {
-      const ids = contextIds.get(`${f.sopClassUid}|${f.transferSyntaxUid}`)!;
-      if (accepted.has(ids.stored)) {
-        const { status, comment } = await a.store(ids.stored, f, maxPduLength);
+      const syntaxes = syntaxesToPropose(f.transferSyntaxUid);
+      const chosen = syntaxes.find((ts) => accepted.has(contextIds.get(`${f.sopClassUid}|${ts}`)!));
+      if (!chosen) {
+        report({
+          sopInstanceUid: f.sopInstanceUid,
+          status: -1,
+          comment: `${a.peer} does not accept SOP class ${f.sopClassUid} in transfer syntax ${syntaxes.join(' or ')}`,
+        });
+        continue;
+      }
+      const contextId = contextIds.get(`${f.sopClassUid}|${chosen}`)!;
+      if (chosen === f.transferSyntaxUid) {
+        const { status, comment } = await a.store(contextId, f, maxPduLength);
         report({ sopInstanceUid: f.sopInstanceUid, status, comment });
         continue;
       }
-      if (ids.fallback !== undefined && accepted.has(ids.fallback)) {
-        let dataset: Buffer;
-        try {
-          const bytes = await readFile(f.path);
-          dataset = explicitToImplicitLittleEndian(bytes.subarray(144 + bytes.readUInt32LE(140)));
-        } catch (err) {
-          report({
-            sopInstanceUid: f.sopInstanceUid,
-            status: -1,
-            comment: `cannot re-encode in implicit VR little endian for ${a.peer}: ${(err as Error).message}`,
-          });
-          continue;
-        }
-        const { status, comment } = await a.store(ids.fallback, f, maxPduLength, dataset);
-        report({ sopInstanceUid: f.sopInstanceUid, status, comment });
+      let dataset: Buffer;
+      try {
+        dataset = await reencode(f, chosen, decompress);
+      } catch (err) {
+        const what = needsDecompression(f.transferSyntaxUid) ? 'decompress' : 're-encode';
+        report({
+          sopInstanceUid: f.sopInstanceUid,
+          status: -1,
+          comment: `cannot ${what} ${f.transferSyntaxUid} to ${chosen} for ${a.peer}, which refuses SOP class ${f.sopClassUid} in ${f.transferSyntaxUid}: ${(err as Error).message}`,
+        });
         continue;
       }
-      report({
-        sopInstanceUid: f.sopInstanceUid,
-        status: -1,
-        comment: `${a.peer} does not accept SOP class ${f.sopClassUid} in transfer syntax ${f.transferSyntaxUid}`,
-      });
+      const { status, comment } = await a.store(contextId, f, maxPduLength, dataset);
+      report({ sopInstanceUid: f.sopInstanceUid, status, comment });
     }
     await a.release();
     return results;
   } finally {
     a.destroy();
   }
+}
+
+/** The dataset of `f` (without file meta) in the fallback syntax `ts`. */
+async function reencode(f: StoredFile, ts: string, decompress: Decompress): Promise<Buffer> {
+  const bytes = needsDecompression(f.transferSyntaxUid)
+    ? await decompress(f.path, ts)
+    : await readFile(f.path);
+  const dataset = bytes.subarray(144 + bytes.readUInt32LE(140));
+  return needsDecompression(f.transferSyntaxUid) ? dataset : explicitToImplicitLittleEndian(dataset);
 }
 
 /** C-STORE statuses after which the peer has the instance: success and the warnings (PS3.4 B.2.3). */
@@ -438,11 +474,32 @@ export async function readStoredFile(path: string): Promise<StoredFile> {
   }
 }
 
+/** Files in order, cut into runs whose presentation contexts (`contextKeys`) fit in one association. */
+export function associationGroups(files: StoredFile[]): StoredFile[][] {
+  const groups: StoredFile[][] = [];
+  let keys = new Set<string>();
+  for (const file of files) {
+    const missing = contextKeys(file).filter((key) => !keys.has(key));
+    if (!groups.length || keys.size + missing.length > MAX_CONTEXTS) {
+      groups.push([]);
+      keys = new Set();
+    }
+    for (const key of missing) keys.add(key);
+    groups[groups.length - 1].push(file);
+  }
+  return groups;
+}
+
 /**
- * The DicomSender port over this SCU: reads each file's meta information, then sends over one association
- * per 64 distinct SOP class and transfer syntax pairs (up to two presentation contexts each; 128 at most).
+ * The DicomSender port over this SCU: reads each file's meta information, then sends over as few
+ * associations as the 128 presentation contexts allow (`contextKeys`: up to three per SOP class and stored
+ * transfer syntax, the uncompressed ones shared within a SOP class). `decompress` defaults to decoding on
+ * the calling thread; main.ts passes the render pool's, which decodes in a worker thread.
  */
-export function dimseSender(callingAe: string, timeoutMs?: number): DicomSender {
+export function dimseSender(
+  callingAe: string,
+  options: { timeoutMs?: number; decompress?: Decompress } = {},
+): DicomSender {
   return {
     async send(peer, paths, onResult) {
       const target: ScuTarget = {
@@ -450,22 +507,14 @@ export function dimseSender(callingAe: string, timeoutMs?: number): DicomSender 
         port: peer.port,
         calledAe: peer.aeTitle,
         callingAe,
-        timeoutMs,
+        timeoutMs: options.timeoutMs,
       };
-      const groups: StoredFile[][] = [];
-      let keys = new Set<string>();
-      for (const path of paths) {
-        const file = await readStoredFile(path);
-        const key = `${file.sopClassUid}|${file.transferSyntaxUid}`;
-        if (!keys.has(key) && keys.size === 64) keys = new Set();
-        if (!keys.size) groups.push([]);
-        keys.add(key);
-        groups[groups.length - 1].push(file);
-      }
+      const files: StoredFile[] = [];
+      for (const path of paths) files.push(await readStoredFile(path));
       const out: SendResult[] = [];
       const toResult = (r: StoreResult): SendResult => ({ ...r, stored: isStored(r.status) });
-      for (const files of groups)
-        for (const r of await storeFiles(target, files, (r) => onResult?.(toResult(r))))
+      for (const group of associationGroups(files))
+        for (const r of await storeFiles(target, group, (r) => onResult?.(toResult(r)), options.decompress))
           out.push(toResult(r));
       return out;
     },

@@ -1,10 +1,10 @@
 /**
- * Explicit VR little endian → implicit VR little endian, for the one fallback a send can offer without a
- * codec: a peer that refuses the stored explicit syntax must accept implicit VR little endian (the DICOM
- * default). Values are copied as they are; sequences and items are written with undefined length and
+ * Explicit VR little endian → implicit VR little endian, for a peer that accepts only implicit VR little
+ * endian (the DICOM default): stored explicit files and decompressed ones (src/render/transcode.ts) are
+ * converted before a send. Values are copied as they are; sequences and items are written with undefined length and
  * delimiters, so no length has to be recomputed.
  */
-import { InvalidDicomError } from '../../core/errors.js';
+import { InvalidDicomError } from './errors.js';
 
 const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 const UNDEFINED = 0xffffffff;
