@@ -4,7 +4,7 @@
  * ends of the transaction finish; the same when the killed process is the one polling its remote. And a
  * sender restarted while its receiver was away resumes from the state store.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import {
   type BoxJson,
 } from './helpers/boxes.js';
 import { eventually } from './helpers/eventually.js';
+import { startEngineProcess } from './helpers/engine-process.js';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -34,34 +35,19 @@ afterAll(async () => {
 });
 
 async function startProcess(dataDir: string, httpPort: number, dicomPort: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
-    env: {
-      ...process.env,
-      SLUICE_DATA_DIR: dataDir,
-      SLUICE_HTTP_PORT: String(httpPort),
-      SLUICE_DICOM_PORT: String(dicomPort),
-      SLUICE_ADMIN_PASSWORD: 'secret',
+  const child = await startEngineProcess(
+    dataDir,
+    httpPort,
+    dicomPort,
+    {
       SLUICE_BOX_POLL_INTERVAL_MS: '100',
       SLUICE_BOX_RETRY_BASE_MS: '50',
       SLUICE_BOX_RETRY_MAX_MS: '400',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+    60_000,
+  );
   children.push(child);
-  let log = '';
-  child.stdout!.on('data', (d) => (log += d));
-  child.stderr!.on('data', (d) => (log += d));
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`engine exited: ${log}`);
-    const ok = await fetch(`http://127.0.0.1:${httpPort}/api/system/health`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return child;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`engine did not start: ${log}`);
+  return child;
 }
 
 describe('box transfer across a crash of the receiver', () => {

@@ -6,6 +6,7 @@ export async function startEngineProcess(
   httpPort: number,
   dicomPort: number,
   env: NodeJS.ProcessEnv = {},
+  startTimeoutMs = 30_000,
 ): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
     env: {
@@ -21,7 +22,7 @@ export async function startEngineProcess(
   let log = '';
   child.stdout!.on('data', (d) => (log += d));
   child.stderr!.on('data', (d) => (log += d));
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + startTimeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`engine exited: ${log}`);
     const ok = await fetch(`http://127.0.0.1:${httpPort}/api/system/health`).then(
