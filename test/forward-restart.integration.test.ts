@@ -20,23 +20,29 @@ afterAll(async () => {
   for (const cleanup of cleanups) await cleanup();
 });
 
+/** A temp folder with a data directory, three free ports, and API helpers for the engine on them. */
+async function setup(prefix: string) {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const dataDir = join(dir, 'data');
+  const [httpPort, dicomPort, peerPort] = [await freePort(), await freePort(), await freePort()];
+  const api = (path: string, init: RequestInit = {}) =>
+    fetch(`http://127.0.0.1:${httpPort}${path}`, {
+      ...init,
+      headers: { ...AUTH, ...(init.headers ?? {}) },
+    });
+  const post = (path: string, body: unknown) =>
+    api(path, {
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'Content-Type': 'application/json' },
+    });
+  return { dir, dataDir, httpPort, dicomPort, peerPort, api, post };
+}
+
 describe('forwarding across a crash', () => {
   it('delivers forwards queued before kill -9 after the restart', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'sluice-fwd-crash-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const dataDir = join(dir, 'data');
-    const [httpPort, dicomPort, peerPort] = [await freePort(), await freePort(), await freePort()];
-    const api = (path: string, init: RequestInit = {}) =>
-      fetch(`http://127.0.0.1:${httpPort}${path}`, {
-        ...init,
-        headers: { ...AUTH, ...(init.headers ?? {}) },
-      });
-    const post = (path: string, body: unknown) =>
-      api(path, {
-        method: 'POST',
-        body: JSON.stringify(body),
-        headers: { 'Content-Type': 'application/json' },
-      });
+    const { dir, dataDir, httpPort, dicomPort, peerPort, api, post } = await setup('sluice-fwd-crash-');
 
     // A quiet period far longer than the test: nothing is sent before the kill.
     let engine = await startEngineProcess(dataDir, httpPort, dicomPort, {
@@ -95,21 +101,7 @@ describe('forwarding across a crash', () => {
   });
 
   it('delivers a batch that was waiting for a retry when the engine was killed', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'sluice-fwd-crash-retry-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const dataDir = join(dir, 'data');
-    const [httpPort, dicomPort, peerPort] = [await freePort(), await freePort(), await freePort()];
-    const api = (path: string, init: RequestInit = {}) =>
-      fetch(`http://127.0.0.1:${httpPort}${path}`, {
-        ...init,
-        headers: { ...AUTH, ...(init.headers ?? {}) },
-      });
-    const post = (path: string, body: unknown) =>
-      api(path, {
-        method: 'POST',
-        body: JSON.stringify(body),
-        headers: { 'Content-Type': 'application/json' },
-      });
+    const { dir, dataDir, httpPort, dicomPort, peerPort, api, post } = await setup('sluice-fwd-crash-retry-');
 
     // The destination is down and the next retry is an hour away when the engine dies.
     let engine = await startEngineProcess(dataDir, httpPort, dicomPort, {
