@@ -208,14 +208,7 @@ class Requestor {
     const handle = await open(file.path, 'r');
     const { size } = await handle.stat();
     await handle.close();
-    this.socket.write(
-      encodePData(
-        contextId,
-        true,
-        encodeRequest(CommandField.CStoreRq, ++this.messageId, file.sopClassUid, file.sopInstanceUid),
-      ),
-    );
-    const maxValue = Math.max(1024, (maxPduLength || 1024 * 1024) - 6);
+    const maxValue = this.storeCommand(contextId, file, maxPduLength);
     let remaining = size - datasetStart;
     // Large reads, cut into PDVs of the peer's size and written corked (one writev per read, no copies):
     // a read and a copy per 16 KiB PDV (DCMTK's default) had cost ~1.6 ms of CPU per 512 KiB instance.
@@ -233,6 +226,13 @@ class Requestor {
     maxPduLength: number,
     dataset: Buffer,
   ): Promise<{ status: number; comment?: string }> {
+    const maxValue = this.storeCommand(contextId, file, maxPduLength);
+    await this.writePdvs(contextId, dataset, maxValue, true);
+    return this.response();
+  }
+
+  /** Writes the C-STORE request command; answers the largest PDV value the peer takes. */
+  private storeCommand(contextId: number, file: StoredFile, maxPduLength: number): number {
     this.socket.write(
       encodePData(
         contextId,
@@ -240,9 +240,7 @@ class Requestor {
         encodeRequest(CommandField.CStoreRq, ++this.messageId, file.sopClassUid, file.sopInstanceUid),
       ),
     );
-    const maxValue = Math.max(1024, (maxPduLength || 1024 * 1024) - 6);
-    await this.writePdvs(contextId, dataset, maxValue, true);
-    return this.response();
+    return Math.max(1024, (maxPduLength || 1024 * 1024) - 6);
   }
 
   /** Writes `data` as dataset PDVs of at most `maxValue` bytes; `last` marks the final one. */
