@@ -21,13 +21,13 @@ import { makeInstance, newUid } from '../test/fixtures/dicom-fixtures.js';
 import { installCleanupHandlers, keepTempDirs, registerTempDir, run } from './lib/procs.js';
 import { countFiles, median } from './lib/util.js';
 import { anonymizeOperator } from '../src/operators/anonymize.js';
-import { AnonymizationService } from '../src/core/anonymization.js';
-import { parseHeader } from '../src/core/dicom.js';
-import { openSqliteState } from '../src/adapters/sqlite-state.js';
-import { Counters } from '../src/core/counters.js';
-import type { ComponentContext } from '../src/core/component.js';
-import type { EngineServices } from '../src/core/services.js';
-import type { Envelope } from '../src/core/envelope.js';
+import { AnonymizationService } from '../src/anonymization/service.js';
+import { parseHeader } from '../src/dicom/header.js';
+import { openSqliteState } from '../src/storage/sqlite-state.js';
+import { Counters } from '../src/pipeline/counters.js';
+import type { ComponentContext } from '../src/pipeline/component.js';
+import type { EngineServices } from '../src/pipeline/services.js';
+import type { Envelope } from '../src/pipeline/envelope.js';
 
 const TARGET_RATIO = 2;
 

@@ -2,11 +2,11 @@
  * sluice start | lint <pipeline files…> | schema [out]
  */
 import { writeFile } from 'node:fs/promises';
-import { loadPipelineFile, PipelineFileError } from './core/pipeline-file.js';
+import { loadPipelineFile, PipelineFileError } from './pipeline/pipeline-file.js';
 import { registry } from './components.js';
 import { startSluice } from './main.js';
-import { loadConfig } from './core/config.js';
-import { PipelineError } from './core/errors.js';
+import { loadConfig } from './config.js';
+import { PipelineError } from './errors.js';
 
 const USAGE = `usage: sluice <command>
   start                  run the engine (configuration from SLUICE_* environment variables)

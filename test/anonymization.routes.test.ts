@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, basic, createTestApp, type TestApp } from './helpers/app.js';
 import { makeInstance, newUid } from './fixtures/dicom-fixtures.js';
-import { attr, parseHeader } from '../src/core/dicom.js';
+import { attr, parseHeader } from '../src/dicom/header.js';
 import { storageKey } from '../src/sinks/storage.js';
-import { OPTION_NAMES } from '../src/core/deid/profile.js';
+import { OPTION_NAMES } from '../src/anonymization/deid/profile.js';
 
 let t: TestApp;
 const AUTH = basic(ADMIN.user, ADMIN.password);

@@ -11,8 +11,8 @@ import dcmjs from 'dcmjs';
 import { startTestEngine, type TestEngine } from './helpers/engine.js';
 import { dcmtk } from './helpers/dcmtk.js';
 import { makeInstance, newUid } from './fixtures/dicom-fixtures.js';
-import { attr, parseHeader } from '../src/core/dicom.js';
-import { mapUid } from '../src/core/deid/anonymize.js';
+import { attr, parseHeader } from '../src/dicom/header.js';
+import { mapUid } from '../src/anonymization/deid/anonymize.js';
 
 async function eventually(check: () => Promise<void>, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;

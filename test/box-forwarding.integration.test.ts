@@ -21,7 +21,7 @@ import {
   type OutgoingJson,
 } from './helpers/boxes.js';
 import { makeInstance, newUid } from './fixtures/dicom-fixtures.js';
-import { attr, parseHeader } from '../src/core/dicom.js';
+import { attr, parseHeader } from '../src/dicom/header.js';
 
 /** Quiet long enough that one upload burst makes one batch; quick retries. */
 const FORWARDING = { quietMs: 300, batchMax: 500, concurrency: 2, retryBaseMs: 100, retryMaxMs: 400 };

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEngine, type TestEngine } from './helpers/engine.js';
 import { eventually } from './helpers/eventually.js';
 import { FAST_BOXES, json, outgoing, post, send, uploadStudy, type BoxJson } from './helpers/boxes.js';
-import { attr, parseHeader } from '../src/core/dicom.js';
+import { attr, parseHeader } from '../src/dicom/header.js';
 
 let a: TestEngine;
 let server: Server;

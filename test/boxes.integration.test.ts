@@ -25,7 +25,7 @@ import {
   type ImageJson,
 } from './helpers/boxes.js';
 import { makeInstance } from './fixtures/dicom-fixtures.js';
-import { parseHeader, attr } from '../src/core/dicom.js';
+import { parseHeader, attr } from '../src/dicom/header.js';
 import { storageKey } from '../src/sinks/storage.js';
 
 let a: TestEngine;

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, basic, createTestApp, type TestApp } from './helpers/app.js';
 import { makeInstance } from './fixtures/dicom-fixtures.js';
-import { parseHeader } from '../src/core/dicom.js';
+import { parseHeader } from '../src/dicom/header.js';
 
 let t: TestApp;
 const admin = basic(ADMIN.user, ADMIN.password);

@@ -6,7 +6,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { registry } from '../src/components.js';
-import { loadPipelineFile } from '../src/core/pipeline-file.js';
+import { loadPipelineFile } from '../src/pipeline/pipeline-file.js';
 
 const folder = { source: 'sources', operator: 'operators', sink: 'sinks' } as const;
 

@@ -11,7 +11,7 @@ import { freePort, startTestEngine, type TestEngine } from './helpers/engine.js'
 import { eventually, startOrthanc, startStorescp, type RunningStorescp } from './helpers/peers.js';
 import { dcmtk } from './helpers/dcmtk.js';
 import { makeInstance, newUid, writeStudy } from './fixtures/dicom-fixtures.js';
-import type { ForwardingConfig } from '../src/core/config.js';
+import type { ForwardingConfig } from '../src/config.js';
 
 let dir: string;
 const cleanups: Array<() => Promise<void>> = [];

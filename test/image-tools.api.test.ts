@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEngine, type TestEngine } from './helpers/engine.js';
 import { dcmtk } from './helpers/dcmtk.js';
 import { makeInstance, newUid } from './fixtures/dicom-fixtures.js';
-import { parseHeader } from '../src/core/dicom.js';
+import { parseHeader } from '../src/dicom/header.js';
 
 let engine: TestEngine;
 let work: string;

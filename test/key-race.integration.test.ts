@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { openSqliteState } from '../src/adapters/sqlite-state.js';
+import { openSqliteState } from '../src/storage/sqlite-state.js';
 import { newUid } from './fixtures/dicom-fixtures.js';
 
 let dir: string;

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEngine, type TestEngine } from './helpers/engine.js';
 import { decodePng } from './helpers/png.js';
 import { dcmtk } from './helpers/dcmtk.js';
-import { attr, parseHeader, TransferSyntax } from '../src/core/dicom.js';
+import { attr, parseHeader, TransferSyntax } from '../src/dicom/header.js';
 
 const DATA = '/usr/lib/python3/dist-packages/pydicom/data';
 

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, basic, createTestApp, type TestApp } from './helpers/app.js';
 import { accessFor, ROUTE_POLICY, TOKEN_ROUTES } from '../src/api/policy.js';
-import { HASH_PREFIX } from '../src/core/passwords.js';
+import { HASH_PREFIX } from '../src/users/passwords.js';
 
 let t: TestApp;
 let routes: Array<{ method: string; path: string; url: string }>;

@@ -10,8 +10,8 @@ import { startTestEngine, type TestEngine } from './helpers/engine.js';
 import { dcmtk } from './helpers/dcmtk.js';
 import { CT_IMAGE_STORAGE, makeInstance, newUid, writeStudy } from './fixtures/dicom-fixtures.js';
 import { associateRq } from './helpers/upper-layer.js';
-import { encodePData } from '../src/core/dimse/pdu.js';
-import { encodeResponse } from '../src/core/dimse/commands.js';
+import { encodePData } from '../src/dimse/pdu.js';
+import { encodeResponse } from '../src/dimse/commands.js';
 
 let engine: TestEngine;
 let dir: string;

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startTestEngine, type TestEngine } from './helpers/engine.js';
 import { startOrthanc, startStorescp } from './helpers/peers.js';
 import { makeInstance, newUid } from './fixtures/dicom-fixtures.js';
-import { parseHeader } from '../src/core/dicom.js';
+import { parseHeader } from '../src/dicom/header.js';
 
 let engine: TestEngine;
 let dir: string;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ADMIN, basic, createTestApp, type TestApp } from './helpers/app.js';
 import { makeInstance, newUid, type InstanceSpec } from './fixtures/dicom-fixtures.js';
-import { parseHeader } from '../src/core/dicom.js';
+import { parseHeader } from '../src/dicom/header.js';
 
 let t: TestApp;
 const auth = basic(ADMIN.user, ADMIN.password);

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEngine, type TestEngine } from './helpers/engine.js';
 import { dcmtk } from './helpers/dcmtk.js';
 import { makeInstance, newUid, writeStudy } from './fixtures/dicom-fixtures.js';
-import { parseHeader, TransferSyntax } from '../src/core/dicom.js';
-import { applyTagFilters } from '../src/core/dicom-filter.js';
-import { parseTagTree } from '../src/core/tag-path.js';
+import { parseHeader, TransferSyntax } from '../src/dicom/header.js';
+import { applyTagFilters } from '../src/dicom/filter.js';
+import { parseTagTree } from '../src/dicom/tag-path.js';
 
 let engine: TestEngine;
 let dir: string;

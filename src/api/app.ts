@@ -8,19 +8,19 @@ import { imagesRoutes } from './routes/images.js';
 import { sourcesRoutes } from './routes/sources.js';
 import { pipelinesRoutes } from './routes/pipelines.js';
 import { quarantineRoutes } from './routes/quarantine.js';
-import { usersRoutes } from './routes/users.js';
-import { seriesTypesRoutes } from './routes/seriestypes.js';
-import { seriesLabelsRoutes } from './routes/series-labels.js';
-import { filteringRoutes } from './routes/filtering.js';
-import { destinationsRoutes, scusRoutes } from './routes/scus.js';
-import { forwardingRoutes } from './routes/forwarding.js';
-import { logRoutes } from './routes/log.js';
-import { directoryWatchesRoutes, importRoutes, scpsRoutes } from './routes/managed-sources.js';
-import { boxesRoutes } from './routes/boxes.js';
-import { transactionsRoutes } from './routes/transactions.js';
+import { usersRoutes } from '../users/routes.js';
+import { seriesTypesRoutes } from '../series-types/routes.js';
+import { seriesLabelsRoutes } from '../series-types/label-routes.js';
+import { filteringRoutes } from '../tag-filters/routes.js';
+import { destinationsRoutes, scusRoutes } from '../forwarding/scu-routes.js';
+import { forwardingRoutes } from '../forwarding/routes.js';
+import { logRoutes } from '../log/routes.js';
+import { directoryWatchesRoutes, importRoutes, scpsRoutes } from '../managed-sources/routes.js';
+import { boxesRoutes } from '../boxes/routes.js';
+import { transactionsRoutes } from '../boxes/transaction-routes.js';
 import { imageToolsRoutes } from './routes/image-tools.js';
 import { renderRoutes } from './routes/render.js';
-import { anonymizationRoutes, imageAnonymizationRoutes } from './routes/anonymization.js';
+import { anonymizationRoutes, imageAnonymizationRoutes } from '../anonymization/routes.js';
 
 /** The HTTP API: Slicebox's routes under /api, and ours beside them. No globals; tests call app.request(). */
 export function createApp(deps: ApiDeps): Hono<AuthEnv> {

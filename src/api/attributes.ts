@@ -1,5 +1,5 @@
 import dcmjs from 'dcmjs';
-import type { DicomDataset, DicomElement, DicomHeader } from '../core/dicom.js';
+import type { DicomDataset, DicomElement, DicomHeader } from '../dicom/header.js';
 
 /** Slicebox's TagPath JSON: a linked list from the leaf outwards. */
 export interface TagPathJson {

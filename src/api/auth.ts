@@ -6,8 +6,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import { matchedRoutes } from 'hono/route';
-import { hasRole, type Authentication, type UserService } from '../core/users.js';
-import type { Role, UserInfo } from '../core/ports.js';
+import { hasRole, type Authentication, type UserService } from '../users/service.js';
+import type { Role, UserInfo } from '../ports.js';
 import { accessFor, defaultAccess } from './policy.js';
 
 export const SESSION_COOKIE = 'slicebox-session';

@@ -1,16 +1,16 @@
-import type { BlobStore, MetadataIndex } from '../core/ports.js';
-import type { Engine } from '../core/engine.js';
-import type { UserService } from '../core/users.js';
-import type { SeriesTypeService } from '../core/series-type-service.js';
-import type { TagFilterService } from '../core/tag-filters.js';
-import type { LogService } from '../core/log.js';
-import type { ScuService } from '../core/scus.js';
-import type { ForwardingService } from '../core/forwarding.js';
-import type { ManagedSourceService } from '../core/managed-sources.js';
-import type { BoxService } from '../core/boxes/service.js';
-import type { ExportSetService } from '../core/export-sets.js';
+import type { BlobStore, MetadataIndex } from '../ports.js';
+import type { Engine } from '../pipeline/engine.js';
+import type { UserService } from '../users/service.js';
+import type { SeriesTypeService } from '../series-types/service.js';
+import type { TagFilterService } from '../tag-filters/service.js';
+import type { LogService } from '../log/service.js';
+import type { ScuService } from '../forwarding/scus.js';
+import type { ForwardingService } from '../forwarding/service.js';
+import type { ManagedSourceService } from '../managed-sources/service.js';
+import type { BoxService } from '../boxes/service.js';
+import type { ExportSetService } from '../export/service.js';
 import type { RenderService } from '../render/service.js';
-import type { AnonymizationService } from '../core/anonymization.js';
+import type { AnonymizationService } from '../anonymization/service.js';
 
 /** What routes may use. Routes reach the engine through these services, never through a concrete source. */
 export interface ApiDeps {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BadRequestError } from '../core/errors.js';
+import { BadRequestError } from '../errors.js';
 
 export const DEFAULT_COUNT = 20;
 export const MAX_COUNT = 10_000;

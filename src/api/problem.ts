@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { PipelineError } from '../core/errors.js';
+import { PipelineError } from '../errors.js';
 
 /**
  * The one place where errors become HTTP responses. Slicebox answers errors as plain text; so do we,

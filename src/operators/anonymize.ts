@@ -1,13 +1,13 @@
 import { z } from 'zod';
-import { defineOperator } from '../core/component.js';
-import { bytesOf, withContent } from '../core/envelope.js';
-import { PipelineError } from '../core/errors.js';
-import { perItem } from '../core/settle.js';
-import { OPTION_NAMES } from '../core/deid/profile.js';
+import { defineOperator } from '../pipeline/component.js';
+import { bytesOf, withContent } from '../pipeline/envelope.js';
+import { PipelineError } from '../errors.js';
+import { perItem } from '../pipeline/settle.js';
+import { OPTION_NAMES } from '../anonymization/deid/profile.js';
 
 /**
  * De-identifies each instance with the DICOM PS3.15 Basic Application Level Confidentiality Profile and the
- * options listed (Table E.1-1, kept as data in src/core/deid/). UIDs are replaced consistently from the
+ * options listed (Table E.1-1, kept as data in src/anonymization/deid/). UIDs are replaced consistently from the
  * installation's secret, dates shifted per patient with the Modified Dates option, private groups removed
  * unless Retain Safe Private keeps the safe ones; the pixel data is copied bit for bit. With `record_keys`,
  * an anonymization key is recorded per instance and pseudonyms are harmonized per patient, study and series

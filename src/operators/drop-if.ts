@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { defineOperator } from '../core/component.js';
-import { attr } from '../core/dicom.js';
-import { drop, perItem } from '../core/settle.js';
+import { defineOperator } from '../pipeline/component.js';
+import { attr } from '../dicom/header.js';
+import { drop, perItem } from '../pipeline/settle.js';
 import dcmjs from 'dcmjs';
 
 /**

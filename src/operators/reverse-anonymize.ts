@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { defineOperator } from '../core/component.js';
-import { attr } from '../core/dicom.js';
-import { perItem } from '../core/settle.js';
-import { bytesOf, withContent } from '../core/envelope.js';
+import { defineOperator } from '../pipeline/component.js';
+import { attr } from '../dicom/header.js';
+import { perItem } from '../pipeline/settle.js';
+import { bytesOf, withContent } from '../pipeline/envelope.js';
 
 /**
  * Reverse anonymization on ingest (Slicebox §4.6): an instance that says PatientIdentityRemoved YES and

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { defineOperator } from '../core/component.js';
-import { applyTagFilters, type CompiledTagFilter } from '../core/dicom-filter.js';
-import { bytesOf, withContent, type Envelope } from '../core/envelope.js';
-import { perItem } from '../core/settle.js';
-import { parseTagTree } from '../core/tag-path.js';
+import { defineOperator } from '../pipeline/component.js';
+import { applyTagFilters, type CompiledTagFilter } from '../dicom/filter.js';
+import { bytesOf, withContent, type Envelope } from '../pipeline/envelope.js';
+import { perItem } from '../pipeline/settle.js';
+import { parseTagTree } from '../dicom/tag-path.js';
 
 const tagPath = z.string().refine(
   (text) => {

@@ -9,8 +9,8 @@
 import { createRequire } from 'node:module';
 import { inflateRawSync } from 'node:zlib';
 import dcmjsCodecs from 'dcmjs-codecs';
-import { PipelineError } from '../core/errors.js';
-import { TransferSyntax, walkDataset, type DicomDataset, type DicomHeader } from '../core/dicom.js';
+import { PipelineError } from '../errors.js';
+import { TransferSyntax, walkDataset, type DicomDataset, type DicomHeader } from '../dicom/header.js';
 import { decodeRleFrame } from './rle.js';
 
 const { Context, NativeCodecs } = dcmjsCodecs;

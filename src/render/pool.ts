@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 // sharp's shared libraries must be loaded by the main thread before worker threads use them (sharp's docs).
 import 'sharp';
-import { PipelineError } from '../core/errors.js';
+import { PipelineError } from '../errors.js';
 import type { RenderAnswer, RenderJob } from './worker.js';
 import type { ImageInformation, PngRequest, PngResult } from './render.js';
 

@@ -5,8 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { BadRequestError, NotFoundError } from '../core/errors.js';
-import { parseHeader } from '../core/dicom.js';
+import { BadRequestError, NotFoundError } from '../errors.js';
+import { parseHeader } from '../dicom/header.js';
 import {
   decodedPhotometric,
   initCodecs,

@@ -3,7 +3,7 @@
  * BitsAllocated (the RT dose files in the wild are 32-bit) and writes pixel-interleaved little-endian
  * samples, the layout the rest of the renderer reads (a library we tried mixed up RGB planes).
  */
-import { PipelineError } from '../core/errors.js';
+import { PipelineError } from '../errors.js';
 
 const corrupt = (reason: string) =>
   new PipelineError('RENDER.CORRUPT', `RLE frame is corrupt: ${reason}`, 501);

@@ -4,8 +4,8 @@
  */
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NotFoundError, PipelineError } from '../core/errors.js';
-import type { BlobStore, Image, MetadataIndex } from '../core/ports.js';
+import { NotFoundError, PipelineError } from '../errors.js';
+import type { BlobStore, Image, MetadataIndex } from '../ports.js';
 import type { RenderPool } from './pool.js';
 import type { ImageInformation, PngRequest, PngResult } from './render.js';
 

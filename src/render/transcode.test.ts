@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { attr, parseHeader, TransferSyntax } from '../core/dicom.js';
+import { attr, parseHeader, TransferSyntax } from '../dicom/header.js';
 import { initCodecs, pixelSource } from './pixels.js';
 import { isLossy, transcode } from './transcode.js';
 

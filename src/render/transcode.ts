@@ -13,11 +13,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { inflateRawSync } from 'node:zlib';
-import { buildFileMeta, parseHeader, TransferSyntax, type DicomHeader } from '../core/dicom.js';
-import { Reader, type RawElement } from '../core/dicom-filter.js';
-import { EXPLICIT_LITTLE, elementHeader, encodeElement, type Syntax } from '../core/dicom-values.js';
-import { PipelineError } from '../core/errors.js';
-import { explicitToImplicitLittleEndian } from '../core/implicit-vr.js';
+import { buildFileMeta, parseHeader, TransferSyntax, type DicomHeader } from '../dicom/header.js';
+import { Reader, type RawElement } from '../dicom/filter.js';
+import { EXPLICIT_LITTLE, elementHeader, encodeElement, type Syntax } from '../dicom/values.js';
+import { PipelineError } from '../errors.js';
+import { explicitToImplicitLittleEndian } from '../dicom/implicit-vr.js';
 import { initCodecs, needsCodecs, pixelSource } from './pixels.js';
 
 /** The syntaxes a stored instance can be decompressed to. */

@@ -5,7 +5,7 @@
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import sharp from 'sharp';
-import { PipelineError } from '../core/errors.js';
+import { PipelineError } from '../errors.js';
 import {
   imageInformation,
   renderPng,

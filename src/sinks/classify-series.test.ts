@@ -6,16 +6,16 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { classifySeries } from './classify-series.js';
 import { storageKey } from './storage.js';
 import { registry } from '../components.js';
-import { openSqliteIndex } from '../adapters/sqlite-index.js';
-import { openSqliteState } from '../adapters/sqlite-state.js';
-import type { ComponentContext } from '../core/component.js';
-import { Counters } from '../core/counters.js';
-import { parseHeader } from '../core/dicom.js';
-import type { Envelope } from '../core/envelope.js';
-import { parsePipeline, PipelineFileError } from '../core/pipeline-file.js';
-import type { BlobStore, MetadataIndex, StateStore } from '../core/ports.js';
-import { SeriesTypeService } from '../core/series-type-service.js';
-import type { EngineServices } from '../core/services.js';
+import { openSqliteIndex } from '../storage/sqlite-index.js';
+import { openSqliteState } from '../storage/sqlite-state.js';
+import type { ComponentContext } from '../pipeline/component.js';
+import { Counters } from '../pipeline/counters.js';
+import { parseHeader } from '../dicom/header.js';
+import type { Envelope } from '../pipeline/envelope.js';
+import { parsePipeline, PipelineFileError } from '../pipeline/pipeline-file.js';
+import type { BlobStore, MetadataIndex, StateStore } from '../ports.js';
+import { SeriesTypeService } from '../series-types/service.js';
+import type { EngineServices } from '../pipeline/services.js';
 import { makeInstance } from '../../test/fixtures/dicom-fixtures.js';
 
 const pipeline = (attributes: string) => `name: p

@@ -1,11 +1,11 @@
 import { finalize, type OperatorFunction } from 'rxjs';
 import { z } from 'zod';
-import { defineSink } from '../core/component.js';
-import { withTags, type Envelope } from '../core/envelope.js';
-import { PipelineError } from '../core/errors.js';
-import type { Image } from '../core/ports.js';
-import { perItem } from '../core/settle.js';
-import { ATTRIBUTE_OPERATORS, attributeProblem, tagOfKeyword } from '../core/series-types.js';
+import { defineSink } from '../pipeline/component.js';
+import { withTags, type Envelope } from '../pipeline/envelope.js';
+import { PipelineError } from '../errors.js';
+import type { Image } from '../ports.js';
+import { perItem } from '../pipeline/settle.js';
+import { ATTRIBUTE_OPERATORS, attributeProblem, tagOfKeyword } from '../series-types/classifier.js';
 
 const attributeConfig = z
   .strictObject({

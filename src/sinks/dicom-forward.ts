@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { defineSink } from '../core/component.js';
-import { perItem } from '../core/settle.js';
+import { defineSink } from '../pipeline/component.js';
+import { perItem } from '../pipeline/settle.js';
 import { forwardingItem, forwardingOf } from './forward.js';
 
 /**

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { defineSink, type ComponentContext } from '../core/component.js';
-import type { Envelope } from '../core/envelope.js';
-import { withTags } from '../core/envelope.js';
-import { PipelineError } from '../core/errors.js';
-import type { ForwardingService } from '../core/forwarding.js';
-import type { ForwardingItem } from '../core/ports.js';
-import { perItem } from '../core/settle.js';
+import { defineSink, type ComponentContext } from '../pipeline/component.js';
+import type { Envelope } from '../pipeline/envelope.js';
+import { withTags } from '../pipeline/envelope.js';
+import { PipelineError } from '../errors.js';
+import type { ForwardingService } from '../forwarding/service.js';
+import type { ForwardingItem } from '../ports.js';
+import { perItem } from '../pipeline/settle.js';
 
 export function forwardingOf(ctx: ComponentContext, type: string): ForwardingService {
   const forwarding = ctx.services.forwarding;

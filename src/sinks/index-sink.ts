@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { defineSink } from '../core/component.js';
-import { withTags } from '../core/envelope.js';
-import { perItem } from '../core/settle.js';
+import { defineSink } from '../pipeline/component.js';
+import { withTags } from '../pipeline/envelope.js';
+import { perItem } from '../pipeline/settle.js';
 
 /**
  * Upserts patient, study, series and image in the metadata index (Slicebox keys) and records the

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { defineSink } from '../core/component.js';
-import { withTags } from '../core/envelope.js';
-import { perItem } from '../core/settle.js';
+import { defineSink } from '../pipeline/component.js';
+import { withTags } from '../pipeline/envelope.js';
+import { perItem } from '../pipeline/settle.js';
 
 /** Storage key of an instance: its SOP Instance UID (validated at ingress to be digits and dots). */
 export const storageKey = (sopInstanceUid: string) => sopInstanceUid;

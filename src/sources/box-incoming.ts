@@ -6,9 +6,9 @@
  */
 import { Observable } from 'rxjs';
 import { z } from 'zod';
-import { defineSource } from '../core/component.js';
-import type { Envelope, Origin } from '../core/envelope.js';
-import { asPipelineError, PipelineError } from '../core/errors.js';
+import { defineSource } from '../pipeline/component.js';
+import type { Envelope, Origin } from '../pipeline/envelope.js';
+import { asPipelineError, PipelineError } from '../errors.js';
 
 export const boxIncoming = defineSource({
   type: 'box_incoming',

@@ -1,8 +1,8 @@
 import { Observable } from 'rxjs';
 import { z } from 'zod';
-import { defineSource } from '../core/component.js';
-import type { Envelope } from '../core/envelope.js';
-import { asPipelineError } from '../core/errors.js';
+import { defineSource } from '../pipeline/component.js';
+import type { Envelope } from '../pipeline/envelope.js';
+import { asPipelineError } from '../errors.js';
 
 /**
  * `http_upload`: lets `POST /api/images` (and later import sessions) feed this pipeline. The body is

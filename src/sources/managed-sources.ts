@@ -7,11 +7,11 @@
  */
 import { Observable, type Subscription } from 'rxjs';
 import { z } from 'zod';
-import { defineSource } from '../core/component.js';
-import type { Envelope } from '../core/envelope.js';
-import { asPipelineError, PipelineError } from '../core/errors.js';
-import type { ManagedSourceFollower } from '../core/managed-sources.js';
-import { openScpServer, type ScpServer } from './dicom-scp/index.js';
+import { defineSource } from '../pipeline/component.js';
+import type { Envelope } from '../pipeline/envelope.js';
+import { asPipelineError, PipelineError } from '../errors.js';
+import type { ManagedSourceFollower } from '../managed-sources/service.js';
+import { openScpServer, type ScpServer } from './dicom-scp.js';
 import { watchFolder } from './watch-folder.js';
 
 const config = z.strictObject({

@@ -11,10 +11,10 @@ import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } 
 import { watch, type FSWatcher } from 'chokidar';
 import { Observable } from 'rxjs';
 import { z } from 'zod';
-import { defineSource } from '../core/component.js';
-import { STATIC_SOURCE_ID_MAX, type Envelope, type Origin } from '../core/envelope.js';
-import { ConfigError, PipelineError } from '../core/errors.js';
-import type { Outcome } from '../core/settle.js';
+import { defineSource } from '../pipeline/component.js';
+import { STATIC_SOURCE_ID_MAX, type Envelope, type Origin } from '../pipeline/envelope.js';
+import { ConfigError, PipelineError } from '../errors.js';
+import type { Outcome } from '../pipeline/settle.js';
 
 const config = z
   .strictObject({

@@ -4,9 +4,9 @@
  */
 import { Observable } from 'rxjs';
 import { z } from 'zod';
-import { defineSource, type SourceContext } from '../../src/core/component.js';
-import type { Envelope, SourceRef } from '../../src/core/envelope.js';
-import type { Outcome } from '../../src/core/settle.js';
+import { defineSource, type SourceContext } from '../../src/pipeline/component.js';
+import type { Envelope, SourceRef } from '../../src/pipeline/envelope.js';
+import type { Outcome } from '../../src/pipeline/settle.js';
 
 export function drivenSource() {
   let ctx: SourceContext | undefined;

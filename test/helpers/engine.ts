@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EngineConfig } from '../../src/core/config.js';
+import type { EngineConfig } from '../../src/config.js';
 import { startSluice, type Running } from '../../src/main.js';
 
 export async function freePort(): Promise<number> {

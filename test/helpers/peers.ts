@@ -5,8 +5,8 @@
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Proc } from '../../bench/lib/procs.js';
-import { echoScp } from '../../src/adapters/dimse/store-scu.js';
-import { parseHeader } from '../../src/core/dicom.js';
+import { echoScp } from '../../src/dimse/scu/store-scu.js';
+import { parseHeader } from '../../src/dicom/header.js';
 import { freePort } from './engine.js';
 
 export { startOrthanc, type RunningOrthanc } from '../../bench/lib/orthanc.js';

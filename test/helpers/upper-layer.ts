@@ -1,5 +1,5 @@
 /** Hand-built upper layer PDUs for tests that must misbehave on purpose. */
-import { APPLICATION_CONTEXT } from '../../src/core/dimse/pdu.js';
+import { APPLICATION_CONTEXT } from '../../src/dimse/pdu.js';
 
 export function ulItem(type: number, content: Buffer): Buffer {
   const h = Buffer.alloc(4);

@@ -14,15 +14,15 @@ import type { ApiDeps } from '../deps.js';
 import type { AuthEnv } from '../auth.js';
 import { idParam, jsonBody, parseOr400 } from '../params.js';
 import { uploadResponse } from './images.js';
-import { exportEntries, zipStream } from '../export-zip.js';
-import { BadRequestError, NotFoundError, PipelineError } from '../../core/errors.js';
-import { attr, readHeader } from '../../core/dicom.js';
-import { readJpegInfo } from '../../core/jpeg.js';
-import { secondaryCaptureFromJpeg } from '../../core/secondary-capture.js';
-import { modifyAttributes, type TagMapping } from '../../core/dicom-modify.js';
-import { tagTreeFromJson } from '../../core/tag-path.js';
-import type { Origin } from '../../core/envelope.js';
-import type { Image, Study } from '../../core/ports.js';
+import { exportEntries, zipStream } from '../../export/zip.js';
+import { BadRequestError, NotFoundError, PipelineError } from '../../errors.js';
+import { attr, readHeader } from '../../dicom/header.js';
+import { readJpegInfo } from '../../dicom/jpeg.js';
+import { secondaryCaptureFromJpeg } from '../../dicom/secondary-capture.js';
+import { modifyAttributes, type TagMapping } from '../../dicom/modify.js';
+import { tagTreeFromJson } from '../../dicom/tag-path.js';
+import type { Origin } from '../../pipeline/envelope.js';
+import type { Image, Study } from '../../ports.js';
 import { storageKey } from '../../sinks/storage.js';
 
 /** JPEGs are read whole (the frame header and the whole image go into one new file). */

@@ -4,10 +4,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { metadataRoutes } from './metadata.js';
 import { onError } from '../problem.js';
 import type { ApiDeps } from '../deps.js';
-import { openSqliteIndex } from '../../adapters/sqlite-index.js';
-import type { DicomHeader } from '../../core/dicom.js';
-import type { Origin } from '../../core/envelope.js';
-import type { MetadataIndex } from '../../core/ports.js';
+import { openSqliteIndex } from '../../storage/sqlite-index.js';
+import type { DicomHeader } from '../../dicom/header.js';
+import type { Origin } from '../../pipeline/envelope.js';
+import type { MetadataIndex } from '../../ports.js';
 
 const { DicomMetaDictionary } = dcmjs.data;
 

@@ -2,16 +2,9 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
 import { DEFAULT_COUNT, MAX_COUNT, idParam, jsonBody, pagingParams, parseOr400 } from '../params.js';
-import { NotFoundError } from '../../core/errors.js';
-import { SOURCE_TYPES, type SourceType } from '../../core/envelope.js';
-import type {
-  Level,
-  ListOptions,
-  MetadataIndex,
-  MetadataQuery,
-  QueryFilters,
-  Source,
-} from '../../core/ports.js';
+import { NotFoundError } from '../../errors.js';
+import { SOURCE_TYPES, type SourceType } from '../../pipeline/envelope.js';
+import type { Level, ListOptions, MetadataIndex, MetadataQuery, QueryFilters, Source } from '../../ports.js';
 
 const MAX_LIST_VALUES = 1000;
 const OPERATORS = ['=', 'like', '<', '>', '<=', '>=', 'in'] as const;

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { Hono } from 'hono';
 import type { ApiDeps } from '../deps.js';
-import { NotFoundError } from '../../core/errors.js';
+import { NotFoundError } from '../../errors.js';
 
 /** Ours: what could not be ingested, why, and a way to try again or discard it. */
 export function quarantineRoutes(deps: ApiDeps): Hono {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
 import type { AuthEnv } from '../auth.js';
 import { idParam, parseOr400 } from '../params.js';
-import { BadRequestError, PipelineError } from '../../core/errors.js';
+import { BadRequestError, PipelineError } from '../../errors.js';
 
 /** Largest `imageheight` we scale to: a bigger one is a mistake or an attempt to exhaust memory. */
 export const MAX_IMAGE_HEIGHT = 8192;

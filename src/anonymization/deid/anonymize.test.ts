@@ -1,0 +1,413 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import dcmjs from 'dcmjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  FAMILY,
+  hex,
+  makeDeidInstance,
+  NESTED,
+  PATIENT_ID,
+  PATIENT_NAME,
+  type Planted,
+} from '../../../test/fixtures/deid-instance.js';
+import { makeInstance, newUid } from '../../../test/fixtures/dicom-fixtures.js';
+import { dcmtk } from '../../../test/helpers/dcmtk.js';
+import { parseHeader } from '../../dicom/header.js';
+import {
+  anonymize,
+  dateShiftDays,
+  mapUid,
+  patientPseudonym,
+  shiftDate,
+  type AnonymizeOptions,
+} from './anonymize.js';
+import {
+  BASIC_COLUMN,
+  OPTION_NAMES,
+  OPTIONS,
+  parseTableTag,
+  resolveCombined,
+  tableE11,
+  type Action,
+  type OptionName,
+} from './profile.js';
+
+const { DicomMessage } = dcmjs.data;
+const SECRET = 'test-installation-secret';
+
+type El = { vr: string; Value?: any[] };
+function read(bytes: Buffer): { meta: Record<string, El>; dict: Record<string, El> } {
+  const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer;
+  return DicomMessage.readFile(ab) as never;
+}
+const str = (el: El | undefined): string => {
+  const v = el?.Value?.[0];
+  if (v === undefined || v === null) return '';
+  return typeof v === 'object' && 'Alphabetic' in v ? String(v.Alphabetic) : String(v);
+};
+const isEmpty = (el: El) => !(el.Value ?? []).some((v) => v !== '' && v !== null && v !== undefined);
+
+/** The action Table E.1-1 asks for, computed from the rows here rather than through the engine's compiler. */
+function expectedAction(tag: number, options: readonly OptionName[]): Action {
+  const row = [...tableE11()].reverse().find((r) => {
+    const p = parseTableTag(r.tag);
+    return p.kind === 'exact' && p.tag === tag;
+  })!;
+  const byRank = [...options].sort((a, b) => OPTIONS[b].rank - OPTIONS[a].rank);
+  const code = byRank.map((o) => (OPTIONS[o].column ? row.actions[OPTIONS[o].column!] : '')).find((c) => c);
+  return resolveCombined((code || row.actions[BASIC_COLUMN]) as never);
+}
+
+const PROFILES: OptionName[][] = [
+  [],
+  ...OPTION_NAMES.filter((o) => o !== 'BASIC_PROFILE').map((o) => [o]),
+  ['RETAIN_UIDS', 'RETAIN_DEVICE_IDENTITY', 'CLEAN_DESCRIPTORS', 'RETAIN_PATIENT_CHARACTERISTICS'],
+];
+
+function checkAttribute(p: Planted, action: Action, out: Record<string, El>, options: OptionName[]) {
+  const el = out[hex(p.tag)];
+  const what = `${p.name} ${hex(p.tag)} (${action})`;
+  const shift = dateShiftDays(SECRET, PATIENT_NAME, PATIENT_ID);
+  const nestedUidAction = expectedAction(0x00081155, options);
+  const checkItem = (mode: 'kept' | 'dummy' | 'clean') => {
+    expect(el?.Value, what).toHaveLength(1);
+    const item = el!.Value![0] as Record<string, El>;
+    const index = Number(/\.(\d+)$/.exec(str(item['00081155']))?.[1] ?? NaN);
+    const original = tableE11().findIndex((r) => r.name === p.name);
+    expect(str(item['00081155']), what).toBe(
+      nestedUidAction === 'K'
+        ? NESTED.referencedSop(original)
+        : mapUid(SECRET, NESTED.referencedSop(original)),
+    );
+    void index;
+    const meaning = str(item['00080104']);
+    if (mode === 'kept') expect(meaning, what).toBe(NESTED.codeMeaning(original));
+    if (mode === 'dummy') expect(meaning, what).toBe('ANONYMIZED');
+    if (mode === 'clean') expect(meaning, what).toBe(`m${original}`);
+    expect(item['00090010'], what).toBeUndefined();
+    expect(item['00091001'], what).toBeUndefined();
+  };
+  if (p.tag === 0x00100010 || p.tag === 0x00100020) {
+    const pseudonym = patientPseudonym(SECRET, PATIENT_NAME, PATIENT_ID);
+    expect(str(el), what).toBe(p.tag === 0x00100010 ? pseudonym.patientName : pseudonym.patientId);
+    return;
+  }
+  switch (action) {
+    case 'X':
+      expect(el, what).toBeUndefined();
+      return;
+    case 'Z':
+      expect(el, what).toBeDefined();
+      expect(isEmpty(el!), what).toBe(true);
+      return;
+    case 'K':
+      if (p.vr === 'SQ') return checkItem('kept');
+      expect(str(el), what).toBe(p.value);
+      return;
+    case 'U':
+      if (p.vr === 'SQ') return checkItem('kept');
+      expect(str(el), what).toBe(mapUid(SECRET, p.value));
+      return;
+    case 'D': {
+      if (p.vr === 'SQ') return checkItem('dummy');
+      const v = str(el);
+      expect(v, what).not.toBe('');
+      expect(v, what).not.toBe(p.value);
+      expect(v, what).not.toContain(FAMILY);
+      const valid: Record<string, RegExp> = {
+        DA: /^\d{8}$/,
+        TM: /^\d{6}(\.\d+)?$/,
+        DT: /^\d{14}(\.\d+)?$/,
+        UI: /^[\d.]+$/,
+        PN: /^[A-Z^]+$/,
+        SH: /^.{1,16}$/,
+        CS: /^[A-Z0-9 _]{1,16}$/,
+      };
+      if (valid[p.vr]) expect(v, what).toMatch(valid[p.vr]!);
+      return;
+    }
+    case 'C': {
+      if (p.vr === 'SQ') return checkItem('clean');
+      const v = str(el);
+      if (p.vr === 'DA' || p.vr === 'DT') expect(v, what).toBe(shiftDate(p.value, shift));
+      else if (p.vr === 'TM') expect(v, what).toBe(p.value);
+      else expect(v, what).toBe(p.value.replace(`${FAMILY} `, ''));
+      return;
+    }
+  }
+}
+
+describe('anonymize: every attribute of Table E.1-1, for the Basic Profile and each option', () => {
+  const instance = makeDeidInstance();
+
+  it.each(PROFILES.map((options) => [options.join('+') || 'BASIC_PROFILE', options] as const))(
+    '%s',
+    (_label, options) => {
+      const result = anonymize(instance.bytes, { options, secret: SECRET });
+      expect(result.skipped).toBe(false);
+      // The header answered without a second full parse equals a full parse of the bytes.
+      const full = parseHeader(result.bytes);
+      expect(result.header.dataset).toEqual(full.dataset);
+      expect(result.header.meta).toEqual(full.meta);
+      expect(result.header.sopInstanceUid).toBe(full.sopInstanceUid);
+      expect(result.header.pixelDataOffset).toBe(full.pixelDataOffset);
+      expect(result.length).toBe(result.bytes.length);
+      const { meta, dict } = read(result.bytes);
+      const applied = ['BASIC_PROFILE', ...options] as OptionName[];
+      let checked = 0;
+      for (const p of instance.planted) {
+        checkAttribute(p, expectedAction(p.tag, applied), dict, applied);
+        checked++;
+      }
+      expect(checked).toBeGreaterThan(270);
+
+      // The de-identification record.
+      expect(str(dict['00120062'])).toBe('YES');
+      expect(dict['00120063']!.Value).toEqual(
+        [...new Set(applied)]
+          .sort((a, b) => OPTIONS[a].rank - OPTIONS[b].rank)
+          .map((o) => OPTIONS[o].description),
+      );
+      expect(
+        dict['00120064']!.Value!.map((item: Record<string, El>) => [
+          str(item['00080100']),
+          str(item['00080102']),
+        ]),
+      ).toEqual(
+        [...new Set(applied)]
+          .sort((a, b) => OPTIONS[a].rank - OPTIONS[b].rank)
+          .map((o) => [OPTIONS[o].code, 'DCM']),
+      );
+      expect(str(dict['00280303'])).toBe(
+        applied.includes('RETAIN_LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED_DATES')
+          ? 'MODIFIED'
+          : applied.includes('RETAIN_LONGITUDINAL_TEMPORAL_INFORMATION')
+            ? 'UNMODIFIED'
+            : 'REMOVED',
+      );
+
+      // The file meta follows the dataset; nothing of the source's meta or preamble survives.
+      expect(str(meta['00020003'])).toBe(str(dict['00080018']));
+      expect(str(meta['00020003'])).toBe(
+        applied.includes('RETAIN_UIDS') ? instance.sopInstanceUid : mapUid(SECRET, instance.sopInstanceUid),
+      );
+      expect(meta['00020016']).toBeUndefined();
+      expect(result.bytes.subarray(0, 128).every((b) => b === 0)).toBe(true);
+
+      // Pixel data bit for bit.
+      expect(Buffer.from(dict['7FE00010']!.Value![0] as ArrayBuffer)).toEqual(instance.pixels);
+      expect(result.bytes.includes(instance.pixels)).toBe(true);
+
+      // Overlays and curves: removed whole, or cleaned with the Clean Graphics option.
+      if (applied.includes('CLEAN_GRAPHICS')) {
+        expect(str(dict['60004000'])).toBe('Overlay of knee');
+        expect(Buffer.from(dict['60003000']!.Value![0] as ArrayBuffer)).toEqual(Buffer.from([0xff, 0x0f]));
+        expect(str(dict['50000022'])).toBe('Curve of');
+        expect(dict['50003000']).toBeDefined();
+      } else {
+        expect(Object.keys(dict).filter((k) => k.startsWith('60') || k.startsWith('50'))).toEqual([]);
+      }
+
+      // Private groups: gone, except what Table E.3.10-1 lists under Retain Safe Private.
+      const privateTags = Object.keys(dict).filter((k) => parseInt(k.slice(0, 4), 16) & 1);
+      if (applied.includes('RETAIN_SAFE_PRIVATE')) {
+        expect(privateTags.sort()).toEqual(['00190010', '00191023']);
+        expect(str(dict['00190010'])).toBe('GEMS_ACQU_01');
+        expect(str(dict['00191023'])).toBe('12.5');
+      } else expect(privateTags).toEqual([]);
+
+      // The nested content tree: removed, or cleaned with Clean Structured Content.
+      if (applied.includes('CLEAN_STRUCTURED_CONTENT')) {
+        const inner = (dict['0040A730']!.Value![0] as Record<string, El>)['0040A730']!.Value![0] as Record<
+          string,
+          El
+        >;
+        expect(str(inner['0040A123'])).toBe('ANONYMOUS');
+        expect(str(inner['0040A160'])).toBe('Seen by on knee');
+        expect(str(inner['00081155'])).toBe(mapUid(SECRET, instance.sopInstanceUid));
+      } else expect(dict['0040A730']).toBeUndefined();
+
+      // The patient's name and ID appear nowhere (the meta's source AE title neither).
+      for (const identifying of [PATIENT_NAME, PATIENT_ID, FAMILY.toUpperCase()])
+        expect(result.bytes.includes(Buffer.from(identifying, 'latin1')), identifying).toBe(false);
+    },
+  );
+});
+
+describe('anonymize: behaviour', () => {
+  it('derives UIDs from the secret: the same UID maps the same way across instances and runs', () => {
+    const a = anonymize(makeDeidInstance().bytes, { secret: SECRET });
+    const b = anonymize(makeDeidInstance().bytes, { secret: SECRET });
+    expect(a.bytes.equals(b.bytes)).toBe(true);
+    const c = anonymize(makeDeidInstance().bytes, { secret: 'another installation' });
+    expect(c.header.sopInstanceUid).not.toBe(a.header.sopInstanceUid);
+  });
+
+  it('keeps UIDs consistent across a multi-series study, references inside sequences included', () => {
+    const study = newUid();
+    const frame = newUid();
+    const series = [newUid(), newUid()];
+    const sops = [newUid(), newUid(), newUid(), newUid()];
+    const files = sops.map((sop, i) =>
+      makeInstance({
+        studyInstanceUid: study,
+        seriesInstanceUid: series[i >> 1],
+        sopInstanceUid: sop,
+        instanceNumber: i + 1,
+        extra: {
+          FrameOfReferenceUID: frame,
+          // Each image references the previous one (the first references the last).
+          ReferencedImageSequence: [
+            {
+              ReferencedSOPClassUID: '1.2.840.10008.5.1.4.1.1.2',
+              ReferencedSOPInstanceUID: sops[(i + 3) % 4],
+            },
+          ],
+          ReferencedSeriesSequence: [{ SeriesInstanceUID: series[1 - (i >> 1)] }],
+        },
+      }),
+    );
+    const out = files.map((f) => read(anonymize(f, { secret: SECRET }).bytes).dict);
+    const anonSops = out.map((d) => str(d['00080018']));
+    expect(new Set(anonSops).size).toBe(4);
+    expect(new Set(out.map((d) => str(d['0020000D'])))).toEqual(new Set([mapUid(SECRET, study)]));
+    expect(new Set(out.map((d) => str(d['00200052'])))).toEqual(new Set([mapUid(SECRET, frame)]));
+    out.forEach((d, i) => {
+      const ref = (d['00081140']!.Value![0] as Record<string, El>)['00081155'];
+      expect(str(ref)).toBe(anonSops[(i + 3) % 4]);
+      expect(str(ref)).not.toBe(sops[(i + 3) % 4]);
+      const otherSeries = str((d['00081115']!.Value![0] as Record<string, El>)['0020000E']);
+      expect(otherSeries).toBe(str(out[i < 2 ? 2 : 0]!['0020000E']));
+      expect(str(ref.vr === 'UI' ? ref : undefined)).toMatch(/^2\.25\.\d+$/);
+    });
+  });
+
+  it('shifts dates per patient and keeps intervals (Modified Dates)', () => {
+    const options = { options: ['RETAIN_LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED_DATES'], secret: SECRET };
+    const date = (bytes: Buffer) => str(read(anonymize(bytes, options).bytes).dict['00080020']);
+    const days = (a: string, b: string) =>
+      (Date.UTC(+b.slice(0, 4), +b.slice(4, 6) - 1, +b.slice(6, 8)) -
+        Date.UTC(+a.slice(0, 4), +a.slice(4, 6) - 1, +a.slice(6, 8))) /
+      86_400_000;
+    const first = date(makeInstance({ patientId: 'P1', studyDate: '20200101' }));
+    const second = date(makeInstance({ patientId: 'P1', studyDate: '20200315' }));
+    expect(first).not.toBe('20200101');
+    expect(days(first, second)).toBe(74);
+    const other = date(makeInstance({ patientId: 'P2', studyDate: '20200101' }));
+    expect(other).not.toBe(first);
+    expect(shiftDate('20200301', 1)).toBe('20200229');
+    expect(shiftDate('20200301120000.5', 1)).toBe('20200229120000.5');
+  });
+
+  it('leaves already de-identified data alone unless forced', () => {
+    const once = anonymize(makeDeidInstance().bytes, { secret: SECRET });
+    const again = anonymize(once.bytes, { secret: SECRET, options: ['RETAIN_UIDS'] });
+    expect(again.skipped).toBe(true);
+    expect(again.bytes).toBe(once.bytes);
+    const forced = anonymize(once.bytes, { secret: SECRET, force: true });
+    expect(forced.skipped).toBe(false);
+    expect(forced.header.sopInstanceUid).toBe(mapUid(SECRET, once.header.sopInstanceUid));
+  });
+
+  it('applies root tag values last, the SOP Instance UID into the file meta too', () => {
+    const sop = newUid();
+    const result = anonymize(makeDeidInstance().bytes, {
+      secret: SECRET,
+      tagValues: [
+        { tag: 0x00100010, value: 'Trial^Subject 7' },
+        { tag: 0x00080018, value: sop },
+        { tag: 0x00081030, value: 'Baseline' },
+      ],
+    });
+    const { meta, dict } = read(result.bytes);
+    expect(str(dict['00100010'])).toBe('Trial^Subject 7');
+    expect(str(dict['00081030'])).toBe('Baseline');
+    expect(str(dict['00080018'])).toBe(sop);
+    expect(str(meta['00020003'])).toBe(sop);
+  });
+
+  it('handles a public attribute sent as UN with its dictionary VR', () => {
+    const text = Buffer.from(`Knee of ${FAMILY} `, 'latin1');
+    const file = makeInstance({
+      patientName: PATIENT_NAME,
+      extra: { StudyDescription: undefined },
+    });
+    // Re-encode StudyDescription as UN, as a peer converting from implicit VR without a dictionary would.
+    const { meta, dict } = read(file);
+    dict['00081030'] = {
+      vr: 'UN',
+      Value: [text.buffer.slice(text.byteOffset, text.byteOffset + text.length)],
+    };
+    const withUn = new dcmjs.data.DicomDict(meta);
+    withUn.dict = dict;
+    const input = Buffer.from(withUn.write());
+    expect(input.includes(Buffer.from([0x08, 0x00, 0x30, 0x10, 0x55, 0x4e]))).toBe(true);
+    const result = anonymize(input, { secret: SECRET, options: ['CLEAN_DESCRIPTORS'] });
+    const out = read(result.bytes).dict['00081030']!;
+    expect(out.vr).toBe('LO');
+    expect(str(out)).toBe('Knee of');
+  });
+
+  it.each([
+    ['implicit VR little endian', '1.2.840.10008.1.2'],
+    ['explicit VR big endian', '1.2.840.10008.1.2.2'],
+  ])('rewrites %s data in its own transfer syntax', (_label, ts) => {
+    const instance = makeDeidInstance({ transferSyntaxUid: ts });
+    const result = anonymize(instance.bytes, { secret: SECRET } satisfies AnonymizeOptions);
+    expect(result.header.transferSyntaxUid).toBe(ts);
+    expect(result.header.dataset).toEqual(parseHeader(result.bytes).dataset);
+    const { dict } = read(result.bytes);
+    expect(str(dict['00100010'])).toBe(patientPseudonym(SECRET, PATIENT_NAME, PATIENT_ID).patientName);
+    expect(str(dict['0020000D'])).toBe(
+      mapUid(SECRET, instance.planted.find((p) => p.tag === 0x0020000d)!.value),
+    );
+    expect(dict['00091001']).toBeUndefined();
+    expect(result.bytes.includes(Buffer.from(PATIENT_NAME, 'latin1'))).toBe(false);
+    expect(result.bytes.includes(Buffer.from(PATIENT_ID, 'latin1'))).toBe(false);
+  });
+
+  describe('output read by DCMTK', () => {
+    let dir: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'sluice-deid-'));
+    });
+    afterAll(() => rm(dir, { recursive: true, force: true }));
+
+    it.each(PROFILES.map((o) => [o.join('+') || 'BASIC_PROFILE', o] as const))(
+      'dcmdump parses the %s output',
+      async (label, options) => {
+        const file = join(dir, `${label}.dcm`);
+        await writeFile(file, anonymize(makeDeidInstance().bytes, { secret: SECRET, options }).bytes);
+        const r = await dcmtk('dcmdump', ['-q', file]);
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+        expect(r.stdout).toContain('(0012,0062) CS [YES]');
+      },
+    );
+
+    it.each([
+      ['JPEG lossless', ['dcmcjpeg']],
+      ['RLE lossless', ['dcmcrle']],
+      ['deflated', ['dcmconv', '+td']],
+    ])('keeps %s pixel data as it is, fragments included', async (label, [tool, ...args]) => {
+      const source = join(dir, `${label}-in.dcm`);
+      const converted = join(dir, `${label}-conv.dcm`);
+      await writeFile(source, makeDeidInstance().bytes);
+      const conv = await dcmtk(tool!, [...args, source, converted]);
+      expect(conv.code, conv.stderr).toBe(0);
+      const input = await readFile(converted);
+      const result = anonymize(input, { secret: SECRET });
+      expect(result.header.transferSyntaxUid).toBe(parseHeader(input).transferSyntaxUid);
+      const before = read(input).dict['7FE00010']!.Value!.map((f) => Buffer.from(f as ArrayBuffer));
+      const after = read(result.bytes).dict['7FE00010']!.Value!.map((f) => Buffer.from(f as ArrayBuffer));
+      expect(after).toEqual(before);
+      const out = join(dir, `${label}-out.dcm`);
+      await writeFile(out, result.bytes);
+      const dump = await dcmtk('dcmdump', ['-q', out]);
+      expect(dump.code).toBe(0);
+      expect(dump.stdout).not.toContain(PATIENT_ID);
+    });
+  });
+});

@@ -1,0 +1,210 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqliteState } from '../storage/sqlite-state.js';
+import { makeInstance, newUid } from '../../test/fixtures/dicom-fixtures.js';
+import { AnonymizationService, keyIdentifiers } from './service.js';
+import { attr, parseHeader } from '../dicom/header.js';
+import { mapUid } from './deid/anonymize.js';
+import type { StateStore } from '../ports.js';
+
+let dir: string;
+let state: StateStore;
+let service: AnonymizationService;
+const SECRET = Buffer.alloc(32, 3);
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sluice-keys-'));
+  state = openSqliteState(join(dir, 'state.sqlite'));
+  service = new AnonymizationService(SECRET, state);
+});
+afterEach(async () => {
+  state.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const study = (patientId: string, n: number, extra: Record<string, unknown> = {}) => {
+  const studyInstanceUid = newUid();
+  const seriesInstanceUid = newUid();
+  return Array.from({ length: n }, (_, i) =>
+    makeInstance({
+      patientName: 'Doe^Jane',
+      patientId,
+      studyInstanceUid,
+      seriesInstanceUid,
+      instanceNumber: i + 1,
+      extra: { AccessionNumber: `ACC-${patientId}`, ...extra },
+    }),
+  );
+};
+
+describe('anonymization keys', () => {
+  it('records one key per image with real and anonymized identifiers and the key attributes', () => {
+    const [file] = study('P1', 1);
+    const result = service.anonymize(file!, {});
+    const key = result.key!;
+    const real = keyIdentifiers(parseHeader(file!));
+    expect(key).toMatchObject({
+      imageId: -1,
+      patientName: 'Doe^Jane',
+      patientID: 'P1',
+      studyInstanceUID: real.studyInstanceUID,
+      sopInstanceUID: real.sopInstanceUID,
+      anonPatientID: attr(result.header, 'PatientID'),
+      anonSOPInstanceUID: result.header.sopInstanceUid,
+    });
+    const values = state.anonymizationKeyValues(key.id);
+    expect(values.find((v) => v.tagPath === '(0008,0050)')).toMatchObject({
+      level: 'STUDY',
+      value: 'ACC-P1',
+      anonymizedValue: '',
+    });
+    expect(values.find((v) => v.tagPath === '(0012,0062)')).toMatchObject({
+      value: '',
+      anonymizedValue: 'YES',
+    });
+  });
+
+  it('harmonizes: later images of the patient, study and series take the pseudonyms of the first key', async () => {
+    const files = study('P2', 9);
+    // The first image gets custom values, as a user sending to a box would give them.
+    const first = service.anonymize(files[0]!, {
+      tagValues: [
+        { tag: 0x00100010, value: 'Trial^Subject 7' },
+        { tag: 0x00100020, value: 'SUBJ7' },
+        { tag: 0x00080050, value: 'TRIAL-ACC-1' },
+      ],
+    });
+    expect(attr(first.header, 'PatientID')).toBe('SUBJ7');
+    // Eight more, started together.
+    const rest = await Promise.all(
+      files
+        .slice(1)
+        .map(
+          (f) =>
+            new Promise<ReturnType<typeof service.anonymize>>((r) =>
+              setImmediate(() => r(service.anonymize(f, {}))),
+            ),
+        ),
+    );
+    for (const r of rest) {
+      expect(attr(r.header, 'PatientName')).toBe('Trial^Subject 7');
+      expect(attr(r.header, 'PatientID')).toBe('SUBJ7');
+      expect(attr(r.header, 'AccessionNumber')).toBe('TRIAL-ACC-1');
+      expect(attr(r.header, 'StudyInstanceUID')).toBe(attr(first.header, 'StudyInstanceUID'));
+    }
+    const keys = state.listAnonymizationKeys({ startIndex: 0, count: 100 });
+    expect(keys).toHaveLength(9);
+    expect(new Set(keys.map((k) => k.anonPatientID))).toEqual(new Set(['SUBJ7']));
+    expect(new Set(keys.map((k) => k.anonSOPInstanceUID)).size).toBe(9);
+
+    // Another study of the same patient: the patient's pseudonym, not the study's accession number.
+    const [other] = study('P2', 1, { AccessionNumber: 'ACC-OTHER' });
+    const r = service.anonymize(other!, {});
+    expect(attr(r.header, 'PatientID')).toBe('SUBJ7');
+    expect(attr(r.header, 'AccessionNumber')).toBe('');
+  });
+
+  it('keeps two frames of reference of one study apart', () => {
+    const studyInstanceUid = newUid();
+    const frames = [newUid(), newUid()];
+    const out = frames.map((frame) =>
+      service.anonymize(
+        makeInstance({ patientId: 'P5', studyInstanceUid, extra: { FrameOfReferenceUID: frame } }),
+        {},
+      ),
+    );
+    expect(out.map((r) => attr(r.header, 'FrameOfReferenceUID'))).toEqual(
+      frames.map((f) => mapUid(SECRET, f)),
+    );
+    expect(attr(out[1]!.header, 'StudyInstanceUID')).toBe(attr(out[0]!.header, 'StudyInstanceUID'));
+  });
+
+  it('gives the same image its old SOP Instance UID when sent again, even under a custom value', () => {
+    const [file] = study('P3', 1);
+    const custom = newUid();
+    const first = service.anonymize(file!, { tagValues: [{ tag: 0x00080018, value: custom }] });
+    expect(first.header.sopInstanceUid).toBe(custom);
+    const again = service.anonymize(file!, {});
+    expect(again.header.sopInstanceUid).toBe(custom);
+  });
+
+  it('reverses: an anonymized image coming back gets its real identity, at the level its key matched', () => {
+    const files = study('P4', 2);
+    const anonymized = service.anonymize(files[0]!, {});
+    const back = service.reverse(anonymized.bytes)!;
+    expect(back.level).toBe('IMAGE');
+    expect(back.header.dataset).toEqual(parseHeader(back.bytes).dataset);
+    const real = parseHeader(files[0]!);
+    expect(keyIdentifiers(back.header)).toEqual(keyIdentifiers(real));
+    expect(attr(back.header, 'AccessionNumber')).toBe('ACC-P4');
+    expect(attr(back.header, 'PatientIdentityRemoved')).toBe('');
+    expect(back.header.meta['00020003']!.Value![0]).toBe(real.sopInstanceUid);
+
+    // A new image made in the anonymous study (a segmentation, say): patient and study come back.
+    const derived = makeInstance({
+      patientName: attr(anonymized.header, 'PatientName'),
+      patientId: attr(anonymized.header, 'PatientID'),
+      studyInstanceUid: attr(anonymized.header, 'StudyInstanceUID'),
+      extra: { PatientIdentityRemoved: 'YES' },
+    });
+    const reversed = service.reverse(derived)!;
+    expect(reversed.level).toBe('STUDY');
+    expect(attr(reversed.header, 'PatientID')).toBe('P4');
+    expect(attr(reversed.header, 'StudyInstanceUID')).toBe(real.dataset['0020000D']!.Value![0]);
+    expect(reversed.header.sopInstanceUid).toBe(parseHeader(derived).sopInstanceUid);
+
+    // Not de-identified, or no key: nothing to do.
+    expect(service.reverse(files[1]!)).toBeUndefined();
+    expect(service.reverse(makeInstance({ extra: { PatientIdentityRemoved: 'YES' } }))).toBeUndefined();
+  });
+
+  it('lists, filters (prefix), orders, queries and deletes keys; names bad columns', () => {
+    for (const id of ['AA1', 'AB2', 'BB3']) service.anonymize(study(id, 1)[0]!, {});
+    const filtered = (filter: string) =>
+      state.listAnonymizationKeys({ startIndex: 0, count: 10, filter }).map((k) => k.patientID);
+    expect(filtered('b')).toEqual(['BB3']);
+    expect(filtered('aa')).toEqual(['AA1']);
+    expect(filtered('a%')).toEqual([]);
+    expect(filtered('anon')).toHaveLength(3);
+    expect(
+      state.listAnonymizationKeys({
+        startIndex: 1,
+        count: 1,
+        orderBy: 'patientID',
+        orderAscending: false,
+      })[0]!.patientID,
+    ).toBe('AB2');
+    expect(() =>
+      state.listAnonymizationKeys({ startIndex: 0, count: 1, orderBy: 'id; DROP TABLE x' }),
+    ).toThrow(/orderby: "id; DROP TABLE x" is not a column/);
+    expect(
+      state
+        .queryAnonymizationKeys({
+          startIndex: 0,
+          count: 10,
+          queryProperties: [{ propertyName: 'patientID', operator: 'like', propertyValue: 'b3' }],
+        })
+        .map((k) => k.patientID),
+    ).toEqual(['BB3']);
+    expect(() =>
+      state.queryAnonymizationKeys({
+        startIndex: 0,
+        count: 10,
+        queryProperties: [{ propertyName: 'nope', operator: '=', propertyValue: 'x' }],
+      }),
+    ).toThrow(/queryProperties\[0\].propertyName/);
+    const key = state.listAnonymizationKeys({ startIndex: 0, count: 1 })[0]!;
+    expect(state.anonymizationKeyRows(0, 10).filter((r) => r.id === key.id)).toHaveLength(9);
+    // Export pages hold whole keys: one key per page here, each with its nine values.
+    const firstPage = state.anonymizationKeyRows(0, 1);
+    expect(new Set(firstPage.map((r) => r.id))).toEqual(new Set([key.id]));
+    expect(firstPage).toHaveLength(9);
+    expect(new Set(state.anonymizationKeyRows(key.id, 1).map((r) => r.id)).size).toBe(1);
+    expect(state.anonymizationKeyRows(key.id + 2, 1)).toEqual([]);
+    expect(state.deleteAnonymizationKey(key.id)).toBe(true);
+    expect(state.anonymizationKeyValues(key.id)).toEqual([]);
+    expect(state.deleteAnonymizationKey(key.id)).toBe(false);
+  });
+});

@@ -1,0 +1,329 @@
+/**
+ * Anonymization as a service for operators and routes: the PS3.15 engine (deid/anonymize.ts) plus
+ * Slicebox's anonymization keys (reference/slicebox.md §4.4–4.6): one key per anonymized image, harmonized
+ * so that a patient, a study and a series keep one set of pseudonyms, and reverse anonymization of data that
+ * comes back.
+ *
+ * Harmonization runs inside the key store's write transaction (recordAnonymizationKey), and everything
+ * between the first anonymization and the recorded key is synchronous, so images racing in this process or
+ * in another one on the same state store cannot give one patient two pseudonyms.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { attr, parseHeader, type DicomHeader } from '../dicom/header.js';
+import { BadRequestError, NotFoundError, PipelineError } from '../errors.js';
+import type { Origin } from '../pipeline/envelope.js';
+import type {
+  AnonymizationKey,
+  AnonymizationKeyStore,
+  BlobStore,
+  Image,
+  KeyIdentifiers,
+  KeyLevel,
+  KeyMatch,
+  MetadataIndex,
+} from '../ports.js';
+import {
+  anonymize,
+  setRootValues,
+  TAG,
+  type AnonymizeResult,
+  type RootChange,
+  type RootTagValue,
+} from './deid/anonymize.js';
+import { OPTIONS, OPTION_NAMES, type ConfidentialityOption } from './deid/profile.js';
+import { tagString, tagTreeFromJson, TagPathError } from '../dicom/tag-path.js';
+
+const RANK: Record<KeyLevel, number> = { PATIENT: 0, STUDY: 1, SERIES: 2, IMAGE: 3 };
+
+/** The five identifiers of a key, with their levels and tags. */
+const IDENTIFIERS: Array<{ field: keyof KeyIdentifiers; keyword: string; tag: number; level: KeyLevel }> = [
+  { field: 'patientName', keyword: 'PatientName', tag: TAG.PatientName, level: 'PATIENT' },
+  { field: 'patientID', keyword: 'PatientID', tag: TAG.PatientID, level: 'PATIENT' },
+  { field: 'studyInstanceUID', keyword: 'StudyInstanceUID', tag: TAG.StudyInstanceUID, level: 'STUDY' },
+  { field: 'seriesInstanceUID', keyword: 'SeriesInstanceUID', tag: TAG.SeriesInstanceUID, level: 'SERIES' },
+  { field: 'sopInstanceUID', keyword: 'SOPInstanceUID', tag: TAG.SOPInstanceUID, level: 'IMAGE' },
+];
+const ANON_FIELD = {
+  patientName: 'anonPatientName',
+  patientID: 'anonPatientID',
+  studyInstanceUID: 'anonStudyInstanceUID',
+  seriesInstanceUID: 'anonSeriesInstanceUID',
+  sopInstanceUID: 'anonSOPInstanceUID',
+} as const;
+
+/**
+ * Slicebox's key attributes (its `key-attributes` default) with their levels. The de-identification record
+ * is remembered so that reverse anonymization restores it, but never harmonized (it says what was done to
+ * this image).
+ */
+export const KEY_VALUE_ATTRIBUTES: ReadonlyArray<{
+  keyword: string;
+  tag: number;
+  level: KeyLevel;
+  harmonize: boolean;
+}> = [
+  { keyword: 'PatientIdentityRemoved', tag: 0x00120062, level: 'PATIENT', harmonize: false },
+  { keyword: 'DeidentificationMethod', tag: 0x00120063, level: 'PATIENT', harmonize: false },
+  { keyword: 'PatientBirthDate', tag: 0x00100030, level: 'PATIENT', harmonize: true },
+  { keyword: 'AccessionNumber', tag: 0x00080050, level: 'STUDY', harmonize: true },
+  { keyword: 'StudyDescription', tag: 0x00081030, level: 'STUDY', harmonize: true },
+  { keyword: 'StudyID', tag: 0x00200010, level: 'STUDY', harmonize: true },
+  { keyword: 'FrameOfReferenceUID', tag: 0x00200052, level: 'STUDY', harmonize: true },
+  { keyword: 'SeriesDescription', tag: 0x0008103e, level: 'SERIES', harmonize: true },
+  { keyword: 'ProtocolName', tag: 0x00181030, level: 'SERIES', harmonize: true },
+];
+
+export function keyIdentifiers(header: Pick<DicomHeader, 'dataset'>): KeyIdentifiers {
+  return Object.fromEntries(IDENTIFIERS.map((i) => [i.field, attr(header, i.keyword)])) as never;
+}
+
+export interface AnonymizeRequest {
+  /** Option names; BASIC_PROFILE is always applied. */
+  options?: readonly string[];
+  /** Root values applied over the profile and over harmonization (Slicebox's tagValues). */
+  tagValues?: readonly RootTagValue[];
+  force?: boolean;
+  /** The source image's id for the key (-1 when the original is not stored). */
+  imageId?: number;
+  /** Record a key and harmonize with earlier keys (default: whenever a key store is wired). */
+  recordKey?: boolean;
+}
+
+export interface AnonymizedInstance extends AnonymizeResult {
+  key?: AnonymizationKey;
+}
+
+export interface ReversedInstance {
+  parts: readonly Buffer[];
+  length: number;
+  bytes: Buffer;
+  header: DicomHeader;
+  key: AnonymizationKey;
+  level: KeyLevel;
+}
+
+export class AnonymizationService {
+  private readonly now: () => number;
+
+  constructor(
+    /** The per-installation secret (deid/secret.ts). */
+    private readonly secret: Buffer,
+    readonly keys: AnonymizationKeyStore | undefined,
+    private readonly storage?: {
+      index: MetadataIndex;
+      blobs: BlobStore;
+      storageKey: (sopInstanceUid: string) => string;
+      /** Where anonymized files are written before the blob store takes them. */
+      scratchDir: string;
+    },
+    options: { now?: () => number } = {},
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The options `/api/anonymization/options` lists: everything supported but the profile itself. */
+  options(): Array<Omit<ConfidentialityOption, 'code' | 'column'>> {
+    return OPTION_NAMES.filter((o) => o !== 'BASIC_PROFILE').map((o) => {
+      const { name, title, description, rank } = OPTIONS[o];
+      return { name, title, description, rank };
+    });
+  }
+
+  /** Anonymizes one instance; records its key and harmonizes it with earlier keys. */
+  anonymize(file: Buffer, req: AnonymizeRequest, known?: DicomHeader): AnonymizedInstance {
+    const base = { options: req.options, secret: this.secret, force: req.force };
+    const userValues = req.tagValues ?? [];
+    const first = anonymize(file, { ...base, tagValues: userValues }, known);
+    if (first.skipped || !this.keys || req.recordKey === false) return first;
+
+    const header = known ?? parseHeader(file);
+    const userTags = new Set(userValues.map((v) => v.tag));
+    const real = keyIdentifiers(header);
+    const proposed = keyIdentifiers(first.header);
+    const final = new Map<number, string>(IDENTIFIERS.map((i) => [i.tag, proposed[i.field]]));
+    for (const a of KEY_VALUE_ATTRIBUTES) final.set(a.tag, attr(first.header, a.keyword));
+
+    const { key } = this.keys.recordAnonymizationKey(real, (match) => {
+      if (match) this.harmonize(match, final, userTags, header);
+      const anon = (field: keyof KeyIdentifiers) =>
+        final.get(IDENTIFIERS.find((i) => i.field === field)!.tag)!;
+      return {
+        created: this.now(),
+        imageId: req.imageId ?? -1,
+        patientName: real.patientName,
+        anonPatientName: anon('patientName'),
+        patientID: real.patientID,
+        anonPatientID: anon('patientID'),
+        studyInstanceUID: real.studyInstanceUID,
+        anonStudyInstanceUID: anon('studyInstanceUID'),
+        seriesInstanceUID: real.seriesInstanceUID,
+        anonSeriesInstanceUID: anon('seriesInstanceUID'),
+        sopInstanceUID: real.sopInstanceUID,
+        anonSOPInstanceUID: anon('sopInstanceUID'),
+        values: KEY_VALUE_ATTRIBUTES.map((a) => ({
+          tagPath: tagString(a.tag),
+          level: a.level,
+          value: attr(header, a.keyword),
+          anonymizedValue: final.get(a.tag)!,
+        })),
+      };
+    });
+
+    // Harmonized values that differ from what the profile made: one more pass applies them.
+    const changes: RootTagValue[] = [];
+    for (const i of IDENTIFIERS)
+      if (final.get(i.tag) !== proposed[i.field]) changes.push({ tag: i.tag, value: final.get(i.tag)! });
+    for (const a of KEY_VALUE_ATTRIBUTES)
+      if (final.get(a.tag) !== attr(first.header, a.keyword))
+        changes.push({ tag: a.tag, value: final.get(a.tag)! });
+    if (!changes.length) return Object.assign(first, { key });
+    return Object.assign(anonymize(file, { ...base, tagValues: [...userValues, ...changes] }, known), {
+      key,
+    });
+  }
+
+  /**
+   * Takes the earlier key's anonymized values for every attribute at or above the level it matched. A key
+   * attribute is taken only where its real value is the same as the earlier image's: two frames of reference
+   * in one study (a localizer and an axial series) stay two (Slicebox merged them).
+   */
+  private harmonize(
+    match: KeyMatch,
+    final: Map<number, string>,
+    userTags: ReadonlySet<number>,
+    real: DicomHeader,
+  ): void {
+    for (const i of IDENTIFIERS)
+      if (RANK[i.level] <= RANK[match.level] && !userTags.has(i.tag))
+        final.set(i.tag, match.key[ANON_FIELD[i.field]]);
+    for (const a of KEY_VALUE_ATTRIBUTES) {
+      if (!a.harmonize || RANK[a.level] > RANK[match.level] || userTags.has(a.tag)) continue;
+      const earlier = match.values.find((v) => v.tagPath === tagString(a.tag));
+      if (earlier && earlier.value === attr(real, a.keyword)) final.set(a.tag, earlier.anonymizedValue);
+    }
+  }
+
+  /**
+   * Reverse anonymization (Slicebox §4.6): when the instance says PatientIdentityRemoved YES and a key
+   * matches its anonymized identifiers, the real values of every remembered root attribute at or above the
+   * matched level come back (an attribute that was absent goes again). Undefined when nothing matches.
+   */
+  reverse(file: Buffer, known?: DicomHeader): ReversedInstance | undefined {
+    if (!this.keys) return undefined;
+    const header = known ?? parseHeader(file);
+    if (attr(header, 'PatientIdentityRemoved').toUpperCase() !== 'YES') return undefined;
+    const match = this.keys.findKeyByAnonymized(keyIdentifiers(header));
+    if (!match) return undefined;
+    const changes: RootChange[] = [];
+    for (const i of IDENTIFIERS)
+      if (RANK[i.level] <= RANK[match.level])
+        changes.push({ tag: i.tag, value: match.key[i.field] || undefined });
+    for (const a of KEY_VALUE_ATTRIBUTES) {
+      const v = match.values.find((x) => x.tagPath === tagString(a.tag));
+      if (v && RANK[a.level] <= RANK[match.level]) changes.push({ tag: a.tag, value: v.value || undefined });
+    }
+    const result = setRootValues(file, changes, header);
+    return Object.assign(result, { key: match.key, level: match.level });
+  }
+
+  /**
+   * Anonymizes a stored image (forced) and stores the result in its place, keeping its source; the original
+   * goes once the new one is durable. Answers the new image. For `PUT /api/images/{id}/anonymize` and
+   * `POST /api/anonymization/anonymize`.
+   */
+  async replaceStoredImage(
+    imageId: number,
+    req: Pick<AnonymizeRequest, 'options' | 'tagValues'>,
+  ): Promise<Image> {
+    const storage = this.requireStorage();
+    const image = storage.index.image(imageId);
+    if (!image) throw new NotFoundError(`image ${imageId}`);
+    const bytes = await this.readStored(image);
+    const result = this.anonymize(bytes, { ...req, force: true, imageId });
+    const source = storage.index.seriesSourceWithName?.(image.seriesId);
+    const ref = source ?? storage.index.seriesSource(image.seriesId);
+    const origin: Origin = {
+      sourceType: ref?.sourceType ?? 'unknown',
+      sourceId: ref?.sourceId ?? -1,
+      sourceName: source?.sourceName ?? '',
+    };
+    await mkdir(storage.scratchDir, { recursive: true });
+    const scratch = join(storage.scratchDir, `${randomUUID()}.dcm`);
+    try {
+      const handle = await open(scratch, 'w');
+      try {
+        await handle.writeFile(result.bytes);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await storage.blobs.putFile(storage.storageKey(result.header.sopInstanceUid), scratch);
+    } finally {
+      await rm(scratch, { force: true });
+    }
+    const { image: stored } = storage.index.upsert({
+      header: result.header,
+      origin,
+      size: result.bytes.length,
+    });
+    if (stored.id !== image.id) {
+      // Files first, as the images route does: a crash in between leaves a row the start-up check removes.
+      if (result.header.sopInstanceUid !== image.sopInstanceUID.value)
+        await storage.blobs.delete(storage.storageKey(image.sopInstanceUID.value));
+      storage.index.deleteImages([image.id]);
+    }
+    return stored;
+  }
+
+  /** Anonymizes a stored image for download, without storing it (a key is recorded). */
+  async anonymizedCopy(
+    imageId: number,
+    req: Pick<AnonymizeRequest, 'options' | 'tagValues'>,
+  ): Promise<Buffer> {
+    const storage = this.requireStorage();
+    const image = storage.index.image(imageId);
+    if (!image) throw new NotFoundError(`image ${imageId}`);
+    return this.anonymize(await this.readStored(image), { ...req, imageId }).bytes;
+  }
+
+  private async readStored(image: Image): Promise<Buffer> {
+    const storage = this.requireStorage();
+    const { stream } = await storage.blobs.open(storage.storageKey(image.sopInstanceUID.value));
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  private requireStorage() {
+    if (!this.storage)
+      throw new PipelineError('ANONYMIZATION.NO_STORAGE', 'anonymization of stored images is not wired', 503);
+    return this.storage;
+  }
+}
+
+/**
+ * Slicebox's `tagValues` JSON (`[{tagPath, value}]`) as root tag values for `anonymize`; paths into
+ * sequences, the file meta, pixel data and private data are refused with a 400 naming the field.
+ */
+export function tagValuesFromJson(
+  values: ReadonlyArray<{ tagPath: unknown; value: string }>,
+  field: string,
+): RootTagValue[] {
+  return values.map((v, i) => {
+    let tree;
+    try {
+      tree = tagTreeFromJson(v.tagPath);
+    } catch (err) {
+      if (err instanceof TagPathError) throw new BadRequestError(`${field}[${i}].tagPath: ${err.message}`);
+      throw err;
+    }
+    if (tree.length !== 1 || tree[0]!.item !== undefined)
+      throw new BadRequestError(`${field}[${i}].tagPath: only attributes of the root dataset can be set`);
+    const tag = tree[0]!.tag;
+    if (tag >>> 16 === 0x0002 || tag === 0x7fe00010 || (tag >>> 16) % 2 === 1)
+      throw new BadRequestError(`${field}[${i}].tagPath: (${tag.toString(16)}) cannot be set`);
+    return { tag, value: v.value };
+  });
+}

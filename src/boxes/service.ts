@@ -1,0 +1,470 @@
+/**
+ * Boxes: Slicebox-to-Slicebox transfer over HTTP (reference/slicebox.md §2.6, §5.4), spoken so that a
+ * Sluice and a Slicebox can pair, and sturdier than it:
+ *
+ * - every outgoing image has a persisted status (WAITING, SENT, FAILED with its reason) and retry time, so
+ *   workers resume after a restart where they were, retry transient failures with exponential backoff, and
+ *   an image the receiver refuses (400) is FAILED with the receiver's reason instead of counted as sent;
+ * - receipt is idempotent: the same transaction and sequence number twice stores nothing twice;
+ * - received images go through the pipeline of the `box_incoming` source like any other input (tag filters,
+ *   reverse anonymization, storage, index), and are answered only once settled.
+ *
+ * Pairing: `createConnection` makes a POLL box (we hand out a URL with a random token; the other side never
+ * needs our credentials, we never connect to it); `connect` makes a PUSH box from such a URL. For each PUSH
+ * box a BoxWorker pushes our outgoing images to the remote and polls the remote's queue.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { BadRequestError, NotFoundError, PipelineError } from '../errors.js';
+import type { SourceRef } from '../pipeline/envelope.js';
+import type { Outcome } from '../pipeline/settle.js';
+import type {
+  BlobStore,
+  BoxRow,
+  BoxStore,
+  BoxTagValue,
+  Destination,
+  Image,
+  IncomingTransaction,
+  MetadataIndex,
+  OutgoingTransaction,
+  Source,
+} from '../ports.js';
+import { normalizeOptions } from '../anonymization/deid/profile.js';
+import {
+  boxHttpClient,
+  boxJson,
+  discard,
+  inflateStream,
+  outgoingImageJson,
+  outgoingTransactionJson,
+} from './wire.js';
+import { BoxWorker } from './worker.js';
+import { BoxServing } from './serving.js';
+
+/** What the pipeline's `box_incoming` source offers: lands a received body and resolves when settled. */
+export interface BoxIngest {
+  receive(box: BoxRow, body: Readable, detail: string): Promise<Outcome>;
+}
+
+/**
+ * Anonymizes one instance with a profile (option names) and root tag values, for a transfer; answers the
+ * new file as consecutive pieces (the pixel data a view of the input, never copied).
+ */
+export type BoxAnonymizer = (
+  file: Buffer,
+  request: { options: string[]; tagValues: BoxTagValue[]; imageId: number },
+) => readonly Buffer[];
+
+export interface BoxTimings {
+  /** How often an idle PUSH box looks for new outgoing images and polls the remote's queue. */
+  pollIntervalMs: number;
+  /** Images per push or poll batch (Slicebox: 200). */
+  batchSize: number;
+  /** Requests in flight per box and direction (Slicebox: 8). */
+  parallelism: number;
+  /** First retry delay after a transient failure; doubles per attempt up to `retryMaxMs`. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** A request without an answer (or progress) for this long fails. */
+  requestTimeoutMs: number;
+  /** A box is online when its last successful poll is this recent. */
+  onlineWindowMs: number;
+  /** PROCESSING transactions not updated for this long go back to WAITING (Slicebox: 15 s). */
+  staleMs: number;
+  /** A received image may inflate to this many bytes at most. */
+  maxImageBytes: number;
+}
+
+export const DEFAULT_BOX_TIMINGS: BoxTimings = {
+  pollIntervalMs: 5_000,
+  batchSize: 200,
+  parallelism: 8,
+  retryBaseMs: 1_000,
+  retryMaxMs: 5 * 60_000,
+  requestTimeoutMs: 120_000,
+  onlineWindowMs: 30_000,
+  staleMs: 15_000,
+  maxImageBytes: 4 * 1024 ** 3,
+};
+
+export interface BoxServiceOptions {
+  /** The API base other sides reach us at (`<public URL>/api`); read when a connection is created. */
+  publicApiUrl: () => string;
+  storageKey: (sopInstanceUid: string) => string;
+  timings?: Partial<BoxTimings>;
+  now?: () => number;
+}
+
+/** How one received image ended, for the transaction's bookkeeping. */
+type Receipt = { kind: 'received' } | { kind: 'failed'; error: PipelineError };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export class BoxService {
+  readonly timings: BoxTimings;
+  readonly now: () => number;
+  private ingest: BoxIngest | undefined;
+  private readonly workers = new Map<number, BoxWorker>();
+  private readonly deletedListeners: Array<(source: SourceRef) => void> = [];
+  private housekeeping: NodeJS.Timeout | undefined;
+  private started = false;
+  /** The protocol's serving side, for `/api/transactions/{token}/…`. */
+  readonly serving = new BoxServing(this);
+
+  constructor(
+    readonly store: BoxStore,
+    private readonly index: MetadataIndex,
+    private readonly blobs: BlobStore,
+    private readonly anonymizer: BoxAnonymizer | undefined,
+    private readonly options: BoxServiceOptions,
+  ) {
+    this.timings = { ...DEFAULT_BOX_TIMINGS, ...options.timings };
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Starts a worker per PUSH box and the status housekeeping. */
+  start(): void {
+    this.started = true;
+    for (const box of this.store.listBoxes(0, Number.MAX_SAFE_INTEGER))
+      if (box.sendMethod === 'PUSH') this.startWorker(box);
+    this.housekeeping = setInterval(
+      () => {
+        try {
+          this.store.revertStaleTransactions(this.now() - this.timings.staleMs, this.now());
+        } catch (err) {
+          console.error(`box housekeeping: ${(err as Error).message}`);
+        }
+      },
+      Math.max(100, Math.floor(this.timings.staleMs / 2)),
+    );
+    this.housekeeping.unref();
+  }
+
+  /** Stops the workers (in-flight requests are aborted; their images stay WAITING) and housekeeping. */
+  async stop(): Promise<void> {
+    clearInterval(this.housekeeping);
+    const workers = [...this.workers.values()];
+    this.workers.clear();
+    this.started = false;
+    await Promise.all(workers.map((w) => w.stop()));
+  }
+
+  /** A worker per PUSH box, with its own connections: stopping it aborts what it has in flight. */
+  private startWorker(box: BoxRow): void {
+    if (!this.started || this.workers.has(box.id)) return;
+    const client = boxHttpClient({
+      maxSockets: this.timings.parallelism * 2,
+      timeoutMs: this.timings.requestTimeoutMs,
+    });
+    const worker = new BoxWorker(box, this, client);
+    this.workers.set(box.id, worker);
+    worker.start();
+  }
+
+  /** The running pipeline's `box_incoming` source attaches here; answers the detach function. */
+  attach(ingest: BoxIngest): () => void {
+    if (this.ingest) throw new Error('only one box_incoming source may run at a time');
+    this.ingest = ingest;
+    for (const worker of this.workers.values()) worker.wake();
+    return () => {
+      if (this.ingest === ingest) this.ingest = undefined;
+    };
+  }
+
+  get receiving(): boolean {
+    return this.ingest !== undefined;
+  }
+
+  /** Called with every deleted box (its tag filter associations go with it). */
+  onSourceDeleted(listener: (source: SourceRef) => void): void {
+    this.deletedListeners.push(listener);
+  }
+
+  // ------------------------------------------------------------------------------------------- boxes
+
+  online(box: BoxRow): boolean {
+    if (box.lastPollAt === null) return false;
+    const recent = this.now() - box.lastPollAt <= this.timings.onlineWindowMs;
+    return box.sendMethod === 'POLL' ? recent : recent && box.lastPollOk;
+  }
+
+  /** Slicebox's `Box` JSON for one page of boxes. */
+  listBoxes(startIndex: number, count: number): Array<ReturnType<typeof boxJson>> {
+    return this.store.listBoxes(startIndex, count).map((b) => boxJson(b, this.online(b)));
+  }
+
+  /** Every box as Slicebox's `Box`. */
+  list(): Array<ReturnType<typeof boxJson>> {
+    return this.listBoxes(0, Number.MAX_SAFE_INTEGER);
+  }
+
+  /** Every box as a Slicebox `Destination` (`/api/destinations`; forwarding rules may target one). */
+  destinations(): Destination[] {
+    return this.store
+      .listBoxes(0, Number.MAX_SAFE_INTEGER)
+      .map((b) => ({ destinationType: 'box' as const, destinationName: b.name, destinationId: b.id }));
+  }
+
+  /** Every box as a source (`/api/sources`). */
+  sources(): Source[] {
+    return this.list().map((b) => ({ sourceType: 'box' as const, sourceName: b.name, sourceId: b.id }));
+  }
+
+  box(id: number): BoxRow {
+    const box = this.store.box(id);
+    if (!box) throw new NotFoundError(`box ${id}`);
+    return box;
+  }
+
+  /**
+   * A POLL box: a random token and the URL to hand to the other side. The same name again answers the
+   * existing POLL box (Slicebox); a PUSH box of that name is a 400.
+   */
+  createConnection(input: { name: string; defaultProfile: string[] }): BoxRow {
+    const name = input.name.trim();
+    if (!name) throw new BadRequestError('box name must not be empty');
+    const profile = normalizeOptions(input.defaultProfile, 'defaultProfile.options');
+    const existing = this.store.boxByName(name);
+    if (existing) {
+      if (existing.sendMethod === 'POLL') return existing;
+      throw new BadRequestError(`a PUSH box named "${name}" already exists`);
+    }
+    const token = randomUUID();
+    const baseUrl = `${this.options.publicApiUrl().replace(/\/+$/, '')}/transactions/${token}`;
+    return this.store.insertBox({ name, token, baseUrl, sendMethod: 'POLL', defaultProfile: profile });
+  }
+
+  /**
+   * A PUSH box from the URL the other side created. The token (the URL's last segment) must be a UUID, and
+   * when the remote answers, it must know the token (an unreachable remote is accepted: the box shows
+   * offline until a poll succeeds). The same name and URL answer the existing box.
+   */
+  async connect(input: { name: string; baseUrl: string; defaultProfile: string[] }): Promise<BoxRow> {
+    const name = input.name.trim();
+    if (!name) throw new BadRequestError('box name must not be empty');
+    const profile = normalizeOptions(input.defaultProfile, 'defaultProfile.options');
+    let url: URL;
+    try {
+      url = new URL(input.baseUrl.trim());
+    } catch {
+      throw new BadRequestError(`baseUrl is not a URL: ${input.baseUrl}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new BadRequestError(`baseUrl must be an http or https URL, got ${url.protocol}`);
+    if (url.search || url.hash) throw new BadRequestError('baseUrl must not have a query or fragment');
+    const baseUrl = url.href.replace(/\/+$/, '');
+    const token = baseUrl.slice(baseUrl.lastIndexOf('/') + 1);
+    if (!UUID.test(token))
+      throw new BadRequestError(`the last segment of baseUrl must be a box token (a UUID), got "${token}"`);
+    const existing = this.store.boxByName(name);
+    if (existing) {
+      if (existing.sendMethod === 'PUSH' && existing.baseUrl === baseUrl) return existing;
+      throw new BadRequestError(
+        existing.sendMethod === 'PUSH'
+          ? `a box named "${name}" already connects to another URL`
+          : `a POLL box named "${name}" already exists`,
+      );
+    }
+    await this.probe(baseUrl);
+    const box = this.store.insertBox({ name, token, baseUrl, sendMethod: 'PUSH', defaultProfile: profile });
+    this.startWorker(box);
+    return box;
+  }
+
+  /** Asks the remote about a transaction that cannot exist: 401 means the token is wrong. */
+  private async probe(baseUrl: string): Promise<void> {
+    const client = boxHttpClient({
+      maxSockets: 1,
+      timeoutMs: Math.min(this.timings.requestTimeoutMs, 10_000),
+    });
+    try {
+      const answer = await client.send(`${baseUrl}/status?transactionid=0`, { method: 'GET' });
+      discard(answer);
+      if (answer.status === 401)
+        throw new BadRequestError(`the remote at ${new URL(baseUrl).host} does not know this box token`);
+    } catch (err) {
+      if (err instanceof PipelineError) throw err;
+      console.warn(`box connect: ${new URL(baseUrl).host} unreachable for now (${(err as Error).message})`);
+    } finally {
+      client.close();
+    }
+  }
+
+  /** Deletes the box with its transactions and stops its worker; idempotent. */
+  async deleteBox(id: number): Promise<void> {
+    const worker = this.workers.get(id);
+    this.workers.delete(id);
+    await worker?.stop();
+    if (this.store.deleteBox(id))
+      for (const l of this.deletedListeners) l({ sourceType: 'box', sourceId: id });
+  }
+
+  // ------------------------------------------------------------------------------------------ sending
+
+  /** An outgoing transaction (WAITING) with images numbered 1..N, anonymized with `options` on the way. */
+  send(
+    boxId: number,
+    options: string[],
+    images: Array<{ imageId: number; tagValues: BoxTagValue[] }>,
+  ): OutgoingTransaction {
+    const box = this.box(boxId);
+    if (!this.anonymizer)
+      throw new PipelineError('ANONYMIZATION.NOT_WIRED', 'boxes need the anonymization service', 503);
+    const profile = normalizeOptions(options, 'profile.options');
+    if (!images.length) throw new BadRequestError('imageTagValuesSet must name at least one image');
+    const seen = new Set<number>();
+    for (const { imageId } of images) {
+      if (seen.has(imageId)) throw new BadRequestError(`image ${imageId} is listed twice`);
+      seen.add(imageId);
+    }
+    const missing = images.filter((i) => !this.index.image(i.imageId)).map((i) => i.imageId);
+    if (missing.length)
+      throw new BadRequestError(
+        `no image with id ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`,
+      );
+    const transaction = this.store.insertOutgoingTransaction(box, profile, images, this.now());
+    this.workers.get(box.id)?.wake();
+    return transaction;
+  }
+
+  /** Sends images with the box's default profile and no tag values (what forwarding rules call). */
+  sendWithDefaultProfile(boxId: number, imageIds: number[]): OutgoingTransaction {
+    const box = this.box(boxId);
+    return this.send(
+      box.id,
+      box.defaultProfile,
+      imageIds.map((imageId) => ({ imageId, tagValues: [] })),
+    );
+  }
+
+  /**
+   * The stored image, anonymized for a transfer. Throws a 404-coded error when it can never be made (gone,
+   * unreadable DICOM), a 503-coded one when it might work later.
+   */
+  async anonymizedImage(
+    imageId: number,
+    options: string[],
+    tagValues: BoxTagValue[],
+  ): Promise<readonly Buffer[]> {
+    if (!this.anonymizer)
+      throw new PipelineError('ANONYMIZATION.NOT_WIRED', 'boxes need the anonymization service', 503);
+    const image = this.index.image(imageId);
+    if (!image) throw new PipelineError('BOX.IMAGE_GONE', `image ${imageId} no longer exists`, 404);
+    const file = await this.readStored(image);
+    try {
+      return this.anonymizer(file, { options, tagValues, imageId });
+    } catch (err) {
+      const permanent = err instanceof PipelineError && err.httpStatus >= 400 && err.httpStatus < 500;
+      throw new PipelineError(
+        permanent ? 'BOX.ANONYMIZATION_FAILED' : 'BOX.ANONYMIZATION_ERROR',
+        `image ${imageId} cannot be anonymized: ${(err as Error).message}`,
+        permanent ? 404 : 503,
+        { cause: err },
+      );
+    }
+  }
+
+  private async readStored(image: Image): Promise<Buffer> {
+    let opened;
+    try {
+      opened = await this.blobs.open(this.options.storageKey(image.sopInstanceUID.value));
+    } catch (err) {
+      if (err instanceof NotFoundError)
+        throw new PipelineError('BOX.IMAGE_GONE', `the stored file of image ${image.id} is missing`, 404);
+      throw err;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of opened.stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  // --------------------------------------------------------------------------------- transaction lists
+
+  listOutgoing(startIndex: number, count: number) {
+    return this.store.listOutgoingTransactions(startIndex, count).map(outgoingTransactionJson);
+  }
+
+  outgoing(id: number): OutgoingTransaction {
+    const t = this.store.outgoingTransaction(id);
+    if (!t) throw new NotFoundError(`outgoing transaction ${id}`);
+    return t;
+  }
+
+  deleteOutgoing(id: number): void {
+    this.store.deleteOutgoingTransaction(id);
+  }
+
+  /** The images of an outgoing transaction that still exist, with each image's transfer status. */
+  outgoingImages(id: number) {
+    this.outgoing(id);
+    return this.store.outgoingImages(id).map(outgoingImageJson);
+  }
+
+  listIncoming(startIndex: number, count: number): IncomingTransaction[] {
+    return this.store.listIncomingTransactions(startIndex, count);
+  }
+
+  incoming(id: number): IncomingTransaction {
+    const t = this.store.incomingTransaction(id);
+    if (!t) throw new NotFoundError(`incoming transaction ${id}`);
+    return t;
+  }
+
+  deleteIncoming(id: number): void {
+    this.store.deleteIncomingTransaction(id);
+  }
+
+  /** Ids of the images an incoming transaction stored (whether or not they still exist). */
+  incomingImageIds(id: number): number[] {
+    this.incoming(id);
+    return this.store.incomingImageIds(id);
+  }
+
+  /** Runs one received body through the pipeline and records the outcome in the incoming transaction. */
+  async receive(
+    box: BoxRow,
+    transaction: IncomingTransaction,
+    sequenceNumber: number,
+    compressed: Readable,
+  ): Promise<Receipt> {
+    const ingest = this.ingest;
+    if (!ingest) {
+      compressed.resume();
+      throw new PipelineError(
+        'ENGINE.NO_BOX_INCOMING',
+        'no running pipeline has a box_incoming source to take box transfers',
+        503,
+      );
+    }
+    const detail = `box ${box.id} transaction ${transaction.outgoingTransactionId} image ${sequenceNumber}`;
+    const outcome = await ingest.receive(box, inflateStream(compressed, this.timings.maxImageBytes), detail);
+    const record = (fields: { imageId: number | null; added: boolean; failed?: string }) =>
+      this.store.recordIncomingImage(
+        {
+          incomingTransactionId: transaction.id,
+          sequenceNumber,
+          imageId: fields.imageId,
+          added: fields.added,
+          status: fields.failed === undefined ? 'RECEIVED' : 'FAILED',
+          message: fields.failed ?? null,
+        },
+        this.now(),
+      );
+    if (outcome.kind === 'ack') {
+      const image = outcome.envelope.tags.image as { id: number } | undefined;
+      record({ imageId: image?.id ?? null, added: !!image && outcome.envelope.tags.created !== false });
+      return { kind: 'received' };
+    }
+    if (outcome.kind === 'drop') {
+      record({ imageId: null, added: false });
+      return { kind: 'received' };
+    }
+    const status = outcome.error.httpStatus;
+    if (status >= 400 && status < 500) {
+      record({ imageId: null, added: false, failed: outcome.error.message });
+      return { kind: 'failed', error: outcome.error };
+    }
+    throw outcome.error;
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * Engine configuration: embedded defaults, overridden by SLUICE_* environment variables.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import type { BoxTimings } from './boxes/service.js';
+
+export interface EngineConfig {
+  dataDir: string;
+  httpHost: string;
+  httpPort: number;
+  dicomHost: string;
+  dicomPort: number;
+  aeTitle: string;
+  adminUser: string;
+  adminPassword: string;
+  /** Sliding expiry of login sessions. */
+  sessionTimeoutSecs: number;
+  /** How long an export set (`POST /api/images/export`) can be downloaded. */
+  exportSetTtlSecs: number;
+  pipelines: string[];
+  /** The forwarding worker; missing fields take DEFAULT_FORWARDING's values. */
+  forwarding?: Partial<ForwardingConfig>;
+  /** Folder that watched directories created through the API must be inside; default `<dataDir>/watched`. */
+  watchRoot?: string;
+  /**
+   * Where other boxes reach this engine (scheme, host, port, optional path prefix; no `/api`); default
+   * `http://<http host>:<http port>`. Box connections hand out `<public URL>/api/transactions/<token>`.
+   */
+  publicUrl?: string;
+  /** Box worker timings and limits (defaults in src/boxes/service.ts). */
+  boxes?: Partial<BoxTimings>;
+}
+
+/** How the forwarding worker batches, sends and retries (SLUICE_FORWARD_*). */
+export interface ForwardingConfig {
+  /** A route's batch is sent once no instance joined it for this long (Slicebox: 30 s). */
+  quietMs: number;
+  /** …or as soon as it holds this many instances. */
+  batchMax: number;
+  /** Batches sent at once. */
+  concurrency: number;
+  /** Failed attempts before a batch moves to the dead letters. */
+  maxAttempts: number;
+  /** Wait before the first retry; doubles with each failure, up to retryMaxMs. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+export const DEFAULT_FORWARDING: ForwardingConfig = {
+  quietMs: 30_000,
+  batchMax: 100,
+  concurrency: 2,
+  maxAttempts: 10,
+  retryBaseMs: 5_000,
+  retryMaxMs: 600_000,
+};
+
+const port = (name: string) =>
+  z.coerce
+    .number({ error: `${name} must be a port number` })
+    .int(`${name} must be an integer`)
+    .min(0, `${name} must be 0..65535`)
+    .max(65535, `${name} must be 0..65535`);
+
+const count = (name: string, min: number) =>
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be an integer`)
+    .min(min, `${name} must be at least ${min}`);
+const positiveInt = (name: string) =>
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be an integer`)
+    .min(1, `${name} must be at least 1`);
+
+const envSchema = z.object({
+  SLUICE_DATA_DIR: z.string().min(1).default('./data'),
+  SLUICE_HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+  SLUICE_HTTP_PORT: port('SLUICE_HTTP_PORT').default(5000),
+  SLUICE_DICOM_HOST: z.string().min(1).default('127.0.0.1'),
+  SLUICE_DICOM_PORT: port('SLUICE_DICOM_PORT').default(11112),
+  SLUICE_AE_TITLE: z
+    .string()
+    .trim()
+    .min(1, 'SLUICE_AE_TITLE must not be empty')
+    .max(16, 'SLUICE_AE_TITLE must be at most 16 characters')
+    .regex(/^[\x20-\x5b\x5d-\x7e]+$/, 'SLUICE_AE_TITLE must be printable ASCII without backslash')
+    .default('SLUICE'),
+  SLUICE_ADMIN_USER: z.string().min(1).default('admin'),
+  SLUICE_ADMIN_PASSWORD: z.string().min(1).default('admin'),
+  SLUICE_SESSION_TIMEOUT_SECS: z.coerce
+    .number({ error: 'SLUICE_SESSION_TIMEOUT_SECS must be a number of seconds' })
+    .int('SLUICE_SESSION_TIMEOUT_SECS must be an integer')
+    .min(60, 'SLUICE_SESSION_TIMEOUT_SECS must be at least 60')
+    // Browsers cap a cookie's Max-Age at 400 days.
+    .max(400 * 24 * 3600, 'SLUICE_SESSION_TIMEOUT_SECS must be at most 400 days')
+    .default(3600),
+  SLUICE_PIPELINES: z.string().min(1).default('pipelines/default.yaml'),
+  SLUICE_FORWARD_QUIET_MS: count('SLUICE_FORWARD_QUIET_MS', 0).default(DEFAULT_FORWARDING.quietMs),
+  SLUICE_FORWARD_BATCH_MAX: count('SLUICE_FORWARD_BATCH_MAX', 1).default(DEFAULT_FORWARDING.batchMax),
+  SLUICE_FORWARD_CONCURRENCY: count('SLUICE_FORWARD_CONCURRENCY', 1).default(DEFAULT_FORWARDING.concurrency),
+  SLUICE_FORWARD_MAX_ATTEMPTS: count('SLUICE_FORWARD_MAX_ATTEMPTS', 1).default(
+    DEFAULT_FORWARDING.maxAttempts,
+  ),
+  SLUICE_FORWARD_RETRY_BASE_MS: count('SLUICE_FORWARD_RETRY_BASE_MS', 1).default(
+    DEFAULT_FORWARDING.retryBaseMs,
+  ),
+  SLUICE_FORWARD_RETRY_MAX_MS: count('SLUICE_FORWARD_RETRY_MAX_MS', 1).default(DEFAULT_FORWARDING.retryMaxMs),
+  SLUICE_WATCH_ROOT: z.string().min(1).optional(),
+  SLUICE_PUBLIC_URL: z
+    .url({ protocol: /^https?$/, error: 'SLUICE_PUBLIC_URL must be an http or https URL' })
+    .optional(),
+  SLUICE_BOX_POLL_INTERVAL_MS: positiveInt('SLUICE_BOX_POLL_INTERVAL_MS').optional(),
+  SLUICE_BOX_BATCH_SIZE: positiveInt('SLUICE_BOX_BATCH_SIZE').optional(),
+  SLUICE_BOX_PARALLELISM: positiveInt('SLUICE_BOX_PARALLELISM').optional(),
+  SLUICE_BOX_RETRY_BASE_MS: positiveInt('SLUICE_BOX_RETRY_BASE_MS').optional(),
+  SLUICE_BOX_RETRY_MAX_MS: positiveInt('SLUICE_BOX_RETRY_MAX_MS').optional(),
+  SLUICE_EXPORT_SET_TTL_SECS: z.coerce
+    .number({ error: 'SLUICE_EXPORT_SET_TTL_SECS must be a number of seconds' })
+    .int('SLUICE_EXPORT_SET_TTL_SECS must be an integer')
+    .min(60, 'SLUICE_EXPORT_SET_TTL_SECS must be at least 60')
+    .max(30 * 24 * 3600, 'SLUICE_EXPORT_SET_TTL_SECS must be at most 30 days')
+    .default(6 * 3600),
+});
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
+  const parsed = envSchema.safeParse(
+    Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('SLUICE_') && v !== '')),
+  );
+  if (!parsed.success)
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  const e = parsed.data;
+  return {
+    dataDir: resolve(e.SLUICE_DATA_DIR),
+    httpHost: e.SLUICE_HTTP_HOST,
+    httpPort: e.SLUICE_HTTP_PORT,
+    dicomHost: e.SLUICE_DICOM_HOST,
+    dicomPort: e.SLUICE_DICOM_PORT,
+    aeTitle: e.SLUICE_AE_TITLE,
+    adminUser: e.SLUICE_ADMIN_USER,
+    adminPassword: e.SLUICE_ADMIN_PASSWORD,
+    sessionTimeoutSecs: e.SLUICE_SESSION_TIMEOUT_SECS,
+    exportSetTtlSecs: e.SLUICE_EXPORT_SET_TTL_SECS,
+    pipelines: e.SLUICE_PIPELINES.split(',')
+      .map((p) => p.trim())
+      .filter(Boolean),
+    forwarding: {
+      quietMs: e.SLUICE_FORWARD_QUIET_MS,
+      batchMax: e.SLUICE_FORWARD_BATCH_MAX,
+      concurrency: e.SLUICE_FORWARD_CONCURRENCY,
+      maxAttempts: e.SLUICE_FORWARD_MAX_ATTEMPTS,
+      retryBaseMs: e.SLUICE_FORWARD_RETRY_BASE_MS,
+      retryMaxMs: e.SLUICE_FORWARD_RETRY_MAX_MS,
+    },
+    watchRoot: e.SLUICE_WATCH_ROOT === undefined ? undefined : resolve(e.SLUICE_WATCH_ROOT),
+    publicUrl: e.SLUICE_PUBLIC_URL?.replace(/\/+$/, ''),
+    boxes: Object.fromEntries(
+      Object.entries({
+        pollIntervalMs: e.SLUICE_BOX_POLL_INTERVAL_MS,
+        batchSize: e.SLUICE_BOX_BATCH_SIZE,
+        parallelism: e.SLUICE_BOX_PARALLELISM,
+        retryBaseMs: e.SLUICE_BOX_RETRY_BASE_MS,
+        retryMaxMs: e.SLUICE_BOX_RETRY_MAX_MS,
+      }).filter(([, v]) => v !== undefined),
+    ),
+  };
+}

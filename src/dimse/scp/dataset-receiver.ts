@@ -1,0 +1,74 @@
+import type { SourceRef } from '../../pipeline/envelope.js';
+import type { LandedFile, Landing, LandingWriter } from '../../pipeline/landing.js';
+import { StorageError } from '../../errors.js';
+
+/** Datasets up to this size are gathered in memory and landed with one write. */
+const IN_MEMORY_LIMIT = 8 * 1024 * 1024;
+
+/**
+ * Gathers the PDV values of one C-STORE dataset behind the file meta header we wrote. Small datasets stay
+ * in memory (the storage sink writes them once, and the header is parsed from memory); past
+ * IN_MEMORY_LIMIT they spill to a landing file as they arrive, so a huge instance never sits whole in
+ * memory.
+ */
+export class DatasetReceiver {
+  private chunks: Buffer[];
+  private size = 0;
+  private writer: Promise<LandingWriter> | undefined;
+  private spilled: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly landing: Landing,
+    meta: Buffer,
+    private readonly ref: SourceRef,
+  ) {
+    this.chunks = [meta];
+    this.size = meta.length;
+  }
+
+  push(value: Buffer): void {
+    if (!this.writer) {
+      this.chunks.push(value);
+      this.size += value.length;
+      if (this.size <= IN_MEMORY_LIMIT) return;
+      this.writer = this.landing.writer(this.ref);
+      const pending = this.chunks;
+      this.chunks = [];
+      this.spilled = this.writer.then((w) => writeAll(w.stream, pending));
+      return;
+    }
+    const writer = this.writer;
+    this.spilled = this.spilled.then(() => writer.then((w) => writeAll(w.stream, [value])));
+  }
+
+  /**
+   * The dataset as the pipeline takes it: held in memory (`content`, not written to landing; see
+   * Landing.hold), or the landed file it spilled to.
+   */
+  async commit(): Promise<LandedFile & { content?: Buffer }> {
+    if (!this.writer) {
+      const content = Buffer.concat(this.chunks, this.size);
+      this.chunks = [];
+      return { ...this.landing.hold(this.ref), content };
+    }
+    const w = await this.writer;
+    try {
+      await this.spilled;
+    } catch (err) {
+      await w.abort();
+      throw new StorageError(`cannot land incoming object: ${(err as Error).message}`, { cause: err });
+    }
+    return w.commit();
+  }
+
+  /** Drops what was received (association aborted mid-dataset). */
+  async abort(): Promise<void> {
+    this.chunks = [];
+    if (this.writer) await (await this.writer).abort();
+  }
+}
+
+async function writeAll(stream: NodeJS.WritableStream, buffers: Buffer[]): Promise<void> {
+  for (const b of buffers)
+    if (!stream.write(b)) await new Promise<void>((resolve) => stream.once('drain', () => resolve()));
+}

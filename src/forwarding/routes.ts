@@ -1,0 +1,78 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { ApiDeps } from '../api/deps.js';
+import type { AuthEnv } from '../api/auth.js';
+import { idParam, jsonBody, pagingParams, parseOr400 } from '../api/params.js';
+import { SOURCE_TYPES, type SourceType } from '../pipeline/envelope.js';
+
+/** Slicebox's `ForwardingRule`; names are taken from the known sources and the destination. */
+const ruleInput = z.object({
+  id: z.number().optional(),
+  source: z.object({
+    sourceType: z.enum(SOURCE_TYPES),
+    sourceName: z.string().max(256).optional(),
+    sourceId: z.number().int(),
+  }),
+  destination: z.object({
+    destinationType: z.string(),
+    destinationName: z.string().optional(),
+    destinationId: z.number().int(),
+  }),
+  keepImages: z.boolean(),
+});
+
+const transactionQuery = pagingParams.extend({
+  status: z
+    .enum(['OPEN', 'READY', 'SENDING', 'DELIVERING', 'RETRY', 'FAILED'])
+    .optional()
+    .describe('Only transactions in this state'),
+});
+
+/**
+ * Slicebox's `/api/forwarding/rules`, and ours: `/api/forwarding/transactions`, the outbox's batches
+ * (FAILED ones are the dead letters) with `POST …/{id}/retry` and `DELETE …/{id}` (discard).
+ */
+export function forwardingRoutes(deps: ApiDeps): Hono<AuthEnv> {
+  const { forwarding } = deps;
+  const knownName = (sourceType: SourceType, sourceId: number): string | undefined => {
+    if (sourceType === 'user') return deps.users.all().find((u) => u.id === sourceId)?.user;
+    return [...deps.engine.sources(), ...deps.managedSources.sources(), ...deps.boxes.sources()].find(
+      (s) => s.sourceType === sourceType && s.sourceId === sourceId,
+    )?.sourceName;
+  };
+  return new Hono<AuthEnv>()
+    .get('/rules', (c) => {
+      const { startindex, count } = parseOr400(pagingParams, c.req.query(), 'Query parameters');
+      return c.json(forwarding.listRules(startindex, count));
+    })
+    .post('/rules', async (c) => {
+      const input = parseOr400(ruleInput, await jsonBody(c.req), 'Forwarding rule');
+      const { source, destination, keepImages } = input;
+      const rule = forwarding.createRule({
+        source: {
+          sourceType: source.sourceType,
+          sourceId: source.sourceId,
+          sourceName: knownName(source.sourceType, source.sourceId) ?? source.sourceName ?? '',
+        },
+        destinationType: destination.destinationType,
+        destinationId: destination.destinationId,
+        keepImages,
+      });
+      return c.json(rule, 201);
+    })
+    .delete('/rules/:id', (c) => {
+      forwarding.deleteRule(idParam(c.req.param('id')));
+      return c.body(null, 204);
+    })
+    .get('/transactions', (c) => {
+      const { startindex, count, status } = parseOr400(transactionQuery, c.req.query(), 'Query parameters');
+      return c.json(forwarding.listTransactions({ startIndex: startindex, count, status }));
+    })
+    .get('/transactions/:id', (c) => c.json(forwarding.transaction(idParam(c.req.param('id')))))
+    .get('/transactions/:id/images', (c) => c.json(forwarding.transactionImages(idParam(c.req.param('id')))))
+    .post('/transactions/:id/retry', (c) => c.json(forwarding.retry(idParam(c.req.param('id')))))
+    .delete('/transactions/:id', (c) => {
+      forwarding.discard(idParam(c.req.param('id')));
+      return c.body(null, 204);
+    });
+}

@@ -1,0 +1,159 @@
+/**
+ * SCUs (Slicebox's `/api/scus`): remote C-STORE SCPs, and sending stored images to them. The DIMSE work is
+ * an adapter behind the DicomSender port (src/dimse/scu/store-scu.ts), wired in main.ts.
+ */
+import type { BlobStore, Destination, MetadataIndex, ScuData, ScuStore } from '../ports.js';
+import { NotFoundError, PipelineError } from '../errors.js';
+import type { LogService } from '../log/service.js';
+
+/** A remote SCP as the sender needs it. */
+export interface DicomPeer {
+  /** For messages: the SCU's name or the static destination's name. */
+  name: string;
+  aeTitle: string;
+  host: string;
+  port: number;
+}
+
+export interface SendResult {
+  sopInstanceUid: string;
+  /** The peer has the instance (success or a warning status). */
+  stored: boolean;
+  /** DIMSE status, or -1 when the instance could not be offered (no accepted presentation context). */
+  status: number;
+  comment?: string;
+}
+
+/** Sends stored Part-10 files to a peer (port). */
+export interface DicomSender {
+  /**
+   * Sends the files as stored, over as few associations as possible, reporting each result as it arrives.
+   * Rejects with a PipelineError (HTTP 502) when the peer cannot be reached or refuses the association.
+   */
+  send(peer: DicomPeer, paths: string[], onResult?: (result: SendResult) => void): Promise<SendResult[]>;
+}
+
+export const describePeer = (p: DicomPeer) => `"${p.name}" (${p.aeTitle}@${p.host}:${p.port})`;
+
+/** A peer answered with failures: 502, naming the first few instances and their statuses. */
+export function failedSendError(peer: DicomPeer, total: number, failures: SendResult[]): PipelineError {
+  const shown = failures
+    .slice(0, 3)
+    .map(
+      (f) =>
+        `${f.sopInstanceUid}: ${f.status < 0 ? 'not sent' : `status 0x${f.status.toString(16).padStart(4, '0')}`}${f.comment ? ` (${f.comment})` : ''}`,
+    );
+  const more = failures.length > 3 ? `; and ${failures.length - 3} more` : '';
+  return new PipelineError(
+    'SCU.STORE_FAILED',
+    `${describePeer(peer)} did not store ${failures.length} of ${total} instances: ${shown.join('; ')}${more}`,
+    502,
+  );
+}
+
+export interface ScuServiceDeps {
+  index: MetadataIndex;
+  blobs: BlobStore;
+  storageKey: (sopInstanceUid: string) => string;
+  sender: DicomSender;
+  log: LogService;
+  /** Called after an SCU is deleted (forwarding rules to it go with it). */
+  onDeleted?: (id: number) => void;
+}
+
+export const scuPeer = (scu: ScuData): DicomPeer => ({
+  name: scu.name,
+  aeTitle: scu.aeTitle,
+  host: scu.host,
+  port: scu.port,
+});
+
+export const scuDestination = (scu: ScuData): Destination => ({
+  destinationType: 'scu',
+  destinationName: scu.name,
+  destinationId: scu.id,
+});
+
+export class ScuService {
+  constructor(
+    private readonly store: ScuStore,
+    private readonly deps: ScuServiceDeps,
+  ) {}
+
+  list(startIndex: number, count: number): ScuData[] {
+    return this.store.listScus(startIndex, count);
+  }
+
+  get(id: number): ScuData | undefined {
+    return this.store.scu(id);
+  }
+
+  create(scu: Omit<ScuData, 'id'>): ScuData {
+    return this.store.insertScu(scu);
+  }
+
+  /** Idempotent. */
+  delete(id: number): void {
+    if (this.store.deleteScu(id)) this.deps.onDeleted?.(id);
+  }
+
+  /** Every SCU as a Slicebox `Destination`. */
+  destinations(): Destination[] {
+    return this.store.listScus(0, Number.MAX_SAFE_INTEGER).map(scuDestination);
+  }
+
+  /** Paths of stored images, in order; 404 for an unknown image or a missing file. */
+  async storedPaths(imageIds: number[]): Promise<string[]> {
+    const paths: string[] = [];
+    for (const id of imageIds) {
+      const image = this.deps.index.image(id);
+      if (!image) throw new NotFoundError(`image ${id}`);
+      const key = this.deps.storageKey(image.sopInstanceUID.value);
+      const path = this.deps.blobs.localPath(key);
+      if (!path)
+        throw new PipelineError(
+          'SCU.NO_LOCAL_FILE',
+          'sending needs a blob store on the local file system',
+          500,
+        );
+      if (!(await this.deps.blobs.exists(key))) throw new NotFoundError(`stored file of image ${id}`);
+      paths.push(path);
+    }
+    return paths;
+  }
+
+  /**
+   * C-STORE of stored images to the SCU (Slicebox's `POST /api/scus/{id}/send`): resolves when the peer
+   * has every one; 404 for an unknown SCU or image; 502 when the peer is unreachable, refuses, or fails any.
+   */
+  async send(id: number, imageIds: number[]): Promise<void> {
+    const scu = this.store.scu(id);
+    if (!scu) throw new NotFoundError(`SCU ${id}`);
+    const peer = scuPeer(scu);
+    const paths = await this.storedPaths([...new Set(imageIds)]);
+    if (!paths.length) return;
+    const { log } = this.deps;
+    let results;
+    try {
+      results = await this.deps.sender.send(peer, paths);
+    } catch (err) {
+      log.write({
+        subject: 'SCU',
+        type: 'ERROR',
+        message: `Sending ${paths.length} images to SCU ${describePeer(peer)} failed: ${(err as Error).message}`,
+      });
+      throw err;
+    }
+    const failures = results.filter((r) => !r.stored);
+    if (failures.length) {
+      const error = failedSendError(peer, results.length, failures);
+      log.write({ subject: 'SCU', type: 'ERROR', message: error.message });
+      throw error;
+    }
+    log.write({
+      subject: 'SCU',
+      type: 'INFO',
+      message: `Sent ${results.length} images to SCU ${describePeer(peer)}`,
+    });
+  }
+}

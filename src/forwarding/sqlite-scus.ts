@@ -1,0 +1,44 @@
+/** SCUs: remote C-STORE SCPs we send to (Slicebox's `ScuData`). Names and host+port pairs are unique. */
+import type Database from 'better-sqlite3';
+import type { ScuData, ScuStore } from '../ports.js';
+import { BadRequestError } from '../errors.js';
+import type { StatePart } from '../storage/sqlite-state.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS Scus (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  aeTitle TEXT NOT NULL,
+  host TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  UNIQUE (host, port)
+);
+`;
+
+function scuStore(db: Database.Database): ScuStore {
+  const q = {
+    list: db.prepare<[number, number], ScuData>(
+      'SELECT id, name, aeTitle, host, port FROM Scus ORDER BY id LIMIT ? OFFSET ?',
+    ),
+    byId: db.prepare<[number], ScuData>('SELECT id, name, aeTitle, host, port FROM Scus WHERE id = ?'),
+    byName: db.prepare<[string], ScuData>('SELECT id FROM Scus WHERE name = ?'),
+    byAddress: db.prepare<[string, number], ScuData>('SELECT id, name FROM Scus WHERE host = ? AND port = ?'),
+    insert: db.prepare<[string, string, string, number]>(
+      'INSERT INTO Scus (name, aeTitle, host, port) VALUES (?, ?, ?, ?)',
+    ),
+    delete: db.prepare<[number]>('DELETE FROM Scus WHERE id = ?'),
+  };
+  return {
+    listScus: (startIndex, count) => q.list.all(count, startIndex),
+    scu: (id) => q.byId.get(id),
+    insertScu: ({ name, aeTitle, host, port }) => {
+      if (q.byName.get(name)) throw new BadRequestError(`an SCU named "${name}" already exists`);
+      const other = q.byAddress.get(host, port);
+      if (other) throw new BadRequestError(`SCU "${other.name}" already sends to ${host}:${port}`);
+      return q.byId.get(Number(q.insert.run(name, aeTitle, host, port).lastInsertRowid))!;
+    },
+    deleteScu: (id) => q.delete.run(id).changes === 1,
+  };
+}
+
+export const scus: StatePart<ScuStore> = { schema: SCHEMA, create: scuStore };

@@ -1,0 +1,44 @@
+/**
+ * The log users read through `/api/log` (Slicebox's `LogEntry`): sends, forwarding retries and dead letters,
+ * ingest failures, sources starting and stopping. Entries name SOP instance UIDs, ids, AE titles and
+ * addresses, never patient names or IDs: callers pass messages built from those only.
+ */
+import type { LogEntry, LogEntryType, LogStore } from '../ports.js';
+
+export type LogType = Exclude<LogEntryType, 'DEFAULT'>;
+
+export interface LogWrite {
+  /** What the entry is about, e.g. `Forwarding`, `SCU`, `Ingest`, `SCP`; the API filters on it. */
+  subject: string;
+  type: LogType;
+  message: string;
+}
+
+export class LogService {
+  constructor(
+    private readonly store: LogStore,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Writes an entry; never throws (a full disk must not turn a delivered send into a failure). */
+  write({ subject, type, message }: LogWrite): LogEntry | undefined {
+    try {
+      return this.store.insertLogEntry({ created: this.now(), entryType: type, subject, message });
+    } catch (err) {
+      console.error(`cannot write log entry (${subject}: ${message}): ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  list(opts: { startIndex: number; count: number; subject?: string; entryType?: LogEntryType }): LogEntry[] {
+    return this.store.listLogEntries(opts);
+  }
+
+  delete(id: number): void {
+    this.store.deleteLogEntry(id);
+  }
+
+  clear(): void {
+    this.store.clearLog();
+  }
+}

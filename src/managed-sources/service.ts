@@ -1,0 +1,324 @@
+/**
+ * SCPs, watched directories and import sessions that users create and delete at run time. Rows live in the
+ * state store; a running pipeline's `managed_sources` source follows them (opens the listener, starts the
+ * watcher, takes the uploads) so a 201 means the source is already working. Validation is done here, once,
+ * for the API and for anything else that creates sources.
+ */
+import { createServer } from 'node:net';
+import { stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { SourceRef } from '../pipeline/envelope.js';
+import { BadRequestError, NotFoundError, PipelineError } from '../errors.js';
+import type {
+  ImportSession,
+  ManagedSourceStore,
+  ScpData,
+  Source,
+  UserInfo,
+  WatchedDirectory,
+} from '../ports.js';
+import type { Outcome } from '../pipeline/settle.js';
+import type { LogService } from '../log/service.js';
+
+/** What a running pipeline's `managed_sources` source offers the service. */
+export interface ManagedSourceFollower {
+  /** Resolves once the SCP listens; rejects (e.g. port taken) without leaving anything open. */
+  openScp(scp: ScpData): Promise<void>;
+  closeScp(id: number): Promise<void>;
+  /** Resolves once the watcher has started (files already in the folder are queued for import). */
+  openWatch(dir: WatchedDirectory): Promise<void>;
+  closeWatch(id: number): Promise<void>;
+  /** Lands the body and runs it through the pipeline as the session's; resolves when settled. */
+  importFile(session: ImportSession, body: Readable, filename: string | undefined): Promise<Outcome>;
+}
+
+export interface ManagedSourceOptions {
+  /** Where SCP listeners bind (SLUICE_DICOM_HOST). */
+  dicomHost: string;
+  /** Watched directories must be inside this folder (SLUICE_WATCH_ROOT); relative paths resolve in it. */
+  watchRoot: string;
+  /** The data directory: a watch may not reach into it (storage, landing, quarantine). */
+  dataDir: string;
+  /** Ports and folders taken by sources declared in pipeline files. */
+  staticSources: () => { ports: number[]; folders: string[] };
+  /** Where sources starting, stopping and failing to start are recorded (`/api/log`). */
+  log?: LogService;
+}
+
+const AE_TITLE = /^[\x20-\x5b\x5d-\x7e]+$/;
+
+/** Answers whether a TCP port can be bound on `host` right now. */
+export function portIsFree(host: string, port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const server = createServer();
+    server.once('error', () => done(false));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => done(true)));
+  });
+}
+
+const inside = (child: string, parent: string) => {
+  const rel = relative(parent, child);
+  return rel === '' || (!!rel && rel !== '..' && !rel.startsWith('..' + sep) && !isAbsolute(rel));
+};
+
+export class ManagedSourceService {
+  private follower: ManagedSourceFollower | undefined;
+  private readonly deletedListeners: Array<(source: SourceRef) => void> = [];
+  /** Serialises creations and deletions: validation and opening must see each other's results. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: ManagedSourceStore,
+    private readonly options: ManagedSourceOptions,
+  ) {}
+
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * A pipeline's `managed_sources` source starts following: every stored SCP and watch is opened (one that
+   * cannot open is reported and skipped; the others keep working). Answers the detach function.
+   */
+  async attach(follower: ManagedSourceFollower): Promise<() => void> {
+    if (this.follower) throw new Error('only one managed_sources source may run at a time');
+    this.follower = follower;
+    await this.serial(async () => {
+      for (const scp of this.store.listScps(0, Number.MAX_SAFE_INTEGER))
+        await follower.openScp(scp).then(
+          () => this.logScp(scp, 'opened'),
+          (err: Error) => {
+            console.error(`SCP ${scp.id} (${scp.name}) not opened: ${err.message}`);
+            this.log('SCP', 'ERROR', `SCP ${scp.id} "${scp.name}" not opened: ${err.message}`);
+          },
+        );
+      for (const dir of this.store.listWatchedDirectories(0, Number.MAX_SAFE_INTEGER))
+        await follower.openWatch(dir).then(
+          () => this.logWatch(dir, 'started'),
+          (err: Error) => {
+            console.error(`watched directory ${dir.id} (${dir.name}) not started: ${err.message}`);
+            this.log(
+              'Directory',
+              'ERROR',
+              `Watched directory ${dir.id} "${dir.name}" not started: ${err.message}`,
+            );
+          },
+        );
+    });
+    return () => {
+      if (this.follower === follower) this.follower = undefined;
+    };
+  }
+
+  /** Called with every deleted source (tag filter associations, forwarding rules go with it). */
+  onSourceDeleted(listener: (source: SourceRef) => void): void {
+    this.deletedListeners.push(listener);
+  }
+
+  private log(subject: string, type: 'INFO' | 'ERROR', message: string): void {
+    this.options.log?.write({ subject, type, message });
+  }
+
+  private logScp(scp: ScpData, what: 'opened' | 'closed'): void {
+    this.log('SCP', 'INFO', `SCP ${scp.id} "${scp.name}" ${what} (${scp.aeTitle} on port ${scp.port})`);
+  }
+
+  private logWatch(dir: WatchedDirectory, what: 'started' | 'stopped'): void {
+    this.log('Directory', 'INFO', `Watched directory ${dir.id} "${dir.name}" ${what} (${dir.path})`);
+  }
+
+  private deleted(source: SourceRef): void {
+    for (const listener of this.deletedListeners) listener(source);
+  }
+
+  /** Every managed source, as `/api/sources` lists them. */
+  sources(): Source[] {
+    const all = Number.MAX_SAFE_INTEGER;
+    return [
+      ...this.store
+        .listScps(0, all)
+        .map((s) => ({ sourceType: 'scp' as const, sourceName: s.name, sourceId: s.id })),
+      ...this.store
+        .listWatchedDirectories(0, all)
+        .map((d) => ({ sourceType: 'directory' as const, sourceName: d.name, sourceId: d.id })),
+      ...this.store
+        .listImportSessions(0, all)
+        .map((s) => ({ sourceType: 'import' as const, sourceName: s.name, sourceId: s.id })),
+    ];
+  }
+
+  // ------------------------------------------------------------------------------------------ SCPs
+
+  listScps(startIndex: number, count: number): ScpData[] {
+    return this.store.listScps(startIndex, count);
+  }
+
+  createScp(input: { name: string; aeTitle: string; port: number }): Promise<ScpData> {
+    const name = input.name.trim();
+    const aeTitle = input.aeTitle.trim();
+    if (!name) throw new BadRequestError('SCP name must not be empty');
+    if (!aeTitle || aeTitle.length > 16)
+      throw new BadRequestError(`AE title must be 1 to 16 characters, got ${aeTitle.length}`);
+    if (!AE_TITLE.test(aeTitle))
+      throw new BadRequestError('AE title must be printable ASCII characters without backslash');
+    if (!Number.isInteger(input.port) || input.port < 1 || input.port > 65535)
+      throw new BadRequestError(`port must be an integer in 1..65535, got ${input.port}`);
+    return this.serial(async () => {
+      const { port } = input;
+      const taken = this.store.listScps(0, Number.MAX_SAFE_INTEGER).find((s) => s.port === port);
+      if (taken) throw new BadRequestError(`port ${port} is in use by SCP ${taken.id} (${taken.name})`);
+      if (this.options.staticSources().ports.includes(port))
+        throw new BadRequestError(`port ${port} is in use by an SCP declared in a pipeline file`);
+      if (!(await portIsFree(this.options.dicomHost, port)))
+        throw new BadRequestError(`port ${port} is in use on ${this.options.dicomHost}`);
+      const scp = this.store.insertScp({ name, aeTitle, port });
+      try {
+        await this.follower?.openScp(scp);
+      } catch (err) {
+        this.store.deleteScp(scp.id);
+        throw new BadRequestError(`cannot open an SCP on port ${port}: ${(err as Error).message}`);
+      }
+      if (this.follower) this.logScp(scp, 'opened');
+      return scp;
+    });
+  }
+
+  deleteScp(id: number): Promise<void> {
+    return this.serial(async () => {
+      const scp = this.store.scp(id);
+      if (!scp) return;
+      await this.follower?.closeScp(id);
+      this.store.deleteScp(id);
+      if (this.follower) this.logScp(scp, 'closed');
+      this.deleted({ sourceType: 'scp', sourceId: id });
+    });
+  }
+
+  // ------------------------------------------------------------------------------- watched folders
+
+  listWatchedDirectories(startIndex: number, count: number): WatchedDirectory[] {
+    return this.store.listWatchedDirectories(startIndex, count);
+  }
+
+  /** Slicebox: the same path and name answer the existing watch; otherwise overlapping watches are refused. */
+  createWatchedDirectory(input: { name: string; path: string }): Promise<WatchedDirectory> {
+    const name = input.name.trim();
+    if (!name) throw new BadRequestError('watched directory name must not be empty');
+    if (!input.path.trim()) throw new BadRequestError('watched directory path must not be empty');
+    if (input.path.includes('\0')) throw new BadRequestError('watched directory path contains a NUL byte');
+    const root = resolve(this.options.watchRoot);
+    const path = resolve(root, input.path);
+    if (!inside(path, root))
+      throw new BadRequestError(
+        `watched directory ${input.path} is outside the folder watches may be created in (SLUICE_WATCH_ROOT = ${root})`,
+      );
+    const dataDir = resolve(this.options.dataDir);
+    for (const own of ['storage', 'landing', 'quarantine'].map((d) => join(dataDir, d)))
+      if (inside(path, own) || inside(own, path))
+        throw new BadRequestError(`watched directory ${input.path} overlaps Sluice's own folder ${own}`);
+    return this.serial(async () => {
+      const info = await stat(path).catch(() => undefined);
+      if (!info?.isDirectory()) throw new BadRequestError(`${input.path} is not a directory`);
+      const existing = this.store.listWatchedDirectories(0, Number.MAX_SAFE_INTEGER);
+      const same = existing.find((d) => d.path === path);
+      if (same) {
+        if (same.name === name) return same;
+        throw new BadRequestError(`${path} is already watched as "${same.name}"`);
+      }
+      const overlapping = [
+        ...existing.map((d) => ({ path: d.path, what: `watched directory ${d.id} (${d.name})` })),
+        ...this.options
+          .staticSources()
+          .folders.map((f) => ({ path: resolve(f), what: 'a folder watched by a pipeline file' })),
+      ].find((d) => inside(path, d.path) || inside(d.path, path));
+      if (overlapping)
+        throw new BadRequestError(
+          `${path} ${inside(path, overlapping.path) ? 'is inside' : 'contains'} ${overlapping.what} at ${overlapping.path}`,
+        );
+      const dir = this.store.insertWatchedDirectory({ name, path });
+      try {
+        await this.follower?.openWatch(dir);
+      } catch (err) {
+        this.store.deleteWatchedDirectory(dir.id);
+        throw new BadRequestError(`cannot watch ${path}: ${(err as Error).message}`);
+      }
+      if (this.follower) this.logWatch(dir, 'started');
+      return dir;
+    });
+  }
+
+  deleteWatchedDirectory(id: number): Promise<void> {
+    return this.serial(async () => {
+      const dir = this.store.watchedDirectory(id);
+      if (!dir) return;
+      await this.follower?.closeWatch(id);
+      this.store.deleteWatchedDirectory(id);
+      if (this.follower) this.logWatch(dir, 'stopped');
+      this.deleted({ sourceType: 'directory', sourceId: id });
+    });
+  }
+
+  // ------------------------------------------------------------------------------- import sessions
+
+  listImportSessions(startIndex: number, count: number): ImportSession[] {
+    return this.store.listImportSessions(startIndex, count);
+  }
+
+  importSession(id: number): ImportSession {
+    const session = this.store.importSession(id);
+    if (!session) throw new NotFoundError(`import session ${id}`);
+    return session;
+  }
+
+  /** Slicebox: the same name and user answer the existing session; the same name for another user is 400. */
+  createImportSession(name: string, user: UserInfo): ImportSession {
+    const trimmed = name.trim();
+    if (!trimmed) throw new BadRequestError('import session name must not be empty');
+    const existing = this.store.importSessionByName(trimmed);
+    if (existing) {
+      if (existing.userId === user.id) return existing;
+      throw new BadRequestError(`an import session named "${trimmed}" belongs to another user`);
+    }
+    return this.store.insertImportSession({ name: trimmed, userId: user.id, user: user.user }, Date.now());
+  }
+
+  /** Images stay; the session and its image list go. Only its owner or an administrator may delete it. */
+  deleteImportSession(id: number, by: UserInfo): void {
+    const session = this.store.importSession(id);
+    if (!session) return;
+    if (session.userId !== by.id && by.role === 'USER')
+      throw new PipelineError('AUTH.FORBIDDEN', `import session ${id} belongs to another user`, 403);
+    this.store.deleteImportSession(id);
+    this.deleted({ sourceType: 'import', sourceId: id });
+  }
+
+  importSessionImageIds(id: number): number[] {
+    this.importSession(id);
+    return this.store.importSessionImageIds(id);
+  }
+
+  /** Runs one uploaded file through the pipeline as the session's and counts it. */
+  async importFile(id: number, body: Readable, filename: string | undefined): Promise<Outcome> {
+    const session = this.importSession(id);
+    const follower = this.follower;
+    if (!follower)
+      throw new PipelineError(
+        'ENGINE.NO_MANAGED_SOURCES',
+        'no running pipeline has a managed_sources source to take import sessions',
+        503,
+      );
+    const outcome = await follower.importFile(session, body, filename);
+    const now = Date.now();
+    if (outcome.kind === 'ack') {
+      const image = outcome.envelope.tags.image as { id: number } | undefined;
+      const counter = outcome.envelope.tags.created === false ? 'duplicate' : 'added';
+      this.store.countImport(id, counter, image?.id, now);
+    } else if (outcome.kind === 'quarantine' && outcome.error.httpStatus === 400)
+      this.store.countImport(id, 'rejected', undefined, now);
+    else if (outcome.kind === 'drop') this.store.countImport(id, 'duplicate', undefined, now);
+    return outcome;
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The engine: running pipelines plus the services the API reaches them through.
+ */
+import { resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Origin } from './envelope.js';
+import type { SourceDefinition } from './component.js';
+import { PipelineError } from '../errors.js';
+import type { PipelineSpec } from './pipeline-file.js';
+import { PipelineRunner, type PipelineStatus } from './runner.js';
+import type { Source } from '../ports.js';
+import type { EngineServices } from './services.js';
+import type { Outcome } from './settle.js';
+
+export class Engine {
+  private readonly runners: PipelineRunner[] = [];
+
+  constructor(readonly services: EngineServices) {}
+
+  async start(specs: PipelineSpec[]): Promise<void> {
+    const names = new Set<string>();
+    for (const spec of specs) {
+      if (names.has(spec.name))
+        throw new PipelineError('CONFIG.DUPLICATE_PIPELINE', `two pipelines are named "${spec.name}"`);
+      names.add(spec.name);
+    }
+    try {
+      for (const spec of specs) {
+        const runner = new PipelineRunner(spec, this.services);
+        this.runners.push(runner);
+        await runner.start();
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const runner of this.runners.splice(0).reverse()) await runner.stop();
+  }
+
+  pipelines(): PipelineStatus[] {
+    return this.runners.map((r) => r.status());
+  }
+
+  /** Feeds an uploaded Part-10 body through the pipeline that has an `http_upload` source. */
+  upload(body: Readable, origin: Origin): Promise<Outcome> {
+    const handler = this.services.uploads.current;
+    if (!handler)
+      throw new PipelineError(
+        'ENGINE.NO_UPLOAD_SOURCE',
+        'no running pipeline has an http_upload source',
+        503,
+      );
+    return handler(body, origin);
+  }
+
+  /** Ports and folders taken by sources declared in pipeline files (managed sources may not reuse them). */
+  staticListeners(): { ports: number[]; folders: string[] } {
+    const ports: number[] = [];
+    const folders: string[] = [];
+    const { config } = this.services;
+    for (const runner of this.runners)
+      for (const entry of runner.spec.sources) {
+        const cfg = entry.config as { port?: number; path?: string };
+        if (entry.def.type === 'dicom_scp') ports.push(cfg.port ?? config.dicomPort);
+        if (entry.def.type === 'watch_folder' && cfg.path) folders.push(resolve(config.dataDir, cfg.path));
+      }
+    return { ports, folders };
+  }
+
+  /** Static sources declared in pipeline files, as `/api/sources` lists them. */
+  sources(): Source[] {
+    const out: Source[] = [];
+    for (const runner of this.runners)
+      for (const entry of runner.spec.sources) {
+        const cfg = entry.config as { source_id?: number; name?: string };
+        const sourceType = (entry.def as SourceDefinition).sourceType;
+        if (sourceType && sourceType !== 'user')
+          out.push({ sourceType, sourceId: cfg.source_id ?? 1, sourceName: cfg.name ?? entry.def.type });
+      }
+    return out;
+  }
+}

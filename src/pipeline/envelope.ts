@@ -1,0 +1,63 @@
+import { readFile } from 'node:fs/promises';
+import type { DicomHeader } from '../dicom/header.js';
+
+/** Source types as Slicebox names them; they appear in `/api/sources` and series sources. */
+/**
+ * Source ids up to this are for sources declared in pipeline files; SCPs and watched directories created
+ * through the API are numbered above it, so `{sourceType, sourceId}` never names two sources.
+ */
+export const STATIC_SOURCE_ID_MAX = 100;
+
+export const SOURCE_TYPES = ['scp', 'directory', 'import', 'user', 'box', 'unknown'] as const;
+export type SourceType = (typeof SOURCE_TYPES)[number];
+
+export interface SourceRef {
+  sourceType: SourceType;
+  sourceId: number;
+}
+
+export interface Origin extends SourceRef {
+  /** Human readable name of the source (SCP name, watched folder name, user name…). */
+  sourceName: string;
+  /** Calling AE title, remote address or original file name: for logs and quarantine records. */
+  detail?: string;
+}
+
+/**
+ * One DICOM instance travelling through a pipeline. Immutable: operators return a new envelope.
+ * The instance is either the file at `path` in the landing directory, or `content` in memory.
+ */
+export interface Envelope {
+  readonly id: string;
+  readonly origin: Origin;
+  /**
+   * The instance's file in landing, as received. When `content` is set the instance is that instead, and
+   * this file may not exist: small C-STORE datasets are only written here if they must be (quarantine).
+   */
+  readonly path: string;
+  readonly size: number;
+  /** Header attributes (everything before the pixel data), parsed once at ingress. */
+  readonly header: DicomHeader;
+  /**
+   * The instance in memory, on disk nowhere yet: a small C-STORE dataset as received (the SCP never lands
+   * it), or the instance an operator rewrote (filtered, anonymized…). The storage sink writes it once, in
+   * place, instead of a landed copy plus a link (a new 512 KiB file costs ~1 ms on this machine's disk).
+   */
+  readonly content?: Buffer;
+  /** Facts added by operators and sinks (series types, storage key, image id, …). */
+  readonly tags: Readonly<Record<string, unknown>>;
+}
+
+/** The instance's bytes: held in memory, else read from the landed file. */
+export function bytesOf(envelope: Envelope): Promise<Buffer> {
+  return envelope.content ? Promise.resolve(envelope.content) : readFile(envelope.path);
+}
+
+/** The envelope with the instance rewritten in memory. */
+export function withContent(envelope: Envelope, bytes: Buffer, header: DicomHeader): Envelope {
+  return { ...envelope, content: bytes, size: bytes.length, header };
+}
+
+export function withTags(envelope: Envelope, tags: Record<string, unknown>): Envelope {
+  return { ...envelope, tags: { ...envelope.tags, ...tags } };
+}

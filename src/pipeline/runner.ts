@@ -1,0 +1,284 @@
+/**
+ * Runs one pipeline: sources → operators → sinks as an RxJS chain. Every envelope is settled exactly
+ * once; the number in flight is bounded by `max_in_flight`, and sources wait for room before reading on.
+ */
+import { merge, Subject, type Subscription, type Observable } from 'rxjs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { ComponentContext, SourceContext } from './component.js';
+import { Counters, type CounterValues } from './counters.js';
+import type { Envelope, Origin } from './envelope.js';
+import { asPipelineError, PipelineError } from '../errors.js';
+import { parseHeader, readHeader } from '../dicom/header.js';
+import { Landing } from './landing.js';
+import type { PipelineSpec } from './pipeline-file.js';
+import type { EngineServices } from './services.js';
+import type { Outcome, Settler } from './settle.js';
+import { stat } from 'node:fs/promises';
+
+export interface ComponentStatus {
+  path: string;
+  kind: string;
+  type: string;
+  counters: CounterValues;
+}
+
+export interface PipelineStatus {
+  name: string;
+  file: string;
+  running: boolean;
+  inFlight: number;
+  maxInFlight: number;
+  acknowledged: number;
+  dropped: number;
+  quarantined: number;
+  components: ComponentStatus[];
+}
+
+interface Pending {
+  landedPath: string;
+  /** The object when it was held in memory, not written at `landedPath` (see Landing.hold). */
+  held?: Buffer;
+  origin: Origin;
+  resolve: (outcome: Outcome) => void;
+}
+
+export class PipelineRunner implements Settler {
+  readonly landing: Landing;
+  private readonly pending = new Map<string, Pending>();
+  private readonly waiters: Array<() => void> = [];
+  private readonly components: Array<{ path: string; kind: string; type: string; counters: Counters }> = [];
+  private readonly recovered = new Subject<Envelope>();
+  private subscription: Subscription | undefined;
+  private inFlight = 0;
+  private acknowledged = 0;
+  private dropped = 0;
+  private quarantined = 0;
+
+  constructor(
+    readonly spec: PipelineSpec,
+    private readonly services: EngineServices,
+  ) {
+    this.landing = new Landing(join(services.config.dataDir, 'landing', spec.name));
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** Builds the chain, subscribes (opening the sources) and re-processes what a crash left in landing. */
+  async start(): Promise<void> {
+    const ctxFor = (path: string, kind: string, type: string): ComponentContext => {
+      const counters = new Counters();
+      this.components.push({ path, kind, type, counters });
+      return {
+        pipeline: this.spec.name,
+        path,
+        services: this.services,
+        counters,
+        settler: this,
+      };
+    };
+    const sources: Observable<Envelope>[] = this.spec.sources.map((entry) => {
+      const base = ctxFor(entry.path, entry.kind, entry.def.type);
+      const ctx: SourceContext = {
+        ...base,
+        ingest: (emit, landedPath, origin, content) => this.ingest(base, emit, landedPath, origin, content),
+        waitForRoom: () => this.waitForRoom(),
+        landing: this.landing,
+      };
+      return (entry.def as { create: (c: unknown, ctx: SourceContext) => Observable<Envelope> }).create(
+        entry.config,
+        ctx,
+      );
+    });
+    let stream = merge(this.recovered, ...sources);
+    for (const entry of [...this.spec.operators, ...this.spec.sinks]) {
+      const ctx = ctxFor(entry.path, entry.kind, entry.def.type);
+      stream = stream.pipe((entry.def as any).create(entry.config, ctx));
+    }
+    this.subscription = stream.subscribe({
+      next: (envelope) => this.settle(envelope, { kind: 'ack', envelope }),
+      error: (err) => console.error(`pipeline ${this.spec.name} stopped: ${(err as Error).message}`),
+    });
+    await this.recover();
+  }
+
+  /** Files left in landing by a crash go through the pipeline again (ingest is idempotent). */
+  private async recover(): Promise<void> {
+    const leftovers = await this.landing.recover();
+    if (!leftovers.length) return;
+    const ctx = this.components[0];
+    const base: ComponentContext = {
+      pipeline: this.spec.name,
+      path: 'recovery',
+      services: this.services,
+      counters: ctx.counters,
+      settler: this,
+    };
+    console.log(`pipeline ${this.spec.name}: re-processing ${leftovers.length} file(s) left in landing`);
+    await Promise.all(
+      leftovers.map((file) =>
+        this.ingest(base, (e) => this.recovered.next(e), file.path, {
+          ...file.ref,
+          sourceName: 'recovered',
+          detail: 'left in landing by an interrupted run',
+        }),
+      ),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.subscription?.unsubscribe();
+    this.subscription = undefined;
+    // Envelopes still in flight keep their landed file for the next start; their senders get a failure.
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      this.release();
+      p.resolve({
+        kind: 'quarantine',
+        error: new PipelineError('ENGINE.STOPPING', 'engine is stopping', 503),
+      });
+    }
+  }
+
+  waitForRoom(): Promise<void> {
+    if (this.inFlight < this.spec.maxInFlight) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private async acquire(): Promise<void> {
+    while (this.inFlight >= this.spec.maxInFlight) await new Promise<void>((r) => this.waiters.push(r));
+    this.inFlight++;
+  }
+
+  /** Frees a slot and wakes every waiter: `acquire` re-checks in a loop, `waitForRoom` callers may not ingest. */
+  private release(): void {
+    this.inFlight--;
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  private async ingest(
+    ctx: ComponentContext,
+    emit: (envelope: Envelope) => void,
+    landedPath: string,
+    origin: Origin,
+    content?: Buffer,
+  ): Promise<Outcome> {
+    await this.acquire();
+    ctx.counters.received++;
+    let envelope: Envelope;
+    try {
+      const [header, size] = content
+        ? [parseHeader(content), content.length]
+        : await Promise.all([readHeader(landedPath), stat(landedPath).then((s) => s.size)]);
+      envelope = { id: randomUUID(), origin, path: landedPath, size, header, content, tags: {} };
+    } catch (err) {
+      const error = asPipelineError(err);
+      ctx.counters.quarantined++;
+      ctx.counters.errors++;
+      this.quarantined++;
+      try {
+        if (content) await this.landing.write(landedPath, content);
+        const record = await this.services.quarantine.put(landedPath, error, {
+          pipeline: this.spec.name,
+          component: ctx.path,
+          source: { sourceType: origin.sourceType, sourceId: origin.sourceId, sourceName: origin.sourceName },
+          detail: origin.detail,
+          size:
+            content?.length ??
+            (await stat(landedPath)
+              .then((st) => st.size)
+              .catch(() => 0)),
+        });
+        return { kind: 'quarantine', error, quarantineId: record.id };
+      } finally {
+        this.release();
+      }
+    }
+    const outcome = new Promise<Outcome>((resolve) =>
+      this.pending.set(envelope.id, { landedPath, held: content, origin, resolve }),
+    );
+    ctx.counters.emitted++;
+    emit(envelope);
+    return outcome;
+  }
+
+  /** Ends an envelope: exactly once; later calls for the same envelope are ignored. */
+  settle(envelope: Envelope, outcome: Outcome, ctx?: ComponentContext): void {
+    const p = this.pending.get(envelope.id);
+    if (!p) return;
+    this.pending.delete(envelope.id);
+    void this.conclude(p, envelope, outcome, ctx);
+  }
+
+  private async conclude(
+    p: Pending,
+    envelope: Envelope,
+    outcome: Outcome,
+    ctx?: ComponentContext,
+  ): Promise<void> {
+    try {
+      if (outcome.kind === 'quarantine') {
+        this.quarantined++;
+        if (p.held) await this.landing.write(p.landedPath, p.held);
+        const record = await this.services.quarantine.put(p.landedPath, outcome.error, {
+          pipeline: this.spec.name,
+          component: ctx?.path ?? 'unknown',
+          source: {
+            sourceType: p.origin.sourceType,
+            sourceId: p.origin.sourceId,
+            sourceName: p.origin.sourceName,
+          },
+          detail: p.origin.detail,
+          sopInstanceUID: envelope.header.sopInstanceUid,
+          envelopeId: envelope.id,
+          size: envelope.size,
+        });
+        this.release();
+        p.resolve({ ...outcome, quarantineId: record.id });
+        return;
+      }
+      if (outcome.kind === 'drop') this.dropped++;
+      else {
+        // Acknowledged means durable: if no sink stored a durable copy, the landed file becomes it.
+        if (outcome.envelope.tags.durable !== true) {
+          if (p.held) await this.landing.write(p.landedPath, p.held);
+          await this.landing.makeDurable(p.landedPath);
+        }
+        this.acknowledged++;
+      }
+      // The sender may be answered before the landed copy is removed: a crash in between only means the
+      // (idempotent) ingest runs once more at start.
+      this.release();
+      p.resolve(outcome);
+      await this.landing
+        .release(p.landedPath)
+        .catch((err: Error) =>
+          console.warn(
+            `pipeline ${this.spec.name}: cannot remove landed file of envelope ${envelope.id}: ${err.message}`,
+          ),
+        );
+    } catch (err) {
+      // Quarantining itself failed: the landed file stays in landing and is retried at the next start.
+      this.release();
+      p.resolve({ kind: 'quarantine', envelope, error: asPipelineError(err) });
+    }
+  }
+
+  status(): PipelineStatus {
+    return {
+      name: this.spec.name,
+      file: this.spec.file,
+      running: this.subscription !== undefined,
+      inFlight: this.inFlight,
+      maxInFlight: this.spec.maxInFlight,
+      acknowledged: this.acknowledged,
+      dropped: this.dropped,
+      quarantined: this.quarantined,
+      components: this.components
+        .filter((c) => c.path !== 'recovery')
+        .map((c) => ({ path: c.path, kind: c.kind, type: c.type, counters: c.counters.snapshot() })),
+    };
+  }
+}

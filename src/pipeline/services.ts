@@ -1,0 +1,53 @@
+import type { Readable } from 'node:stream';
+import type { BlobStore, MetadataIndex } from '../ports.js';
+import type { Quarantine } from './quarantine.js';
+import type { Origin } from './envelope.js';
+import type { Outcome } from './settle.js';
+import type { EngineConfig } from '../config.js';
+import type { SeriesTypeService } from '../series-types/service.js';
+import type { TagFilterService } from '../tag-filters/service.js';
+import type { LogService } from '../log/service.js';
+import type { ForwardingService } from '../forwarding/service.js';
+import type { ManagedSourceService } from '../managed-sources/service.js';
+import type { AnonymizationService } from '../anonymization/service.js';
+import type { BoxService } from '../boxes/service.js';
+
+/** Accepts an uploaded body into a pipeline (registered by the `http_upload` source). */
+export type UploadHandler = (body: Readable, origin: Origin) => Promise<Outcome>;
+
+/** Shared services handed to components and to the API. */
+export interface EngineServices {
+  readonly config: EngineConfig;
+  readonly index: MetadataIndex;
+  readonly blobs: BlobStore;
+  readonly quarantine: Quarantine;
+  readonly uploads: UploadRegistry;
+  /** Series type classification (the `classify_series` sink); absent where no state store is wired. */
+  readonly seriesTypes?: SeriesTypeService;
+  /** Managed tag filters per source (the `tag_filter` operator); absent where no state store is wired. */
+  readonly tagFilters?: TagFilterService;
+  /** The log of `/api/log`; absent where no state store is wired. */
+  readonly log?: LogService;
+  /** Forwarding rules and the outbox (the `forward` and `dicom_forward` sinks); absent without a state store. */
+  readonly forwarding?: ForwardingService;
+  /** SCPs, watched directories and import sessions managed through the API (the `managed_sources` source). */
+  readonly managedSources?: ManagedSourceService;
+  /** De-identification and anonymization keys (the `anonymize` and `reverse_anonymize` operators). */
+  readonly anonymization?: AnonymizationService;
+  /** Boxes and their transactions (the `box_incoming` source takes what they receive). */
+  readonly boxes?: BoxService;
+}
+
+export class UploadRegistry {
+  private handler: UploadHandler | undefined;
+  register(handler: UploadHandler): () => void {
+    if (this.handler) throw new Error('only one http_upload source may run at a time');
+    this.handler = handler;
+    return () => {
+      if (this.handler === handler) this.handler = undefined;
+    };
+  }
+  get current(): UploadHandler | undefined {
+    return this.handler;
+  }
+}

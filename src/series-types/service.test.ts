@@ -1,0 +1,115 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { SeriesTypeService } from './service.js';
+import { parseHeader, type DicomHeader } from '../dicom/header.js';
+import type { BlobStore, MetadataIndex, StateStore } from '../ports.js';
+import { openSqliteIndex } from '../storage/sqlite-index.js';
+import { openSqliteState } from '../storage/sqlite-state.js';
+import { makeInstance } from '../../test/fixtures/dicom-fixtures.js';
+
+let dir: string;
+let index: MetadataIndex;
+let state: StateStore;
+let service: SeriesTypeService;
+const headers = new Map<string, DicomHeader>();
+const reads: string[] = [];
+let gate: Promise<void> = Promise.resolve();
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sluice-series-types-'));
+  index = openSqliteIndex(':memory:');
+  state = openSqliteState(join(dir, 'state.sqlite'));
+  const blobs = { localPath: (key: string) => `/stored/${key}` } as unknown as BlobStore;
+  service = new SeriesTypeService(state, index, blobs, {
+    storageKey: (uid) => uid,
+    readHeader: async (path) => {
+      reads.push(path);
+      await gate;
+      const header = headers.get(path);
+      if (!header) throw new Error(`no file ${path}`);
+      return header;
+    },
+    log: () => {},
+  });
+  reads.length = 0;
+  for (const modality of ['CT', 'MR', 'US']) {
+    const header = parseHeader(makeInstance({ modality }));
+    headers.set(`/stored/${header.sopInstanceUid}`, header);
+    index.upsert({ header, origin: { sourceType: 'user', sourceId: 1, sourceName: 'admin' }, size: 1 });
+  }
+});
+afterEach(async () => {
+  await service.stop();
+  index.close();
+  state.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const addModalityType = (name: string, modality: string) => {
+  const type = state.insertSeriesType(name)!;
+  const rule = state.insertSeriesTypeRule(type.id);
+  state.insertSeriesTypeRuleAttribute({
+    seriesTypeRuleId: rule.id,
+    tag: 0x00080060,
+    name: 'Modality',
+    tagPath: null,
+    namePath: null,
+    values: modality,
+    operator: 'equals',
+    flags: '',
+  });
+  return type;
+};
+
+it('runs one re-classification at a time, reports it, and coalesces changes made meanwhile', async () => {
+  let open!: () => void;
+  gate = new Promise((resolve) => (open = resolve));
+  const ct = addModalityType('CT', 'CT');
+  expect(service.running).toBe(false);
+  service.changed();
+  expect(service.running).toBe(true);
+  const mr = addModalityType('MR', 'MR');
+  service.changed();
+  service.changed();
+  open();
+  await service.whenIdle();
+  expect(service.running).toBe(false);
+  // The first walk was cut short by the change; one more walk covered all three series.
+  expect(reads.length).toBeLessThanOrEqual(4);
+  const [s1, s2, s3] = index.allSeriesIds();
+  expect(index.seriesTypeAssignmentsOf([s1, s2, s3])).toEqual([
+    { seriesId: s1, seriesTypeId: ct.id },
+    { seriesId: s2, seriesTypeId: mr.id },
+  ]);
+});
+
+it('goes on past a series whose file cannot be read', async () => {
+  addModalityType('CT', 'CT');
+  const [s1] = index.allSeriesIds();
+  const [image] = index.list('images', { parentId: s1, startIndex: 0, count: 1 });
+  headers.delete(`/stored/${image.sopInstanceUID.value}`);
+  const us = addModalityType('US', 'US');
+  service.changed();
+  await service.whenIdle();
+  expect(index.seriesTypeAssignments(s1)).toEqual([]);
+  expect(index.seriesTypeAssignmentsOf(index.allSeriesIds()).map((a) => a.seriesTypeId)).toEqual([us.id]);
+});
+
+it('ignores a stored attribute that cannot be evaluated, and the type it belongs to', () => {
+  const ct = addModalityType('CT', 'CT');
+  const broken = state.insertSeriesType('broken')!;
+  state.insertSeriesTypeRuleAttribute({
+    seriesTypeRuleId: state.insertSeriesTypeRule(broken.id).id,
+    tag: 0x00080060,
+    name: 'Modality',
+    tagPath: null,
+    namePath: null,
+    values: '(',
+    operator: 'regex',
+    flags: '',
+  });
+  const [s1] = index.allSeriesIds();
+  expect(service.classify(s1, [...headers.values()][0])).toEqual([ct.id]);
+});

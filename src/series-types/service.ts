@@ -1,0 +1,137 @@
+/**
+ * Series types at run time: managed types (state store) and static types (pipeline files) compiled into one
+ * classifier, the automatic assignments it sets, and the background job that re-classifies every series
+ * when types, rules or attributes change. One job runs at a time; changes during a run ask for one more run.
+ */
+import { readHeader, type DicomHeader } from '../dicom/header.js';
+import type { BlobStore, MetadataIndex, SeriesTypeStore } from '../ports.js';
+import { compileSeriesTypes, type SeriesClassifier, type SeriesTypeSpec } from './classifier.js';
+
+/** A type declared in a pipeline file: its name is created in the store, its rules stay in the file. */
+export interface StaticSeriesType {
+  name: string;
+  rules: SeriesTypeSpec['rules'];
+}
+
+export interface SeriesTypeServiceOptions {
+  /** Where an instance is kept in the blob store (the storage sink's key). */
+  storageKey: (sopInstanceUid: string) => string;
+  readHeader?: (path: string) => Promise<DicomHeader>;
+  log?: (message: string) => void;
+}
+
+export class SeriesTypeService {
+  private classifier: SeriesClassifier | undefined;
+  private readonly statics = new Map<symbol, SeriesTypeSpec[]>();
+  private job: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    readonly store: SeriesTypeStore,
+    private readonly index: MetadataIndex,
+    private readonly blobs: BlobStore,
+    private readonly options: SeriesTypeServiceOptions,
+  ) {}
+
+  /** Adds types from a pipeline file (throws when one cannot be evaluated); the result takes them away. */
+  registerStatic(types: readonly StaticSeriesType[]): () => void {
+    const specs = types.map((t) => ({ ...this.store.ensureSeriesType(t.name), rules: t.rules }));
+    compileSeriesTypes(specs);
+    const key = Symbol('static series types');
+    this.statics.set(key, specs);
+    this.classifier = undefined;
+    return () => {
+      this.statics.delete(key);
+      this.classifier = undefined;
+    };
+  }
+
+  /** Whether a pipeline file declares the type (its name and rules are the file's, not the API's). */
+  isStatic(seriesTypeId: number): boolean {
+    return [...this.statics.values()].some((specs) => specs.some((t) => t.id === seriesTypeId));
+  }
+
+  /** Sets the series' automatic types from one of its instances' headers; answers the type ids. */
+  classify(seriesId: number, header: Pick<DicomHeader, 'dataset'>): number[] {
+    const ids = this.currentClassifier()(header);
+    this.index.setAutomaticSeriesTypes(seriesId, ids);
+    return ids;
+  }
+
+  /** Types, rules or attributes changed: recompile, and re-classify every series in the background. */
+  changed(): void {
+    this.classifier = undefined;
+    if (this.stopped) return;
+    this.again = true;
+    this.job ??= this.run();
+  }
+
+  /** Whether a re-classification runs or waits to run (`/api/seriestypes/rules/updatestatus`). */
+  get running(): boolean {
+    return this.job !== undefined;
+  }
+
+  /** Resolves when no re-classification runs. */
+  async whenIdle(): Promise<void> {
+    while (this.job) await this.job;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.again = false;
+    await this.whenIdle();
+  }
+
+  private currentClassifier(): SeriesClassifier {
+    if (this.classifier) return this.classifier;
+    const managed = this.store.seriesTypeDefinitions();
+    // A stored attribute that cannot be evaluated (checked at creation, so only from an older version)
+    // disables its type rather than classification as a whole.
+    const parts: SeriesClassifier[] = [];
+    for (const type of managed)
+      try {
+        parts.push(compileSeriesTypes([type]));
+      } catch (err) {
+        this.log(`series type ${type.id} ignored: ${(err as Error).message}`);
+      }
+    for (const specs of this.statics.values()) parts.push(compileSeriesTypes(specs));
+    // A static type named like a managed one shares its id: it applies when either's rules match.
+    this.classifier = (header) =>
+      [...new Set(parts.flatMap((classify) => classify(header)))].sort((a, b) => a - b);
+    return this.classifier;
+  }
+
+  private async run(): Promise<void> {
+    try {
+      while (this.again && !this.stopped) {
+        this.again = false;
+        await this.reclassifyAll();
+      }
+    } catch (err) {
+      this.log(`series type re-classification failed: ${(err as Error).message}`);
+    } finally {
+      this.job = undefined;
+    }
+  }
+
+  private async reclassifyAll(): Promise<void> {
+    const read = this.options.readHeader ?? readHeader;
+    for (const seriesId of this.index.allSeriesIds()) {
+      if (this.stopped || this.again) return; // a newer change restarts the walk with the newer rules
+      const [image] = this.index.list('images', { parentId: seriesId, startIndex: 0, count: 1 });
+      if (!image) continue;
+      const path = this.blobs.localPath(this.options.storageKey(image.sopInstanceUID.value));
+      if (!path) continue;
+      try {
+        this.classify(seriesId, await read(path));
+      } catch (err) {
+        this.log(`series ${seriesId} not re-classified: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private log(message: string): void {
+    (this.options.log ?? console.warn)(message);
+  }
+}

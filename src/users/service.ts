@@ -1,0 +1,217 @@
+/**
+ * Users, sessions and login throttling over a UserStore: what the API's authentication and `/api/users`
+ * routes call. Time comes from an injected clock so tests can advance it.
+ */
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { BadRequestError } from '../errors.js';
+import { hashPassword, verifyPassword } from './passwords.js';
+import type { Role, UserInfo, UserStore } from '../ports.js';
+
+/** Higher includes lower: SUPERUSER ⊃ ADMINISTRATOR ⊃ USER. */
+const RANK: Record<Role, number> = { USER: 1, ADMINISTRATOR: 2, SUPERUSER: 3 };
+
+export function hasRole(user: Pick<UserInfo, 'role'>, needed: Role): boolean {
+  return RANK[user.role] >= RANK[needed];
+}
+
+export interface UserServiceOptions {
+  /** Sliding expiry: a session unused for this long is gone. */
+  sessionTimeoutSecs: number;
+  /** Failed logins per user name, and per address, tolerated within the window. */
+  maxFailedLogins?: number;
+  failedLoginWindowSecs?: number;
+  now?: () => number;
+}
+
+export type Authentication =
+  { kind: 'ok'; user: UserInfo } | { kind: 'invalid' } | { kind: 'throttled'; retryAfterSecs: number };
+
+/** A session token as the client holds it, and how long its cookie should live. */
+export interface IssuedSession {
+  token: string;
+  maxAgeSecs: number;
+}
+
+/** Writes are spared: a session's last use is recorded at most this often. */
+const TOUCH_INTERVAL_MS = 60_000;
+/** Basic authentication runs on every request; a verified user name and password skip scrypt for a while. */
+const VERIFIED_TTL_MS = 5 * 60_000;
+const VERIFIED_MAX = 1000;
+
+export const tokenHash = (token: string): string => createHash('sha256').update(token).digest('hex');
+
+export class UserService {
+  readonly sessionTimeoutSecs: number;
+  private readonly maxFailures: number;
+  private readonly windowMs: number;
+  private readonly now: () => number;
+  /** Keyed by an HMAC (with a key that lives only in this process) of user name and password. */
+  private readonly verified = new Map<string, { userId: number; passwordHash: string; until: number }>();
+  private readonly verifiedKey = randomBytes(32);
+  private dummyHash: Promise<string> | undefined;
+
+  constructor(
+    private readonly store: UserStore,
+    options: UserServiceOptions,
+  ) {
+    this.sessionTimeoutSecs = options.sessionTimeoutSecs;
+    this.maxFailures = options.maxFailedLogins ?? 5;
+    this.windowMs = (options.failedLoginWindowSecs ?? 15 * 60) * 1000;
+    this.now = options.now ?? Date.now;
+  }
+
+  // ---------------------------------------------------------------- users
+
+  /**
+   * Makes the configured superuser exist with this name and password: renames the existing superuser
+   * (keeping its id, so its `user:<id>` source stays the same), or promotes a user already holding the
+   * name, and re-hashes the password when it changed. A changed password ends the superuser's sessions.
+   */
+  async ensureSuperuser(name: string, password: string): Promise<UserInfo> {
+    const current = this.store.superuser();
+    const holder = this.store.credentials(name);
+    if (holder && holder.user.id !== current?.id) {
+      if (current) this.store.deleteUser(current.id);
+      const passwordChanged = !(await verifyPassword(password, holder.passwordHash));
+      this.store.updateUser(holder.user.id, {
+        role: 'SUPERUSER',
+        ...(passwordChanged ? { passwordHash: await hashPassword(password) } : {}),
+      });
+      this.store.deleteSessionsOf(holder.user.id);
+      return this.store.user(holder.user.id)!;
+    }
+    if (current) {
+      const stored = this.store.credentials(current.user)!;
+      const passwordChanged = !(await verifyPassword(password, stored.passwordHash));
+      if (passwordChanged || current.user !== name) {
+        this.store.updateUser(current.id, {
+          user: name,
+          ...(passwordChanged ? { passwordHash: await hashPassword(password) } : {}),
+        });
+        if (passwordChanged) this.store.deleteSessionsOf(current.id);
+      }
+      return this.store.user(current.id)!;
+    }
+    return this.store.insertUser({
+      user: name,
+      role: 'SUPERUSER',
+      passwordHash: await hashPassword(password),
+    }).user;
+  }
+
+  list(startIndex: number, count: number): UserInfo[] {
+    return this.store.listUsers(startIndex, count);
+  }
+
+  all(): UserInfo[] {
+    return this.store.listUsers(0, Number.MAX_SAFE_INTEGER);
+  }
+
+  /** Slicebox's add: an existing name answers the existing user, untouched (its password is not changed). */
+  async create(input: { user: string; role: Role; password: string }): Promise<UserInfo> {
+    if (input.role === 'SUPERUSER')
+      throw new BadRequestError('Superusers may not be added; the superuser comes from the configuration');
+    const existing = this.store.credentials(input.user);
+    if (existing) return existing.user;
+    const passwordHash = await hashPassword(input.password);
+    return this.store.insertUser({ user: input.user, role: input.role, passwordHash }).user;
+  }
+
+  /** Idempotent, as in Slicebox; the superuser cannot be deleted. */
+  delete(id: number): void {
+    const user = this.store.user(id);
+    if (user?.role === 'SUPERUSER') throw new BadRequestError('The superuser cannot be deleted');
+    if (user) this.store.deleteUser(id);
+  }
+
+  // ---------------------------------------------------------------- authentication
+
+  /**
+   * Checks a user name and password, for a login and for every Basic-authenticated request alike. After
+   * `maxFailedLogins` failures for the name or for the address within the window, every attempt (even a
+   * correct one) is refused until the window has passed.
+   */
+  async authenticate(name: string, password: string, address: string): Promise<Authentication> {
+    const now = this.now();
+    const keys = [`user:${name}`, `address:${address}`];
+    const retryAfterMs = Math.max(...keys.map((key) => this.throttledFor(key, now)));
+    if (retryAfterMs > 0) return { kind: 'throttled', retryAfterSecs: Math.ceil(retryAfterMs / 1000) };
+
+    const stored = this.store.credentials(name);
+    const cacheKey = createHmac('sha256', this.verifiedKey)
+      .update(JSON.stringify([name, password]))
+      .digest('base64');
+    const hit = this.verified.get(cacheKey);
+    if (
+      stored &&
+      hit &&
+      hit.until > now &&
+      hit.userId === stored.user.id &&
+      hit.passwordHash === stored.passwordHash
+    )
+      return { kind: 'ok', user: stored.user };
+
+    // An unknown name costs as much as a wrong password, so timing does not tell which names exist.
+    const ok = stored
+      ? await verifyPassword(password, stored.passwordHash)
+      : await verifyPassword(
+          password,
+          await (this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'))),
+        );
+    if (!stored || !ok) {
+      this.store.deleteLoginFailuresBefore(now - this.windowMs);
+      this.store.recordLoginFailure(keys, now);
+      return { kind: 'invalid' };
+    }
+    this.store.clearLoginFailures(keys[0]);
+    this.verified.delete(cacheKey);
+    this.verified.set(cacheKey, {
+      userId: stored.user.id,
+      passwordHash: stored.passwordHash,
+      until: now + VERIFIED_TTL_MS,
+    });
+    if (this.verified.size > VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value!);
+    return { kind: 'ok', user: stored.user };
+  }
+
+  /** Milliseconds until `key` may try again; 0 when it may now. */
+  private throttledFor(key: string, now: number): number {
+    const failures = this.store.loginFailuresSince(key, now - this.windowMs);
+    if (failures.length < this.maxFailures) return 0;
+    // Free again once the oldest of the last `maxFailures` failures leaves the window.
+    return failures[this.maxFailures - 1] + this.windowMs - now;
+  }
+
+  // ---------------------------------------------------------------- sessions
+
+  openSession(userId: number): IssuedSession {
+    const now = this.now();
+    this.store.deleteSessionsIdleSince(now - this.sessionTimeoutSecs * 1000);
+    const token = randomBytes(32).toString('base64url');
+    this.store.insertSession({ tokenHash: tokenHash(token), userId, createdAt: now });
+    return { token, maxAgeSecs: this.sessionTimeoutSecs };
+  }
+
+  /**
+   * The user of a live session, refreshing its expiry. `refreshed` says the expiry moved, so the cookie's
+   * Max-Age should be sent again.
+   */
+  sessionUser(token: string): { user: UserInfo; refreshed: boolean } | undefined {
+    const now = this.now();
+    const hash = tokenHash(token);
+    const session = this.store.session(hash);
+    if (!session) return undefined;
+    const timeoutMs = this.sessionTimeoutSecs * 1000;
+    if (now - session.lastUsedAt >= timeoutMs) {
+      this.store.deleteSession(hash);
+      return undefined;
+    }
+    const refreshed = now - session.lastUsedAt >= Math.min(TOUCH_INTERVAL_MS, timeoutMs / 2);
+    if (refreshed) this.store.touchSession(hash, now);
+    return { user: session.user, refreshed };
+  }
+
+  closeSession(token: string): void {
+    this.store.deleteSession(tokenHash(token));
+  }
+}
