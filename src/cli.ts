@@ -6,7 +6,7 @@ import { loadPipelineFile, PipelineFileError } from './pipeline/pipeline-file.js
 import { registry } from './components.js';
 import { startSluice } from './main.js';
 import { loadConfig } from './config.js';
-import { PipelineError } from './errors.js';
+import { SluiceError } from './errors.js';
 
 const USAGE = `usage: sluice <command>
   start                  run the engine (configuration from SLUICE_* environment variables)
@@ -69,7 +69,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (err) => {
-    if (err instanceof PipelineFileError || err instanceof PipelineError) console.error(err.message);
+    if (err instanceof PipelineFileError || err instanceof SluiceError) console.error(err.message);
     else console.error(err);
     process.exit(1);
   },

@@ -1,8 +1,9 @@
 /**
- * Typed, coded errors. Messages carry UIDs, envelope ids and file names, never patient names or IDs.
+ * Typed, coded errors: `SluiceError` is the base of every error the engine raises on purpose (pipeline,
+ * DICOM, storage, API). Messages carry UIDs, envelope ids and file names, never patient names or IDs.
  * The HTTP mapping lives in one place (src/api/problem.ts); the DICOM status mapping in the SCP.
  */
-export class PipelineError extends Error {
+export class SluiceError extends Error {
   /** Stable `DOMAIN.REASON` code, safe to show and to match on. */
   readonly code: string;
   readonly httpStatus: number;
@@ -15,46 +16,46 @@ export class PipelineError extends Error {
 }
 
 /** The bytes are not a DICOM Part-10 object we can read (truncated, not DICOM, absurd lengths…). */
-export class InvalidDicomError extends PipelineError {
+export class InvalidDicomError extends SluiceError {
   constructor(reason: string, options?: { cause?: unknown }) {
     super('DICOM.INVALID', `Invalid DICOM data: ${reason}`, 400, options);
   }
 }
 
 /** Readable DICOM, but its SOP class or transfer syntax is not accepted here. */
-export class UnsupportedContextError extends PipelineError {
+export class UnsupportedContextError extends SluiceError {
   constructor(reason: string) {
     super('DICOM.UNSUPPORTED_CONTEXT', reason, 400);
   }
 }
 
-export class NotFoundError extends PipelineError {
+export class NotFoundError extends SluiceError {
   constructor(what: string) {
     super('API.NOT_FOUND', `${what} not found`, 404);
   }
 }
 
-export class BadRequestError extends PipelineError {
+export class BadRequestError extends SluiceError {
   constructor(message: string) {
     super('API.BAD_REQUEST', message, 400);
   }
 }
 
-export class StorageError extends PipelineError {
+export class StorageError extends SluiceError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('STORAGE.FAILED', message, 500, options);
   }
 }
 
-export class ConfigError extends PipelineError {
+export class ConfigError extends SluiceError {
   constructor(message: string) {
     super('CONFIG.INVALID', message, 400);
   }
 }
 
-/** Anything thrown that is not a PipelineError becomes one, without losing the cause. */
-export function asPipelineError(err: unknown, code = 'INTERNAL.ERROR'): PipelineError {
-  if (err instanceof PipelineError) return err;
+/** Anything thrown that is not a SluiceError becomes one, without losing the cause. */
+export function asSluiceError(err: unknown, code = 'INTERNAL.ERROR'): SluiceError {
+  if (err instanceof SluiceError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  return new PipelineError(code, message, 500, { cause: err });
+  return new SluiceError(code, message, 500, { cause: err });
 }

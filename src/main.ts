@@ -26,7 +26,6 @@ import { ExportSetService } from './export/service.js';
 import { AnonymizationService } from './anonymization/service.js';
 import { loadOrCreateSecret } from './anonymization/secret.js';
 import { BoxService } from './boxes/service.js';
-import { storageKey } from './sinks/storage.js';
 import { reconcile } from './storage/reconcile.js';
 import { createApp } from './api/app.js';
 import { registry } from './components.js';
@@ -58,7 +57,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   await users.ensureSuperuser(config.adminUser, config.adminPassword);
   if (config.adminPassword === 'admin')
     console.warn('the superuser has the default password "admin": set SLUICE_ADMIN_PASSWORD');
-  const seriesTypes = new SeriesTypeService(state, index, blobs, { storageKey });
+  const seriesTypes = new SeriesTypeService(state, index, blobs, {});
   const tagFilters = new TagFilterService(state);
   const log = new LogService(state);
   // Rendering and the decompression of compressed instances for peers that refuse them share the pool.
@@ -69,7 +68,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   const anonymization = new AnonymizationService(
     await loadOrCreateSecret(join(config.dataDir, 'anonymization.secret')),
     state,
-    { index, blobs, storageKey, scratchDir: join(config.dataDir, 'anonymization-tmp') },
+    { index, blobs, scratchDir: join(config.dataDir, 'anonymization-tmp') },
   );
   // Bound before the first box connection is created (the HTTP port may be 0: chosen at listen).
   let boundHttpPort = config.httpPort;
@@ -80,7 +79,6 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     (file, request) => anonymization.anonymize(file, request).parts,
     {
       publicApiUrl: () => `${config.publicUrl ?? defaultPublicUrl(config.httpHost, boundHttpPort)}/api`,
-      storageKey,
       timings: config.boxes,
     },
   );
@@ -91,7 +89,6 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     {
       index,
       blobs,
-      storageKey,
       sender,
       log,
       boxes: {
@@ -106,7 +103,6 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   const scus = new ScuService(state, {
     index,
     blobs,
-    storageKey,
     sender,
     log,
     onDeleted: (id) => forwarding.forgetScu(id),
@@ -158,7 +154,6 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     blobs,
     pool: renderPool,
     thumbnailDir: join(config.dataDir, 'thumbnails'),
-    storageKey,
   });
   const app = createApp({
     index,

@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, basic, createTestApp, type TestApp } from './helpers/app.js';
 import { makeInstance, newUid } from './fixtures/dicom-fixtures.js';
 import { attr, parseHeader } from '../src/dicom/header.js';
-import { storageKey } from '../src/sinks/storage.js';
 import { OPTION_NAMES } from '../src/anonymization/deid/profile.js';
 
 let t: TestApp;
@@ -25,7 +24,7 @@ async function store(bytes: Buffer) {
   const header = parseHeader(bytes);
   const path = join(t.dir, `${header.sopInstanceUid}.in`);
   await writeFile(path, bytes);
-  await t.blobs.putFile(storageKey(header.sopInstanceUid), path);
+  await t.blobs.putFile(header.sopInstanceUid, path);
   return t.index.upsert({
     header,
     origin: { sourceType: 'user', sourceId: 1, sourceName: 'admin' },
@@ -111,7 +110,7 @@ describe('/api/anonymization', () => {
     expect(created.sopInstanceUID.value).not.toBe(image.sopInstanceUID.value);
     expect((await api(`/api/images/${image.id}`)).status).toBe(404);
     expect((await api(`/api/images/${created.id}`)).status).toBe(200);
-    expect(await t.blobs.exists(storageKey(image.sopInstanceUID.value))).toBe(false);
+    expect(await t.blobs.exists(image.sopInstanceUID.value)).toBe(false);
   });
 
   it('POST /images/{id}/anonymized answers anonymized bytes without storing them, and a USER may', async () => {

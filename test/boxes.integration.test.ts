@@ -26,7 +26,6 @@ import {
 } from './helpers/boxes.js';
 import { makeInstance } from './fixtures/dicom-fixtures.js';
 import { parseHeader, attr } from '../src/dicom/header.js';
-import { storageKey } from '../src/sinks/storage.js';
 
 let a: TestEngine;
 let b: TestEngine;
@@ -52,7 +51,7 @@ const storedHeader = async (engine: TestEngine, image: ImageJson) =>
 
 /** Where the file-system blob store keeps an image (`<root>/<aa>/<key>.dcm`). */
 const storedPath = (engine: TestEngine, image: ImageJson) => {
-  const key = storageKey(image.sopInstanceUID.value);
+  const key = image.sopInstanceUID.value;
   return join(
     engine.dataDir,
     'storage',

@@ -8,10 +8,10 @@ import { z } from 'zod';
 import type { ApiDeps } from '../api/deps.js';
 import type { AuthEnv } from '../api/auth.js';
 import { idParam, jsonBody, pagingParams, parseOr400 } from '../api/params.js';
-import { BadRequestError, NotFoundError, PipelineError } from '../errors.js';
+import { BadRequestError, NotFoundError, SluiceError } from '../errors.js';
 import { tagValuesFromJson, type AnonymizationService } from './service.js';
 import { normalizeOptions } from './deid/profile.js';
-import type { AnonymizationKeyValue } from '../ports.js';
+import type { AnonymizationKeyValue } from './store.js';
 import { parseTagTree, tagTreeToJson } from '../dicom/tag-path.js';
 
 const profileSchema = z.object({
@@ -58,13 +58,13 @@ const optionNames = (profile: z.infer<typeof profileSchema>) =>
 
 function service(deps: ApiDeps): AnonymizationService {
   if (!deps.anonymization)
-    throw new PipelineError('ANONYMIZATION.NOT_WIRED', 'anonymization is not available here', 503);
+    throw new SluiceError('ANONYMIZATION.NOT_WIRED', 'anonymization is not available here', 503);
   return deps.anonymization;
 }
 
 function keyStore(deps: ApiDeps) {
   const keys = service(deps).keys;
-  if (!keys) throw new PipelineError('ANONYMIZATION.NOT_WIRED', 'anonymization keys are not available', 503);
+  if (!keys) throw new SluiceError('ANONYMIZATION.NOT_WIRED', 'anonymization keys are not available', 503);
   return keys;
 }
 

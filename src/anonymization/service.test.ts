@@ -7,7 +7,7 @@ import { makeInstance, newUid } from '../../test/fixtures/dicom-fixtures.js';
 import { AnonymizationService, keyIdentifiers } from './service.js';
 import { attr, parseHeader } from '../dicom/header.js';
 import { mapUid } from './deid/anonymize.js';
-import type { StateStore } from '../ports.js';
+import type { StateStore } from '../storage/state-store.js';
 
 let dir: string;
 let state: StateStore;

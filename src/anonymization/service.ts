@@ -8,22 +8,16 @@
  * between the first anonymization and the recorded key is synchronous, so images racing in this process or
  * in another one on the same state store cannot give one patient two pseudonyms.
  */
+import { deleteStoredImages } from '../storage/stored-images.js';
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { attr, parseHeader, type DicomHeader } from '../dicom/header.js';
-import { BadRequestError, NotFoundError, PipelineError } from '../errors.js';
+import { BadRequestError, NotFoundError, SluiceError } from '../errors.js';
 import type { Origin } from '../pipeline/envelope.js';
-import type {
-  AnonymizationKey,
-  AnonymizationKeyStore,
-  BlobStore,
-  Image,
-  KeyIdentifiers,
-  KeyLevel,
-  KeyMatch,
-  MetadataIndex,
-} from '../ports.js';
+import type { AnonymizationKey, AnonymizationKeyStore, KeyIdentifiers, KeyLevel, KeyMatch } from './store.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { Image, MetadataIndex } from '../storage/metadata-index.js';
 import {
   anonymize,
   setRootValues,
@@ -114,7 +108,6 @@ export class AnonymizationService {
     private readonly storage?: {
       index: MetadataIndex;
       blobs: BlobStore;
-      storageKey: (sopInstanceUid: string) => string;
       /** Where anonymized files are written before the blob store takes them. */
       scratchDir: string;
     },
@@ -259,7 +252,7 @@ export class AnonymizationService {
       } finally {
         await handle.close();
       }
-      await storage.blobs.putFile(storage.storageKey(result.header.sopInstanceUid), scratch);
+      await storage.blobs.putFile(result.header.sopInstanceUid, scratch);
     } finally {
       await rm(scratch, { force: true });
     }
@@ -268,12 +261,8 @@ export class AnonymizationService {
       origin,
       size: result.bytes.length,
     });
-    if (stored.id !== image.id) {
-      // Files first, as the images route does: a crash in between leaves a row the start-up check removes.
-      if (result.header.sopInstanceUid !== image.sopInstanceUID.value)
-        await storage.blobs.delete(storage.storageKey(image.sopInstanceUID.value));
-      storage.index.deleteImages([image.id]);
-    }
+    // A new SOP Instance UID is a new image: the original goes (the same UID was overwritten in place).
+    if (stored.id !== image.id) await deleteStoredImages(storage.index, storage.blobs, [image.id]);
     return stored;
   }
 
@@ -290,7 +279,7 @@ export class AnonymizationService {
 
   private async readStored(image: Image): Promise<Buffer> {
     const storage = this.requireStorage();
-    const { stream } = await storage.blobs.open(storage.storageKey(image.sopInstanceUID.value));
+    const { stream } = await storage.blobs.open(image.sopInstanceUID.value);
     const chunks: Buffer[] = [];
     for await (const chunk of stream) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks);
@@ -298,7 +287,7 @@ export class AnonymizationService {
 
   private requireStorage() {
     if (!this.storage)
-      throw new PipelineError('ANONYMIZATION.NO_STORAGE', 'anonymization of stored images is not wired', 503);
+      throw new SluiceError('ANONYMIZATION.NO_STORAGE', 'anonymization of stored images is not wired', 503);
     return this.storage;
   }
 }

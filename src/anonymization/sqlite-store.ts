@@ -13,9 +13,9 @@ import type {
   KeyIdentifiers,
   KeyLevel,
   KeyMatch,
-} from '../ports.js';
+} from './store.js';
 import { BadRequestError } from '../errors.js';
-import type { StatePart } from '../storage/sqlite-state.js';
+import type { StatePart } from '../storage/sqlite-state-part.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS AnonymizationKeys (

@@ -7,7 +7,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import { matchedRoutes } from 'hono/route';
 import { hasRole, type Authentication, type UserService } from '../users/service.js';
-import type { Role, UserInfo } from '../ports.js';
+import type { Role, UserInfo } from '../users/store.js';
 import { accessFor, defaultAccess } from './policy.js';
 
 export const SESSION_COOKIE = 'slicebox-session';

@@ -1,4 +1,5 @@
-import type { BlobStore, MetadataIndex } from '../ports.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { MetadataIndex } from '../storage/metadata-index.js';
 import type { Engine } from '../pipeline/engine.js';
 import type { UserService } from '../users/service.js';
 import type { SeriesTypeService } from '../series-types/service.js';

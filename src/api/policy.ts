@@ -3,7 +3,7 @@
  * that is not listed needs USER to read (GET, HEAD) and ADMINISTRATOR for anything else, so a new route is
  * born protected. The README's table is this one; keep them together.
  */
-import type { Role } from '../ports.js';
+import type { Role } from '../users/store.js';
 
 /** PUBLIC: no credentials needed (the route may still look at them, as `GET /api/users/current` does). */
 export type Access = 'PUBLIC' | Role;

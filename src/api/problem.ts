@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { PipelineError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 
 /**
  * The one place where errors become HTTP responses. Slicebox answers errors as plain text; so do we,
@@ -9,7 +9,7 @@ import { PipelineError } from '../errors.js';
  */
 export function onError(err: Error, c: Context): Response {
   if (err instanceof HTTPException) return err.getResponse();
-  if (err instanceof PipelineError) {
+  if (err instanceof SluiceError) {
     c.header('X-Sluice-Error', err.code);
     return c.text(err.message, err.httpStatus as ContentfulStatusCode);
   }

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { ApiDeps } from '../api/deps.js';
 import type { AuthEnv } from '../api/auth.js';
 import { idParam, jsonBody, pagingParams, parseOr400 } from '../api/params.js';
-import type { Image } from '../ports.js';
+import type { Image } from '../storage/metadata-index.js';
 import { boxJson } from './wire.js';
 import { tagValuesFromJson } from '../anonymization/service.js';
 import { hasRole } from '../users/service.js';

@@ -15,21 +15,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { BadRequestError, NotFoundError, PipelineError } from '../errors.js';
+import { BadRequestError, NotFoundError, SluiceError } from '../errors.js';
 import type { SourceRef } from '../pipeline/envelope.js';
 import type { Outcome } from '../pipeline/settle.js';
-import type {
-  BlobStore,
-  BoxRow,
-  BoxStore,
-  BoxTagValue,
-  Destination,
-  Image,
-  IncomingTransaction,
-  MetadataIndex,
-  OutgoingTransaction,
-  Source,
-} from '../ports.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { BoxRow, BoxStore, BoxTagValue, IncomingTransaction, OutgoingTransaction } from './store.js';
+import type { Destination } from '../forwarding/store.js';
+import type { Image, MetadataIndex, Source } from '../storage/metadata-index.js';
 import { normalizeOptions } from '../anonymization/deid/profile.js';
 import {
   boxHttpClient,
@@ -91,13 +83,12 @@ export const DEFAULT_BOX_TIMINGS: BoxTimings = {
 export interface BoxServiceOptions {
   /** The API base other sides reach us at (`<public URL>/api`); read when a connection is created. */
   publicApiUrl: () => string;
-  storageKey: (sopInstanceUid: string) => string;
   timings?: Partial<BoxTimings>;
   now?: () => number;
 }
 
 /** How one received image ended, for the transaction's bookkeeping. */
-type Receipt = { kind: 'received' } | { kind: 'failed'; error: PipelineError };
+type Receipt = { kind: 'received' } | { kind: 'failed'; error: SluiceError };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -284,7 +275,7 @@ export class BoxService {
       if (answer.status === 401)
         throw new BadRequestError(`the remote at ${new URL(baseUrl).host} does not know this box token`);
     } catch (err) {
-      if (err instanceof PipelineError) throw err;
+      if (err instanceof SluiceError) throw err;
       console.warn(`box connect: ${new URL(baseUrl).host} unreachable for now (${(err as Error).message})`);
     } finally {
       client.close();
@@ -310,7 +301,7 @@ export class BoxService {
   ): OutgoingTransaction {
     const box = this.box(boxId);
     if (!this.anonymizer)
-      throw new PipelineError('ANONYMIZATION.NOT_WIRED', 'boxes need the anonymization service', 503);
+      throw new SluiceError('ANONYMIZATION.NOT_WIRED', 'boxes need the anonymization service', 503);
     const profile = normalizeOptions(options, 'profile.options');
     if (!images.length) throw new BadRequestError('imageTagValuesSet must name at least one image');
     const seen = new Set<number>();
@@ -348,15 +339,15 @@ export class BoxService {
     tagValues: BoxTagValue[],
   ): Promise<readonly Buffer[]> {
     if (!this.anonymizer)
-      throw new PipelineError('ANONYMIZATION.NOT_WIRED', 'boxes need the anonymization service', 503);
+      throw new SluiceError('ANONYMIZATION.NOT_WIRED', 'boxes need the anonymization service', 503);
     const image = this.index.image(imageId);
-    if (!image) throw new PipelineError('BOX.IMAGE_GONE', `image ${imageId} no longer exists`, 404);
+    if (!image) throw new SluiceError('BOX.IMAGE_GONE', `image ${imageId} no longer exists`, 404);
     const file = await this.readStored(image);
     try {
       return this.anonymizer(file, { options, tagValues, imageId });
     } catch (err) {
-      const permanent = err instanceof PipelineError && err.httpStatus >= 400 && err.httpStatus < 500;
-      throw new PipelineError(
+      const permanent = err instanceof SluiceError && err.httpStatus >= 400 && err.httpStatus < 500;
+      throw new SluiceError(
         permanent ? 'BOX.ANONYMIZATION_FAILED' : 'BOX.ANONYMIZATION_ERROR',
         `image ${imageId} cannot be anonymized: ${(err as Error).message}`,
         permanent ? 404 : 503,
@@ -368,10 +359,10 @@ export class BoxService {
   private async readStored(image: Image): Promise<Buffer> {
     let opened;
     try {
-      opened = await this.blobs.open(this.options.storageKey(image.sopInstanceUID.value));
+      opened = await this.blobs.open(image.sopInstanceUID.value);
     } catch (err) {
       if (err instanceof NotFoundError)
-        throw new PipelineError('BOX.IMAGE_GONE', `the stored file of image ${image.id} is missing`, 404);
+        throw new SluiceError('BOX.IMAGE_GONE', `the stored file of image ${image.id} is missing`, 404);
       throw err;
     }
     const chunks: Buffer[] = [];
@@ -431,7 +422,7 @@ export class BoxService {
     const ingest = this.ingest;
     if (!ingest) {
       compressed.resume();
-      throw new PipelineError(
+      throw new SluiceError(
         'ENGINE.NO_BOX_INCOMING',
         'no running pipeline has a box_incoming source to take box transfers',
         503,

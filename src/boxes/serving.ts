@@ -5,8 +5,8 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { BadRequestError, NotFoundError, PipelineError } from '../errors.js';
-import type { BoxRow, TransactionStatus } from '../ports.js';
+import { BadRequestError, NotFoundError, SluiceError } from '../errors.js';
+import type { BoxRow, TransactionStatus } from './store.js';
 import type { BoxService } from './service.js';
 import { deflateStream, outgoingImageJson, outgoingTransactionJson } from './wire.js';
 
@@ -22,7 +22,7 @@ export class BoxServing {
     let found: BoxRow | undefined;
     for (const box of this.boxes.store.pollBoxes())
       if (timingSafeEqual(sha256(box.token), presented) && !found) found = box;
-    if (!found) throw new PipelineError('BOX.UNKNOWN_TOKEN', 'No box found for this token', 401);
+    if (!found) throw new SluiceError('BOX.UNKNOWN_TOKEN', 'No box found for this token', 401);
     return found;
   }
 
@@ -101,7 +101,7 @@ export class BoxServing {
   async outgoingImageStream(box: BoxRow, transactionId: number, imageId: number): Promise<Readable> {
     const { image, transaction } = this.outgoingOfBox(box, transactionId, imageId);
     if (image.status === 'FAILED')
-      throw new PipelineError('BOX.IMAGE_FAILED', `outgoing image ${image.id} failed: ${image.message}`, 404);
+      throw new SluiceError('BOX.IMAGE_FAILED', `outgoing image ${image.id} failed: ${image.message}`, 404);
     try {
       const bytes = await this.boxes.anonymizedImage(
         image.imageId,
@@ -111,7 +111,7 @@ export class BoxServing {
       this.boxes.store.touchOutgoing(transaction.id, this.boxes.now());
       return deflateStream(bytes);
     } catch (err) {
-      if (err instanceof PipelineError && err.httpStatus === 404)
+      if (err instanceof SluiceError && err.httpStatus === 404)
         this.boxes.store.markOutgoingFailed(image.id, err.message, this.boxes.now());
       throw err;
     }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteState } from '../storage/sqlite-state.js';
-import type { StateStore } from '../ports.js';
+import type { StateStore } from '../storage/state-store.js';
 
 let dir: string;
 let state: StateStore;

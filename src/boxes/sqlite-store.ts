@@ -14,8 +14,8 @@ import type {
   OutgoingImage,
   OutgoingTransaction,
   TransactionStatus,
-} from '../ports.js';
-import type { StatePart } from '../storage/sqlite-state.js';
+} from './store.js';
+import type { StatePart } from '../storage/sqlite-state-part.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS Boxes (

@@ -9,7 +9,7 @@ import { Hono, type Context } from 'hono';
 import type { ApiDeps } from '../api/deps.js';
 import type { AuthEnv } from '../api/auth.js';
 import { jsonBody } from '../api/params.js';
-import { BadRequestError, PipelineError } from '../errors.js';
+import { BadRequestError, SluiceError } from '../errors.js';
 
 const MAX_POLL = 1000;
 /** JSON and status bodies of the protocol are a few hundred bytes; a token holder may not send more. */
@@ -23,7 +23,7 @@ async function smallBody(c: Context): Promise<string> {
   for await (const chunk of Readable.fromWeb(c.req.raw.body as WebReadableStream)) {
     size += (chunk as Buffer).length;
     if (size > MAX_SMALL_BODY)
-      throw new PipelineError('BOX.BODY_TOO_LARGE', `request body over ${MAX_SMALL_BODY} bytes`, 413);
+      throw new SluiceError('BOX.BODY_TOO_LARGE', `request body over ${MAX_SMALL_BODY} bytes`, 413);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');

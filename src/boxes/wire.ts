@@ -7,9 +7,9 @@ import { request as httpRequest, Agent as HttpAgent, type IncomingMessage } from
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
 import { constants, createDeflate, createInflate, createInflateRaw } from 'node:zlib';
-import { PipelineError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 import { OPTIONS, type OptionName } from '../anonymization/deid/profile.js';
-import type { BoxRow, OutgoingImage, OutgoingTransaction } from '../ports.js';
+import type { BoxRow, OutgoingImage, OutgoingTransaction } from './store.js';
 
 /** Slicebox's `AnonymizationProfile` as answered: the options with their titles, descriptions and ranks. */
 export function profileJson(options: readonly string[]) {
@@ -89,7 +89,7 @@ export function parsePollAnswer(json: unknown): RemoteTransactionImage[] {
       !positiveInt(img.id) ||
       !positiveInt(img.sequenceNumber)
     )
-      throw new PipelineError(
+      throw new SluiceError(
         'BOX.BAD_ANSWER',
         `poll answer item ${i} is not an OutgoingTransactionImage`,
         502,
@@ -126,7 +126,7 @@ export function inflateStream(source: Readable, maxBytes: number): Readable {
       if (next.done) break;
       head = Buffer.concat([head, next.value as Buffer]);
     }
-    if (!head.length) throw new PipelineError('BOX.EMPTY_BODY', 'the request body is empty', 400);
+    if (!head.length) throw new SluiceError('BOX.EMPTY_BODY', 'the request body is empty', 400);
     const inflater = isZlibHeader(head) ? createInflate() : createInflateRaw();
     const rest = Readable.from(
       (async function* () {
@@ -145,14 +145,14 @@ export function inflateStream(source: Readable, maxBytes: number): Readable {
       for await (const chunk of inflater) {
         total += (chunk as Buffer).length;
         if (total > maxBytes)
-          throw new PipelineError('BOX.TOO_LARGE', `the image inflates to more than ${maxBytes} bytes`, 413);
+          throw new SluiceError('BOX.TOO_LARGE', `the image inflates to more than ${maxBytes} bytes`, 413);
         yield chunk as Buffer;
       }
     } catch (err) {
       rest.destroy();
       const code = (err as NodeJS.ErrnoException).code;
       if (typeof code === 'string' && code.startsWith('Z_'))
-        throw new PipelineError(
+        throw new SluiceError(
           'BOX.INVALID_DEFLATE',
           `the body is not valid deflate data: ${(err as Error).message}`,
           400,

@@ -4,8 +4,8 @@
  * read what to do from the state store (so a restart resumes where it was), and back off exponentially on
  * transient failures.
  */
-import type { BoxRow } from '../ports.js';
-import { PipelineError } from '../errors.js';
+import type { BoxRow } from './store.js';
+import { SluiceError } from '../errors.js';
 import type { BoxService } from './service.js';
 import {
   deflateStream,
@@ -147,7 +147,7 @@ export class BoxWorker {
       );
     } catch (err) {
       const message = (err as Error).message;
-      const permanent = err instanceof PipelineError && err.httpStatus === 404;
+      const permanent = err instanceof SluiceError && err.httpStatus === 404;
       if (permanent || image.attempts + 1 >= LOCAL_ATTEMPTS)
         store.markOutgoingFailed(image.id, message, this.service.now());
       else this.defer(image, message);

@@ -5,7 +5,7 @@
  * blacklists first, then the union of the whitelists.
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { InvalidDicomError, PipelineError } from '../errors.js';
+import { InvalidDicomError, SluiceError } from '../errors.js';
 import { parseHeader, TransferSyntax, type DicomHeader } from './header.js';
 import { isSequenceTag, relation, tagOfKeyword, type PathStep, type TagTree } from './tag-path.js';
 
@@ -45,7 +45,7 @@ export const ALWAYS_KEPT_KEYWORDS = [
 ] as const;
 const ALWAYS_KEPT = new Set(ALWAYS_KEPT_KEYWORDS.map((k) => tagOfKeyword(k)!));
 
-export class TagFilterError extends PipelineError {
+export class TagFilterError extends SluiceError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('FILTER.REWRITE_FAILED', `tag filter: ${message}`, 500, options);
   }

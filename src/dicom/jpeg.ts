@@ -2,9 +2,9 @@
  * Reads what DICOM needs to know about a JPEG file from its markers (no decoding): the frame header (SOF)
  * gives rows, columns, components and precision; JFIF and Adobe markers tell RGB from YCbCr.
  */
-import { PipelineError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 
-export class InvalidJpegError extends PipelineError {
+export class InvalidJpegError extends SluiceError {
   constructor(reason: string) {
     super('JPEG.INVALID', `Invalid JPEG: ${reason}`, 400);
   }

@@ -7,7 +7,7 @@
  * mirrored into the file meta information.
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { BadRequestError, PipelineError } from '../errors.js';
+import { BadRequestError, SluiceError } from '../errors.js';
 import { parseHeader, TransferSyntax, type DicomHeader } from './header.js';
 import { Reader, type RawElement, type RawItem } from './filter.js';
 import {
@@ -245,7 +245,7 @@ export function modifyAttributes(
   try {
     return { bytes, header: parseHeader(bytes) };
   } catch (err) {
-    if (err instanceof PipelineError && err.httpStatus === 400)
+    if (err instanceof SluiceError && err.httpStatus === 400)
       throw new BadRequestError(`the modified instance would not be accepted: ${err.message}`);
     throw err;
   }

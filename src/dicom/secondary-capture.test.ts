@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseHeader, TransferSyntax, attr } from './header.js';
 import { readJpegInfo } from './jpeg.js';
 import { SECONDARY_CAPTURE_IMAGE_STORAGE, secondaryCaptureFromJpeg } from './secondary-capture.js';
-import type { Patient, Study } from '../ports.js';
+import type { Patient, Study } from '../storage/metadata-index.js';
 
 const v = (value: string) => ({ value });
 const patient: Patient = {

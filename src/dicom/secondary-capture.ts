@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { buildFileMeta, TransferSyntax } from './header.js';
 import { encodeElement, encodeValue, EXPLICIT_LITTLE, type Charset } from './values.js';
 import type { JpegInfo } from './jpeg.js';
-import type { Patient, Study } from '../ports.js';
+import type { Patient, Study } from '../storage/metadata-index.js';
 
 export const SECONDARY_CAPTURE_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.7';
 

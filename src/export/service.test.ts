@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteState } from '../storage/sqlite-state.js';
 import { loadConfig } from '../config.js';
 import { ExportSetService } from './service.js';
-import type { StateStore } from '../ports.js';
+import type { StateStore } from '../storage/state-store.js';
 
 let state: StateStore;
 const clock = { now: Date.UTC(2026, 0, 1) };

@@ -3,7 +3,7 @@
  * streams them as a zip. Sets live in the state store, so a download link survives a restart, and expire
  * after `SLUICE_EXPORT_SET_TTL_SECS` (Slicebox kept them in memory for 6 hours).
  */
-import type { ExportSetStore } from '../ports.js';
+import type { ExportSetStore } from './store.js';
 
 export interface ExportSetOptions {
   ttlSecs: number;

@@ -3,8 +3,8 @@
  * was made so that expired sets can be told apart and removed.
  */
 import type Database from 'better-sqlite3';
-import type { ExportSet, ExportSetStore } from '../ports.js';
-import type { StatePart } from '../storage/sqlite-state.js';
+import type { ExportSet, ExportSetStore } from './store.js';
+import type { StatePart } from '../storage/sqlite-state-part.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS ExportSets (

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { folderPart, zipStream } from './zip.js';
 import { NotFoundError } from '../errors.js';
-import type { BlobStore } from '../ports.js';
+import type { BlobStore } from '../storage/blob-store.js';
 
 const store = (files: Record<string, Buffer>): BlobStore =>
   ({

@@ -6,8 +6,8 @@
  */
 import type { Readable } from 'node:stream';
 import yazl from 'yazl';
-import type { BlobStore, FlatSeries, MetadataIndex } from '../ports.js';
-import { storageKey } from '../sinks/storage.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { FlatSeries, MetadataIndex } from '../storage/metadata-index.js';
 
 export interface ExportEntry {
   /** Path inside the zip. */
@@ -49,7 +49,7 @@ export function exportEntries(index: MetadataIndex, imageIds: readonly number[])
     ].join('/');
     rows.push({
       order: [patient.id, study.id, series.id, image.id],
-      entry: { path, key: storageKey(image.sopInstanceUID.value) },
+      entry: { path, key: image.sopInstanceUID.value },
     });
   }
   rows.sort((a, b) => compare(a.order, b.order));

@@ -2,8 +2,10 @@
  * SCUs (Slicebox's `/api/scus`): remote C-STORE SCPs, and sending stored images to them. The DIMSE work is
  * an adapter behind the DicomSender port (src/dimse/scu/store-scu.ts), wired in main.ts.
  */
-import type { BlobStore, Destination, MetadataIndex, ScuData, ScuStore } from '../ports.js';
-import { NotFoundError, PipelineError } from '../errors.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { Destination, ScuData, ScuStore } from './store.js';
+import type { MetadataIndex } from '../storage/metadata-index.js';
+import { NotFoundError, SluiceError } from '../errors.js';
 import type { LogService } from '../log/service.js';
 
 /** A remote SCP as the sender needs it. */
@@ -28,7 +30,7 @@ export interface SendResult {
 export interface DicomSender {
   /**
    * Sends the files as stored, over as few associations as possible, reporting each result as it arrives.
-   * Rejects with a PipelineError (HTTP 502) when the peer cannot be reached or refuses the association.
+   * Rejects with a SluiceError (HTTP 502) when the peer cannot be reached or refuses the association.
    */
   send(peer: DicomPeer, paths: string[], onResult?: (result: SendResult) => void): Promise<SendResult[]>;
 }
@@ -36,7 +38,7 @@ export interface DicomSender {
 export const describePeer = (p: DicomPeer) => `"${p.name}" (${p.aeTitle}@${p.host}:${p.port})`;
 
 /** A peer answered with failures: 502, naming the first few instances and their statuses. */
-export function failedSendError(peer: DicomPeer, total: number, failures: SendResult[]): PipelineError {
+export function failedSendError(peer: DicomPeer, total: number, failures: SendResult[]): SluiceError {
   const shown = failures
     .slice(0, 3)
     .map(
@@ -44,7 +46,7 @@ export function failedSendError(peer: DicomPeer, total: number, failures: SendRe
         `${f.sopInstanceUid}: ${f.status < 0 ? 'not sent' : `status 0x${f.status.toString(16).padStart(4, '0')}`}${f.comment ? ` (${f.comment})` : ''}`,
     );
   const more = failures.length > 3 ? `; and ${failures.length - 3} more` : '';
-  return new PipelineError(
+  return new SluiceError(
     'SCU.STORE_FAILED',
     `${describePeer(peer)} did not store ${failures.length} of ${total} instances: ${shown.join('; ')}${more}`,
     502,
@@ -54,7 +56,6 @@ export function failedSendError(peer: DicomPeer, total: number, failures: SendRe
 export interface ScuServiceDeps {
   index: MetadataIndex;
   blobs: BlobStore;
-  storageKey: (sopInstanceUid: string) => string;
   sender: DicomSender;
   log: LogService;
   /** Called after an SCU is deleted (forwarding rules to it go with it). */
@@ -108,10 +109,10 @@ export class ScuService {
     for (const id of imageIds) {
       const image = this.deps.index.image(id);
       if (!image) throw new NotFoundError(`image ${id}`);
-      const key = this.deps.storageKey(image.sopInstanceUID.value);
+      const key = image.sopInstanceUID.value;
       const path = this.deps.blobs.localPath(key);
       if (!path)
-        throw new PipelineError(
+        throw new SluiceError(
           'SCU.NO_LOCAL_FILE',
           'sending needs a blob store on the local file system',
           500,

@@ -13,9 +13,11 @@ import { openSqliteIndex } from '../storage/sqlite-index.js';
 import { openSqliteState } from '../storage/sqlite-state.js';
 import { ForwardingService } from './service.js';
 import { LogService } from '../log/service.js';
-import type { BlobStore, MetadataIndex, StateStore } from '../ports.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { MetadataIndex } from '../storage/metadata-index.js';
+import type { StateStore } from '../storage/state-store.js';
 import type { DicomPeer, DicomSender, SendResult } from './scus.js';
-import { PipelineError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 import { DEFAULT_FORWARDING, loadConfig } from '../config.js';
 import { BoxService } from '../boxes/service.js';
 import { parseHeader } from '../dicom/header.js';
@@ -65,14 +67,14 @@ function scriptedSender(steps: Array<(paths: string[], onResult: (r: SendResult)
 const ok = (p: string): SendResult => ({ sopInstanceUid: sop(p), stored: true, status: 0 });
 const refused = (p: string): SendResult => ({ sopInstanceUid: sop(p), stored: false, status: 0xa700 });
 const down = () => {
-  throw new PipelineError('DIMSE.UNREACHABLE', 'cannot connect to 127.0.0.1:1: connect ECONNREFUSED', 502);
+  throw new SluiceError('DIMSE.UNREACHABLE', 'cannot connect to 127.0.0.1:1: connect ECONNREFUSED', 502);
 };
 
 async function setUp(sender: DicomSender, maxAttempts = 5) {
   const scu = state.insertScu({ name: 'pacs', aeTitle: 'PACS', host: '127.0.0.1', port: 1 });
   service = new ForwardingService(
     state,
-    { index, blobs, storageKey: (s) => s, sender, log: new LogService(state) },
+    { index, blobs, sender, log: new LogService(state) },
     { quietMs: 0, batchMax: 100, concurrency: 1, maxAttempts, retryBaseMs: 20, retryMaxMs: 50 },
   );
   const rule = service.createRule({
@@ -185,7 +187,6 @@ async function setUpBox(crashes = 0) {
   });
   const boxes = new BoxService(state, index, blobs, (file) => [file], {
     publicApiUrl: () => 'http://127.0.0.1:1/api',
-    storageKey: (s) => s,
   });
   let left = crashes;
   const store: StateStore = {
@@ -200,7 +201,6 @@ async function setUpBox(crashes = 0) {
     {
       index,
       blobs,
-      storageKey: (s) => s,
       sender: scriptedSender([]).sender,
       log: new LogService(state),
       boxes: {

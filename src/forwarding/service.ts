@@ -13,12 +13,13 @@
  * deletes nothing the box still has to read, and a box transaction that FAILED dead-letters the batch
  * with the images it could not send, deleting nothing.
  */
+import { deleteStoredImages } from '../storage/stored-images.js';
 import type { ForwardingConfig } from '../config.js';
-import { BadRequestError, NotFoundError, PipelineError } from '../errors.js';
+import { BadRequestError, NotFoundError, SluiceError } from '../errors.js';
 import type { SourceRef } from '../pipeline/envelope.js';
 import type { LogService } from '../log/service.js';
+import type { BlobStore } from '../storage/blob-store.js';
 import type {
-  BlobStore,
   Destination,
   ForwardingItem,
   ForwardingRule,
@@ -26,12 +27,10 @@ import type {
   ForwardingStore,
   ForwardingTransaction,
   ForwardTarget,
-  MetadataIndex,
-  OutgoingImage,
-  OutgoingTransaction,
   ScuStore,
-  Source,
-} from '../ports.js';
+} from './store.js';
+import type { MetadataIndex, Source } from '../storage/metadata-index.js';
+import type { OutgoingImage, OutgoingTransaction } from '../boxes/store.js';
 import {
   describePeer,
   failedSendError,
@@ -54,7 +53,6 @@ export interface ForwardingBoxes {
 export interface ForwardingDeps {
   index: MetadataIndex;
   blobs: BlobStore;
-  storageKey: (sopInstanceUid: string) => string;
   sender: DicomSender;
   log: LogService;
   /** Boxes as destinations; without them, rules to a box are refused. */
@@ -79,7 +77,7 @@ const SUBJECT = 'Forwarding';
 /** Results marked delivered in one state store write while a batch is sent. */
 const MARK_EVERY = 32;
 
-class PermanentError extends PipelineError {}
+class PermanentError extends SluiceError {}
 
 const sourceKey = (s: SourceRef) => `${s.sourceType}:${s.sourceId}`;
 
@@ -391,11 +389,11 @@ export class ForwardingService {
     let sent = 0;
     try {
       const peer = this.resolve(t.target);
-      const { blobs, storageKey } = this.deps;
+      const { blobs } = this.deps;
       const paths: string[] = [];
       const gone: string[] = [];
       for (const item of items) {
-        const key = storageKey(item.sopInstanceUid);
+        const key = item.sopInstanceUid;
         const path = blobs.localPath(key);
         if (!path)
           throw new PermanentError(
@@ -450,7 +448,7 @@ export class ForwardingService {
    * goes out again from SENDING, or one that is recorded, and the batch waits for it: never two.
    */
   private async handToBox(t: ForwardingTransaction, boxId: number, destination: string): Promise<void> {
-    const { boxes, index, blobs, storageKey } = this.deps;
+    const { boxes, index, blobs } = this.deps;
     if (boxes?.boxName(boxId) === undefined)
       throw new PermanentError('FORWARD.NO_DESTINATION', `box ${boxId} no longer exists`, 400);
     const present: ForwardingItem[] = [];
@@ -458,7 +456,7 @@ export class ForwardingService {
     for (const item of this.store.forwardingItems(t.id, true)) {
       const image = index.image(item.imageId);
       const there = image?.sopInstanceUID.value === item.sopInstanceUid;
-      if (there && (await blobs.exists(storageKey(item.sopInstanceUid)))) present.push(item);
+      if (there && (await blobs.exists(item.sopInstanceUid))) present.push(item);
       else gone.push(item.sopInstanceUid);
     }
     this.skipGone(t, destination, gone);
@@ -537,13 +535,11 @@ export class ForwardingService {
 
   /** keepImages=false: files first, then the index rows (as `DELETE /api/images` does). */
   private async deleteForwardedImages(): Promise<void> {
-    const { index, blobs, storageKey, log } = this.deps;
+    const { index, blobs, log } = this.deps;
     const ids = this.store.deletableImages();
     if (!ids.length) return;
     try {
-      const images = ids.map((id) => index.image(id)).filter((i) => i !== undefined);
-      for (const image of images) await blobs.delete(storageKey(image.sopInstanceUID.value));
-      index.deleteImages(images.map((i) => i.id));
+      const images = await deleteStoredImages(index, blobs, ids);
       this.store.forgetDeletions(ids);
       log.write({
         subject: SUBJECT,

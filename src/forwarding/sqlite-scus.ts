@@ -1,8 +1,8 @@
 /** SCUs: remote C-STORE SCPs we send to (Slicebox's `ScuData`). Names and host+port pairs are unique. */
 import type Database from 'better-sqlite3';
-import type { ScuData, ScuStore } from '../ports.js';
+import type { ScuData, ScuStore } from './store.js';
 import { BadRequestError } from '../errors.js';
-import type { StatePart } from '../storage/sqlite-state.js';
+import type { StatePart } from '../storage/sqlite-state-part.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS Scus (

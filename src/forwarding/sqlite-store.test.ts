@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { openSqliteState } from '../storage/sqlite-state.js';
-import type { ForwardTarget, StateStore } from '../ports.js';
+import type { ForwardTarget } from './store.js';
+import type { StateStore } from '../storage/state-store.js';
 
 let dir: string;
 let state: StateStore;

@@ -14,9 +14,9 @@ import type {
   ForwardingStore,
   ForwardingTransaction,
   ForwardTarget,
-  Source,
-} from '../ports.js';
-import type { StatePart } from '../storage/sqlite-state.js';
+} from './store.js';
+import type { Source } from '../storage/metadata-index.js';
+import type { StatePart } from '../storage/sqlite-state-part.js';
 
 const transactionsTable = (name: string) => `CREATE TABLE IF NOT EXISTS ${name} (
   id INTEGER PRIMARY KEY AUTOINCREMENT,

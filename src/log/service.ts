@@ -3,7 +3,7 @@
  * ingest failures, sources starting and stopping. Entries name SOP instance UIDs, ids, AE titles and
  * addresses, never patient names or IDs: callers pass messages built from those only.
  */
-import type { LogEntry, LogEntryType, LogStore } from '../ports.js';
+import type { LogEntry, LogEntryType, LogStore } from './store.js';
 
 export type LogType = Exclude<LogEntryType, 'DEFAULT'>;
 

@@ -1,7 +1,7 @@
 /** The log (Slicebox's `LogEntry`), newest first. */
 import type Database from 'better-sqlite3';
-import type { LogEntry, LogEntryType, LogStore } from '../ports.js';
-import type { StatePart } from '../storage/sqlite-state.js';
+import type { LogEntry, LogEntryType, LogStore } from './store.js';
+import type { StatePart } from '../storage/sqlite-state-part.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS LogEntries (

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { ApiDeps } from '../api/deps.js';
 import type { AuthEnv } from '../api/auth.js';
 import { idParam, jsonBody, pagingParams, parseOr400 } from '../api/params.js';
-import type { Image } from '../ports.js';
+import type { Image } from '../storage/metadata-index.js';
 import { uploadFromRequest, uploadResponse } from '../api/routes/images.js';
 
 const paging = (query: Record<string, string>) => parseOr400(pagingParams, query, 'Query parameters');

@@ -9,15 +9,10 @@ import { stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { SourceRef } from '../pipeline/envelope.js';
-import { BadRequestError, NotFoundError, PipelineError } from '../errors.js';
-import type {
-  ImportSession,
-  ManagedSourceStore,
-  ScpData,
-  Source,
-  UserInfo,
-  WatchedDirectory,
-} from '../ports.js';
+import { BadRequestError, NotFoundError, SluiceError } from '../errors.js';
+import type { ImportSession, ManagedSourceStore, ScpData, WatchedDirectory } from './store.js';
+import type { Source } from '../storage/metadata-index.js';
+import type { UserInfo } from '../users/store.js';
 import type { Outcome } from '../pipeline/settle.js';
 import type { LogService } from '../log/service.js';
 
@@ -290,7 +285,7 @@ export class ManagedSourceService {
     const session = this.store.importSession(id);
     if (!session) return;
     if (session.userId !== by.id && by.role === 'USER')
-      throw new PipelineError('AUTH.FORBIDDEN', `import session ${id} belongs to another user`, 403);
+      throw new SluiceError('AUTH.FORBIDDEN', `import session ${id} belongs to another user`, 403);
     this.store.deleteImportSession(id);
     this.deleted({ sourceType: 'import', sourceId: id });
   }
@@ -305,7 +300,7 @@ export class ManagedSourceService {
     const session = this.importSession(id);
     const follower = this.follower;
     if (!follower)
-      throw new PipelineError(
+      throw new SluiceError(
         'ENGINE.NO_MANAGED_SOURCES',
         'no running pipeline has a managed_sources source to take import sessions',
         503,

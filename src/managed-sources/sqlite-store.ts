@@ -3,14 +3,8 @@
  * pipeline's `managed_sources` source follows them (src/sources/managed-sources.ts).
  */
 import type Database from 'better-sqlite3';
-import type {
-  ImportCounter,
-  ImportSession,
-  ManagedSourceStore,
-  ScpData,
-  WatchedDirectory,
-} from '../ports.js';
-import type { StatePart } from '../storage/sqlite-state.js';
+import type { ImportCounter, ImportSession, ManagedSourceStore, ScpData, WatchedDirectory } from './store.js';
+import type { StatePart } from '../storage/sqlite-state-part.js';
 import { STATIC_SOURCE_ID_MAX } from '../pipeline/envelope.js';
 
 const SCHEMA = `

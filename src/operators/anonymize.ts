@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineOperator } from '../pipeline/component.js';
 import { bytesOf, withContent } from '../pipeline/envelope.js';
-import { PipelineError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 import { perItem } from '../pipeline/settle.js';
 import { OPTION_NAMES } from '../anonymization/deid/profile.js';
 
@@ -48,10 +48,7 @@ export const anonymizeOperator = defineOperator({
     perItem(
       ctx,
       async (envelope) => {
-        const service = ctx.services.anonymization;
-        if (!service)
-          throw new PipelineError('ANONYMIZATION.NOT_WIRED', 'anonymize: no anonymization service', 503);
-        const result = service.anonymize(
+        const result = ctx.services.anonymization.anonymize(
           await bytesOf(envelope),
           { options: config.profile, force: config.force, recordKey: config.record_keys },
           envelope.header,

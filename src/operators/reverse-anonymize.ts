@@ -27,10 +27,8 @@ export const reverseAnonymize = defineOperator({
     perItem(
       ctx,
       async (envelope) => {
-        const service = ctx.services.anonymization;
-        if (!service || attr(envelope.header, 'PatientIdentityRemoved').toUpperCase() !== 'YES')
-          return envelope;
-        const result = service.reverse(await bytesOf(envelope), envelope.header);
+        if (attr(envelope.header, 'PatientIdentityRemoved').toUpperCase() !== 'YES') return envelope;
+        const result = ctx.services.anonymization.reverse(await bytesOf(envelope), envelope.header);
         if (!result) return envelope;
         const replaced = withContent(envelope, result.bytes, result.header);
         return {

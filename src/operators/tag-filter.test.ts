@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { defineSink } from '../pipeline/component.js';
 import { bytesOf, type Envelope, type SourceRef } from '../pipeline/envelope.js';
 import { parseHeader, type DicomDataset } from '../dicom/header.js';
-import { PipelineError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 import { PipelineRunner } from '../pipeline/runner.js';
 import type { PipelineSpec } from '../pipeline/pipeline-file.js';
 import { Quarantine } from '../pipeline/quarantine.js';
@@ -15,7 +15,7 @@ import { perItem } from '../pipeline/settle.js';
 import { TagFilterService } from '../tag-filters/service.js';
 import { parseTagTree } from '../dicom/tag-path.js';
 import { openSqliteState } from '../storage/sqlite-state.js';
-import type { StateStore } from '../ports.js';
+import type { StateStore } from '../storage/state-store.js';
 import { drivenSource } from '../../test/helpers/driven-source.js';
 import { tagFilter } from './tag-filter.js';
 import { makeInstance } from '../../test/fixtures/dicom-fixtures.js';
@@ -54,7 +54,7 @@ function harness() {
         c,
         async (e) => {
           if (e.header.dataset['00100020']?.Value?.[0] === 'FAIL')
-            throw new PipelineError('TEST.FAIL', 'told to fail', 500);
+            throw new SluiceError('TEST.FAIL', 'told to fail', 500);
           stored.push({ envelope: e, bytes: await bytesOf(e) });
           return e;
         },

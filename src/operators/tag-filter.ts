@@ -73,7 +73,7 @@ export const tagFilter = defineOperator({
       trees: f.tag_paths.map(parseTagTree),
     }));
     const filtersOf = (envelope: Envelope): readonly CompiledTagFilter[] => {
-      const managed = config.managed ? (ctx.services.tagFilters?.filtersFor(envelope.origin) ?? []) : [];
+      const managed = config.managed ? ctx.services.tagFilters.filtersFor(envelope.origin) : [];
       return managed.length ? [...fixed, ...managed] : fixed;
     };
     return perItem(

@@ -5,10 +5,10 @@ import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Origin } from './envelope.js';
 import type { SourceDefinition } from './component.js';
-import { PipelineError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 import type { PipelineSpec } from './pipeline-file.js';
 import { PipelineRunner, type PipelineStatus } from './runner.js';
-import type { Source } from '../ports.js';
+import type { Source } from '../storage/metadata-index.js';
 import type { EngineServices } from './services.js';
 import type { Outcome } from './settle.js';
 
@@ -21,7 +21,7 @@ export class Engine {
     const names = new Set<string>();
     for (const spec of specs) {
       if (names.has(spec.name))
-        throw new PipelineError('CONFIG.DUPLICATE_PIPELINE', `two pipelines are named "${spec.name}"`);
+        throw new SluiceError('CONFIG.DUPLICATE_PIPELINE', `two pipelines are named "${spec.name}"`);
       names.add(spec.name);
     }
     try {
@@ -48,11 +48,7 @@ export class Engine {
   upload(body: Readable, origin: Origin): Promise<Outcome> {
     const handler = this.services.uploads.current;
     if (!handler)
-      throw new PipelineError(
-        'ENGINE.NO_UPLOAD_SOURCE',
-        'no running pipeline has an http_upload source',
-        503,
-      );
+      throw new SluiceError('ENGINE.NO_UPLOAD_SOURCE', 'no running pipeline has an http_upload source', 503);
     return handler(body, origin);
   }
 

@@ -6,7 +6,7 @@ import { mkdir, readdir, readFile, rename, copyFile, unlink, writeFile } from 'n
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { SourceRef } from './envelope.js';
-import type { PipelineError } from '../errors.js';
+import type { SluiceError } from '../errors.js';
 import { fsyncDir, fsyncFile } from './landing.js';
 import type { LogService } from '../log/service.js';
 
@@ -38,7 +38,7 @@ export class Quarantine {
   /** Moves (or copies, when `keepOriginal`) the file into quarantine and writes its record. */
   async put(
     path: string | undefined,
-    error: PipelineError,
+    error: SluiceError,
     info: Omit<QuarantineRecord, 'id' | 'code' | 'message' | 'quarantinedAt' | 'size'> & { size?: number },
     keepOriginal = false,
   ): Promise<QuarantineRecord> {

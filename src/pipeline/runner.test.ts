@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defineSink } from './component.js';
 import type { Envelope } from './envelope.js';
-import { PipelineError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 import { PipelineRunner } from './runner.js';
 import type { PipelineSpec } from './pipeline-file.js';
 import { Quarantine } from './quarantine.js';
@@ -30,7 +30,7 @@ function testSink() {
         async (e) => {
           if (hold) await new Promise<void>((r) => gates.push(r));
           const pid = (e.header.dataset['00100020']?.Value?.[0] as string) ?? '';
-          if (pid === 'FAIL') throw new PipelineError('TEST.FAIL', 'told to fail', 500);
+          if (pid === 'FAIL') throw new SluiceError('TEST.FAIL', 'told to fail', 500);
           if (pid === 'DROP') return drop('told to drop');
           seen.push(e);
           return e;

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { ComponentContext, SourceContext } from './component.js';
 import { Counters, type CounterValues } from './counters.js';
 import type { Envelope, Origin } from './envelope.js';
-import { asPipelineError, PipelineError } from '../errors.js';
+import { asSluiceError, SluiceError } from '../errors.js';
 import { parseHeader, readHeader } from '../dicom/header.js';
 import { Landing } from './landing.js';
 import type { PipelineSpec } from './pipeline-file.js';
@@ -137,7 +137,7 @@ export class PipelineRunner implements Settler {
       this.release();
       p.resolve({
         kind: 'quarantine',
-        error: new PipelineError('ENGINE.STOPPING', 'engine is stopping', 503),
+        error: new SluiceError('ENGINE.STOPPING', 'engine is stopping', 503),
       });
     }
   }
@@ -174,7 +174,7 @@ export class PipelineRunner implements Settler {
         : await Promise.all([readHeader(landedPath), stat(landedPath).then((s) => s.size)]);
       envelope = { id: randomUUID(), origin, path: landedPath, size, header, content, tags: {} };
     } catch (err) {
-      const error = asPipelineError(err);
+      const error = asSluiceError(err);
       ctx.counters.quarantined++;
       ctx.counters.errors++;
       this.quarantined++;
@@ -262,7 +262,7 @@ export class PipelineRunner implements Settler {
     } catch (err) {
       // Quarantining itself failed: the landed file stays in landing and is retried at the next start.
       this.release();
-      p.resolve({ kind: 'quarantine', envelope, error: asPipelineError(err) });
+      p.resolve({ kind: 'quarantine', envelope, error: asSluiceError(err) });
     }
   }
 

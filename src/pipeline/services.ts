@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import type { BlobStore, MetadataIndex } from '../ports.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { MetadataIndex } from '../storage/metadata-index.js';
 import type { Quarantine } from './quarantine.js';
 import type { Origin } from './envelope.js';
 import type { Outcome } from './settle.js';
@@ -22,20 +23,20 @@ export interface EngineServices {
   readonly blobs: BlobStore;
   readonly quarantine: Quarantine;
   readonly uploads: UploadRegistry;
-  /** Series type classification (the `classify_series` sink); absent where no state store is wired. */
-  readonly seriesTypes?: SeriesTypeService;
-  /** Managed tag filters per source (the `tag_filter` operator); absent where no state store is wired. */
-  readonly tagFilters?: TagFilterService;
-  /** The log of `/api/log`; absent where no state store is wired. */
-  readonly log?: LogService;
-  /** Forwarding rules and the outbox (the `forward` and `dicom_forward` sinks); absent without a state store. */
-  readonly forwarding?: ForwardingService;
+  /** Series type classification (the `classify_series` sink). */
+  readonly seriesTypes: SeriesTypeService;
+  /** Managed tag filters per source (the `tag_filter` operator). */
+  readonly tagFilters: TagFilterService;
+  /** The log of `/api/log`. */
+  readonly log: LogService;
+  /** Forwarding rules and the outbox (the `forward` and `dicom_forward` sinks). */
+  readonly forwarding: ForwardingService;
   /** SCPs, watched directories and import sessions managed through the API (the `managed_sources` source). */
-  readonly managedSources?: ManagedSourceService;
+  readonly managedSources: ManagedSourceService;
   /** De-identification and anonymization keys (the `anonymize` and `reverse_anonymize` operators). */
-  readonly anonymization?: AnonymizationService;
+  readonly anonymization: AnonymizationService;
   /** Boxes and their transactions (the `box_incoming` source takes what they receive). */
-  readonly boxes?: BoxService;
+  readonly boxes: BoxService;
 }
 
 export class UploadRegistry {

@@ -4,13 +4,13 @@
  */
 import { EMPTY, from, mergeMap, of, type OperatorFunction } from 'rxjs';
 import type { Envelope } from './envelope.js';
-import { asPipelineError, type PipelineError } from '../errors.js';
+import { asSluiceError, type SluiceError } from '../errors.js';
 import type { ComponentContext } from './component.js';
 
 export type Outcome =
   | { kind: 'ack'; envelope: Envelope }
   | { kind: 'drop'; envelope: Envelope; reason: string }
-  | { kind: 'quarantine'; envelope?: Envelope; error: PipelineError; quarantineId?: string };
+  | { kind: 'quarantine'; envelope?: Envelope; error: SluiceError; quarantineId?: string };
 
 /** Returned by a per-item function to drop an envelope on purpose. */
 export class Drop {
@@ -48,7 +48,7 @@ export function perItem(
         } catch (err) {
           ctx.counters.errors++;
           ctx.counters.quarantined++;
-          ctx.settler.settle(envelope, { kind: 'quarantine', envelope, error: asPipelineError(err) }, ctx);
+          ctx.settler.settle(envelope, { kind: 'quarantine', envelope, error: asSluiceError(err) }, ctx);
           return undefined;
         }
       })(),

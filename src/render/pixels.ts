@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import { inflateRawSync } from 'node:zlib';
 import dcmjsCodecs from 'dcmjs-codecs';
-import { PipelineError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 import { TransferSyntax, walkDataset, type DicomDataset, type DicomHeader } from '../dicom/header.js';
 import { decodeRleFrame } from './rle.js';
 
@@ -47,8 +47,8 @@ export interface Palette {
   blue: Uint8Array;
 }
 
-export const unsupported = (message: string) => new PipelineError('RENDER.UNSUPPORTED', message, 501);
-const corrupt = (message: string) => new PipelineError('RENDER.CORRUPT', message, 501);
+export const unsupported = (message: string) => new SluiceError('RENDER.UNSUPPORTED', message, 501);
+const corrupt = (message: string) => new SluiceError('RENDER.CORRUPT', message, 501);
 
 function values(ds: DicomDataset, tag: string): unknown[] {
   return ds[tag]?.Value ?? [];

@@ -18,7 +18,7 @@ beforeAll(async () => {
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
 describe('RenderPool', () => {
-  it('renders in a worker thread and answers errors as the same PipelineError', async () => {
+  it('renders in a worker thread and answers errors as the same SluiceError', async () => {
     const pool = new RenderPool({ workers: 1 });
     try {
       const { png, width, height } = await pool.png({ path: file, frame: 1 });

@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 // sharp's shared libraries must be loaded by the main thread before worker threads use them (sharp's docs).
 import 'sharp';
-import { PipelineError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 import type { RenderAnswer, RenderJob } from './worker.js';
 import type { ImageInformation, PngRequest, PngResult } from './render.js';
 
@@ -76,10 +76,10 @@ export class RenderPool {
 
   private run(job: RenderJob, bounded = true): Promise<unknown> {
     if (this.closed)
-      return Promise.reject(new PipelineError('RENDER.CLOSED', 'the renderer is shutting down', 503));
+      return Promise.reject(new SluiceError('RENDER.CLOSED', 'the renderer is shutting down', 503));
     if (bounded && this.queue.length >= this.maxQueue)
       return Promise.reject(
-        new PipelineError(
+        new SluiceError(
           'RENDER.BUSY',
           `the render queue is full (${this.queue.length} waiting): retry later`,
           503,
@@ -103,8 +103,8 @@ export class RenderPool {
     }
   }
 
-  private timeoutError(): PipelineError {
-    return new PipelineError('RENDER.TIMEOUT', `rendering took longer than ${this.jobTimeoutMs} ms`, 500);
+  private timeoutError(): SluiceError {
+    return new SluiceError('RENDER.TIMEOUT', `rendering took longer than ${this.jobTimeoutMs} ms`, 500);
   }
 
   private spawn(): Slot {
@@ -117,22 +117,22 @@ export class RenderPool {
       clearTimeout(slot.timer);
       slot.current = undefined;
       if (answer.ok) pending.resolve(answer.result);
-      else pending.reject(new PipelineError(answer.code, answer.message, answer.status));
+      else pending.reject(new SluiceError(answer.code, answer.message, answer.status));
       this.dispatch();
     });
     worker.on('error', (err) =>
-      this.fail(slot, new PipelineError('RENDER.FAILED', `render worker failed: ${err.message}`, 500)),
+      this.fail(slot, new SluiceError('RENDER.FAILED', `render worker failed: ${err.message}`, 500)),
     );
     worker.on('exit', (code) => {
       if (!this.closed)
-        this.fail(slot, new PipelineError('RENDER.FAILED', `render worker exited (${code})`, 500));
+        this.fail(slot, new SluiceError('RENDER.FAILED', `render worker exited (${code})`, 500));
     });
     this.slots.push(slot);
     return slot;
   }
 
   /** Fails the slot's job, drops the worker (a new one is spawned on demand) and goes on with the queue. */
-  private fail(slot: Slot, err: PipelineError): void {
+  private fail(slot: Slot, err: SluiceError): void {
     const index = this.slots.indexOf(slot);
     if (index < 0) return;
     this.slots.splice(index, 1);
@@ -145,7 +145,7 @@ export class RenderPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    const closing = new PipelineError('RENDER.CLOSED', 'the renderer is shutting down', 503);
+    const closing = new SluiceError('RENDER.CLOSED', 'the renderer is shutting down', 503);
     for (const pending of this.queue.splice(0)) pending.reject(closing);
     const slots = this.slots.splice(0);
     for (const slot of slots) {

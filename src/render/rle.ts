@@ -3,10 +3,9 @@
  * BitsAllocated (the RT dose files in the wild are 32-bit) and writes pixel-interleaved little-endian
  * samples, the layout the rest of the renderer reads (a library we tried mixed up RGB planes).
  */
-import { PipelineError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 
-const corrupt = (reason: string) =>
-  new PipelineError('RENDER.CORRUPT', `RLE frame is corrupt: ${reason}`, 501);
+const corrupt = (reason: string) => new SluiceError('RENDER.CORRUPT', `RLE frame is corrupt: ${reason}`, 501);
 
 /**
  * Decodes one RLE frame into `rows*columns*samplesPerPixel` samples of `bitsAllocated/8` bytes each,
@@ -20,7 +19,7 @@ export function decodeRleFrame(
 ): Uint8Array {
   const bytesPerSample = bitsAllocated / 8;
   if (!Number.isInteger(bytesPerSample) || bytesPerSample < 1)
-    throw new PipelineError(
+    throw new SluiceError(
       'RENDER.UNSUPPORTED',
       `RLE with BitsAllocated ${bitsAllocated} cannot be rendered`,
       501,

@@ -4,8 +4,9 @@
  */
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NotFoundError, PipelineError } from '../errors.js';
-import type { BlobStore, Image, MetadataIndex } from '../ports.js';
+import { NotFoundError, SluiceError } from '../errors.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { Image, MetadataIndex } from '../storage/metadata-index.js';
 import type { RenderPool } from './pool.js';
 import type { ImageInformation, PngRequest, PngResult } from './render.js';
 
@@ -15,7 +16,6 @@ export interface RenderServiceOptions {
   pool: RenderPool;
   /** Where thumbnails are cached (one folder per series). */
   thumbnailDir: string;
-  storageKey: (sopInstanceUid: string) => string;
   /** Longest side of a thumbnail in pixels. */
   thumbnailSize?: number;
 }
@@ -87,8 +87,8 @@ export class RenderService {
   }
 
   private async fileOf(image: Image): Promise<string> {
-    const path = this.options.blobs.localPath(this.options.storageKey(image.sopInstanceUID.value));
-    if (!path) throw new PipelineError('RENDER.NOT_LOCAL', 'rendering needs a local blob store', 501);
+    const path = this.options.blobs.localPath(image.sopInstanceUID.value);
+    if (!path) throw new SluiceError('RENDER.NOT_LOCAL', 'rendering needs a local blob store', 501);
     await stat(path).catch(() => {
       throw new NotFoundError(`stored file of image ${image.id}`);
     });

@@ -16,7 +16,7 @@ import { inflateRawSync } from 'node:zlib';
 import { buildFileMeta, parseHeader, TransferSyntax, type DicomHeader } from '../dicom/header.js';
 import { Reader, type RawElement } from '../dicom/filter.js';
 import { EXPLICIT_LITTLE, elementHeader, encodeElement, type Syntax } from '../dicom/values.js';
-import { PipelineError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 import { explicitToImplicitLittleEndian } from '../dicom/implicit-vr.js';
 import { initCodecs, needsCodecs, pixelSource } from './pixels.js';
 
@@ -33,7 +33,7 @@ export function needsDecompression(transferSyntaxUid: string): boolean {
   );
 }
 
-const failed = (message: string) => new PipelineError('TRANSCODE.FAILED', message, 500);
+const failed = (message: string) => new SluiceError('TRANSCODE.FAILED', message, 500);
 
 /** Reads a stored Part-10 file and decompresses it (see `transcode`). */
 export async function transcodeFile(path: string, target: string): Promise<Buffer> {

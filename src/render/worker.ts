@@ -1,11 +1,11 @@
 /**
  * A render worker thread: answers `RenderJob`s from the pool (pool.ts) one at a time. Errors go back as
- * data (code, message, status) so the pool can rebuild the same PipelineError on the other side.
+ * data (code, message, status) so the pool can rebuild the same SluiceError on the other side.
  */
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import sharp from 'sharp';
-import { PipelineError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 import {
   imageInformation,
   renderPng,
@@ -54,9 +54,9 @@ port.on('message', async ({ id, job }: { id: number; job: RenderJob }) => {
     port.postMessage({ id, ok: true, result } satisfies RenderAnswer);
   } catch (err) {
     const e =
-      err instanceof PipelineError
+      err instanceof SluiceError
         ? err
-        : new PipelineError('RENDER.FAILED', `rendering failed: ${(err as Error).message}`, 500);
+        : new SluiceError('RENDER.FAILED', `rendering failed: ${(err as Error).message}`, 500);
     port.postMessage({
       id,
       ok: false,

@@ -21,7 +21,7 @@
  */
 import dcmjs from 'dcmjs';
 import type { DicomDataset, DicomElement, DicomHeader } from '../dicom/header.js';
-import type { AttributeOperator } from '../ports.js';
+import type { AttributeOperator } from './store.js';
 
 const { DicomMetaDictionary } = dcmjs.data;
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { ApiDeps } from '../api/deps.js';
 import { idParam, jsonBody, pagingParams, parseOr400 } from '../api/params.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
-import type { SeriesType } from '../ports.js';
+import type { SeriesType } from './store.js';
 
 /** Slicebox's `SeriesTag`; the `id` clients send (-1) is ignored. */
 const seriesTagBody = z.object({ id: z.number().int().optional(), name: z.string().trim().min(1).max(180) });

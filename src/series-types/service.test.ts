@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { SeriesTypeService } from './service.js';
 import { parseHeader, type DicomHeader } from '../dicom/header.js';
-import type { BlobStore, MetadataIndex, StateStore } from '../ports.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { MetadataIndex } from '../storage/metadata-index.js';
+import type { StateStore } from '../storage/state-store.js';
 import { openSqliteIndex } from '../storage/sqlite-index.js';
 import { openSqliteState } from '../storage/sqlite-state.js';
 import { makeInstance } from '../../test/fixtures/dicom-fixtures.js';
@@ -23,7 +25,6 @@ beforeEach(async () => {
   state = openSqliteState(join(dir, 'state.sqlite'));
   const blobs = { localPath: (key: string) => `/stored/${key}` } as unknown as BlobStore;
   service = new SeriesTypeService(state, index, blobs, {
-    storageKey: (uid) => uid,
     readHeader: async (path) => {
       reads.push(path);
       await gate;

@@ -4,7 +4,9 @@
  * when types, rules or attributes change. One job runs at a time; changes during a run ask for one more run.
  */
 import { readHeader, type DicomHeader } from '../dicom/header.js';
-import type { BlobStore, MetadataIndex, SeriesTypeStore } from '../ports.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { MetadataIndex } from '../storage/metadata-index.js';
+import type { SeriesTypeStore } from './store.js';
 import { compileSeriesTypes, type SeriesClassifier, type SeriesTypeSpec } from './classifier.js';
 
 /** A type declared in a pipeline file: its name is created in the store, its rules stay in the file. */
@@ -14,8 +16,6 @@ export interface StaticSeriesType {
 }
 
 export interface SeriesTypeServiceOptions {
-  /** Where an instance is kept in the blob store (the storage sink's key). */
-  storageKey: (sopInstanceUid: string) => string;
   readHeader?: (path: string) => Promise<DicomHeader>;
   log?: (message: string) => void;
 }
@@ -121,7 +121,7 @@ export class SeriesTypeService {
       if (this.stopped || this.again) return; // a newer change restarts the walk with the newer rules
       const [image] = this.index.list('images', { parentId: seriesId, startIndex: 0, count: 1 });
       if (!image) continue;
-      const path = this.blobs.localPath(this.options.storageKey(image.sopInstanceUID.value));
+      const path = this.blobs.localPath(image.sopInstanceUID.value);
       if (!path) continue;
       try {
         this.classify(seriesId, await read(path));

@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { BadRequestError } from '../errors.js';
-import type { SeriesLabelIndex, SeriesTag } from '../ports.js';
+import type { SeriesLabelIndex, SeriesTag } from './store.js';
 
 export const SERIES_LABELS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS SeriesSeriesTypes (

@@ -11,8 +11,8 @@ import type {
   SeriesTypeRule,
   SeriesTypeRuleAttribute,
   SeriesTypeStore,
-} from '../ports.js';
-import type { StatePart } from '../storage/sqlite-state.js';
+} from './store.js';
+import type { StatePart } from '../storage/sqlite-state-part.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS SeriesTypes (

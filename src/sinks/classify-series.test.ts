@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { firstValueFrom, of, toArray } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { classifySeries } from './classify-series.js';
-import { storageKey } from './storage.js';
 import { registry } from '../components.js';
 import { openSqliteIndex } from '../storage/sqlite-index.js';
 import { openSqliteState } from '../storage/sqlite-state.js';
@@ -13,7 +12,9 @@ import { Counters } from '../pipeline/counters.js';
 import { parseHeader } from '../dicom/header.js';
 import type { Envelope } from '../pipeline/envelope.js';
 import { parsePipeline, PipelineFileError } from '../pipeline/pipeline-file.js';
-import type { BlobStore, MetadataIndex, StateStore } from '../ports.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { MetadataIndex } from '../storage/metadata-index.js';
+import type { StateStore } from '../storage/state-store.js';
 import { SeriesTypeService } from '../series-types/service.js';
 import type { EngineServices } from '../pipeline/services.js';
 import { makeInstance } from '../../test/fixtures/dicom-fixtures.js';
@@ -80,7 +81,7 @@ describe('classify_series', () => {
     dir = await mkdtemp(join(tmpdir(), 'sluice-classify-'));
     index = openSqliteIndex(':memory:');
     state = openSqliteState(join(dir, 'state.sqlite'));
-    service = new SeriesTypeService(state, index, {} as BlobStore, { storageKey });
+    service = new SeriesTypeService(state, index, {} as BlobStore, {});
   });
   afterEach(async () => {
     await service.stop();

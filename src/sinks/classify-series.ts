@@ -2,8 +2,8 @@ import { finalize, type OperatorFunction } from 'rxjs';
 import { z } from 'zod';
 import { defineSink } from '../pipeline/component.js';
 import { withTags, type Envelope } from '../pipeline/envelope.js';
-import { PipelineError } from '../errors.js';
-import type { Image } from '../ports.js';
+import { SluiceError } from '../errors.js';
+import type { Image } from '../storage/metadata-index.js';
 import { perItem } from '../pipeline/settle.js';
 import { ATTRIBUTE_OPERATORS, attributeProblem, tagOfKeyword } from '../series-types/classifier.js';
 
@@ -85,8 +85,6 @@ export const classifySeries = defineSink({
   },
   create: (config, ctx): OperatorFunction<Envelope, Envelope> => {
     const service = ctx.services.seriesTypes;
-    if (!service)
-      throw new PipelineError('CONFIG.NO_SERIES_TYPES', `${ctx.path}: classify_series needs the state store`);
     const unregister = service.registerStatic(config.series_types);
     return (envelopes) =>
       envelopes.pipe(
@@ -95,7 +93,7 @@ export const classifySeries = defineSink({
           (envelope) => {
             const image = envelope.tags.image as Image | undefined;
             if (!image)
-              throw new PipelineError(
+              throw new SluiceError(
                 'CLASSIFY.NO_SERIES',
                 `${ctx.path}: no indexed image on envelope ${envelope.id}; put classify_series after index`,
               );

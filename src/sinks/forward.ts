@@ -2,28 +2,28 @@ import { z } from 'zod';
 import { defineSink, type ComponentContext } from '../pipeline/component.js';
 import type { Envelope } from '../pipeline/envelope.js';
 import { withTags } from '../pipeline/envelope.js';
-import { PipelineError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 import type { ForwardingService } from '../forwarding/service.js';
-import type { ForwardingItem } from '../ports.js';
+import type { ForwardingItem } from '../forwarding/store.js';
 import { perItem } from '../pipeline/settle.js';
 
 export function forwardingOf(ctx: ComponentContext, type: string): ForwardingService {
   const forwarding = ctx.services.forwarding;
-  if (!forwarding) throw new PipelineError('CONFIG.INVALID', `${type} needs the state store's outbox`, 500);
+  if (!forwarding) throw new SluiceError('CONFIG.INVALID', `${type} needs the state store's outbox`, 500);
   return forwarding;
 }
 
 /** The stored, indexed instance an outbox entry names; the storage and index sinks must come first. */
 export function forwardingItem(envelope: Envelope, ctx: ComponentContext, type: string): ForwardingItem {
   if (typeof envelope.tags.storageKey !== 'string')
-    throw new PipelineError('FORWARD.NOT_STORED', `${type} must come after the storage sink`, 500);
+    throw new SluiceError('FORWARD.NOT_STORED', `${type} must come after the storage sink`, 500);
   const sopInstanceUid = envelope.header.sopInstanceUid;
   const imageId =
     typeof envelope.tags.imageId === 'number'
       ? envelope.tags.imageId
       : ctx.services.index.imageBySopInstanceUid(sopInstanceUid)?.id;
   if (imageId === undefined)
-    throw new PipelineError('FORWARD.NOT_INDEXED', `${type} must come after the index sink`, 500);
+    throw new SluiceError('FORWARD.NOT_INDEXED', `${type} must come after the index sink`, 500);
   return { imageId, sopInstanceUid };
 }
 

@@ -3,9 +3,6 @@ import { defineSink } from '../pipeline/component.js';
 import { withTags } from '../pipeline/envelope.js';
 import { perItem } from '../pipeline/settle.js';
 
-/** Storage key of an instance: its SOP Instance UID (validated at ingress to be digits and dots). */
-export const storageKey = (sopInstanceUid: string) => sopInstanceUid;
-
 /**
  * Stores each instance's Part-10 file in the blob store: the landed file as received (linked, not copied),
  * or the instance held in memory (a small C-STORE dataset, or what an operator rewrote), written once. Re-sending the same SOP instance replaces the
@@ -22,7 +19,7 @@ export const storage = defineSink({
     perItem(
       ctx,
       async (envelope) => {
-        const key = storageKey(envelope.header.sopInstanceUid);
+        const key = envelope.header.sopInstanceUid;
         if (envelope.content) await ctx.services.blobs.putBytes(key, envelope.content);
         else await ctx.services.blobs.putFile(key, envelope.path);
         return withTags(envelope, { storageKey: key, durable: true });

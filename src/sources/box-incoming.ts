@@ -8,7 +8,7 @@ import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { defineSource } from '../pipeline/component.js';
 import type { Envelope, Origin } from '../pipeline/envelope.js';
-import { asPipelineError, PipelineError } from '../errors.js';
+import { asSluiceError, SluiceError } from '../errors.js';
 
 export const boxIncoming = defineSource({
   type: 'box_incoming',
@@ -17,17 +17,7 @@ export const boxIncoming = defineSource({
   example: {},
   create: (_config, ctx) =>
     new Observable<Envelope>((subscriber) => {
-      const service = ctx.services.boxes;
-      if (!service) {
-        subscriber.error(
-          new PipelineError(
-            'CONFIG.NO_STATE_STORE',
-            'box_incoming needs the box service (run by sluice start)',
-          ),
-        );
-        return;
-      }
-      return service.attach({
+      return ctx.services.boxes.attach({
         async receive(box, body, detail) {
           const origin: Origin = { sourceType: 'box', sourceId: box.id, sourceName: box.name, detail };
           await ctx.waitForRoom();
@@ -35,7 +25,7 @@ export const boxIncoming = defineSource({
           try {
             landedPath = (await ctx.landing.land(body, origin)).path;
           } catch (err) {
-            return { kind: 'quarantine', error: asPipelineError(err, 'BOX.RECEIVE_FAILED') };
+            return { kind: 'quarantine', error: asSluiceError(err, 'BOX.RECEIVE_FAILED') };
           }
           return ctx.ingest((e) => subscriber.next(e), landedPath, origin);
         },

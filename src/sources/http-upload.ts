@@ -2,7 +2,7 @@ import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { defineSource } from '../pipeline/component.js';
 import type { Envelope } from '../pipeline/envelope.js';
-import { asPipelineError } from '../errors.js';
+import { asSluiceError } from '../errors.js';
 
 /**
  * `http_upload`: lets `POST /api/images` (and later import sessions) feed this pipeline. The body is
@@ -22,7 +22,7 @@ export const httpUpload = defineSource({
         try {
           landedPath = (await ctx.landing.land(body, origin)).path;
         } catch (err) {
-          return { kind: 'quarantine', error: asPipelineError(err, 'UPLOAD.FAILED') };
+          return { kind: 'quarantine', error: asSluiceError(err, 'UPLOAD.FAILED') };
         }
         return ctx.ingest((e) => subscriber.next(e), landedPath, origin);
       });

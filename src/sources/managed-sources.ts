@@ -9,7 +9,7 @@ import { Observable, type Subscription } from 'rxjs';
 import { z } from 'zod';
 import { defineSource } from '../pipeline/component.js';
 import type { Envelope } from '../pipeline/envelope.js';
-import { asPipelineError, PipelineError } from '../errors.js';
+import { asSluiceError, SluiceError } from '../errors.js';
 import type { ManagedSourceFollower } from '../managed-sources/service.js';
 import { openScpServer, type ScpServer } from './dicom-scp.js';
 import { watchFolder } from './watch-folder.js';
@@ -65,15 +65,6 @@ export const managedSources = defineSource({
   create: (cfg, ctx) =>
     new Observable<Envelope>((subscriber) => {
       const service = ctx.services.managedSources;
-      if (!service) {
-        subscriber.error(
-          new PipelineError(
-            'CONFIG.NO_STATE_STORE',
-            'managed_sources needs the state store (run by sluice start)',
-          ),
-        );
-        return;
-      }
       const scps = new Map<number, ScpServer>();
       const watches = new Map<number, Subscription>();
       const emit = (envelope: Envelope) => subscriber.next(envelope);
@@ -153,7 +144,7 @@ export const managedSources = defineSource({
           try {
             landedPath = (await ctx.landing.land(body, origin)).path;
           } catch (err) {
-            return { kind: 'quarantine', error: asPipelineError(err, 'UPLOAD.FAILED') };
+            return { kind: 'quarantine', error: asSluiceError(err, 'UPLOAD.FAILED') };
           }
           return ctx.ingest(emit, landedPath, origin);
         },

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { defineSink } from '../pipeline/component.js';
 import type { Envelope } from '../pipeline/envelope.js';
-import { PipelineError } from '../errors.js';
+import { SluiceError } from '../errors.js';
 import { PipelineRunner } from '../pipeline/runner.js';
 import type { PipelineSpec } from '../pipeline/pipeline-file.js';
 import { Quarantine } from '../pipeline/quarantine.js';
@@ -41,7 +41,7 @@ function recordingSink() {
           control.arrived++;
           await control.gate;
           if (failUids.has(envelope.header.sopInstanceUid))
-            throw new PipelineError('TEST.FAIL', 'told to fail this instance', 500);
+            throw new SluiceError('TEST.FAIL', 'told to fail this instance', 500);
           if (dropUids.has(envelope.header.sopInstanceUid)) return drop('told to drop this instance');
           seen.push({ envelope, bytes: await readFile(envelope.path) });
           return envelope;
@@ -69,13 +69,12 @@ async function setup(
   const inbox = join(tmp, 'inbox');
   await prepare?.(inbox);
   const quarantine = new Quarantine(join(tmp, 'quarantine'));
-  const services: EngineServices = {
+  // watch_folder uses only the configuration, the quarantine and landing.
+  const services = {
     config: { dataDir: tmp } as EngineServices['config'],
-    index: undefined as any,
-    blobs: undefined as any,
     quarantine,
     uploads: new UploadRegistry(),
-  };
+  } as unknown as EngineServices;
   const sink = recordingSink();
   const config = watchFolder.config.parse({
     path: inbox,

@@ -13,7 +13,7 @@ import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { defineSource } from '../pipeline/component.js';
 import { STATIC_SOURCE_ID_MAX, type Envelope, type Origin } from '../pipeline/envelope.js';
-import { ConfigError, PipelineError } from '../errors.js';
+import { ConfigError, SluiceError } from '../errors.js';
 import type { Outcome } from '../pipeline/settle.js';
 
 const config = z
@@ -118,7 +118,7 @@ export const watchFolder = defineSource({
 
       const fail = (message: string, cause?: unknown) => {
         if (closed) return;
-        subscriber.error(new PipelineError('WATCH_FOLDER.UNUSABLE', `${root}: ${message}`, 500, { cause }));
+        subscriber.error(new SluiceError('WATCH_FOLDER.UNUSABLE', `${root}: ${message}`, 500, { cause }));
       };
 
       const ignored = (path: string, stats?: { isDirectory(): boolean }) => {

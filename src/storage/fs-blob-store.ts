@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { copyFile, link, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { createHash, randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import type { BlobStore } from '../ports.js';
+import type { BlobStore } from './blob-store.js';
 import { NotFoundError, StorageError } from '../errors.js';
 import { fsyncDir, fsyncFile } from '../pipeline/landing.js';
 

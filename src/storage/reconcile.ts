@@ -2,7 +2,8 @@
  * Start-up check that index and files agree after a crash: a stored file without an index row was stored
  * (and maybe acknowledged) before the crash, so it is indexed now; an index row without a file is removed.
  */
-import type { BlobStore, MetadataIndex } from '../ports.js';
+import type { BlobStore } from './blob-store.js';
+import type { MetadataIndex } from './metadata-index.js';
 import { readHeader } from '../dicom/header.js';
 import { stat } from 'node:fs/promises';
 

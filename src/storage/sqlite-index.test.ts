@@ -4,7 +4,7 @@ import { openSqliteIndex } from './sqlite-index.js';
 import { BadRequestError } from '../errors.js';
 import type { DicomHeader } from '../dicom/header.js';
 import type { Origin } from '../pipeline/envelope.js';
-import type { IndexInput, MetadataIndex, MetadataQuery, QueryProperty } from '../ports.js';
+import type { IndexInput, MetadataIndex, MetadataQuery, QueryProperty } from './metadata-index.js';
 
 const { DicomMetaDictionary } = dcmjs.data;
 

@@ -26,7 +26,7 @@ import type {
   Series,
   Source,
   Study,
-} from '../ports.js';
+} from './metadata-index.js';
 
 /** Slicebox truncates patient names to the width of its column. */
 const PATIENT_NAME_MAX = 180;

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqliteState } from './sqlite-state.js';
-import type { StateStore } from '../ports.js';
+import { combineParts, openSqliteState } from './sqlite-state.js';
+import type { StateStore } from './state-store.js';
 
 let dir: string;
 let path: string;
@@ -108,4 +108,21 @@ it('refuses a file written by a newer schema', () => {
   db.close();
   expect(() => openSqliteState(path)).toThrow(/schema version 99/);
   store = openSqliteState(':memory:');
+});
+
+describe('combining the parts', () => {
+  it('refuses two parts that define the same method', () => {
+    const a = { list: () => 1 };
+    const b = { list: () => 2 };
+    expect(() =>
+      combineParts(
+        [
+          ['a', a],
+          ['b', b],
+        ],
+        {},
+      ),
+    ).toThrow('state store parts "a" and "b" both define list');
+    expect(Object.keys(combineParts([['a', a]], { close: () => undefined }))).toEqual(['list', 'close']);
+  });
 });

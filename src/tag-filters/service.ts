@@ -7,7 +7,7 @@
 import type { CompiledTagFilter } from '../dicom/filter.js';
 import type { SourceRef } from '../pipeline/envelope.js';
 import { NotFoundError } from '../errors.js';
-import type { SourceTagFilter, TagFilter, TagFilterStore, TagFilterTagPathRow } from '../ports.js';
+import type { SourceTagFilter, TagFilter, TagFilterStore, TagFilterTagPathRow } from './store.js';
 import {
   formatTagTree,
   parseTagTree,

@@ -3,9 +3,9 @@
  * Deleting a filter deletes its tag paths and associations (foreign keys cascade).
  */
 import type Database from 'better-sqlite3';
-import type { SourceTagFilter, TagFilter, TagFilterStore, TagFilterTagPathRow } from '../ports.js';
+import type { SourceTagFilter, TagFilter, TagFilterStore, TagFilterTagPathRow } from './store.js';
 import type { SourceType } from '../pipeline/envelope.js';
-import type { StatePart } from '../storage/sqlite-state.js';
+import type { StatePart } from '../storage/sqlite-state-part.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS TagFilters (

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteState } from '../storage/sqlite-state.js';
 import { BadRequestError } from '../errors.js';
-import type { StateStore } from '../ports.js';
+import type { StateStore } from '../storage/state-store.js';
 import { hasRole, UserService } from './service.js';
 
 let store: StateStore;

@@ -5,7 +5,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { BadRequestError } from '../errors.js';
 import { hashPassword, verifyPassword } from './passwords.js';
-import type { Role, UserInfo, UserStore } from '../ports.js';
+import type { Role, UserInfo, UserStore } from './store.js';
 
 /** Higher includes lower: SUPERUSER ⊃ ADMINISTRATOR ⊃ USER. */
 const RANK: Record<Role, number> = { USER: 1, ADMINISTRATOR: 2, SUPERUSER: 3 };

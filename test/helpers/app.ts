@@ -9,14 +9,15 @@ import { openSqliteIndex } from '../../src/storage/sqlite-index.js';
 import { openSqliteState } from '../../src/storage/sqlite-state.js';
 import { loadConfig } from '../../src/config.js';
 import { Engine } from '../../src/pipeline/engine.js';
-import type { BlobStore, MetadataIndex, StateStore } from '../../src/ports.js';
+import type { BlobStore } from '../../src/storage/blob-store.js';
+import type { MetadataIndex } from '../../src/storage/metadata-index.js';
+import type { StateStore } from '../../src/storage/state-store.js';
 import { Quarantine } from '../../src/pipeline/quarantine.js';
 import { UploadRegistry } from '../../src/pipeline/services.js';
 import { UserService } from '../../src/users/service.js';
 import { TagFilterService } from '../../src/tag-filters/service.js';
 import { SeriesTypeService } from '../../src/series-types/service.js';
 import { ManagedSourceService } from '../../src/managed-sources/service.js';
-import { storageKey } from '../../src/sinks/storage.js';
 import { LogService } from '../../src/log/service.js';
 import { ScuService } from '../../src/forwarding/scus.js';
 import { ForwardingService } from '../../src/forwarding/service.js';
@@ -62,13 +63,6 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
   const clock = { now: Date.UTC(2026, 0, 1) };
   const index = openSqliteIndex(':memory:');
   const blobs = await openFsBlobStore(join(dir, 'storage'));
-  const engine = new Engine({
-    config: loadConfig({ SLUICE_DATA_DIR: dir }),
-    index,
-    blobs,
-    quarantine: new Quarantine(join(dir, 'quarantine')),
-    uploads: new UploadRegistry(),
-  });
   const open = async (adminPassword = ADMIN.password) => {
     const state = openSqliteState(join(dir, 'state.sqlite'));
     const users = new UserService(state, {
@@ -76,16 +70,12 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       now: () => clock.now,
     });
     await users.ensureSuperuser(ADMIN.user, adminPassword);
-    const seriesTypes = new SeriesTypeService(state, index, blobs, { storageKey });
+    const seriesTypes = new SeriesTypeService(state, index, blobs, {});
     const tagFilters = new TagFilterService(state);
     const log = new LogService(state, () => clock.now);
     const sender = dimseSender('SLUICE', { timeoutMs: 5000 });
-    const forwarding = new ForwardingService(
-      state,
-      { index, blobs, storageKey, sender, log },
-      DEFAULT_FORWARDING,
-    );
-    const scus = new ScuService(state, { index, blobs, storageKey, sender, log });
+    const forwarding = new ForwardingService(state, { index, blobs, sender, log }, DEFAULT_FORWARDING);
+    const scus = new ScuService(state, { index, blobs, sender, log });
     const managedSources = new ManagedSourceService(state, {
       dicomHost: '127.0.0.1',
       watchRoot: join(dir, 'watched'),
@@ -97,7 +87,6 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
     const anonymization = new AnonymizationService(Buffer.alloc(32, 7), state, {
       index,
       blobs,
-      storageKey,
       scratchDir: join(dir, 'anonymization-tmp'),
     });
     const boxes = new BoxService(
@@ -105,8 +94,23 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       index,
       blobs,
       (file, request) => anonymization.anonymize(file, request).parts,
-      { publicApiUrl: () => 'http://127.0.0.1:5000/api', storageKey },
+      { publicApiUrl: () => 'http://127.0.0.1:5000/api' },
     );
+    // No pipeline runs here: the engine serves `/api/pipelines` and answers uploads with 503.
+    const engine = new Engine({
+      config: loadConfig({ SLUICE_DATA_DIR: dir }),
+      index,
+      blobs,
+      quarantine: new Quarantine(join(dir, 'quarantine')),
+      uploads: new UploadRegistry(),
+      seriesTypes,
+      tagFilters,
+      log,
+      forwarding,
+      managedSources,
+      anonymization,
+      boxes,
+    });
     const app = createApp({
       index,
       blobs,

@@ -21,7 +21,7 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import dcmjs from 'dcmjs';
 import { attr, buildFileMeta, parseHeader, TransferSyntax, type DicomHeader } from '../../dicom/header.js';
 import { Reader, type RawElement } from '../../dicom/filter.js';
-import { PipelineError } from '../../errors.js';
+import { SluiceError } from '../../errors.js';
 import { tagString } from '../../dicom/tag-path.js';
 import {
   actionFor,
@@ -35,7 +35,7 @@ import {
 
 const { DicomMessage, DicomMetaDictionary } = dcmjs.data;
 
-export class AnonymizationError extends PipelineError {
+export class AnonymizationError extends SluiceError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ANONYMIZATION.FAILED', `anonymization: ${message}`, 500, options);
   }

@@ -7,6 +7,7 @@
  * New and modified instances go through the engine like an upload: landed, stored (fsynced) and indexed
  * by the pipeline before the answer, so a 201 means the object is durable.
  */
+import { deleteStoredImages } from '../../storage/stored-images.js';
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
 import { z } from 'zod';
@@ -15,15 +16,14 @@ import type { AuthEnv } from '../auth.js';
 import { idParam, jsonBody, parseOr400 } from '../params.js';
 import { uploadResponse } from './images.js';
 import { exportEntries, zipStream } from '../../export/zip.js';
-import { BadRequestError, NotFoundError, PipelineError } from '../../errors.js';
+import { BadRequestError, NotFoundError, SluiceError } from '../../errors.js';
 import { attr, readHeader } from '../../dicom/header.js';
 import { readJpegInfo } from '../../dicom/jpeg.js';
 import { secondaryCaptureFromJpeg } from '../../dicom/secondary-capture.js';
 import { modifyAttributes, type TagMapping } from '../../dicom/modify.js';
 import { tagTreeFromJson } from '../../dicom/tag-path.js';
 import type { Origin } from '../../pipeline/envelope.js';
-import type { Image, Study } from '../../ports.js';
-import { storageKey } from '../../sinks/storage.js';
+import type { Image, Study } from '../../storage/metadata-index.js';
 
 /** JPEGs are read whole (the frame header and the whole image go into one new file). */
 export const MAX_JPEG_BYTES = 64 * 1024 * 1024;
@@ -123,7 +123,7 @@ export function imageToolsRoutes(deps: ApiDeps): Hono<AuthEnv> {
 
       const outcome = await deps.engine.upload(Readable.from([bytes]), origin);
       if (outcome.kind === 'drop')
-        throw new PipelineError(
+        throw new SluiceError(
           'IMAGES.MODIFY_DROPPED',
           `the pipeline dropped the modified instance (${outcome.reason}); image ${id} is unchanged`,
           409,
@@ -137,10 +137,7 @@ export function imageToolsRoutes(deps: ApiDeps): Hono<AuthEnv> {
         for (const { seriesTypeId } of manualTypes) index.assignSeriesType(modified.seriesId, seriesTypeId);
       }
       // A new SOPInstanceUID is a new image: the old one goes, file first (as DELETE /api/images/{id} does).
-      if (modified.id !== image.id) {
-        await blobs.delete(storageKey(image.sopInstanceUID.value));
-        index.deleteImages([image.id]);
-      }
+      if (modified.id !== image.id) await deleteStoredImages(index, blobs, [image.id]);
       return c.json(modified, 201);
     });
 }
@@ -152,7 +149,7 @@ async function readLimited(req: Request, limit: number): Promise<Buffer> {
   let size = 0;
   for await (const chunk of req.body as unknown as AsyncIterable<Uint8Array>) {
     size += chunk.length;
-    if (size > limit) throw new PipelineError('API.TOO_LARGE', `body is larger than ${limit} bytes`, 413);
+    if (size > limit) throw new SluiceError('API.TOO_LARGE', `body is larger than ${limit} bytes`, 413);
     chunks.push(Buffer.from(chunk));
   }
   return Buffer.concat(chunks);
@@ -160,7 +157,7 @@ async function readLimited(req: Request, limit: number): Promise<Buffer> {
 
 /** The stored bytes of an image; 404 when its file is gone. */
 async function readStored(deps: ApiDeps, image: Image): Promise<Buffer> {
-  const { stream } = await deps.blobs.open(storageKey(image.sopInstanceUID.value));
+  const { stream } = await deps.blobs.open(image.sopInstanceUID.value);
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
@@ -175,7 +172,7 @@ async function studyAttributesFromFile(
   study: Study,
 ): Promise<{ studyTime?: string; referringPhysicianName?: string }> {
   const [first] = deps.index.imagesOfStudy(study.id);
-  const path = first && deps.blobs.localPath(storageKey(first.sopInstanceUID.value));
+  const path = first && deps.blobs.localPath(first.sopInstanceUID.value);
   if (!path) return {};
   try {
     const header = await readHeader(path);

@@ -1,3 +1,4 @@
+import { deleteStoredImages } from '../../storage/stored-images.js';
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
 import { stream as honoStream } from 'hono/streaming';
@@ -5,12 +6,11 @@ import busboy from 'busboy';
 import type { ApiDeps } from '../deps.js';
 import type { AuthEnv } from '../auth.js';
 import { idParam, jsonBody, parseOr400 } from '../params.js';
-import { BadRequestError, NotFoundError, PipelineError } from '../../errors.js';
+import { BadRequestError, NotFoundError, SluiceError } from '../../errors.js';
 import type { Origin } from '../../pipeline/envelope.js';
 import type { Outcome } from '../../pipeline/settle.js';
-import type { Image } from '../../ports.js';
+import type { Image } from '../../storage/metadata-index.js';
 import { readHeader } from '../../dicom/header.js';
-import { storageKey } from '../../sinks/storage.js';
 import { imageAttributes } from '../attributes.js';
 import { z } from 'zod';
 
@@ -82,13 +82,7 @@ export function imagesRoutes(deps: ApiDeps): Hono<AuthEnv> {
     if (!image) throw new NotFoundError(`image ${id}`);
     return image;
   };
-  const deleteImages = async (ids: number[]) => {
-    // Files first: a crash in between leaves an index row without a file, which the start-up check removes
-    // (the other order would bring a deleted image back).
-    const images = ids.map((id) => index.image(id)).filter((i): i is Image => !!i);
-    for (const image of images) await blobs.delete(storageKey(image.sopInstanceUID.value));
-    index.deleteImages(images.map((i) => i.id));
-  };
+  const deleteImages = (ids: number[]) => deleteStoredImages(index, blobs, ids);
 
   return new Hono<AuthEnv>()
     .post('/', async (c) => {
@@ -110,7 +104,7 @@ export function imagesRoutes(deps: ApiDeps): Hono<AuthEnv> {
     })
     .get('/:id', async (c) => {
       const image = imageOr404(idParam(c.req.param('id')));
-      const { stream, size } = await blobs.open(storageKey(image.sopInstanceUID.value));
+      const { stream, size } = await blobs.open(image.sopInstanceUID.value);
       c.header('Content-Type', 'application/octet-stream');
       c.header('Content-Length', String(size));
       return honoStream(c, async (out) => {
@@ -123,8 +117,8 @@ export function imagesRoutes(deps: ApiDeps): Hono<AuthEnv> {
     })
     .get('/:id/attributes', async (c) => {
       const image = imageOr404(idParam(c.req.param('id')));
-      const path = blobs.localPath(storageKey(image.sopInstanceUID.value));
-      if (!path) throw new PipelineError('API.NOT_IMPLEMENTED', 'attributes need a local blob store', 501);
+      const path = blobs.localPath(image.sopInstanceUID.value);
+      if (!path) throw new SluiceError('API.NOT_IMPLEMENTED', 'attributes need a local blob store', 501);
       const header = await readHeader(path).catch((err) => {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT')
           throw new NotFoundError(`stored file of image ${image.id}`);

@@ -7,7 +7,7 @@ import type { ApiDeps } from '../deps.js';
 import { openSqliteIndex } from '../../storage/sqlite-index.js';
 import type { DicomHeader } from '../../dicom/header.js';
 import type { Origin } from '../../pipeline/envelope.js';
-import type { MetadataIndex } from '../../ports.js';
+import type { MetadataIndex } from '../../storage/metadata-index.js';
 
 const { DicomMetaDictionary } = dcmjs.data;
 

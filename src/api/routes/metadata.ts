@@ -4,7 +4,14 @@ import type { ApiDeps } from '../deps.js';
 import { DEFAULT_COUNT, MAX_COUNT, idParam, jsonBody, pagingParams, parseOr400 } from '../params.js';
 import { NotFoundError } from '../../errors.js';
 import { SOURCE_TYPES, type SourceType } from '../../pipeline/envelope.js';
-import type { Level, ListOptions, MetadataIndex, MetadataQuery, QueryFilters, Source } from '../../ports.js';
+import type {
+  Level,
+  ListOptions,
+  MetadataIndex,
+  MetadataQuery,
+  QueryFilters,
+  Source,
+} from '../../storage/metadata-index.js';
 
 const MAX_LIST_VALUES = 1000;
 const OPERATORS = ['=', 'like', '<', '>', '<=', '>=', 'in'] as const;

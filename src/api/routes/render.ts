@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
 import type { AuthEnv } from '../auth.js';
 import { idParam, parseOr400 } from '../params.js';
-import { BadRequestError, PipelineError } from '../../errors.js';
+import { BadRequestError, SluiceError } from '../../errors.js';
 
 /** Largest `imageheight` we scale to: a bigger one is a mistake or an attempt to exhaust memory. */
 export const MAX_IMAGE_HEIGHT = 8192;
@@ -39,7 +39,7 @@ const pngParams = z.object({
 export function renderRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const renderer = () => {
     if (!deps.renderer)
-      throw new PipelineError('RENDER.UNAVAILABLE', 'rendering is not configured in this process', 503);
+      throw new SluiceError('RENDER.UNAVAILABLE', 'rendering is not configured in this process', 503);
     return deps.renderer;
   };
   return new Hono<AuthEnv>()

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import type { ApiDeps } from '../deps.js';
-import type { Source } from '../../ports.js';
+import type { Source } from '../../storage/metadata-index.js';
 
 /** Every source: each user (their uploads), the sources of pipeline files, the managed ones and boxes. */
 export function sourcesRoutes(deps: ApiDeps): Hono {

@@ -9,7 +9,7 @@
 import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
-import { PipelineError } from '../../errors.js';
+import { SluiceError } from '../../errors.js';
 import {
   ContextResult,
   encodeAssociateRq,
@@ -31,7 +31,7 @@ import { needsDecompression, transcodeFile } from '../../render/transcode.js';
 export const VERIFICATION = '1.2.840.10008.1.1';
 
 /** A peer that could not be reached, refused us or failed: 502 when it surfaces through the API. */
-export class DimseError extends PipelineError {
+export class DimseError extends SluiceError {
   constructor(code: string, message: string) {
     super(code, message, 502);
   }
@@ -280,7 +280,7 @@ async function datasetOffset(path: string): Promise<number> {
     const head = Buffer.alloc(144);
     const { bytesRead } = await handle.read(head, 0, 144, 0);
     if (bytesRead < 144 || head.toString('latin1', 128, 132) !== 'DICM')
-      throw new PipelineError('DICOM.INVALID', `${path} is not a Part-10 file`, 500);
+      throw new SluiceError('DICOM.INVALID', `${path} is not a Part-10 file`, 500);
     return 144 + head.readUInt32LE(140);
   } finally {
     await handle.close();
@@ -442,10 +442,10 @@ export async function readStoredFile(path: string): Promise<StoredFile> {
     const head = Buffer.alloc(144);
     const { bytesRead } = await handle.read(head, 0, 144, 0);
     if (bytesRead < 144 || head.toString('latin1', 128, 132) !== 'DICM')
-      throw new PipelineError('DICOM.INVALID', `${path} is not a Part-10 file`, 500);
+      throw new SluiceError('DICOM.INVALID', `${path} is not a Part-10 file`, 500);
     const metaLength = head.readUInt32LE(140);
     if (metaLength > 64 * 1024)
-      throw new PipelineError('DICOM.INVALID', `${path}: file meta group of ${metaLength} bytes`, 500);
+      throw new SluiceError('DICOM.INVALID', `${path}: file meta group of ${metaLength} bytes`, 500);
     const meta = Buffer.alloc(metaLength);
     await handle.read(meta, 0, metaLength, 144);
     const values = new Map<number, string>();
@@ -461,7 +461,7 @@ export async function readStoredFile(path: string): Promise<StoredFile> {
     }
     const [sopClassUid, sopInstanceUid, transferSyntaxUid] = [2, 3, 0x10].map((e) => values.get(e) ?? '');
     if (!sopClassUid || !sopInstanceUid || !transferSyntaxUid)
-      throw new PipelineError(
+      throw new SluiceError(
         'DICOM.INVALID',
         `${path}: file meta information lacks SOP class, instance or transfer syntax`,
         500,

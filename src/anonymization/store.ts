@@ -1,0 +1,102 @@
+/**
+ * The anonymization keys part of the state store. Adapter: sqlite-store.ts.
+ */
+
+/** Slicebox's `AnonymizationKey`: one per anonymized image, real and anonymized identifiers side by side. */
+export interface AnonymizationKey {
+  id: number;
+  /** ms epoch. */
+  created: number;
+  /** The source image's id when a stored image was anonymized through the API; -1 in a pipeline. */
+  imageId: number;
+  patientName: string;
+  anonPatientName: string;
+  patientID: string;
+  anonPatientID: string;
+  studyInstanceUID: string;
+  anonStudyInstanceUID: string;
+  seriesInstanceUID: string;
+  anonSeriesInstanceUID: string;
+  sopInstanceUID: string;
+  anonSOPInstanceUID: string;
+}
+
+/** Where an attribute belongs; a key matched at a level shares the values of that level and above. */
+export type KeyLevel = 'PATIENT' | 'STUDY' | 'SERIES' | 'IMAGE';
+
+/** Slicebox's `AnonymizationKeyValue` (tagPath in string form, `(0008,0050)`), with its level. */
+export interface AnonymizationKeyValue {
+  id: number;
+  anonymizationKeyId: number;
+  tagPath: string;
+  level: KeyLevel;
+  value: string;
+  anonymizedValue: string;
+}
+
+/** A row of the keys' CSV export. */
+export type AnonymizationKeyRow = AnonymizationKey & {
+  tagPath: string;
+  value: string;
+  anonymizedValue: string;
+};
+
+/** A key about to be inserted. */
+export type NewAnonymizationKey = Omit<AnonymizationKey, 'id'> & {
+  values: Array<Omit<AnonymizationKeyValue, 'id' | 'anonymizationKeyId'>>;
+};
+
+/** The most specific key that matched, and at which level. */
+export interface KeyMatch {
+  level: KeyLevel;
+  key: AnonymizationKey;
+  values: AnonymizationKeyValue[];
+}
+
+/** The five identifiers keys are matched on (real or anonymized). */
+export interface KeyIdentifiers {
+  patientName: string;
+  patientID: string;
+  studyInstanceUID: string;
+  seriesInstanceUID: string;
+  sopInstanceUID: string;
+}
+
+export interface AnonymizationKeyQuery {
+  startIndex: number;
+  count: number;
+  order?: { orderBy: string; orderAscending: boolean };
+  queryProperties: Array<{ propertyName: string; operator: '=' | 'like'; propertyValue: string }>;
+}
+
+export interface AnonymizationKeyStore {
+  /**
+   * In one write transaction: finds the most specific key whose real identifiers match `real` (image,
+   * series, study, then patient; newest first), lets `decide` build the new key from it, inserts that key
+   * and answers it. Concurrent callers are serialized, so two images of one patient never get two pseudonyms.
+   */
+  recordAnonymizationKey(
+    real: KeyIdentifiers,
+    decide: (match: KeyMatch | undefined) => NewAnonymizationKey,
+  ): { key: AnonymizationKey; values: AnonymizationKeyValue[] };
+  /** The most specific key whose anonymized identifiers match (for reverse anonymization). */
+  findKeyByAnonymized(anon: KeyIdentifiers): KeyMatch | undefined;
+  listAnonymizationKeys(opts: {
+    startIndex: number;
+    count: number;
+    orderBy?: string;
+    orderAscending?: boolean;
+    filter?: string;
+  }): AnonymizationKey[];
+  queryAnonymizationKeys(query: AnonymizationKeyQuery): AnonymizationKey[];
+  anonymizationKey(id: number): AnonymizationKey | undefined;
+  /** Deletes the key and its values; false when unknown. */
+  deleteAnonymizationKey(id: number): boolean;
+  anonymizationKeyValues(keyId: number): AnonymizationKeyValue[];
+  /**
+   * One page of the CSV export: the keys after `afterKeyId` (at most `keyCount` of them, by id), each with
+   * each of its values (one row per key × value; a key without values once, with empty value columns).
+   * Paged so that a slow reader never holds the database.
+   */
+  anonymizationKeyRows(afterKeyId: number, keyCount: number): AnonymizationKeyRow[];
+}

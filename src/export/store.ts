@@ -1,0 +1,18 @@
+/**
+ * The export sets part of the state store. Adapter: sqlite-store.ts.
+ */
+
+/** Images chosen for one zip download (`POST /api/images/export`), kept until they expire. */
+export interface ExportSet {
+  id: number;
+  imageIds: number[];
+  /** ms epoch */
+  createdAt: number;
+}
+
+export interface ExportSetStore {
+  insertExportSet(imageIds: readonly number[], createdAt: number): ExportSet;
+  exportSet(id: number): ExportSet | undefined;
+  /** Deletes sets created before `before` (ms epoch); answers how many. */
+  deleteExportSetsCreatedBefore(before: number): number;
+}

@@ -1,0 +1,52 @@
+/**
+ * The managed sources part of the state store: SCPs, watched directories and import sessions. Adapter: sqlite-store.ts.
+ */
+
+/** Slicebox's `ScpData`: a C-STORE SCP opened and closed through the API. */
+export interface ScpData {
+  id: number;
+  name: string;
+  aeTitle: string;
+  port: number;
+}
+
+/** Slicebox's `WatchedDirectory`; `path` is absolute. */
+export interface WatchedDirectory {
+  id: number;
+  name: string;
+  path: string;
+}
+
+/** Slicebox's `ImportSession`; times in ms since the epoch. */
+export interface ImportSession {
+  id: number;
+  name: string;
+  userId: number;
+  user: string;
+  filesImported: number;
+  filesAdded: number;
+  filesRejected: number;
+  created: number;
+  lastUpdated: number;
+}
+
+export type ImportCounter = 'added' | 'duplicate' | 'rejected';
+
+export interface ManagedSourceStore {
+  listScps(startIndex: number, count: number): ScpData[];
+  scp(id: number): ScpData | undefined;
+  insertScp(scp: Omit<ScpData, 'id'>): ScpData;
+  deleteScp(id: number): boolean;
+  listWatchedDirectories(startIndex: number, count: number): WatchedDirectory[];
+  watchedDirectory(id: number): WatchedDirectory | undefined;
+  insertWatchedDirectory(dir: Omit<WatchedDirectory, 'id'>): WatchedDirectory;
+  deleteWatchedDirectory(id: number): boolean;
+  listImportSessions(startIndex: number, count: number): ImportSession[];
+  importSession(id: number): ImportSession | undefined;
+  importSessionByName(name: string): ImportSession | undefined;
+  insertImportSession(session: Pick<ImportSession, 'name' | 'userId' | 'user'>, now: number): ImportSession;
+  deleteImportSession(id: number): boolean;
+  /** Counts one file of a session (and links the image when one was stored); answers the session. */
+  countImport(id: number, counter: ImportCounter, imageId: number | undefined, now: number): ImportSession;
+  importSessionImageIds(id: number): number[];
+}

@@ -1,0 +1,32 @@
+/**
+ * The state store port: every managed capability's part in one store (one database, one transaction scope). Adapter: sqlite-state.ts.
+ */
+import type { UserStore } from '../users/store.js';
+import type { SeriesTypeStore } from '../series-types/store.js';
+import type { TagFilterStore } from '../tag-filters/store.js';
+import type { ManagedSourceStore } from '../managed-sources/store.js';
+import type { ExportSetStore } from '../export/store.js';
+import type { AnonymizationKeyStore } from '../anonymization/store.js';
+import type { LogStore } from '../log/store.js';
+import type { ForwardingStore, ScuStore } from '../forwarding/store.js';
+import type { BoxStore } from '../boxes/store.js';
+
+/**
+ * What users manage at run time: users, sessions and login throttling, series types, tag filters, managed
+ * sources, export sets, anonymization keys, the log, SCUs, forwarding rules and the forwarding outbox, and
+ * boxes with their transactions.
+ */
+export interface StateStore
+  extends
+    UserStore,
+    SeriesTypeStore,
+    TagFilterStore,
+    ManagedSourceStore,
+    ExportSetStore,
+    AnonymizationKeyStore,
+    LogStore,
+    ScuStore,
+    ForwardingStore,
+    BoxStore {
+  close(): void;
+}
