@@ -1,0 +1,174 @@
+/**
+ * The metadata index's tables in SQLite, with Slicebox's hierarchy and keys: a patient is (PatientName,
+ * PatientID), a study (patient, StudyInstanceUID), a series (study, SeriesInstanceUID), an image (series,
+ * SOPInstanceUID), and a SOP instance is indexed once. Columns carry the JSON field names, so a query's
+ * property name is a column name, and a row becomes its JSON entity here.
+ *
+ * These specs are the fixed lists every identifier in the index's SQL comes from.
+ */
+import type Database from 'better-sqlite3';
+import type { FlatSeries, Level, Patient, Series, Study } from './metadata-index.js';
+
+export type TableName = 'Patients' | 'Studies' | 'Series' | 'Images';
+
+export interface TableSpec {
+  readonly name: TableName;
+  /** Column holding the parent level's id. */
+  readonly parentKey?: 'patientId' | 'studyId' | 'seriesId';
+  /** DICOM-derived string columns (JSON `{ value }`) and the keyword each is read from. */
+  readonly attributes: ReadonlyArray<readonly [column: string, keyword: string]>;
+  /** Stored, queryable, but not part of the JSON entity. */
+  readonly internal: readonly string[];
+}
+
+export const PATIENTS: TableSpec = {
+  name: 'Patients',
+  attributes: [
+    ['patientName', 'PatientName'],
+    ['patientID', 'PatientID'],
+    ['patientBirthDate', 'PatientBirthDate'],
+    ['patientSex', 'PatientSex'],
+  ],
+  internal: [],
+};
+export const STUDIES: TableSpec = {
+  name: 'Studies',
+  parentKey: 'patientId',
+  attributes: [
+    ['studyInstanceUID', 'StudyInstanceUID'],
+    ['studyDescription', 'StudyDescription'],
+    ['studyDate', 'StudyDate'],
+    ['studyID', 'StudyID'],
+    ['accessionNumber', 'AccessionNumber'],
+    ['patientAge', 'PatientAge'],
+  ],
+  internal: [],
+};
+export const SERIES: TableSpec = {
+  name: 'Series',
+  parentKey: 'studyId',
+  attributes: [
+    ['seriesInstanceUID', 'SeriesInstanceUID'],
+    ['seriesDescription', 'SeriesDescription'],
+    ['seriesDate', 'SeriesDate'],
+    ['modality', 'Modality'],
+    ['protocolName', 'ProtocolName'],
+    ['bodyPartExamined', 'BodyPartExamined'],
+    ['manufacturer', 'Manufacturer'],
+    ['stationName', 'StationName'],
+    ['frameOfReferenceUID', 'FrameOfReferenceUID'],
+  ],
+  internal: [],
+};
+export const IMAGES: TableSpec = {
+  name: 'Images',
+  parentKey: 'seriesId',
+  attributes: [
+    ['sopInstanceUID', 'SOPInstanceUID'],
+    ['imageType', 'ImageType'],
+    ['instanceNumber', 'InstanceNumber'],
+  ],
+  internal: ['sopClassUID', 'transferSyntaxUID', 'size', 'createdAt'],
+};
+
+/** The hierarchy top-down; a table's depth is its index. */
+export const CHAIN = [PATIENTS, STUDIES, SERIES, IMAGES] as const;
+export const DEPTH: Record<Level, number> = { patients: 0, studies: 1, series: 2, images: 3, flatseries: 2 };
+export const FLAT_PREFIX = ['p_', 'st_', 'se_'] as const;
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS Patients (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  patientName TEXT NOT NULL DEFAULT '',
+  patientID TEXT NOT NULL DEFAULT '',
+  patientBirthDate TEXT NOT NULL DEFAULT '',
+  patientSex TEXT NOT NULL DEFAULT '',
+  UNIQUE (patientName, patientID)
+);
+CREATE TABLE IF NOT EXISTS Studies (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  patientId INTEGER NOT NULL REFERENCES Patients (id),
+  studyInstanceUID TEXT NOT NULL DEFAULT '',
+  studyDescription TEXT NOT NULL DEFAULT '',
+  studyDate TEXT NOT NULL DEFAULT '',
+  studyID TEXT NOT NULL DEFAULT '',
+  accessionNumber TEXT NOT NULL DEFAULT '',
+  patientAge TEXT NOT NULL DEFAULT '',
+  UNIQUE (patientId, studyInstanceUID)
+);
+CREATE TABLE IF NOT EXISTS Series (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  studyId INTEGER NOT NULL REFERENCES Studies (id),
+  seriesInstanceUID TEXT NOT NULL DEFAULT '',
+  seriesDescription TEXT NOT NULL DEFAULT '',
+  seriesDate TEXT NOT NULL DEFAULT '',
+  modality TEXT NOT NULL DEFAULT '',
+  protocolName TEXT NOT NULL DEFAULT '',
+  bodyPartExamined TEXT NOT NULL DEFAULT '',
+  manufacturer TEXT NOT NULL DEFAULT '',
+  stationName TEXT NOT NULL DEFAULT '',
+  frameOfReferenceUID TEXT NOT NULL DEFAULT '',
+  UNIQUE (studyId, seriesInstanceUID)
+);
+CREATE TABLE IF NOT EXISTS Images (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  seriesId INTEGER NOT NULL REFERENCES Series (id),
+  sopInstanceUID TEXT NOT NULL,
+  imageType TEXT NOT NULL DEFAULT '',
+  instanceNumber TEXT NOT NULL DEFAULT '',
+  sopClassUID TEXT NOT NULL DEFAULT '',
+  transferSyntaxUID TEXT NOT NULL DEFAULT '',
+  size INTEGER NOT NULL DEFAULT 0,
+  createdAt INTEGER NOT NULL,
+  UNIQUE (seriesId, sopInstanceUID)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS Images_sopInstanceUID ON Images (sopInstanceUID);
+-- One row per series, keyed by the series id as in Slicebox.
+CREATE TABLE IF NOT EXISTS SeriesSources (
+  id INTEGER PRIMARY KEY REFERENCES Series (id) ON DELETE CASCADE,
+  sourceType TEXT NOT NULL,
+  sourceName TEXT NOT NULL DEFAULT '',
+  sourceId INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS SeriesSources_source ON SeriesSources (sourceType, sourceId);
+`;
+// Series type assignments and series tags: src/series-types/sqlite-labels.ts.
+
+export type Row = Record<string, unknown>;
+
+export const quote = (identifier: string) => `"${identifier}"`;
+export const column = (spec: TableSpec, name: string) => `${quote(spec.name)}.${quote(name)}`;
+export const allColumns = (spec: TableSpec) => [
+  'id',
+  ...(spec.parentKey ? [spec.parentKey] : []),
+  ...spec.attributes.map(([c]) => c),
+  ...spec.internal,
+];
+
+export function entity(spec: TableSpec, row: Row, prefix = ''): Row {
+  const out: Row = { id: row[`${prefix}id`] };
+  if (spec.parentKey) out[spec.parentKey] = row[`${prefix}${spec.parentKey}`];
+  for (const [c] of spec.attributes) out[c] = { value: String(row[`${prefix}${c}`] ?? '') };
+  return out;
+}
+
+export function flatEntity(row: Row): FlatSeries {
+  return {
+    id: row.se_id as number,
+    patient: entity(PATIENTS, row, FLAT_PREFIX[0]) as unknown as Patient,
+    study: entity(STUDIES, row, FLAT_PREFIX[1]) as unknown as Study,
+    series: entity(SERIES, row, FLAT_PREFIX[2]) as unknown as Series,
+  };
+}
+
+/** A row by id for each table of the hierarchy. */
+export function rowByIdStatements(
+  db: Database.Database,
+): Record<TableName, Database.Statement<[number], Row>> {
+  return Object.fromEntries(
+    CHAIN.map((spec) => [
+      spec.name,
+      db.prepare<[number], Row>(`SELECT * FROM ${quote(spec.name)} WHERE "id" = ?`),
+    ]),
+  ) as Record<TableName, Database.Statement<[number], Row>>;
+}
