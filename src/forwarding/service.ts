@@ -1,21 +1,11 @@
 /**
  * Forwarding (Slicebox's forwarding rules, made durable). The `forward` and `dicom_forward` sinks enqueue
- * instances into the outbox in the state store and return; this service's worker sends each route's batch
- * once it has been quiet for `quietMs` (at once when it holds `batchMax` instances), at most `concurrency` batches at a
- * time, retries a failed batch with exponential backoff and, after `maxAttempts`, moves it to the dead
- * letters (status FAILED), where it waits for `retry` or `discard` through the API. Delivered batches leave
- * the outbox; with keepImages=false their images are deleted then, once no other batch still has to send
- * them. Batches being sent when the process died are sent again at start (at least once: the peer may
- * receive up to one flush of instances twice; PACS treat a repeated SOP instance as the same one).
- *
- * A batch for a box becomes one outgoing box transaction with the box's default profile (Slicebox), and
- * waits, DELIVERING, until the box has sent it (FINISHED): only then is it delivered, so keepImages=false
- * deletes nothing the box still has to read, and a box transaction that FAILED dead-letters the batch
- * with the images it could not send, deleting nothing.
+ * instances into the outbox in the state store and return; the outbox worker (outbox-worker.ts) sends them
+ * in batches, retries and dead-letters them. Dead letters (status FAILED) wait for `retry` or `discard`
+ * through the API. This service keeps the rules, fills the outbox and shows its transactions.
  */
-import { deleteStoredImages } from '../storage/stored-images.js';
 import type { ForwardingConfig } from '../config.js';
-import { BadRequestError, NotFoundError, SluiceError } from '../errors.js';
+import { BadRequestError, NotFoundError } from '../errors.js';
 import type { SourceRef } from '../pipeline/envelope.js';
 import type { LogService } from '../log/service.js';
 import type { BlobStore } from '../storage/blob-store.js';
@@ -31,14 +21,8 @@ import type {
 } from './store.js';
 import type { MetadataIndex, Source } from '../storage/metadata-index.js';
 import type { OutgoingImage, OutgoingTransaction } from '../boxes/store.js';
-import {
-  describePeer,
-  failedSendError,
-  scuPeer,
-  type DicomPeer,
-  type DicomSender,
-  type SendResult,
-} from './scus.js';
+import { describePeer, scuPeer, type DicomSender } from './scus.js';
+import { OutboxWorker, SUBJECT } from './outbox-worker.js';
 
 /** What forwarding needs of boxes (BoxService, wired in main.ts); its writes go to the same state store. */
 export interface ForwardingBoxes {
@@ -73,12 +57,6 @@ export interface ForwardingTransactionView extends ForwardingTransaction {
   destination: string;
 }
 
-const SUBJECT = 'Forwarding';
-/** Results marked delivered in one state store write while a batch is sent. */
-const MARK_EVERY = 32;
-
-class PermanentError extends SluiceError {}
-
 const sourceKey = (s: SourceRef) => `${s.sourceType}:${s.sourceId}`;
 
 const targetOf = (rule: ForwardingRule): ForwardTarget =>
@@ -91,16 +69,15 @@ export class ForwardingService {
   private pending: Array<{ entries: ForwardRequest[]; resolve: () => void; reject: (e: unknown) => void }> =
     [];
   private flushScheduled = false;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly inFlight = new Map<number, Promise<void>>();
-  private running = false;
-  private boxesCheckedAt = 0;
+  private readonly worker: OutboxWorker;
 
   constructor(
     private readonly store: ForwardingStore & ScuStore,
     private readonly deps: ForwardingDeps,
     readonly options: ForwardingConfig,
-  ) {}
+  ) {
+    this.worker = new OutboxWorker(store, deps, options, (target) => this.describe(target));
+  }
 
   // ------------------------------------------------------------------ rules
 
@@ -276,7 +253,7 @@ export class ForwardingService {
     if (t.status === 'SENDING') throw new BadRequestError(`forwarding transaction ${id} is being sent`);
     this.store.deleteForwardingTransaction(id);
     // Images another (delivered) keepImages=false batch was waiting for may go now.
-    void this.deleteForwardedImages();
+    void this.worker.deleteForwardedImages();
     const goesOn =
       t.status === 'DELIVERING' ? `; the box's outgoing transaction ${t.boxTransactionId} goes on` : '';
     this.deps.log.write({
@@ -304,281 +281,16 @@ export class ForwardingService {
 
   /** Starts the worker; batches a crash left half sent are due at once. */
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    const reset = this.store.resetSendingForwardingTransactions(Date.now());
-    if (reset)
-      this.deps.log.write({
-        subject: SUBJECT,
-        type: 'INFO',
-        message: `${reset} forwarding transaction(s) interrupted by a stop are sent again`,
-      });
-    // Deletions after delivery that a crash interrupted.
-    void this.deleteForwardedImages();
-    this.schedule(0);
+    this.worker.start();
   }
 
   /** Stops picking batches and waits for those being sent. */
-  async stop(): Promise<void> {
-    this.running = false;
-    clearTimeout(this.timer);
-    await Promise.allSettled([...this.inFlight.values()]);
+  stop(): Promise<void> {
+    return this.worker.stop();
   }
 
   /** Looks for due batches now (after a retry by hand). */
   kick(): void {
-    if (this.running) this.schedule(0);
-  }
-
-  private get tickMs(): number {
-    // A cheap indexed query; often enough that a full batch leaves within ~0.1 s.
-    return Math.max(20, Math.min(100, Math.floor(this.options.quietMs / 4), this.options.retryBaseMs));
-  }
-
-  private schedule(ms: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.tick(), ms);
-    this.timer.unref();
-  }
-
-  private tick(): void {
-    if (!this.running) return;
-    try {
-      const room = this.options.concurrency - this.inFlight.size;
-      if (room > 0) {
-        const now = Date.now();
-        for (const t of this.store.dueForwardingTransactions(now, now - this.options.quietMs, room)) {
-          this.store.setForwardingStatus(t.id, { status: 'SENDING' });
-          const delivery = this.deliver(t)
-            .catch((err: Error) => console.error(`forwarding transaction ${t.id}: ${err.message}`))
-            .finally(() => {
-              this.inFlight.delete(t.id);
-              this.kick();
-            });
-          this.inFlight.set(t.id, delivery);
-        }
-      }
-      if (Date.now() - this.boxesCheckedAt >= Math.min(1000, Math.max(this.tickMs, this.options.quietMs))) {
-        this.boxesCheckedAt = Date.now();
-        this.settleBoxDeliveries();
-      }
-    } catch (err) {
-      console.error(`forwarding worker: ${(err as Error).message}`);
-    }
-    if (this.running) this.schedule(this.tickMs);
-  }
-
-  private resolve(target: Exclude<ForwardTarget, { kind: 'box' }>): DicomPeer {
-    if (target.kind === 'dicom') return target;
-    const scu = this.store.scu(target.scuId);
-    if (!scu) throw new PermanentError('FORWARD.NO_DESTINATION', `SCU ${target.scuId} no longer exists`, 400);
-    return scuPeer(scu);
-  }
-
-  private async deliver(t: ForwardingTransaction): Promise<void> {
-    const destination = this.describe(t.target);
-    if (t.target.kind === 'box') {
-      try {
-        await this.handToBox(t, t.target.boxId, destination);
-      } catch (err) {
-        this.failed(t, destination, err as Error);
-      }
-      return;
-    }
-    const items = this.store.forwardingItems(t.id, true);
-    let sent = 0;
-    try {
-      const peer = this.resolve(t.target);
-      const { blobs } = this.deps;
-      const paths: string[] = [];
-      const gone: string[] = [];
-      for (const item of items) {
-        const key = item.sopInstanceUid;
-        const path = blobs.localPath(key);
-        if (!path)
-          throw new PermanentError(
-            'FORWARD.NO_LOCAL_FILE',
-            'forwarding needs a blob store on the local file system',
-            500,
-          );
-        if (await blobs.exists(key)) paths.push(path);
-        else gone.push(item.sopInstanceUid);
-      }
-      this.skipGone(t, destination, gone);
-      const failures: SendResult[] = [];
-      let delivered: string[] = [];
-      const mark = () => {
-        if (delivered.length) this.store.markForwardingItemsSent(t.id, delivered);
-        delivered = [];
-      };
-      try {
-        if (paths.length)
-          await this.deps.sender.send(peer, paths, (r) => {
-            if (!r.stored) return void failures.push(r);
-            delivered.push(r.sopInstanceUid);
-            if (delivered.length >= MARK_EVERY) mark();
-          });
-      } finally {
-        mark();
-      }
-      if (failures.length) throw failedSendError(peer, paths.length, failures);
-      sent = paths.length;
-    } catch (err) {
-      this.failed(t, destination, err as Error);
-      return;
-    }
-    await this.delivered(t, destination, sent);
-  }
-
-  /** Instances deleted since they were queued count as done, with a warning. */
-  private skipGone(t: ForwardingTransaction, destination: string, gone: string[]): void {
-    if (!gone.length) return;
-    this.store.markForwardingItemsSent(t.id, gone);
-    this.deps.log.write({
-      subject: SUBJECT,
-      type: 'WARN',
-      message: `${gone.length} instance(s) of forwarding transaction ${t.id} were deleted before they could be sent to ${destination}: ${gone.slice(0, 5).join(', ')}${gone.length > 5 ? ', …' : ''}`,
-    });
-  }
-
-  /**
-   * A box batch becomes one outgoing box transaction of the images that still exist. Creating it, recording
-   * its id here and moving the batch to DELIVERING happen in one state store transaction (boxes and the
-   * outbox share state.sqlite; `atomically`), so a crash leaves either no box transaction, and the batch
-   * goes out again from SENDING, or one that is recorded, and the batch waits for it: never two.
-   */
-  private async handToBox(t: ForwardingTransaction, boxId: number, destination: string): Promise<void> {
-    const { boxes, index, blobs } = this.deps;
-    if (boxes?.boxName(boxId) === undefined)
-      throw new PermanentError('FORWARD.NO_DESTINATION', `box ${boxId} no longer exists`, 400);
-    const present: ForwardingItem[] = [];
-    const gone: string[] = [];
-    for (const item of this.store.forwardingItems(t.id, true)) {
-      const image = index.image(item.imageId);
-      const there = image?.sopInstanceUID.value === item.sopInstanceUid;
-      if (there && (await blobs.exists(item.sopInstanceUid))) present.push(item);
-      else gone.push(item.sopInstanceUid);
-    }
-    this.skipGone(t, destination, gone);
-    if (!present.length) return this.delivered(t, destination, 0);
-    const outgoing = this.store.atomically(() => {
-      const created = boxes.sendWithDefaultProfile(
-        boxId,
-        present.map((i) => i.imageId),
-      );
-      this.store.setForwardingBoxTransaction(t.id, created.id);
-      this.store.setForwardingStatus(t.id, { status: 'DELIVERING' });
-      return created;
-    });
-    this.deps.log.write({
-      subject: SUBJECT,
-      type: 'INFO',
-      message: `Forwarding transaction ${t.id}: ${present.length} instance(s) handed to ${destination} as outgoing transaction ${outgoing.id}`,
-    });
-  }
-
-  /**
-   * Batches handed to a box whose outgoing transaction has ended: FINISHED is delivered; FAILED, or deleted
-   * (by hand, or with its box), dead-letters the batch with what was not sent (a retry makes a new box
-   * transaction of those). Images the box sent are marked sent either way.
-   */
-  private settleBoxDeliveries(): void {
-    const boxes = this.deps.boxes;
-    let delivered = false;
-    for (const t of this.store.deliveringForwardingTransactions()) {
-      const outgoing =
-        t.boxTransactionId === null ? undefined : boxes?.outgoingTransaction(t.boxTransactionId);
-      if (outgoing?.status === 'WAITING' || outgoing?.status === 'PROCESSING') continue;
-      const destination = this.describe(t.target);
-      const images = outgoing ? boxes!.outgoingImages(outgoing.id) : [];
-      const sentIds = new Set(images.filter((i) => i.status === 'SENT').map((i) => i.imageId));
-      const sent = this.store
-        .forwardingItems(t.id, true)
-        .filter((i) => sentIds.has(i.imageId))
-        .map((i) => i.sopInstanceUid);
-      this.store.markForwardingItemsSent(t.id, sent);
-      if (outgoing?.status === 'FINISHED') {
-        this.finish(t, destination, sent.length);
-        delivered = true;
-        continue;
-      }
-      const failed = images.filter((i) => i.status === 'FAILED');
-      const reason = outgoing
-        ? `outgoing transaction ${outgoing.id} of ${destination} FAILED: ${failed.length} of ${outgoing.totalImageCount} image(s) not sent${failed[0] ? ` (image ${failed[0].imageId}: ${failed[0].message ?? 'failed'}${failed.length > 1 ? '; …' : ''})` : ''}`
-        : `outgoing transaction ${t.boxTransactionId} of ${destination} was deleted before it ended`;
-      this.store.atomically(() => {
-        this.store.setForwardingBoxTransaction(t.id, null);
-        this.failed(t, destination, new PermanentError('FORWARD.BOX_FAILED', reason, 502));
-      });
-    }
-    if (delivered) void this.deleteForwardedImages();
-  }
-
-  private async delivered(t: ForwardingTransaction, destination: string, sent: number): Promise<void> {
-    this.finish(t, destination, sent);
-    await this.deleteForwardedImages();
-  }
-
-  /** Removes a delivered batch; keepImages=false marks its images for deletion first. */
-  private finish(t: ForwardingTransaction, destination: string, sent: number): void {
-    this.store.atomically(() => {
-      if (!t.keepImages)
-        this.store.markImagesForDeletion(this.store.forwardingItems(t.id, false).map((i) => i.imageId));
-      this.store.deleteForwardingTransaction(t.id);
-    });
-    this.deps.log.write({
-      subject: SUBJECT,
-      type: 'INFO',
-      message: `Forwarding transaction ${t.id}: ${sent} instance(s) delivered to ${destination}${t.attempts ? ` after ${t.attempts} failed attempt(s)` : ''}`,
-    });
-  }
-
-  /** keepImages=false: files first, then the index rows (as `DELETE /api/images` does). */
-  private async deleteForwardedImages(): Promise<void> {
-    const { index, blobs, log } = this.deps;
-    const ids = this.store.deletableImages();
-    if (!ids.length) return;
-    try {
-      const images = await deleteStoredImages(index, blobs, ids);
-      this.store.forgetDeletions(ids);
-      log.write({
-        subject: SUBJECT,
-        type: 'INFO',
-        message: `Deleted ${images.length} forwarded image(s) (keepImages=false)`,
-      });
-    } catch (err) {
-      log.write({
-        subject: SUBJECT,
-        type: 'ERROR',
-        message: `Cannot delete forwarded images ${ids.join(', ')}: ${(err as Error).message}`,
-      });
-    }
-  }
-
-  private failed(t: ForwardingTransaction, destination: string, err: Error): void {
-    const attempts = t.attempts + 1;
-    const max = this.options.maxAttempts;
-    const left = this.store.forwardingItems(t.id, true).length;
-    if (err instanceof PermanentError || attempts >= max) {
-      this.store.setForwardingStatus(t.id, { status: 'FAILED', attempts, lastError: err.message });
-      this.deps.log.write({
-        subject: SUBJECT,
-        type: 'ERROR',
-        message: `Forwarding transaction ${t.id}: ${left} instance(s) to ${destination} moved to the dead letters after ${attempts} attempt(s): ${err.message}`,
-      });
-      return;
-    }
-    const delay = Math.min(this.options.retryMaxMs, this.options.retryBaseMs * 2 ** (attempts - 1));
-    this.store.setForwardingStatus(t.id, {
-      status: 'RETRY',
-      attempts,
-      nextAttemptAt: Date.now() + delay,
-      lastError: err.message,
-    });
-    this.deps.log.write({
-      subject: SUBJECT,
-      type: 'WARN',
-      message: `Forwarding transaction ${t.id}: attempt ${attempts} of ${max} to send ${left} instance(s) to ${destination} failed: ${err.message}; next attempt in ${delay < 1000 ? `${delay} ms` : `${(delay / 1000).toFixed(delay % 1000 ? 1 : 0)} s`}`,
-    });
+    this.worker.kick();
   }
 }
