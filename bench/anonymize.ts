@@ -126,7 +126,7 @@ async function main() {
         size: content.length,
         header: parseHeader(content),
         content,
-        tags: {},
+        facts: {},
       };
     };
     const ready = readInside ? [] : await Promise.all(names.map(read));

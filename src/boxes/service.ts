@@ -443,8 +443,8 @@ export class BoxService {
         this.now(),
       );
     if (outcome.kind === 'ack') {
-      const image = outcome.envelope.tags.image as { id: number } | undefined;
-      record({ imageId: image?.id ?? null, added: !!image && outcome.envelope.tags.created !== false });
+      const indexed = outcome.envelope.facts.indexed;
+      record({ imageId: indexed?.image.id ?? null, added: indexed?.created === true });
       return { kind: 'received' };
     }
     if (outcome.kind === 'drop') {

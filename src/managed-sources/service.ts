@@ -308,9 +308,9 @@ export class ManagedSourceService {
     const outcome = await follower.importFile(session, body, filename);
     const now = Date.now();
     if (outcome.kind === 'ack') {
-      const image = outcome.envelope.tags.image as { id: number } | undefined;
-      const counter = outcome.envelope.tags.created === false ? 'duplicate' : 'added';
-      this.store.countImport(id, counter, image?.id, now);
+      const indexed = outcome.envelope.facts.indexed;
+      const counter = indexed?.created === false ? 'duplicate' : 'added';
+      this.store.countImport(id, counter, indexed?.image.id, now);
     } else if (outcome.kind === 'quarantine' && outcome.error.httpStatus === 400)
       this.store.countImport(id, 'rejected', undefined, now);
     else if (outcome.kind === 'drop') this.store.countImport(id, 'duplicate', undefined, now);

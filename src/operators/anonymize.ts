@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineOperator } from '../pipeline/component.js';
-import { bytesOf, withContent } from '../pipeline/envelope.js';
+import { bytesOf, withContent, withFacts } from '../pipeline/envelope.js';
 import { SluiceError } from '../errors.js';
 import { perItem } from '../pipeline/settle.js';
 import { OPTION_NAMES } from '../anonymization/deid/profile.js';
@@ -22,6 +22,7 @@ import { OPTION_NAMES } from '../anonymization/deid/profile.js';
  */
 export const anonymizeOperator = defineOperator({
   type: 'anonymize',
+  provides: ['anonymized'],
   summary: 'De-identifies instances per DICOM PS3.15 (Basic Profile and the options listed)',
   config: z.strictObject({
     profile: z
@@ -56,10 +57,7 @@ export const anonymizeOperator = defineOperator({
         if (result.skipped) return envelope;
         // In memory: the storage sink writes the anonymized instance once.
         const replaced = withContent(envelope, result.bytes, result.header);
-        return {
-          ...replaced,
-          tags: { ...replaced.tags, anonymized: true, anonymizationKeyId: result.key?.id },
-        };
+        return withFacts(replaced, { anonymized: { keyId: result.key?.id } });
       },
       { concurrency: config.concurrency },
     ),

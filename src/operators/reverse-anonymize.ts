@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineOperator } from '../pipeline/component.js';
 import { attr } from '../dicom/header.js';
 import { perItem } from '../pipeline/settle.js';
-import { bytesOf, withContent } from '../pipeline/envelope.js';
+import { bytesOf, withContent, withFacts } from '../pipeline/envelope.js';
 
 /**
  * Reverse anonymization on ingest (Slicebox §4.6): an instance that says PatientIdentityRemoved YES and
@@ -18,6 +18,7 @@ import { bytesOf, withContent } from '../pipeline/envelope.js';
  */
 export const reverseAnonymize = defineOperator({
   type: 'reverse_anonymize',
+  provides: ['reversed'],
   summary: 'Restores the real identity of returning anonymized instances from anonymization keys',
   config: z.strictObject({
     concurrency: z.number().int().min(1).max(256).default(8).describe('Instances processed at once'),
@@ -31,10 +32,7 @@ export const reverseAnonymize = defineOperator({
         const result = ctx.services.anonymization.reverse(await bytesOf(envelope), envelope.header);
         if (!result) return envelope;
         const replaced = withContent(envelope, result.bytes, result.header);
-        return {
-          ...replaced,
-          tags: { ...replaced.tags, reversedWithKeyId: result.key.id, reversedAtLevel: result.level },
-        };
+        return withFacts(replaced, { reversed: { keyId: result.key.id, level: result.level } });
       },
       { concurrency: config.concurrency },
     ),

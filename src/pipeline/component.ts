@@ -9,6 +9,7 @@ import type { Counters } from './counters.js';
 import type { Outcome, Settler } from './settle.js';
 import type { EngineServices } from './services.js';
 import type { Landing } from './landing.js';
+import type { FactContract } from './facts.js';
 
 export type ComponentKind = 'source' | 'operator' | 'sink';
 
@@ -60,11 +61,12 @@ export interface SourceDefinition<C = unknown> extends Base<C> {
   readonly sourceType?: SourceType;
   create(config: C, ctx: SourceContext): Observable<Envelope>;
 }
-export interface OperatorDefinition<C = unknown> extends Base<C> {
+/** Operators and sinks declare the facts they provide and require (checked by `sluice lint`). */
+export interface OperatorDefinition<C = unknown> extends Base<C>, FactContract {
   readonly kind: 'operator';
   create(config: C, ctx: ComponentContext): OperatorFunction<Envelope, Envelope>;
 }
-export interface SinkDefinition<C = unknown> extends Base<C> {
+export interface SinkDefinition<C = unknown> extends Base<C>, FactContract {
   readonly kind: 'sink';
   create(config: C, ctx: ComponentContext): OperatorFunction<Envelope, Envelope>;
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import type { Facts } from './facts.js';
 import type { DicomHeader } from '../dicom/header.js';
 
 /** Source types as Slicebox names them; they appear in `/api/sources` and series sources. */
@@ -44,8 +45,8 @@ export interface Envelope {
    * place, instead of a landed copy plus a link (a new 512 KiB file costs ~1 ms on this machine's disk).
    */
   readonly content?: Buffer;
-  /** Facts added by operators and sinks (series types, storage key, image id, …). */
-  readonly tags: Readonly<Record<string, unknown>>;
+  /** What operators and sinks established about it so far (stored, indexed, series types…). */
+  readonly facts: Facts;
 }
 
 /** The instance's bytes: held in memory, else read from the landed file. */
@@ -58,6 +59,7 @@ export function withContent(envelope: Envelope, bytes: Buffer, header: DicomHead
   return { ...envelope, content: bytes, size: bytes.length, header };
 }
 
-export function withTags(envelope: Envelope, tags: Record<string, unknown>): Envelope {
-  return { ...envelope, tags: { ...envelope.tags, ...tags } };
+/** The envelope with more facts established. */
+export function withFacts(envelope: Envelope, facts: Facts): Envelope {
+  return { ...envelope, facts: { ...envelope.facts, ...facts } };
 }

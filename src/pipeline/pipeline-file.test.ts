@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePipeline, PipelineFileError } from './pipeline-file.js';
 import { registry } from '../components.js';
+import { FACT_NAMES, type FactContract } from './facts.js';
 
 const parse = (text: string) => parsePipeline(text, 'p.yaml', registry);
 const problems = (text: string): string[] => {
@@ -100,5 +101,72 @@ sinks:
   - type: storage
 `);
     expect(p[0]).toMatch(/^p\.yaml:\d+:\d+ sources\[0\]\.move_to: required when after_import is "move"/);
+  });
+});
+
+describe('the order of facts', () => {
+  it('refuses dicom_forward before storage, at its type, naming the missing fact', () => {
+    const p = problems(`name: f
+sources:
+  - type: dicom_scp
+sinks:
+  - type: dicom_forward
+    ae_title: ARCHIVE
+    host: 127.0.0.1
+    port: 104
+  - type: storage
+  - type: index
+`);
+    expect(p).toEqual([
+      'p.yaml:5:11 sinks[0]: dicom_forward requires the fact "stored", which no earlier component provides: move it after storage (sinks[1])',
+      'p.yaml:5:11 sinks[0]: dicom_forward requires the fact "indexed", which no earlier component provides: move it after index (sinks[2])',
+    ]);
+  });
+
+  it('refuses forward in a pipeline without index, naming the sink that provides it', () => {
+    const p = problems(`name: f
+sources:
+  - type: http_upload
+sinks:
+  - type: storage
+  - type: forward
+`);
+    expect(p).toEqual([
+      'p.yaml:6:11 sinks[1]: forward requires the fact "indexed", which no earlier component provides: add `index` before it',
+    ]);
+  });
+
+  it('refuses classify_series before index and accepts the working order', () => {
+    const p = problems(`name: c
+sources:
+  - type: http_upload
+sinks:
+  - type: storage
+  - type: classify_series
+  - type: index
+`);
+    expect(p).toEqual([
+      'p.yaml:6:11 sinks[1]: classify_series requires the fact "indexed", which no earlier component provides: move it after index (sinks[2])',
+    ]);
+    expect(
+      parse(`name: c
+sources:
+  - type: http_upload
+sinks:
+  - type: storage
+  - type: index
+  - type: classify_series
+  - type: forward
+`).sinks.map((s) => s.def.type),
+    ).toEqual(['storage', 'index', 'classify_series', 'forward']);
+  });
+
+  it('declares on every operator and sink only facts that exist, and a provider for each required one', () => {
+    for (const def of registry.all().filter((d) => d.kind !== 'source')) {
+      const { provides = [], requires = [] } = def as FactContract;
+      for (const fact of [...provides, ...requires]) expect(FACT_NAMES).toContain(fact);
+      for (const fact of requires)
+        expect(registry.all().some((d) => (d as FactContract).provides?.includes(fact))).toBe(true);
+    }
   });
 });

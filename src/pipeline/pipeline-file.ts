@@ -7,6 +7,7 @@ import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node }
 import { z } from 'zod';
 import type { ComponentDefinition, ComponentKind } from './component.js';
 import type { Registry } from './registry.js';
+import { checkFactOrder, type FactContract, type FactName } from './facts.js';
 
 export interface ComponentEntry {
   kind: ComponentKind;
@@ -133,6 +134,22 @@ export function parsePipeline(text: string, file: string, registry: Registry): P
       }
       spec[section].push({ kind, path: formatPath(path), def, config: result.data });
     });
+  }
+  // The order must work: each operator and sink finds the facts it requires established before it.
+  const steps = [...spec.operators, ...spec.sinks].map((entry) => ({
+    ...(entry.def as FactContract),
+    type: entry.def.type,
+    path: entry.path,
+  }));
+  const providersOf = (fact: FactName) =>
+    registry
+      .all()
+      .filter((d) => d.kind !== 'source' && d.provides?.includes(fact))
+      .map((d) => d.type);
+  for (const problem of checkFactOrder(steps, providersOf)) {
+    const [section, index] = problem.step.path.match(/^(\w+)\[(\d+)\]$/)!.slice(1);
+    const at = locate([section, Number(index), 'type']);
+    problems.push(`${where(at)} ${problem.step.path}: ${problem.message}`);
   }
   if (problems.length) {
     const position = (p: string) => (/:(\d+):(\d+) /.exec(p) ?? [0, 0, 0]).slice(1).map(Number);

@@ -172,7 +172,7 @@ export class PipelineRunner implements Settler {
       const [header, size] = content
         ? [parseHeader(content), content.length]
         : await Promise.all([readHeader(landedPath), stat(landedPath).then((s) => s.size)]);
-      envelope = { id: randomUUID(), origin, path: landedPath, size, header, content, tags: {} };
+      envelope = { id: randomUUID(), origin, path: landedPath, size, header, content, facts: {} };
     } catch (err) {
       const error = asSluiceError(err);
       ctx.counters.quarantined++;
@@ -242,7 +242,7 @@ export class PipelineRunner implements Settler {
       if (outcome.kind === 'drop') this.dropped++;
       else {
         // Acknowledged means durable: if no sink stored a durable copy, the landed file becomes it.
-        if (outcome.envelope.tags.durable !== true) {
+        if (!outcome.envelope.facts.stored) {
           if (p.held) await this.landing.write(p.landedPath, p.held);
           await this.landing.makeDurable(p.landedPath);
         }

@@ -100,8 +100,10 @@ describe('classify_series', () => {
   const envelope = (modality: string, thickness: string, indexed = true): Envelope => {
     const header = parseHeader(makeInstance({ modality, extra: { SliceThickness: thickness } }));
     const origin = { sourceType: 'user' as const, sourceId: 1, sourceName: 'admin' };
-    const tags = indexed ? { image: index.upsert({ header, origin, size: 1 }).image } : {};
-    return { id: `e-${Math.random()}`, origin, path: '/nowhere', size: 1, header, tags };
+    const facts = indexed
+      ? { indexed: { image: index.upsert({ header, origin, size: 1 }).image, created: true } }
+      : {};
+    return { id: `e-${Math.random()}`, origin, path: '/nowhere', size: 1, header, facts };
   };
   const config = classifySeries.config.parse({
     series_types: [
@@ -142,10 +144,10 @@ describe('classify_series', () => {
     expect(service.isStatic(anyCt.id)).toBe(false);
 
     const [a, b, c] = [envelope('CT', '1.0'), envelope('CT', '5'), envelope('MR', '1.0')];
-    const seriesOf = (e: Envelope) => (e.tags.image as { seriesId: number }).seriesId;
+    const seriesOf = (e: Envelope) => e.facts.indexed!.image.seriesId;
     index.assignSeriesType(seriesOf(b), manual.id);
     const out = await firstValueFrom(of(a, b, c).pipe(operator, toArray()));
-    expect(out.map((e) => e.tags.seriesTypeIds)).toEqual([[thin.id, anyCt.id], [anyCt.id], []]);
+    expect(out.map((e) => e.facts.seriesTypes?.ids)).toEqual([[thin.id, anyCt.id], [anyCt.id], []]);
     const types = (e: Envelope) => index.seriesTypeAssignments(seriesOf(e)).map((x) => x.seriesTypeId);
     expect(types(a)).toEqual([thin.id, anyCt.id]);
     expect(types(b)).toEqual([anyCt.id, manual.id]);

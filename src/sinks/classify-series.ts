@@ -1,7 +1,7 @@
 import { finalize, type OperatorFunction } from 'rxjs';
 import { z } from 'zod';
 import { defineSink } from '../pipeline/component.js';
-import { withTags, type Envelope } from '../pipeline/envelope.js';
+import { withFacts, type Envelope } from '../pipeline/envelope.js';
 import { SluiceError } from '../errors.js';
 import type { Image } from '../storage/metadata-index.js';
 import { perItem } from '../pipeline/settle.js';
@@ -61,6 +61,8 @@ const seriesTypeConfig = z.strictObject({
  */
 export const classifySeries = defineSink({
   type: 'classify_series',
+  requires: ['indexed'],
+  provides: ['seriesTypes'],
   summary: 'Assigns series types to each series (managed rules plus static rules from the pipeline file)',
   config: z.strictObject({
     series_types: z
@@ -91,14 +93,15 @@ export const classifySeries = defineSink({
         perItem(
           ctx,
           (envelope) => {
-            const image = envelope.tags.image as Image | undefined;
+            // `sluice lint` keeps classify_series after index; a pipeline built in code may not.
+            const image = envelope.facts.indexed?.image;
             if (!image)
               throw new SluiceError(
                 'CLASSIFY.NO_SERIES',
                 `${ctx.path}: no indexed image on envelope ${envelope.id}; put classify_series after index`,
               );
-            const seriesTypeIds = service.classify(image.seriesId, envelope.header);
-            return withTags(envelope, { seriesTypeIds });
+            const ids = service.classify(image.seriesId, envelope.header);
+            return withFacts(envelope, { seriesTypes: { ids } });
           },
           { concurrency: 1 },
         ),

@@ -1,14 +1,17 @@
 import { z } from 'zod';
 import { defineSink } from '../pipeline/component.js';
 import { perItem } from '../pipeline/settle.js';
-import { forwardingItem, forwardingOf } from './forward.js';
+import { withFacts } from '../pipeline/envelope.js';
+import { forwardingItem, queueConcurrency } from './forward.js';
 
 /**
  * Static forwarding declared in the pipeline file: every instance goes to one DICOM peer, through the same
- * durable outbox, batching and retries as managed forwarding rules. Place it after `storage` and `index`.
+ * durable outbox, batching and retries as managed forwarding rules. It requires `storage` and `index` before it.
  */
 export const dicomForward = defineSink({
   type: 'dicom_forward',
+  requires: ['stored', 'indexed'],
+  provides: ['forwarded'],
   summary: 'Queues every instance for a DICOM peer named in the file (durable outbox; sent by a worker)',
   config: z.strictObject({
     name: z
@@ -26,17 +29,11 @@ export const dicomForward = defineSink({
       .describe("The peer's AE title (called AE)"),
     host: z.string().min(1).describe("The peer's host name or address"),
     port: z.number().int().min(1).max(65535).describe("The peer's DICOM port"),
-    concurrency: z
-      .number()
-      .int()
-      .min(1)
-      .max(1024)
-      .default(64)
-      .describe('Instances being queued at once (they share one state store commit)'),
+    concurrency: queueConcurrency,
   }),
   example: { name: 'archive', ae_title: 'ARCHIVE', host: '127.0.0.1', port: 104, concurrency: 64 },
   create: (config, ctx) => {
-    const forwarding = forwardingOf(ctx, 'dicom_forward');
+    const forwarding = ctx.services.forwarding;
     const routeKey = `static:${ctx.pipeline}:${ctx.path}`;
     const target = {
       kind: 'dicom' as const,
@@ -54,10 +51,10 @@ export const dicomForward = defineSink({
             ruleId: null,
             target,
             keepImages: true,
-            item: forwardingItem(envelope, ctx, 'dicom_forward'),
+            item: forwardingItem(envelope, 'dicom_forward'),
           },
         ]);
-        return envelope;
+        return withFacts(envelope, { forwarded: { entries: 1 } });
       },
       { concurrency: config.concurrency },
     );

@@ -1,14 +1,16 @@
 import { z } from 'zod';
 import { defineSink } from '../pipeline/component.js';
-import { withTags } from '../pipeline/envelope.js';
+import { withFacts } from '../pipeline/envelope.js';
 import { perItem } from '../pipeline/settle.js';
 
 /**
  * Upserts patient, study, series and image in the metadata index (Slicebox keys) and records the
- * series source. Tags the envelope with `imageId` and `created` (false when it overwrote).
+ * series source. Establishes the fact `indexed`: the image and whether it was new (false when it replaced the
+ * same SOP instance).
  */
 export const index = defineSink({
   type: 'index',
+  provides: ['indexed'],
   summary: 'Indexes each instance (patient/study/series/image upsert, series source)',
   config: z.strictObject({}),
   example: {},
@@ -21,7 +23,7 @@ export const index = defineSink({
           origin: envelope.origin,
           size: envelope.size,
         });
-        return withTags(envelope, { imageId: image.id, created, image });
+        return withFacts(envelope, { indexed: { image, created } });
       },
       { concurrency: 1 },
     ),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineSink } from '../pipeline/component.js';
-import { withTags } from '../pipeline/envelope.js';
+import { withFacts } from '../pipeline/envelope.js';
 import { perItem } from '../pipeline/settle.js';
 
 /**
@@ -10,6 +10,7 @@ import { perItem } from '../pipeline/settle.js';
  */
 export const storage = defineSink({
   type: 'storage',
+  provides: ['stored'],
   summary: 'Stores each instance in the blob store (atomic, durable, one file per SOP instance)',
   config: z.strictObject({
     concurrency: z.number().int().min(1).max(256).default(16).describe('Files stored at once'),
@@ -22,7 +23,7 @@ export const storage = defineSink({
         const key = envelope.header.sopInstanceUid;
         if (envelope.content) await ctx.services.blobs.putBytes(key, envelope.content);
         else await ctx.services.blobs.putFile(key, envelope.path);
-        return withTags(envelope, { storageKey: key, durable: true });
+        return withFacts(envelope, { stored: { key } });
       },
       { concurrency: config.concurrency },
     ),

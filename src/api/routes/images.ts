@@ -63,9 +63,9 @@ export function uploadResponse(
   filename?: string,
 ): { status: 200 | 201 | 204 | 400 | 500 | 503; body: Image | string | null } {
   if (outcome.kind === 'ack') {
-    const image = outcome.envelope.tags.image as Image | undefined;
-    if (!image) return { status: 204, body: null };
-    return { status: outcome.envelope.tags.created === false ? 200 : 201, body: image };
+    const indexed = outcome.envelope.facts.indexed;
+    if (!indexed) return { status: 204, body: null };
+    return { status: indexed.created ? 201 : 200, body: indexed.image };
   }
   if (outcome.kind === 'drop') return { status: 204, body: null };
   const prefix = filename ? `${filename}: ` : '';
