@@ -7,37 +7,24 @@
  *   an image the receiver refuses (400) is FAILED with the receiver's reason instead of counted as sent;
  * - receipt is idempotent: the same transaction and sequence number twice stores nothing twice;
  * - received images go through the pipeline of the `box_incoming` source like any other input (tag filters,
- *   reverse anonymization, storage, index), and are answered only once settled.
+ *   reverse anonymization, storage, index), and are answered only once settled (receiver.ts).
  *
  * Pairing: `createConnection` makes a POLL box (we hand out a URL with a random token; the other side never
  * needs our credentials, we never connect to it); `connect` makes a PUSH box from such a URL. For each PUSH
  * box a BoxWorker pushes our outgoing images to the remote and polls the remote's queue.
  */
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { BadRequestError, NotFoundError, SluiceError } from '../errors.js';
 import type { SourceRef } from '../pipeline/envelope.js';
-import type { Outcome } from '../pipeline/settle.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { BoxRow, BoxStore, BoxTagValue, IncomingTransaction, OutgoingTransaction } from './store.js';
 import type { Destination } from '../forwarding/store.js';
 import type { Image, MetadataIndex, Source } from '../storage/metadata-index.js';
 import { normalizeOptions } from '../anonymization/deid/profile.js';
-import {
-  boxHttpClient,
-  boxJson,
-  discard,
-  inflateStream,
-  outgoingImageJson,
-  outgoingTransactionJson,
-} from './wire.js';
+import { boxHttpClient, boxJson, discard, outgoingImageJson, outgoingTransactionJson } from './wire.js';
 import { BoxWorker } from './worker.js';
 import { BoxServing } from './serving.js';
-
-/** What the pipeline's `box_incoming` source offers: lands a received body and resolves when settled. */
-export interface BoxIngest {
-  receive(box: BoxRow, body: Readable, detail: string): Promise<Outcome>;
-}
+import { BoxReceiver, type BoxIngest } from './receiver.js';
 
 /**
  * Anonymizes one instance with a profile (option names) and root tag values, for a transfer; answers the
@@ -87,21 +74,19 @@ export interface BoxServiceOptions {
   now?: () => number;
 }
 
-/** How one received image ended, for the transaction's bookkeeping. */
-type Receipt = { kind: 'received' } | { kind: 'failed'; error: SluiceError };
-
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class BoxService {
   readonly timings: BoxTimings;
   readonly now: () => number;
-  private ingest: BoxIngest | undefined;
   private readonly workers = new Map<number, BoxWorker>();
   private readonly deletedListeners: Array<(source: SourceRef) => void> = [];
   private housekeeping: NodeJS.Timeout | undefined;
   private started = false;
   /** The protocol's serving side, for `/api/transactions/{token}/…`. */
   readonly serving = new BoxServing(this);
+  /** Runs received images (pushed to our POLL boxes, pulled by our PUSH boxes) through the pipeline. */
+  readonly receiver: BoxReceiver;
 
   constructor(
     readonly store: BoxStore,
@@ -112,6 +97,7 @@ export class BoxService {
   ) {
     this.timings = { ...DEFAULT_BOX_TIMINGS, ...options.timings };
     this.now = options.now ?? Date.now;
+    this.receiver = new BoxReceiver(store, this.timings, this.now);
   }
 
   /** Starts a worker per PUSH box and the status housekeeping. */
@@ -155,16 +141,9 @@ export class BoxService {
 
   /** The running pipeline's `box_incoming` source attaches here; answers the detach function. */
   attach(ingest: BoxIngest): () => void {
-    if (this.ingest) throw new Error('only one box_incoming source may run at a time');
-    this.ingest = ingest;
+    const detach = this.receiver.attach(ingest);
     for (const worker of this.workers.values()) worker.wake();
-    return () => {
-      if (this.ingest === ingest) this.ingest = undefined;
-    };
-  }
-
-  get receiving(): boolean {
-    return this.ingest !== undefined;
+    return detach;
   }
 
   /** Called with every deleted box (its tag filter associations go with it). */
@@ -410,52 +389,5 @@ export class BoxService {
   incomingImageIds(id: number): number[] {
     this.incoming(id);
     return this.store.incomingImageIds(id);
-  }
-
-  /** Runs one received body through the pipeline and records the outcome in the incoming transaction. */
-  async receive(
-    box: BoxRow,
-    transaction: IncomingTransaction,
-    sequenceNumber: number,
-    compressed: Readable,
-  ): Promise<Receipt> {
-    const ingest = this.ingest;
-    if (!ingest) {
-      compressed.resume();
-      throw new SluiceError(
-        'ENGINE.NO_BOX_INCOMING',
-        'no running pipeline has a box_incoming source to take box transfers',
-        503,
-      );
-    }
-    const detail = `box ${box.id} transaction ${transaction.outgoingTransactionId} image ${sequenceNumber}`;
-    const outcome = await ingest.receive(box, inflateStream(compressed, this.timings.maxImageBytes), detail);
-    const record = (fields: { imageId: number | null; added: boolean; failed?: string }) =>
-      this.store.recordIncomingImage(
-        {
-          incomingTransactionId: transaction.id,
-          sequenceNumber,
-          imageId: fields.imageId,
-          added: fields.added,
-          status: fields.failed === undefined ? 'RECEIVED' : 'FAILED',
-          message: fields.failed ?? null,
-        },
-        this.now(),
-      );
-    if (outcome.kind === 'ack') {
-      const indexed = outcome.envelope.facts.indexed;
-      record({ imageId: indexed?.image.id ?? null, added: indexed?.created === true });
-      return { kind: 'received' };
-    }
-    if (outcome.kind === 'drop') {
-      record({ imageId: null, added: false });
-      return { kind: 'received' };
-    }
-    const status = outcome.error.httpStatus;
-    if (status >= 400 && status < 500) {
-      record({ imageId: null, added: false, failed: outcome.error.message });
-      return { kind: 'failed', error: outcome.error };
-    }
-    throw outcome.error;
   }
 }

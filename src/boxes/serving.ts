@@ -51,7 +51,7 @@ export class BoxServing {
       body.resume();
       return;
     }
-    const receipt = await this.boxes.receive(box, transaction, sequenceNumber, body);
+    const receipt = await this.boxes.receiver.receive(box, transaction, sequenceNumber, body);
     if (receipt.kind === 'failed') throw receipt.error;
   }
 

@@ -206,7 +206,7 @@ export class BoxWorker {
   /** One poll batch; answers how long to wait before the next. */
   private async pollRound(): Promise<number> {
     const { store } = this.service;
-    if (!this.service.receiving) {
+    if (!this.service.receiver.attached) {
       // Nothing could take the remote's images: only see whether it is there (and knows our token).
       const ok = await this.client
         .send(`${this.box.baseUrl}/status?transactionid=0`, { method: 'GET' })
@@ -301,7 +301,7 @@ export class BoxWorker {
         return () => this.tell('failed', item, reason);
       }
       if (answer.status !== 200) throw new Error(await describeAnswer(answer));
-      const receipt = await this.service.receive(
+      const receipt = await this.service.receiver.receive(
         this.box,
         transaction,
         item.image.sequenceNumber,
