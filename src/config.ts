@@ -4,7 +4,39 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
-import type { BoxTimings } from './boxes/service.js';
+
+/** How box workers pace themselves (SLUICE_BOX_*). */
+export interface BoxTimings {
+  /** How often an idle PUSH box looks for new outgoing images and polls the remote's queue. */
+  pollIntervalMs: number;
+  /** Images per push or poll batch (Slicebox: 200). */
+  batchSize: number;
+  /** Requests in flight per box and direction (Slicebox: 8). */
+  parallelism: number;
+  /** First retry delay after a transient failure; doubles per attempt up to `retryMaxMs`. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** A request without an answer (or progress) for this long fails. */
+  requestTimeoutMs: number;
+  /** A box is online when its last successful poll is this recent. */
+  onlineWindowMs: number;
+  /** PROCESSING transactions not updated for this long go back to WAITING (Slicebox: 15 s). */
+  staleMs: number;
+  /** A received image may inflate to this many bytes at most. */
+  maxImageBytes: number;
+}
+
+export const DEFAULT_BOX_TIMINGS: BoxTimings = {
+  pollIntervalMs: 5_000,
+  batchSize: 200,
+  parallelism: 8,
+  retryBaseMs: 1_000,
+  retryMaxMs: 5 * 60_000,
+  requestTimeoutMs: 120_000,
+  onlineWindowMs: 30_000,
+  staleMs: 15_000,
+  maxImageBytes: 4 * 1024 ** 3,
+};
 
 export interface EngineConfig {
   dataDir: string;

@@ -14,7 +14,7 @@ import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { attr, parseHeader, type DicomHeader } from '../dicom/header.js';
 import { BadRequestError, NotFoundError, SluiceError } from '../errors.js';
-import type { Origin } from '../pipeline/envelope.js';
+import type { Origin } from '../pipeline/origin.js';
 import type { AnonymizationKey, AnonymizationKeyStore, KeyIdentifiers, KeyLevel, KeyMatch } from './store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Image, MetadataIndex } from '../storage/metadata-index.js';

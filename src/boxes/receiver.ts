@@ -5,8 +5,8 @@
  */
 import type { Readable } from 'node:stream';
 import { SluiceError } from '../errors.js';
-import type { Outcome } from '../pipeline/settle.js';
-import type { BoxTimings } from './service.js';
+import type { Outcome } from '../pipeline/outcome.js';
+import type { BoxTimings } from '../config.js';
 import type { BoxRow, BoxStore, IncomingTransaction } from './store.js';
 import { inflateStream } from './wire.js';
 

@@ -15,9 +15,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BadRequestError, NotFoundError, SluiceError } from '../errors.js';
-import type { SourceRef } from '../pipeline/envelope.js';
+import type { SourceRef } from '../pipeline/origin.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { BoxRow, BoxStore, BoxTagValue, IncomingTransaction, OutgoingTransaction } from './store.js';
+import { DEFAULT_BOX_TIMINGS, type BoxTimings } from '../config.js';
 import type { Destination } from '../forwarding/store.js';
 import type { Image, MetadataIndex, Source } from '../storage/metadata-index.js';
 import { normalizeOptions } from '../anonymization/deid/profile.js';
@@ -34,38 +35,6 @@ export type BoxAnonymizer = (
   file: Buffer,
   request: { options: string[]; tagValues: BoxTagValue[]; imageId: number },
 ) => readonly Buffer[];
-
-export interface BoxTimings {
-  /** How often an idle PUSH box looks for new outgoing images and polls the remote's queue. */
-  pollIntervalMs: number;
-  /** Images per push or poll batch (Slicebox: 200). */
-  batchSize: number;
-  /** Requests in flight per box and direction (Slicebox: 8). */
-  parallelism: number;
-  /** First retry delay after a transient failure; doubles per attempt up to `retryMaxMs`. */
-  retryBaseMs: number;
-  retryMaxMs: number;
-  /** A request without an answer (or progress) for this long fails. */
-  requestTimeoutMs: number;
-  /** A box is online when its last successful poll is this recent. */
-  onlineWindowMs: number;
-  /** PROCESSING transactions not updated for this long go back to WAITING (Slicebox: 15 s). */
-  staleMs: number;
-  /** A received image may inflate to this many bytes at most. */
-  maxImageBytes: number;
-}
-
-export const DEFAULT_BOX_TIMINGS: BoxTimings = {
-  pollIntervalMs: 5_000,
-  batchSize: 200,
-  parallelism: 8,
-  retryBaseMs: 1_000,
-  retryMaxMs: 5 * 60_000,
-  requestTimeoutMs: 120_000,
-  onlineWindowMs: 30_000,
-  staleMs: 15_000,
-  maxImageBytes: 4 * 1024 ** 3,
-};
 
 export interface BoxServiceOptions {
   /** The API base other sides reach us at (`<public URL>/api`); read when a connection is created. */

@@ -1,5 +1,6 @@
 /**
- * The boxes part of the state store: boxes and their outgoing and incoming transactions. Adapter: sqlite-store.ts.
+ * The boxes part of the state store: boxes and their outgoing and incoming transactions.
+ * Adapter: sqlite-store.ts.
  */
 
 export type BoxSendMethod = 'PUSH' | 'POLL';

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { ApiDeps } from '../api/deps.js';
 import type { AuthEnv } from '../api/auth.js';
 import { idParam, jsonBody, pagingParams, parseOr400 } from '../api/params.js';
-import { SOURCE_TYPES, type SourceType } from '../pipeline/envelope.js';
+import { SOURCE_TYPES, type SourceType } from '../pipeline/origin.js';
 
 /** Slicebox's `ForwardingRule`; names are taken from the known sources and the destination. */
 const ruleInput = z.object({

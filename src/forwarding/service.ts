@@ -6,7 +6,7 @@
  */
 import type { ForwardingConfig } from '../config.js';
 import { BadRequestError, NotFoundError } from '../errors.js';
-import type { SourceRef } from '../pipeline/envelope.js';
+import type { SourceRef } from '../pipeline/origin.js';
 import type { LogService } from '../log/service.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type {

@@ -1,5 +1,6 @@
 /**
- * The forwarding part of the state store: SCUs, forwarding rules and the outbox. Adapters: sqlite-scus.ts, sqlite-store.ts.
+ * The forwarding part of the state store: SCUs, forwarding rules and the outbox. Adapters: sqlite-scus.ts,
+ * sqlite-store.ts.
  */
 import type { Source } from '../storage/metadata-index.js';
 

@@ -8,12 +8,12 @@ import { createServer } from 'node:net';
 import { stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { SourceRef } from '../pipeline/envelope.js';
+import type { SourceRef } from '../pipeline/origin.js';
 import { BadRequestError, NotFoundError, SluiceError } from '../errors.js';
 import type { ImportSession, ManagedSourceStore, ScpData, WatchedDirectory } from './store.js';
 import type { Source } from '../storage/metadata-index.js';
 import type { UserInfo } from '../users/store.js';
-import type { Outcome } from '../pipeline/settle.js';
+import type { Outcome } from '../pipeline/outcome.js';
 import type { LogService } from '../log/service.js';
 
 /** What a running pipeline's `managed_sources` source offers the service. */

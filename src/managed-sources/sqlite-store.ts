@@ -5,7 +5,7 @@
 import type Database from 'better-sqlite3';
 import type { ImportCounter, ImportSession, ManagedSourceStore, ScpData, WatchedDirectory } from './store.js';
 import type { StatePart } from '../storage/sqlite-state-part.js';
-import { STATIC_SOURCE_ID_MAX } from '../pipeline/envelope.js';
+import { STATIC_SOURCE_ID_MAX } from '../pipeline/origin.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS Scps (

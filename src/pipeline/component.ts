@@ -4,9 +4,11 @@
  */
 import type { Observable, OperatorFunction } from 'rxjs';
 import type { z } from 'zod';
-import type { Envelope, Origin, SourceType } from './envelope.js';
+import type { Envelope } from './envelope.js';
+import type { Origin, SourceType } from './origin.js';
 import type { Counters } from './counters.js';
-import type { Outcome, Settler } from './settle.js';
+import type { Settler } from './settle.js';
+import type { Outcome } from './outcome.js';
 import type { EngineServices } from './services.js';
 import type { Landing } from './landing.js';
 import type { FactContract } from './facts.js';

@@ -3,14 +3,14 @@
  */
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Origin } from './envelope.js';
+import type { Origin } from './origin.js';
 import type { SourceDefinition } from './component.js';
 import { SluiceError } from '../errors.js';
 import type { PipelineSpec } from './pipeline-file.js';
 import { PipelineRunner, type PipelineStatus } from './runner.js';
 import type { Source } from '../storage/metadata-index.js';
 import type { EngineServices } from './services.js';
-import type { Outcome } from './settle.js';
+import type { Outcome } from './outcome.js';
 
 export class Engine {
   private readonly runners: PipelineRunner[] = [];

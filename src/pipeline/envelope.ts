@@ -1,28 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Facts } from './facts.js';
+import type { Origin } from './origin.js';
 import type { DicomHeader } from '../dicom/header.js';
-
-/** Source types as Slicebox names them; they appear in `/api/sources` and series sources. */
-/**
- * Source ids up to this are for sources declared in pipeline files; SCPs and watched directories created
- * through the API are numbered above it, so `{sourceType, sourceId}` never names two sources.
- */
-export const STATIC_SOURCE_ID_MAX = 100;
-
-export const SOURCE_TYPES = ['scp', 'directory', 'import', 'user', 'box', 'unknown'] as const;
-export type SourceType = (typeof SOURCE_TYPES)[number];
-
-export interface SourceRef {
-  sourceType: SourceType;
-  sourceId: number;
-}
-
-export interface Origin extends SourceRef {
-  /** Human readable name of the source (SCP name, watched folder name, user name…). */
-  sourceName: string;
-  /** Calling AE title, remote address or original file name: for logs and quarantine records. */
-  detail?: string;
-}
 
 /**
  * One DICOM instance travelling through a pipeline. Immutable: operators return a new envelope.

@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
-import type { SourceRef, SourceType } from './envelope.js';
+import type { SourceRef, SourceType } from './origin.js';
 import { StorageError } from '../errors.js';
 
 export interface LandedFile {

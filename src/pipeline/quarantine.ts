@@ -5,7 +5,7 @@
 import { mkdir, readdir, readFile, rename, copyFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { SourceRef } from './envelope.js';
+import type { SourceRef } from './origin.js';
 import type { SluiceError } from '../errors.js';
 import { fsyncDir, fsyncFile } from './landing.js';
 import type { LogService } from '../log/service.js';

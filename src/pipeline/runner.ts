@@ -7,13 +7,15 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ComponentContext, SourceContext } from './component.js';
 import { Counters, type CounterValues } from './counters.js';
-import type { Envelope, Origin } from './envelope.js';
+import type { Envelope } from './envelope.js';
+import type { Origin } from './origin.js';
 import { asSluiceError, SluiceError } from '../errors.js';
 import { parseHeader, readHeader } from '../dicom/header.js';
 import { Landing } from './landing.js';
 import type { PipelineSpec } from './pipeline-file.js';
 import type { EngineServices } from './services.js';
-import type { Outcome, Settler } from './settle.js';
+import type { Settler } from './settle.js';
+import type { Outcome } from './outcome.js';
 import { stat } from 'node:fs/promises';
 
 export interface ComponentStatus {

@@ -6,11 +6,7 @@ import { EMPTY, from, mergeMap, of, type OperatorFunction } from 'rxjs';
 import type { Envelope } from './envelope.js';
 import { asSluiceError, type SluiceError } from '../errors.js';
 import type { ComponentContext } from './component.js';
-
-export type Outcome =
-  | { kind: 'ack'; envelope: Envelope }
-  | { kind: 'drop'; envelope: Envelope; reason: string }
-  | { kind: 'quarantine'; envelope?: Envelope; error: SluiceError; quarantineId?: string };
+import type { Outcome } from './outcome.js';
 
 /** Returned by a per-item function to drop an envelope on purpose. */
 export class Drop {

@@ -1,7 +1,7 @@
 /**
- * Series types (state store) and series labels (type assignments and series tags, kept in the index beside the series). Adapters: sqlite-store.ts, sqlite-labels.ts.
+ * Series types (state store) and series labels (type assignments and series tags, kept in the index beside
+ * the series). Adapters: sqlite-store.ts, sqlite-labels.ts.
  */
-import type { Series } from '../storage/metadata-index.js';
 
 /** How a rule attribute compares the series' value with `values`; `equals` is Slicebox's only comparison. */
 export type AttributeOperator = 'equals' | 'contains' | 'starts_with' | 'regex' | '<' | '>' | 'range';

@@ -7,7 +7,8 @@
 import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { defineSource } from '../pipeline/component.js';
-import type { Envelope, Origin } from '../pipeline/envelope.js';
+import type { Envelope } from '../pipeline/envelope.js';
+import type { Origin } from '../pipeline/origin.js';
 import { asSluiceError, SluiceError } from '../errors.js';
 
 export const boxIncoming = defineSource({

@@ -12,9 +12,10 @@ import { watch, type FSWatcher } from 'chokidar';
 import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { defineSource } from '../pipeline/component.js';
-import { STATIC_SOURCE_ID_MAX, type Envelope, type Origin } from '../pipeline/envelope.js';
+import type { Envelope } from '../pipeline/envelope.js';
+import { STATIC_SOURCE_ID_MAX, type Origin } from '../pipeline/origin.js';
 import { ConfigError, SluiceError } from '../errors.js';
-import type { Outcome } from '../pipeline/settle.js';
+import type { Outcome } from '../pipeline/outcome.js';
 
 const config = z
   .strictObject({

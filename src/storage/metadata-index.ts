@@ -1,7 +1,8 @@
 /**
- * The metadata index port: patients, studies, series and images with Slicebox's keys and queries. Adapter: sqlite-index.ts.
+ * The metadata index port: patients, studies, series and images with Slicebox's keys and queries. Adapter:
+ * sqlite-index.ts.
  */
-import type { Origin, SourceRef, SourceType } from '../pipeline/envelope.js';
+import type { Origin, SourceRef, SourceType } from '../pipeline/origin.js';
 import type { DicomHeader } from '../dicom/header.js';
 import type { SeriesLabelIndex } from '../series-types/store.js';
 

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteIndex } from './sqlite-index.js';
 import { BadRequestError } from '../errors.js';
 import type { DicomHeader } from '../dicom/header.js';
-import type { Origin } from '../pipeline/envelope.js';
+import type { Origin } from '../pipeline/origin.js';
 import type { IndexInput, MetadataIndex, MetadataQuery, QueryProperty } from './metadata-index.js';
 
 const { DicomMetaDictionary } = dcmjs.data;

@@ -6,7 +6,7 @@
  * SQL is built from whitelisted identifiers only; every value a client sends is a bound parameter.
  */
 import Database from 'better-sqlite3';
-import type { SourceRef, SourceType } from '../pipeline/envelope.js';
+import type { SourceRef, SourceType } from '../pipeline/origin.js';
 import { migrateSeriesLabels, SERIES_LABELS_SCHEMA, seriesLabels } from '../series-types/sqlite-labels.js';
 import type {
   Image,

@@ -1,5 +1,6 @@
 /**
- * The state store port: every managed capability's part in one store (one database, one transaction scope). Adapter: sqlite-state.ts.
+ * The state store port: every managed capability's part in one store (one database, one transaction scope).
+ * Adapter: sqlite-state.ts.
  */
 import type { UserStore } from '../users/store.js';
 import type { SeriesTypeStore } from '../series-types/store.js';

@@ -4,7 +4,7 @@ import type { ApiDeps } from '../api/deps.js';
 import type { AuthEnv } from '../api/auth.js';
 import { idParam, jsonBody, pagingParams, parseOr400 } from '../api/params.js';
 import { tagTreeFromJson } from '../dicom/tag-path.js';
-import { SOURCE_TYPES, type SourceType } from '../pipeline/envelope.js';
+import { SOURCE_TYPES, type SourceType } from '../pipeline/origin.js';
 
 /** Slicebox's `TagFilter`; `id` is sent as -1 by Slicebox clients and ignored. */
 const tagFilterInput = z.object({

@@ -5,7 +5,7 @@
  * hot path never queries the database.
  */
 import type { CompiledTagFilter } from '../dicom/filter.js';
-import type { SourceRef } from '../pipeline/envelope.js';
+import type { SourceRef } from '../pipeline/origin.js';
 import { NotFoundError } from '../errors.js';
 import type { SourceTagFilter, TagFilter, TagFilterStore, TagFilterTagPathRow } from './store.js';
 import {

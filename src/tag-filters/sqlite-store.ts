@@ -4,7 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { SourceTagFilter, TagFilter, TagFilterStore, TagFilterTagPathRow } from './store.js';
-import type { SourceType } from '../pipeline/envelope.js';
+import type { SourceType } from '../pipeline/origin.js';
 import type { StatePart } from '../storage/sqlite-state-part.js';
 
 const SCHEMA = `

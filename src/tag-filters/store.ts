@@ -1,7 +1,8 @@
 /**
- * The tag filters part of the state store: filters, their tag paths and their associations with sources. Adapter: sqlite-store.ts.
+ * The tag filters part of the state store: filters, their tag paths and their associations with sources.
+ * Adapter: sqlite-store.ts.
  */
-import type { SourceRef, SourceType } from '../pipeline/envelope.js';
+import type { SourceRef, SourceType } from '../pipeline/origin.js';
 
 /** Slicebox's `TagFilter`. */
 export interface TagFilter {

@@ -5,8 +5,9 @@
 import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { defineSource, type SourceContext } from '../../src/pipeline/component.js';
-import type { Envelope, SourceRef } from '../../src/pipeline/envelope.js';
-import type { Outcome } from '../../src/pipeline/settle.js';
+import type { Envelope } from '../../src/pipeline/envelope.js';
+import type { SourceRef } from '../../src/pipeline/origin.js';
+import type { Outcome } from '../../src/pipeline/outcome.js';
 
 export function drivenSource() {
   let ctx: SourceContext | undefined;

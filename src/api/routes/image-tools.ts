@@ -22,7 +22,7 @@ import { readJpegInfo } from '../../dicom/jpeg.js';
 import { secondaryCaptureFromJpeg } from '../../dicom/secondary-capture.js';
 import { modifyAttributes, type TagMapping } from '../../dicom/modify.js';
 import { tagTreeFromJson } from '../../dicom/tag-path.js';
-import type { Origin } from '../../pipeline/envelope.js';
+import type { Origin } from '../../pipeline/origin.js';
 import type { Image, Study } from '../../storage/metadata-index.js';
 
 /** JPEGs are read whole (the frame header and the whole image go into one new file). */

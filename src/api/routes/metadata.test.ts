@@ -6,7 +6,7 @@ import { onError } from '../problem.js';
 import type { ApiDeps } from '../deps.js';
 import { openSqliteIndex } from '../../storage/sqlite-index.js';
 import type { DicomHeader } from '../../dicom/header.js';
-import type { Origin } from '../../pipeline/envelope.js';
+import type { Origin } from '../../pipeline/origin.js';
 import type { MetadataIndex } from '../../storage/metadata-index.js';
 
 const { DicomMetaDictionary } = dcmjs.data;

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
 import { DEFAULT_COUNT, MAX_COUNT, idParam, jsonBody, pagingParams, parseOr400 } from '../params.js';
 import { NotFoundError } from '../../errors.js';
-import { SOURCE_TYPES, type SourceType } from '../../pipeline/envelope.js';
+import { SOURCE_TYPES, type SourceType } from '../../pipeline/origin.js';
 import type {
   Level,
   ListOptions,

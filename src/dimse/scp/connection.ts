@@ -24,7 +24,7 @@ import {
 import { CommandField, encodeResponse, parseCommand, Status, type Command } from '../commands.js';
 import { DatasetReceiver } from './dataset-receiver.js';
 import type { Landing } from '../../pipeline/landing.js';
-import type { SourceRef } from '../../pipeline/envelope.js';
+import type { SourceRef } from '../../pipeline/origin.js';
 import { buildFileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../dicom/header.js';
 
 const VERIFICATION = '1.2.840.10008.1.1';

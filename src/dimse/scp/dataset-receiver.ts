@@ -1,4 +1,4 @@
-import type { SourceRef } from '../../pipeline/envelope.js';
+import type { SourceRef } from '../../pipeline/origin.js';
 import type { LandedFile, Landing, LandingWriter } from '../../pipeline/landing.js';
 import { StorageError } from '../../errors.js';
 
