@@ -28,6 +28,7 @@ import { loadOrCreateSecret } from './anonymization/secret.js';
 import { BoxService } from './boxes/service.js';
 import { reconcile } from './storage/reconcile.js';
 import { createApp } from './api/app.js';
+import { trustedProxies } from './api/auth.js';
 import { registry } from './components.js';
 import { RenderPool } from './render/pool.js';
 import { RenderService } from './render/service.js';
@@ -48,6 +49,7 @@ async function version(): Promise<string> {
 }
 
 export async function startSluice(config: EngineConfig = loadConfig()): Promise<Running> {
+  trustedProxies(config.trustedProxies ?? []); // a wrong entry stops the start before anything runs
   await mkdir(config.dataDir, { recursive: true });
   const specs = await Promise.all(config.pipelines.map((file) => loadPipelineFile(file, registry)));
   const index = openSqliteIndex(join(config.dataDir, 'index.sqlite'));
@@ -170,6 +172,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     anonymization,
     boxes,
     version: await version(),
+    trustedProxies: config.trustedProxies,
     renderer,
   });
   const server = await new Promise<ServerType>((resolve, reject) => {
