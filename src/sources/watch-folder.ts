@@ -5,8 +5,8 @@
  * imported again, never lost. Files that are not DICOM are quarantined and removed from the folder too,
  * or they would be imported again at every start.
  */
-import { createReadStream, constants as fsConstants } from 'node:fs';
-import { access, copyFile, link, mkdir, stat, unlink } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, copyFile, link, lstat, mkdir, open, realpath, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { Observable } from 'rxjs';
@@ -163,6 +163,12 @@ export const watchFolder = defineSource({
       const importFile = async (file: string) => {
         const rel = relative(root, file);
         try {
+          // Symbolic links are never followed: a link in the folder could lead to files elsewhere, which
+          // would be imported and then deleted.
+          if (!(await isOwnFile(file, root))) {
+            console.warn(`watch_folder ${root}: ${rel} skipped (a symbolic link, or not a regular file)`);
+            return;
+          }
           const outcome = await landAndIngest(file, rel);
           if (!outcome) return;
           if (outcome.kind === 'quarantine') {
@@ -177,6 +183,7 @@ export const watchFolder = defineSource({
               `watch_folder ${root}: ${rel} quarantined as ${outcome.quarantineId} (${outcome.error.code}: ${outcome.error.message})`,
             );
           }
+          if (!(await isOwnFile(file, root))) return; // replaced by a link meanwhile: leave it
           await (moveTo ? moveWithoutClobbering(file, join(moveTo, rel)) : removeIfPresent(file));
         } catch (err) {
           if (isMissing(err)) return; // vanished before we read it: someone else took it
@@ -188,7 +195,8 @@ export const watchFolder = defineSource({
       // Lands the file and ingests it; undefined when the source was closed before the envelope went out.
       const landAndIngest = async (file: string, rel: string): Promise<Outcome | undefined> => {
         const ref = { sourceType: 'directory' as const, sourceId: cfg.source_id };
-        const landed = await ctx.landing.land(createReadStream(file), ref);
+        const handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+        const landed = await ctx.landing.land(handle.createReadStream(), ref);
         const origin: Origin = { ...ref, sourceName: cfg.name, detail: rel };
         let notDelivered: () => void = () => undefined;
         const closedBeforeEmit = new Promise<undefined>((r) => (notDelivered = () => r(undefined)));
@@ -208,6 +216,7 @@ export const watchFolder = defineSource({
           ignoreInitial: false,
           awaitWriteFinish: { stabilityThreshold: cfg.stable_ms, pollInterval: cfg.poll_interval_ms },
           ignored,
+          followSymlinks: false,
         });
         watcher.on('add', enqueue);
         watcher.on('change', enqueue);
@@ -242,6 +251,15 @@ export const watchFolder = defineSource({
       };
     }),
 });
+
+/** A regular file (not a link) whose real path is inside the watched folder's real path. */
+async function isOwnFile(file: string, root: string): Promise<boolean> {
+  const info = await lstat(file);
+  if (!info.isFile()) return false;
+  const [real, realRoot] = await Promise.all([realpath(file), realpath(root)]);
+  const rel = relative(realRoot, real);
+  return !!rel && !rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel);
+}
 
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException)?.code === 'ENOENT';
