@@ -5,7 +5,7 @@ import type { AuthEnv } from '../api/auth.js';
 import { idParam, jsonBody, pagingParams, parseOr400 } from '../api/params.js';
 
 /** Slicebox's `ScuData`; `id` is sent as -1 by Slicebox clients and ignored. */
-const scuInput = z.object({
+const scuInput = z.strictObject({
   id: z.number().optional(),
   name: z.string().trim().min(1, 'name must not be empty').max(256),
   aeTitle: z
