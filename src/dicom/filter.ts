@@ -7,7 +7,15 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { InvalidDicomError, SluiceError } from '../errors.js';
 import { parseHeader, TransferSyntax, type DicomHeader } from './header.js';
-import { isSequenceTag, relation, tagOfKeyword, type PathStep, type TagTree } from './tag-path.js';
+import { relation, tagOfKeyword, type PathStep, type TagTree } from './tag-path.js';
+import {
+  isSequenceTag,
+  ITEM,
+  ITEM_END,
+  LONG_VRS,
+  SEQUENCE_END,
+  UNDEFINED_LENGTH as UNDEFINED,
+} from './vr.js';
 
 export type TagFilterType = 'WHITELIST' | 'BLACKLIST';
 
@@ -50,12 +58,6 @@ export class TagFilterError extends SluiceError {
     super('FILTER.REWRITE_FAILED', `tag filter: ${message}`, 500, options);
   }
 }
-
-const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
-const UNDEFINED = 0xffffffff;
-const ITEM = 0xfffee000;
-const ITEM_END = 0xfffee00d;
-const SEQUENCE_END = 0xfffee0dd;
 
 /** A parsed item: its byte range and elements (shared with src/dicom/modify.ts). */
 export interface RawItem {

@@ -7,6 +7,7 @@ import { open } from 'node:fs/promises';
 import { inflateRawSync } from 'node:zlib';
 import dcmjs from 'dcmjs';
 import { InvalidDicomError, UnsupportedContextError } from '../errors.js';
+import { ITEM, ITEM_END, LONG_VRS, PIXEL_DATA, SEQUENCE_END, UNDEFINED_LENGTH as UNDEFINED } from './vr.js';
 
 const { DicomMessage, DicomMetaDictionary } = dcmjs.data;
 dcmjs.log.setLevel?.('silent');
@@ -73,10 +74,6 @@ export function checkContext(sopClassUid: string, transferSyntaxUid: string): vo
     throw new UnsupportedContextError(`transfer syntax ${transferSyntaxUid || '(empty)'} is not supported`);
 }
 
-const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
-const UNDEFINED = 0xffffffff;
-const PIXEL_DATA = 0x7fe00010;
-
 export interface WalkResult {
   pixelDataOffset: number;
 }
@@ -110,8 +107,8 @@ export function walkDataset(
       const tag = ((u16(offset) << 16) | u16(offset + 2)) >>> 0;
       const len = u32(offset + 4);
       offset += 8;
-      if (tag === 0xfffee0dd) return offset; // sequence delimitation
-      if (tag !== 0xfffee000) throw new InvalidDicomError(`unexpected ${tagName(tag)} inside a sequence`);
+      if (tag === SEQUENCE_END) return offset;
+      if (tag !== ITEM) throw new InvalidDicomError(`unexpected ${tagName(tag)} inside a sequence`);
       if (len === UNDEFINED) offset = skipItem(offset, depth + 1);
       else {
         need(offset, len, 'item value');
@@ -124,7 +121,7 @@ export function walkDataset(
     for (;;) {
       need(offset, 8, 'element header');
       const tag = ((u16(offset) << 16) | u16(offset + 2)) >>> 0;
-      if (tag === 0xfffee00d) return offset + 8;
+      if (tag === ITEM_END) return offset + 8;
       offset = skipElement(offset, tag, depth).next;
     }
   };

@@ -5,12 +5,7 @@
  * delimiters, so no length has to be recomputed.
  */
 import { InvalidDicomError } from '../errors.js';
-
-const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
-const UNDEFINED = 0xffffffff;
-const ITEM = 0xfffee000;
-const ITEM_END = 0xfffee00d;
-const SEQUENCE_END = 0xfffee0dd;
+import { ITEM, ITEM_END, LONG_VRS, SEQUENCE_END, UNDEFINED_LENGTH as UNDEFINED } from './vr.js';
 
 function header(tag: number, length: number): Buffer {
   const b = Buffer.alloc(8);

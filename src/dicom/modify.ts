@@ -10,19 +10,10 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { BadRequestError, SluiceError } from '../errors.js';
 import { parseHeader, TransferSyntax, type DicomHeader } from './header.js';
 import { Reader, type RawElement, type RawItem } from './filter.js';
-import {
-  charsetOf,
-  elementHeader,
-  encodeElement,
-  encodeValue,
-  isTextWritable,
-  type Charset,
-  type Syntax,
-} from './values.js';
+import { elementHeader, encodeElement, type Syntax } from './encode.js';
+import { charsetOf, encodeValue, isTextWritable, type Charset } from './values.js';
 import { formatTagTree, tagString, type TagTree } from './tag-path.js';
-import dcmjs from 'dcmjs';
-
-const { DicomMetaDictionary } = dcmjs.data;
+import { unambiguousDictionaryVr } from './vr.js';
 
 export interface TagMapping {
   readonly tree: TagTree;
@@ -83,12 +74,6 @@ function arrange(mappings: readonly TagMapping[]): Level {
   return root;
 }
 
-/** The VR of a dictionary tag, or undefined (private, unknown, or ambiguous like US/SS). */
-function dictionaryVr(tag: number): string | undefined {
-  const vr = (DicomMetaDictionary.dictionary[tagString(tag)] as { vr?: string } | undefined)?.vr;
-  return vr && /^[A-Z]{2}$/.test(vr) ? vr : undefined;
-}
-
 class Rewriter {
   constructor(
     private readonly reader: Reader,
@@ -145,7 +130,7 @@ class Rewriter {
     if (element.items)
       throw new BadRequestError(`tag path ${mapped.path}: is a sequence; set attributes inside its items`);
     let vr = this.vrOf(element);
-    if (!vr || vr === 'UN') vr = dictionaryVr(element.tag) ?? '';
+    if (!vr || vr === 'UN') vr = unambiguousDictionaryVr(element.tag) ?? '';
     if (!vr)
       throw new BadRequestError(
         `tag path ${mapped.path}: its VR is not known (private or ambiguous element in implicit VR data)`,
@@ -154,7 +139,7 @@ class Rewriter {
   }
 
   private newElement(tag: number, mapped: { value: string; path: string }): Buffer {
-    const vr = dictionaryVr(tag);
+    const vr = unambiguousDictionaryVr(tag);
     if (!vr)
       throw new BadRequestError(
         `tag path ${mapped.path}: not in the file, and its VR is not known, so it cannot be added`,

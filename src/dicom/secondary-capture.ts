@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { buildFileMeta, TransferSyntax } from './header.js';
-import { encodeElement, encodeValue, EXPLICIT_LITTLE, type Charset } from './values.js';
+import { encodeElement, EXPLICIT_LITTLE } from './encode.js';
+import { encodeValue, type Charset } from './values.js';
 import type { JpegInfo } from './jpeg.js';
 import type { Patient, Study } from '../storage/metadata-index.js';
 

@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { inflateRawSync } from 'node:zlib';
 import { buildFileMeta, parseHeader, TransferSyntax, type DicomHeader } from '../dicom/header.js';
 import { Reader, type RawElement } from '../dicom/filter.js';
-import { EXPLICIT_LITTLE, elementHeader, encodeElement, type Syntax } from '../dicom/values.js';
+import { EXPLICIT_LITTLE, elementHeader, encodeElement, type Syntax } from '../dicom/encode.js';
 import { SluiceError } from '../errors.js';
 import { explicitToImplicitLittleEndian } from '../dicom/implicit-vr.js';
 import { initCodecs, needsCodecs, pixelSource } from './pixels.js';

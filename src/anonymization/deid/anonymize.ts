@@ -22,7 +22,8 @@ import dcmjs from 'dcmjs';
 import { attr, buildFileMeta, parseHeader, TransferSyntax, type DicomHeader } from '../../dicom/header.js';
 import { Reader, type RawElement } from '../../dicom/filter.js';
 import { SluiceError } from '../../errors.js';
-import { tagString } from '../../dicom/tag-path.js';
+import { Encoder } from '../../dicom/encode.js';
+import { dictionaryVr } from '../../dicom/vr.js';
 import {
   actionFor,
   compileProfile,
@@ -33,7 +34,7 @@ import {
   type OptionName,
 } from './profile.js';
 
-const { DicomMessage, DicomMetaDictionary } = dcmjs.data;
+const { DicomMessage } = dcmjs.data;
 
 export class AnonymizationError extends SluiceError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -93,18 +94,7 @@ export const TAG = {
   SpecificCharacterSet: 0x00080005,
 } as const;
 
-const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 const TEXT_VRS = new Set(['LO', 'SH', 'ST', 'LT', 'UT', 'UC', 'PN']);
-
-const vrByTag = new Map<number, string | undefined>();
-/** The dictionary VR of a public tag (for implicit VR data), first choice of `US or SS`. */
-export function dictionaryVr(tag: number): string | undefined {
-  if (vrByTag.has(tag)) return vrByTag.get(tag);
-  const entry = DicomMetaDictionary.dictionary[tagString(tag)] as { vr?: string } | undefined;
-  const vr = entry?.vr ? entry.vr.slice(0, 2) : undefined;
-  vrByTag.set(tag, vr);
-  return vr;
-}
 
 /** `2.25.<decimal of 128 bits of HMAC-SHA256(secret, "uid:" + uid)>`: consistent and not reversible. */
 export function mapUid(secret: Buffer | string, uid: string): string {
@@ -205,64 +195,6 @@ const isVerbatim = (buf: Buffer, el: RawElement, bytes: Buffer) =>
   bytes.buffer === buf.buffer &&
   bytes.byteOffset === buf.byteOffset + el.start &&
   bytes.length === el.end - el.start;
-
-/** Writes elements in a dataset's transfer syntax. */
-export class Encoder {
-  constructor(
-    readonly explicit: boolean,
-    readonly littleEndian: boolean,
-  ) {}
-
-  /** Encodes an element in the dataset's transfer syntax. */
-  encode(tag: number, vr: string, value: Buffer): Buffer {
-    const { explicit, littleEndian } = this;
-    const long = LONG_VRS.has(vr) || (!explicit ? true : value.length > 0xffff);
-    const head = Buffer.alloc(explicit ? (long ? 12 : 8) : 8);
-    const u16 = (v: number, o: number) =>
-      littleEndian ? head.writeUInt16LE(v, o) : head.writeUInt16BE(v, o);
-    const u32 = (v: number, o: number) =>
-      littleEndian ? head.writeUInt32LE(v, o) : head.writeUInt32BE(v, o);
-    u16(tag >>> 16, 0);
-    u16(tag & 0xffff, 2);
-    if (!explicit) u32(value.length, 4);
-    else {
-      // A value too long for its 16-bit length field is written as UN (PS3.5 6.2.2).
-      head.write(long && !LONG_VRS.has(vr) ? 'UN' : vr, 4, 'latin1');
-      if (long) u32(value.length, 8);
-      else u16(value.length, 6);
-    }
-    return Buffer.concat([head, value]);
-  }
-
-  encodeText(tag: number, vr: string, text: string): Buffer {
-    let value = Buffer.from(text, 'latin1');
-    if (value.length % 2) value = Buffer.concat([value, Buffer.from(vr === 'UI' ? '\0' : ' ', 'latin1')]);
-    return this.encode(tag, vr, value);
-  }
-
-  encodeValue(tag: number, vr: string, value: string | Buffer): Buffer {
-    return typeof value === 'string' ? this.encodeText(tag, vr, value) : this.encode(tag, vr, value);
-  }
-
-  encodeSequence(tag: number, items: Buffer[][]): Buffer {
-    const { littleEndian } = this;
-    const framed = items.map((content) => {
-      const head = Buffer.alloc(8);
-      const length = content.reduce((n, b) => n + b.length, 0);
-      if (littleEndian) {
-        head.writeUInt16LE(0xfffe, 0);
-        head.writeUInt16LE(0xe000, 2);
-        head.writeUInt32LE(length, 4);
-      } else {
-        head.writeUInt16BE(0xfffe, 0);
-        head.writeUInt16BE(0xe000, 2);
-        head.writeUInt32BE(length, 4);
-      }
-      return Buffer.concat([head, ...content]);
-    });
-    return this.encode(tag, 'SQ', Buffer.concat(framed));
-  }
-}
 
 class Anonymizer extends Encoder {
   private readonly uids = new Map<string, string>();
