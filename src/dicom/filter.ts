@@ -4,9 +4,10 @@
  * the lengths of sequences and items that lose content are rewritten. Slicebox's order: the union of the
  * blacklists first, then the union of the whitelists.
  */
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { deflateRawSync } from 'node:zlib';
 import { InvalidDicomError, SluiceError } from '../errors.js';
-import { parseHeader, TransferSyntax, type DicomHeader } from './header.js';
+import { parseHeader, type DicomHeader } from './header.js';
+import { splitPart10 } from './part10.js';
 import { relation, tagOfKeyword, type PathStep, type TagTree } from './tag-path.js';
 import {
   isSequenceTag,
@@ -305,13 +306,9 @@ export function applyTagFilters(
   if (!blacklist.length && !whitelisting) return undefined;
 
   const header = known ?? parseHeader(file);
-  const datasetStart = 144 + file.readUInt32LE(140);
-  const meta = file.subarray(0, datasetStart);
-  const ts = header.transferSyntaxUid;
-  const deflated = ts === TransferSyntax.DeflatedExplicitVRLittleEndian;
-  let dataset = deflated ? inflateRawSync(file.subarray(datasetStart)) : file.subarray(datasetStart);
-  const explicit = ts !== TransferSyntax.ImplicitVRLittleEndian;
-  const littleEndian = ts !== TransferSyntax.ExplicitVRBigEndian;
+  const part10 = splitPart10(file, header.transferSyntaxUid);
+  const { meta, deflated, explicit, littleEndian } = part10;
+  let dataset = part10.dataset;
 
   // The last pass writes the file meta in front of its output (unless the dataset is deflated afterwards),
   // so the whole file is copied once per pass and not once more at the end.

@@ -6,9 +6,10 @@
  * change, and group lengths of the dataset (retired) are left out. SOPClassUID and SOPInstanceUID changes are
  * mirrored into the file meta information.
  */
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { deflateRawSync } from 'node:zlib';
 import { BadRequestError, SluiceError } from '../errors.js';
-import { parseHeader, TransferSyntax, type DicomHeader } from './header.js';
+import { parseHeader, type DicomHeader } from './header.js';
+import { splitPart10 } from './part10.js';
 import { Reader, type RawElement, type RawItem } from './filter.js';
 import { elementHeader, encodeElement, type Syntax } from './encode.js';
 import { charsetOf, encodeValue, isTextWritable, type Charset } from './values.js';
@@ -203,14 +204,14 @@ export function modifyAttributes(
   if (!mappings.length) throw new BadRequestError('no tag mappings given');
   const root = arrange(mappings);
   const header = parseHeader(file);
-  const ts = header.transferSyntaxUid;
-  const syntax: Syntax = {
-    explicit: ts !== TransferSyntax.ImplicitVRLittleEndian,
-    littleEndian: ts !== TransferSyntax.ExplicitVRBigEndian,
-  };
-  const deflated = ts === TransferSyntax.DeflatedExplicitVRLittleEndian;
-  const datasetStart = 144 + file.readUInt32LE(140);
-  const dataset = deflated ? inflateRawSync(file.subarray(datasetStart)) : file.subarray(datasetStart);
+  const {
+    meta: storedMeta,
+    dataset,
+    deflated,
+    explicit,
+    littleEndian,
+  } = splitPart10(file, header.transferSyntaxUid);
+  const syntax: Syntax = { explicit, littleEndian };
   const reader = new Reader(dataset, syntax.explicit, syntax.littleEndian);
   const elements = reader.elements(0, dataset.length, 0).elements;
   // From the bytes: dcmjs reports every character set as ISO_IR 192 once it has decoded the values.
@@ -222,7 +223,7 @@ export function modifyAttributes(
   const charset = charsetOf(characterSet) ?? 'ascii';
   const parts = new Rewriter(reader, syntax, charset).elements(elements, root, '');
   const body = Buffer.concat(parts);
-  const meta = rewriteMeta(file.subarray(0, datasetStart), {
+  const meta = rewriteMeta(storedMeta, {
     sopClassUid: root.values.get(SOP_CLASS_UID)?.value,
     sopInstanceUid: root.values.get(SOP_INSTANCE_UID)?.value,
   });

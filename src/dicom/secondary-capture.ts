@@ -4,7 +4,8 @@
  * come from what the index holds; the instance starts a new series.
  */
 import { randomUUID } from 'node:crypto';
-import { buildFileMeta, TransferSyntax } from './header.js';
+import { buildFileMeta } from './part10.js';
+import { TransferSyntax } from './transfer-syntax.js';
 import { encodeElement, EXPLICIT_LITTLE } from './encode.js';
 import { encodeValue, type Charset } from './values.js';
 import type { JpegInfo } from './jpeg.js';

@@ -7,10 +7,12 @@
  * dcmjs-codecs drives (the module ships in dcmjs-imaging's package); RLE is decoded here.
  */
 import { createRequire } from 'node:module';
-import { inflateRawSync } from 'node:zlib';
 import dcmjsCodecs from 'dcmjs-codecs';
 import { SluiceError } from '../errors.js';
-import { TransferSyntax, walkDataset, type DicomDataset, type DicomHeader } from '../dicom/header.js';
+import type { DicomDataset, DicomHeader } from '../dicom/header.js';
+import { splitPart10 } from '../dicom/part10.js';
+import { walkDataset } from '../dicom/walker.js';
+import { TransferSyntax } from '../dicom/transfer-syntax.js';
 import { decodeRleFrame } from './rle.js';
 
 const { Context, NativeCodecs } = dcmjsCodecs;
@@ -144,7 +146,7 @@ function locatePixelData(buf: Buffer, header: DicomHeader): PixelDataSource {
   let bytes: Buffer = buf;
   let offset = header.pixelDataOffset;
   if (ts === TransferSyntax.DeflatedExplicitVRLittleEndian) {
-    bytes = inflateRawSync(buf.subarray(144 + buf.readUInt32LE(140)));
+    bytes = splitPart10(buf, ts).dataset;
     offset = walkDataset(bytes, 0, true, true).pixelDataOffset;
   }
   if (offset < 0) throw unsupported('the image has no pixel data: nothing to render');

@@ -10,7 +10,8 @@ import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { defineSource, type SourceContext } from '../pipeline/component.js';
 import { STATIC_SOURCE_ID_MAX, type Envelope } from '../pipeline/envelope.js';
-import { ACCEPTED_TRANSFER_SYNTAXES, isStorageSopClass } from '../dicom/header.js';
+import { isStorageSopClass } from '../dicom/header.js';
+import { ACCEPTED_TRANSFER_SYNTAXES } from '../dicom/transfer-syntax.js';
 import { ScpConnection } from '../dimse/scp/connection.js';
 import { Status } from '../dimse/commands.js';
 

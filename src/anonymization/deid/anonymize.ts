@@ -17,9 +17,10 @@
  * Combined codes are resolved by resolveCombined (see profile.ts).
  */
 import { createHmac } from 'node:crypto';
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { deflateRawSync } from 'node:zlib';
 import dcmjs from 'dcmjs';
-import { attr, buildFileMeta, parseHeader, TransferSyntax, type DicomHeader } from '../../dicom/header.js';
+import { attr, parseHeader, type DicomHeader } from '../../dicom/header.js';
+import { buildFileMeta, splitPart10 } from '../../dicom/part10.js';
 import { Reader, type RawElement } from '../../dicom/filter.js';
 import { SluiceError } from '../../errors.js';
 import { Encoder } from '../../dicom/encode.js';
@@ -502,15 +503,9 @@ export function anonymize(file: Buffer, opts: AnonymizeOptions, known?: DicomHea
   if (!opts.force && attr(header, 'PatientIdentityRemoved').toUpperCase() === 'YES')
     return unchanged(file, header, profile.options);
 
-  const datasetStart = 144 + file.readUInt32LE(140);
   const ts = header.transferSyntaxUid;
-  const deflated = ts === TransferSyntax.DeflatedExplicitVRLittleEndian;
-  const dataset = deflated ? inflateRawSync(file.subarray(datasetStart)) : file.subarray(datasetStart);
-  const reader = new Reader(
-    dataset,
-    ts !== TransferSyntax.ImplicitVRLittleEndian,
-    ts !== TransferSyntax.ExplicitVRBigEndian,
-  );
+  const { dataset, deflated, explicit, littleEndian } = splitPart10(file, ts);
+  const reader = new Reader(dataset, explicit, littleEndian);
   const anonymizer = new Anonymizer(reader, profile, opts.secret, header);
   const root = anonymizer.elements(reader.elements(0, dataset.length, 0).elements, 'normal', true);
 
@@ -663,15 +658,9 @@ export function setRootValues(
   known?: DicomHeader,
 ): AnonymizeResult {
   const header = known ?? parseHeader(file);
-  const datasetStart = 144 + file.readUInt32LE(140);
   const ts = header.transferSyntaxUid;
-  const deflated = ts === TransferSyntax.DeflatedExplicitVRLittleEndian;
-  const dataset = deflated ? inflateRawSync(file.subarray(datasetStart)) : file.subarray(datasetStart);
-  const reader = new Reader(
-    dataset,
-    ts !== TransferSyntax.ImplicitVRLittleEndian,
-    ts !== TransferSyntax.ExplicitVRBigEndian,
-  );
+  const { dataset, deflated, explicit, littleEndian } = splitPart10(file, ts);
+  const reader = new Reader(dataset, explicit, littleEndian);
   const encoder = new Encoder(reader.explicit, reader.littleEndian);
   const changed = new Map(changes.map((c) => [c.tag, c.value]));
   const out: Out[] = reader

@@ -7,9 +7,9 @@
  * Nagle's algorithm on.) One association per call; the SCU and the forwarding worker build on it.
  */
 import { createReadStream } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
-import { SluiceError } from '../../errors.js';
+import { InvalidDicomError, SluiceError } from '../../errors.js';
 import {
   ContextResult,
   encodeAssociateRq,
@@ -23,7 +23,15 @@ import {
   type ProposedContext,
 } from '../pdu.js';
 import { CommandField, encodeRequest, parseStatus, Status } from '../commands.js';
-import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, TransferSyntax } from '../../dicom/header.js';
+import {
+  datasetOffset,
+  IMPLEMENTATION_CLASS_UID,
+  IMPLEMENTATION_VERSION_NAME,
+  metaStrings,
+  PART10_HEAD_LENGTH,
+  splitPart10,
+} from '../../dicom/part10.js';
+import { TransferSyntax } from '../../dicom/transfer-syntax.js';
 import type { DicomSender, SendResult } from '../../forwarding/scus.js';
 import { explicitToImplicitLittleEndian } from '../../dicom/implicit-vr.js';
 import { needsDecompression, transcodeFile } from '../../render/transcode.js';
@@ -204,7 +212,7 @@ class Requestor {
     dataset?: Buffer,
   ): Promise<{ status: number; comment?: string }> {
     if (dataset) return this.storeBuffer(contextId, file, maxPduLength, dataset);
-    const datasetStart = await datasetOffset(file.path);
+    const datasetStart = await storedDatasetOffset(file.path);
     const handle = await open(file.path, 'r');
     const { size } = await handle.stat();
     await handle.close();
@@ -273,17 +281,25 @@ class Requestor {
   }
 }
 
-/** Reads where the dataset starts, behind the preamble and the file meta group. */
-async function datasetOffset(path: string): Promise<number> {
+/** Reads where the dataset of a stored file starts, behind the preamble and the file meta group. */
+async function storedDatasetOffset(path: string): Promise<number> {
   const handle = await open(path, 'r');
   try {
-    const head = Buffer.alloc(144);
-    const { bytesRead } = await handle.read(head, 0, 144, 0);
-    if (bytesRead < 144 || head.toString('latin1', 128, 132) !== 'DICM')
-      throw new SluiceError('DICOM.INVALID', `${path} is not a Part-10 file`, 500);
-    return 144 + head.readUInt32LE(140);
+    return await readDatasetOffset(handle, path);
   } finally {
     await handle.close();
+  }
+}
+
+/** A stored file that is not Part-10 is our fault, not the peer's: 500. */
+async function readDatasetOffset(handle: FileHandle, path: string): Promise<number> {
+  const head = Buffer.alloc(PART10_HEAD_LENGTH);
+  const { bytesRead } = await handle.read(head, 0, PART10_HEAD_LENGTH, 0);
+  try {
+    return datasetOffset(head.subarray(0, bytesRead));
+  } catch (err) {
+    if (!(err instanceof InvalidDicomError)) throw err;
+    throw new SluiceError('DICOM.INVALID', `${path} is not a readable Part-10 file: ${err.message}`, 500);
   }
 }
 
@@ -417,8 +433,8 @@ async function reencode(f: StoredFile, ts: string, decompress: Decompress): Prom
   const bytes = needsDecompression(f.transferSyntaxUid)
     ? await decompress(f.path, ts)
     : await readFile(f.path);
-  const dataset = bytes.subarray(144 + bytes.readUInt32LE(140));
-  return needsDecompression(f.transferSyntaxUid) ? dataset : explicitToImplicitLittleEndian(dataset);
+  if (needsDecompression(f.transferSyntaxUid)) return splitPart10(bytes, ts).dataset;
+  return explicitToImplicitLittleEndian(splitPart10(bytes, f.transferSyntaxUid).dataset);
 }
 
 /** C-STORE statuses after which the peer has the instance: success and the warnings (PS3.4 B.2.3). */
@@ -439,26 +455,9 @@ export function isStored(status: number): boolean {
 export async function readStoredFile(path: string): Promise<StoredFile> {
   const handle = await open(path, 'r');
   try {
-    const head = Buffer.alloc(144);
-    const { bytesRead } = await handle.read(head, 0, 144, 0);
-    if (bytesRead < 144 || head.toString('latin1', 128, 132) !== 'DICM')
-      throw new SluiceError('DICOM.INVALID', `${path} is not a Part-10 file`, 500);
-    const metaLength = head.readUInt32LE(140);
-    if (metaLength > 64 * 1024)
-      throw new SluiceError('DICOM.INVALID', `${path}: file meta group of ${metaLength} bytes`, 500);
-    const meta = Buffer.alloc(metaLength);
-    await handle.read(meta, 0, metaLength, 144);
-    const values = new Map<number, string>();
-    for (let at = 0; at + 8 <= meta.length;) {
-      const element = meta.readUInt16LE(at + 2);
-      const vr = meta.toString('latin1', at + 4, at + 6);
-      const long = ['OB', 'OW', 'OF', 'SQ', 'UT', 'UN', 'UC', 'UR'].includes(vr);
-      const length = long ? meta.readUInt32LE(at + 8) : meta.readUInt16LE(at + 6);
-      const start = at + (long ? 12 : 8);
-      if (start + length > meta.length) break;
-      values.set(element, meta.toString('latin1', start, start + length).replace(/[\0 ]+$/, ''));
-      at = start + length;
-    }
+    const head = Buffer.alloc(await readDatasetOffset(handle, path));
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    const values = metaStrings(head.subarray(0, bytesRead));
     const [sopClassUid, sopInstanceUid, transferSyntaxUid] = [2, 3, 0x10].map((e) => values.get(e) ?? '');
     if (!sopClassUid || !sopInstanceUid || !transferSyntaxUid)
       throw new SluiceError(
