@@ -10,7 +10,7 @@ import { deflateRawSync } from 'node:zlib';
 import { BadRequestError, SluiceError } from '../errors.js';
 import { parseHeader, type DicomHeader } from './header.js';
 import { splitPart10 } from './part10.js';
-import { Reader, type RawElement, type RawItem } from './filter.js';
+import { DatasetWalker, type RawElement, type RawItem } from './walker.js';
 import { elementHeader, encodeElement, type Syntax } from './encode.js';
 import { charsetOf, encodeValue, isTextWritable, type Charset } from './values.js';
 import { formatTagTree, tagString, type TagTree } from './tag-path.js';
@@ -77,7 +77,7 @@ function arrange(mappings: readonly TagMapping[]): Level {
 
 class Rewriter {
   constructor(
-    private readonly reader: Reader,
+    private readonly reader: DatasetWalker,
     private readonly syntax: Syntax,
     private readonly charset: Charset,
   ) {}
@@ -212,7 +212,7 @@ export function modifyAttributes(
     littleEndian,
   } = splitPart10(file, header.transferSyntaxUid);
   const syntax: Syntax = { explicit, littleEndian };
-  const reader = new Reader(dataset, syntax.explicit, syntax.littleEndian);
+  const reader = new DatasetWalker(dataset, syntax.explicit, syntax.littleEndian);
   const elements = reader.elements(0, dataset.length, 0).elements;
   // From the bytes: dcmjs reports every character set as ISO_IR 192 once it has decoded the values.
   const stored = elements.find((e) => e.tag === SPECIFIC_CHARACTER_SET);
@@ -242,7 +242,7 @@ function rewriteMeta(meta: Buffer, uids: { sopClassUid?: string; sopInstanceUid?
   if (uids.sopClassUid === undefined && uids.sopInstanceUid === undefined) return meta;
   const syntax: Syntax = { explicit: true, littleEndian: true };
   const group = meta.subarray(132);
-  const reader = new Reader(group, true, true);
+  const reader = new DatasetWalker(group, true, true);
   const level = newLevel();
   if (uids.sopClassUid !== undefined)
     level.values.set(0x00020002, {

@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { parseHeader, type DicomHeader } from '../dicom/header.js';
 import { buildFileMeta, splitPart10 } from '../dicom/part10.js';
 import { TransferSyntax } from '../dicom/transfer-syntax.js';
-import { Reader, type RawElement } from '../dicom/filter.js';
+import { DatasetWalker, type RawElement } from '../dicom/walker.js';
 import { EXPLICIT_LITTLE, elementHeader, encodeElement, type Syntax } from '../dicom/encode.js';
 import { SluiceError } from '../errors.js';
 import { explicitToImplicitLittleEndian } from '../dicom/implicit-vr.js';
@@ -129,7 +129,7 @@ function decompress(
   // Table and its lengths, Encapsulated Pixel Data Value Total Length), go.
   for (const tag of [0x00280000, 0x7fe00000, 0x7fe00001, 0x7fe00002, 0x7fe00003]) changes.set(tag, null);
 
-  const reader = new Reader(dataset, true, true);
+  const reader = new DatasetWalker(dataset, true, true);
   const { elements } = reader.elements(0, dataset.length, 0);
   const pixelIndex = elements.findIndex((e) => e.tag === 0x7fe00010);
   const rewrite = (list: RawElement[], insertRest: boolean): Buffer => {

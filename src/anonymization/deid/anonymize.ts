@@ -21,7 +21,7 @@ import { deflateRawSync } from 'node:zlib';
 import dcmjs from 'dcmjs';
 import { attr, parseHeader, type DicomHeader } from '../../dicom/header.js';
 import { buildFileMeta, splitPart10 } from '../../dicom/part10.js';
-import { Reader, type RawElement } from '../../dicom/filter.js';
+import { DatasetWalker, type RawElement } from '../../dicom/walker.js';
 import { SluiceError } from '../../errors.js';
 import { Encoder } from '../../dicom/encode.js';
 import { dictionaryVr } from '../../dicom/vr.js';
@@ -207,7 +207,7 @@ class Anonymizer extends Encoder {
   newSopInstanceUid: string;
 
   constructor(
-    readonly reader: Reader,
+    readonly reader: DatasetWalker,
     private readonly profile: CompiledProfile,
     private readonly secret: Buffer | string,
     private readonly header: DicomHeader,
@@ -505,7 +505,7 @@ export function anonymize(file: Buffer, opts: AnonymizeOptions, known?: DicomHea
 
   const ts = header.transferSyntaxUid;
   const { dataset, deflated, explicit, littleEndian } = splitPart10(file, ts);
-  const reader = new Reader(dataset, explicit, littleEndian);
+  const reader = new DatasetWalker(dataset, explicit, littleEndian);
   const anonymizer = new Anonymizer(reader, profile, opts.secret, header);
   const root = anonymizer.elements(reader.elements(0, dataset.length, 0).elements, 'normal', true);
 
@@ -660,7 +660,7 @@ export function setRootValues(
   const header = known ?? parseHeader(file);
   const ts = header.transferSyntaxUid;
   const { dataset, deflated, explicit, littleEndian } = splitPart10(file, ts);
-  const reader = new Reader(dataset, explicit, littleEndian);
+  const reader = new DatasetWalker(dataset, explicit, littleEndian);
   const encoder = new Encoder(reader.explicit, reader.littleEndian);
   const changed = new Map(changes.map((c) => [c.tag, c.value]));
   const out: Out[] = reader
