@@ -3,7 +3,6 @@
  * pixel data starts (and that every declared length fits in the file), then dcmjs parses only the bytes
  * before it. A full dcmjs parse of a 512×512 instance costs about four times as much.
  */
-import { open } from 'node:fs/promises';
 import dcmjs from 'dcmjs';
 import { InvalidDicomError, UnsupportedContextError } from '../errors.js';
 import { datasetOffset, metaAsExplicit, splitPart10 } from './part10.js';
@@ -110,28 +109,6 @@ export function parseHeader(buf: Buffer): DicomHeader {
 
 function toArrayBuffer(b: Buffer): ArrayBuffer {
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
-}
-
-/** Largest file we read whole to check it; bigger files are walked from their first MAX_WHOLE bytes. */
-const MAX_WHOLE = 256 * 1024 * 1024;
-
-/** Reads and checks the header of a Part-10 file on disk. */
-export async function readHeader(path: string): Promise<DicomHeader> {
-  const handle = await open(path, 'r');
-  try {
-    const { size } = await handle.stat();
-    if (size > MAX_WHOLE) throw new InvalidDicomError(`file is larger than ${MAX_WHOLE} bytes`);
-    const buf = Buffer.allocUnsafe(size);
-    let read = 0;
-    while (read < size) {
-      const { bytesRead } = await handle.read(buf, read, size - read, read);
-      if (bytesRead === 0) break;
-      read += bytesRead;
-    }
-    return parseHeader(buf.subarray(0, read));
-  } finally {
-    await handle.close();
-  }
 }
 
 function firstString(el: DicomElement | undefined): string {
