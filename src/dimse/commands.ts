@@ -3,6 +3,9 @@
  */
 import { ProtocolError } from './pdu.js';
 
+/** The Verification SOP class, which C-ECHO uses. */
+export const VERIFICATION = '1.2.840.10008.1.1';
+
 export const CommandField = {
   CStoreRq: 0x0001,
   CStoreRsp: 0x8001,

@@ -21,13 +21,18 @@ import {
   type AssociateRq,
   type ContextAnswer,
 } from '../pdu.js';
-import { CommandField, encodeResponse, parseCommand, Status, type Command } from '../commands.js';
+import {
+  CommandField,
+  encodeResponse,
+  parseCommand,
+  Status,
+  VERIFICATION,
+  type Command,
+} from '../commands.js';
 import { DatasetReceiver } from './dataset-receiver.js';
 import type { Landing } from '../../pipeline/landing.js';
 import type { SourceRef } from '../../pipeline/envelope.js';
 import { buildFileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../dicom/part10.js';
-
-const VERIFICATION = '1.2.840.10008.1.1';
 
 export interface StoreRequest {
   command: Command;

@@ -7,14 +7,9 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  associationGroups,
-  contextKeys,
-  echoScp,
-  storeFiles,
-  DimseError,
-  type StoredFile,
-} from './store-scu.js';
+import { echoScp, storeFiles } from './store-scu.js';
+import { associationGroups, contextKeys, type StoredFile } from './stored-files.js';
+import { DimseError } from './association.js';
 import { makeInstance, newUid, CT_IMAGE_STORAGE } from '../../../test/fixtures/dicom-fixtures.js';
 import { freePort, startTestEngine } from '../../../test/helpers/engine.js';
 import { dcmtk } from '../../../test/helpers/dcmtk.js';
