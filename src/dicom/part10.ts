@@ -8,7 +8,7 @@ import { inflateRawSync } from 'node:zlib';
 import { InvalidDicomError } from '../errors.js';
 import { Encoder } from './encode.js';
 import { syntaxOf, TransferSyntax } from './transfer-syntax.js';
-import { LONG_VRS } from './vr.js';
+import { DatasetWalker, type ElementHeader } from './walker.js';
 
 /** Preamble, "DICM" and the (0002,0000) group length element: what a reader needs to find the dataset. */
 export const PART10_HEAD_LENGTH = 144;
@@ -118,16 +118,19 @@ interface MetaElement {
  * the first element that is not in group 0002 or does not fit.
  */
 function* metaElements(file: Buffer): Generator<MetaElement> {
+  const walker = new DatasetWalker(file, true, true);
   for (let offset = PART10_HEAD_LENGTH; offset + 8 <= file.length;) {
-    const group = file.readUInt16LE(offset);
-    const element = file.readUInt16LE(offset + 2);
-    const long = LONG_VRS.has(file.toString('latin1', offset + 4, offset + 6));
-    if (long && offset + 12 > file.length) return;
-    const length = long ? file.readUInt32LE(offset + 8) : file.readUInt16LE(offset + 6);
-    const valueStart = offset + (long ? 12 : 8);
-    if (group !== 0x0002 || valueStart + length > file.length) return;
-    yield { element, start: offset, valueStart, valueEnd: valueStart + length };
-    offset = valueStart + length;
+    let header: ElementHeader;
+    try {
+      header = walker.header(offset);
+    } catch {
+      return; // a long VR header cut short
+    }
+    const valueStart = offset + header.headerLength;
+    const valueEnd = valueStart + header.length;
+    if (header.tag >>> 16 !== 0x0002 || valueEnd > file.length) return;
+    yield { element: header.tag & 0xffff, start: offset, valueStart, valueEnd };
+    offset = valueEnd;
   }
 }
 

@@ -2,6 +2,7 @@
  * DIMSE command sets (PS3.7 §9, §E): group 0000, always implicit VR little endian.
  */
 import { Encoder } from '../dicom/encode.js';
+import { DatasetWalker } from '../dicom/walker.js';
 import { ProtocolError } from './pdu.js';
 
 /** The Verification SOP class, which C-ECHO uses. */
@@ -41,11 +42,12 @@ export function parseCommand(buf: Buffer): Command {
     affectedSopInstanceUid: '',
     hasDataset: false,
   };
+  const walker = new DatasetWalker(buf, false, true);
   let offset = 0;
   while (offset + 8 <= buf.length) {
-    const group = buf.readUInt16LE(offset);
-    const element = buf.readUInt16LE(offset + 2);
-    const len = buf.readUInt32LE(offset + 4);
+    const { tag, length: len } = walker.header(offset);
+    const group = tag >>> 16;
+    const element = tag & 0xffff;
     const start = offset + 8;
     if (start + len > buf.length)
       throw new ProtocolError(
@@ -138,9 +140,10 @@ export function parseStatus(buf: Buffer): { status: number; comment?: string } {
   let offset = 0;
   let status = -1;
   let comment: string | undefined;
+  const walker = new DatasetWalker(buf, false, true);
   while (offset + 8 <= buf.length) {
-    const element = buf.readUInt16LE(offset + 2);
-    const len = buf.readUInt32LE(offset + 4);
+    const { tag, length: len } = walker.header(offset);
+    const element = tag & 0xffff;
     const start = offset + 8;
     if (start + len > buf.length) throw new ProtocolError('response element overruns the command');
     if (element === 0x0900 && len >= 2) status = buf.readUInt16LE(start);
