@@ -61,10 +61,10 @@ export function checkContext(sopClassUid: string, transferSyntaxUid: string): vo
  */
 export function parseHeader(buf: Buffer): DicomHeader {
   const datasetStart = datasetOffset(buf, buf.length);
+  // dcmjs would inflate the (absent) dataset of a deflated file: read the meta as explicit, then restore.
+  const metaBytes = metaAsExplicit(buf.subarray(0, datasetStart));
   let meta: DicomDataset;
   try {
-    // dcmjs would inflate the (absent) dataset of a deflated file: read the meta as explicit, then restore.
-    const metaBytes = metaAsExplicit(buf.subarray(0, datasetStart));
     meta = DicomMessage.readFile(toArrayBuffer(metaBytes), { ignoreErrors: false }).meta as DicomDataset;
     if (metaBytes.length !== datasetStart)
       meta['00020010'] = { vr: 'UI', Value: [TransferSyntax.DeflatedExplicitVRLittleEndian] };
@@ -85,7 +85,7 @@ export function parseHeader(buf: Buffer): DicomHeader {
     const inflated = part10.dataset;
     const walk = walkDataset(inflated, 0, true, true);
     const end = walk.pixelDataOffset < 0 ? inflated.length : walk.pixelDataOffset;
-    headerBytes = Buffer.concat([metaAsExplicit(part10.meta), inflated.subarray(0, end)]);
+    headerBytes = Buffer.concat([metaBytes, inflated.subarray(0, end)]);
   } else {
     // Walked in place, so that offsets (the result's, and those in errors) are the file's.
     pixelDataOffset = walkDataset(buf, datasetStart, part10.explicit, part10.littleEndian).pixelDataOffset;
