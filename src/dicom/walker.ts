@@ -64,10 +64,10 @@ export class DatasetWalker {
     private readonly options: { requireVr?: boolean } = {},
   ) {}
 
-  u16(o: number): number {
+  private u16(o: number): number {
     return this.littleEndian ? this.buf.readUInt16LE(o) : this.buf.readUInt16BE(o);
   }
-  u32(o: number): number {
+  private u32(o: number): number {
     return this.littleEndian ? this.buf.readUInt32LE(o) : this.buf.readUInt32BE(o);
   }
 
@@ -120,14 +120,13 @@ export class DatasetWalker {
     const { tag, headerLength, lengthOffset, length } = header;
     const valueStart = offset + headerLength;
     const undefinedLength = length === UNDEFINED_LENGTH;
-    const base = { tag, start: offset, headerLength, lengthOffset, undefinedLength };
     if (this.isSequence(header, valueStart, depth)) {
       const valueEnd = undefinedLength ? undefined : this.valueEnd(tag, valueStart, length);
       const { items, next } = this.items(valueStart, valueEnd, depth);
-      return { ...base, end: next, items };
+      return { tag, start: offset, end: next, headerLength, lengthOffset, undefinedLength, items };
     }
     const end = undefinedLength ? this.fragments(valueStart, tag) : this.valueEnd(tag, valueStart, length);
-    return { ...base, end };
+    return { tag, start: offset, end, headerLength, lengthOffset, undefinedLength };
   }
 
   private isSequence(header: ElementHeader, valueStart: number, depth: number): boolean {
