@@ -20,7 +20,7 @@ import { TagFilterService } from './tag-filters/service.js';
 import { LogService } from './log/service.js';
 import { ScuService } from './forwarding/scus.js';
 import { ForwardingService } from './forwarding/service.js';
-import { dimseSender } from './dimse/scu/store-scu.js';
+import { dimseSender } from './dimse/scu/dimse-sender.js';
 import { ManagedSourceService } from './managed-sources/service.js';
 import { ExportSetService } from './export/service.js';
 import { AnonymizationService } from './anonymization/service.js';

@@ -22,7 +22,7 @@ import { LogService } from '../../src/log/service.js';
 import { ScuService } from '../../src/forwarding/scus.js';
 import { ForwardingService } from '../../src/forwarding/service.js';
 import { DEFAULT_FORWARDING } from '../../src/config.js';
-import { dimseSender } from '../../src/dimse/scu/store-scu.js';
+import { dimseSender } from '../../src/dimse/scu/dimse-sender.js';
 import { ExportSetService } from '../../src/export/service.js';
 import { AnonymizationService } from '../../src/anonymization/service.js';
 import { BoxService } from '../../src/boxes/service.js';

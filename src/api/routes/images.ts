@@ -10,7 +10,7 @@ import { BadRequestError, NotFoundError, SluiceError } from '../../errors.js';
 import type { Origin } from '../../pipeline/origin.js';
 import type { Outcome } from '../../pipeline/outcome.js';
 import type { Image } from '../../storage/metadata-index.js';
-import { readHeader } from '../../dicom/header.js';
+import { readHeader } from '../../storage/read-header.js';
 import { imageAttributes } from '../attributes.js';
 import { z } from 'zod';
 

@@ -27,14 +27,20 @@ import {
   type AssociateRq,
   type ContextAnswer,
 } from '../pdu.js';
-import { CommandField, encodeResponse, parseCommand, Status, type Command } from '../commands.js';
+import {
+  CommandField,
+  encodeResponse,
+  parseCommand,
+  Status,
+  VERIFICATION,
+  type Command,
+} from '../commands.js';
 import { DatasetReceiver } from './dataset-receiver.js';
 import type { ScpLimits } from './limits.js';
 import type { Landing } from '../../pipeline/landing.js';
 import type { SourceRef } from '../../pipeline/origin.js';
-import { buildFileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../dicom/header.js';
+import { buildFileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../dicom/part10.js';
 
-const VERIFICATION = '1.2.840.10008.1.1';
 /** An A-ASSOCIATE-RQ is a few KB (DCMTK's storescu proposing 120 contexts: ~13 KB). */
 export const MAX_ASSOCIATE_RQ = 64 * 1024;
 
