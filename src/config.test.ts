@@ -1,5 +1,9 @@
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from './config.js';
+import { describeConfig, loadConfig } from './config.js';
+import { PACKAGE_ROOT } from './ops/package.js';
 
 describe('box settings from the environment', () => {
   it('reads the public URL without trailing slashes, and box timings when given', () => {
@@ -20,5 +24,68 @@ describe('box settings from the environment', () => {
       /SLUICE_BOX_BATCH_SIZE must be at least 1/,
     );
     expect(() => loadConfig({ SLUICE_BOX_RETRY_MAX_MS: 'soon' })).toThrow(/SLUICE_BOX_RETRY_MAX_MS/);
+  });
+});
+
+describe('strict configuration', () => {
+  const tmp = () => mkdtempSync(join(tmpdir(), 'sluice-config-'));
+
+  it('refuses an unknown SLUICE_* variable with the nearest valid name', () => {
+    expect(() => loadConfig({ SLUICE_HTTP_PROT: '5001' })).toThrow(
+      'unknown environment variable SLUICE_HTTP_PROT (did you mean "SLUICE_HTTP_PORT"?)',
+    );
+    expect(() => loadConfig({ SLUICE_NOTHING_LIKE_IT: '1' })).toThrow(
+      /^unknown environment variable SLUICE_NOTHING_LIKE_IT$/,
+    );
+    // Other programs' variables are none of our business.
+    expect(loadConfig({ HTTP_PROT: '1', PATH: '/bin' }).httpPort).toBe(5000);
+  });
+
+  it('resolves the default pipeline from the package, not the working directory', () => {
+    const [file] = loadConfig({}).pipelines;
+    expect(isAbsolute(file)).toBe(true);
+    expect(file).toBe(join(PACKAGE_ROOT, 'pipelines', 'default.yaml'));
+    expect(existsSync(file)).toBe(true);
+  });
+
+  it('reads a configuration file with the same keys, overridden by the environment', () => {
+    const dir = tmp();
+    const file = join(dir, 'sluice.yaml');
+    writeFileSync(
+      file,
+      'http_port: 5001\nae_title: FILE_AE\ndata_dir: stored\npipelines: [a.yaml, b.yaml]\ntrusted_proxies:\n  - 127.0.0.1\n  - 10.0.0.0/8\nlog_level: debug\n',
+    );
+    const config = loadConfig({ SLUICE_AE_TITLE: 'ENV_AE' }, { file });
+    expect(config).toMatchObject({
+      httpPort: 5001,
+      aeTitle: 'ENV_AE',
+      dataDir: join(dir, 'stored'),
+      pipelines: [join(dir, 'a.yaml'), join(dir, 'b.yaml')],
+      trustedProxies: ['127.0.0.1', '10.0.0.0/8'],
+      logLevel: 'debug',
+      configFile: file,
+    });
+    expect(loadConfig({ SLUICE_CONFIG: file }).httpPort).toBe(5001);
+  });
+
+  it('names file:line:col for unknown keys (with the nearest) and wrong values', () => {
+    const dir = tmp();
+    const file = join(dir, 'sluice.yaml');
+    writeFileSync(file, 'http_port: 5001\nae_titel: X\n');
+    expect(() => loadConfig({}, { file })).toThrow(
+      `${file}:2:1 ae_titel: unknown key "ae_titel" (did you mean "ae_title"?)`,
+    );
+    writeFileSync(file, '# ports\nhttp_port: eleven\nlog_level: loud\n');
+    expect(() => loadConfig({}, { file })).toThrow(
+      `${file}:2:12 http_port: http_port must be a port number\n${file}:3:12 log_level: log_level must be one of`,
+    );
+    writeFileSync(file, 'http_port: [1, {a: 2}]\n');
+    expect(() => loadConfig({}, { file })).toThrow(/sluice\.yaml:1:12 http_port: expected a single value/);
+    expect(() => loadConfig({}, { file: join(dir, 'missing.yaml') })).toThrow(/missing\.yaml: cannot read/);
+  });
+
+  it('masks the password when the configuration is described', () => {
+    const config = loadConfig({ SLUICE_ADMIN_PASSWORD: 'hunter2' });
+    expect(JSON.stringify(describeConfig(config))).not.toContain('hunter2');
   });
 });

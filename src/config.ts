@@ -1,9 +1,18 @@
 /**
- * Engine configuration: embedded defaults, overridden by SLUICE_* environment variables.
+ * Engine configuration: embedded defaults, overridden by an optional YAML file (`--config sluice.yaml` or
+ * `SLUICE_CONFIG`; the same keys as the variables, lower case without `SLUICE_`: `http_port: 5000`),
+ * overridden by SLUICE_* environment variables. A variable or key that does not exist is refused with the
+ * nearest valid name, file errors with `file:line:col` as in pipeline files. Default paths come from the
+ * package (src/ops/package.ts), relative paths in a file from the file's folder.
  */
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { isMap, isScalar, LineCounter, parseDocument, type Node } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { didYouMean } from './pipeline/nearest.js';
+import { PACKAGE_ROOT } from './ops/package.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './ops/logger.js';
 
 /** How box workers pace themselves (SLUICE_BOX_*). */
 export interface BoxTimings {
@@ -65,6 +74,15 @@ export interface EngineConfig {
   trustedProxies?: string[];
   /** Box worker timings and limits (DEFAULT_BOX_TIMINGS). */
   boxes?: Partial<BoxTimings>;
+  /** The operations log (src/ops/logger.ts): level and pretty or JSON lines; info and pretty by default. */
+  logLevel?: LogLevel;
+  logFormat?: LogFormat;
+  /** `/metrics` answers callers on loopback without credentials (for a local scraper). */
+  metricsOpenOnLoopback?: boolean;
+  /** Readiness fails when the data directory's file system has less free space than this. */
+  minFreeBytes?: number;
+  /** The configuration file read, if any. */
+  configFile?: string;
 }
 
 /** How the forwarding worker batches, sends and retries (SLUICE_FORWARD_*). */
@@ -131,7 +149,7 @@ const envSchema = z.object({
     // Browsers cap a cookie's Max-Age at 400 days.
     .max(400 * 24 * 3600, 'SLUICE_SESSION_TIMEOUT_SECS must be at most 400 days')
     .default(3600),
-  SLUICE_PIPELINES: z.string().min(1).default('pipelines/default.yaml'),
+  SLUICE_PIPELINES: z.string().min(1).optional(),
   SLUICE_FORWARD_QUIET_MS: count('SLUICE_FORWARD_QUIET_MS', 0).default(DEFAULT_FORWARDING.quietMs),
   SLUICE_FORWARD_BATCH_MAX: count('SLUICE_FORWARD_BATCH_MAX', 1).default(DEFAULT_FORWARDING.batchMax),
   SLUICE_FORWARD_CONCURRENCY: count('SLUICE_FORWARD_CONCURRENCY', 1).default(DEFAULT_FORWARDING.concurrency),
@@ -166,14 +184,126 @@ const envSchema = z.object({
     .min(60, 'SLUICE_EXPORT_SET_TTL_SECS must be at least 60')
     .max(30 * 24 * 3600, 'SLUICE_EXPORT_SET_TTL_SECS must be at most 30 days')
     .default(6 * 3600),
+  SLUICE_LOG_LEVEL: z
+    .enum(LOG_LEVELS, { error: `SLUICE_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` })
+    .default('info'),
+  SLUICE_LOG_FORMAT: z
+    .enum(LOG_FORMATS, { error: `SLUICE_LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}` })
+    .default('pretty'),
+  SLUICE_METRICS_OPEN_ON_LOOPBACK: z
+    .enum(['true', 'false'], { error: 'SLUICE_METRICS_OPEN_ON_LOOPBACK must be true or false' })
+    .default('false'),
+  SLUICE_MIN_FREE_MB: count('SLUICE_MIN_FREE_MB', 0).default(256),
 });
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
-  const parsed = envSchema.safeParse(
-    Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('SLUICE_') && v !== '')),
-  );
+/** Every variable Sluice reads; `SLUICE_CONFIG` names the file. */
+export const CONFIG_VARIABLES = [...Object.keys(envSchema.shape), 'SLUICE_CONFIG'] as const;
+/** `SLUICE_HTTP_PORT` ↔ `http_port` in a configuration file. */
+const keyOf = (variable: string) => variable.slice('SLUICE_'.length).toLowerCase();
+const FILE_KEYS = new Map(Object.keys(envSchema.shape).map((v) => [keyOf(v), v]));
+/** Variables whose value is a path, resolved from a configuration file's folder when given there. */
+const PATH_VARIABLES = new Set(['SLUICE_DATA_DIR', 'SLUICE_WATCH_ROOT']);
+
+/** The default pipeline file, inside the package whatever the working directory. */
+export const DEFAULT_PIPELINES = [join(PACKAGE_ROOT, 'pipelines', 'default.yaml')];
+
+interface FileValues {
+  values: Record<string, string>;
+  /** `file:line:col` of each variable's value. */
+  where: Map<string, string>;
+}
+
+/** Reads a configuration file: a YAML map of known keys to scalars (lists for comma-separated values). */
+export function readConfigFile(file: string): FileValues {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot read: ${(err as Error).message}`);
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = (node: Node | null | undefined) => {
+    const { line, col } = lineCounter.linePos(node?.range?.[0] ?? 0);
+    return `${file}:${line}:${col}`;
+  };
+  if (doc.errors.length)
+    throw new ConfigError(
+      doc.errors
+        .map(
+          (e) =>
+            `${file}:${lineCounter.linePos(e.pos[0]).line}:${lineCounter.linePos(e.pos[0]).col} ${e.message.split('\n')[0]}`,
+        )
+        .join('\n'),
+    );
+  const values: Record<string, string> = {};
+  const where = new Map<string, string>();
+  if (doc.contents === null) return { values, where };
+  if (!isMap(doc.contents)) throw new ConfigError(`${at(doc.contents)} expected a map of settings`);
+  const problems: string[] = [];
+  for (const pair of doc.contents.items) {
+    const keyNode = pair.key as Node;
+    const key = isScalar(keyNode) ? String(keyNode.value) : '';
+    const variable = FILE_KEYS.get(key);
+    if (!variable) {
+      problems.push(`${at(keyNode)} ${key}: unknown key "${key}"${didYouMean(key, FILE_KEYS.keys())}`);
+      continue;
+    }
+    const value = (pair.value as Node | null)?.toJSON() as unknown;
+    if (value === null || value === undefined) continue;
+    if (Array.isArray(value) && value.every((v) => typeof v !== 'object')) values[variable] = value.join(',');
+    else if (typeof value !== 'object') values[variable] = String(value);
+    else {
+      problems.push(`${at(pair.value as Node)} ${key}: expected a single value or a list`);
+      continue;
+    }
+    if (PATH_VARIABLES.has(variable)) values[variable] = resolve(dirname(file), values[variable]);
+    if (variable === 'SLUICE_PIPELINES')
+      values[variable] = values[variable]
+        .split(',')
+        .map((p) => resolve(dirname(file), p.trim()))
+        .join(',');
+    where.set(variable, at(pair.value as Node));
+  }
+  if (problems.length) throw new ConfigError(problems.join('\n'));
+  return { values, where };
+}
+
+/**
+ * The configuration from the environment (`process.env` by default) and the file it or `options.file`
+ * names. Throws a ConfigError listing every problem: unknown variables and keys with the nearest valid
+ * name, wrong values with where they were set.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  options: { file?: string } = {},
+): EngineConfig {
+  const fromEnv = Object.fromEntries(
+    Object.entries(env).filter(([k, v]) => k.startsWith('SLUICE_') && v !== '' && v !== undefined),
+  ) as Record<string, string>;
+  const unknown = Object.keys(fromEnv).filter((k) => !(CONFIG_VARIABLES as readonly string[]).includes(k));
+  if (unknown.length)
+    throw new ConfigError(
+      unknown.map((k) => `unknown environment variable ${k}${didYouMean(k, CONFIG_VARIABLES)}`).join('\n'),
+    );
+  const configFile = options.file ?? fromEnv.SLUICE_CONFIG;
+  const file = configFile
+    ? readConfigFile(resolve(configFile))
+    : { values: {}, where: new Map<string, string>() };
+  const { SLUICE_CONFIG: _file, ...variables } = fromEnv;
+  const parsed = envSchema.safeParse({ ...file.values, ...variables });
   if (!parsed.success)
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    throw new ConfigError(
+      parsed.error.issues
+        .map((i) => {
+          const variable = String(i.path[0] ?? '');
+          const at = variable in variables ? undefined : file.where.get(variable);
+          return at
+            ? `${at} ${keyOf(variable)}: ${i.message.replaceAll(variable, keyOf(variable))}`
+            : `${variable}: ${i.message}`;
+        })
+        .join('\n'),
+    );
   const e = parsed.data;
   return {
     dataDir: resolve(e.SLUICE_DATA_DIR),
@@ -186,9 +316,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
     adminPassword: e.SLUICE_ADMIN_PASSWORD,
     sessionTimeoutSecs: e.SLUICE_SESSION_TIMEOUT_SECS,
     exportSetTtlSecs: e.SLUICE_EXPORT_SET_TTL_SECS,
-    pipelines: e.SLUICE_PIPELINES.split(',')
-      .map((p) => p.trim())
-      .filter(Boolean),
+    pipelines: e.SLUICE_PIPELINES
+      ? e.SLUICE_PIPELINES.split(',')
+          .map((p) => p.trim())
+          .filter(Boolean)
+      : DEFAULT_PIPELINES,
     forwarding: {
       quietMs: e.SLUICE_FORWARD_QUIET_MS,
       batchMax: e.SLUICE_FORWARD_BATCH_MAX,
@@ -209,5 +341,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
         retryMaxMs: e.SLUICE_BOX_RETRY_MAX_MS,
       }).filter(([, v]) => v !== undefined),
     ),
+    logLevel: e.SLUICE_LOG_LEVEL,
+    logFormat: e.SLUICE_LOG_FORMAT,
+    metricsOpenOnLoopback: e.SLUICE_METRICS_OPEN_ON_LOOPBACK === 'true',
+    minFreeBytes: e.SLUICE_MIN_FREE_MB * 1024 * 1024,
+    configFile: configFile ? resolve(configFile) : undefined,
   };
+}
+
+/** The configuration as the debug log shows it: secrets masked. */
+export function describeConfig(config: EngineConfig): Record<string, unknown> {
+  return { ...config, adminPassword: '***' };
 }

@@ -50,7 +50,27 @@ sources:
 sinks:
   - type: storage
 `);
-    expect(p[0]).toBe('p.yaml:4:5 sources[0].prot: unknown key "prot"');
+    expect(p[0]).toBe('p.yaml:4:5 sources[0].prot: unknown key "prot" (did you mean "port"?)');
+  });
+
+  it('suggests the nearest key and component type for a misspelt one, and nothing for a stranger', () => {
+    const p = problems(`name: typo
+max_in_fligth: 8
+sources:
+  - type: dicom_scp
+    ae_titel: SLUICE
+    zzzzzz: 1
+sinks:
+  - type: storgae
+`);
+    expect(p).toEqual([
+      'p.yaml:2:1 max_in_fligth: unknown key "max_in_fligth" (did you mean "max_in_flight"?)',
+      'p.yaml:5:5 sources[0].ae_titel: unknown key "ae_titel" (did you mean "ae_title"?)',
+      'p.yaml:6:5 sources[0].zzzzzz: unknown key "zzzzzz"',
+      expect.stringMatching(
+        /^p\.yaml:8:11 sinks\[0\]\.type: unknown sink type "storgae" \(did you mean "storage"\?\) \(known: /,
+      ),
+    ]);
   });
 
   it('reports unknown component types with the known ones', () => {

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { ComponentDefinition, ComponentKind } from './component.js';
 import type { Registry } from './registry.js';
 import { checkFactOrder, type FactContract, type FactName } from './facts.js';
+import { didYouMean, knownKeys } from './nearest.js';
 
 export interface ComponentEntry {
   kind: ComponentKind;
@@ -82,19 +83,22 @@ export function parsePipeline(text: string, file: string, registry: Registry): P
     }
     return undefined;
   };
-  const report = (base: readonly PropertyKey[], issues: z.core.$ZodIssue[]) => {
+  const report = (base: readonly PropertyKey[], issues: z.core.$ZodIssue[], schema: z.ZodType) => {
     for (const issue of issues) {
       const path = [...base, ...issue.path];
       if (issue.code === 'unrecognized_keys') {
+        const known = knownKeys(schema, issue.path);
         for (const key of issue.keys)
-          problems.push(`${where(locate(path, key))} ${formatPath([...path, key])}: unknown key "${key}"`);
+          problems.push(
+            `${where(locate(path, key))} ${formatPath([...path, key])}: unknown key "${key}"${didYouMean(key, known)}`,
+          );
       } else problems.push(`${where(locate(path))} ${formatPath(path) || '(file)'}: ${issue.message}`);
     }
   };
 
   const raw = (doc as Document).toJS() as unknown;
   const top = fileSchema.safeParse(raw ?? {});
-  if (!top.success) report([], top.error.issues);
+  if (!top.success) report([], top.error.issues, fileSchema);
   const data = (top.success ? top.data : (raw ?? {})) as Record<string, unknown>;
   const spec: PipelineSpec = {
     file,
@@ -121,7 +125,7 @@ export function parsePipeline(text: string, file: string, registry: Registry): P
       const def = registry.get(kind, type);
       if (!def) {
         problems.push(
-          `${where(locate([...path, 'type']))} ${formatPath([...path, 'type'])}: unknown ${kind} type "${type}" (known: ${registry.types(kind).join(', ') || 'none'})`,
+          `${where(locate([...path, 'type']))} ${formatPath([...path, 'type'])}: unknown ${kind} type "${type}"${didYouMean(type, registry.types(kind))} (known: ${registry.types(kind).join(', ') || 'none'})`,
         );
         return;
       }
@@ -129,7 +133,7 @@ export function parsePipeline(text: string, file: string, registry: Registry): P
       const { type: _type, ...rest } = entry as Record<string, unknown>;
       const result = (def.config as z.ZodType).safeParse(rest);
       if (!result.success) {
-        report(path, result.error.issues);
+        report(path, result.error.issues, def.config as z.ZodType);
         return;
       }
       spec[section].push({ kind, path: formatPath(path), def, config: result.data });
