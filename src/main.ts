@@ -2,11 +2,11 @@
  * Composition root: read configuration, build adapters, check that index and files agree, load and start
  * the pipelines, serve the API.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { serve, type ServerType } from '@hono/node-server';
-import { DEFAULT_FORWARDING, loadConfig, type EngineConfig } from './config.js';
+import { DEFAULT_FORWARDING, describeConfig, loadConfig, type EngineConfig } from './config.js';
 import { Engine } from './pipeline/engine.js';
 import { loadPipelineFile } from './pipeline/pipeline-file.js';
 import { Quarantine } from './pipeline/quarantine.js';
@@ -32,6 +32,11 @@ import { trustedProxies } from './api/auth.js';
 import { registry } from './components.js';
 import { RenderPool } from './render/pool.js';
 import { RenderService } from './render/service.js';
+import { logger } from './ops/logger.js';
+import { PACKAGE_VERSION } from './ops/package.js';
+import { startProcessMetrics } from './ops/metrics.js';
+
+const oplog = logger('engine');
 
 export interface Running {
   config: EngineConfig;
@@ -41,15 +46,10 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-async function version(): Promise<string> {
-  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
-
 export async function startSluice(config: EngineConfig = loadConfig()): Promise<Running> {
   trustedProxies(config.trustedProxies ?? []); // a wrong entry stops the start before anything runs
+  oplog.debug({ config: describeConfig(config) }, 'effective configuration');
+  startProcessMetrics();
   await mkdir(config.dataDir, { recursive: true });
   const specs = await Promise.all(config.pipelines.map((file) => loadPipelineFile(file, registry)));
   const index = openSqliteIndex(join(config.dataDir, 'index.sqlite'));
@@ -58,7 +58,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   const users = new UserService(state, { sessionTimeoutSecs: config.sessionTimeoutSecs });
   await users.ensureSuperuser(config.adminUser, config.adminPassword);
   if (config.adminPassword === 'admin')
-    console.warn('the superuser has the default password "admin": set SLUICE_ADMIN_PASSWORD');
+    oplog.warn('the superuser has the default password "admin": set SLUICE_ADMIN_PASSWORD');
   const seriesTypes = new SeriesTypeService(state, index, blobs, {});
   const tagFilters = new TagFilterService(state);
   const log = new LogService(state);
@@ -143,8 +143,9 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   };
   const report = await reconcile(index, blobs);
   if (report.reindexed || report.removedRows)
-    console.log(
-      `start-up check: re-indexed ${report.reindexed} stored file(s), removed ${report.removedRows} row(s) without a file`,
+    oplog.info(
+      { reindexed: report.reindexed, removedRows: report.removedRows },
+      'start-up check: index and stored files made to agree',
     );
   engine = new Engine(services);
   await engine.start(specs);
@@ -171,7 +172,8 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     exportSets: new ExportSetService(state, { ttlSecs: config.exportSetTtlSecs }),
     anonymization,
     boxes,
-    version: await version(),
+    version: PACKAGE_VERSION,
+    httpPort: () => boundHttpPort,
     trustedProxies: config.trustedProxies,
     renderer,
   });
@@ -183,12 +185,24 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
   boundHttpPort = httpPort;
   boxes.start();
+  oplog.info(
+    {
+      version: PACKAGE_VERSION,
+      aeTitle: config.aeTitle,
+      http: `http://${config.httpHost}:${httpPort}`,
+      dicom: `${config.dicomHost}:${config.dicomPort}`,
+      dataDir: config.dataDir,
+      pipelines: specs.map((s) => s.name),
+    },
+    'Sluice started',
+  );
   return {
     config,
     engine,
     server,
     httpPort,
     async stop() {
+      oplog.info('stopping');
       await new Promise<void>((r) => server.close(() => r()));
       await boxes.stop();
       await engine.stop();

@@ -18,6 +18,7 @@ const TOKEN = TOKEN_ROUTES.map((r) => `${r.method} ${r.path.replace('*', ':token
 const PUBLIC = [
   'GET /api/system/health',
   'GET /api/system/information',
+  'GET /api/system/ready',
   'POST /api/users/login',
   'GET /api/users/current',
   ...TOKEN,
@@ -70,7 +71,13 @@ describe('every registered route', () => {
       const r = await call(route);
       const name = `${route.method} ${route.path}`;
       if (r.status !== 401) open.push(name);
-      else expect(r.headers.get('www-authenticate'), name).toBeNull();
+      // A browser opening the URL is asked for a password; the web UI's requests are not (own login form).
+      else {
+        expect(r.headers.get('www-authenticate'), name).toBe('Basic realm="Sluice", charset="UTF-8"');
+        const fromUi = await call(route, { 'X-Requested-With': 'XMLHttpRequest' });
+        expect(fromUi.status, name).toBe(401);
+        expect(fromUi.headers.get('www-authenticate'), name).toBeNull();
+      }
     }
     expect(open.sort()).toEqual([...PUBLIC].sort());
     expect(

@@ -21,13 +21,22 @@ import { transactionsRoutes } from '../boxes/transaction-routes.js';
 import { imageToolsRoutes } from './routes/image-tools.js';
 import { renderRoutes } from './routes/render.js';
 import { anonymizationRoutes, imageAnonymizationRoutes } from '../anonymization/routes.js';
+import { httpMetrics, metricsRoutes, readinessRoutes } from '../ops/routes.js';
 
 /** The HTTP API: Slicebox's routes under /api, and ours beside them. No globals; tests call app.request(). */
 export function createApp(deps: ApiDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
+  app.use('*', httpMetrics());
   // Every path, not only /api: a route added anywhere is protected by the policy's defaults.
-  app.use('*', guard(deps.users, trustedProxies(deps.trustedProxies ?? [])));
+  app.use(
+    '*',
+    guard(deps.users, trustedProxies(deps.trustedProxies ?? []), {
+      openOnLoopback: deps.engine.services.config.metricsOpenOnLoopback,
+    }),
+  );
   app.route('/api/system', systemRoutes(deps));
+  app.route('/api/system', readinessRoutes(deps));
+  app.route('/metrics', metricsRoutes(deps));
   app.route('/api/users', usersRoutes(deps));
   app.route('/api/metadata', metadataRoutes(deps));
   app.route('/api/metadata', seriesLabelsRoutes(deps));

@@ -1,8 +1,10 @@
 /**
  * Authentication and authorization, as Slicebox does them: HTTP Basic if the request carries it, else the
  * `slicebox-session` cookie from `POST /api/users/login`. The caller's address (for login throttling) is the
- * socket's peer, or what a trusted reverse proxy forwarded. Refusals are plain text, and a 401 carries no
- * `WWW-Authenticate` challenge, so browsers show no popup. Which role a route needs is in ./policy.ts.
+ * socket's peer, or what a trusted reverse proxy forwarded. Refusals are plain text; a 401 carries the
+ * challenge `WWW-Authenticate: Basic realm="Sluice"`, so a browser opening an API URL asks for a password,
+ * except for requests of the web UI (marked `X-Requested-With`, or a browser's fetch: `Sec-Fetch-Mode`
+ * other than `navigate`), which keeps its own login form. Which role a route needs is in ./policy.ts.
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { Context, MiddlewareHandler } from 'hono';
@@ -11,7 +13,7 @@ import { matchedRoutes } from 'hono/route';
 import { ConfigError } from '../errors.js';
 import { hasRole, type Authentication, type UserService } from '../users/service.js';
 import type { Role, UserInfo } from '../users/store.js';
-import { accessFor, defaultAccess } from './policy.js';
+import { accessFor, defaultAccess, opensOnLoopback } from './policy.js';
 
 export const SESSION_COOKIE = 'slicebox-session';
 
@@ -47,6 +49,8 @@ export function trustedProxies(entries: readonly string[]): BlockList {
   }
   return list;
 }
+
+const isLoopback = (address: string) => (isIPv4(address) && address.startsWith('127.')) || address === '::1';
 
 const isTrusted = (proxies: BlockList, address: string) =>
   (isIPv4(address) && proxies.check(address, 'ipv4')) || (isIPv6(address) && proxies.check(address, 'ipv6'));
@@ -121,18 +125,36 @@ export async function identify(c: Context, users: UserService): Promise<Identity
   return { kind: 'ok', user: session.user };
 }
 
-/** The answer to a caller who is not (or may not now be) authenticated. */
-export function refuse(c: Context, identity: Exclude<Identity, { kind: 'ok' }>): Response {
+export const REALM = 'Sluice';
+
+/** Requests of a script or page (the web UI), as opposed to a browser opening a URL or a command-line client. */
+function fromScript(c: Context): boolean {
+  if (c.req.header('x-requested-with')) return true;
+  const mode = c.req.header('sec-fetch-mode');
+  return mode !== undefined && mode !== 'navigate';
+}
+
+/** A 401, with the Basic challenge unless the web UI asked (it shows its own login form). */
+export function unauthorized(c: Context, message: string, challenge = true): Response {
+  if (challenge && !fromScript(c)) c.header('WWW-Authenticate', `Basic realm="${REALM}", charset="UTF-8"`);
+  return c.text(message, 401);
+}
+
+/**
+ * The answer to a caller who is not (or may not now be) authenticated; `challenge` false for the login
+ * route, whose credentials come in its body, not by Basic.
+ */
+export function refuse(c: Context, identity: Exclude<Identity, { kind: 'ok' }>, challenge = true): Response {
   switch (identity.kind) {
     case 'throttled':
       c.header('Retry-After', String(identity.retryAfterSecs));
       return c.text(`Too many failed logins; try again in ${identity.retryAfterSecs} s`, 429);
     case 'invalid':
-      return c.text('Invalid username or password', 401);
+      return unauthorized(c, 'Invalid username or password', challenge);
     case 'no-session':
-      return c.text('Session expired or unknown; log in again', 401);
+      return unauthorized(c, 'Session expired or unknown; log in again', challenge);
     case 'anonymous':
-      return c.text('Authentication required', 401);
+      return unauthorized(c, 'Authentication required', challenge);
   }
 }
 
@@ -140,7 +162,7 @@ export function refuse(c: Context, identity: Exclude<Identity, { kind: 'ok' }>):
 export function requireRole(role: Role): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
     const user = c.get('user');
-    if (!user) return c.text('Authentication required', 401);
+    if (!user) return unauthorized(c, 'Authentication required');
     if (!hasRole(user, role)) return c.text(`Forbidden: this route needs the role ${role}`, 403);
     return next();
   };
@@ -150,14 +172,21 @@ export function requireRole(role: Role): MiddlewareHandler<AuthEnv> {
  * Applied once to the whole app: finds the route that will answer, looks up the access it needs in the
  * policy table, authenticates the caller unless the route is public, and checks the role.
  */
-export function guard(users: UserService, proxies?: BlockList): MiddlewareHandler<AuthEnv> {
+export function guard(
+  users: UserService,
+  proxies?: BlockList,
+  options: { openOnLoopback?: boolean } = {},
+): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
-    c.set('clientAddress', clientAddress(c, proxies));
+    const address = clientAddress(c, proxies);
+    c.set('clientAddress', address);
     const route = matchedRoutes(c)
       .slice(c.req.routeIndex + 1)
       .find((r) => r.method !== 'ALL');
     const access = route ? accessFor(route.method, route.path) : defaultAccess(c.req.method);
     if (access === 'PUBLIC') return next();
+    if (options.openOnLoopback && route && opensOnLoopback(route.method, route.path) && isLoopback(address))
+      return next();
     const identity = await identify(c, users);
     if (identity.kind !== 'ok') return refuse(c, identity);
     c.set('user', identity.user);

@@ -13,6 +13,8 @@ export interface RouteRule {
   /** A path as routes register it (`/api/images/:id`); `*` stands for any one segment. */
   path: string;
   access: Access;
+  /** Public to callers on loopback when the operator opts in (SLUICE_METRICS_OPEN_ON_LOOPBACK). */
+  openOnLoopback?: boolean;
 }
 
 /** The routes a remote box calls, authenticated by the token in their path instead of a user. */
@@ -32,6 +34,10 @@ export const ROUTE_POLICY: readonly RouteRule[] = [
   { method: 'GET', path: '/api/system/information', access: 'PUBLIC' },
   { method: 'POST', path: '/api/users/login', access: 'PUBLIC' },
   { method: 'GET', path: '/api/users/current', access: 'PUBLIC' },
+  // Ours, for supervisors: readiness (liveness is /api/system/health).
+  { method: 'GET', path: '/api/system/ready', access: 'PUBLIC' },
+  // Prometheus: protected like the API; a scraper on the same machine may be let in without credentials.
+  { method: 'GET', path: '/metrics', access: 'USER', openOnLoopback: true },
   // The box protocol: no user, the box token in the path authenticates (401 for a token of no POLL box).
   ...TOKEN_ROUTES.map((r) => ({ ...r, access: 'PUBLIC' as const })),
 
@@ -80,11 +86,17 @@ function pathMatches(pattern: string, path: string): boolean {
   return want.length === got.length && want.every((segment, i) => segment === '*' || segment === got[i]);
 }
 
+const ruleFor = (method: string, routePath: string) => {
+  const m = method === 'HEAD' ? 'GET' : method;
+  return ROUTE_POLICY.find((rule) => rule.method === m && pathMatches(rule.path, routePath));
+};
+
 /** The access a registered route needs: its rule's, else the default for its method. */
 export function accessFor(method: string, routePath: string): Access {
-  const m = method === 'HEAD' ? 'GET' : method;
-  return (
-    ROUTE_POLICY.find((rule) => rule.method === m && pathMatches(rule.path, routePath))?.access ??
-    defaultAccess(method)
-  );
+  return ruleFor(method, routePath)?.access ?? defaultAccess(method);
+}
+
+/** Whether a route may be opened to loopback callers (when the operator opts in). */
+export function opensOnLoopback(method: string, routePath: string): boolean {
+  return ruleFor(method, routePath)?.openOnLoopback === true;
 }

@@ -26,6 +26,9 @@ import { boxHttpClient, boxJson, discard, outgoingImageJson, outgoingTransaction
 import { BoxWorker } from './worker.js';
 import { BoxServing } from './serving.js';
 import { BoxReceiver, type BoxIngest } from './receiver.js';
+import { logger } from '../ops/logger.js';
+
+const log = logger('boxes');
 
 /**
  * Anonymizes one instance with a profile (option names) and root tag values, for a transfer; answers the
@@ -79,7 +82,7 @@ export class BoxService {
         try {
           this.store.revertStaleTransactions(this.now() - this.timings.staleMs, this.now());
         } catch (err) {
-          console.error(`box housekeeping: ${(err as Error).message}`);
+          log.error({ err }, 'box housekeeping');
         }
       },
       Math.max(100, Math.floor(this.timings.staleMs / 2)),
@@ -224,7 +227,7 @@ export class BoxService {
         throw new BadRequestError(`the remote at ${new URL(baseUrl).host} does not know this box token`);
     } catch (err) {
       if (err instanceof SluiceError) throw err;
-      console.warn(`box connect: ${new URL(baseUrl).host} unreachable for now (${(err as Error).message})`);
+      log.warn({ host: new URL(baseUrl).host, err }, 'box connect: remote unreachable for now');
     } finally {
       client.close();
     }

@@ -16,6 +16,9 @@ import {
   type HttpAnswer,
   type RemoteTransactionImage,
 } from './wire.js';
+import { logger } from '../ops/logger.js';
+
+const log = logger('boxes');
 
 /** A local problem that is not known to be permanent (not a network one) fails the image after this many tries. */
 const LOCAL_ATTEMPTS = 5;
@@ -94,8 +97,8 @@ export class BoxWorker {
     const text = problem ?? '';
     if (text === this.lastProblem) return;
     this.lastProblem = text;
-    if (problem) console.warn(`box ${this.box.id} (${this.box.name}): ${problem}`);
-    else console.log(`box ${this.box.id} (${this.box.name}): connected`);
+    if (problem) log.warn({ box: this.box.id, name: this.box.name, problem }, 'box unreachable or refusing');
+    else log.info({ box: this.box.id, name: this.box.name }, 'box connected');
   }
 
   private async run(name: string, round: () => Promise<number>): Promise<void> {
@@ -106,7 +109,7 @@ export class BoxWorker {
         wait = await round();
       } catch (err) {
         if (this.stopped) break;
-        console.error(`box ${this.box.id} (${this.box.name}) ${name}: ${(err as Error).message}`);
+        log.error({ box: this.box.id, name: this.box.name, loop: name, err }, 'box round failed');
         wait = this.t.pollIntervalMs;
       }
       if (wait > 0 && !this.stopped) await nap.sleep(wait);

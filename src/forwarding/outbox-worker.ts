@@ -23,6 +23,9 @@ import type {
 } from './store.js';
 import { failedSendError, scuPeer, type DicomPeer, type SendResult } from './scus.js';
 import type { ForwardingDeps } from './service.js';
+import { logger } from '../ops/logger.js';
+
+const log = logger('forwarding');
 
 export const SUBJECT = 'Forwarding';
 /** Results marked delivered in one state store write while a batch is sent. */
@@ -92,7 +95,7 @@ export class OutboxWorker {
         for (const t of this.store.dueForwardingTransactions(now, now - this.options.quietMs, room)) {
           this.store.setForwardingStatus(t.id, { status: 'SENDING' });
           const delivery = this.deliver(t)
-            .catch((err: Error) => console.error(`forwarding transaction ${t.id}: ${err.message}`))
+            .catch((err: Error) => log.error({ transaction: t.id, err }, 'forwarding transaction failed'))
             .finally(() => {
               this.inFlight.delete(t.id);
               this.kick();
@@ -105,7 +108,7 @@ export class OutboxWorker {
         this.settleBoxDeliveries();
       }
     } catch (err) {
-      console.error(`forwarding worker: ${(err as Error).message}`);
+      log.error({ err }, 'forwarding worker');
     }
     if (this.running) this.schedule(this.tickMs);
   }
@@ -263,6 +266,10 @@ export class OutboxWorker {
 
   /** Removes a delivered batch; keepImages=false marks its images for deletion first. */
   private finish(t: ForwardingTransaction, destination: string, sent: number): void {
+    log.info(
+      { transaction: t.id, destination, instances: sent, failedAttempts: t.attempts },
+      'forwarding batch delivered',
+    );
     this.store.atomically(() => {
       if (!t.keepImages)
         this.store.markImagesForDeletion(this.store.forwardingItems(t.id, false).map((i) => i.imageId));
@@ -301,6 +308,17 @@ export class OutboxWorker {
     const attempts = t.attempts + 1;
     const max = this.options.maxAttempts;
     const left = this.store.forwardingItems(t.id, true).length;
+    log.warn(
+      {
+        transaction: t.id,
+        destination,
+        instances: left,
+        attempt: attempts,
+        maxAttempts: max,
+        reason: err.message,
+      },
+      'forwarding batch failed',
+    );
     if (err instanceof PermanentError || attempts >= max) {
       this.store.setForwardingStatus(t.id, { status: 'FAILED', attempts, lastError: err.message });
       this.deps.log.write({

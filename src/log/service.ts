@@ -4,6 +4,9 @@
  * addresses, never patient names or IDs: callers pass messages built from those only.
  */
 import type { LogEntry, LogEntryType, LogStore } from './store.js';
+import { logger } from '../ops/logger.js';
+
+const log = logger('log');
 
 export type LogType = Exclude<LogEntryType, 'DEFAULT'>;
 
@@ -25,7 +28,7 @@ export class LogService {
     try {
       return this.store.insertLogEntry({ created: this.now(), entryType: type, subject, message });
     } catch (err) {
-      console.error(`cannot write log entry (${subject}: ${message}): ${(err as Error).message}`);
+      log.error({ err, subject, message }, 'cannot write log entry');
       return undefined;
     }
   }

@@ -15,6 +15,9 @@ import type { Source } from '../storage/metadata-index.js';
 import type { UserInfo } from '../users/store.js';
 import type { Outcome } from '../pipeline/outcome.js';
 import type { LogService } from '../log/service.js';
+import { logger } from '../ops/logger.js';
+
+const log = logger('managed_sources');
 
 /** What a running pipeline's `managed_sources` source offers the service. */
 export interface ManagedSourceFollower {
@@ -86,7 +89,7 @@ export class ManagedSourceService {
         await follower.openScp(scp).then(
           () => this.logScp(scp, 'opened'),
           (err: Error) => {
-            console.error(`SCP ${scp.id} (${scp.name}) not opened: ${err.message}`);
+            log.error({ scp: scp.id, name: scp.name, err }, 'SCP not opened');
             this.log('SCP', 'ERROR', `SCP ${scp.id} "${scp.name}" not opened: ${err.message}`);
           },
         );
@@ -94,7 +97,7 @@ export class ManagedSourceService {
         await follower.openWatch(dir).then(
           () => this.logWatch(dir, 'started'),
           (err: Error) => {
-            console.error(`watched directory ${dir.id} (${dir.name}) not started: ${err.message}`);
+            log.error({ directory: dir.id, name: dir.name, err }, 'watched directory not started');
             this.log(
               'Directory',
               'ERROR',

@@ -18,6 +18,9 @@ import type { EngineServices } from './services.js';
 import type { Settler } from './settle.js';
 import type { Outcome } from './outcome.js';
 import { stat } from 'node:fs/promises';
+import { logger } from '../ops/logger.js';
+
+const log = logger('pipeline');
 
 export interface ComponentStatus {
   path: string;
@@ -102,7 +105,7 @@ export class PipelineRunner implements Settler {
     }
     this.subscription = stream.subscribe({
       next: (envelope) => this.settle(envelope, { kind: 'ack', envelope }),
-      error: (err) => console.error(`pipeline ${this.spec.name} stopped: ${(err as Error).message}`),
+      error: (err) => log.error({ pipeline: this.spec.name, err }, 'pipeline stopped'),
     });
     await this.recover();
   }
@@ -119,7 +122,7 @@ export class PipelineRunner implements Settler {
       counters: ctx.counters,
       settler: this,
     };
-    console.log(`pipeline ${this.spec.name}: re-processing ${leftovers.length} file(s) left in landing`);
+    log.info({ pipeline: this.spec.name, files: leftovers.length }, 're-processing files left in landing');
     await Promise.all(
       leftovers.map((file) =>
         this.ingest(base, (e) => this.recovered.next(e), file.path, {
@@ -258,9 +261,7 @@ export class PipelineRunner implements Settler {
       await this.landing
         .release(p.landedPath)
         .catch((err: Error) =>
-          console.warn(
-            `pipeline ${this.spec.name}: cannot remove landed file of envelope ${envelope.id}: ${err.message}`,
-          ),
+          log.warn({ pipeline: this.spec.name, envelope: envelope.id, err }, 'cannot remove landed file'),
         );
     } catch (err) {
       // Quarantining itself failed: the landed file stays in landing and is retried at the next start.

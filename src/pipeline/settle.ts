@@ -7,6 +7,7 @@ import type { Envelope } from './envelope.js';
 import { asSluiceError, type SluiceError } from '../errors.js';
 import type { ComponentContext } from './component.js';
 import type { Outcome } from './outcome.js';
+import { stageObserver } from '../ops/metrics.js';
 
 /** Returned by a per-item function to drop an envelope on purpose. */
 export class Drop {
@@ -28,12 +29,15 @@ export function perItem(
   fn: (envelope: Envelope) => Promise<Envelope | Drop> | Envelope | Drop,
   options: { concurrency: number },
 ): OperatorFunction<Envelope, Envelope> {
+  const observe = stageObserver(ctx.pipeline, ctx.path);
   return mergeMap((envelope: Envelope) => {
     ctx.counters.received++;
     return from(
       (async () => {
+        const started = performance.now();
         try {
           const result = await fn(envelope);
+          observe((performance.now() - started) / 1000, result instanceof Drop ? 0 : result.size);
           if (result instanceof Drop) {
             ctx.counters.dropped++;
             ctx.settler.settle(envelope, { kind: 'drop', envelope, reason: result.reason }, ctx);
@@ -42,6 +46,7 @@ export function perItem(
           ctx.counters.emitted++;
           return result;
         } catch (err) {
+          observe((performance.now() - started) / 1000, 0);
           ctx.counters.errors++;
           ctx.counters.quarantined++;
           ctx.settler.settle(envelope, { kind: 'quarantine', envelope, error: asSluiceError(err) }, ctx);

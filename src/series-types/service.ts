@@ -9,6 +9,9 @@ import type { BlobStore } from '../storage/blob-store.js';
 import type { MetadataIndex } from '../storage/metadata-index.js';
 import type { SeriesTypeStore } from './store.js';
 import { compileSeriesTypes, type SeriesClassifier, type SeriesTypeSpec } from './classifier.js';
+import { logger } from '../ops/logger.js';
+
+const log = logger('series_types');
 
 /** A type declared in a pipeline file: its name is created in the store, its rules stay in the file. */
 export interface StaticSeriesType {
@@ -133,6 +136,7 @@ export class SeriesTypeService {
   }
 
   private log(message: string): void {
-    (this.options.log ?? console.warn)(message);
+    if (this.options.log) this.options.log(message);
+    else log.warn(message);
   }
 }

@@ -10,6 +10,10 @@ import { defineSource } from '../pipeline/component.js';
 import type { Envelope } from '../pipeline/envelope.js';
 import type { Origin } from '../pipeline/origin.js';
 import { asSluiceError, SluiceError } from '../errors.js';
+import { logger } from '../ops/logger.js';
+import { BatchSummary } from '../ops/batch-summary.js';
+
+const log = logger('box_incoming');
 
 export const boxIncoming = defineSource({
   type: 'box_incoming',
@@ -18,7 +22,8 @@ export const boxIncoming = defineSource({
   example: {},
   create: (_config, ctx) =>
     new Observable<Envelope>((subscriber) => {
-      return ctx.services.boxes.attach({
+      const batches = new BatchSummary(log, { pipeline: ctx.pipeline }, { message: 'box images received' });
+      const detach = ctx.services.boxes.attach({
         async receive(box, body, detail) {
           const origin: Origin = { sourceType: 'box', sourceId: box.id, sourceName: box.name, detail };
           await ctx.waitForRoom();
@@ -28,8 +33,14 @@ export const boxIncoming = defineSource({
           } catch (err) {
             return { kind: 'quarantine', error: asSluiceError(err, 'BOX.RECEIVE_FAILED') };
           }
-          return ctx.ingest((e) => subscriber.next(e), landedPath, origin);
+          const outcome = await ctx.ingest((e) => subscriber.next(e), landedPath, origin);
+          batches.record(outcome, { box: box.name });
+          return outcome;
         },
       });
+      return () => {
+        detach();
+        batches.flush();
+      };
     }),
 });

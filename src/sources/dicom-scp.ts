@@ -16,6 +16,7 @@ import { ACCEPTED_TRANSFER_SYNTAXES } from '../dicom/transfer-syntax.js';
 import { ScpConnection } from '../dimse/scp/connection.js';
 import { ScpLimits } from '../dimse/scp/limits.js';
 import { Status } from '../dimse/commands.js';
+import { scpActivity } from '../ops/scp-activity.js';
 
 const aeTitle = z
   .string()
@@ -150,6 +151,7 @@ export function openScpServer(
       requestTimeoutMs: cfg.association_request_timeout_ms,
       landing: ctx.landing,
       ref,
+      observer: scpActivity(ourAe, port, socket.remoteAddress),
       acceptsAbstractSyntax: isStorageSopClass,
       transferSyntaxes: ACCEPTED_TRANSFER_SYNTAXES,
       async store({ receiver, callingAe }) {

@@ -3,6 +3,10 @@ import { z } from 'zod';
 import { defineSource } from '../pipeline/component.js';
 import type { Envelope } from '../pipeline/envelope.js';
 import { asSluiceError } from '../errors.js';
+import { logger } from '../ops/logger.js';
+import { BatchSummary } from '../ops/batch-summary.js';
+
+const log = logger('http_upload');
 
 /** Instances are read whole to check them, up to 256 MiB (the header reader's limit). */
 const MAX_HEADER_FILE = 256 * 1024 * 1024;
@@ -29,6 +33,7 @@ export const httpUpload = defineSource({
   example: { max_bytes: MAX_HEADER_FILE },
   create: (config, ctx) =>
     new Observable<Envelope>((subscriber) => {
+      const batches = new BatchSummary(log, { pipeline: ctx.pipeline }, { message: 'uploads' });
       const unregister = ctx.services.uploads.register(async (body, origin) => {
         await ctx.waitForRoom();
         let landedPath: string;
@@ -37,8 +42,13 @@ export const httpUpload = defineSource({
         } catch (err) {
           return { kind: 'quarantine', error: asSluiceError(err, 'UPLOAD.FAILED') };
         }
-        return ctx.ingest((e) => subscriber.next(e), landedPath, origin);
+        const outcome = await ctx.ingest((e) => subscriber.next(e), landedPath, origin);
+        batches.record(outcome, { source: `${origin.sourceType}:${origin.sourceId}` });
+        return outcome;
       });
-      return unregister;
+      return () => {
+        unregister();
+        batches.flush();
+      };
     }),
 });

@@ -13,6 +13,9 @@ import { asSluiceError, SluiceError } from '../errors.js';
 import type { ManagedSourceFollower } from '../managed-sources/service.js';
 import { openScpServer, type ScpServer } from './dicom-scp.js';
 import { watchFolder } from './watch-folder.js';
+import { logger } from '../ops/logger.js';
+
+const log = logger('managed_sources');
 
 const config = z.strictObject({
   max_associations: z
@@ -90,13 +93,13 @@ export const managedSources = defineSource({
             emit,
             (err) => {
               ctx.counters.errors++;
-              console.error(`SCP ${scp.id} (${scp.name}): ${err.message}`);
+              log.error({ scp: scp.id, name: scp.name, err }, 'SCP failed');
             },
           );
           await server.listening;
           if (closed) return server.close();
           scps.set(scp.id, server);
-          console.log(`SCP ${scp.id} (${scp.name}) listening on port ${scp.port} as ${scp.aeTitle}`);
+          log.info({ scp: scp.id, name: scp.name, port: scp.port, aeTitle: scp.aeTitle }, 'SCP listening');
         },
         async closeScp(id) {
           await scps.get(id)?.close();
@@ -124,11 +127,11 @@ export const managedSources = defineSource({
               error: (err: Error) => {
                 ctx.counters.errors++;
                 watches.delete(dir.id);
-                console.error(`watched directory ${dir.id} (${dir.name}) stopped: ${err.message}`);
+                log.error({ directory: dir.id, name: dir.name, err }, 'watched directory stopped');
               },
             }),
           );
-          console.log(`watching directory ${dir.id} (${dir.name}) at ${dir.path}`);
+          log.info({ directory: dir.id, name: dir.name, path: dir.path }, 'watching directory');
         },
         async closeWatch(id) {
           watches.get(id)?.unsubscribe();

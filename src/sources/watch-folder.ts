@@ -16,6 +16,10 @@ import type { Envelope } from '../pipeline/envelope.js';
 import { STATIC_SOURCE_ID_MAX, type Origin } from '../pipeline/origin.js';
 import { ConfigError, SluiceError } from '../errors.js';
 import type { Outcome } from '../pipeline/outcome.js';
+import { logger } from '../ops/logger.js';
+import { BatchSummary } from '../ops/batch-summary.js';
+
+const log = logger('watch_folder');
 
 const config = z
   .strictObject({
@@ -116,6 +120,7 @@ export const watchFolder = defineSource({
       let pumping = false;
       let closed = false;
       let watcher: FSWatcher | undefined;
+      const batches = new BatchSummary(log, { root, source: cfg.name }, { message: 'files imported' });
 
       const fail = (message: string, cause?: unknown) => {
         if (closed) return;
@@ -166,21 +171,30 @@ export const watchFolder = defineSource({
           // Symbolic links are never followed: a link in the folder could lead to files elsewhere, which
           // would be imported and then deleted.
           if (!(await isOwnFile(file, root))) {
-            console.warn(`watch_folder ${root}: ${rel} skipped (a symbolic link, or not a regular file)`);
+            log.warn({ root, file: rel }, 'skipped: a symbolic link, or not a regular file');
             return;
           }
           const outcome = await landAndIngest(file, rel);
           if (!outcome) return;
+          batches.record(outcome, { file: rel });
           if (outcome.kind === 'quarantine') {
             if (!outcome.quarantineId) {
               // Not in quarantine (the engine is stopping, or quarantine failed): keep the original.
-              console.warn(
-                `watch_folder ${root}: ${rel} not imported (${outcome.error.code}: ${outcome.error.message})`,
+              log.warn(
+                { root, file: rel, code: outcome.error.code, reason: outcome.error.message },
+                'not imported',
               );
               return;
             }
-            console.warn(
-              `watch_folder ${root}: ${rel} quarantined as ${outcome.quarantineId} (${outcome.error.code}: ${outcome.error.message})`,
+            log.warn(
+              {
+                root,
+                file: rel,
+                quarantineId: outcome.quarantineId,
+                code: outcome.error.code,
+                reason: outcome.error.message,
+              },
+              'quarantined',
             );
           }
           if (!(await isOwnFile(file, root))) return; // replaced by a link meanwhile: leave it
@@ -188,7 +202,7 @@ export const watchFolder = defineSource({
         } catch (err) {
           if (isMissing(err)) return; // vanished before we read it: someone else took it
           ctx.counters.errors++;
-          console.warn(`watch_folder ${root}: cannot import ${rel}: ${(err as Error).message}`);
+          log.warn({ root, file: rel, err }, 'cannot import');
         }
       };
 
@@ -235,7 +249,7 @@ export const watchFolder = defineSource({
             async () => (await stat(root)).isDirectory(),
             () => false,
           ));
-        if (usable) console.warn(`watch_folder ${root}: ${(err as Error).message}`);
+        if (usable) log.warn({ root, err }, 'watcher error');
         else fail(`cannot be watched: ${(err as Error).message}`, err);
       };
 
@@ -248,6 +262,7 @@ export const watchFolder = defineSource({
         closed = true;
         queue.length = 0;
         void watcher?.close();
+        batches.flush();
       };
     }),
 });

@@ -146,5 +146,14 @@ export interface MetadataIndex extends SeriesLabelIndex {
   deleteImages(ids: number[]): number[];
   /** All image ids (for consistency checks). */
   allImageIds(): number[];
+  /** How many patients, studies, series and images are indexed (`/api/system/information`). */
+  counts(): IndexCounts;
   close(): void;
+}
+
+export interface IndexCounts {
+  patients: number;
+  studies: number;
+  series: number;
+  images: number;
 }

@@ -6,6 +6,9 @@ import type { BlobStore } from './blob-store.js';
 import type { MetadataIndex } from './metadata-index.js';
 import { readHeader } from './read-header.js';
 import { stat } from 'node:fs/promises';
+import { logger } from '../ops/logger.js';
+
+const log = logger('reconcile');
 
 export async function reconcile(
   index: MetadataIndex,
@@ -27,7 +30,7 @@ export async function reconcile(
       });
       reindexed++;
     } catch (err) {
-      console.warn(`start-up check: stored file ${key} is unreadable: ${(err as Error).message}`);
+      log.warn({ key, err }, 'start-up check: stored file is unreadable');
     }
   }
   const orphans: number[] = [];

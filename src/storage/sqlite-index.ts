@@ -10,6 +10,7 @@ import type { SourceRef, SourceType } from '../pipeline/origin.js';
 import { migrateSeriesLabels, SERIES_LABELS_SCHEMA, seriesLabels } from '../series-types/sqlite-labels.js';
 import type {
   Image,
+  IndexCounts,
   Level,
   ListOptions,
   MetadataIndex,
@@ -74,6 +75,10 @@ export function openSqliteIndex(path: string): MetadataIndex {
     'SELECT "sourceType", "sourceName", "sourceId" FROM "SeriesSources" WHERE "id" = ?',
   );
   const imageIds = db.prepare<[], number>('SELECT "id" FROM "Images" ORDER BY "id"').pluck();
+  const counts = db.prepare<[], IndexCounts>(
+    'SELECT (SELECT COUNT(*) FROM "Patients") AS patients, (SELECT COUNT(*) FROM "Studies") AS studies, ' +
+      '(SELECT COUNT(*) FROM "Series") AS series, (SELECT COUNT(*) FROM "Images") AS images',
+  );
 
   const one = <T>(table: TableName, id: number): T | undefined => {
     const row = byId[table].get(id);
@@ -143,6 +148,7 @@ export function openSqliteIndex(path: string): MetadataIndex {
     imagesOfStudy: (studyId, filters) => imagesUnder('"Series"."studyId" = ?', 2, studyId, filters),
     deleteImages,
     allImageIds: () => imageIds.all(),
+    counts: () => counts.get()!,
     close: () => db.close(),
   };
 }

@@ -52,7 +52,7 @@ export function usersRoutes(deps: ApiDeps): Hono<AuthEnv> {
     .post('/login', async (c) => {
       const { user, pass } = parseOr400(userPass, await jsonBody(c.req), 'Login');
       const result = await users.authenticate(user, pass, remoteAddress(c));
-      if (result.kind !== 'ok') return refuse(c, result);
+      if (result.kind !== 'ok') return refuse(c, result, false);
       const previous = sessionToken(c);
       if (previous) users.closeSession(previous);
       const session = users.openSession(result.user.id);

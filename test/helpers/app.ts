@@ -7,7 +7,7 @@ import type { AuthEnv } from '../../src/api/auth.js';
 import { openFsBlobStore } from '../../src/storage/fs-blob-store.js';
 import { openSqliteIndex } from '../../src/storage/sqlite-index.js';
 import { openSqliteState } from '../../src/storage/sqlite-state.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, type EngineConfig } from '../../src/config.js';
 import { Engine } from '../../src/pipeline/engine.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
 import type { MetadataIndex } from '../../src/storage/metadata-index.js';
@@ -38,6 +38,7 @@ export const from = (remoteAddress: string) => ({ incoming: { socket: { remoteAd
 
 export interface TestApp {
   app: Hono<AuthEnv>;
+  engine: Engine;
   users: UserService;
   state: StateStore;
   seriesTypes: SeriesTypeService;
@@ -59,7 +60,7 @@ export interface TestApp {
  * engine without pipelines, with the superuser admin/secret and an injected clock. For app.request() tests.
  */
 export async function createTestApp(
-  options: { sessionTimeoutSecs?: number; trustedProxies?: string[] } = {},
+  options: { sessionTimeoutSecs?: number; trustedProxies?: string[]; config?: Partial<EngineConfig> } = {},
 ): Promise<TestApp> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-app-'));
   const clock = { now: Date.UTC(2026, 0, 1) };
@@ -100,7 +101,7 @@ export async function createTestApp(
     );
     // No pipeline runs here: the engine serves `/api/pipelines` and answers uploads with 503.
     const engine = new Engine({
-      config: loadConfig({ SLUICE_DATA_DIR: dir }),
+      config: { ...loadConfig({ SLUICE_DATA_DIR: dir }), ...options.config },
       index,
       blobs,
       quarantine: new Quarantine(join(dir, 'quarantine')),
@@ -130,7 +131,7 @@ export async function createTestApp(
       version: 'test',
       trustedProxies: options.trustedProxies,
     });
-    return { state, users, seriesTypes, tagFilters, managedSources, boxes, app };
+    return { state, users, seriesTypes, tagFilters, managedSources, boxes, app, engine };
   };
   const t: TestApp = {
     ...(await open()),

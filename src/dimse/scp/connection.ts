@@ -51,6 +51,17 @@ export interface StoreRequest {
   receiver: DatasetReceiver;
 }
 
+/** What an association did, for logs and metrics (src/ops/scp-activity.ts). */
+export interface AssociationObserver {
+  accepted(rq: AssociateRq): void;
+  /** Refused before an association existed: reason and source codes of PS3.8 (RejectReason). */
+  refused(reason: number, source: number): void;
+  /** A C-STORE answered, with the dataset's size and our status. */
+  stored(sopInstanceUid: string, bytes: number, status: number): void;
+  /** The association ended: released by the peer, aborted (by either side) or its connection lost. */
+  ended(how: 'released' | 'aborted' | 'closed'): void;
+}
+
 export interface ConnectionOptions {
   /** Association and handshake slots and the memory budget, shared by the SCP's connections. */
   limits: ScpLimits;
@@ -67,6 +78,7 @@ export interface ConnectionOptions {
   transferSyntaxes: readonly string[];
   /** Stores one instance; resolves with the C-STORE status (and an error comment). */
   store(request: StoreRequest): Promise<{ status: number; comment?: string }>;
+  observer?: AssociationObserver;
 }
 
 interface Incoming {
@@ -85,6 +97,7 @@ export class ScpConnection {
   private pendingWork = 0;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
+  private ending: 'released' | 'aborted' | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -162,12 +175,14 @@ export class ScpConnection {
         for (const pdv of parsePData(body)) this.onPdv(pdv.contextId, pdv.isCommand, pdv.isLast, pdv.value);
         return;
       case PduType.ReleaseRq:
+        this.ending ??= 'released';
         this.schedule(async () => {
           this.send(encodeReleaseRp());
           this.socket.end();
         });
         return;
       case PduType.Abort:
+        this.ending ??= 'aborted';
         this.close();
         this.socket.destroy();
         return;
@@ -204,6 +219,7 @@ export class ScpConnection {
     });
     this.association = rq;
     this.opts.limits.openAssociation();
+    this.opts.observer?.accepted(rq);
     this.arm(this.opts.timeoutMs);
     this.send(
       encodeAssociateAc(rq, answers, {
@@ -253,6 +269,7 @@ export class ScpConnection {
         .store(request)
         .catch((err: Error) => ({ status: Status.OutOfResources, comment: err.message }))
         .finally(() => request.receiver.release());
+      this.opts.observer?.stored(request.command.affectedSopInstanceUid, request.receiver.bytes, status);
       this.send(
         encodePData(
           contextId,
@@ -314,6 +331,7 @@ export class ScpConnection {
   }
 
   private reject(reason: number, result?: number, source?: number): void {
+    this.opts.observer?.refused(reason, source ?? 1);
     this.send(encodeAssociateRj(reason, result, source));
     this.socket.end();
     this.close();
@@ -329,6 +347,7 @@ export class ScpConnection {
 
   private abort(reason: number): void {
     if (this.closed) return;
+    this.ending ??= 'aborted';
     this.send(encodeAbort(reason));
     this.close();
     this.socket.end();
@@ -339,8 +358,10 @@ export class ScpConnection {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
-    if (this.association) this.opts.limits.closeAssociation();
-    else this.opts.limits.closeHandshake();
+    if (this.association) {
+      this.opts.limits.closeAssociation();
+      this.opts.observer?.ended(this.ending ?? 'closed');
+    } else this.opts.limits.closeHandshake();
     void this.incoming?.receiver?.abort();
     this.incoming = undefined;
   }

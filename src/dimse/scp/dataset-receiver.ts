@@ -50,6 +50,11 @@ export class DatasetReceiver {
    * The dataset as the pipeline takes it: held in memory (`content`, not written to landing; see
    * Landing.hold), or the landed file it spilled to.
    */
+  /** Bytes received so far, with the file meta. */
+  get bytes(): number {
+    return this.size;
+  }
+
   async commit(): Promise<LandedFile & { content?: Buffer }> {
     if (!this.writer) {
       const content = Buffer.concat(this.chunks, this.size);
