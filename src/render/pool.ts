@@ -35,7 +35,9 @@ interface Slot {
   timer?: NodeJS.Timeout;
 }
 
-const WORKER_URL = new URL('./worker.mjs', import.meta.url);
+// Compiled (dist/server, `npm run build`), the worker is plain JavaScript; from the sources, worker.mjs
+// registers tsx first.
+const WORKER_URL = new URL(import.meta.url.endsWith('.js') ? './worker.js' : './worker.mjs', import.meta.url);
 
 export class RenderPool {
   readonly size: number;

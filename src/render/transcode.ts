@@ -19,7 +19,8 @@ import { DatasetWalker, type RawElement } from '../dicom/walker.js';
 import { EXPLICIT_LITTLE, elementHeader, encodeElement, type Syntax } from '../dicom/encode.js';
 import { SluiceError } from '../errors.js';
 import { explicitToImplicitLittleEndian } from '../dicom/implicit-vr.js';
-import { initCodecs, needsCodecs, pixelSource } from './pixels.js';
+// The codecs (dcmjs-imaging, dcmjs-codecs) load on the first decompression, not with the SCU at start.
+const pixels = () => import('./pixels.js');
 
 /** The syntaxes a stored instance can be decompressed to. */
 export type NativeTarget =
@@ -62,15 +63,16 @@ export async function transcode(file: Buffer, target: string): Promise<Buffer> {
   const { dataset, deflated } = splitPart10(file, ts);
   const implicit = target === TransferSyntax.ImplicitVRLittleEndian;
   if (deflated) return Buffer.concat([meta, implicit ? explicitToImplicitLittleEndian(dataset) : dataset]);
+  const { initCodecs, needsCodecs, pixelSource } = await pixels();
   if (needsCodecs(ts)) await initCodecs();
-  const { before, pixels, after } = decompress(file, header, dataset);
+  const { before, pixels: native, after } = decompress(file, header, dataset, pixelSource);
   const syntax: Syntax = { explicit: !implicit, littleEndian: true };
   const convert = (b: Buffer) => (implicit && b.length ? explicitToImplicitLittleEndian(b) : b);
   return Buffer.concat([
     meta,
     convert(before),
-    elementHeader(0x7fe00010, pixels.vr, pixels.value.length, syntax),
-    pixels.value,
+    elementHeader(0x7fe00010, native.vr, native.value.length, syntax),
+    native.value,
     convert(after),
   ]);
 }
@@ -89,6 +91,7 @@ function decompress(
   header: DicomHeader,
   /** The dataset of `file`: compressed syntaxes are explicit VR little endian around the pixel data. */
   dataset: Buffer,
+  pixelSource: typeof import('./pixels.js').pixelSource,
 ): { before: Buffer; pixels: { vr: string; value: Buffer }; after: Buffer } {
   const ts = header.transferSyntaxUid;
   const source = pixelSource(file, header);
