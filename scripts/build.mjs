@@ -34,4 +34,6 @@ await build({
 const assets = files.filter((f) => /\.(csv|json)$/.test(f));
 for (const asset of assets) await cp(join(src, asset), join(out, asset));
 const ms = Math.round(performance.now() - started);
-process.stderr.write(`sluice: compiled ${files.length - assets.length} modules into dist/server in ${ms} ms\n`);
+process.stderr.write(
+  `sluice: compiled ${files.length - assets.length} modules into dist/server in ${ms} ms\n`,
+);
