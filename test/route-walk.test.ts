@@ -19,6 +19,7 @@ const PUBLIC = [
   'GET /api/system/health',
   'GET /api/system/information',
   'GET /api/system/ready',
+  'GET /api/openapi.json',
   'POST /api/users/login',
   'GET /api/users/current',
   ...TOKEN,

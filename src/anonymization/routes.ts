@@ -26,11 +26,11 @@ const profileSchema = z.strictObject({
   options: z.array(z.object({ name: z.string() }).passthrough()).describe('Confidentiality options by name'),
 });
 const tagValueSchema = z.strictObject({ tagPath: z.unknown(), value: z.string() });
-const anonymizationData = z.strictObject({
+export const anonymizationData = z.strictObject({
   profile: profileSchema.default({ options: [] }),
   tagValues: z.array(tagValueSchema).default([]),
 });
-const bulkAnonymizationData = z.strictObject({
+export const bulkAnonymizationData = z.strictObject({
   profile: profileSchema.default({ options: [] }),
   imageTagValuesSet: z
     .array(
@@ -41,7 +41,7 @@ const bulkAnonymizationData = z.strictObject({
     )
     .max(100_000),
 });
-const keyQuery = z.object({
+export const keyQuery = z.object({
   startIndex: z.number().int().nonnegative().default(0),
   count: z.number().int().min(0).max(10_000).default(20),
   order: z.object({ orderBy: z.string(), orderAscending: z.boolean().default(true) }).optional(),
@@ -55,7 +55,7 @@ const keyQuery = z.object({
     )
     .default([]),
 });
-const listParams = pagingParams.extend({
+export const listParams = pagingParams.extend({
   orderby: z.string().optional(),
   orderascending: z.enum(['true', 'false']).default('true'),
   filter: z.string().optional(),

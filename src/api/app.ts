@@ -22,6 +22,7 @@ import { imageToolsRoutes } from './routes/image-tools.js';
 import { renderRoutes } from './routes/render.js';
 import { anonymizationRoutes, imageAnonymizationRoutes } from '../anonymization/routes.js';
 import { httpMetrics, metricsRoutes, readinessRoutes } from '../ops/routes.js';
+import { openApiDocument } from './openapi/document.js';
 
 /** The HTTP API: Slicebox's routes under /api, and ours beside them. No globals; tests call app.request(). */
 export function createApp(deps: ApiDeps): Hono<AuthEnv> {
@@ -37,6 +38,8 @@ export function createApp(deps: ApiDeps): Hono<AuthEnv> {
   app.route('/api/system', systemRoutes(deps));
   app.route('/api/system', readinessRoutes(deps));
   app.route('/metrics', metricsRoutes(deps));
+  // Built from every route the app registers (this one included) when asked.
+  app.get('/api/openapi.json', (c) => c.json(openApiDocument(app.routes, deps.version)));
   app.route('/api/users', usersRoutes(deps));
   app.route('/api/metadata', metadataRoutes(deps));
   app.route('/api/metadata', seriesLabelsRoutes(deps));

@@ -34,8 +34,9 @@ export const ROUTE_POLICY: readonly RouteRule[] = [
   { method: 'GET', path: '/api/system/information', access: 'PUBLIC' },
   { method: 'POST', path: '/api/users/login', access: 'PUBLIC' },
   { method: 'GET', path: '/api/users/current', access: 'PUBLIC' },
-  // Ours, for supervisors: readiness (liveness is /api/system/health).
+  // Ours, for supervisors and tools: readiness (liveness is /api/system/health) and the OpenAPI document.
   { method: 'GET', path: '/api/system/ready', access: 'PUBLIC' },
+  { method: 'GET', path: '/api/openapi.json', access: 'PUBLIC' },
   // Prometheus: protected like the API; a scraper on the same machine may be let in without credentials.
   { method: 'GET', path: '/metrics', access: 'USER', openOnLoopback: true },
   // The box protocol: no user, the box token in the path authenticates (401 for a token of no POLL box).

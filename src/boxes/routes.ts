@@ -19,13 +19,15 @@ const profile = z.strictObject({
 });
 const optionNames = (p: z.infer<typeof profile> | undefined) => (p?.options ?? []).map((o) => o.name);
 
-const connectionInput = z.strictObject({
+export const connectionInput = z.strictObject({
   name: z.string({ error: 'name must be a string' }),
   defaultProfile: profile.optional(),
 });
-const remoteBoxInput = connectionInput.extend({ baseUrl: z.string({ error: 'baseUrl must be a string' }) });
+export const remoteBoxInput = connectionInput.extend({
+  baseUrl: z.string({ error: 'baseUrl must be a string' }),
+});
 const tagValue = z.strictObject({ tagPath: z.unknown(), value: z.string() });
-const sendInput = z.strictObject({
+export const sendInput = z.strictObject({
   profile: profile.optional(),
   imageTagValuesSet: z
     .array(

@@ -6,7 +6,7 @@ import { idParam, jsonBody, pagingParams, parseOr400 } from '../api/params.js';
 import { SOURCE_TYPES, type SourceType } from '../pipeline/origin.js';
 
 /** Slicebox's `ForwardingRule`; names are taken from the known sources and the destination. */
-const ruleInput = z.strictObject({
+export const ruleInput = z.strictObject({
   id: z.number().optional(),
   source: z.strictObject({
     sourceType: z.enum(SOURCE_TYPES),
@@ -21,7 +21,7 @@ const ruleInput = z.strictObject({
   keepImages: z.boolean(),
 });
 
-const transactionQuery = pagingParams.extend({
+export const transactionQuery = pagingParams.extend({
   status: z
     .enum(['OPEN', 'READY', 'SENDING', 'DELIVERING', 'RETRY', 'FAILED'])
     .optional()

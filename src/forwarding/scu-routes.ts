@@ -5,7 +5,7 @@ import type { AuthEnv } from '../api/auth.js';
 import { idParam, jsonBody, pagingParams, parseOr400 } from '../api/params.js';
 
 /** Slicebox's `ScuData`; `id` is sent as -1 by Slicebox clients and ignored. */
-const scuInput = z.strictObject({
+export const scuInput = z.strictObject({
   id: z.number().optional(),
   name: z.string().trim().min(1, 'name must not be empty').max(256),
   aeTitle: z
@@ -27,7 +27,7 @@ const scuInput = z.strictObject({
     .max(65535, 'port must be 1..65535'),
 });
 
-const imageIds = z.array(z.number().int().nonnegative()).max(100_000);
+export const imageIds = z.array(z.number().int().nonnegative()).max(100_000);
 
 /** Slicebox's `/api/scus`: remote C-STORE SCPs, and `POST /{id}/send` to C-STORE stored images to one. */
 export function scusRoutes(deps: ApiDeps): Hono<AuthEnv> {

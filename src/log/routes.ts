@@ -4,7 +4,7 @@ import type { ApiDeps } from '../api/deps.js';
 import type { AuthEnv } from '../api/auth.js';
 import { idParam, pagingParams, parseOr400 } from '../api/params.js';
 
-const logQuery = pagingParams.extend({
+export const logQuery = pagingParams.extend({
   subject: z.string().min(1).max(256).optional().describe('Only entries about this subject'),
   type: z.enum(['DEFAULT', 'INFO', 'WARN', 'ERROR']).optional().describe('Only entries of this type'),
 });

@@ -6,8 +6,11 @@ import { BadRequestError, NotFoundError } from '../errors.js';
 import type { SeriesType } from './store.js';
 
 /** Slicebox's `SeriesTag`; the `id` clients send (-1) is ignored. */
-const seriesTagBody = z.object({ id: z.number().int().optional(), name: z.string().trim().min(1).max(180) });
-const seriesTagListParams = pagingParams.extend({
+export const seriesTagBody = z.object({
+  id: z.number().int().optional(),
+  name: z.string().trim().min(1).max(180),
+});
+export const seriesTagListParams = pagingParams.extend({
   orderby: z.enum(['id', 'name']).optional().describe('id or name'),
   orderascending: z
     .string()

@@ -30,8 +30,8 @@ import type { Image, Study } from '../../storage/metadata-index.js';
 export const MAX_JPEG_BYTES = 64 * 1024 * 1024;
 const MAX_EXPORT_IMAGES = 100_000;
 
-const idList = z.array(z.number().int().nonnegative()).max(MAX_EXPORT_IMAGES);
-const tagMappings = z
+export const idList = z.array(z.number().int().nonnegative()).max(MAX_EXPORT_IMAGES);
+export const tagMappings = z
   .array(z.strictObject({ tagPath: z.unknown(), value: z.string() }))
   .max(1000)
   .describe("Slicebox's TagMapping list: [{tagPath, value}]");

@@ -79,7 +79,7 @@ export function uploadResponse(
   return { status, body: `${prefix}${outcome.error.message}` };
 }
 
-const idList = z.array(z.number().int().nonnegative()).max(100_000);
+export const idList = z.array(z.number().int().nonnegative()).max(100_000);
 
 export function imagesRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { index, blobs } = deps;

@@ -52,13 +52,13 @@ const sourceList = z
   .refine((refs) => refs.length <= MAX_LIST_VALUES, `at most ${MAX_LIST_VALUES} sources`);
 
 /** `sources`, `seriestypes`, `seriestags`: each list ORed, the three ANDed. */
-const filterParams = z.object({
+export const filterParams = z.object({
   sources: sourceList.optional().describe('Series sources, e.g. box:23,user:2'),
   seriestypes: idList.optional().describe('Series type ids, e.g. 2,5'),
   seriestags: idList.optional().describe('Series tag ids, e.g. 1,3'),
 });
 
-const listParams = filterParams.extend({
+export const listParams = filterParams.extend({
   ...pagingParams.shape,
   orderby: z.string().optional().describe('A column of the level'),
   orderascending: z
@@ -94,7 +94,7 @@ function listOptions(params: z.infer<typeof listParams>, parentId?: number): Lis
 
 /** Slicebox's `Query`. Unknown fields are ignored, as Play JSON does; numbers are accepted where strings are expected. */
 const queryValue = z.union([z.string(), z.number().transform(String)]);
-const queryBody = z.object({
+export const queryBody = z.object({
   startIndex: z.number().int().min(0).default(0),
   count: z.number().int().min(0).max(MAX_COUNT).default(DEFAULT_COUNT),
   order: z

@@ -19,7 +19,7 @@ const number = (name: string) =>
     .regex(/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/, `${name} must be a number`)
     .transform(Number);
 
-const pngParams = z.object({
+export const pngParams = z.object({
   framenumber: z
     .string()
     .regex(/^\d{1,9}$/, 'framenumber must be a positive integer')
