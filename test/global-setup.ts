@@ -35,7 +35,9 @@ const REQUIREMENTS: Requirement[] = [
 ];
 
 const present = (needs: string) =>
-  needs.startsWith('/') ? existsSync(needs) : spawnSync('/bin/sh', ['-c', `command -v "${needs}"`]).status === 0;
+  needs.startsWith('/')
+    ? existsSync(needs)
+    : spawnSync('/bin/sh', ['-c', `command -v "${needs}"`]).status === 0;
 
 export function missingRequirements(): Requirement[] {
   return REQUIREMENTS.filter((r) => !present(r.needs));
