@@ -97,8 +97,9 @@ export class BoxWorker {
     const text = problem ?? '';
     if (text === this.lastProblem) return;
     this.lastProblem = text;
-    if (problem) log.warn({ box: this.box.id, name: this.box.name, problem }, 'box unreachable or refusing');
-    else log.info({ box: this.box.id, name: this.box.name }, 'box connected');
+    if (problem)
+      log.warn({ box: this.box.id, boxName: this.box.name, problem }, 'box unreachable or refusing');
+    else log.info({ box: this.box.id, boxName: this.box.name }, 'box connected');
   }
 
   private async run(name: string, round: () => Promise<number>): Promise<void> {
@@ -109,7 +110,7 @@ export class BoxWorker {
         wait = await round();
       } catch (err) {
         if (this.stopped) break;
-        log.error({ box: this.box.id, name: this.box.name, loop: name, err }, 'box round failed');
+        log.error({ box: this.box.id, boxName: this.box.name, loop: name, err }, 'box round failed');
         wait = this.t.pollIntervalMs;
       }
       if (wait > 0 && !this.stopped) await nap.sleep(wait);

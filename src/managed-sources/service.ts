@@ -89,7 +89,7 @@ export class ManagedSourceService {
         await follower.openScp(scp).then(
           () => this.logScp(scp, 'opened'),
           (err: Error) => {
-            log.error({ scp: scp.id, name: scp.name, err }, 'SCP not opened');
+            log.error({ scp: scp.id, scpName: scp.name, err }, 'SCP not opened');
             this.log('SCP', 'ERROR', `SCP ${scp.id} "${scp.name}" not opened: ${err.message}`);
           },
         );
@@ -97,7 +97,7 @@ export class ManagedSourceService {
         await follower.openWatch(dir).then(
           () => this.logWatch(dir, 'started'),
           (err: Error) => {
-            log.error({ directory: dir.id, name: dir.name, err }, 'watched directory not started');
+            log.error({ directory: dir.id, directoryName: dir.name, err }, 'watched directory not started');
             this.log(
               'Directory',
               'ERROR',

@@ -93,13 +93,13 @@ export const managedSources = defineSource({
             emit,
             (err) => {
               ctx.counters.errors++;
-              log.error({ scp: scp.id, name: scp.name, err }, 'SCP failed');
+              log.error({ scp: scp.id, scpName: scp.name, err }, 'SCP failed');
             },
           );
           await server.listening;
           if (closed) return server.close();
           scps.set(scp.id, server);
-          log.info({ scp: scp.id, name: scp.name, port: scp.port, aeTitle: scp.aeTitle }, 'SCP listening');
+          log.info({ scp: scp.id, scpName: scp.name, port: scp.port, aeTitle: scp.aeTitle }, 'SCP listening');
         },
         async closeScp(id) {
           await scps.get(id)?.close();
@@ -127,11 +127,11 @@ export const managedSources = defineSource({
               error: (err: Error) => {
                 ctx.counters.errors++;
                 watches.delete(dir.id);
-                log.error({ directory: dir.id, name: dir.name, err }, 'watched directory stopped');
+                log.error({ directory: dir.id, directoryName: dir.name, err }, 'watched directory stopped');
               },
             }),
           );
-          log.info({ directory: dir.id, name: dir.name, path: dir.path }, 'watching directory');
+          log.info({ directory: dir.id, directoryName: dir.name, path: dir.path }, 'watching directory');
         },
         async closeWatch(id) {
           watches.get(id)?.unsubscribe();

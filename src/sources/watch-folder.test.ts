@@ -13,6 +13,8 @@ import { UploadRegistry, type EngineServices } from '../pipeline/services.js';
 import { drop, perItem } from '../pipeline/settle.js';
 import { makeInstance, newUid, writeStudy } from '../../test/fixtures/dicom-fixtures.js';
 import { watchFolder } from './watch-folder.js';
+import { captureLogs } from '../../test/helpers/log-capture.js';
+import { configureLogging } from '../ops/logger.js';
 
 interface Recorded {
   envelope: Envelope;
@@ -55,6 +57,7 @@ function recordingSink() {
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   vi.restoreAllMocks();
+  configureLogging({ level: 'warn', format: 'pretty' });
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
@@ -219,7 +222,7 @@ describe('watch_folder', () => {
   });
 
   it('skips quietly a file that vanishes before it is read', async () => {
-    const warn = vi.spyOn(console, 'warn');
+    const logs = captureLogs('info');
     const { inbox, runner, sink, quarantine } = await setup({ concurrency: 1 });
     let open = () => undefined as void;
     sink.control.gate = new Promise<void>((r) => (open = r));
@@ -233,12 +236,12 @@ describe('watch_folder', () => {
     await eventually(async () => expect(await filesUnder(inbox)).toEqual([]));
     await throughout(300, () => expect(sink.seen).toHaveLength(1));
     expect(await quarantine.list()).toEqual([]);
-    expect(warn).not.toHaveBeenCalled();
+    expect(logs.lines().filter((l) => l.level >= 40)).toEqual([]);
     expect(runner.status().components[0].counters.errors).toBe(0);
   });
 
   it('quarantines non-DICOM, truncated and rejected files with the reason, and removes them from the folder', async () => {
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const logs = captureLogs('info');
     const { inbox, sink, quarantine } = await setup();
     const rejectedUid = newUid();
     const droppedUid = newUid();
@@ -268,12 +271,14 @@ describe('watch_folder', () => {
     });
     for (const record of records.values()) {
       expect((await readFile(quarantine.filePath(record.id))).length).toBeGreaterThan(0);
-      expect(warn.mock.calls.some(([line]) => String(line).includes(record.id))).toBe(true);
+      expect(
+        logs.lines().some((l) => l.level === 40 && l.msg === 'quarantined' && l.quarantineId === record.id),
+      ).toBe(true);
     }
   });
 
   it('moves imported and quarantined files to move_to, keeping relative paths and existing files', async () => {
-    vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    captureLogs('info');
     const original = makeInstance();
     const { inbox, sink, quarantine } = await setup(
       (inbox) => ({ after_import: 'move', move_to: join(inbox, 'done') }),
