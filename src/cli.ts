@@ -75,11 +75,15 @@ Options:
   import: {
     summary: "send DICOM files into a running engine's pipeline",
     usage:
-      'sluice import <folder|file>... [--url http://127.0.0.1:5000] [--user u] [--password p] [--jobs 4]',
+      'sluice import <folder|file>... [--url http://127.0.0.1:5000 | --local] [--user u] [--password p] [--jobs 4]',
     help: `Sends every DICOM Part-10 file of the folders (recursively) and files named to a running engine
 (POST /api/images, its http_upload source), with a progress bar on standard error (files, MB/s, ETA,
 failures) and a summary on standard output. Files that are not Part-10 (no "DICM" at byte 128) are
 skipped. Exit 1 when any file was refused or could not be sent.
+
+With --local, no engine needs to run: the configuration's engine is started for the import alone (its
+pipelines, on its data directory, HTTP and DICOM on ports of the system's choosing on loopback) and stopped
+after. Not while another engine uses the same data directory.
 
 Options:
       --url <url>          the engine (default http://<SLUICE_HTTP_HOST>:<SLUICE_HTTP_PORT> of the configuration)
@@ -87,10 +91,12 @@ Options:
   -p, --password <pw>      default SLUICE_ADMIN_PASSWORD of the configuration
   -j, --jobs <n>           uploads at once (default 4)
   -c, --config <file>      configuration file to take the defaults from (also SLUICE_CONFIG)
+      --local              start the engine for this import alone (see above)
   -q, --quiet              no progress bar`,
     options: {
       ...configOption,
       url: { type: 'string' },
+      local: { type: 'boolean' },
       user: { type: 'string', short: 'u' },
       password: { type: 'string', short: 'p' },
       jobs: { type: 'string', short: 'j' },
@@ -106,7 +112,27 @@ Options:
       const config = loadConfig(process.env, { file: values.config as string | undefined });
       const host =
         config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost === '::' ? '[::1]' : config.httpHost;
+      if (values.local && values.url) throw new UsageError('import: --url and --local exclude each other');
       const { importFiles } = await import('./cli/import.js');
+      if (values.local) {
+        const { configureLogging } = await import('./ops/logger.js');
+        configureLogging({ level: 'warn', format: config.logFormat ?? 'pretty' });
+        const { startSluice } = await import('./main.js');
+        const local = { httpHost: '127.0.0.1', httpPort: 0, dicomHost: '127.0.0.1', dicomPort: 0 };
+        const running = await startSluice({ ...config, ...local });
+        try {
+          const summary = await importFiles(positionals, {
+            url: `http://127.0.0.1:${running.httpPort}`,
+            user: config.adminUser,
+            password: config.adminPassword,
+            jobs,
+            progress: !values.quiet && process.stderr.isTTY === true,
+          });
+          return summary.failed || summary.refused ? 1 : 0;
+        } finally {
+          await running.stop();
+        }
+      }
       const summary = await importFiles(positionals, {
         url: String(
           values.url ??

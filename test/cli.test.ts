@@ -138,6 +138,26 @@ describe('sluice import', () => {
     expect(again.stdout).toContain('0 new, 6 already stored');
   });
 
+  it('imports with --local into the configured data directory without a running engine', async () => {
+    const study = await writeStudy(join(dir, 'local-files'), { series: 1, instancesPerSeries: 2 });
+    const dataDir = join(dir, 'local-data');
+    const r = await sluice(['import', '--local', join(dir, 'local-files')], {
+      SLUICE_DATA_DIR: dataDir,
+      SLUICE_ADMIN_PASSWORD: 'local-secret',
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('2 new, 0 already stored, 0 refused, 0 failed');
+    const { openSqliteIndex } = await import('../src/storage/sqlite-index.js');
+    const index = openSqliteIndex(join(dataDir, 'index.sqlite'));
+    try {
+      expect(index.counts().images).toBe(2);
+      expect(study.sopInstanceUids.every((uid) => index.imageBySopInstanceUid(uid))).toBe(true);
+    } finally {
+      index.close();
+    }
+  });
+
   it('fails with exit 1 naming the refused file, wrong credentials, or an engine that is not there', async () => {
     const bad = join(dir, 'bad');
     const truncated = Buffer.alloc(200);

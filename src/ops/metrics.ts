@@ -241,5 +241,8 @@ export function recordState(state: {
 /** A component that reports a failed state or an error (the runner's `state`/`error`, when it has them). */
 export function componentFailed(c: object): boolean {
   const { state, error } = c as ComponentState;
-  return state === 'failed' || state === 'stopped' || (error !== undefined && error !== null && error !== '');
+  return (
+    (state !== undefined && ['failed', 'errored', 'error', 'stopped'].includes(state)) ||
+    (error !== undefined && error !== null && error !== '')
+  );
 }
