@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEngine, type TestEngine } from './helpers/engine.js';
 import { dcmtk } from './helpers/dcmtk.js';
 import { writeStudy } from './fixtures/dicom-fixtures.js';
+import { associateRq } from './helpers/upper-layer.js';
+import { connect } from 'node:net';
 import { captureLogs, parseMetrics, waitFor, type LogLine } from './helpers/log-capture.js';
 
 const logs = captureLogs('info');
@@ -115,6 +117,25 @@ describe('logs and metrics of a running engine', () => {
     } finally {
       logs.level('info');
     }
+  });
+
+  it('counts and logs a refused association', async () => {
+    const before = await metrics();
+    const answer = await new Promise<Buffer>((resolve, reject) => {
+      const socket = connect(engine.dicomPort, '127.0.0.1', () =>
+        socket.write(associateRq({ applicationContext: '1.2.3.4.5' })),
+      );
+      const chunks: Buffer[] = [];
+      socket.on('data', (d) => chunks.push(d));
+      socket.on('close', () => resolve(Buffer.concat(chunks)));
+      socket.on('error', reject);
+    });
+    expect(answer[0]).toBe(0x03); // A-ASSOCIATE-RJ
+    const after = await metrics();
+    const name = 'sluice_dicom_associations_total{ae="SLUICE",result="refused"}';
+    expect((after.get(name) ?? 0) - (before.get(name) ?? 0)).toBe(1);
+    const line = await waitFor(() => logs.lines().find((l) => l.msg === 'association refused'));
+    expect(line).toMatchObject({ level: 40, reason: 'application context not supported', peer: '127.0.0.1' });
   });
 
   it('never writes a patient name or ID, at any level', () => {
