@@ -108,6 +108,7 @@ export const dicomScp = defineSource({
         (e) => subscriber.next(e),
         (err) => subscriber.error(err),
       );
+      ctx.starting(scp.listening);
       return () => void scp.close();
     }),
 });
@@ -130,7 +131,7 @@ export function openScpServer(
   const port = cfg.port ?? ctx.services.config.dicomPort;
   const ourAe = cfg.ae_title ?? ctx.services.config.aeTitle;
   const ref = { sourceType: 'scp' as const, sourceId: cfg.source_id };
-  const sockets = new Set<Socket>();
+  const connections = new Set<ScpConnection>();
   // Handshakes are cheap to open and bounded in bytes and time: room for many, so that connections that
   // never associate cannot crowd out real senders.
   const limits = new ScpLimits(
@@ -139,9 +140,7 @@ export function openScpServer(
     cfg.max_held_bytes,
   );
   const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    new ScpConnection(socket, {
+    const connection = new ScpConnection(socket, {
       limits,
       ourAe,
       requireCalledAe: cfg.require_called_ae,
@@ -175,6 +174,8 @@ export function openScpServer(
         };
       },
     });
+    connections.add(connection);
+    socket.once('close', () => connections.delete(connection));
   });
   const listening = new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -193,7 +194,8 @@ export function openScpServer(
         () =>
           new Promise<void>((resolve) => {
             server.close(() => resolve());
-            for (const s of sockets) s.destroy();
+            // Peers are told (A-ABORT) rather than left to time out on a silent socket.
+            for (const connection of connections) connection.stop();
           }),
         () => undefined,
       )),
