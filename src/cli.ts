@@ -5,6 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PACKAGE_VERSION } from './ops/package.js';
+import { stopWithParent } from './parent-watch.js';
 import { SluiceError } from './errors.js';
 
 /** What a command prints is its output, not a log line: straight to stdout or stderr. */
@@ -61,13 +62,23 @@ Options:
       const log = logger('engine');
       const { startSluice } = await import('./main.js');
       const running = await startSluice(config);
-      const shutdown = async (signal: string) => {
-        log.info({ signal }, 'signal received');
-        await running.stop();
-        process.exit(0);
+      let stopping = false;
+      const shutdown = async (reason: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ reason }, 'shutting down');
+        try {
+          await running.stop();
+          process.exit(0);
+        } catch (err) {
+          log.error({ err }, 'stopping failed');
+          process.exit(1);
+        }
       };
       process.once('SIGINT', () => void shutdown('SIGINT'));
       process.once('SIGTERM', () => void shutdown('SIGTERM'));
+      process.once('SIGHUP', () => void shutdown('SIGHUP'));
+      stopWithParent((reason) => void shutdown(reason));
       return -1;
     },
   },

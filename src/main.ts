@@ -148,7 +148,16 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
       'start-up check: index and stored files made to agree',
     );
   engine = new Engine(services);
-  await engine.start(specs);
+  try {
+    await engine.start(specs);
+  } catch (err) {
+    // A source that cannot start (a port taken) ends the start: release what was opened, then say why.
+    await renderPool.close();
+    await seriesTypes.stop();
+    index.close();
+    state.close();
+    throw err;
+  }
   forwarding.start();
   // Files re-indexed by the start-up check were never classified (static types are registered by now).
   if (report.reindexed) seriesTypes.changed();

@@ -9,7 +9,7 @@
  * AE titles, routes and destinations: never anything from an instance's attributes.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { PipelineStatus } from '../pipeline/runner.js';
+import type { ComponentStatus, PipelineStatus } from '../pipeline/runner.js';
 import type { ForwardingTransactionView } from '../forwarding/service.js';
 import type { IncomingTransaction, OutgoingTransaction } from '../boxes/store.js';
 
@@ -99,7 +99,7 @@ const componentInfo = gauge('sluice_component_info', 'Each component of each pip
 ]);
 const componentUp = gauge(
   'sluice_component_up',
-  'Whether a component works (0 once it failed or its pipeline stopped)',
+  'Whether a component works (0 while a source is starting or failed, or its pipeline stopped)',
   ['pipeline', 'component'],
 );
 const COMPONENT_COUNTERS = ['received', 'emitted', 'dropped', 'quarantined', 'errors'] as const;
@@ -159,9 +159,6 @@ const boxImages = gauge(
   ['box', 'direction', 'result'],
 );
 
-/** A component's `state` and `error`, where the runner reports them. */
-type ComponentState = { state?: string; error?: unknown };
-
 /** Sets the scrape-time metrics from the engine's and the stores' state. */
 export function recordState(state: {
   pipelines: PipelineStatus[];
@@ -189,7 +186,7 @@ export function recordState(state: {
     for (const c of p.components) {
       const component = c.path;
       componentInfo.set({ pipeline, component, kind: c.kind, type: c.type }, 1);
-      componentUp.set({ pipeline, component }, p.running && !componentFailed(c) ? 1 : 0);
+      componentUp.set({ pipeline, component }, p.running && !componentDown(c) ? 1 : 0);
       for (const name of COMPONENT_COUNTERS)
         componentCounters[name].inc({ pipeline, component }, c.counters[name]);
       if (c.type === 'storage') stored += c.counters.emitted;
@@ -238,11 +235,7 @@ export function recordState(state: {
   }
 }
 
-/** A component that reports a failed state or an error (the runner's `state`/`error`, when it has them). */
-export function componentFailed(c: object): boolean {
-  const { state, error } = c as ComponentState;
-  return (
-    (state !== undefined && ['failed', 'errored', 'error', 'stopped'].includes(state)) ||
-    (error !== undefined && error !== null && error !== '')
-  );
+/** A source that is not up (starting, or failed and being opened again); operators and sinks have no state. */
+export function componentDown(c: ComponentStatus): boolean {
+  return c.state !== undefined && c.state !== 'running';
 }

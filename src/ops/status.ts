@@ -6,7 +6,6 @@
 import { opendir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ApiDeps } from '../api/deps.js';
-import { componentFailed } from './metrics.js';
 
 export interface Readiness {
   ready: boolean;
@@ -24,22 +23,12 @@ async function disk(dir: string): Promise<Disk> {
   return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
 }
 
-/** A component's `state` and `error` as the runner reports them (when it does). */
-const stateOf = (c: object) => c as { state?: string; error?: unknown };
-
-/** Ready when every pipeline runs, no component has failed and the data directory has room. */
+/**
+ * Ready when the engine reports no problem (every pipeline runs, every source is up: what
+ * `/api/system/health` checks) and the data directory has room.
+ */
 export async function readiness(deps: ApiDeps): Promise<Readiness> {
-  const problems: string[] = [];
-  const pipelines = deps.engine.pipelines();
-  for (const p of pipelines) {
-    if (!p.running) problems.push(`pipeline ${p.name}: not running`);
-    for (const c of p.components)
-      if (componentFailed(c)) {
-        const { state, error } = stateOf(c);
-        const reason = error instanceof Error ? error.message : error ? String(error) : (state ?? 'failed');
-        problems.push(`pipeline ${p.name}: ${c.path} (${c.type}) ${state ?? 'failed'}: ${reason}`);
-      }
-  }
+  const problems = deps.engine.problems();
   const { config } = deps.engine.services;
   const minFree = config.minFreeBytes ?? 256 * 1024 * 1024;
   try {
@@ -128,15 +117,14 @@ export async function systemInformation(deps: ApiDeps, signedIn: boolean): Promi
       acknowledged: p.acknowledged,
       dropped: p.dropped,
       quarantined: p.quarantined,
-      components: p.components.map((c) => {
-        const { state, error } = stateOf(c);
-        return {
-          path: c.path,
-          type: c.type,
-          state: state ?? (p.running ? 'running' : 'stopped'),
-          ...(error ? { error: error instanceof Error ? error.message : String(error) } : {}),
-        };
-      }),
+      healthy: p.healthy,
+      components: p.components.map((c) => ({
+        path: c.path,
+        kind: c.kind,
+        type: c.type,
+        ...(c.state ? { state: c.state } : {}),
+        ...(c.error ? { error: c.error } : {}),
+      })),
     })),
   };
 }

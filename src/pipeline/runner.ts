@@ -18,6 +18,8 @@ import type { EngineServices } from './services.js';
 import type { Settler } from './settle.js';
 import type { Outcome } from './outcome.js';
 import { stat } from 'node:fs/promises';
+import { admit, type Announced } from './admission.js';
+import { supervise, SourceHealth, type SourceState } from './supervise.js';
 import { logger } from '../ops/logger.js';
 
 const log = logger('pipeline');
@@ -27,12 +29,18 @@ export interface ComponentStatus {
   kind: string;
   type: string;
   counters: CounterValues;
+  /** Sources: running, starting (opening its port or folder) or failed (and being opened again). */
+  state?: SourceState;
+  /** Sources: why it failed last, while it is failed. */
+  error?: string;
 }
 
 export interface PipelineStatus {
   name: string;
   file: string;
   running: boolean;
+  /** Every source is up. */
+  healthy: boolean;
   inFlight: number;
   maxInFlight: number;
   acknowledged: number;
@@ -53,13 +61,21 @@ export class PipelineRunner implements Settler {
   readonly landing: Landing;
   private readonly pending = new Map<string, Pending>();
   private readonly waiters: Array<() => void> = [];
-  private readonly components: Array<{ path: string; kind: string; type: string; counters: Counters }> = [];
+  private readonly components: Array<{
+    path: string;
+    kind: string;
+    type: string;
+    counters: Counters;
+    health?: SourceHealth;
+  }> = [];
   private readonly recovered = new Subject<Envelope>();
   private subscription: Subscription | undefined;
   private inFlight = 0;
   private acknowledged = 0;
   private dropped = 0;
   private quarantined = 0;
+  /** Why the whole pipeline stopped (a bug in an operator or sink), if it did. */
+  private failure: string | undefined;
 
   constructor(
     readonly spec: PipelineSpec,
@@ -85,17 +101,31 @@ export class PipelineRunner implements Settler {
         settler: this,
       };
     };
+    const healths: SourceHealth[] = [];
     const sources: Observable<Envelope>[] = this.spec.sources.map((entry) => {
       const base = ctxFor(entry.path, entry.kind, entry.def.type);
+      const health = new SourceHealth();
+      healths.push(health);
+      this.components[this.components.length - 1].health = health;
       const ctx: SourceContext = {
         ...base,
-        ingest: (emit, landedPath, origin, content) => this.ingest(base, emit, landedPath, origin, content),
+        ingest: (emit, landedPath, origin, received) => this.ingest(base, emit, landedPath, origin, received),
         waitForRoom: () => this.waitForRoom(),
         landing: this.landing,
+        starting: (ready) => health.starting(ready),
       };
-      return (entry.def as { create: (c: unknown, ctx: SourceContext) => Observable<Envelope> }).create(
-        entry.config,
-        ctx,
+      const create = (entry.def as { create: (c: unknown, ctx: SourceContext) => Observable<Envelope> })
+        .create;
+      return supervise(
+        () => create(entry.config, ctx),
+        health,
+        (err, retryInMs) => {
+          base.counters.errors++;
+          log.error(
+            { pipeline: this.spec.name, component: entry.path, type: entry.def.type, err, retryInMs },
+            'source failed; opening it again',
+          );
+        },
       );
     });
     let stream = merge(this.recovered, ...sources);
@@ -105,8 +135,24 @@ export class PipelineRunner implements Settler {
     }
     this.subscription = stream.subscribe({
       next: (envelope) => this.settle(envelope, { kind: 'ack', envelope }),
-      error: (err) => log.error({ pipeline: this.spec.name, err }, 'pipeline stopped'),
+      // Operators and sinks settle failures per envelope; an error here is a bug, and it ends the pipeline.
+      error: (err) => {
+        this.failure = (err as Error).message;
+        log.error({ pipeline: this.spec.name, err }, 'pipeline stopped');
+      },
     });
+    // A source that cannot open at start (a port taken, a folder that cannot be created) stops the start.
+    const failed = await Promise.allSettled(healths.map((h) => h.firstUp));
+    const index = failed.findIndex((r) => r.status === 'rejected');
+    if (index >= 0) {
+      const entry = this.spec.sources[index];
+      const reason = ((failed[index] as PromiseRejectedResult).reason as Error).message;
+      throw new SluiceError(
+        'PIPELINE.SOURCE_FAILED',
+        `pipeline ${this.spec.name}: ${entry.path} (${entry.def.type}) cannot start: ${reason}`,
+        503,
+      );
+    }
     await this.recover();
   }
 
@@ -169,8 +215,9 @@ export class PipelineRunner implements Settler {
     emit: (envelope: Envelope) => void,
     landedPath: string,
     origin: Origin,
-    content?: Buffer,
+    received: { content?: Buffer; announced?: Announced } = {},
   ): Promise<Outcome> {
+    const { content, announced } = received;
     await this.acquire();
     ctx.counters.received++;
     let envelope: Envelope;
@@ -178,6 +225,7 @@ export class PipelineRunner implements Settler {
       const [header, size] = content
         ? [parseHeader(content), content.length]
         : await Promise.all([readHeader(landedPath), stat(landedPath).then((s) => s.size)]);
+      admit(header, announced);
       envelope = { id: randomUUID(), origin, path: landedPath, size, header, content, facts: {} };
     } catch (err) {
       const error = asSluiceError(err);
@@ -271,10 +319,12 @@ export class PipelineRunner implements Settler {
   }
 
   status(): PipelineStatus {
+    const sources = this.components.filter((c) => c.health);
     return {
       name: this.spec.name,
       file: this.spec.file,
-      running: this.subscription !== undefined,
+      running: this.subscription !== undefined && this.failure === undefined,
+      healthy: this.failure === undefined && sources.every((c) => c.health!.state === 'running'),
       inFlight: this.inFlight,
       maxInFlight: this.spec.maxInFlight,
       acknowledged: this.acknowledged,
@@ -282,7 +332,15 @@ export class PipelineRunner implements Settler {
       quarantined: this.quarantined,
       components: this.components
         .filter((c) => c.path !== 'recovery')
-        .map((c) => ({ path: c.path, kind: c.kind, type: c.type, counters: c.counters.snapshot() })),
+        .map((c) => ({
+          path: c.path,
+          kind: c.kind,
+          type: c.type,
+          counters: c.counters.snapshot(),
+          ...(c.health
+            ? { state: c.health.state, ...(c.health.error ? { error: c.health.error } : {}) }
+            : {}),
+        })),
     };
   }
 }

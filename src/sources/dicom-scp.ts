@@ -109,6 +109,7 @@ export const dicomScp = defineSource({
         (e) => subscriber.next(e),
         (err) => subscriber.error(err),
       );
+      ctx.starting(scp.listening);
       return () => void scp.close();
     }),
 });
@@ -131,7 +132,7 @@ export function openScpServer(
   const port = cfg.port ?? ctx.services.config.dicomPort;
   const ourAe = cfg.ae_title ?? ctx.services.config.aeTitle;
   const ref = { sourceType: 'scp' as const, sourceId: cfg.source_id };
-  const sockets = new Set<Socket>();
+  const connections = new Set<ScpConnection>();
   // Handshakes are cheap to open and bounded in bytes and time: room for many, so that connections that
   // never associate cannot crowd out real senders.
   const limits = new ScpLimits(
@@ -140,9 +141,7 @@ export function openScpServer(
     cfg.max_held_bytes,
   );
   const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    new ScpConnection(socket, {
+    const connection = new ScpConnection(socket, {
       limits,
       ourAe,
       requireCalledAe: cfg.require_called_ae,
@@ -154,7 +153,7 @@ export function openScpServer(
       observer: scpActivity(ourAe, port, socket.remoteAddress),
       acceptsAbstractSyntax: isStorageSopClass,
       transferSyntaxes: ACCEPTED_TRANSFER_SYNTAXES,
-      async store({ receiver, callingAe }) {
+      async store({ receiver, callingAe, command }) {
         let landed;
         try {
           landed = await receiver.commit();
@@ -166,17 +165,26 @@ export function openScpServer(
           emit,
           landed.path,
           { ...ref, sourceName: cfg.name, detail: callingAe },
-          landed.content,
+          {
+            content: landed.content,
+            announced: {
+              sopClassUid: command.affectedSopClassUid,
+              sopInstanceUid: command.affectedSopInstanceUid,
+            },
+          },
         );
         if (outcome.kind === 'ack' || outcome.kind === 'drop') return { status: Status.Success };
         const invalid =
           outcome.error.code === 'DICOM.INVALID' || outcome.error.code === 'DICOM.UNSUPPORTED_CONTEXT';
         return {
           status: invalid ? Status.CannotUnderstand : Status.OutOfResources,
-          comment: outcome.error.message,
+          // The Error Comment holds 64 characters: the reason, not the generic prefix.
+          comment: outcome.error.message.replace(/^Invalid DICOM data: /, ''),
         };
       },
     });
+    connections.add(connection);
+    socket.once('close', () => connections.delete(connection));
   });
   const listening = new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -195,7 +203,8 @@ export function openScpServer(
         () =>
           new Promise<void>((resolve) => {
             server.close(() => resolve());
-            for (const s of sockets) s.destroy();
+            // Peers are told (A-ABORT) rather than left to time out on a silent socket.
+            for (const connection of connections) connection.stop();
           }),
         () => undefined,
       )),

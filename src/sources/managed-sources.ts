@@ -118,7 +118,8 @@ export const managedSources = defineSource({
               concurrency: cfg.concurrency,
               ignore_hidden: true,
             },
-            ctx,
+            // A managed watch reports its own failures below; it does not make managed_sources "starting".
+            { ...ctx, starting: () => undefined },
           );
           watches.set(
             dir.id,

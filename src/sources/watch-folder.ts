@@ -120,6 +120,7 @@ export const watchFolder = defineSource({
       let pumping = false;
       let closed = false;
       let watcher: FSWatcher | undefined;
+      let alive: NodeJS.Timeout | undefined;
       const batches = new BatchSummary(log, { root, source: cfg.name }, { message: 'files imported' });
 
       const fail = (message: string, cause?: unknown) => {
@@ -238,6 +239,14 @@ export const watchFolder = defineSource({
           if (dir === root) fail('the watched folder was removed');
         });
         watcher.on('error', (err) => void checkUsable(err));
+        // Watchers do not always report their own folder going away: look at it now and then.
+        alive = setInterval(() => {
+          stat(root).then(
+            (info) => info.isDirectory() || fail('the watched folder was replaced by a file'),
+            () => fail('the watched folder was removed'),
+          );
+        }, 2000);
+        alive.unref();
       };
 
       // A watcher error is fatal only when the folder can no longer be watched.
@@ -256,11 +265,16 @@ export const watchFolder = defineSource({
       // Pipeline files are linted with the config's fields only, without its refinements: check again.
       const problem = moveToProblem(cfg);
       if (problem) subscriber.error(new ConfigError(`watch_folder move_to: ${problem}`));
-      else start().catch((err) => fail(`cannot be created: ${(err as Error).message}`, err));
+      else {
+        const started = start();
+        ctx.starting(started);
+        started.catch((err) => fail(`cannot be created: ${(err as Error).message}`, err));
+      }
 
       return () => {
         closed = true;
         queue.length = 0;
+        clearInterval(alive);
         void watcher?.close();
         batches.flush();
       };

@@ -415,8 +415,10 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     responses: { 200: { description: 'Pipelines', schema: z.array(pipelineStatus) } },
   },
   'GET /api/quarantine': {
-    summary: 'What could not be ingested, and why',
+    summary:
+      'What could not be ingested, and why: newest first, paged; X-Total-Count tells how many there are',
     tags: ['Quarantine'],
+    query: pagingParams,
     responses: { 200: { description: 'Records', schema: z.array(quarantineRecord) } },
   },
   'GET /api/quarantine/:id': {

@@ -339,6 +339,12 @@ export class ScpConnection {
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
 
+  /** The SCP is closing: an association is aborted (A-ABORT), a connection still handshaking dropped. */
+  stop(): void {
+    if (this.association) this.abort(0);
+    else this.drop();
+  }
+
   /** A connection that never completed its request: closed without a word (there is no association). */
   private drop(): void {
     this.close();
