@@ -4,7 +4,7 @@
  * unzip and pydicom's real test files, and the package test compiles better-sqlite3 (g++, make, python3).
  * What is missing is installed with apt-get when this is a Debian machine and we are root (as CI and the
  * project's machines are); otherwise the run stops at once with the command to type. The peers themselves
- * (storescp, Orthanc) are started by the tests that need them, on free loopback ports, and stopped after.
+ * (storescp, Orthanc, chromium for the web UI's browser tests) are started by the tests that need them, on free loopback ports, and stopped after.
  * `TEST_SETUP_NO_INSTALL=1` only checks.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -28,6 +28,12 @@ const REQUIREMENTS: Requirement[] = [
     needs: '/usr/lib/python3/dist-packages/pydicom/data/test_files',
     debianPackage: 'python3-pydicom',
     why: 'real files in many transfer syntaxes for rendering and decompression',
+  },
+  { needs: 'chromium', debianPackage: 'chromium', why: "the web UI's browser tests (playwright-core)" },
+  {
+    needs: '/usr/share/fonts/truetype/dejavu',
+    debianPackage: 'fonts-dejavu-core',
+    why: "readable text in the web UI's screenshots",
   },
   { needs: 'g++', debianPackage: 'g++', why: 'the package test compiles better-sqlite3' },
   { needs: 'make', debianPackage: 'make', why: 'the package test compiles better-sqlite3' },

@@ -23,7 +23,9 @@ afterAll(async () => t?.cleanup());
 const registered = () =>
   [
     ...new Set(
-      t.app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method} ${openApiPath(r.path)}`),
+      t.app.routes
+        .filter((r) => r.method !== 'ALL' && !r.path.includes('*')) // middleware and 404 catch-alls
+        .map((r) => `${r.method} ${openApiPath(r.path)}`),
     ),
   ].sort();
 
@@ -46,7 +48,7 @@ describe('the OpenAPI document', () => {
   });
 
   it('gives every operation answers with status codes, and 401/403 where the policy asks for a role', () => {
-    for (const route of t.app.routes.filter((r) => r.method !== 'ALL')) {
+    for (const route of t.app.routes.filter((r) => r.method !== 'ALL' && !r.path.includes('*'))) {
       const op = doc.paths[openApiPath(route.path)][route.method.toLowerCase()];
       const name = `${route.method} ${route.path}`;
       const codes = Object.keys(op.responses);

@@ -77,7 +77,8 @@ export function openApiDocument(
   const paths: Json = {};
   const seen = new Set<string>();
   for (const route of routes) {
-    if (route.method === 'ALL') continue;
+    // Middleware, and catch-alls that only answer 404 (`/api/*`), are not operations.
+    if (route.method === 'ALL' || route.path.includes('*')) continue;
     const key = `${route.method} ${route.path}`;
     if (seen.has(key)) continue;
     seen.add(key);

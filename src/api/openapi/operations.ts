@@ -174,6 +174,32 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     responses: { 200: { description: 'OpenAPI 3.1', schema: { type: 'object' } } },
   },
 
+  // The web UI (src/ui/server.ts): its page and files, public as any login page's
+  'GET /': {
+    summary: "The web UI's page",
+    tags: ['Web UI'],
+    responses: { 200: { description: 'index.html', schema: { type: 'string' }, contentType: 'text/html' } },
+  },
+  'GET /:path{.+}': {
+    summary: "The web UI's files, and its page for any other path outside /api",
+    tags: ['Web UI'],
+    responses: { 200: { description: 'A file of the UI, or index.html' } },
+  },
+  'GET /api/pipelines/stages': {
+    summary: 'Time spent per stage of each pipeline (ours)',
+    tags: ['Pipelines'],
+    responses: { 200: { description: 'Per-stage timings', schema: { type: 'object' } } },
+  },
+  'POST /api/scus/:id/echo': {
+    summary: 'A C-ECHO to the SCU, to check the peer before sending (ours)',
+    tags: ['SCUs'],
+    responses: {
+      204: noContent('The peer answered'),
+      ...NOT_FOUND('SCU'),
+      502: text('The peer did not answer'),
+    },
+  },
+
   // Users
   'GET /api/users': { query: pagingParams, responses: BAD },
   'POST /api/users': {
