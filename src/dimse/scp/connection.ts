@@ -18,7 +18,7 @@ import {
   encodePData,
   encodeReleaseRp,
   parseAssociateRq,
-  parsePData,
+  parsePDataParts,
   PduReader,
   PduType,
   ProtocolError,
@@ -118,8 +118,8 @@ export class ScpConnection {
     this.reader.push(chunk);
     try {
       if (!this.checkHeader()) return;
-      for (let pdu = this.reader.next(); pdu && !this.closed; pdu = this.reader.next()) {
-        this.onPdu(pdu.type, pdu.body);
+      for (let pdu = this.reader.nextParts(); pdu && !this.closed; pdu = this.reader.nextParts()) {
+        this.onPdu(pdu.type, pdu.parts);
         // Only a complete PDU restarts the clock: a peer trickling bytes runs out of time.
         if (!this.closed && this.association && this.pendingWork === 0) this.arm(this.opts.timeoutMs);
       }
@@ -153,16 +153,18 @@ export class ScpConnection {
     return true;
   }
 
-  private onPdu(type: number, body: Buffer): void {
+  /** A PDU whose body arrived in `parts`: P-DATA values are passed on as they are, other PDUs joined. */
+  private onPdu(type: number, parts: Buffer[]): void {
     if (!this.association) {
       if (type !== PduType.AssociateRq)
         throw new ProtocolError(`PDU 0x${type.toString(16)} before association`);
-      this.onAssociateRq(parseAssociateRq(body));
+      this.onAssociateRq(parseAssociateRq(Buffer.concat(parts)));
       return;
     }
     switch (type) {
       case PduType.PData:
-        for (const pdv of parsePData(body)) this.onPdv(pdv.contextId, pdv.isCommand, pdv.isLast, pdv.value);
+        for (const pdv of parsePDataParts(parts))
+          this.onPdv(pdv.contextId, pdv.isCommand, pdv.isLast, pdv.pieces);
         return;
       case PduType.ReleaseRq:
         this.schedule(async () => {
@@ -217,13 +219,13 @@ export class ScpConnection {
     );
   }
 
-  private onPdv(contextId: number, isCommand: boolean, isLast: boolean, value: Buffer): void {
+  private onPdv(contextId: number, isCommand: boolean, isLast: boolean, pieces: Buffer[]): void {
     const ts = this.accepted.get(contextId);
     if (ts === undefined)
       throw new ProtocolError(`PDV on presentation context ${contextId}, which was not accepted`);
     if (isCommand) {
       if (this.incoming) throw new ProtocolError('a command arrived before the previous dataset ended');
-      this.commandChunks.push(value);
+      this.commandChunks.push(...pieces);
       if (!isLast) return;
       const command = parseCommand(Buffer.concat(this.commandChunks));
       this.commandChunks = [];
@@ -233,7 +235,7 @@ export class ScpConnection {
     const incoming = this.incoming;
     if (!incoming || incoming.contextId !== contextId)
       throw new ProtocolError('dataset PDV without a command');
-    incoming.receiver?.push(value);
+    if (incoming.receiver) for (const piece of pieces) incoming.receiver.push(piece);
     if (!isLast) return;
     this.incoming = undefined;
     if (!incoming.receiver) {
