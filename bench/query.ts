@@ -81,7 +81,7 @@ const ROUTES: Route[] = [
   {
     name: 'query patients, like',
     request: () =>
-      query('patients', [{ propertyName: 'patientName', operator: 'like', propertyValue: 'SMITH%' }]),
+      query('patients', [{ propertyName: 'patientName', operator: 'like', propertyValue: 'SMITH' }]),
   },
   {
     name: 'query studies, date range',
