@@ -20,6 +20,8 @@ const PUBLIC = [
   'GET /api/system/information',
   'POST /api/users/login',
   'GET /api/users/current',
+  'GET /', // the web UI's files and pages; its data comes from /api
+  'GET /:path{.+}',
   ...TOKEN,
 ];
 let token: string;
