@@ -161,18 +161,21 @@ function Shell({ user }: { user: UserInfo }) {
       user,
       isAdmin,
       async logout() {
+        // Leave the shell first (its polling stops), then end the session, then forget every cached answer
+        // (the next user must not see them).
+        qc.setQueryData(['me'], null);
+        await new Promise((r) => setTimeout(r, 50));
         try {
           await api('/users/logout', { method: 'POST', what: 'Logging out' });
         } catch (err) {
-          // The session may have ended already; either way it is over here.
+          // A session that has ended already is as good as logged out.
           if (!(err instanceof ApiError && err.status === 401)) throw err;
+        } finally {
+          qc.removeQueries({ predicate: (q) => q.queryKey[0] !== 'me' });
         }
-        qc.clear();
-        qc.setQueryData(['me'], null);
-        navigate('/');
       },
     }),
-    [user, isAdmin, qc, navigate],
+    [user, isAdmin, qc],
   );
   useEffect(close, [location, close]);
 
@@ -270,6 +273,7 @@ function Shell({ user }: { user: UserInfo }) {
                       href={i.to}
                       label={i.label}
                       leftSection={i.icon}
+                      variant="filled"
                       active={
                         location === i.to ||
                         location.startsWith(i.to + '/') ||

@@ -1,6 +1,13 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { MantineProvider, createTheme } from '@mantine/core';
+import {
+  MantineProvider,
+  Notification,
+  createTheme,
+  defaultVariantColorsResolver,
+  parseThemeColor,
+  type VariantColorsResolver,
+} from '@mantine/core';
 import { ModalsProvider } from '@mantine/modals';
 import { Notifications } from '@mantine/notifications';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
@@ -21,10 +28,36 @@ const queryClient = new QueryClient({
   },
 });
 
+/** Pale colours whose shade 9 is still too light as text on their own light background. */
+const PALE = new Set(['yellow', 'orange', 'lime', 'teal', 'green', 'cyan']);
+
+/** Text of light, subtle and outline variants dark enough for WCAG AA contrast (Mantine's default is not). */
+const variantColorResolver: VariantColorsResolver = (input) => {
+  const colors = defaultVariantColorsResolver(input);
+  const parsed = parseThemeColor({ color: input.color || input.theme.primaryColor, theme: input.theme });
+  if (!parsed.isThemeColor || !['light', 'subtle', 'outline'].includes(input.variant ?? '')) return colors;
+  const text = PALE.has(parsed.color)
+    ? `var(--mantine-color-${parsed.color}-9)`
+    : `var(--mantine-color-${parsed.color}-9)`;
+  const strong = PALE.has(parsed.color) ? 'var(--mantine-color-dark-8)' : text;
+  return {
+    ...colors,
+    color: strong,
+    hoverColor: strong,
+    border: input.variant === 'outline' ? `1px solid ${strong}` : colors.border,
+  };
+};
+
 // Darker than Mantine's default blue and grey, so text on white and white on blue pass WCAG AA contrast.
 const theme = createTheme({
   primaryColor: 'blue',
   primaryShade: 8,
+  variantColorResolver,
+  components: {
+    Notification: Notification.extend({
+      defaultProps: { closeButtonProps: { 'aria-label': 'Close notification' } },
+    }),
+  },
   fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif',
 });
 

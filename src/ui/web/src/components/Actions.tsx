@@ -20,7 +20,7 @@ import {
   Loader,
   Anchor,
 } from '@mantine/core';
-import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
 import {
   IconDownload,
   IconSend,
@@ -31,6 +31,7 @@ import {
 } from '@tabler/icons-react';
 import { useLocation } from 'wouter';
 import { api, errorMessage } from '../lib/api';
+import { withoutLiveRefresh } from '../lib/live';
 import { imageIdsOf, useSeriesTags, useSeriesTypes, type Level } from '../lib/metadata';
 import { useSession } from '../lib/session';
 import type { Box, ConfidentialityOption, Destination, Image, NamedId, Series, Study } from '../lib/types';
@@ -151,21 +152,24 @@ function AnonymizeModal({
     try {
       const imageIds = await imageIdsOf(level, ids);
       const tagValues = tagValueList(values);
-      const result = await api<Image[]>('/anonymization/anonymize', {
-        body: {
-          profile: { options: options.map((name) => ({ name })) },
-          imageTagValuesSet: imageIds.map((imageId) => ({ imageId, tagValues })),
-        },
-        what: 'Anonymizing',
-      });
-      await qc.invalidateQueries({ queryKey: ['metadata'] });
+      const result = await withoutLiveRefresh(() =>
+        api<Image[]>('/anonymization/anonymize', {
+          body: {
+            profile: { options: options.map((name) => ({ name })) },
+            imageTagValuesSet: imageIds.map((imageId) => ({ imageId, tagValues })),
+          },
+          what: 'Anonymizing',
+        }),
+      );
       onClose();
-      onDone();
       notifyDone(
         `${result.length} image${result.length === 1 ? '' : 's'} anonymized; the originals were replaced.`,
         'Anonymized',
       );
+      // Leave the pages of what was replaced before the lists refresh (they would ask for deleted ids).
       if (result[0]) navigate(`/patients/${await patientOfImage(result[0].id)}`);
+      else onDone();
+      refreshSoon(qc);
     } catch (err) {
       setError(errorMessage(err));
     } finally {
@@ -487,6 +491,11 @@ function SeriesTypesModal({ opened, onClose, ids }: { opened: boolean; onClose: 
   );
 }
 
+/** Refreshes the metadata once the page has moved away from what was deleted or replaced. */
+function refreshSoon(qc: QueryClient) {
+  setTimeout(() => void qc.invalidateQueries({ queryKey: ['metadata'] }), 100);
+}
+
 /** Starts a zip download of the images under the selection. */
 export async function exportZip(level: Level, ids: number[]) {
   const imageIds = await imageIdsOf(level, ids);
@@ -538,7 +547,7 @@ export function ActionBar({
       () =>
         void run('delete', async () => {
           const imageIds = await imageIdsOf(level, ids);
-          await api('/images/delete', { body: imageIds, what: 'Deleting' });
+          await withoutLiveRefresh(() => api('/images/delete', { body: imageIds, what: 'Deleting' }));
           notifyDone(`Deleted ${imageIds.length} image${imageIds.length === 1 ? '' : 's'}.`);
           onDone();
           await qc.invalidateQueries({ queryKey: ['metadata'] });

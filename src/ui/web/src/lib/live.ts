@@ -3,6 +3,21 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from './api';
 import type { PipelineStatus } from './types';
 
+let held = 0;
+
+/**
+ * Runs `work` (an anonymization or deletion that replaces what the current page shows) without the live
+ * refresh asking for the ids it is deleting; the caller refreshes once it has left the page.
+ */
+export async function withoutLiveRefresh<T>(work: () => Promise<T>): Promise<T> {
+  held++;
+  try {
+    return await work();
+  } finally {
+    setTimeout(() => held--, 500);
+  }
+}
+
 /**
  * Live updates by polling the pipelines' counters every 2 s (one small request): when an instance is
  * stored, dropped or quarantined anywhere, the metadata lists, quarantine and import counters refresh,
@@ -18,7 +33,7 @@ export function useLivePipelines() {
   const signature = query.data?.map((p) => `${p.acknowledged}/${p.dropped}/${p.quarantined}`).join(',') ?? '';
   const previous = useRef('');
   useEffect(() => {
-    if (previous.current && signature && previous.current !== signature) {
+    if (previous.current && signature && previous.current !== signature && held === 0) {
       for (const key of ['metadata', 'quarantine', 'imports', 'log'])
         void qc.invalidateQueries({ queryKey: [key] });
     }

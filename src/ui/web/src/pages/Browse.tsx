@@ -1,6 +1,7 @@
 /** Patients → studies → series, with search, sorting, paging and actions on what is selected. */
 import { Card, Checkbox, Group, SimpleGrid, Stack, Table, Text, Title, Badge } from '@mantine/core';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { useLocation } from 'wouter';
 import { api, qs } from '../lib/api';
 import { dicomDate, personName } from '../lib/format';
 import { EMPTY_SEARCH, metadataQuery, type SearchFields } from '../lib/metadata';
@@ -107,6 +108,7 @@ export function PatientsPage() {
 }
 
 export function PatientPage({ id }: { id: number }) {
+  const [, navigate] = useLocation();
   const patient = useQuery({
     queryKey: ['metadata', 'patient', id],
     queryFn: () => api<Patient>(`/metadata/patients/${id}`),
@@ -133,7 +135,7 @@ export function PatientPage({ id }: { id: number }) {
           </Group>
         )}
       </QueryState>
-      <ActionBar level="patients" ids={[id]} onDone={() => history.back()} label="This patient:" />
+      <ActionBar level="patients" ids={[id]} onDone={() => navigate('/patients')} label="This patient:" />
       <Title order={3} size="h4" mt="sm">
         Studies
       </Title>
@@ -226,6 +228,7 @@ function SeriesLabels({ seriesId }: { seriesId: number }) {
 }
 
 export function StudyPage({ id }: { id: number }) {
+  const [, navigate] = useLocation();
   const study = useQuery({
     queryKey: ['metadata', 'study', id],
     queryFn: () => api<Study>(`/metadata/studies/${id}`),
@@ -269,7 +272,12 @@ export function StudyPage({ id }: { id: number }) {
           </div>
         )}
       </QueryState>
-      <ActionBar level="studies" ids={[id]} onDone={() => history.back()} label="This study:" />
+      <ActionBar
+        level="studies"
+        ids={[id]}
+        onDone={() => navigate(study.data ? `/patients/${study.data.patientId}` : '/patients')}
+        label="This study:"
+      />
       <Title order={3} size="h4" mt="sm">
         Series
       </Title>

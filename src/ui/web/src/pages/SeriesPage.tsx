@@ -1,6 +1,7 @@
 import { useMemo, useState } from 'react';
 import { Badge, Checkbox, Grid, Group, Stack, Table, Tabs, Text, Title } from '@mantine/core';
 import { useQuery } from '@tanstack/react-query';
+import { useLocation } from 'wouter';
 import { api, qs } from '../lib/api';
 import { byInstanceNumber, dicomDate, personName } from '../lib/format';
 import { useSelection } from '../lib/selection';
@@ -86,6 +87,7 @@ function Info({ seriesId, image }: { seriesId: number; image?: Image }) {
 }
 
 export function SeriesPage({ id }: { id: number }) {
+  const [, navigate] = useLocation();
   const flat = useQuery({
     queryKey: ['metadata', 'flatseries', id],
     queryFn: () => api<FlatSeries>(`/metadata/flatseries/${id}`),
@@ -133,7 +135,12 @@ export function SeriesPage({ id }: { id: number }) {
           </div>
         )}
       </QueryState>
-      <ActionBar level="series" ids={[id]} onDone={() => history.back()} label="This series:" />
+      <ActionBar
+        level="series"
+        ids={[id]}
+        onDone={() => navigate(f ? `/studies/${f.study.id}` : '/patients')}
+        label="This series:"
+      />
       <Grid mt="xs">
         <Grid.Col span={{ base: 12, md: 7 }}>
           <QueryState query={images} what="the images">
