@@ -186,6 +186,9 @@ function Shell({ user }: { user: UserInfo }) {
         navbar={{ width: 240, breakpoint: 'sm', collapsed: { mobile: !opened } }}
         padding="md"
       >
+        <a className="skip-link" href="#main">
+          Skip to the page
+        </a>
         <AppShell.Header>
           <Group h="100%" px="md" justify="space-between" wrap="nowrap">
             <Group gap="sm" wrap="nowrap">
@@ -295,7 +298,7 @@ function Shell({ user }: { user: UserInfo }) {
             )}
           </ScrollArea>
         </AppShell.Navbar>
-        <AppShell.Main>
+        <AppShell.Main id="main" tabIndex={-1}>
           <Switch>
             <Route path="/">
               <Redirect to="/patients" />

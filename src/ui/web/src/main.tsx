@@ -2,6 +2,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import {
   MantineProvider,
+  Modal,
   Notification,
   createTheme,
   defaultVariantColorsResolver,
@@ -54,6 +55,7 @@ const theme = createTheme({
   primaryShade: 8,
   variantColorResolver,
   components: {
+    Modal: Modal.extend({ defaultProps: { closeButtonProps: { 'aria-label': 'Close' } } }),
     Notification: Notification.extend({
       defaultProps: { closeButtonProps: { 'aria-label': 'Close notification' } },
     }),

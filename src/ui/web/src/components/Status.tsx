@@ -26,9 +26,17 @@ export function Counted({ done, total, failed = 0 }: { done: number; total: numb
   return (
     <Tooltip label={`${done} of ${total}${failed ? `, ${failed} failed` : ''}`}>
       <div style={{ minWidth: 120 }}>
-        <Progress.Root size="md" aria-label={`${done} of ${total} done`}>
-          <Progress.Section value={total ? ((done - failed) / total) * 100 : 0} color="green" />
-          <Progress.Section value={total ? (failed / total) * 100 : 0} color="red" />
+        <Progress.Root size="md">
+          <Progress.Section
+            value={total ? ((done - failed) / total) * 100 : 0}
+            color="green"
+            aria-label={`${done - failed} of ${total} done`}
+          />
+          <Progress.Section
+            value={total ? (failed / total) * 100 : 0}
+            color="red"
+            aria-label={`${failed} of ${total} failed`}
+          />
         </Progress.Root>
         <Text size="xs">
           {done}/{total}
