@@ -11,7 +11,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { freePort, startTestEngine, type TestEngine } from './helpers/engine.js';
 import { dcmtk } from './helpers/dcmtk.js';
 import { eventually, startStorescp, type RunningStorescp } from './helpers/peers.js';
-import { makeInstance, writeStudy } from './fixtures/dicom-fixtures.js';
+import { makeInstance } from './fixtures/dicom-fixtures.js';
+import { writePhantomStudy } from './fixtures/phantom.js';
 import {
   chromiumPath,
   ensureUiBuilt,
@@ -54,20 +55,16 @@ describe.skipIf(!haveChromium)('web UI in a browser', () => {
     dir = await mkdtemp(join(tmpdir(), 'sluice-ui-test-'));
     engine = await startTestEngine({ forwarding: { quietMs: 200, retryBaseMs: 200 } });
     storescp = await startStorescp(dir);
-    const study = await writeStudy(join(dir, 'study'), {
+    const files = await writePhantomStudy(join(dir, 'study'), {
       patientName: 'Browser^Alice',
       patientId: 'UI-0001',
-      studyDescription: 'Chest CT',
-      series: 2,
-      instancesPerSeries: 3,
+      studyDescription: 'Head CT',
+      series: [
+        { description: 'Axial 5 mm', slices: 4 },
+        { description: 'Axial 2 mm', slices: 3 },
+      ],
     });
-    const sent = await dcmtk('storescu', [
-      '-aec',
-      'SLUICE',
-      '127.0.0.1',
-      String(engine.dicomPort),
-      ...study.files,
-    ]);
+    const sent = await dcmtk('storescu', ['-aec', 'SLUICE', '127.0.0.1', String(engine.dicomPort), ...files]);
     expect(sent.code, sent.stderr).toBe(0);
     browser = await launch();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -93,24 +90,27 @@ describe.skipIf(!haveChromium)('web UI in a browser', () => {
     await screenshot(page, '01-patients');
     await link.click();
     await page.getByRole('heading', { name: 'Browser, Alice' }).waitFor();
-    await page.getByRole('link', { name: 'Chest CT' }).click();
-    await page.getByRole('heading', { name: 'Chest CT' }).waitFor();
-    await page.locator('img.thumb').first().waitFor();
+    await page.getByRole('link', { name: 'Head CT' }).click();
+    await page.getByRole('heading', { name: 'Head CT' }).waitFor();
+    await page.waitForFunction(() => {
+      const thumbs = [...document.querySelectorAll<HTMLImageElement>('img.thumb')];
+      return thumbs.length > 0 && thumbs.every((i) => i.complete && i.naturalWidth > 0);
+    });
     await expectAccessible(page);
     await screenshot(page, '02-study');
   });
 
   it('opens a series and steps through its images in the viewer', async () => {
-    await page.getByRole('link', { name: 'Series 1' }).first().click();
+    await page.getByRole('link', { name: 'Axial 5 mm' }).first().click();
     const viewer = page.getByTestId('viewer');
     await viewer.locator('img[data-loaded="true"]').waitFor();
-    await expect.poll(() => viewer.getAttribute('aria-label')).toContain('Image 1 of 3');
+    await expect.poll(() => viewer.getAttribute('aria-label')).toContain('Image 1 of 4');
     await viewer.focus();
     await page.keyboard.press('ArrowDown');
-    await expect.poll(() => viewer.getAttribute('aria-label')).toContain('Image 2 of 3');
+    await expect.poll(() => viewer.getAttribute('aria-label')).toContain('Image 2 of 4');
     await viewer.locator('img[data-loaded="true"]').waitFor();
     await page.getByRole('button', { name: 'Next image' }).click();
-    await expect.poll(() => viewer.getAttribute('aria-label')).toContain('Image 3 of 3');
+    await expect.poll(() => viewer.getAttribute('aria-label')).toContain('Image 3 of 4');
     await viewer.locator('img[data-loaded="true"]').waitFor();
     // Window/level by preset, then by dragging.
     await page.getByRole('combobox', { name: 'Window preset' }).click();
@@ -125,6 +125,10 @@ describe.skipIf(!haveChromium)('web UI in a browser', () => {
       .toBe('Custom (dragged)');
     await viewer.locator('img[data-loaded="true"]').waitFor();
     await expectAccessible(page);
+    await page.getByRole('combobox', { name: 'Window preset' }).click();
+    await page.getByRole('option', { name: 'Brain (CT)' }).click();
+    await viewer.locator('img[data-loaded="true"][src*="windowmin=0&windowmax=80"]').waitFor();
+    await page.evaluate(() => window.scrollTo(0, 0));
     await screenshot(page, '03-viewer');
     await page.getByRole('tab', { name: 'Attributes' }).click();
     await page.getByLabel('Search attributes').fill('PatientName');
@@ -201,7 +205,7 @@ describe.skipIf(!haveChromium)('web UI in a browser', () => {
     await screenshot(page, '07-scus');
 
     await page.getByRole('link', { name: 'Series', exact: true }).click();
-    await page.getByRole('link', { name: 'Series 2' }).first().click();
+    await page.getByRole('link', { name: 'Axial 2 mm' }).first().click();
     await page.getByTestId('viewer').locator('img[data-loaded="true"]').waitFor();
     await page
       .getByRole('toolbar', { name: /selected series/ })
@@ -249,8 +253,8 @@ describe.skipIf(!haveChromium)('web UI in a browser', () => {
   it('anonymizes a study and shows the new, anonymous patient', async () => {
     await page.getByRole('link', { name: 'Patients', exact: true }).click();
     await page.getByRole('link', { name: 'Browser, Alice' }).click();
-    await page.getByRole('link', { name: 'Chest CT' }).click();
-    await page.getByRole('heading', { name: 'Chest CT' }).waitFor();
+    await page.getByRole('link', { name: 'Head CT' }).click();
+    await page.getByRole('heading', { name: 'Head CT' }).waitFor();
     await page
       .getByRole('toolbar', { name: /selected studies/ })
       .first()
