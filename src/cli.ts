@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { loadPipelineFile, PipelineFileError } from './pipeline/pipeline-file.js';
 import { registry } from './components.js';
 import { startSluice } from './main.js';
+import { stopWithParent } from './parent-watch.js';
 import { loadConfig } from './config.js';
 import { SluiceError } from './errors.js';
 
@@ -22,13 +23,23 @@ async function main(argv: string[]): Promise<number> {
       console.log(
         `Sluice ${config.aeTitle}: web UI on http://${config.httpHost}:${running.httpPort}/ (API under /api), DICOM on ${config.dicomHost}:${config.dicomPort}, data in ${config.dataDir}`,
       );
-      const shutdown = async (signal: string) => {
-        console.log(`${signal}: stopping`);
-        await running.stop();
-        process.exit(0);
+      let stopping = false;
+      const shutdown = async (reason: string) => {
+        if (stopping) return;
+        stopping = true;
+        console.log(`${reason}: stopping`);
+        try {
+          await running.stop();
+          process.exit(0);
+        } catch (err) {
+          console.error(`stopping failed: ${(err as Error).message}`);
+          process.exit(1);
+        }
       };
       process.once('SIGINT', () => void shutdown('SIGINT'));
       process.once('SIGTERM', () => void shutdown('SIGTERM'));
+      process.once('SIGHUP', () => void shutdown('SIGHUP'));
+      stopWithParent((reason) => void shutdown(reason));
       return -1;
     }
     case 'lint': {

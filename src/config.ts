@@ -61,7 +61,9 @@ export interface EngineConfig {
    * `http://<http host>:<http port>`. Box connections hand out `<public URL>/api/transactions/<token>`.
    */
   publicUrl?: string;
-  /** Box worker timings and limits (defaults in src/boxes/service.ts). */
+  /** Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR blocks); none by default. */
+  trustedProxies?: string[];
+  /** Box worker timings and limits (DEFAULT_BOX_TIMINGS). */
   boxes?: Partial<BoxTimings>;
 }
 
@@ -141,6 +143,15 @@ const envSchema = z.object({
   ),
   SLUICE_FORWARD_RETRY_MAX_MS: count('SLUICE_FORWARD_RETRY_MAX_MS', 1).default(DEFAULT_FORWARDING.retryMaxMs),
   SLUICE_WATCH_ROOT: z.string().min(1).optional(),
+  SLUICE_TRUSTED_PROXIES: z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
+    .optional(),
   SLUICE_PUBLIC_URL: z
     .url({ protocol: /^https?$/, error: 'SLUICE_PUBLIC_URL must be an http or https URL' })
     .optional(),
@@ -188,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): EngineConfig {
     },
     watchRoot: e.SLUICE_WATCH_ROOT === undefined ? undefined : resolve(e.SLUICE_WATCH_ROOT),
     publicUrl: e.SLUICE_PUBLIC_URL?.replace(/\/+$/, ''),
+    trustedProxies: e.SLUICE_TRUSTED_PROXIES,
     boxes: Object.fromEntries(
       Object.entries({
         pollIntervalMs: e.SLUICE_BOX_POLL_INTERVAL_MS,

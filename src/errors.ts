@@ -47,6 +47,24 @@ export class StorageError extends SluiceError {
   }
 }
 
+/** An incoming object or body over a configured limit: refused as soon as the limit is passed. */
+export class TooLargeError extends SluiceError {
+  constructor(what: string, limit: number) {
+    super('INPUT.TOO_LARGE', `${what} is larger than ${limit} bytes`, 413);
+  }
+}
+
+/**
+ * A failed write to our own disk: the disk full (507, so a client knows to try later or elsewhere) or any
+ * other failure (500), keeping the cause.
+ */
+export function storageError(message: string, err: unknown): SluiceError {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return new SluiceError('STORAGE.FULL', `${message}: no space left on the device`, 507, { cause: err });
+  return new StorageError(`${message}: ${(err as Error).message}`, { cause: err });
+}
+
 export class ConfigError extends SluiceError {
   constructor(message: string) {
     super('CONFIG.INVALID', message, 400);

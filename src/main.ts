@@ -20,7 +20,7 @@ import { TagFilterService } from './tag-filters/service.js';
 import { LogService } from './log/service.js';
 import { ScuService } from './forwarding/scus.js';
 import { ForwardingService } from './forwarding/service.js';
-import { dimseSender } from './dimse/scu/store-scu.js';
+import { dimseSender } from './dimse/scu/dimse-sender.js';
 import { ManagedSourceService } from './managed-sources/service.js';
 import { ExportSetService } from './export/service.js';
 import { AnonymizationService } from './anonymization/service.js';
@@ -28,6 +28,7 @@ import { loadOrCreateSecret } from './anonymization/secret.js';
 import { BoxService } from './boxes/service.js';
 import { reconcile } from './storage/reconcile.js';
 import { createApp } from './api/app.js';
+import { trustedProxies } from './api/auth.js';
 import { registry } from './components.js';
 import { RenderPool } from './render/pool.js';
 import { RenderService } from './render/service.js';
@@ -48,6 +49,7 @@ async function version(): Promise<string> {
 }
 
 export async function startSluice(config: EngineConfig = loadConfig()): Promise<Running> {
+  trustedProxies(config.trustedProxies ?? []); // a wrong entry stops the start before anything runs
   await mkdir(config.dataDir, { recursive: true });
   const specs = await Promise.all(config.pipelines.map((file) => loadPipelineFile(file, registry)));
   const index = openSqliteIndex(join(config.dataDir, 'index.sqlite'));
@@ -145,7 +147,16 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
       `start-up check: re-indexed ${report.reindexed} stored file(s), removed ${report.removedRows} row(s) without a file`,
     );
   engine = new Engine(services);
-  await engine.start(specs);
+  try {
+    await engine.start(specs);
+  } catch (err) {
+    // A source that cannot start (a port taken) ends the start: release what was opened, then say why.
+    await renderPool.close();
+    await seriesTypes.stop();
+    index.close();
+    state.close();
+    throw err;
+  }
   forwarding.start();
   // Files re-indexed by the start-up check were never classified (static types are registered by now).
   if (report.reindexed) seriesTypes.changed();
@@ -170,6 +181,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     anonymization,
     boxes,
     version: await version(),
+    trustedProxies: config.trustedProxies,
     renderer,
   });
   const server = await new Promise<ServerType>((resolve, reject) => {

@@ -12,7 +12,7 @@ import { startTestEngine, type TestEngine } from './helpers/engine.js';
 import { dcmtk } from './helpers/dcmtk.js';
 import { makeInstance, newUid } from './fixtures/dicom-fixtures.js';
 import { attr, parseHeader } from '../src/dicom/header.js';
-import { mapUid } from '../src/anonymization/deid/anonymize.js';
+import { mapUid } from '../src/anonymization/deid/derive.js';
 
 async function eventually(check: () => Promise<void>, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;

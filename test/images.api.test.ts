@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEngine, type TestEngine } from './helpers/engine.js';
 import { makeInstance, newUid, IMPLICIT_VR_LE } from './fixtures/dicom-fixtures.js';
-import { buildFileMeta } from '../src/dicom/header.js';
+import { buildFileMeta } from '../src/dicom/part10.js';
 
 let engine: TestEngine;
 

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEngine, type TestEngine } from './helpers/engine.js';
 import { decodePng } from './helpers/png.js';
 import { dcmtk } from './helpers/dcmtk.js';
-import { attr, parseHeader, TransferSyntax } from '../src/dicom/header.js';
+import { attr, parseHeader } from '../src/dicom/header.js';
+import { TransferSyntax } from '../src/dicom/transfer-syntax.js';
 
 const DATA = '/usr/lib/python3/dist-packages/pydicom/data';
 

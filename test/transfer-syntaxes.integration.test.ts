@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEngine, type TestEngine } from './helpers/engine.js';
 import { dcmtk } from './helpers/dcmtk.js';
 import { makeInstance, newUid } from './fixtures/dicom-fixtures.js';
-import { parseHeader, TransferSyntax } from '../src/dicom/header.js';
+import { parseHeader } from '../src/dicom/header.js';
+import { TransferSyntax } from '../src/dicom/transfer-syntax.js';
 
 let engine: TestEngine;
 let dir: string;

@@ -1,7 +1,7 @@
 /**
  * Users and sessions over real HTTP on a real engine: a login cookie used by a client, the state store in
  * the data directory surviving a restart (sessions, the superuser's changed password), and throttling by
- * the peer's real address.
+ * user name and the peer's real address.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -85,16 +85,15 @@ describe('users over HTTP', () => {
     expect((await fetch(engine.url('/api/users/current'), { headers: { cookie: tech } })).status).toBe(200);
   });
 
-  it('throttles the peer address after 5 failed logins', async () => {
-    // The wrong Basic password of the test before was the first failure from this address; failures
-    // survive restarts, so 4 more reach the limit.
-    for (let i = 0; i < 4; i++)
-      expect((await post('/api/users/login', { user: `guess-${i}`, pass: 'x' })).status).toBe(401);
+  it("throttles a user name from the peer's real address after 5 failed logins, and nobody else", async () => {
+    for (let i = 0; i < 5; i++)
+      expect((await post('/api/users/login', { user: 'tech', pass: `guess-${i}` })).status).toBe(401);
     const refused = await post('/api/users/login', { user: 'tech', pass: 'tech-password' });
     expect(refused.status).toBe(429);
-    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(800);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Another user from the same address (everyone on loopback here) is not locked out.
     expect((await fetch(engine.url('/api/sources'), { headers: basic('admin', 'rotated') })).status).toBe(
-      429,
+      200,
     );
   });
 });

@@ -1,7 +1,7 @@
 /**
  * /api/users and authentication through app.request() on real adapters: login, logout, current user,
  * cookie attributes, sliding expiry on an injected clock, sessions across a restart, login throttling per
- * user name and per address, adding and deleting users, the superuser from the configuration.
+ * user name and address (with trusted proxies), adding and deleting users, the superuser from the configuration.
  */
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -171,55 +171,98 @@ describe('session expiry', () => {
 });
 
 describe('login throttling', () => {
-  it('refuses a user name after 5 failures within 15 minutes, even the right password, then lets it in', async () => {
-    for (let i = 0; i < 5; i++) {
-      expect((await login('admin', `guess-${i}`)).status).toBe(401);
-      t.clock.now += MINUTE;
-    }
-    const refused = await login('admin', 'secret');
+  const here = '203.0.113.5';
+  const elsewhere = '203.0.113.6';
+
+  it('makes a user name from one address wait after 5 failures, longer after each further one', async () => {
+    for (let i = 0; i < 5; i++) expect((await login('admin', `guess-${i}`, here)).status).toBe(401);
+    const refused = await login('admin', 'secret', here);
     expect(refused.status).toBe(429);
-    // The first failure leaves the window 15 min after it, 10 min from now.
-    expect(refused.headers.get('retry-after')).toBe('600');
+    expect(refused.headers.get('retry-after')).toBe('30');
     expect(sessionCookie(refused)).toBeUndefined();
-    // Basic and the current-user route are throttled the same way; other users are not.
-    const viaBasic = await get('/api/metadata/patients', basic('admin', 'secret'));
+    // Basic and the current-user route are throttled the same way.
+    const viaBasic = await get('/api/metadata/patients', basic('admin', 'secret'), here);
     expect(viaBasic.status).toBe(429);
     expect(Number(viaBasic.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect((await get('/api/users/current', basic('admin', 'secret'))).status).toBe(429);
-    await t.users.create({ user: 'other', role: 'USER', password: 'other-password' });
-    expect((await login('other', 'other-password')).status).toBe(204);
+    expect((await get('/api/users/current', basic('admin', 'secret'), here)).status).toBe(429);
 
-    t.clock.now += 10 * MINUTE - 1000;
-    expect((await login('admin', 'secret')).status).toBe(429);
-    t.clock.now += 1000;
-    expect((await login('admin', 'secret')).status).toBe(204);
+    // Each further failure doubles the wait: 30 s, then 60 s, then 120 s…
+    t.clock.now += 30_000;
+    expect((await login('admin', 'guess-5', here)).status).toBe(401);
+    expect((await login('admin', 'secret', here)).headers.get('retry-after')).toBe('60');
+    t.clock.now += 60_000;
+    expect((await login('admin', 'guess-6', here)).status).toBe(401);
+    expect((await login('admin', 'secret', here)).headers.get('retry-after')).toBe('120');
+    t.clock.now += 120_000;
+    expect((await login('admin', 'secret', here)).status).toBe(204);
+  });
+
+  it('never refuses the right password from another address, other names, or open sessions', async () => {
+    const session = sessionCookie(await login('admin', 'secret', elsewhere))!.token;
+    await t.users.create({ user: 'other', role: 'USER', password: 'other-password' });
+    for (let i = 0; i < 20; i++)
+      expect((await login('admin', `guess-${i}`, here)).status).toBe(i < 5 ? 401 : 429);
+    expect((await login('admin', 'secret', here)).status).toBe(429);
+    expect((await login('admin', 'secret', elsewhere)).status).toBe(204);
+    expect((await get('/api/metadata/patients', basic('admin', 'secret'), elsewhere)).status).toBe(200);
+    expect((await login('other', 'other-password', here)).status).toBe(204);
+    expect((await get('/api/metadata/patients', withCookie(session), here)).status).toBe(200);
   });
 
   it('counts failed Basic authentication too', async () => {
     for (let i = 0; i < 5; i++)
-      expect((await get('/api/metadata/patients', basic('admin', `guess-${i}`))).status).toBe(401);
-    expect((await login('admin', 'secret')).status).toBe(429);
+      expect((await get('/api/metadata/patients', basic('admin', `guess-${i}`), here)).status).toBe(401);
+    expect((await login('admin', 'secret', here)).status).toBe(429);
   });
 
-  it('refuses an address after 5 failures within 15 minutes, whatever the user name', async () => {
-    const address = '198.51.100.7';
-    for (let i = 0; i < 5; i++) expect((await login(`name-${i}`, 'x', address)).status).toBe(401);
-    const refused = await login('admin', 'secret', address);
-    expect(refused.status).toBe(429);
-    expect(refused.headers.get('retry-after')).toBe('900');
-    expect((await get('/api/metadata/patients', basic('admin', 'secret'), address)).status).toBe(429);
-    expect((await login('admin', 'secret', '198.51.100.8')).status).toBe(204);
+  it('lets failures from one address for many names lock nobody out', async () => {
+    for (let i = 0; i < 10; i++) expect((await login(`name-${i}`, 'x', here)).status).toBe(401);
+    expect((await login('admin', 'secret', here)).status).toBe(204);
+  });
+
+  it('forgets failures once they leave the 15-minute window', async () => {
+    for (let i = 0; i < 5; i++) await login('admin', 'nope', here);
+    t.clock.now += 30_000;
+    expect((await login('admin', 'nope', here)).status).toBe(401);
     t.clock.now += 15 * MINUTE;
-    expect((await login('admin', 'secret', address)).status).toBe(204);
+    expect((await login('admin', 'nope', here)).status).toBe(401);
+    expect((await login('admin', 'secret', here)).status).toBe(204);
   });
 
-  it('forgets failures of a user name once it logs in, and keeps the count across a restart', async () => {
-    for (let i = 0; i < 4; i++) await login('admin', 'nope');
-    expect((await login('admin', 'secret')).status).toBe(204);
-    for (let i = 0; i < 4; i++) await login('admin', 'nope');
+  it('forgets failures of a pair once it logs in, and keeps the count across a restart', async () => {
+    for (let i = 0; i < 4; i++) await login('admin', 'nope', here);
+    expect((await login('admin', 'secret', here)).status).toBe(204);
+    for (let i = 0; i < 4; i++) await login('admin', 'nope', here);
     await t.restart();
-    expect((await login('admin', 'nope')).status).toBe(401);
-    expect((await login('admin', 'secret')).status).toBe(429);
+    expect((await login('admin', 'nope', here)).status).toBe(401);
+    expect((await login('admin', 'secret', here)).status).toBe(429);
+  });
+
+  it('believes X-Forwarded-For only from trusted proxies', async () => {
+    const proxied = await createTestApp({ trustedProxies: ['10.0.0.0/8'] });
+    try {
+      const via = (address: string, forwardedFor: string, pass: string) =>
+        proxied.app.request(
+          '/api/users/login',
+          {
+            ...json({ user: 'admin', pass }),
+            headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor },
+          },
+          from(address),
+        );
+      // Through the proxy, each client is told apart: one client's failures do not throttle another.
+      for (let i = 0; i < 5; i++) expect((await via('10.1.2.3', '198.51.100.1', 'nope')).status).toBe(401);
+      expect((await via('10.1.2.3', '198.51.100.1', 'secret')).status).toBe(429);
+      expect((await via('10.1.2.3', '198.51.100.2', 'secret')).status).toBe(204);
+      // A forged entry left of the proxy's own is not believed over it.
+      expect((await via('10.1.2.3', '198.51.100.2, 198.51.100.1', 'secret')).status).toBe(429);
+      // From an untrusted peer the header is ignored: the peer itself is the client.
+      for (let i = 0; i < 5; i++)
+        expect((await via('192.0.2.200', `198.51.100.${10 + i}`, 'nope')).status).toBe(401);
+      expect((await via('192.0.2.200', '198.51.100.99', 'secret')).status).toBe(429);
+    } finally {
+      await proxied.cleanup();
+    }
   });
 });
 

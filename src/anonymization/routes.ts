@@ -7,26 +7,37 @@ import { stream as honoStream } from 'hono/streaming';
 import { z } from 'zod';
 import type { ApiDeps } from '../api/deps.js';
 import type { AuthEnv } from '../api/auth.js';
-import { idParam, jsonBody, pagingParams, parseOr400 } from '../api/params.js';
+import {
+  idParam,
+  jsonBody,
+  MAX_JSON_BODY,
+  pagingParams,
+  parseJson,
+  parseOr400,
+  readLimited,
+} from '../api/params.js';
 import { BadRequestError, NotFoundError, SluiceError } from '../errors.js';
 import { tagValuesFromJson, type AnonymizationService } from './service.js';
 import { normalizeOptions } from './deid/profile.js';
 import type { AnonymizationKeyValue } from './store.js';
 import { parseTagTree, tagTreeToJson } from '../dicom/tag-path.js';
 
-const profileSchema = z.object({
+const profileSchema = z.strictObject({
   options: z.array(z.object({ name: z.string() }).passthrough()).describe('Confidentiality options by name'),
 });
-const tagValueSchema = z.object({ tagPath: z.unknown(), value: z.string() });
-const anonymizationData = z.object({
+const tagValueSchema = z.strictObject({ tagPath: z.unknown(), value: z.string() });
+const anonymizationData = z.strictObject({
   profile: profileSchema.default({ options: [] }),
   tagValues: z.array(tagValueSchema).default([]),
 });
-const bulkAnonymizationData = z.object({
+const bulkAnonymizationData = z.strictObject({
   profile: profileSchema.default({ options: [] }),
   imageTagValuesSet: z
     .array(
-      z.object({ imageId: z.number().int().nonnegative(), tagValues: z.array(tagValueSchema).default([]) }),
+      z.strictObject({
+        imageId: z.number().int().nonnegative(),
+        tagValues: z.array(tagValueSchema).default([]),
+      }),
     )
     .max(100_000),
 });
@@ -192,16 +203,10 @@ export function anonymizationRoutes(deps: ApiDeps): Hono<AuthEnv> {
 
 /** `PUT /api/images/{id}/anonymize` and `POST /api/images/{id}/anonymized`. */
 export function imageAnonymizationRoutes(deps: ApiDeps): Hono<AuthEnv> {
-  const request = async (req: { text(): Promise<string> }) => {
-    const text = await req.text();
-    let json: unknown = {};
-    if (text.trim()) {
-      try {
-        json = JSON.parse(text);
-      } catch (err) {
-        throw new BadRequestError(`Malformed JSON body: ${(err as Error).message}`);
-      }
-    }
+  // No body at all means the Basic Profile without tag values; a body must be a valid AnonymizationData.
+  const request = async (req: { raw: Request }) => {
+    const text = (await readLimited(req.raw, MAX_JSON_BODY)).toString('utf8');
+    const json = text.trim() ? parseJson(text) : {};
     const body = parseOr400(anonymizationData, json, 'body (AnonymizationData)');
     return { options: optionNames(body.profile), tagValues: tagValuesFromJson(body.tagValues, 'tagValues') };
   };

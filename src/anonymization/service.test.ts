@@ -6,7 +6,7 @@ import { openSqliteState } from '../storage/sqlite-state.js';
 import { makeInstance, newUid } from '../../test/fixtures/dicom-fixtures.js';
 import { AnonymizationService, keyIdentifiers } from './service.js';
 import { attr, parseHeader } from '../dicom/header.js';
-import { mapUid } from './deid/anonymize.js';
+import { mapUid } from './deid/derive.js';
 import type { StateStore } from '../storage/state-store.js';
 
 let dir: string;

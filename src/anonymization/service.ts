@@ -18,14 +18,9 @@ import type { Origin } from '../pipeline/origin.js';
 import type { AnonymizationKey, AnonymizationKeyStore, KeyIdentifiers, KeyLevel, KeyMatch } from './store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Image, MetadataIndex } from '../storage/metadata-index.js';
-import {
-  anonymize,
-  setRootValues,
-  TAG,
-  type AnonymizeResult,
-  type RootChange,
-  type RootTagValue,
-} from './deid/anonymize.js';
+import { anonymize, setRootValues, type RootChange, type RootTagValue } from './deid/anonymize.js';
+import { TAG } from './deid/tags.js';
+import type { AnonymizeResult } from './deid/result.js';
 import { OPTIONS, OPTION_NAMES, type ConfidentialityOption } from './deid/profile.js';
 import { tagString, tagTreeFromJson, TagPathError } from '../dicom/tag-path.js';
 

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import type { ApiDeps } from './deps.js';
-import { guard, type AuthEnv } from './auth.js';
+import { guard, trustedProxies, type AuthEnv } from './auth.js';
 import { onError } from './problem.js';
 import { systemRoutes } from './routes/system.js';
 import { metadataRoutes } from './routes/metadata.js';
@@ -27,7 +27,7 @@ import { uiRoutes } from '../ui/server.js';
 export function createApp(deps: ApiDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   // Every path, not only /api: a route added anywhere is protected by the policy's defaults.
-  app.use('*', guard(deps.users));
+  app.use('*', guard(deps.users, trustedProxies(deps.trustedProxies ?? [])));
   app.route('/api/system', systemRoutes(deps));
   app.route('/api/users', usersRoutes(deps));
   app.route('/api/metadata', metadataRoutes(deps));

@@ -1,11 +1,14 @@
 /**
  * Authentication and authorization, as Slicebox does them: HTTP Basic if the request carries it, else the
- * `slicebox-session` cookie from `POST /api/users/login`. Refusals are plain text, and a 401 carries no
+ * `slicebox-session` cookie from `POST /api/users/login`. The caller's address (for login throttling) is the
+ * socket's peer, or what a trusted reverse proxy forwarded. Refusals are plain text, and a 401 carries no
  * `WWW-Authenticate` challenge, so browsers show no popup. Which role a route needs is in ./policy.ts.
  */
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import { matchedRoutes } from 'hono/route';
+import { ConfigError } from '../errors.js';
 import { hasRole, type Authentication, type UserService } from '../users/service.js';
 import type { Role, UserInfo } from '../users/store.js';
 import { accessFor, defaultAccess } from './policy.js';
@@ -13,12 +16,61 @@ import { accessFor, defaultAccess } from './policy.js';
 export const SESSION_COOKIE = 'slicebox-session';
 
 export type AuthUser = UserInfo;
-export type AuthEnv = { Variables: { user: AuthUser } };
+export type AuthEnv = { Variables: { user: AuthUser; clientAddress: string } };
 
-/** The peer's address from @hono/node-server; 'unknown' without a socket (as in app.request() tests). */
-export function remoteAddress(c: Context): string {
+/** The socket peer's address from @hono/node-server; 'unknown' without a socket (app.request() tests). */
+function socketAddress(c: Context): string {
   const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
-  return env?.incoming?.socket?.remoteAddress ?? 'unknown';
+  const address = env?.incoming?.socket?.remoteAddress ?? 'unknown';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+/**
+ * The addresses whose `X-Forwarded-For` is believed (reverse proxies, `SLUICE_TRUSTED_PROXIES`): single
+ * addresses or CIDR blocks, IPv4 or IPv6. Throws on an entry that is neither.
+ */
+export function trustedProxies(entries: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [address, prefix, extra] = entry.trim().split('/');
+    const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : undefined;
+    const bits = prefix === undefined ? undefined : Number(prefix);
+    const maxBits = family === 'ipv4' ? 32 : 128;
+    if (
+      !family ||
+      extra !== undefined ||
+      (bits !== undefined && !(Number.isInteger(bits) && bits >= 0 && bits <= maxBits))
+    )
+      throw new ConfigError(`SLUICE_TRUSTED_PROXIES: "${entry}" is not an IP address or CIDR block`);
+    if (bits === undefined) list.addAddress(address, family);
+    else list.addSubnet(address, bits, family);
+  }
+  return list;
+}
+
+const isTrusted = (proxies: BlockList, address: string) =>
+  (isIPv4(address) && proxies.check(address, 'ipv4')) || (isIPv6(address) && proxies.check(address, 'ipv6'));
+
+/**
+ * Who is calling, as far as it can be told: the socket's peer, unless that peer is a trusted proxy; then
+ * the right-most address of `X-Forwarded-For` that is not a trusted proxy (the left-most ones are whatever
+ * the client claimed, so they are never believed over a proxy's own entry).
+ */
+export function clientAddress(c: Context, proxies?: BlockList): string {
+  const peer = socketAddress(c);
+  if (!proxies || !isTrusted(proxies, peer)) return peer;
+  const forwarded = (c.req.header('x-forwarded-for') ?? '')
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean)
+    .map((a) => (a.startsWith('::ffff:') ? a.slice(7) : a));
+  for (let i = forwarded.length - 1; i >= 0; i--) if (!isTrusted(proxies, forwarded[i])) return forwarded[i];
+  return forwarded[0] ?? peer;
+}
+
+/** The caller's address as the guard determined it (trusted proxies applied). */
+export function remoteAddress(c: Context): string {
+  return (c.get('clientAddress') as string | undefined) ?? socketAddress(c);
 }
 
 type Identity = Authentication | { kind: 'anonymous' } | { kind: 'no-session' };
@@ -98,8 +150,9 @@ export function requireRole(role: Role): MiddlewareHandler<AuthEnv> {
  * Applied once to the whole app: finds the route that will answer, looks up the access it needs in the
  * policy table, authenticates the caller unless the route is public, and checks the role.
  */
-export function guard(users: UserService): MiddlewareHandler<AuthEnv> {
+export function guard(users: UserService, proxies?: BlockList): MiddlewareHandler<AuthEnv> {
   return async (c, next) => {
+    c.set('clientAddress', clientAddress(c, proxies));
     const route = matchedRoutes(c)
       .slice(c.req.routeIndex + 1)
       .find((r) => r.method !== 'ALL');

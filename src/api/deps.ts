@@ -39,6 +39,8 @@ export interface ApiDeps {
   /** Boxes, their transactions and the box protocol's serving side (state store). */
   boxes: BoxService;
   version: string;
+  /** Reverse proxies whose X-Forwarded-For names the client (addresses or CIDR blocks). */
+  trustedProxies?: readonly string[];
   /** PNG rendering, image information and thumbnails (worker threads); absent, those routes answer 503. */
   renderer?: RenderService;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BadRequestError } from '../errors.js';
+import { BadRequestError, SluiceError } from '../errors.js';
 
 export const DEFAULT_COUNT = 20;
 export const MAX_COUNT = 10_000;
@@ -35,12 +35,38 @@ export function parseOr400<T>(schema: z.ZodType<T>, value: unknown, what: string
   return r.data;
 }
 
-/** Reads a JSON body, 400 with a message when it is not JSON. */
-export async function jsonBody(req: { text(): Promise<string> }): Promise<unknown> {
-  const text = await req.text();
+/** The largest JSON body a route reads (queries, rules, id lists…): a few hundred KB at most in real use. */
+export const MAX_JSON_BODY = 1024 * 1024;
+
+/**
+ * The request body, refused with 413 as soon as it passes `limit` bytes (a declared Content-Length over
+ * it is refused before anything is read), so an oversized body is never held in memory.
+ */
+export async function readLimited(req: Request, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers.get('content-length') ?? NaN);
+  const tooLarge = () => new SluiceError('API.TOO_LARGE', `request body is larger than ${limit} bytes`, 413);
+  if (declared > limit) throw tooLarge();
+  if (!req.body) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge();
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Parses JSON text, 400 with a message when it is not JSON. */
+export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
     throw new BadRequestError(`Malformed JSON body: ${(err as Error).message}`);
   }
+}
+
+/** Reads a JSON body of at most MAX_JSON_BODY bytes: 413 past it, 400 when it is not JSON. */
+export async function jsonBody(req: { raw: Request }): Promise<unknown> {
+  return parseJson((await readLimited(req.raw, MAX_JSON_BODY)).toString('utf8'));
 }

@@ -14,21 +14,23 @@ import { hasRole } from '../users/service.js';
 
 const paging = (query: Record<string, string>) => parseOr400(pagingParams, query, 'Query parameters');
 
-const profile = z.object({
+const profile = z.strictObject({
   options: z.array(z.object({ name: z.string() }).passthrough()).describe('Confidentiality options by name'),
 });
 const optionNames = (p: z.infer<typeof profile> | undefined) => (p?.options ?? []).map((o) => o.name);
 
-const connectionInput = z.object({
+const connectionInput = z.strictObject({
   name: z.string({ error: 'name must be a string' }),
   defaultProfile: profile.optional(),
 });
 const remoteBoxInput = connectionInput.extend({ baseUrl: z.string({ error: 'baseUrl must be a string' }) });
-const tagValue = z.object({ tagPath: z.unknown(), value: z.string() });
-const sendInput = z.object({
+const tagValue = z.strictObject({ tagPath: z.unknown(), value: z.string() });
+const sendInput = z.strictObject({
   profile: profile.optional(),
   imageTagValuesSet: z
-    .array(z.object({ imageId: z.number().int().nonnegative(), tagValues: z.array(tagValue).default([]) }))
+    .array(
+      z.strictObject({ imageId: z.number().int().nonnegative(), tagValues: z.array(tagValue).default([]) }),
+    )
     .max(100_000),
 });
 

@@ -8,7 +8,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Hono, type Context } from 'hono';
 import type { ApiDeps } from '../api/deps.js';
 import type { AuthEnv } from '../api/auth.js';
-import { jsonBody } from '../api/params.js';
+import { parseJson, readLimited } from '../api/params.js';
 import { BadRequestError, SluiceError } from '../errors.js';
 
 const MAX_POLL = 1000;
@@ -16,22 +16,8 @@ const MAX_POLL = 1000;
 const MAX_SMALL_BODY = 1024 * 1024;
 
 /** Reads a small body as text, refusing (413) one larger than MAX_SMALL_BODY without buffering it. */
-async function smallBody(c: Context): Promise<string> {
-  if (!c.req.raw.body) return '';
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of Readable.fromWeb(c.req.raw.body as WebReadableStream)) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_SMALL_BODY)
-      throw new SluiceError('BOX.BODY_TOO_LARGE', `request body over ${MAX_SMALL_BODY} bytes`, 413);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-const smallJson = async (c: Context) => {
-  const text = await smallBody(c);
-  return jsonBody({ text: async () => text });
-};
+const smallBody = async (c: Context) => (await readLimited(c.req.raw, MAX_SMALL_BODY)).toString('utf8');
+const smallJson = async (c: Context) => parseJson(await smallBody(c));
 
 function intParam(c: Context, name: string, min = 0): number {
   const value = c.req.query(name);
@@ -67,7 +53,7 @@ export function transactionsRoutes(deps: ApiDeps): Hono<AuthEnv> {
       const text = (await smallBody(c)).trim();
       let status = text;
       if (text.startsWith('{')) {
-        const json = (await jsonBody({ text: async () => text })) as { status?: unknown };
+        const json = parseJson(text) as { status?: unknown };
         status = typeof json.status === 'string' ? json.status : '';
       }
       boxes.setIncomingStatus(box, transactionId, status.replace(/^"|"$/g, ''));

@@ -2,6 +2,7 @@ import dcmjs from 'dcmjs';
 import { describe, expect, it } from 'vitest';
 import { applyTagFilters, type CompiledTagFilter } from './filter.js';
 import { parseHeader } from './header.js';
+import { datasetOffset } from './part10.js';
 import { parseTagTree } from './tag-path.js';
 import { IMPLICIT_VR_LE, makeInstance } from '../../test/fixtures/dicom-fixtures.js';
 
@@ -103,7 +104,7 @@ describe.each([
     const pixels = (b: Buffer) => b.subarray(parseHeader(b).pixelDataOffset);
     expect(pixels(out.bytes).equals(pixels(original))).toBe(true);
     // The file meta information is untouched.
-    const metaEnd = 144 + original.readUInt32LE(140);
+    const metaEnd = datasetOffset(original);
     expect(out.bytes.subarray(0, metaEnd).equals(original.subarray(0, metaEnd))).toBe(true);
   });
 

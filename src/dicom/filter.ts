@@ -4,10 +4,12 @@
  * the lengths of sequences and items that lose content are rewritten. Slicebox's order: the union of the
  * blacklists first, then the union of the whitelists.
  */
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { InvalidDicomError, SluiceError } from '../errors.js';
-import { parseHeader, TransferSyntax, type DicomHeader } from './header.js';
-import { isSequenceTag, relation, tagOfKeyword, type PathStep, type TagTree } from './tag-path.js';
+import { deflateRawSync } from 'node:zlib';
+import { SluiceError } from '../errors.js';
+import { parseHeader, type DicomHeader } from './header.js';
+import { splitPart10 } from './part10.js';
+import { relation, tagOfKeyword, type PathStep, type TagTree } from './tag-path.js';
+import { DatasetWalker, type RawElement, type RawItem } from './walker.js';
 
 export type TagFilterType = 'WHITELIST' | 'BLACKLIST';
 
@@ -51,157 +53,6 @@ export class TagFilterError extends SluiceError {
   }
 }
 
-const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
-const UNDEFINED = 0xffffffff;
-const ITEM = 0xfffee000;
-const ITEM_END = 0xfffee00d;
-const SEQUENCE_END = 0xfffee0dd;
-
-/** A parsed item: its byte range and elements (shared with src/dicom/modify.ts). */
-export interface RawItem {
-  start: number;
-  end: number;
-  undefinedLength: boolean;
-  elements: RawElement[];
-}
-export interface RawElement {
-  tag: number;
-  start: number;
-  end: number;
-  /** Header bytes (tag, VR, length). */
-  headerLength: number;
-  /** Offset of the 4-byte length field, for sequences whose length is rewritten. */
-  lengthOffset: number;
-  undefinedLength: boolean;
-  /** Present on sequences. */
-  items?: RawItem[];
-}
-
-/** Walks a dataset's bytes into elements, sequences and items, recording byte ranges. */
-export class Reader {
-  constructor(
-    readonly buf: Buffer,
-    readonly explicit: boolean,
-    readonly littleEndian: boolean,
-  ) {}
-  u16(o: number): number {
-    return this.littleEndian ? this.buf.readUInt16LE(o) : this.buf.readUInt16BE(o);
-  }
-  u32(o: number): number {
-    return this.littleEndian ? this.buf.readUInt32LE(o) : this.buf.readUInt32BE(o);
-  }
-  tag(o: number): number {
-    this.need(o, 4);
-    return ((this.u16(o) << 16) | this.u16(o + 2)) >>> 0;
-  }
-  need(o: number, n: number): void {
-    if (o + n > this.buf.length) throw new InvalidDicomError(`truncated at byte ${o}`);
-  }
-
-  /** Elements from `offset` up to `end`, or up to an item delimiter when `end` is undefined. */
-  elements(offset: number, end: number | undefined, depth: number): { elements: RawElement[]; next: number } {
-    if (depth > 64) throw new InvalidDicomError('sequences nested deeper than 64 levels');
-    const elements: RawElement[] = [];
-    for (;;) {
-      if (end !== undefined && offset >= end) return { elements, next: offset };
-      const tag = this.tag(offset);
-      if (end === undefined && tag === ITEM_END) return { elements, next: offset + 8 };
-      const element = this.element(offset, tag, depth);
-      elements.push(element);
-      offset = element.end;
-    }
-  }
-
-  private element(offset: number, tag: number, depth: number): RawElement {
-    this.need(offset, 8);
-    let vr = '';
-    let headerLength = 8;
-    let lengthOffset = offset + 4;
-    let length: number;
-    if (this.explicit && tag >>> 16 !== 0xfffe) {
-      vr = this.buf.toString('latin1', offset + 4, offset + 6);
-      if (LONG_VRS.has(vr)) {
-        this.need(offset, 12);
-        headerLength = 12;
-        lengthOffset = offset + 8;
-        length = this.u32(offset + 8);
-      } else {
-        lengthOffset = -1;
-        length = this.u16(offset + 6);
-      }
-    } else length = this.u32(offset + 4);
-    const valueStart = offset + headerLength;
-    const undefinedLength = length === UNDEFINED;
-    const sequence = this.explicit
-      ? vr === 'SQ'
-      : isSequenceTag(tag) ||
-        (undefinedLength && tag !== 0x7fe00010 && tag >>> 16 !== 0xfffe) ||
-        this.looksLikeSequence(valueStart, length, depth);
-    if (sequence) {
-      const { items, next } = this.items(
-        valueStart,
-        undefinedLength ? undefined : valueStart + length,
-        depth,
-      );
-      return { tag, start: offset, end: next, headerLength, lengthOffset, undefinedLength, items };
-    }
-    if (undefinedLength) {
-      // Encapsulated pixel data or UN of undefined length: fragments of defined length up to the delimiter.
-      let o = valueStart;
-      for (;;) {
-        const t = this.tag(o);
-        this.need(o, 8);
-        const len = this.u32(o + 4);
-        if (t === SEQUENCE_END)
-          return { tag, start: offset, end: o + 8, headerLength, lengthOffset, undefinedLength };
-        if (t !== ITEM || len === UNDEFINED)
-          throw new TagFilterError(`cannot walk undefined-length value of ${tag.toString(16)}`);
-        this.need(o + 8, len);
-        o += 8 + len;
-      }
-    }
-    this.need(valueStart, length);
-    return { tag, start: offset, end: valueStart + length, headerLength, lengthOffset, undefinedLength };
-  }
-
-  /**
-   * Implicit VR data does not say which private elements are sequences: one whose value starts with an item
-   * and parses as items is taken for a sequence (as DCMTK does).
-   */
-  private looksLikeSequence(valueStart: number, length: number, depth: number): boolean {
-    if (length < 8 || length === UNDEFINED || valueStart + length > this.buf.length) return false;
-    if (this.tag(valueStart) !== ITEM) return false;
-    try {
-      this.items(valueStart, valueStart + length, depth);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  private items(offset: number, end: number | undefined, depth: number): { items: RawItem[]; next: number } {
-    const items: RawItem[] = [];
-    for (;;) {
-      if (end !== undefined && offset >= end) return { items, next: offset };
-      const tag = this.tag(offset);
-      this.need(offset, 8);
-      const length = this.u32(offset + 4);
-      if (tag === SEQUENCE_END) return { items, next: offset + 8 };
-      if (tag !== ITEM) throw new InvalidDicomError(`unexpected (${tag.toString(16)}) inside a sequence`);
-      if (length === UNDEFINED) {
-        const { elements, next } = this.elements(offset + 8, undefined, depth + 1);
-        items.push({ start: offset, end: next, undefinedLength: true, elements });
-        offset = next;
-      } else {
-        this.need(offset + 8, length);
-        const { elements } = this.elements(offset + 8, offset + 8 + length, depth + 1);
-        items.push({ start: offset, end: offset + 8 + length, undefinedLength: false, elements });
-        offset += 8 + length;
-      }
-    }
-  }
-}
-
 type Decision = 'keep' | 'drop' | 'descend';
 
 /** What one pass (all blacklists, or all whitelists) does with an element or an item at `path`. */
@@ -218,7 +69,7 @@ function decide(type: TagFilterType, trees: readonly TagTree[], path: readonly P
 
 /** One filter pass over a dataset's bytes; returns the new dataset bytes. */
 function filterPass(
-  reader: Reader,
+  reader: DatasetWalker,
   elements: RawElement[],
   type: TagFilterType,
   trees: readonly TagTree[],
@@ -303,19 +154,15 @@ export function applyTagFilters(
   if (!blacklist.length && !whitelisting) return undefined;
 
   const header = known ?? parseHeader(file);
-  const datasetStart = 144 + file.readUInt32LE(140);
-  const meta = file.subarray(0, datasetStart);
-  const ts = header.transferSyntaxUid;
-  const deflated = ts === TransferSyntax.DeflatedExplicitVRLittleEndian;
-  let dataset = deflated ? inflateRawSync(file.subarray(datasetStart)) : file.subarray(datasetStart);
-  const explicit = ts !== TransferSyntax.ImplicitVRLittleEndian;
-  const littleEndian = ts !== TransferSyntax.ExplicitVRBigEndian;
+  const part10 = splitPart10(file, header.transferSyntaxUid);
+  const { meta, deflated, explicit, littleEndian } = part10;
+  let dataset = part10.dataset;
 
   // The last pass writes the file meta in front of its output (unless the dataset is deflated afterwards),
   // so the whole file is copied once per pass and not once more at the end.
   let bytes: Buffer | undefined;
   const pass = (type: TagFilterType, trees: readonly TagTree[], last: boolean) => {
-    const reader = new Reader(dataset, explicit, littleEndian);
+    const reader = new DatasetWalker(dataset, explicit, littleEndian);
     const elements = reader.elements(0, dataset.length, 0).elements;
     if (last && !deflated) {
       bytes = filterPass(reader, elements, type, trees, meta);

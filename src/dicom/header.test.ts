@@ -1,6 +1,8 @@
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { attr, buildFileMeta, isStorageSopClass, parseHeader, TransferSyntax } from './header.js';
+import { attr, isStorageSopClass, parseHeader } from './header.js';
+import { buildFileMeta, datasetOffset } from './part10.js';
+import { TransferSyntax } from './transfer-syntax.js';
 import { InvalidDicomError, UnsupportedContextError } from '../errors.js';
 import {
   makeInstance,
@@ -9,7 +11,7 @@ import {
   CT_IMAGE_STORAGE,
 } from '../../test/fixtures/dicom-fixtures.js';
 
-const datasetOf = (f: Buffer) => f.subarray(144 + f.readUInt32LE(140));
+const datasetOf = (f: Buffer) => f.subarray(datasetOffset(f));
 const withMeta = (transferSyntaxUid: string, dataset: Buffer, sopInstanceUid = newUid()) =>
   Buffer.concat([
     buildFileMeta({ sopClassUid: CT_IMAGE_STORAGE, sopInstanceUid, transferSyntaxUid }),

@@ -1,7 +1,9 @@
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { modifyAttributes, type TagMapping } from './modify.js';
-import { parseHeader, TransferSyntax, type DicomDataset } from './header.js';
+import { parseHeader, type DicomDataset } from './header.js';
+import { datasetOffset } from './part10.js';
+import { TransferSyntax } from './transfer-syntax.js';
 import { parseTagTree } from './tag-path.js';
 import { IMPLICIT_VR_LE, makeInstance } from '../../test/fixtures/dicom-fixtures.js';
 
@@ -81,7 +83,7 @@ describe('modifyAttributes', () => {
 
   it('rewrites deflated files and deflates them again', () => {
     const plain = instance();
-    const start = 144 + plain.readUInt32LE(140);
+    const start = datasetOffset(plain);
     const meta = Buffer.from(plain.subarray(0, start));
     const from = meta.indexOf(TransferSyntax.ExplicitVRLittleEndian + '\0');
     // Same length as the explicit UID plus padding? No: rebuild with the meta helper instead.

@@ -6,23 +6,15 @@
  * change, and group lengths of the dataset (retired) are left out. SOPClassUID and SOPInstanceUID changes are
  * mirrored into the file meta information.
  */
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { deflateRawSync } from 'node:zlib';
 import { BadRequestError, SluiceError } from '../errors.js';
-import { parseHeader, TransferSyntax, type DicomHeader } from './header.js';
-import { Reader, type RawElement, type RawItem } from './filter.js';
-import {
-  charsetOf,
-  elementHeader,
-  encodeElement,
-  encodeValue,
-  isTextWritable,
-  type Charset,
-  type Syntax,
-} from './values.js';
+import { parseHeader, type DicomHeader } from './header.js';
+import { splitPart10 } from './part10.js';
+import { DatasetWalker, type RawElement, type RawItem } from './walker.js';
+import { elementHeader, encodeElement, type Syntax } from './encode.js';
+import { charsetOf, encodeValue, isTextWritable, type Charset } from './values.js';
 import { formatTagTree, tagString, type TagTree } from './tag-path.js';
-import dcmjs from 'dcmjs';
-
-const { DicomMetaDictionary } = dcmjs.data;
+import { unambiguousDictionaryVr } from './vr.js';
 
 export interface TagMapping {
   readonly tree: TagTree;
@@ -83,15 +75,9 @@ function arrange(mappings: readonly TagMapping[]): Level {
   return root;
 }
 
-/** The VR of a dictionary tag, or undefined (private, unknown, or ambiguous like US/SS). */
-function dictionaryVr(tag: number): string | undefined {
-  const vr = (DicomMetaDictionary.dictionary[tagString(tag)] as { vr?: string } | undefined)?.vr;
-  return vr && /^[A-Z]{2}$/.test(vr) ? vr : undefined;
-}
-
 class Rewriter {
   constructor(
-    private readonly reader: Reader,
+    private readonly reader: DatasetWalker,
     private readonly syntax: Syntax,
     private readonly charset: Charset,
   ) {}
@@ -145,7 +131,7 @@ class Rewriter {
     if (element.items)
       throw new BadRequestError(`tag path ${mapped.path}: is a sequence; set attributes inside its items`);
     let vr = this.vrOf(element);
-    if (!vr || vr === 'UN') vr = dictionaryVr(element.tag) ?? '';
+    if (!vr || vr === 'UN') vr = unambiguousDictionaryVr(element.tag) ?? '';
     if (!vr)
       throw new BadRequestError(
         `tag path ${mapped.path}: its VR is not known (private or ambiguous element in implicit VR data)`,
@@ -154,7 +140,7 @@ class Rewriter {
   }
 
   private newElement(tag: number, mapped: { value: string; path: string }): Buffer {
-    const vr = dictionaryVr(tag);
+    const vr = unambiguousDictionaryVr(tag);
     if (!vr)
       throw new BadRequestError(
         `tag path ${mapped.path}: not in the file, and its VR is not known, so it cannot be added`,
@@ -218,15 +204,15 @@ export function modifyAttributes(
   if (!mappings.length) throw new BadRequestError('no tag mappings given');
   const root = arrange(mappings);
   const header = parseHeader(file);
-  const ts = header.transferSyntaxUid;
-  const syntax: Syntax = {
-    explicit: ts !== TransferSyntax.ImplicitVRLittleEndian,
-    littleEndian: ts !== TransferSyntax.ExplicitVRBigEndian,
-  };
-  const deflated = ts === TransferSyntax.DeflatedExplicitVRLittleEndian;
-  const datasetStart = 144 + file.readUInt32LE(140);
-  const dataset = deflated ? inflateRawSync(file.subarray(datasetStart)) : file.subarray(datasetStart);
-  const reader = new Reader(dataset, syntax.explicit, syntax.littleEndian);
+  const {
+    meta: storedMeta,
+    dataset,
+    deflated,
+    explicit,
+    littleEndian,
+  } = splitPart10(file, header.transferSyntaxUid);
+  const syntax: Syntax = { explicit, littleEndian };
+  const reader = new DatasetWalker(dataset, syntax.explicit, syntax.littleEndian);
   const elements = reader.elements(0, dataset.length, 0).elements;
   // From the bytes: dcmjs reports every character set as ISO_IR 192 once it has decoded the values.
   const stored = elements.find((e) => e.tag === SPECIFIC_CHARACTER_SET);
@@ -237,7 +223,7 @@ export function modifyAttributes(
   const charset = charsetOf(characterSet) ?? 'ascii';
   const parts = new Rewriter(reader, syntax, charset).elements(elements, root, '');
   const body = Buffer.concat(parts);
-  const meta = rewriteMeta(file.subarray(0, datasetStart), {
+  const meta = rewriteMeta(storedMeta, {
     sopClassUid: root.values.get(SOP_CLASS_UID)?.value,
     sopInstanceUid: root.values.get(SOP_INSTANCE_UID)?.value,
   });
@@ -256,7 +242,7 @@ function rewriteMeta(meta: Buffer, uids: { sopClassUid?: string; sopInstanceUid?
   if (uids.sopClassUid === undefined && uids.sopInstanceUid === undefined) return meta;
   const syntax: Syntax = { explicit: true, littleEndian: true };
   const group = meta.subarray(132);
-  const reader = new Reader(group, true, true);
+  const reader = new DatasetWalker(group, true, true);
   const level = newLevel();
   if (uids.sopClassUid !== undefined)
     level.values.set(0x00020002, {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseHeader, TransferSyntax, attr } from './header.js';
+import { parseHeader, attr } from './header.js';
+import { TransferSyntax } from './transfer-syntax.js';
 import { readJpegInfo } from './jpeg.js';
 import { SECONDARY_CAPTURE_IMAGE_STORAGE, secondaryCaptureFromJpeg } from './secondary-capture.js';
 import type { Patient, Study } from '../storage/metadata-index.js';

@@ -4,8 +4,11 @@
  * come from what the index holds; the instance starts a new series.
  */
 import { randomUUID } from 'node:crypto';
-import { buildFileMeta, TransferSyntax } from './header.js';
-import { encodeElement, encodeValue, EXPLICIT_LITTLE, type Charset } from './values.js';
+import { buildFileMeta } from './part10.js';
+import { TransferSyntax } from './transfer-syntax.js';
+import { elementHeader, encodeElement, EXPLICIT_LITTLE, itemHeader } from './encode.js';
+import { ITEM, PIXEL_DATA, SEQUENCE_END, UNDEFINED_LENGTH } from './vr.js';
+import { encodeValue, type Charset } from './values.js';
 import type { JpegInfo } from './jpeg.js';
 import type { Patient, Study } from '../storage/metadata-index.js';
 
@@ -125,15 +128,11 @@ export function secondaryCaptureFromJpeg(input: SecondaryCaptureInput): Secondar
 function encapsulatedPixelData(jpeg: Uint8Array): Buffer {
   // Fragments have even length; a zero after EOI is the usual padding.
   const padded = jpeg.length % 2 ? Buffer.concat([jpeg, Buffer.alloc(1)]) : Buffer.from(jpeg);
-  const head = Buffer.alloc(12 + 8 + 8);
-  head.writeUInt32LE(0x00107fe0, 0); // group 7FE0, element 0010, little endian
-  head.write('OB', 4, 'latin1');
-  head.writeUInt32LE(0xffffffff, 8);
-  head.writeUInt32LE(0xe000fffe, 12); // basic offset table item, empty
-  head.writeUInt32LE(0, 16);
-  head.writeUInt32LE(0xe000fffe, 20);
-  head.writeUInt32LE(padded.length, 24);
-  const end = Buffer.alloc(8);
-  end.writeUInt32LE(0xe0ddfffe, 0);
-  return Buffer.concat([head, padded, end]);
+  return Buffer.concat([
+    elementHeader(PIXEL_DATA, 'OB', UNDEFINED_LENGTH, EXPLICIT_LITTLE),
+    itemHeader(ITEM, 0, true), // an empty basic offset table
+    itemHeader(ITEM, padded.length, true),
+    padded,
+    itemHeader(SEQUENCE_END, 0, true),
+  ]);
 }

@@ -51,11 +51,6 @@ export function tagOfKeyword(keyword: string): number | undefined {
 }
 
 /** Whether the dictionary knows the tag as a sequence (implicit VR data does not say). */
-export function isSequenceTag(tag: number): boolean {
-  const entry = DicomMetaDictionary.dictionary[tagString(tag)] as { vr?: string } | undefined;
-  return entry?.vr === 'SQ';
-}
-
 function parseItem(text: string, where: string): ItemIndex {
   if (text === '*') return '*';
   if (!/^[1-9]\d{0,8}$/.test(text))

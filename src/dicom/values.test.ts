@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { charsetOf, elementHeader, encodeValue, EXPLICIT_LITTLE, type Syntax } from './values.js';
+import { elementHeader, EXPLICIT_LITTLE, type Syntax } from './encode.js';
+import { charsetOf, encodeValue } from './values.js';
 
 const BIG: Syntax = { explicit: true, littleEndian: false };
 const IMPLICIT: Syntax = { explicit: false, littleEndian: true };

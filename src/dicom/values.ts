@@ -4,34 +4,11 @@
  * byte order, padded to even length. Used to wrap JPEGs into Secondary Capture and to modify stored files.
  */
 import { BadRequestError } from '../errors.js';
+import type { Syntax } from './encode.js';
 import { isValidUid } from './header.js';
-
-/** How a dataset is encoded: explicit or implicit VR, little or big endian. */
-export interface Syntax {
-  readonly explicit: boolean;
-  readonly littleEndian: boolean;
-}
-export const EXPLICIT_LITTLE: Syntax = { explicit: true, littleEndian: true };
 
 /** Text encodings we write; `ascii` is the default repertoire (no SpecificCharacterSet). */
 export type Charset = 'ascii' | 'latin1' | 'utf8';
-
-/** VRs whose explicit header has a 4-byte length (and two reserved bytes). */
-export const LONG_VRS = new Set([
-  'OB',
-  'OD',
-  'OF',
-  'OL',
-  'OV',
-  'OW',
-  'SQ',
-  'SV',
-  'UC',
-  'UN',
-  'UR',
-  'UT',
-  'UV',
-]);
 
 /** The charset to write text in, from a SpecificCharacterSet value; undefined when we cannot write it. */
 export function charsetOf(specificCharacterSet: string): Charset | undefined {
@@ -219,32 +196,4 @@ function writeBinary(
       return;
     }
   }
-}
-
-/** An element's header: tag, VR (explicit syntaxes) and value length. */
-export function elementHeader(tag: number, vr: string, length: number, syntax: Syntax): Buffer {
-  const u16 = (b: Buffer, v: number, o: number) =>
-    syntax.littleEndian ? b.writeUInt16LE(v, o) : b.writeUInt16BE(v, o);
-  const u32 = (b: Buffer, v: number, o: number) =>
-    syntax.littleEndian ? b.writeUInt32LE(v, o) : b.writeUInt32BE(v, o);
-  const long = !syntax.explicit || LONG_VRS.has(vr);
-  const head = Buffer.alloc(syntax.explicit && long ? 12 : 8);
-  u16(head, tag >>> 16, 0);
-  u16(head, tag & 0xffff, 2);
-  if (!syntax.explicit) {
-    u32(head, length, 4);
-    return head;
-  }
-  head.write(vr, 4, 'latin1');
-  if (long) u32(head, length, 8);
-  else {
-    if (length > 0xffff) throw new BadRequestError(`a ${vr} value is at most 65534 bytes, got ${length}`);
-    u16(head, length, 6);
-  }
-  return head;
-}
-
-/** A whole element: header and value. */
-export function encodeElement(tag: number, vr: string, value: Buffer, syntax: Syntax): Buffer {
-  return Buffer.concat([elementHeader(tag, vr, value.length, syntax), value]);
 }

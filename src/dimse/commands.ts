@@ -1,7 +1,12 @@
 /**
  * DIMSE command sets (PS3.7 §9, §E): group 0000, always implicit VR little endian.
  */
+import { Encoder } from '../dicom/encode.js';
+import { DatasetWalker } from '../dicom/walker.js';
 import { ProtocolError } from './pdu.js';
+
+/** The Verification SOP class, which C-ECHO uses. */
+export const VERIFICATION = '1.2.840.10008.1.1';
 
 export const CommandField = {
   CStoreRq: 0x0001,
@@ -37,11 +42,12 @@ export function parseCommand(buf: Buffer): Command {
     affectedSopInstanceUid: '',
     hasDataset: false,
   };
+  const walker = new DatasetWalker(buf, false, true);
   let offset = 0;
   while (offset + 8 <= buf.length) {
-    const group = buf.readUInt16LE(offset);
-    const element = buf.readUInt16LE(offset + 2);
-    const len = buf.readUInt32LE(offset + 4);
+    const { tag, length: len } = walker.header(offset);
+    const group = tag >>> 16;
+    const element = tag & 0xffff;
     const start = offset + 8;
     if (start + len > buf.length)
       throw new ProtocolError(
@@ -73,21 +79,19 @@ export function parseCommand(buf: Buffer): Command {
   return cmd;
 }
 
-function element(elementNo: number, value: Buffer): Buffer {
-  const h = Buffer.alloc(8);
-  h.writeUInt16LE(0x0000, 0);
-  h.writeUInt16LE(elementNo, 2);
-  h.writeUInt32LE(value.length, 4);
-  return Buffer.concat([h, value]);
-}
+/** Command sets are always implicit VR little endian. */
+const commandSet = new Encoder(false, true);
 const us = (v: number) => {
   const b = Buffer.alloc(2);
   b.writeUInt16LE(v);
   return b;
 };
-const text = (s: string, pad: string) => {
-  const b = Buffer.from(s, 'latin1');
-  return b.length % 2 ? Buffer.concat([b, Buffer.from(pad, 'latin1')]) : b;
+/** A command set: its elements behind the group length. */
+const withGroupLength = (parts: Buffer[]): Buffer => {
+  const body = Buffer.concat(parts);
+  const groupLength = Buffer.alloc(4);
+  groupLength.writeUInt32LE(body.length);
+  return Buffer.concat([commandSet.encode(0x00000000, 'UL', groupLength), body]);
 };
 
 /** A response command set: elements in tag order behind the group length. */
@@ -98,18 +102,19 @@ export function encodeResponse(
   errorComment?: string,
 ): Buffer {
   const parts: Buffer[] = [];
-  if (request.affectedSopClassUid) parts.push(element(0x0002, text(request.affectedSopClassUid, '\0')));
-  parts.push(element(0x0100, us(responseField)));
-  parts.push(element(0x0120, us(request.messageId)));
-  parts.push(element(0x0800, us(NO_DATASET)));
-  parts.push(element(0x0900, us(status)));
+  if (request.affectedSopClassUid)
+    parts.push(commandSet.encodeText(0x00000002, 'UI', request.affectedSopClassUid));
+  parts.push(commandSet.encode(0x00000100, 'US', us(responseField)));
+  parts.push(commandSet.encode(0x00000120, 'US', us(request.messageId)));
+  parts.push(commandSet.encode(0x00000800, 'US', us(NO_DATASET)));
+  parts.push(commandSet.encode(0x00000900, 'US', us(status)));
   if (errorComment)
-    parts.push(element(0x0902, text(errorComment.replace(/[^\x20-\x7e]/g, ' ').slice(0, 64), ' ')));
-  if (request.affectedSopInstanceUid) parts.push(element(0x1000, text(request.affectedSopInstanceUid, '\0')));
-  const body = Buffer.concat(parts);
-  const groupLength = Buffer.alloc(4);
-  groupLength.writeUInt32LE(body.length);
-  return Buffer.concat([element(0x0000, groupLength), body]);
+    parts.push(
+      commandSet.encodeText(0x00000902, 'LO', errorComment.replace(/[^\x20-\x7e]/g, ' ').slice(0, 64)),
+    );
+  if (request.affectedSopInstanceUid)
+    parts.push(commandSet.encodeText(0x00001000, 'UI', request.affectedSopInstanceUid));
+  return withGroupLength(parts);
 }
 
 /** A request command set (C-STORE-RQ, C-ECHO-RQ). */
@@ -119,16 +124,15 @@ export function encodeRequest(
   affectedSopClassUid: string,
   affectedSopInstanceUid?: string,
 ): Buffer {
-  const parts: Buffer[] = [element(0x0002, text(affectedSopClassUid, '\0'))];
-  parts.push(element(0x0100, us(field)));
-  parts.push(element(0x0110, us(messageId)));
-  if (field === CommandField.CStoreRq) parts.push(element(0x0700, us(0))); // priority MEDIUM
-  parts.push(element(0x0800, us(field === CommandField.CStoreRq ? DATASET_PRESENT : NO_DATASET)));
-  if (affectedSopInstanceUid) parts.push(element(0x1000, text(affectedSopInstanceUid, '\0')));
-  const body = Buffer.concat(parts);
-  const groupLength = Buffer.alloc(4);
-  groupLength.writeUInt32LE(body.length);
-  return Buffer.concat([element(0x0000, groupLength), body]);
+  const parts: Buffer[] = [commandSet.encodeText(0x00000002, 'UI', affectedSopClassUid)];
+  parts.push(commandSet.encode(0x00000100, 'US', us(field)));
+  parts.push(commandSet.encode(0x00000110, 'US', us(messageId)));
+  if (field === CommandField.CStoreRq) parts.push(commandSet.encode(0x00000700, 'US', us(0))); // priority MEDIUM
+  parts.push(
+    commandSet.encode(0x00000800, 'US', us(field === CommandField.CStoreRq ? DATASET_PRESENT : NO_DATASET)),
+  );
+  if (affectedSopInstanceUid) parts.push(commandSet.encodeText(0x00001000, 'UI', affectedSopInstanceUid));
+  return withGroupLength(parts);
 }
 
 /** The Status (0000,0900) and ErrorComment (0000,0902) of a response command set. */
@@ -136,9 +140,10 @@ export function parseStatus(buf: Buffer): { status: number; comment?: string } {
   let offset = 0;
   let status = -1;
   let comment: string | undefined;
+  const walker = new DatasetWalker(buf, false, true);
   while (offset + 8 <= buf.length) {
-    const element = buf.readUInt16LE(offset + 2);
-    const len = buf.readUInt32LE(offset + 4);
+    const { tag, length: len } = walker.header(offset);
+    const element = tag & 0xffff;
     const start = offset + 8;
     if (start + len > buf.length) throw new ProtocolError('response element overruns the command');
     if (element === 0x0900 && len >= 2) status = buf.readUInt16LE(start);

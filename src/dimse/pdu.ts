@@ -261,6 +261,18 @@ export class PduReader {
     this.buffered += chunk.length;
   }
 
+  /** The type and declared length of the PDU being received, once its 6-byte header is in. */
+  header(): { type: number; length: number } | undefined {
+    if (this.buffered < 6) return undefined;
+    const head = this.peek(6);
+    return { type: head[0], length: head.readUInt32BE(2) };
+  }
+
+  /** Bytes received and not yet taken as a complete PDU. */
+  get pending(): number {
+    return this.buffered;
+  }
+
   /** The next complete PDU as `{ type, body }`, or undefined when more bytes are needed. */
   next(): { type: number; body: Buffer } | undefined {
     if (this.buffered < 6) return undefined;

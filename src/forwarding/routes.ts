@@ -6,14 +6,14 @@ import { idParam, jsonBody, pagingParams, parseOr400 } from '../api/params.js';
 import { SOURCE_TYPES, type SourceType } from '../pipeline/origin.js';
 
 /** Slicebox's `ForwardingRule`; names are taken from the known sources and the destination. */
-const ruleInput = z.object({
+const ruleInput = z.strictObject({
   id: z.number().optional(),
-  source: z.object({
+  source: z.strictObject({
     sourceType: z.enum(SOURCE_TYPES),
     sourceName: z.string().max(256).optional(),
     sourceId: z.number().int(),
   }),
-  destination: z.object({
+  destination: z.strictObject({
     destinationType: z.string(),
     destinationName: z.string().optional(),
     destinationId: z.number().int(),

@@ -7,7 +7,7 @@ import { NotFoundError, SluiceError } from '../errors.js';
 import { echoScp } from '../dimse/scu/store-scu.js';
 
 /** Slicebox's `ScuData`; `id` is sent as -1 by Slicebox clients and ignored. */
-const scuInput = z.object({
+const scuInput = z.strictObject({
   id: z.number().optional(),
   name: z.string().trim().min(1, 'name must not be empty').max(256),
   aeTitle: z

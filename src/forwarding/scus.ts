@@ -1,6 +1,6 @@
 /**
  * SCUs (Slicebox's `/api/scus`): remote C-STORE SCPs, and sending stored images to them. The DIMSE work is
- * an adapter behind the DicomSender port (src/dimse/scu/store-scu.ts), wired in main.ts.
+ * an adapter behind the DicomSender port (src/dimse/scu/dimse-sender.ts), wired in main.ts.
  */
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Destination, ScuData, ScuStore } from './store.js';

@@ -14,16 +14,29 @@ import { uploadFromRequest, uploadResponse } from '../api/routes/images.js';
 const paging = (query: Record<string, string>) => parseOr400(pagingParams, query, 'Query parameters');
 
 // Slicebox clients post the whole object (`id: -1` and all); only these fields are read.
-const scpInput = z.object({
+const scpInput = z.strictObject({
+  id: z.number().optional(),
   name: z.string({ error: 'name must be a string' }),
   aeTitle: z.string({ error: 'aeTitle must be a string' }),
   port: z.number({ error: 'port must be a number' }),
 });
-const watchInput = z.object({
+const watchInput = z.strictObject({
+  id: z.number().optional(),
   name: z.string({ error: 'name must be a string' }),
   path: z.string({ error: 'path must be a string' }),
 });
-const sessionInput = z.object({ name: z.string({ error: 'name must be a string' }) });
+// Slicebox's UI posts a whole ImportSession; the server sets everything but the name.
+const sessionInput = z.strictObject({
+  id: z.number().optional(),
+  name: z.string({ error: 'name must be a string' }),
+  userId: z.number().optional(),
+  user: z.string().optional(),
+  filesImported: z.number().optional(),
+  filesAdded: z.number().optional(),
+  filesRejected: z.number().optional(),
+  created: z.number().optional(),
+  lastUpdated: z.number().optional(),
+});
 
 export function scpsRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { managedSources } = deps;

@@ -5,7 +5,7 @@
  * for the API and for anything else that creates sources.
  */
 import { createServer } from 'node:net';
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { SourceRef } from '../pipeline/origin.js';
@@ -217,28 +217,40 @@ export class ManagedSourceService {
     return this.serial(async () => {
       const info = await stat(path).catch(() => undefined);
       if (!info?.isDirectory()) throw new BadRequestError(`${input.path} is not a directory`);
+      // Checked again on the real path: a symbolic link inside the root may lead anywhere.
+      const real = await realpath(path);
+      const realRoot = await realpath(root);
+      if (!inside(real, realRoot))
+        throw new BadRequestError(
+          `watched directory ${input.path} leads outside the folder watches may be created in (SLUICE_WATCH_ROOT = ${root}) through a symbolic link`,
+        );
+      for (const own of ['storage', 'landing', 'quarantine'].map((d) => join(dataDir, d))) {
+        const realOwn = await realpath(own).catch(() => own);
+        if (inside(real, realOwn) || inside(realOwn, real))
+          throw new BadRequestError(`watched directory ${input.path} overlaps Sluice's own folder ${own}`);
+      }
       const existing = this.store.listWatchedDirectories(0, Number.MAX_SAFE_INTEGER);
-      const same = existing.find((d) => d.path === path);
+      const same = existing.find((d) => d.path === real);
       if (same) {
         if (same.name === name) return same;
-        throw new BadRequestError(`${path} is already watched as "${same.name}"`);
+        throw new BadRequestError(`${real} is already watched as "${same.name}"`);
       }
       const overlapping = [
         ...existing.map((d) => ({ path: d.path, what: `watched directory ${d.id} (${d.name})` })),
         ...this.options
           .staticSources()
           .folders.map((f) => ({ path: resolve(f), what: 'a folder watched by a pipeline file' })),
-      ].find((d) => inside(path, d.path) || inside(d.path, path));
+      ].find((d) => inside(real, d.path) || inside(d.path, real));
       if (overlapping)
         throw new BadRequestError(
-          `${path} ${inside(path, overlapping.path) ? 'is inside' : 'contains'} ${overlapping.what} at ${overlapping.path}`,
+          `${real} ${inside(real, overlapping.path) ? 'is inside' : 'contains'} ${overlapping.what} at ${overlapping.path}`,
         );
-      const dir = this.store.insertWatchedDirectory({ name, path });
+      const dir = this.store.insertWatchedDirectory({ name, path: real });
       try {
         await this.follower?.openWatch(dir);
       } catch (err) {
         this.store.deleteWatchedDirectory(dir.id);
-        throw new BadRequestError(`cannot watch ${path}: ${(err as Error).message}`);
+        throw new BadRequestError(`cannot watch ${real}: ${(err as Error).message}`);
       }
       if (this.follower) this.logWatch(dir, 'started');
       return dir;

@@ -47,6 +47,12 @@ export interface SourceContext extends ComponentContext {
   waitForRoom(): Promise<void>;
   /** Where the source writes incoming objects (or names where a held one would go) before calling `ingest`. */
   readonly landing: Landing;
+  /**
+   * For a source that opens something that can fail (binds a port, watches a folder): called as it is
+   * subscribed, with what resolves once it is up. The engine's start waits for it and fails with the
+   * error, and the source shows as `starting` until then. Other sources are up once subscribed.
+   */
+  starting(ready: Promise<unknown>): void;
 }
 
 interface Base<C> {

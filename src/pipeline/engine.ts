@@ -44,6 +44,16 @@ export class Engine {
     return this.runners.map((r) => r.status());
   }
 
+  /** What is not working: each stopped pipeline and each failed or starting source, in words. */
+  problems(): string[] {
+    return this.pipelines().flatMap((p) => [
+      ...(p.running ? [] : [`pipeline ${p.name} is not running`]),
+      ...p.components
+        .filter((c) => c.state && c.state !== 'running')
+        .map((c) => `pipeline ${p.name} ${c.path} (${c.type}) is ${c.state}${c.error ? `: ${c.error}` : ''}`),
+    ]);
+  }
+
   /** Feeds an uploaded Part-10 body through the pipeline that has an `http_upload` source. */
   upload(body: Readable, origin: Origin): Promise<Outcome> {
     const handler = this.services.uploads.current;

@@ -8,10 +8,10 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { SourceRef, SourceType } from './origin.js';
-import { StorageError } from '../errors.js';
+import { SluiceError, StorageError, storageError, TooLargeError } from '../errors.js';
 
 export interface LandedFile {
   id: string;
@@ -75,7 +75,7 @@ export class Landing {
         return { id, path, ref };
       } catch (err) {
         await rm(tmp, { force: true });
-        throw new StorageError(`cannot land incoming object: ${(err as Error).message}`, { cause: err });
+        throw storageError('cannot land incoming object', err);
       }
     };
     const abort = async () => {
@@ -114,18 +114,30 @@ export class Landing {
       await rename(tmp, path);
     } catch (err) {
       await rm(tmp, { force: true });
-      throw new StorageError(`cannot land incoming object: ${(err as Error).message}`, { cause: err });
+      throw storageError('cannot land incoming object', err);
     }
   }
 
-  /** Lands a whole readable stream (HTTP body, file copy). */
-  async land(body: Readable, ref: SourceRef): Promise<LandedFile> {
+  /**
+   * Lands a whole readable stream (HTTP body, file copy). With `maxBytes`, reading stops as soon as the
+   * stream passes it (TooLargeError) and nothing of it is kept.
+   */
+  async land(body: Readable, ref: SourceRef, maxBytes = Infinity): Promise<LandedFile> {
     const w = await this.writer(ref);
+    let size = 0;
+    const limit = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        size += chunk.length;
+        done(size > maxBytes ? new TooLargeError('the object', maxBytes) : null, chunk);
+      },
+    });
     try {
-      await pipeline(body, w.stream, { end: false });
+      await pipeline(body, limit, w.stream, { end: false });
     } catch (err) {
       await w.abort();
-      throw err;
+      if (err instanceof SluiceError) throw err;
+      // A write that failed (disk full) rather than a sender that went away.
+      throw w.stream.errored ? storageError('cannot land incoming object', err) : err;
     }
     return w.commit();
   }

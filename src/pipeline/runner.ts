@@ -10,25 +10,33 @@ import { Counters, type CounterValues } from './counters.js';
 import type { Envelope } from './envelope.js';
 import type { Origin } from './origin.js';
 import { asSluiceError, SluiceError } from '../errors.js';
-import { parseHeader, readHeader } from '../dicom/header.js';
+import { parseHeader } from '../dicom/header.js';
+import { readHeader } from '../storage/read-header.js';
 import { Landing } from './landing.js';
 import type { PipelineSpec } from './pipeline-file.js';
 import type { EngineServices } from './services.js';
 import type { Settler } from './settle.js';
 import type { Outcome } from './outcome.js';
 import { stat } from 'node:fs/promises';
+import { supervise, SourceHealth, type SourceState } from './supervise.js';
 
 export interface ComponentStatus {
   path: string;
   kind: string;
   type: string;
   counters: CounterValues;
+  /** Sources: running, starting (opening its port or folder) or failed (and being opened again). */
+  state?: SourceState;
+  /** Sources: why it failed last, while it is failed. */
+  error?: string;
 }
 
 export interface PipelineStatus {
   name: string;
   file: string;
   running: boolean;
+  /** Every source is up. */
+  healthy: boolean;
   inFlight: number;
   maxInFlight: number;
   acknowledged: number;
@@ -49,13 +57,21 @@ export class PipelineRunner implements Settler {
   readonly landing: Landing;
   private readonly pending = new Map<string, Pending>();
   private readonly waiters: Array<() => void> = [];
-  private readonly components: Array<{ path: string; kind: string; type: string; counters: Counters }> = [];
+  private readonly components: Array<{
+    path: string;
+    kind: string;
+    type: string;
+    counters: Counters;
+    health?: SourceHealth;
+  }> = [];
   private readonly recovered = new Subject<Envelope>();
   private subscription: Subscription | undefined;
   private inFlight = 0;
   private acknowledged = 0;
   private dropped = 0;
   private quarantined = 0;
+  /** Why the whole pipeline stopped (a bug in an operator or sink), if it did. */
+  private failure: string | undefined;
 
   constructor(
     readonly spec: PipelineSpec,
@@ -81,17 +97,30 @@ export class PipelineRunner implements Settler {
         settler: this,
       };
     };
+    const healths: SourceHealth[] = [];
     const sources: Observable<Envelope>[] = this.spec.sources.map((entry) => {
       const base = ctxFor(entry.path, entry.kind, entry.def.type);
+      const health = new SourceHealth();
+      healths.push(health);
+      this.components[this.components.length - 1].health = health;
       const ctx: SourceContext = {
         ...base,
         ingest: (emit, landedPath, origin, content) => this.ingest(base, emit, landedPath, origin, content),
         waitForRoom: () => this.waitForRoom(),
         landing: this.landing,
+        starting: (ready) => health.starting(ready),
       };
-      return (entry.def as { create: (c: unknown, ctx: SourceContext) => Observable<Envelope> }).create(
-        entry.config,
-        ctx,
+      const create = (entry.def as { create: (c: unknown, ctx: SourceContext) => Observable<Envelope> })
+        .create;
+      return supervise(
+        () => create(entry.config, ctx),
+        health,
+        (err, retryInMs) => {
+          base.counters.errors++;
+          console.error(
+            `pipeline ${this.spec.name} ${entry.path} (${entry.def.type}) failed: ${err.message}; opening it again in ${retryInMs / 1000} s`,
+          );
+        },
       );
     });
     let stream = merge(this.recovered, ...sources);
@@ -101,8 +130,24 @@ export class PipelineRunner implements Settler {
     }
     this.subscription = stream.subscribe({
       next: (envelope) => this.settle(envelope, { kind: 'ack', envelope }),
-      error: (err) => console.error(`pipeline ${this.spec.name} stopped: ${(err as Error).message}`),
+      // Operators and sinks settle failures per envelope; an error here is a bug, and it ends the pipeline.
+      error: (err) => {
+        this.failure = (err as Error).message;
+        console.error(`pipeline ${this.spec.name} stopped: ${this.failure}`);
+      },
     });
+    // A source that cannot open at start (a port taken, a folder that cannot be created) stops the start.
+    const failed = await Promise.allSettled(healths.map((h) => h.firstUp));
+    const index = failed.findIndex((r) => r.status === 'rejected');
+    if (index >= 0) {
+      const entry = this.spec.sources[index];
+      const reason = ((failed[index] as PromiseRejectedResult).reason as Error).message;
+      throw new SluiceError(
+        'PIPELINE.SOURCE_FAILED',
+        `pipeline ${this.spec.name}: ${entry.path} (${entry.def.type}) cannot start: ${reason}`,
+        503,
+      );
+    }
     await this.recover();
   }
 
@@ -269,10 +314,12 @@ export class PipelineRunner implements Settler {
   }
 
   status(): PipelineStatus {
+    const sources = this.components.filter((c) => c.health);
     return {
       name: this.spec.name,
       file: this.spec.file,
-      running: this.subscription !== undefined,
+      running: this.subscription !== undefined && this.failure === undefined,
+      healthy: this.failure === undefined && sources.every((c) => c.health!.state === 'running'),
       inFlight: this.inFlight,
       maxInFlight: this.spec.maxInFlight,
       acknowledged: this.acknowledged,
@@ -280,7 +327,15 @@ export class PipelineRunner implements Settler {
       quarantined: this.quarantined,
       components: this.components
         .filter((c) => c.path !== 'recovery')
-        .map((c) => ({ path: c.path, kind: c.kind, type: c.type, counters: c.counters.snapshot() })),
+        .map((c) => ({
+          path: c.path,
+          kind: c.kind,
+          type: c.type,
+          counters: c.counters.snapshot(),
+          ...(c.health
+            ? { state: c.health.state, ...(c.health.error ? { error: c.health.error } : {}) }
+            : {}),
+        })),
     };
   }
 }

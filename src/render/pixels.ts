@@ -7,10 +7,13 @@
  * dcmjs-codecs drives (the module ships in dcmjs-imaging's package); RLE is decoded here.
  */
 import { createRequire } from 'node:module';
-import { inflateRawSync } from 'node:zlib';
 import dcmjsCodecs from 'dcmjs-codecs';
-import { SluiceError } from '../errors.js';
-import { TransferSyntax, walkDataset, type DicomDataset, type DicomHeader } from '../dicom/header.js';
+import { InvalidDicomError, SluiceError } from '../errors.js';
+import type { DicomDataset, DicomHeader } from '../dicom/header.js';
+import { splitPart10 } from '../dicom/part10.js';
+import { PIXEL_DATA, UNDEFINED_LENGTH } from '../dicom/vr.js';
+import { DatasetWalker, walkDataset, type Fragment } from '../dicom/walker.js';
+import { syntaxOf, TransferSyntax } from '../dicom/transfer-syntax.js';
 import { decodeRleFrame } from './rle.js';
 
 const { Context, NativeCodecs } = dcmjsCodecs;
@@ -144,44 +147,27 @@ function locatePixelData(buf: Buffer, header: DicomHeader): PixelDataSource {
   let bytes: Buffer = buf;
   let offset = header.pixelDataOffset;
   if (ts === TransferSyntax.DeflatedExplicitVRLittleEndian) {
-    bytes = inflateRawSync(buf.subarray(144 + buf.readUInt32LE(140)));
+    bytes = splitPart10(buf, ts).dataset;
     offset = walkDataset(bytes, 0, true, true).pixelDataOffset;
   }
   if (offset < 0) throw unsupported('the image has no pixel data: nothing to render');
-  const explicit = ts !== TransferSyntax.ImplicitVRLittleEndian;
-  const littleEndian = ts !== TransferSyntax.ExplicitVRBigEndian;
-  const u16 = (o: number) => (littleEndian ? bytes.readUInt16LE(o) : bytes.readUInt16BE(o));
-  const u32 = (o: number) => (littleEndian ? bytes.readUInt32LE(o) : bytes.readUInt32BE(o));
-  let vr = 'OW';
-  let length: number;
-  let start: number;
-  if (explicit) {
-    vr = bytes.toString('latin1', offset + 4, offset + 6);
-    length = u32(offset + 8);
-    start = offset + 12;
-  } else {
-    length = u32(offset + 4);
-    start = offset + 8;
+  const { explicit, littleEndian } = syntaxOf(ts);
+  const walker = new DatasetWalker(bytes, explicit, littleEndian);
+  const fragments: Fragment[] = [];
+  try {
+    const element = walker.header(offset);
+    const start = offset + element.headerLength;
+    if (element.length !== UNDEFINED_LENGTH) {
+      if (start + element.length > bytes.length) throw corrupt('the pixel data is truncated');
+      return { native: bytes.subarray(start, start + element.length), vr: element.vr || 'OW', littleEndian };
+    }
+    // Encapsulated: fragments are read by their lengths, so that delimiter-like bytes inside one do not end it.
+    walker.fragments(start, PIXEL_DATA, fragments);
+  } catch (err) {
+    if (err instanceof InvalidDicomError) throw corrupt(`the pixel data cannot be read: ${err.message}`);
+    throw err;
   }
-  if (length !== 0xffffffff) {
-    if (start + length > bytes.length) throw corrupt('the pixel data is truncated');
-    return { native: bytes.subarray(start, start + length), vr, littleEndian };
-  }
-  // Encapsulated: items (FFFE,E000) until the sequence delimiter (FFFE,E0DD), read by their lengths so that
-  // delimiter-like bytes inside a fragment do not end it.
-  const items: Uint8Array[] = [];
-  let o = start;
-  for (;;) {
-    if (o + 8 > bytes.length) throw corrupt('the encapsulated pixel data has no sequence delimiter');
-    const tag = ((u16(o) << 16) | u16(o + 2)) >>> 0;
-    const len = u32(o + 4);
-    o += 8;
-    if (tag === 0xfffee0dd) break;
-    if (tag !== 0xfffee000) throw corrupt(`unexpected tag ${tag.toString(16)} in encapsulated pixel data`);
-    if (o + len > bytes.length) throw corrupt('a pixel data fragment is truncated');
-    items.push(bytes.subarray(o, o + len));
-    o += len;
-  }
+  const items = fragments.map(({ start, end }) => bytes.subarray(start, end));
   if (!items.length) throw corrupt('the encapsulated pixel data has no Basic Offset Table');
   const table = items[0];
   const offsets: number[] = [];

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RenderPool } from './pool.js';
 import { transcodeFile } from './transcode.js';
-import { TransferSyntax } from '../dicom/header.js';
+import { TransferSyntax } from '../dicom/transfer-syntax.js';
 import { makeInstance } from '../../test/fixtures/dicom-fixtures.js';
 
 const PYDICOM = '/usr/lib/python3/dist-packages/pydicom/data/test_files';

@@ -6,7 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { attr, parseHeader, TransferSyntax } from '../dicom/header.js';
+import { attr, parseHeader } from '../dicom/header.js';
+import { TransferSyntax } from '../dicom/transfer-syntax.js';
 import { initCodecs, pixelSource } from './pixels.js';
 import { isLossy, transcode } from './transcode.js';
 

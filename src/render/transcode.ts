@@ -12,10 +12,11 @@
  * const bytes = await transcodeFile('storage/1.2.3.dcm', TransferSyntax.ExplicitVRLittleEndian);
  */
 import { readFile } from 'node:fs/promises';
-import { inflateRawSync } from 'node:zlib';
-import { buildFileMeta, parseHeader, TransferSyntax, type DicomHeader } from '../dicom/header.js';
-import { Reader, type RawElement } from '../dicom/filter.js';
-import { EXPLICIT_LITTLE, elementHeader, encodeElement, type Syntax } from '../dicom/values.js';
+import { parseHeader, type DicomHeader } from '../dicom/header.js';
+import { buildFileMeta, splitPart10 } from '../dicom/part10.js';
+import { TransferSyntax } from '../dicom/transfer-syntax.js';
+import { DatasetWalker, type RawElement } from '../dicom/walker.js';
+import { EXPLICIT_LITTLE, elementHeader, encodeElement, type Syntax } from '../dicom/encode.js';
 import { SluiceError } from '../errors.js';
 import { explicitToImplicitLittleEndian } from '../dicom/implicit-vr.js';
 import { initCodecs, needsCodecs, pixelSource } from './pixels.js';
@@ -58,14 +59,11 @@ export async function transcode(file: Buffer, target: string): Promise<Buffer> {
     transferSyntaxUid: target,
     sourceAeTitle: metaString(header, '00020016'),
   });
-  const datasetStart = 144 + file.readUInt32LE(140);
+  const { dataset, deflated } = splitPart10(file, ts);
   const implicit = target === TransferSyntax.ImplicitVRLittleEndian;
-  if (ts === TransferSyntax.DeflatedExplicitVRLittleEndian) {
-    const inflated = inflateRawSync(file.subarray(datasetStart));
-    return Buffer.concat([meta, implicit ? explicitToImplicitLittleEndian(inflated) : inflated]);
-  }
+  if (deflated) return Buffer.concat([meta, implicit ? explicitToImplicitLittleEndian(dataset) : dataset]);
   if (needsCodecs(ts)) await initCodecs();
-  const { before, pixels, after } = decompress(file, header, datasetStart);
+  const { before, pixels, after } = decompress(file, header, dataset);
   const syntax: Syntax = { explicit: !implicit, littleEndian: true };
   const convert = (b: Buffer) => (implicit && b.length ? explicitToImplicitLittleEndian(b) : b);
   return Buffer.concat([
@@ -89,7 +87,8 @@ function metaString(header: DicomHeader, tag: string): string | undefined {
 function decompress(
   file: Buffer,
   header: DicomHeader,
-  datasetStart: number,
+  /** The dataset of `file`: compressed syntaxes are explicit VR little endian around the pixel data. */
+  dataset: Buffer,
 ): { before: Buffer; pixels: { vr: string; value: Buffer }; after: Buffer } {
   const ts = header.transferSyntaxUid;
   const source = pixelSource(file, header);
@@ -120,18 +119,18 @@ function decompress(
     const zero = Buffer.alloc(2);
     changes.set(0x00280006, encodeElement(0x00280006, 'US', zero, EXPLICIT_LITTLE));
   }
-  const dataset = header.dataset;
+  const attributes = header.dataset;
   if (isLossy(ts, source.encodedFrame(0))) {
-    if (String(dataset['00282110']?.Value?.[0] ?? '').trim() !== '01')
+    if (String(attributes['00282110']?.Value?.[0] ?? '').trim() !== '01')
       changes.set(0x00282110, text(0x00282110, '01'));
-    if (!dataset['00282114']?.Value?.length) changes.set(0x00282114, text(0x00282114, LOSSY_METHOD[ts]));
+    if (!attributes['00282114']?.Value?.length) changes.set(0x00282114, text(0x00282114, LOSSY_METHOD[ts]));
   }
   // Group lengths of the groups that change, and the encapsulation's own attributes (Extended Offset
   // Table and its lengths, Encapsulated Pixel Data Value Total Length), go.
   for (const tag of [0x00280000, 0x7fe00000, 0x7fe00001, 0x7fe00002, 0x7fe00003]) changes.set(tag, null);
 
-  const reader = new Reader(file, true, true);
-  const { elements } = reader.elements(datasetStart, file.length, 0);
+  const reader = new DatasetWalker(dataset, true, true);
+  const { elements } = reader.elements(0, dataset.length, 0);
   const pixelIndex = elements.findIndex((e) => e.tag === 0x7fe00010);
   const rewrite = (list: RawElement[], insertRest: boolean): Buffer => {
     const out: Buffer[] = [];
@@ -139,7 +138,7 @@ function decompress(
     for (const e of list) {
       while (pending.length && pending[0][0] < e.tag) out.push(pending.shift()![1]!);
       if (pending.length && pending[0][0] === e.tag) out.push(pending.shift()![1]!);
-      else if (!changes.has(e.tag)) out.push(file.subarray(e.start, e.end));
+      else if (!changes.has(e.tag)) out.push(dataset.subarray(e.start, e.end));
     }
     if (insertRest) for (const [, b] of pending) out.push(b!);
     return Buffer.concat(out);
@@ -147,7 +146,7 @@ function decompress(
   return {
     before: rewrite(elements.slice(0, pixelIndex), true),
     pixels: { vr: m.bitsAllocated > 8 ? 'OW' : 'OB', value },
-    after: Buffer.concat(elements.slice(pixelIndex + 1).map((e) => file.subarray(e.start, e.end))),
+    after: Buffer.concat(elements.slice(pixelIndex + 1).map((e) => dataset.subarray(e.start, e.end))),
   };
 }
 

@@ -8,13 +8,13 @@ import { ATTRIBUTE_OPERATORS, attributeProblem, keywordOfTag, tagOfKeyword } fro
 const MAX_IDS = 1000;
 
 /** Slicebox's `SeriesType`; the `id` clients send (-1) is ignored. */
-const seriesTypeBody = z.object({
+const seriesTypeBody = z.strictObject({
   id: z.number().int().optional(),
   name: z.string().trim().min(1).max(180),
 });
-const ruleBody = z.object({ id: z.number().int().optional(), seriesTypeId: z.number().int() });
+const ruleBody = z.strictObject({ id: z.number().int().optional(), seriesTypeId: z.number().int() });
 /** Slicebox's `SeriesTypeRuleAttribute`, plus `operator` and `flags`; `tag` may be left out when `name` is a keyword. */
-const attributeBody = z.object({
+const attributeBody = z.strictObject({
   id: z.number().int().optional(),
   seriesTypeRuleId: z.number().int().optional(),
   tag: z.number().int().min(0).max(0xffffffff).optional(),
@@ -32,7 +32,7 @@ const attributeBody = z.object({
   operator: z.enum(ATTRIBUTE_OPERATORS).default('equals'),
   flags: z.string().default(''),
 });
-const idsBody = z.object({ ids: z.array(z.number().int()).max(MAX_IDS) });
+const idsBody = z.strictObject({ ids: z.array(z.number().int()).max(MAX_IDS) });
 
 /**
  * Slicebox's `/api/seriestypes`: series types, their rules and rule attributes, the re-classification

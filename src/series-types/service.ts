@@ -3,7 +3,8 @@
  * classifier, the automatic assignments it sets, and the background job that re-classifies every series
  * when types, rules or attributes change. One job runs at a time; changes during a run ask for one more run.
  */
-import { readHeader, type DicomHeader } from '../dicom/header.js';
+import { type DicomHeader } from '../dicom/header.js';
+import { readHeader } from '../storage/read-header.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MetadataIndex } from '../storage/metadata-index.js';
 import type { SeriesTypeStore } from './store.js';

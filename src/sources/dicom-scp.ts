@@ -11,8 +11,10 @@ import { z } from 'zod';
 import { defineSource, type SourceContext } from '../pipeline/component.js';
 import type { Envelope } from '../pipeline/envelope.js';
 import { STATIC_SOURCE_ID_MAX } from '../pipeline/origin.js';
-import { ACCEPTED_TRANSFER_SYNTAXES, isStorageSopClass } from '../dicom/header.js';
+import { isStorageSopClass } from '../dicom/header.js';
+import { ACCEPTED_TRANSFER_SYNTAXES } from '../dicom/transfer-syntax.js';
 import { ScpConnection } from '../dimse/scp/connection.js';
+import { ScpLimits } from '../dimse/scp/limits.js';
 import { Status } from '../dimse/commands.js';
 
 const aeTitle = z
@@ -64,7 +66,19 @@ const config = z.strictObject({
     .int()
     .min(1000)
     .default(60_000)
-    .describe('Idle time before an association is dropped'),
+    .describe('Time an association may go without a complete PDU before it is aborted'),
+  association_request_timeout_ms: z
+    .number()
+    .int()
+    .min(100)
+    .default(10_000)
+    .describe('Time a new connection has to send its whole A-ASSOCIATE-RQ'),
+  max_held_bytes: z
+    .number()
+    .int()
+    .min(0)
+    .default(128 * 1024 * 1024)
+    .describe('Bytes of received datasets held in memory at once; past it, datasets go to landing files'),
 });
 
 export type DicomScpConfig = z.infer<typeof config>;
@@ -83,6 +97,8 @@ export const dicomScp = defineSource({
     max_associations: 32,
     max_pdu_length: 262144,
     association_timeout_ms: 60000,
+    association_request_timeout_ms: 10000,
+    max_held_bytes: 134217728,
   },
   create: (cfg, ctx) =>
     new Observable<Envelope>((subscriber) => {
@@ -92,6 +108,7 @@ export const dicomScp = defineSource({
         (e) => subscriber.next(e),
         (err) => subscriber.error(err),
       );
+      ctx.starting(scp.listening);
       return () => void scp.close();
     }),
 });
@@ -114,17 +131,22 @@ export function openScpServer(
   const port = cfg.port ?? ctx.services.config.dicomPort;
   const ourAe = cfg.ae_title ?? ctx.services.config.aeTitle;
   const ref = { sourceType: 'scp' as const, sourceId: cfg.source_id };
-  const sockets = new Set<Socket>();
+  const connections = new Set<ScpConnection>();
+  // Handshakes are cheap to open and bounded in bytes and time: room for many, so that connections that
+  // never associate cannot crowd out real senders.
+  const limits = new ScpLimits(
+    cfg.max_associations,
+    Math.max(64, 8 * cfg.max_associations),
+    cfg.max_held_bytes,
+  );
   const server: Server = createServer((socket) => {
-    const overLimit = sockets.size >= cfg.max_associations;
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    new ScpConnection(socket, {
-      overLimit,
+    const connection = new ScpConnection(socket, {
+      limits,
       ourAe,
       requireCalledAe: cfg.require_called_ae,
       maxPduLength: cfg.max_pdu_length,
       timeoutMs: cfg.association_timeout_ms,
+      requestTimeoutMs: cfg.association_request_timeout_ms,
       landing: ctx.landing,
       ref,
       acceptsAbstractSyntax: isStorageSopClass,
@@ -152,6 +174,8 @@ export function openScpServer(
         };
       },
     });
+    connections.add(connection);
+    socket.once('close', () => connections.delete(connection));
   });
   const listening = new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -170,7 +194,8 @@ export function openScpServer(
         () =>
           new Promise<void>((resolve) => {
             server.close(() => resolve());
-            for (const s of sockets) s.destroy();
+            // Peers are told (A-ABORT) rather than left to time out on a silent socket.
+            for (const connection of connections) connection.stop();
           }),
         () => undefined,
       )),

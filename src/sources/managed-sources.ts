@@ -83,6 +83,8 @@ export const managedSources = defineSource({
               max_associations: cfg.max_associations,
               max_pdu_length: cfg.max_pdu_length,
               association_timeout_ms: cfg.association_timeout_ms,
+              association_request_timeout_ms: 10_000,
+              max_held_bytes: 128 * 1024 * 1024,
             },
             ctx,
             emit,
@@ -113,7 +115,8 @@ export const managedSources = defineSource({
               concurrency: cfg.concurrency,
               ignore_hidden: true,
             },
-            ctx,
+            // A managed watch reports its own failures below; it does not make managed_sources "starting".
+            { ...ctx, starting: () => undefined },
           );
           watches.set(
             dir.id,

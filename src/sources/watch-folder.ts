@@ -5,8 +5,8 @@
  * imported again, never lost. Files that are not DICOM are quarantined and removed from the folder too,
  * or they would be imported again at every start.
  */
-import { createReadStream, constants as fsConstants } from 'node:fs';
-import { access, copyFile, link, mkdir, stat, unlink } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, copyFile, link, lstat, mkdir, open, realpath, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { Observable } from 'rxjs';
@@ -116,6 +116,7 @@ export const watchFolder = defineSource({
       let pumping = false;
       let closed = false;
       let watcher: FSWatcher | undefined;
+      let alive: NodeJS.Timeout | undefined;
 
       const fail = (message: string, cause?: unknown) => {
         if (closed) return;
@@ -163,6 +164,12 @@ export const watchFolder = defineSource({
       const importFile = async (file: string) => {
         const rel = relative(root, file);
         try {
+          // Symbolic links are never followed: a link in the folder could lead to files elsewhere, which
+          // would be imported and then deleted.
+          if (!(await isOwnFile(file, root))) {
+            console.warn(`watch_folder ${root}: ${rel} skipped (a symbolic link, or not a regular file)`);
+            return;
+          }
           const outcome = await landAndIngest(file, rel);
           if (!outcome) return;
           if (outcome.kind === 'quarantine') {
@@ -177,6 +184,7 @@ export const watchFolder = defineSource({
               `watch_folder ${root}: ${rel} quarantined as ${outcome.quarantineId} (${outcome.error.code}: ${outcome.error.message})`,
             );
           }
+          if (!(await isOwnFile(file, root))) return; // replaced by a link meanwhile: leave it
           await (moveTo ? moveWithoutClobbering(file, join(moveTo, rel)) : removeIfPresent(file));
         } catch (err) {
           if (isMissing(err)) return; // vanished before we read it: someone else took it
@@ -188,7 +196,8 @@ export const watchFolder = defineSource({
       // Lands the file and ingests it; undefined when the source was closed before the envelope went out.
       const landAndIngest = async (file: string, rel: string): Promise<Outcome | undefined> => {
         const ref = { sourceType: 'directory' as const, sourceId: cfg.source_id };
-        const landed = await ctx.landing.land(createReadStream(file), ref);
+        const handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+        const landed = await ctx.landing.land(handle.createReadStream(), ref);
         const origin: Origin = { ...ref, sourceName: cfg.name, detail: rel };
         let notDelivered: () => void = () => undefined;
         const closedBeforeEmit = new Promise<undefined>((r) => (notDelivered = () => r(undefined)));
@@ -208,6 +217,7 @@ export const watchFolder = defineSource({
           ignoreInitial: false,
           awaitWriteFinish: { stabilityThreshold: cfg.stable_ms, pollInterval: cfg.poll_interval_ms },
           ignored,
+          followSymlinks: false,
         });
         watcher.on('add', enqueue);
         watcher.on('change', enqueue);
@@ -215,6 +225,14 @@ export const watchFolder = defineSource({
           if (dir === root) fail('the watched folder was removed');
         });
         watcher.on('error', (err) => void checkUsable(err));
+        // Watchers do not always report their own folder going away: look at it now and then.
+        alive = setInterval(() => {
+          stat(root).then(
+            (info) => info.isDirectory() || fail('the watched folder was replaced by a file'),
+            () => fail('the watched folder was removed'),
+          );
+        }, 2000);
+        alive.unref();
       };
 
       // A watcher error is fatal only when the folder can no longer be watched.
@@ -233,15 +251,29 @@ export const watchFolder = defineSource({
       // Pipeline files are linted with the config's fields only, without its refinements: check again.
       const problem = moveToProblem(cfg);
       if (problem) subscriber.error(new ConfigError(`watch_folder move_to: ${problem}`));
-      else start().catch((err) => fail(`cannot be created: ${(err as Error).message}`, err));
+      else {
+        const started = start();
+        ctx.starting(started);
+        started.catch((err) => fail(`cannot be created: ${(err as Error).message}`, err));
+      }
 
       return () => {
         closed = true;
         queue.length = 0;
+        clearInterval(alive);
         void watcher?.close();
       };
     }),
 });
+
+/** A regular file (not a link) whose real path is inside the watched folder's real path. */
+async function isOwnFile(file: string, root: string): Promise<boolean> {
+  const info = await lstat(file);
+  if (!info.isFile()) return false;
+  const [real, realRoot] = await Promise.all([realpath(file), realpath(root)]);
+  const rel = relative(realRoot, real);
+  return !!rel && !rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel);
+}
 
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException)?.code === 'ENOENT';

@@ -4,7 +4,7 @@
  */
 import type { BlobStore } from './blob-store.js';
 import type { MetadataIndex } from './metadata-index.js';
-import { readHeader } from '../dicom/header.js';
+import { readHeader } from './read-header.js';
 import { stat } from 'node:fs/promises';
 
 export async function reconcile(

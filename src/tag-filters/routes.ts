@@ -7,21 +7,21 @@ import { tagTreeFromJson } from '../dicom/tag-path.js';
 import { SOURCE_TYPES, type SourceType } from '../pipeline/origin.js';
 
 /** Slicebox's `TagFilter`; `id` is sent as -1 by Slicebox clients and ignored. */
-const tagFilterInput = z.object({
+const tagFilterInput = z.strictObject({
   id: z.number().optional(),
   name: z.string().min(1).max(256),
   tagFilterType: z.enum(['WHITELIST', 'BLACKLIST']),
 });
 
 /** Slicebox's `TagFilterTagPath`; the filter is the one in the URL. */
-const tagPathInput = z.object({
+const tagPathInput = z.strictObject({
   id: z.number().optional(),
   tagFilterId: z.number().optional(),
   tagPath: z.record(z.string(), z.unknown()),
 });
 
 /** Slicebox's `SourceTagFilter`; `sourceName` is taken from the known sources when the source is one. */
-const associationInput = z.object({
+const associationInput = z.strictObject({
   id: z.number().optional(),
   sourceType: z.enum(SOURCE_TYPES),
   sourceName: z.string().max(256).optional(),

@@ -13,7 +13,7 @@ import {
 import { idParam, jsonBody, pagingParams, parseOr400 } from '../api/params.js';
 
 /** Slicebox's `ClearTextUser`. Names carry no colon (HTTP Basic could not send them) and no control characters. */
-const clearTextUser = z.object({
+const clearTextUser = z.strictObject({
   user: z
     .string()
     .min(1)
@@ -24,7 +24,7 @@ const clearTextUser = z.object({
 });
 
 /** Slicebox's `UserPass`. */
-const userPass = z.object({ user: z.string().max(1024), pass: z.string().max(1024) });
+const userPass = z.strictObject({ user: z.string().max(1024), pass: z.string().max(1024) });
 
 /**
  * Slicebox's `/api/users`: the user list (without password hashes, unlike Slicebox), adding and deleting

@@ -17,9 +17,12 @@ export function hasRole(user: Pick<UserInfo, 'role'>, needed: Role): boolean {
 export interface UserServiceOptions {
   /** Sliding expiry: a session unused for this long is gone. */
   sessionTimeoutSecs: number;
-  /** Failed logins per user name, and per address, tolerated within the window. */
+  /** Failed logins of one user name from one address tolerated before each attempt waits (default 5). */
   maxFailedLogins?: number;
+  /** Failures older than this are forgotten; it also caps the wait (default 15 min). */
   failedLoginWindowSecs?: number;
+  /** The wait after `maxFailedLogins` failures; it doubles with each further failure (default 30 s). */
+  failedLoginDelaySecs?: number;
   now?: () => number;
 }
 
@@ -44,6 +47,7 @@ export class UserService {
   readonly sessionTimeoutSecs: number;
   private readonly maxFailures: number;
   private readonly windowMs: number;
+  private readonly delayMs: number;
   private readonly now: () => number;
   /** Keyed by an HMAC (with a key that lives only in this process) of user name and password. */
   private readonly verified = new Map<string, { userId: number; passwordHash: string; until: number }>();
@@ -57,6 +61,7 @@ export class UserService {
     this.sessionTimeoutSecs = options.sessionTimeoutSecs;
     this.maxFailures = options.maxFailedLogins ?? 5;
     this.windowMs = (options.failedLoginWindowSecs ?? 15 * 60) * 1000;
+    this.delayMs = (options.failedLoginDelaySecs ?? 30) * 1000;
     this.now = options.now ?? Date.now;
   }
 
@@ -127,14 +132,16 @@ export class UserService {
   // ---------------------------------------------------------------- authentication
 
   /**
-   * Checks a user name and password, for a login and for every Basic-authenticated request alike. After
-   * `maxFailedLogins` failures for the name or for the address within the window, every attempt (even a
-   * correct one) is refused until the window has passed.
+   * Checks a user name and password, for a login and for every Basic-authenticated request alike. Failures
+   * are counted per user name *and* address: after `maxFailedLogins` of them within the window, that pair
+   * waits before its next attempt (even a correct one), 30 s at first and twice as long after each further
+   * failure, up to the window. Guessing stays slow, and nobody can lock a user out from another address:
+   * the same name from elsewhere, other names from this address and open sessions are not affected.
    */
   async authenticate(name: string, password: string, address: string): Promise<Authentication> {
     const now = this.now();
-    const keys = [`user:${name}`, `address:${address}`];
-    const retryAfterMs = Math.max(...keys.map((key) => this.throttledFor(key, now)));
+    const key = `pair:${JSON.stringify([name, address])}`;
+    const retryAfterMs = this.throttledFor(key, now);
     if (retryAfterMs > 0) return { kind: 'throttled', retryAfterSecs: Math.ceil(retryAfterMs / 1000) };
 
     const stored = this.store.credentials(name);
@@ -160,10 +167,10 @@ export class UserService {
         );
     if (!stored || !ok) {
       this.store.deleteLoginFailuresBefore(now - this.windowMs);
-      this.store.recordLoginFailure(keys, now);
+      this.store.recordLoginFailure([key], now);
       return { kind: 'invalid' };
     }
-    this.store.clearLoginFailures(keys[0]);
+    this.store.clearLoginFailures(key);
     this.verified.delete(cacheKey);
     this.verified.set(cacheKey, {
       userId: stored.user.id,
@@ -178,8 +185,8 @@ export class UserService {
   private throttledFor(key: string, now: number): number {
     const failures = this.store.loginFailuresSince(key, now - this.windowMs);
     if (failures.length < this.maxFailures) return 0;
-    // Free again once the oldest of the last `maxFailures` failures leaves the window.
-    return failures[this.maxFailures - 1] + this.windowMs - now;
+    const wait = Math.min(this.delayMs * 2 ** (failures.length - this.maxFailures), this.windowMs);
+    return Math.max(0, failures[0] + wait - now);
   }
 
   // ---------------------------------------------------------------- sessions

@@ -22,7 +22,7 @@ import { LogService } from '../../src/log/service.js';
 import { ScuService } from '../../src/forwarding/scus.js';
 import { ForwardingService } from '../../src/forwarding/service.js';
 import { DEFAULT_FORWARDING } from '../../src/config.js';
-import { dimseSender } from '../../src/dimse/scu/store-scu.js';
+import { dimseSender } from '../../src/dimse/scu/dimse-sender.js';
 import { ExportSetService } from '../../src/export/service.js';
 import { AnonymizationService } from '../../src/anonymization/service.js';
 import { BoxService } from '../../src/boxes/service.js';
@@ -58,7 +58,9 @@ export interface TestApp {
  * The API app on real adapters (SQLite state store in a temp dir, SQLite index, file-system blobs) and an
  * engine without pipelines, with the superuser admin/secret and an injected clock. For app.request() tests.
  */
-export async function createTestApp(options: { sessionTimeoutSecs?: number } = {}): Promise<TestApp> {
+export async function createTestApp(
+  options: { sessionTimeoutSecs?: number; trustedProxies?: string[] } = {},
+): Promise<TestApp> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-app-'));
   const clock = { now: Date.UTC(2026, 0, 1) };
   const index = openSqliteIndex(':memory:');
@@ -126,6 +128,7 @@ export async function createTestApp(options: { sessionTimeoutSecs?: number } = {
       anonymization,
       boxes,
       version: 'test',
+      trustedProxies: options.trustedProxies,
     });
     return { state, users, seriesTypes, tagFilters, managedSources, boxes, app };
   };

@@ -15,14 +15,9 @@ import {
 import { makeInstance, newUid } from '../../../test/fixtures/dicom-fixtures.js';
 import { dcmtk } from '../../../test/helpers/dcmtk.js';
 import { parseHeader } from '../../dicom/header.js';
-import {
-  anonymize,
-  dateShiftDays,
-  mapUid,
-  patientPseudonym,
-  shiftDate,
-  type AnonymizeOptions,
-} from './anonymize.js';
+import { anonymize, type AnonymizeOptions } from './anonymize.js';
+import { dateShiftDays, mapUid, patientPseudonym } from './derive.js';
+import { shiftDate } from './clean.js';
 import {
   BASIC_COLUMN,
   OPTION_NAMES,

@@ -13,11 +13,12 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.js';
 import type { AuthEnv } from '../auth.js';
-import { idParam, jsonBody, parseOr400 } from '../params.js';
+import { idParam, jsonBody, parseOr400, readLimited } from '../params.js';
 import { uploadResponse } from './images.js';
 import { exportEntries, zipStream } from '../../export/zip.js';
 import { BadRequestError, NotFoundError, SluiceError } from '../../errors.js';
-import { attr, readHeader } from '../../dicom/header.js';
+import { attr } from '../../dicom/header.js';
+import { readHeader } from '../../storage/read-header.js';
 import { readJpegInfo } from '../../dicom/jpeg.js';
 import { secondaryCaptureFromJpeg } from '../../dicom/secondary-capture.js';
 import { modifyAttributes, type TagMapping } from '../../dicom/modify.js';
@@ -31,7 +32,7 @@ const MAX_EXPORT_IMAGES = 100_000;
 
 const idList = z.array(z.number().int().nonnegative()).max(MAX_EXPORT_IMAGES);
 const tagMappings = z
-  .array(z.object({ tagPath: z.unknown(), value: z.string() }))
+  .array(z.strictObject({ tagPath: z.unknown(), value: z.string() }))
   .max(1000)
   .describe("Slicebox's TagMapping list: [{tagPath, value}]");
 
@@ -140,19 +141,6 @@ export function imageToolsRoutes(deps: ApiDeps): Hono<AuthEnv> {
       if (modified.id !== image.id) await deleteStoredImages(index, blobs, [image.id]);
       return c.json(modified, 201);
     });
-}
-
-/** The request body, refused with 413 once it passes `limit` bytes. */
-async function readLimited(req: Request, limit: number): Promise<Buffer> {
-  if (!req.body) return Buffer.alloc(0);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.length;
-    if (size > limit) throw new SluiceError('API.TOO_LARGE', `body is larger than ${limit} bytes`, 413);
-    chunks.push(Buffer.from(chunk));
-  }
-  return Buffer.concat(chunks);
 }
 
 /** The stored bytes of an image; 404 when its file is gone. */

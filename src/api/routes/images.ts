@@ -10,7 +10,7 @@ import { BadRequestError, NotFoundError, SluiceError } from '../../errors.js';
 import type { Origin } from '../../pipeline/origin.js';
 import type { Outcome } from '../../pipeline/outcome.js';
 import type { Image } from '../../storage/metadata-index.js';
-import { readHeader } from '../../dicom/header.js';
+import { readHeader } from '../../storage/read-header.js';
 import { imageAttributes } from '../attributes.js';
 import { z } from 'zod';
 
@@ -57,11 +57,17 @@ export async function uploadFromRequest(
   });
 }
 
-/** Maps a settled upload to Slicebox's answers: 201 new, 200 overwrite, 400 invalid. */
+/** The failure statuses an upload answers with as they are; anything else is a 500. */
+const UPLOAD_FAILURES = [400, 413, 415, 503, 507] as const;
+
+/**
+ * Maps a settled upload to Slicebox's answers: 201 new, 200 overwrite, 400 invalid; and ours: 413 too
+ * large, 503 no pipeline to take it, 507 disk full.
+ */
 export function uploadResponse(
   outcome: Outcome,
   filename?: string,
-): { status: 200 | 201 | 204 | 400 | 500 | 503; body: Image | string | null } {
+): { status: 200 | 201 | 204 | (typeof UPLOAD_FAILURES)[number] | 500; body: Image | string | null } {
   if (outcome.kind === 'ack') {
     const indexed = outcome.envelope.facts.indexed;
     if (!indexed) return { status: 204, body: null };
@@ -69,7 +75,7 @@ export function uploadResponse(
   }
   if (outcome.kind === 'drop') return { status: 204, body: null };
   const prefix = filename ? `${filename}: ` : '';
-  const status = outcome.error.httpStatus === 400 ? 400 : outcome.error.httpStatus === 503 ? 503 : 500;
+  const status = UPLOAD_FAILURES.find((s) => s === outcome.error.httpStatus) ?? 500;
   return { status, body: `${prefix}${outcome.error.message}` };
 }
 
@@ -93,6 +99,8 @@ export function imagesRoutes(deps: ApiDeps): Hono<AuthEnv> {
         sourceName: user.user,
       });
       const { status, body } = uploadResponse(outcome, filename);
+      // The rest of a refused body is not worth reading: the connection closes after the answer.
+      if (status === 413) c.header('Connection', 'close');
       if (body === null) return c.body(null, 204);
       if (typeof body === 'string') return c.text(body, status as 400);
       return c.json(body, status as 200);

@@ -2,6 +2,12 @@
  * One association, from A-ASSOCIATE-RQ to release or abort. C-ECHO is answered at once; a C-STORE's
  * dataset is gathered by a DatasetReceiver and its response sent only when `store` resolves (after the
  * pipeline has settled the instance). Responses and the release answer leave in request order.
+ *
+ * A peer gets only what it is due: before its association is accepted it may send one A-ASSOCIATE-RQ of
+ * at most MAX_ASSOCIATE_RQ bytes within the request timeout (the ARTIM timer of PS3.8), and it is refused
+ * as soon as the request's header shows it is not one or the association slots are full; once associated,
+ * each PDU must complete within the association timeout of the previous one, so trickling bytes does not
+ * keep an association alive.
  */
 import type { Socket } from 'node:net';
 import {
@@ -21,13 +27,22 @@ import {
   type AssociateRq,
   type ContextAnswer,
 } from '../pdu.js';
-import { CommandField, encodeResponse, parseCommand, Status, type Command } from '../commands.js';
+import {
+  CommandField,
+  encodeResponse,
+  parseCommand,
+  Status,
+  VERIFICATION,
+  type Command,
+} from '../commands.js';
 import { DatasetReceiver } from './dataset-receiver.js';
+import type { ScpLimits } from './limits.js';
 import type { Landing } from '../../pipeline/landing.js';
 import type { SourceRef } from '../../pipeline/origin.js';
-import { buildFileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../dicom/header.js';
+import { buildFileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../dicom/part10.js';
 
-const VERIFICATION = '1.2.840.10008.1.1';
+/** An A-ASSOCIATE-RQ is a few KB (DCMTK's storescu proposing 120 contexts: ~13 KB). */
+export const MAX_ASSOCIATE_RQ = 64 * 1024;
 
 export interface StoreRequest {
   command: Command;
@@ -37,12 +52,15 @@ export interface StoreRequest {
 }
 
 export interface ConnectionOptions {
-  /** Too many associations already: read the request, then refuse it (transient, local limit exceeded). */
-  overLimit?: boolean;
+  /** Association and handshake slots and the memory budget, shared by the SCP's connections. */
+  limits: ScpLimits;
   ourAe: string;
   requireCalledAe: boolean;
   maxPduLength: number;
+  /** How long an association may go without a complete PDU (a partial one does not count). */
   timeoutMs: number;
+  /** How long a new connection has to complete its A-ASSOCIATE-RQ. */
+  requestTimeoutMs: number;
   landing: Landing;
   ref: SourceRef;
   acceptsAbstractSyntax(uid: string): boolean;
@@ -66,6 +84,7 @@ export class ScpConnection {
   private work: Promise<void> = Promise.resolve();
   private pendingWork = 0;
   private closed = false;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -73,22 +92,62 @@ export class ScpConnection {
   ) {
     this.reader = new PduReader(opts.maxPduLength);
     socket.setNoDelay(true);
-    socket.setTimeout(opts.timeoutMs, () => this.abort(0));
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => this.close());
     socket.on('close', () => this.close());
+    if (!opts.limits.openHandshake()) {
+      // Too many connections that have not associated yet: this one is not even read.
+      this.closed = true;
+      socket.destroy();
+      return;
+    }
+    this.arm(opts.requestTimeoutMs);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+  }
+
+  /** (Re)starts the one timer: whatever the connection waits for must come before it fires. */
+  private arm(ms: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => (this.association ? this.abort(0) : this.drop()), ms);
   }
 
   private onData(chunk: Buffer): void {
     if (this.closed) return;
     this.reader.push(chunk);
     try {
-      for (let pdu = this.reader.next(); pdu && !this.closed; pdu = this.reader.next())
+      if (!this.checkHeader()) return;
+      for (let pdu = this.reader.next(); pdu && !this.closed; pdu = this.reader.next()) {
         this.onPdu(pdu.type, pdu.body);
+        // Only a complete PDU restarts the clock: a peer trickling bytes runs out of time.
+        if (!this.closed && this.association && this.pendingWork === 0) this.arm(this.opts.timeoutMs);
+      }
     } catch (err) {
       if (err instanceof ProtocolError) this.abort(2);
       else throw err;
     }
+  }
+
+  /**
+   * What a PDU's header already tells, before its body is read: before an association, the first PDU must
+   * be an A-ASSOCIATE-RQ of a plausible size, and there must be an association slot for it; during one,
+   * only P-DATA-TF may be large (PduReader holds it to the negotiated maximum).
+   */
+  private checkHeader(): boolean {
+    const header = this.reader.header();
+    if (!header) return true;
+    if (this.association) {
+      if (header.type !== PduType.PData && header.length > 1024)
+        throw new ProtocolError(`PDU 0x${header.type.toString(16)} of ${header.length} bytes`);
+      return true;
+    }
+    if (header.type !== PduType.AssociateRq)
+      throw new ProtocolError(`PDU 0x${header.type.toString(16)} before association`);
+    if (header.length > MAX_ASSOCIATE_RQ)
+      throw new ProtocolError(`A-ASSOCIATE-RQ of ${header.length} bytes (at most ${MAX_ASSOCIATE_RQ})`);
+    if (this.opts.limits.associationsFull) {
+      this.reject(RejectReason.LocalLimitExceeded, 2, 3);
+      return false;
+    }
+    return true;
   }
 
   private onPdu(type: number, body: Buffer): void {
@@ -118,10 +177,6 @@ export class ScpConnection {
   }
 
   private onAssociateRq(rq: AssociateRq): void {
-    if (this.opts.overLimit) {
-      this.reject(RejectReason.LocalLimitExceeded, 2, 3);
-      return;
-    }
     if (rq.applicationContext !== APPLICATION_CONTEXT) {
       this.reject(RejectReason.ApplicationContextNotSupported);
       return;
@@ -148,6 +203,8 @@ export class ScpConnection {
       return { id: c.id, result: ContextResult.Acceptance, transferSyntax: ts };
     });
     this.association = rq;
+    this.opts.limits.openAssociation();
+    this.arm(this.opts.timeoutMs);
     this.send(
       encodeAssociateAc(rq, answers, {
         maxPduLength: this.opts.maxPduLength,
@@ -192,10 +249,10 @@ export class ScpConnection {
       receiver: incoming.receiver,
     };
     this.schedule(async () => {
-      const { status, comment } = await this.opts.store(request).catch((err: Error) => ({
-        status: Status.OutOfResources,
-        comment: err.message,
-      }));
+      const { status, comment } = await this.opts
+        .store(request)
+        .catch((err: Error) => ({ status: Status.OutOfResources, comment: err.message }))
+        .finally(() => request.receiver.release());
       this.send(
         encodePData(
           contextId,
@@ -221,7 +278,7 @@ export class ScpConnection {
       this.incoming = {
         command,
         contextId,
-        receiver: new DatasetReceiver(this.opts.landing, meta, this.opts.ref),
+        receiver: new DatasetReceiver(this.opts.landing, meta, this.opts.ref, this.opts.limits),
       };
       return;
     }
@@ -240,13 +297,13 @@ export class ScpConnection {
   private schedule(task: () => Promise<void>): void {
     this.pendingWork++;
     this.socket.pause();
-    this.socket.setTimeout(0);
+    clearTimeout(this.timer);
     this.work = this.work
       .then(task)
       .catch(() => this.abort(0))
       .finally(() => {
         if (--this.pendingWork === 0 && !this.closed) {
-          this.socket.setTimeout(this.opts.timeoutMs);
+          this.arm(this.opts.timeoutMs);
           this.socket.resume();
         }
       });
@@ -259,7 +316,21 @@ export class ScpConnection {
   private reject(reason: number, result?: number, source?: number): void {
     this.send(encodeAssociateRj(reason, result, source));
     this.socket.end();
-    this.closed = true;
+    this.close();
+    // The peer's unread request is not waited for.
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  /** The SCP is closing: an association is aborted (A-ABORT), a connection still handshaking dropped. */
+  stop(): void {
+    if (this.association) this.abort(0);
+    else this.drop();
+  }
+
+  /** A connection that never completed its request: closed without a word (there is no association). */
+  private drop(): void {
+    this.close();
+    this.socket.destroy();
   }
 
   private abort(reason: number): void {
@@ -273,6 +344,9 @@ export class ScpConnection {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.timer);
+    if (this.association) this.opts.limits.closeAssociation();
+    else this.opts.limits.closeHandshake();
     void this.incoming?.receiver?.abort();
     this.incoming = undefined;
   }

@@ -1,19 +1,22 @@
 import type { SourceRef } from '../../pipeline/origin.js';
 import type { LandedFile, Landing, LandingWriter } from '../../pipeline/landing.js';
 import { StorageError } from '../../errors.js';
+import type { ScpLimits } from './limits.js';
 
 /** Datasets up to this size are gathered in memory and landed with one write. */
 const IN_MEMORY_LIMIT = 8 * 1024 * 1024;
 
 /**
  * Gathers the PDV values of one C-STORE dataset behind the file meta header we wrote. Small datasets stay
- * in memory (the storage sink writes them once, and the header is parsed from memory); past
- * IN_MEMORY_LIMIT they spill to a landing file as they arrive, so a huge instance never sits whole in
- * memory.
+ * in memory (the storage sink writes them once, and the header is parsed from memory) while the SCP's
+ * memory budget allows; past IN_MEMORY_LIMIT, or past the budget, they spill to a landing file as they
+ * arrive, so memory stays bounded whatever the peers send.
  */
 export class DatasetReceiver {
   private chunks: Buffer[];
   private size = 0;
+  /** Bytes taken from the budget, returned by `release` once the instance is settled. */
+  private held = 0;
   private writer: Promise<LandingWriter> | undefined;
   private spilled: Promise<void> = Promise.resolve();
 
@@ -21,6 +24,7 @@ export class DatasetReceiver {
     private readonly landing: Landing,
     meta: Buffer,
     private readonly ref: SourceRef,
+    private readonly limits?: ScpLimits,
   ) {
     this.chunks = [meta];
     this.size = meta.length;
@@ -30,10 +34,11 @@ export class DatasetReceiver {
     if (!this.writer) {
       this.chunks.push(value);
       this.size += value.length;
-      if (this.size <= IN_MEMORY_LIMIT) return;
+      if (this.size <= IN_MEMORY_LIMIT && this.take(value.length)) return;
       this.writer = this.landing.writer(this.ref);
       const pending = this.chunks;
       this.chunks = [];
+      this.release();
       this.spilled = this.writer.then((w) => writeAll(w.stream, pending));
       return;
     }
@@ -64,7 +69,21 @@ export class DatasetReceiver {
   /** Drops what was received (association aborted mid-dataset). */
   async abort(): Promise<void> {
     this.chunks = [];
+    this.release();
     if (this.writer) await (await this.writer).abort();
+  }
+
+  /** Returns the budget this dataset held: once its instance is settled, or when it spilled. */
+  release(): void {
+    this.limits?.free(this.held);
+    this.held = 0;
+  }
+
+  private take(bytes: number): boolean {
+    if (!this.limits) return true;
+    if (!this.limits.hold(bytes)) return false;
+    this.held += bytes;
+    return true;
   }
 }
 

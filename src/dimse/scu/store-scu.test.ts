@@ -7,18 +7,15 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  associationGroups,
-  contextKeys,
-  echoScp,
-  storeFiles,
-  DimseError,
-  type StoredFile,
-} from './store-scu.js';
+import { echoScp, storeFiles } from './store-scu.js';
+import { associationGroups, contextKeys, type StoredFile } from './stored-files.js';
+import { DimseError } from './association.js';
 import { makeInstance, newUid, CT_IMAGE_STORAGE } from '../../../test/fixtures/dicom-fixtures.js';
 import { freePort, startTestEngine } from '../../../test/helpers/engine.js';
 import { dcmtk } from '../../../test/helpers/dcmtk.js';
-import { parseHeader, TransferSyntax } from '../../dicom/header.js';
+import { parseHeader } from '../../dicom/header.js';
+import { datasetOffset } from '../../dicom/part10.js';
+import { TransferSyntax } from '../../dicom/transfer-syntax.js';
 
 let dir: string;
 const children: ChildProcess[] = [];
@@ -61,7 +58,7 @@ async function storedFile(name: string, bytes: Buffer): Promise<StoredFile> {
 
 /** A SOP class storescp does not know, so refuses in every transfer syntax. */
 const PRIVATE_SOP_CLASS = '1.2.826.0.1.3680043.10.1337.99.1';
-const datasetOf = (b: Buffer) => b.subarray(144 + b.readUInt32LE(140));
+const datasetOf = (b: Buffer) => b.subarray(datasetOffset(b));
 
 describe('store SCU', () => {
   it('sends files as stored, byte for byte, including compressed ones', async () => {
