@@ -271,6 +271,30 @@ describe.skipIf(!haveChromium && !process.env.CI)('web UI in a browser', () => {
     await screenshot(page, '10-anonymized-patient');
   });
 
+  it('exports a patient as a zip, then deletes the patient after asking', async () => {
+    await page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: 'Patients', exact: true })
+      .click();
+    await page.getByRole('link', { name: 'Upload, Bob' }).click();
+    await page.getByRole('heading', { name: 'Upload, Bob' }).waitFor();
+    const toolbar = page.getByRole('toolbar', { name: /selected patients/ }).first();
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      toolbar.getByRole('button', { name: 'Export zip' }).click(),
+    ]);
+    const zip = await download.path();
+    expect(zip).toBeTruthy();
+    const { size } = await import('node:fs/promises').then((fs) => fs.stat(zip!));
+    expect(size).toBeGreaterThan(1000);
+    await toolbar.getByRole('button', { name: 'Delete' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Delete 1 patient?' });
+    await confirm.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('heading', { name: 'Patients' }).waitFor();
+    await page.getByText('Deleted 2 images.').waitFor();
+    await expect.poll(() => page.getByRole('link', { name: 'Upload, Bob' }).count()).toBe(0);
+  });
+
   it('browses on a 390-px-wide phone screen', async () => {
     const phone = await browser.newContext({
       viewport: { width: 390, height: 844 },
@@ -280,7 +304,7 @@ describe.skipIf(!haveChromium && !process.env.CI)('web UI in a browser', () => {
     const errors = watchConsole(phone, expectedFailure);
     const p = await phone.newPage();
     await login(p, engine.url('/'));
-    await p.getByRole('link', { name: 'Upload, Bob' }).waitFor();
+    await p.getByRole('link', { name: 'Forward, Carol' }).waitFor();
     expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await screenshot(p, '11-phone-patients');
     await p.getByRole('button', { name: 'Open navigation' }).click();

@@ -493,7 +493,7 @@ function SeriesTypesModal({ opened, onClose, ids }: { opened: boolean; onClose: 
 
 /** Refreshes the metadata once the page has moved away from what was deleted or replaced. */
 function refreshSoon(qc: QueryClient) {
-  setTimeout(() => void qc.invalidateQueries({ queryKey: ['metadata'] }), 100);
+  setTimeout(() => void qc.invalidateQueries({ queryKey: ['metadata'] }), 250);
 }
 
 /** Starts a zip download of the images under the selection. */
@@ -549,8 +549,9 @@ export function ActionBar({
           const imageIds = await imageIdsOf(level, ids);
           await withoutLiveRefresh(() => api('/images/delete', { body: imageIds, what: 'Deleting' }));
           notifyDone(`Deleted ${imageIds.length} image${imageIds.length === 1 ? '' : 's'}.`);
+          // Leave a page of what was deleted before the lists refresh (it would ask for deleted ids).
           onDone();
-          await qc.invalidateQueries({ queryKey: ['metadata'] });
+          refreshSoon(qc);
         })(),
     );
   return (
