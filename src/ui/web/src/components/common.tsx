@@ -172,16 +172,22 @@ export function SortHeader({
   column,
   sort,
   onSort,
+  wide,
 }: {
   label: string;
   column: string;
   sort: Sort;
+  /** Shown only on screens at least this wide (a phone keeps the essential columns). */
+  wide?: boolean;
   onSort: (s: Sort) => void;
 }) {
   const active = sort.by === column;
   const Icon = active ? (sort.ascending ? IconChevronUp : IconChevronDown) : IconSelector;
   return (
-    <Table.Th aria-sort={active ? (sort.ascending ? 'ascending' : 'descending') : 'none'}>
+    <Table.Th
+      visibleFrom={wide ? 'sm' : undefined}
+      aria-sort={active ? (sort.ascending ? 'ascending' : 'descending') : 'none'}
+    >
       <UnstyledButton
         onClick={() => onSort({ by: column, ascending: active ? !sort.ascending : true })}
         style={{ fontWeight: 700 }}

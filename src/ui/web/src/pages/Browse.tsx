@@ -46,7 +46,7 @@ export function PatientsPage() {
       <QueryState query={query} what="patients">
         {() => (
           <>
-            <Table.ScrollContainer minWidth={560}>
+            <Table.ScrollContainer minWidth={340}>
               <Table striped highlightOnHover aria-label="Patients">
                 <Table.Thead>
                   <Table.Tr>
@@ -64,8 +64,14 @@ export function PatientsPage() {
                     </Table.Th>
                     <SortHeader label="Name" column="patientName" sort={sort} onSort={setSort} />
                     <SortHeader label="Patient ID" column="patientID" sort={sort} onSort={setSort} />
-                    <SortHeader label="Birth date" column="patientBirthDate" sort={sort} onSort={setSort} />
-                    <SortHeader label="Sex" column="patientSex" sort={sort} onSort={setSort} />
+                    <SortHeader
+                      label="Birth date"
+                      column="patientBirthDate"
+                      sort={sort}
+                      onSort={setSort}
+                      wide
+                    />
+                    <SortHeader label="Sex" column="patientSex" sort={sort} onSort={setSort} wide />
                   </Table.Tr>
                 </Table.Thead>
                 <Table.Tbody>
@@ -84,8 +90,8 @@ export function PatientsPage() {
                         </AppLink>
                       </Table.Td>
                       <Table.Td>{p.patientID.value}</Table.Td>
-                      <Table.Td>{dicomDate(p.patientBirthDate.value)}</Table.Td>
-                      <Table.Td>{p.patientSex.value}</Table.Td>
+                      <Table.Td visibleFrom="sm">{dicomDate(p.patientBirthDate.value)}</Table.Td>
+                      <Table.Td visibleFrom="sm">{p.patientSex.value}</Table.Td>
                     </Table.Tr>
                   ))}
                 </Table.Tbody>
