@@ -145,3 +145,14 @@ describe('bodies that change or delete data are validated strictly', () => {
     }
   });
 });
+
+describe('odd query parameters', () => {
+  it('pages the quarantine and names the limit of paging numbers', async () => {
+    const page = await engine.api('/api/quarantine?startindex=0&count=1');
+    expect(page.status).toBe(200);
+    expect(Number(page.headers.get('x-total-count'))).toBeGreaterThanOrEqual(0);
+    const huge = await engine.api('/api/metadata/patients?startindex=9223372036854775807');
+    expect(huge.status).toBe(400);
+    expect(await huge.text()).toMatch(/startindex: at most 999999999999999/);
+  });
+});

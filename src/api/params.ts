@@ -6,7 +6,8 @@ export const MAX_COUNT = 10_000;
 
 const nonNegative = z
   .string()
-  .regex(/^\d{1,15}$/, 'expected a non-negative integer')
+  .regex(/^\d+$/, 'expected a non-negative integer')
+  .regex(/^\d{1,15}$/, 'at most 999999999999999')
   .transform(Number);
 
 /** Slicebox's paging query parameters. */

@@ -119,17 +119,23 @@ function firstString(el: DicomElement | undefined): string {
   return String(v).trim();
 }
 
-/** A keyword's value as Slicebox stores it: multi-valued strings joined with `\`, missing → ''. */
+/**
+ * A keyword's value as Slicebox stores it: multi-valued strings joined with `\`, missing → ''. Only text
+ * and numbers count: a value that arrived as bytes (an attribute sent with VR UN or OB) gives '', never
+ * `[object ArrayBuffer]`.
+ */
 export function attr(header: Pick<DicomHeader, 'dataset'>, keyword: string): string {
   const tag = DicomMetaDictionary.nameMap[keyword]?.tag as string | undefined;
   if (!tag) throw new Error(`unknown keyword ${keyword}`);
   const el = header.dataset[tag.replace(/[(),]/g, '').toUpperCase()];
   if (!el?.Value?.length) return '';
-  return el.Value.map((v) =>
-    typeof v === 'object' && v !== null && 'Alphabetic' in v
-      ? String((v as { Alphabetic: string }).Alphabetic)
-      : String(v),
-  )
-    .join('\\')
-    .trim();
+  const values: string[] = [];
+  for (const v of el.Value) {
+    if (typeof v === 'string') values.push(v);
+    else if (typeof v === 'number' || typeof v === 'bigint') values.push(String(v));
+    else if (typeof v === 'object' && v !== null && 'Alphabetic' in v)
+      values.push(String((v as { Alphabetic?: unknown }).Alphabetic ?? ''));
+    else return '';
+  }
+  return values.join('\\').trim();
 }

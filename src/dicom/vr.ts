@@ -24,6 +24,44 @@ export const LONG_VRS: ReadonlySet<string> = new Set([
   'UV',
 ]);
 
+/** Every value representation of PS3.5 6.2: an explicit VR element with any other is not DICOM. */
+export const KNOWN_VRS: ReadonlySet<string> = new Set([
+  'AE',
+  'AS',
+  'AT',
+  'CS',
+  'DA',
+  'DS',
+  'DT',
+  'FD',
+  'FL',
+  'IS',
+  'LO',
+  'LT',
+  'OB',
+  'OD',
+  'OF',
+  'OL',
+  'OV',
+  'OW',
+  'PN',
+  'SH',
+  'SL',
+  'SQ',
+  'SS',
+  'ST',
+  'SV',
+  'TM',
+  'UC',
+  'UI',
+  'UL',
+  'UN',
+  'UR',
+  'US',
+  'UT',
+  'UV',
+]);
+
 /** (FFFE,E000): an item of a sequence, or a fragment of an encapsulated value. */
 export const ITEM = 0xfffee000;
 /** (FFFE,E00D): ends an item of undefined length. */

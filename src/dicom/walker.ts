@@ -1,11 +1,21 @@
 /**
  * The one walk over a dataset's bytes: element headers, sequences, items and encapsulated fragments, every
- * declared length checked against the buffer before it is trusted. Readers that rewrite a dataset (tag
- * filters, modification, de-identification, transcoding) take its tree of byte ranges; `walkDataset`
- * skims the top level for parseHeader without building one.
+ * declared length checked against the buffer and against the item or sequence that holds it before it is
+ * trusted, nesting bounded (MAX_DEPTH). Readers that rewrite a dataset (tag filters, modification,
+ * de-identification, transcoding) take its tree of byte ranges; `walkDataset` proves a received dataset
+ * up to its pixel data before anything else (dcmjs) reads it.
  */
 import { InvalidDicomError } from '../errors.js';
-import { isSequenceTag, ITEM, ITEM_END, LONG_VRS, PIXEL_DATA, SEQUENCE_END, UNDEFINED_LENGTH } from './vr.js';
+import {
+  isSequenceTag,
+  ITEM,
+  ITEM_END,
+  KNOWN_VRS,
+  LONG_VRS,
+  PIXEL_DATA,
+  SEQUENCE_END,
+  UNDEFINED_LENGTH,
+} from './vr.js';
 
 /** A parsed item: its byte range and elements. */
 export interface RawItem {
@@ -57,9 +67,9 @@ export class DatasetWalker {
     readonly explicit: boolean,
     readonly littleEndian: boolean,
     /**
-     * Refuse an explicit VR element whose VR is not two upper-case letters (data that says explicit but
-     * is implicit); without it such a VR is read as one with a 2-byte length, as readers of stored
-     * files always have.
+     * Refuse an explicit VR element whose VR is not one of PS3.5's (data that says explicit but is
+     * implicit, or corrupt: other readers would take its length differently); without it such a VR is
+     * read as one with a 2-byte length, as readers of stored files always have.
      */
     private readonly options: { requireVr?: boolean } = {},
   ) {}
@@ -96,6 +106,8 @@ export class DatasetWalker {
     if (this.options.requireVr && !(isUpperCase(this.buf[offset + 4]) && isUpperCase(this.buf[offset + 5])))
       throw new InvalidDicomError(`element ${tagName(tag)} has no valid VR`);
     const vr = this.buf.toString('latin1', offset + 4, offset + 6);
+    if (this.options.requireVr && !KNOWN_VRS.has(vr))
+      throw new InvalidDicomError(`element ${tagName(tag)} at byte ${offset} has an unknown VR "${vr}"`);
     if (!LONG_VRS.has(vr))
       return { tag, vr, headerLength: 8, lengthOffset: -1, length: this.u16(offset + 6) };
     this.need(offset, 12, `element ${tagName(tag)} header`);
@@ -111,9 +123,18 @@ export class DatasetWalker {
       const header = this.header(offset);
       if (end === undefined && header.tag === ITEM_END) return { elements, next: offset + 8 };
       const element = this.element(offset, header, depth);
+      if (end !== undefined && element.end > end)
+        throw new InvalidDicomError(
+          `element ${tagName(header.tag)} at byte ${offset} runs ${element.end - end} bytes past the end of the item that holds it`,
+        );
       elements.push(element);
       offset = element.end;
     }
+  }
+
+  /** The element at `offset` with its whole tree (a top-level element). */
+  walkElement(offset: number): RawElement {
+    return this.element(offset, this.header(offset), 0);
   }
 
   private element(offset: number, header: ElementHeader, depth: number): RawElement {
@@ -163,6 +184,8 @@ export class DatasetWalker {
         offset = next;
       } else {
         this.need(offset + 8, length, 'item value');
+        if (end !== undefined && offset + 8 + length > end)
+          throw new InvalidDicomError(`item at byte ${offset} runs past the end of its sequence`);
         const { elements } = this.elements(offset + 8, offset + 8 + length, depth + 1);
         items.push({ start: offset, end: offset + 8 + length, undefinedLength: false, elements });
         offset += 8 + length;
@@ -232,9 +255,10 @@ export interface WalkResult {
 }
 
 /**
- * Walks the top-level elements of a dataset from `start`, checking every declared length against the
- * buffer, up to the pixel data: what follows it is not read. Returns the offset of the pixel data
- * element, or -1 when the dataset ends without one.
+ * Proves a received dataset from `start` up to its pixel data: every element, inside sequences and items
+ * too (nested at most MAX_DEPTH deep, whatever the encoding of their lengths), has a known VR and fits in
+ * what holds it; the pixel data's own length or fragments are checked, what follows it is not read.
+ * Returns the offset of the pixel data element, or -1 when the dataset ends without one.
  */
 export function walkDataset(
   buf: Buffer,
@@ -244,9 +268,11 @@ export function walkDataset(
 ): WalkResult {
   const walker = new DatasetWalker(buf, explicit, littleEndian, { requireVr: true });
   for (let offset = start; offset < buf.length;) {
-    const { tag, end } = walker.skipElement(offset, 0);
-    if (tag === PIXEL_DATA) return { pixelDataOffset: offset };
-    offset = end;
+    if (walker.header(offset).tag === PIXEL_DATA) {
+      walker.skipElement(offset, 0);
+      return { pixelDataOffset: offset };
+    }
+    offset = walker.walkElement(offset).end;
   }
   return { pixelDataOffset: -1 };
 }

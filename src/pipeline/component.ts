@@ -12,6 +12,7 @@ import type { Outcome } from './outcome.js';
 import type { EngineServices } from './services.js';
 import type { Landing } from './landing.js';
 import type { FactContract } from './facts.js';
+import type { Announced } from './admission.js';
 
 export type ComponentKind = 'source' | 'operator' | 'sink';
 
@@ -37,11 +38,16 @@ export interface SourceContext extends ComponentContext {
     emit: (envelope: Envelope) => void,
     landedPath: string,
     origin: Origin,
-    /**
-     * The object in memory, not written at `landedPath` (small C-STORE datasets): the storage sink writes
-     * it once, and the runner writes it to `landedPath` only when it must (quarantine, no sink stored it).
-     */
-    content?: Buffer,
+    received?: {
+      /**
+       * The object in memory, not written at `landedPath` (small C-STORE datasets): the storage sink
+       * writes it once, and the runner writes it to `landedPath` only when it must (quarantine, no sink
+       * stored it).
+       */
+      content?: Buffer;
+      /** What the sender said it sends (a C-STORE request's UIDs): a dataset that differs is refused. */
+      announced?: Announced;
+    },
   ): Promise<Outcome>;
   /** Resolves when there is room for one more envelope; sources call it before reading more input. */
   waitForRoom(): Promise<void>;

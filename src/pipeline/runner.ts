@@ -18,6 +18,7 @@ import type { EngineServices } from './services.js';
 import type { Settler } from './settle.js';
 import type { Outcome } from './outcome.js';
 import { stat } from 'node:fs/promises';
+import { admit, type Announced } from './admission.js';
 import { supervise, SourceHealth, type SourceState } from './supervise.js';
 
 export interface ComponentStatus {
@@ -105,7 +106,7 @@ export class PipelineRunner implements Settler {
       this.components[this.components.length - 1].health = health;
       const ctx: SourceContext = {
         ...base,
-        ingest: (emit, landedPath, origin, content) => this.ingest(base, emit, landedPath, origin, content),
+        ingest: (emit, landedPath, origin, received) => this.ingest(base, emit, landedPath, origin, received),
         waitForRoom: () => this.waitForRoom(),
         landing: this.landing,
         starting: (ready) => health.starting(ready),
@@ -210,8 +211,9 @@ export class PipelineRunner implements Settler {
     emit: (envelope: Envelope) => void,
     landedPath: string,
     origin: Origin,
-    content?: Buffer,
+    received: { content?: Buffer; announced?: Announced } = {},
   ): Promise<Outcome> {
+    const { content, announced } = received;
     await this.acquire();
     ctx.counters.received++;
     let envelope: Envelope;
@@ -219,6 +221,7 @@ export class PipelineRunner implements Settler {
       const [header, size] = content
         ? [parseHeader(content), content.length]
         : await Promise.all([readHeader(landedPath), stat(landedPath).then((s) => s.size)]);
+      admit(header, announced);
       envelope = { id: randomUUID(), origin, path: landedPath, size, header, content, facts: {} };
     } catch (err) {
       const error = asSluiceError(err);

@@ -151,7 +151,7 @@ export function openScpServer(
       ref,
       acceptsAbstractSyntax: isStorageSopClass,
       transferSyntaxes: ACCEPTED_TRANSFER_SYNTAXES,
-      async store({ receiver, callingAe }) {
+      async store({ receiver, callingAe, command }) {
         let landed;
         try {
           landed = await receiver.commit();
@@ -163,14 +163,21 @@ export function openScpServer(
           emit,
           landed.path,
           { ...ref, sourceName: cfg.name, detail: callingAe },
-          landed.content,
+          {
+            content: landed.content,
+            announced: {
+              sopClassUid: command.affectedSopClassUid,
+              sopInstanceUid: command.affectedSopInstanceUid,
+            },
+          },
         );
         if (outcome.kind === 'ack' || outcome.kind === 'drop') return { status: Status.Success };
         const invalid =
           outcome.error.code === 'DICOM.INVALID' || outcome.error.code === 'DICOM.UNSUPPORTED_CONTEXT';
         return {
           status: invalid ? Status.CannotUnderstand : Status.OutOfResources,
-          comment: outcome.error.message,
+          // The Error Comment holds 64 characters: the reason, not the generic prefix.
+          comment: outcome.error.message.replace(/^Invalid DICOM data: /, ''),
         };
       },
     });

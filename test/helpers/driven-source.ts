@@ -29,7 +29,8 @@ export function drivenSource() {
     options: { held?: boolean } = {},
   ): Promise<Outcome> => {
     const landed = ctx!.landing.hold(ref);
-    if (options.held) return ctx!.ingest(emit!, landed.path, { ...ref, sourceName: 'tester' }, bytes);
+    if (options.held)
+      return ctx!.ingest(emit!, landed.path, { ...ref, sourceName: 'tester' }, { content: bytes });
     await ctx!.landing.write(landed.path, bytes);
     return ctx!.ingest(emit!, landed.path, { ...ref, sourceName: 'tester' });
   };

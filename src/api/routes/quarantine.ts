@@ -2,12 +2,19 @@ import { createReadStream } from 'node:fs';
 import { Hono } from 'hono';
 import type { ApiDeps } from '../deps.js';
 import { NotFoundError } from '../../errors.js';
+import { pagingParams, parseOr400 } from '../params.js';
 
 /** Ours: what could not be ingested, why, and a way to try again or discard it. */
 export function quarantineRoutes(deps: ApiDeps): Hono {
   const q = deps.engine.services.quarantine;
   return new Hono()
-    .get('/', async (c) => c.json(await q.list()))
+    // Newest first, paged as Slicebox pages its lists; X-Total-Count tells how many there are.
+    .get('/', async (c) => {
+      const { startindex, count } = parseOr400(pagingParams, c.req.query(), 'Query parameters');
+      const records = await q.list();
+      c.header('X-Total-Count', String(records.length));
+      return c.json(records.slice(startindex, startindex + count));
+    })
     .get('/:id', async (c) => {
       const record = await q.get(c.req.param('id'));
       if (!record) throw new NotFoundError(`quarantine record ${c.req.param('id')}`);

@@ -198,6 +198,7 @@ export class Requestor {
         remaining -= chunk.length;
         await this.writePdvs(contextId, chunk, maxValue, remaining === 0);
       }
+      if (dataset.length === 0) await this.writePdvs(contextId, Buffer.alloc(0), maxValue, true);
     }
     return this.response();
   }
@@ -226,6 +227,8 @@ export class Requestor {
       this.socket.write(pDataHeader(contextId, false, isLast, piece.length));
       this.socket.write(piece);
     }
+    // An empty dataset still ends with a last PDV (of no bytes), or the peer would wait for it.
+    if (last && data.length === 0) this.socket.write(pDataHeader(contextId, false, true, 0));
     this.socket.uncork();
     if (this.socket.writableNeedDrain) await new Promise((r) => this.socket.once('drain', r));
   }
