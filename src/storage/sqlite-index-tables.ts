@@ -130,6 +130,11 @@ CREATE TABLE IF NOT EXISTS SeriesSources (
   sourceName TEXT NOT NULL DEFAULT '',
   sourceId INTEGER NOT NULL
 );
+-- Whether the index agreed with the stored files when the engine last stopped (the start-up check's marker).
+CREATE TABLE IF NOT EXISTS IndexState (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS SeriesSources_source ON SeriesSources (sourceType, sourceId);
 `;
 // Series type assignments and series tags: src/series-types/sqlite-labels.ts.

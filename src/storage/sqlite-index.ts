@@ -74,6 +74,7 @@ export function openSqliteIndex(path: string): MetadataIndex {
     'SELECT "sourceType", "sourceName", "sourceId" FROM "SeriesSources" WHERE "id" = ?',
   );
   const imageIds = db.prepare<[], number>('SELECT "id" FROM "Images" ORDER BY "id"').pluck();
+  const imageKeys = db.prepare<[], [number, string]>('SELECT "id", "sopInstanceUID" FROM "Images"').raw();
 
   const one = <T>(table: TableName, id: number): T | undefined => {
     const row = byId[table].get(id);
@@ -143,6 +144,19 @@ export function openSqliteIndex(path: string): MetadataIndex {
     imagesOfStudy: (studyId, filters) => imagesUnder('"Series"."studyId" = ?', 2, studyId, filters),
     deleteImages,
     allImageIds: () => imageIds.all(),
+    imageKeys: () => new Map(imageKeys.all().map(([id, sop]) => [sop, id])),
+    markConsistent: () => {
+      db.prepare("INSERT OR REPLACE INTO IndexState (key, value) VALUES ('consistent', ?)").run(
+        new Date().toISOString(),
+      );
+      // The mark must survive what comes next: the index itself commits without a sync (WAL, NORMAL).
+      db.pragma('wal_checkpoint(FULL)');
+    },
+    takeConsistent: () => {
+      const taken = db.prepare("DELETE FROM IndexState WHERE key = 'consistent'").run().changes === 1;
+      if (taken) db.pragma('wal_checkpoint(FULL)');
+      return taken;
+    },
     close: () => db.close(),
   };
 }

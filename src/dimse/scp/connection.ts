@@ -37,6 +37,7 @@ import {
 } from '../commands.js';
 import { DatasetReceiver } from './dataset-receiver.js';
 import type { ScpLimits } from './limits.js';
+import type { BlobDraft } from '../../storage/blob-store.js';
 import type { Landing } from '../../pipeline/landing.js';
 import type { SourceRef } from '../../pipeline/origin.js';
 import { buildFileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../dicom/part10.js';
@@ -65,6 +66,8 @@ export interface ConnectionOptions {
   ref: SourceRef;
   acceptsAbstractSyntax(uid: string): boolean;
   transferSyntaxes: readonly string[];
+  /** Starts writing the dataset of an announced SOP instance into storage as it arrives, if wanted. */
+  draft?(sopInstanceUid: string): BlobDraft | undefined;
   /** Stores one instance; resolves with the C-STORE status (and an error comment). */
   store(request: StoreRequest): Promise<{ status: number; comment?: string }>;
 }
@@ -278,7 +281,13 @@ export class ScpConnection {
       this.incoming = {
         command,
         contextId,
-        receiver: new DatasetReceiver(this.opts.landing, meta, this.opts.ref, this.opts.limits),
+        receiver: new DatasetReceiver(
+          this.opts.landing,
+          meta,
+          this.opts.ref,
+          this.opts.limits,
+          this.opts.draft?.(command.affectedSopInstanceUid),
+        ),
       };
       return;
     }
