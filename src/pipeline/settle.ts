@@ -2,6 +2,7 @@
  * Settlement: every envelope ends exactly once, as `ack` (after the last sink), `drop` (filtered on
  * purpose; counts as an ack) or `quarantine` (a typed error; the source reports a failure).
  */
+import { performance } from 'node:perf_hooks';
 import { EMPTY, from, mergeMap, of, type OperatorFunction } from 'rxjs';
 import type { Envelope } from './envelope.js';
 import { asSluiceError, type SluiceError } from '../errors.js';
@@ -37,7 +38,9 @@ export function perItem(
         const started = performance.now();
         try {
           const result = await fn(envelope);
-          observe((performance.now() - started) / 1000, result instanceof Drop ? 0 : result.size);
+          const elapsed = performance.now() - started;
+          ctx.timed?.(elapsed);
+          observe(elapsed / 1000, result instanceof Drop ? 0 : result.size);
           if (result instanceof Drop) {
             ctx.counters.dropped++;
             ctx.settler.settle(envelope, { kind: 'drop', envelope, reason: result.reason }, ctx);

@@ -5,6 +5,7 @@
  * C-STORE is answered only once the instance has gone through the pipeline: success after the last sink,
  * a failure status when it was quarantined or could not be stored.
  */
+import { performance } from 'node:perf_hooks';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Observable } from 'rxjs';
 import { z } from 'zod';
@@ -152,8 +153,10 @@ export function openScpServer(
       ref,
       observer: scpActivity(ourAe, port, socket.remoteAddress),
       acceptsAbstractSyntax: isStorageSopClass,
+      draft: (sopInstanceUid) => ctx.draft(sopInstanceUid),
       transferSyntaxes: ACCEPTED_TRANSFER_SYNTAXES,
       async store({ receiver, callingAe, command }) {
+        ctx.services.timings?.record('receive', performance.now() - receiver.startedAt);
         let landed;
         try {
           landed = await receiver.commit();
@@ -167,6 +170,7 @@ export function openScpServer(
           { ...ref, sourceName: cfg.name, detail: callingAe },
           {
             content: landed.content,
+            draft: landed.draft,
             announced: {
               sopClassUid: command.affectedSopClassUid,
               sopInstanceUid: command.affectedSopInstanceUid,

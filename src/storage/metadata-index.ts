@@ -146,6 +146,12 @@ export interface MetadataIndex extends SeriesLabelIndex {
   deleteImages(ids: number[]): number[];
   /** All image ids (for consistency checks). */
   allImageIds(): number[];
+  /** Every image's SOP Instance UID with its id, in one pass (the start-up check after a crash). */
+  imageKeys(): Map<string, number>;
+  /** Records, durably, that the index agrees with the stored files (a clean stop). */
+  markConsistent(): void;
+  /** Whether the index was marked consistent; the mark is taken away, so it counts for one start only. */
+  takeConsistent(): boolean;
   /** How many patients, studies, series and images are indexed (`/api/system/information`). */
   counts(): IndexCounts;
   close(): void;

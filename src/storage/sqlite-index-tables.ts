@@ -123,12 +123,23 @@ CREATE TABLE IF NOT EXISTS Images (
   UNIQUE (seriesId, sopInstanceUID)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS Images_sopInstanceUID ON Images (sopInstanceUID);
+-- What Slicebox clients and C-FIND look up and order by, so that it stays flat as the index grows.
+CREATE INDEX IF NOT EXISTS Patients_patientID ON Patients (patientID);
+CREATE INDEX IF NOT EXISTS Studies_studyInstanceUID ON Studies (studyInstanceUID);
+CREATE INDEX IF NOT EXISTS Studies_studyDate ON Studies (studyDate);
+CREATE INDEX IF NOT EXISTS Series_seriesInstanceUID ON Series (seriesInstanceUID);
+CREATE INDEX IF NOT EXISTS Series_modality ON Series (modality);
 -- One row per series, keyed by the series id as in Slicebox.
 CREATE TABLE IF NOT EXISTS SeriesSources (
   id INTEGER PRIMARY KEY REFERENCES Series (id) ON DELETE CASCADE,
   sourceType TEXT NOT NULL,
   sourceName TEXT NOT NULL DEFAULT '',
   sourceId INTEGER NOT NULL
+);
+-- Whether the index agreed with the stored files when the engine last stopped (the start-up check's marker).
+CREATE TABLE IF NOT EXISTS IndexState (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS SeriesSources_source ON SeriesSources (sourceType, sourceId);
 `;

@@ -79,6 +79,7 @@ export function openSqliteIndex(path: string): MetadataIndex {
     'SELECT (SELECT COUNT(*) FROM "Patients") AS patients, (SELECT COUNT(*) FROM "Studies") AS studies, ' +
       '(SELECT COUNT(*) FROM "Series") AS series, (SELECT COUNT(*) FROM "Images") AS images',
   );
+  const imageKeys = db.prepare<[], [number, string]>('SELECT "id", "sopInstanceUID" FROM "Images"').raw();
 
   const one = <T>(table: TableName, id: number): T | undefined => {
     const row = byId[table].get(id);
@@ -149,6 +150,19 @@ export function openSqliteIndex(path: string): MetadataIndex {
     deleteImages,
     allImageIds: () => imageIds.all(),
     counts: () => counts.get()!,
+    imageKeys: () => new Map(imageKeys.all().map(([id, sop]) => [sop, id])),
+    markConsistent: () => {
+      db.prepare("INSERT OR REPLACE INTO IndexState (key, value) VALUES ('consistent', ?)").run(
+        new Date().toISOString(),
+      );
+      // The mark must survive what comes next: the index itself commits without a sync (WAL, NORMAL).
+      db.pragma('wal_checkpoint(FULL)');
+    },
+    takeConsistent: () => {
+      const taken = db.prepare("DELETE FROM IndexState WHERE key = 'consistent'").run().changes === 1;
+      if (taken) db.pragma('wal_checkpoint(FULL)');
+      return taken;
+    },
     close: () => db.close(),
   };
 }
