@@ -37,8 +37,10 @@ describe('strict configuration', () => {
     expect(() => loadConfig({ SLUICE_NOTHING_LIKE_IT: '1' })).toThrow(
       /^unknown environment variable SLUICE_NOTHING_LIKE_IT$/,
     );
-    // Other programs' variables are none of our business.
-    expect(loadConfig({ HTTP_PROT: '1', PATH: '/bin' }).httpPort).toBe(5000);
+    // Other programs' variables are none of our business, nor is the test suite's chromium.
+    expect(loadConfig({ HTTP_PROT: '1', PATH: '/bin', SLUICE_CHROMIUM: '/usr/bin/chromium' }).httpPort).toBe(
+      5000,
+    );
   });
 
   it('resolves the default pipeline from the package, not the working directory', () => {

@@ -198,6 +198,8 @@ const envSchema = z.object({
 
 /** Every variable Sluice reads; `SLUICE_CONFIG` names the file. */
 export const CONFIG_VARIABLES = [...Object.keys(envSchema.shape), 'SLUICE_CONFIG'] as const;
+/** Variables of the same prefix that are not the engine's: the test suite's (the browser tests' chromium). */
+const OTHERS_VARIABLES = ['SLUICE_CHROMIUM'];
 /** `SLUICE_HTTP_PORT` ↔ `http_port` in a configuration file. */
 const keyOf = (variable: string) => variable.slice('SLUICE_'.length).toLowerCase();
 const FILE_KEYS = new Map(Object.keys(envSchema.shape).map((v) => [keyOf(v), v]));
@@ -281,6 +283,7 @@ export function loadConfig(
   const fromEnv = Object.fromEntries(
     Object.entries(env).filter(([k, v]) => k.startsWith('SLUICE_') && v !== '' && v !== undefined),
   ) as Record<string, string>;
+  for (const other of OTHERS_VARIABLES) delete fromEnv[other];
   const unknown = Object.keys(fromEnv).filter((k) => !(CONFIG_VARIABLES as readonly string[]).includes(k));
   if (unknown.length)
     throw new ConfigError(

@@ -22,7 +22,10 @@ let engine: ChildProcess | undefined;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sluice-package-'));
   app = join(dir, 'app');
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], {
+  // What npm install's prepare step built (dist/ui, dist/server), brought up to date: npm pack's own
+  // prepare would rebuild the web UI under the browser tests running beside this one.
+  await run('node', ['scripts/build.mjs'], { cwd: ROOT });
+  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], {
     cwd: ROOT,
     maxBuffer: 16 * 1024 * 1024,
   });
@@ -112,6 +115,10 @@ describe('the packed package on a clean folder', () => {
     expect(info.counts.images).toBe(1);
     expect(info.dataDir).toBe(dataDir);
     expect(info.pipelines[0].file).toBe(join(app, 'node_modules/sluice/pipelines/default.yaml'));
+    // The web UI ships built in the package and is served from it.
+    const page = await fetch(url('/'));
+    expect(page.status).toBe(200);
+    expect(await page.text()).not.toContain('its web UI is not built');
     const lines = output
       .split('\n')
       .filter((l) => l.startsWith('{'))
