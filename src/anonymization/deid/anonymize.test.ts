@@ -369,6 +369,72 @@ describe('anonymize: behaviour', () => {
     expect(str(out)).toBe('Knee of');
   });
 
+  it('cleans free text of what identifies anyone, not only of values found elsewhere in the file', () => {
+    const identifying = [
+      'Zyxwv',
+      'Quentin',
+      'ZYXWV',
+      'PID-778899',
+      '778899',
+      'Elm Street',
+      'Springfield',
+      '555',
+      'jane.roe',
+      'Jane Roe',
+      'Mary Jones',
+      'House',
+      '1961',
+      '2019',
+      '4711',
+      'A12345',
+    ];
+    const file = makeInstance({
+      patientName: 'Zyxwv^Quentin',
+      patientId: 'PID-778899',
+      studyDescription: 'CT knee for Quentin Zyxwv, 03.02.1961',
+      seriesDescription: 'ZYXWV QUENTIN knee axial',
+      extra: {
+        PatientAddress: '12 Elm Street, Springfield',
+        PatientTelephoneNumbers: '555-0142',
+        PatientComments:
+          'Lives at 12 Elm Street; daughter Mary Jones (jane.roe@example.org) calls +1 555 0142',
+        Occupation: 'Teacher at Springfield school, badge 4711-0042',
+        Allergies: 'Penicillin; noted by Dr. House on 4 March 2019',
+        MedicalAlerts: 'pacemaker; see MRN A12345 and pid778899',
+        ImageComments: 'zyxwv, quentin: contrast given 2019-03-04',
+      },
+    });
+    const result = anonymize(file, {
+      secret: SECRET,
+      options: ['CLEAN_DESCRIPTORS', 'RETAIN_PATIENT_CHARACTERISTICS'],
+    });
+    const texts = Object.fromEntries(
+      [
+        'StudyDescription',
+        'SeriesDescription',
+        'PatientComments',
+        'Occupation',
+        'Allergies',
+        'MedicalAlerts',
+        'ImageComments',
+      ].map((k) => [k, attr(result.header, k)]),
+    );
+    for (const [keyword, text] of Object.entries(texts))
+      for (const word of identifying) expect(text.toLowerCase(), keyword).not.toContain(word.toLowerCase());
+    // What says something clinical stays.
+    expect(texts).toMatchObject({
+      StudyDescription: 'CT knee for',
+      SeriesDescription: 'knee axial',
+      Allergies: 'Penicillin; noted by on',
+      MedicalAlerts: 'pacemaker; see MRN and',
+      ImageComments: 'contrast given',
+    });
+    expect(texts.PatientComments).toMatch(/^Lives at; daughter/);
+    expect(texts.Occupation).toMatch(/^Teacher at/);
+    for (const word of identifying)
+      expect(result.bytes.includes(Buffer.from(word, 'latin1')), word).toBe(false);
+  });
+
   it.each([
     ['implicit VR little endian', '1.2.840.10008.1.2'],
     ['explicit VR big endian', '1.2.840.10008.1.2.2'],
