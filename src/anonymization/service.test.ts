@@ -109,6 +109,20 @@ describe('anonymization keys', () => {
     expect(attr(r.header, 'AccessionNumber')).toBe('');
   });
 
+  it('commits the keys of instances anonymized at the same moment together, harmonized in order', async () => {
+    const files = study('P6', 8);
+    const first = service.anonymize(files[0]!, { tagValues: [{ tag: 0x00100020, value: 'SUBJ-6' }] });
+    const rest = await Promise.all(files.slice(1).map((f) => service.anonymizeBatched(f, {})));
+    for (const r of rest) {
+      expect(attr(r.header, 'PatientID')).toBe('SUBJ-6');
+      expect(attr(r.header, 'StudyInstanceUID')).toBe(attr(first.header, 'StudyInstanceUID'));
+      expect(r.key!.anonPatientID).toBe('SUBJ-6');
+    }
+    expect(new Set(rest.map((r) => r.key!.id)).size).toBe(7);
+    const keys = state.listAnonymizationKeys({ startIndex: 0, count: 100, filter: 'p6' });
+    expect(keys).toHaveLength(8);
+  });
+
   it('keeps two frames of reference of one study apart', () => {
     const studyInstanceUid = newUid();
     const frames = [newUid(), newUid()];

@@ -10,7 +10,7 @@
  */
 import { deleteStoredImages } from '../storage/stored-images.js';
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { attr, parseHeader, type DicomHeader } from '../dicom/header.js';
 import { BadRequestError, NotFoundError, SluiceError } from '../errors.js';
@@ -22,6 +22,7 @@ import type {
   KeyLevel,
   KeyLookup,
   KeyMatch,
+  NewAnonymizationKey,
 } from './store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Image, MetadataIndex } from '../storage/metadata-index.js';
@@ -149,6 +150,8 @@ export interface ReversedInstance {
 
 export class AnonymizationService {
   private readonly now: () => number;
+  /** The scratch folder, made once. */
+  private scratchReady: Promise<unknown> | undefined;
 
   constructor(
     /** The per-installation secret (deid/secret.ts). */
@@ -157,7 +160,7 @@ export class AnonymizationService {
     private readonly storage?: {
       index: MetadataIndex;
       blobs: BlobStore;
-      /** Where anonymized files are written before the blob store takes them. */
+      /** Where anonymized files are written before the blob store takes them (the store's file system). */
       scratchDir: string;
     },
     options: { now?: () => number } = {},
@@ -181,6 +184,47 @@ export class AnonymizationService {
    * appears in the instance (references in sequences too), so the instance never contradicts itself.
    */
   anonymize(file: Buffer, req: AnonymizeRequest, known?: DicomHeader): AnonymizedInstance {
+    const pending = this.prepare(file, req, known);
+    if (!pending.record) return pending.first;
+    const { key } = this.keys!.recordAnonymizationKey(pending.record.real, pending.record.decide);
+    return pending.record.finish(key);
+  }
+
+  /**
+   * As anonymize, with the key committed together with those of the other instances being anonymized at the
+   * same moment: one durable transaction for all of them (harmonized in order inside it), so that images
+   * anonymized concurrently do not each wait for a disk flush of their own. For the operator and the routes.
+   */
+  async anonymizeBatched(
+    file: Buffer,
+    req: AnonymizeRequest,
+    known?: DicomHeader,
+  ): Promise<AnonymizedInstance> {
+    const pending = this.prepare(file, req, known);
+    if (!pending.record) return pending.first;
+    const key = await this.commits.record(pending.record.real, pending.record.decide);
+    return pending.record.finish(key);
+  }
+
+  /** Keys waiting for the next commit, and the commit that writes them. */
+  private readonly commits = new KeyCommits(() => this.keys!);
+
+  /**
+   * The first pass of an anonymization and, when a key is to be recorded, what the key store needs: how to
+   * decide the key from earlier ones, and how to finish the instance once the key is known.
+   */
+  private prepare(
+    file: Buffer,
+    req: AnonymizeRequest,
+    known?: DicomHeader,
+  ): {
+    first: AnonymizedInstance;
+    record?: {
+      real: KeyIdentifiers;
+      decide: (earlier: KeyLookup) => NewAnonymizationKey;
+      finish: (key: AnonymizationKey) => AnonymizedInstance;
+    };
+  } {
     const header = known ?? parseHeader(file);
     const profile = compileProfile(req.options ?? []);
     const base = { options: profile.options, secret: this.secret, force: req.force };
@@ -192,7 +236,7 @@ export class AnonymizationService {
       if (realUid && value && actionFor(profile, tag) !== 'K') uids.set(realUid, value);
     }
     const first = anonymize(file, { ...base, tagValues: userValues, uids }, header);
-    if (first.skipped || !this.keys || req.recordKey === false) return first;
+    if (first.skipped || !this.keys || req.recordKey === false) return { first };
 
     const userTags = new Set(userValues.map((v) => v.tag));
     const real = keyIdentifiers(header);
@@ -200,7 +244,7 @@ export class AnonymizationService {
     const final = new Map<number, string>(IDENTIFIERS.map((i) => [i.tag, proposed[i.field]]));
     for (const a of KEY_VALUE_ATTRIBUTES) final.set(a.tag, attr(first.header, a.keyword));
 
-    const { key } = this.keys.recordAnonymizationKey(real, (earlier) => {
+    const decide = (earlier: KeyLookup): NewAnonymizationKey => {
       this.harmonize(earlier, profile, final, userTags, header);
       const anon = (field: keyof KeyIdentifiers) =>
         final.get(IDENTIFIERS.find((i) => i.field === field)!.tag)!;
@@ -225,22 +269,25 @@ export class AnonymizationService {
           anonymizedValue: final.get(a.tag)!,
         })),
       };
-    });
+    };
 
     // Harmonized values that differ from what the profile made: one more pass applies them.
-    const changes: RootTagValue[] = [];
-    const note = (tag: number, realValue: string, value: string) => {
-      changes.push({ tag, value });
-      if (UID_ATTRIBUTES.has(tag) && realValue && value) uids.set(realValue, value);
+    const finish = (key: AnonymizationKey): AnonymizedInstance => {
+      const changes: RootTagValue[] = [];
+      const note = (tag: number, realValue: string, value: string) => {
+        changes.push({ tag, value });
+        if (UID_ATTRIBUTES.has(tag) && realValue && value) uids.set(realValue, value);
+      };
+      for (const i of IDENTIFIERS)
+        if (final.get(i.tag) !== proposed[i.field]) note(i.tag, real[i.field], final.get(i.tag)!);
+      for (const a of KEY_VALUE_ATTRIBUTES)
+        if (final.get(a.tag) !== attr(first.header, a.keyword))
+          note(a.tag, attr(header, a.keyword), final.get(a.tag)!);
+      if (!changes.length) return Object.assign(first, { key });
+      const tagValues = [...userValues, ...changes];
+      return Object.assign(anonymize(file, { ...base, tagValues, uids }, header), { key });
     };
-    for (const i of IDENTIFIERS)
-      if (final.get(i.tag) !== proposed[i.field]) note(i.tag, real[i.field], final.get(i.tag)!);
-    for (const a of KEY_VALUE_ATTRIBUTES)
-      if (final.get(a.tag) !== attr(first.header, a.keyword))
-        note(a.tag, attr(header, a.keyword), final.get(a.tag)!);
-    if (!changes.length) return Object.assign(first, { key });
-    const tagValues = [...userValues, ...changes];
-    return Object.assign(anonymize(file, { ...base, tagValues, uids }, header), { key });
+    return { first, record: { real, decide, finish } };
   }
 
   /**
@@ -318,7 +365,7 @@ export class AnonymizationService {
     const image = storage.index.image(imageId);
     if (!image) throw new NotFoundError(`image ${imageId}`);
     const bytes = await this.readStored(image);
-    const result = this.anonymize(bytes, { ...req, force: true, imageId });
+    const result = await this.anonymizeBatched(bytes, { ...req, force: true, imageId });
     const source = storage.index.seriesSourceWithName?.(image.seriesId);
     const ref = source ?? storage.index.seriesSource(image.seriesId);
     const origin: Origin = {
@@ -326,13 +373,14 @@ export class AnonymizationService {
       sourceId: ref?.sourceId ?? -1,
       sourceName: source?.sourceName ?? '',
     };
-    await mkdir(storage.scratchDir, { recursive: true });
+    // Written once, in pieces (the pixel data straight from the stored file's bytes), then moved into the
+    // store, which makes it durable as it does for landing files (one flush for the data and its name).
+    await (this.scratchReady ??= mkdir(storage.scratchDir, { recursive: true }));
     const scratch = join(storage.scratchDir, `${randomUUID()}.dcm`);
     try {
       const handle = await open(scratch, 'w');
       try {
-        await handle.writeFile(result.bytes);
-        await handle.sync();
+        await handle.writev(result.parts as Buffer[]);
       } finally {
         await handle.close();
       }
@@ -343,7 +391,7 @@ export class AnonymizationService {
     const { image: stored } = storage.index.upsert({
       header: result.header,
       origin,
-      size: result.bytes.length,
+      size: result.length,
     });
     // A new SOP Instance UID is a new image: the original goes (the same UID was overwritten in place).
     if (stored.id !== image.id) await deleteStoredImages(storage.index, storage.blobs, [image.id]);
@@ -354,15 +402,24 @@ export class AnonymizationService {
   async anonymizedCopy(
     imageId: number,
     req: Pick<AnonymizeRequest, 'options' | 'tagValues'>,
-  ): Promise<Buffer> {
+  ): Promise<AnonymizedInstance> {
     const storage = this.requireStorage();
     const image = storage.index.image(imageId);
     if (!image) throw new NotFoundError(`image ${imageId}`);
-    return this.anonymize(await this.readStored(image), { ...req, imageId }).bytes;
+    return this.anonymizeBatched(await this.readStored(image), { ...req, imageId });
   }
 
   private async readStored(image: Image): Promise<Buffer> {
     const storage = this.requireStorage();
+    const path = storage.blobs.localPath(image.sopInstanceUID.value);
+    if (path)
+      try {
+        return await readFile(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+          throw new NotFoundError(`stored file ${image.sopInstanceUID.value}`);
+        throw err;
+      }
     const { stream } = await storage.blobs.open(image.sopInstanceUID.value);
     const chunks: Buffer[] = [];
     for await (const chunk of stream) chunks.push(chunk as Buffer);
@@ -399,4 +456,42 @@ export function tagValuesFromJson(
       throw new BadRequestError(`${field}[${i}].tagPath: (${tag.toString(16)}) cannot be set`);
     return { tag, value: v.value };
   });
+}
+
+/**
+ * Group commit of anonymization keys: keys asked for while the event loop is busy are recorded together, in
+ * the order asked, in one write transaction (one disk flush), right after the current turn of the loop.
+ */
+class KeyCommits {
+  private queue: Array<{
+    real: KeyIdentifiers;
+    decide: (earlier: KeyLookup) => NewAnonymizationKey;
+    resolve: (key: AnonymizationKey) => void;
+    reject: (err: unknown) => void;
+  }> = [];
+
+  constructor(private readonly store: () => AnonymizationKeyStore) {}
+
+  record(
+    real: KeyIdentifiers,
+    decide: (earlier: KeyLookup) => NewAnonymizationKey,
+  ): Promise<AnonymizationKey> {
+    return new Promise((resolve, reject) => {
+      if (!this.queue.length) setImmediate(() => this.flush());
+      this.queue.push({ real, decide, resolve, reject });
+    });
+  }
+
+  private flush(): void {
+    const batch = this.queue;
+    this.queue = [];
+    let recorded: Array<{ key: AnonymizationKey }>;
+    try {
+      recorded = this.store().recordAnonymizationKeys(batch);
+    } catch (err) {
+      for (const entry of batch) entry.reject(err);
+      return;
+    }
+    batch.forEach((entry, i) => entry.resolve(recorded[i]!.key));
+  }
 }

@@ -183,10 +183,14 @@ function anonymizationKeyStore(db: Database.Database): AnonymizationKeyStore {
     return { key: q.byId.get(id)!, values: q.values.all(id) };
   };
   const record = db.transaction(findAndInsert);
+  const recordAll = db.transaction((batch: Parameters<AnonymizationKeyStore['recordAnonymizationKeys']>[0]) =>
+    batch.map(({ real, decide }) => findAndInsert(real, decide)),
+  );
 
   return {
     // IMMEDIATE takes the write lock before the read, so no other writer can slip in between.
     recordAnonymizationKey: (real, decide) => record.immediate(real, decide),
+    recordAnonymizationKeys: (batch) => recordAll.immediate(batch),
     findKeyByAnonymized: (anon) => {
       for (const { level, fields, statement } of byAnon) {
         const row = statement.get(...fields.map((f) => anon[f]));

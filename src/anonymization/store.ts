@@ -101,6 +101,13 @@ export interface AnonymizationKeyStore {
     real: KeyIdentifiers,
     decide: (earlier: KeyLookup) => NewAnonymizationKey,
   ): { key: AnonymizationKey; values: AnonymizationKeyValue[] };
+  /**
+   * Records several keys in one write transaction (one disk flush), in order: each decides from the keys
+   * before it, those of the same batch included.
+   */
+  recordAnonymizationKeys(
+    batch: ReadonlyArray<{ real: KeyIdentifiers; decide: (earlier: KeyLookup) => NewAnonymizationKey }>,
+  ): Array<{ key: AnonymizationKey; values: AnonymizationKeyValue[] }>;
   /** The most specific key whose anonymized identifiers match (for reverse anonymization). */
   findKeyByAnonymized(anon: KeyIdentifiers): KeyMatch | undefined;
   listAnonymizationKeys(opts: {
