@@ -52,3 +52,20 @@ describe('TextScrubber: patterns that identify whoever they belong to', () => {
     'Note x12 knee',
   ])('keeps what does not identify: %s', (text) => expect(scrub(text)).toBe(text));
 });
+
+describe('TextScrubber: time', () => {
+  it.each([
+    ['letters', 'a'.repeat(60_000)],
+    ['capitals', 'A'.repeat(60_000)],
+    ['spaces before a digit', ' '.repeat(60_000) + '5'],
+    ['digits and spaces', '1 '.repeat(30_000)],
+    ['dots', 'x.'.repeat(30_000)],
+    ['labels', 'id '.repeat(20_000)],
+    ['titles', 'Dr. '.repeat(15_000)],
+    ['e-mail lookalikes', 'a.b_c'.repeat(12_000) + '@'],
+  ])('cleans 60 kB of %s in linear time', (_label, text) => {
+    const started = performance.now();
+    scrubber.scrub(text);
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+});

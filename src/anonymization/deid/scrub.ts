@@ -128,7 +128,7 @@ const YEAR = '\\d{4}';
 /** Patterns that identify whoever they belong to, whatever their case (see the module comment). */
 const ANY_CASE_PATTERNS: readonly string[] = [
   // E-mail, web and IP addresses.
-  '[\\p{L}\\p{N}._%+-]+@[\\p{L}\\p{N}.-]+\\.\\p{L}{2,}',
+  '(?<![\\p{L}\\p{N}._%+-])[\\p{L}\\p{N}._%+-]+@[\\p{L}\\p{N}.-]+\\.\\p{L}{2,}',
   '(?:https?|ftp)://\\S+|\\bwww\\.\\S+',
   `${before}\\d{1,3}(?:\\.\\d{1,3}){3}${after}`,
   // Dates with a month name and a year: "4 may 2019", "4th of Mar. 2019", "March 4, 2019", "march 2019".
@@ -142,9 +142,9 @@ const ANY_CASE_PATTERNS: readonly string[] = [
   `${before}[\\p{L}-]*(?:stra(?:ß|ss)e|str\\.|weg|gasse|platz|allee|damm|laan|straat|gracht|plein|vej|gatan|gata|veien)\\s+\\d{1,4}[a-z]?${after}`,
   '\\bP\\.?\\s*O\\.?\\s*Box\\s+\\d+',
   // Telephone numbers: 7 digits or more in groups, with +, spaces, dashes, slashes or brackets.
-  `(?<![\\p{L}\\p{N}.,])(?:\\+|00)?(?=(?:[\\s()/-]*\\d){7})\\(?\\d{1,4}\\)?(?:[\\s/-]?\\(?\\d{1,5}\\)?){1,5}(?![\\p{L}\\p{N}]|[.,]\\d)`,
+  `(?<![\\p{L}\\p{N}.,])(?:\\+|00)?(?=(?:[\\s()/-]{0,3}\\d){7})\\(?\\d{1,4}\\)?(?:[\\s/-]?\\(?\\d{1,5}\\)?){1,5}(?![\\p{L}\\p{N}]|[.,]\\d)`,
   // Identifiers after a label: "ID 4711", "MRN: A-12", "No. 34", "#12".
-  `(?<=(?:${before}(?:id|mrn|pid|ssn|acc|accession|nr\\.|no\\.|n°)\\s*[:#]?\\s*|#\\s*))(?=[\\p{L}/-]*\\d)[\\p{L}\\p{N}][\\p{L}\\p{N}/-]*`,
+  `(?<=(?:${before}(?:id|mrn|pid|ssn|acc|accession|nr\\.|no\\.|n°)\\s{0,3}[:#]?\\s{0,3}|#\\s{0,3}))(?=[\\p{L}/-]*\\d)[\\p{L}\\p{N}][\\p{L}\\p{N}/-]*`,
   // Tokens holding 5 digits or more (record, accession and social security numbers, postal codes); not
   // matrix sizes (512x512).
   `${before}(?!\\d+[x×]\\d+${after})(?=(?:[\\p{L}/-]*\\d){5})[\\p{L}\\p{N}][\\p{L}\\p{N}/-]*${after}`,
@@ -236,7 +236,7 @@ const CASE_PATTERNS: readonly string[] = [
   `${before}(?:\\d{5}|[A-Z]{1,2}-\\d{4,5})\\s+${CAPITALIZED}`,
   // Names after a title or after "signed by", "seen by"…, and DICOM person names.
   `${before}(?:${TITLES.map(anyCase).join('|')})\\.?\\s+${CAPITALIZED}\\.?(?:\\s+${CAPITALIZED}\\.?){0,2}${after}`,
-  `(?<=${before}(?:${BY.map(anyCase).join('|')})\\s+${anyCase('by')}\\s+)${CAPITALIZED}\\.?(?:\\s+${CAPITALIZED}\\.?){0,2}${after}`,
+  `(?<=${before}(?:${BY.map(anyCase).join('|')})\\s{1,3}${anyCase('by')}\\s{1,3})${CAPITALIZED}\\.?(?:\\s+${CAPITALIZED}\\.?){0,2}${after}`,
   `${before}[\\p{L}'-]+(?:\\^[\\p{L}'-]*)+`,
 ];
 
