@@ -121,8 +121,8 @@ describe.runIf(available)("pydicom's test files", () => {
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   it('dciodvfy reports no new error on any output, for every profile', async () => {
-    // Every file with the Basic Profile and all options together, and with three of the single options in
-    // turn: each option meets about twenty files (the whole matrix takes a minute on a busy machine).
+    // Every file with the Basic Profile and all options together, and with two of the single options in
+    // turn: each option meets more than twenty files (the whole matrix takes a minute on a busy machine).
     const inputs: Array<{ name: string; bytes: Buffer; path: string }> = [];
     const refused: Record<string, string> = {};
     for (const path of await listFiles(DATA)) {
@@ -147,11 +147,11 @@ describe.runIf(available)("pydicom's test files", () => {
     const seen = new Set<string>();
     await pool(inputs, 3, async ({ name, bytes, path }) => {
       const before = new Set(await iodErrors(path));
-      const turn = inputs.findIndex((i) => i.name === name) * 3;
+      const turn = inputs.findIndex((i) => i.name === name) * 2;
       const profiles = [
         PROFILES[0]!,
         PROFILES.at(-1)!,
-        ...[0, 1, 2].map((k) => singles[(turn + k) % singles.length]!),
+        ...[0, 1].map((k) => singles[(turn + k) % singles.length]!),
       ];
       for (const options of profiles) {
         seen.add(options.join('+'));
@@ -165,7 +165,7 @@ describe.runIf(available)("pydicom's test files", () => {
       }
     });
     expect(failures).toEqual([]);
-    expect(outputs).toBe(inputs.length * 5);
+    expect(outputs).toBe(inputs.length * 4);
     expect(seen.size).toBe(PROFILES.length);
   }, 240_000);
 
