@@ -4,9 +4,11 @@
  * so that a patient, a study and a series keep one set of pseudonyms, and reverse anonymization of data that
  * comes back.
  *
- * Harmonization runs inside the key store's write transaction (recordAnonymizationKey), and everything
- * between the first anonymization and the recorded key is synchronous, so images racing in this process or
- * in another one on the same state store cannot give one patient two pseudonyms.
+ * Harmonization runs inside the key store's write transaction (recordAnonymizationKey, or
+ * recordAnonymizationKeys for the keys of instances anonymized at the same moment), where each key is decided
+ * from the earlier ones and inserted with nothing asynchronous in between, so images racing in this process
+ * or in another one on the same state store cannot give one patient two pseudonyms. An earlier key lends
+ * values only where it was made with options that treat them the same way (see anonymize).
  */
 import { deleteStoredImages } from '../storage/stored-images.js';
 import { randomUUID } from 'node:crypto';
