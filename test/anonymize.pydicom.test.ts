@@ -16,7 +16,8 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dcmtk } from './helpers/dcmtk.js';
 import { anonymize } from '../src/anonymization/deid/anonymize.js';
-import { dateShiftDays } from '../src/anonymization/deid/derive.js';
+import { dateShiftDays, mapUid } from '../src/anonymization/deid/derive.js';
+import { makeLinkedStudy } from './fixtures/deid-study.js';
 import { shiftDate } from '../src/anonymization/deid/clean.js';
 import { OPTION_NAMES, type OptionName } from '../src/anonymization/deid/profile.js';
 import { attr, parseHeader, type DicomHeader } from '../src/dicom/header.js';
@@ -241,5 +242,25 @@ describe.runIf(available)("pydicom's test files", () => {
       if (observation) expect(attr(basic.header, 'ObservationDateTime'), name).not.toBe(observation);
     }
     expect(compared).toBeGreaterThan(8);
+  });
+
+  it('keeps the item of a Referenced Study Sequence (X/Z): no new dciodvfy error on a synthetic CT, for every profile', async () => {
+    const study = makeLinkedStudy({ images: 2 });
+    const input = join(dir, 'linked.dcm');
+    await writeFile(input, study.files[0]!);
+    const before = new Set(await iodErrors(input));
+    for (const options of PROFILES) {
+      const result = anonymize(study.files[0]!, { secret: SECRET, options });
+      const referenced = item(result.header, '00081110');
+      expect(String(referenced['00081155']?.Value?.[0]), options.join('+')).toBe(
+        options.includes('RETAIN_UIDS') ? study.studyInstanceUid : mapUid(SECRET, study.studyInstanceUid),
+      );
+      const out = join(dir, `linked-${options.length}-${options[0] ?? 'basic'}.dcm`);
+      await writeFile(out, result.bytes);
+      expect(
+        (await iodErrors(out)).filter((e) => !before.has(e)),
+        options.join('+'),
+      ).toEqual([]);
+    }
   });
 });

@@ -15,6 +15,9 @@ import {
 import { makeInstance, newUid } from '../../../test/fixtures/dicom-fixtures.js';
 import { dcmtk } from '../../../test/helpers/dcmtk.js';
 import { attr, parseHeader } from '../../dicom/header.js';
+import { encodeElement, EXPLICIT_LITTLE, itemHeader } from '../../dicom/encode.js';
+import { splitPart10 } from '../../dicom/part10.js';
+import { DatasetWalker } from '../../dicom/walker.js';
 import { anonymize, type AnonymizeOptions } from './anonymize.js';
 import { dateShiftDays, mapUid, methodMark, patientPseudonym } from './derive.js';
 import { shiftDate } from './clean.js';
@@ -367,6 +370,46 @@ describe('anonymize: behaviour', () => {
     const out = read(result.bytes).dict['00081030']!;
     expect(out.vr).toBe('LO');
     expect(str(out)).toBe('Knee of');
+  });
+
+  it('reads a public sequence sent as UN of undefined length as implicit VR items, and writes it as SQ', () => {
+    const reference = newUid();
+    const file = makeInstance({
+      extra: {
+        ReferencedImageSequence: [
+          { ReferencedSOPClassUID: '1.2.840.10008.5.1.4.1.1.2', ReferencedSOPInstanceUID: reference },
+        ],
+      },
+    });
+    // The sequence as a peer without a dictionary sends it: UN, undefined length, items in implicit VR.
+    const implicit = { explicit: false, littleEndian: true };
+    const uid = (tag: number, v: string) =>
+      encodeElement(tag, '', Buffer.from(v.length % 2 ? `${v}\0` : v), implicit);
+    const content = Buffer.concat([uid(0x00081150, '1.2.840.10008.5.1.4.1.1.2'), uid(0x00081155, reference)]);
+    const head = encodeElement(0x00081140, 'UN', Buffer.alloc(0), EXPLICIT_LITTLE);
+    head.writeUInt32LE(0xffffffff, 8);
+    const un = Buffer.concat([
+      head,
+      itemHeader(0xfffee000, 0xffffffff, true),
+      content,
+      itemHeader(0xfffee00d, 0, true),
+      itemHeader(0xfffee0dd, 0, true),
+    ]);
+    const { dataset, datasetStart } = splitPart10(file, '1.2.840.10008.1.2.1');
+    const sq = new DatasetWalker(dataset, true, true)
+      .elements(0, dataset.length, 0)
+      .elements.find((e) => e.tag === 0x00081140)!;
+    const input = Buffer.concat([
+      file.subarray(0, datasetStart + sq.start),
+      un,
+      file.subarray(datasetStart + sq.end),
+    ]);
+    // Ingest (dcmjs) cannot read a UN of undefined length: the engine gets the header of the same instance.
+    const result = anonymize(input, { secret: SECRET }, parseHeader(file));
+    const out = read(result.bytes).dict['00081140']!;
+    expect(out.vr).toBe('SQ');
+    expect(str((out.Value![0] as Record<string, El>)['00081155'])).toBe(mapUid(SECRET, reference));
+    expect(result.bytes.includes(Buffer.from(reference, 'latin1'))).toBe(false);
   });
 
   it('cleans free text of what identifies anyone, not only of values found elsewhere in the file', () => {
