@@ -60,11 +60,16 @@ export interface TestApp {
  * engine without pipelines, with the superuser admin/secret and an injected clock. For app.request() tests.
  */
 export async function createTestApp(
-  options: { sessionTimeoutSecs?: number; trustedProxies?: string[] } = {},
+  options: {
+    sessionTimeoutSecs?: number;
+    trustedProxies?: string[];
+    /** Keep the index in a file, as the engine does (benchmarks), rather than in memory. */
+    indexOnDisk?: boolean;
+  } = {},
 ): Promise<TestApp> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-app-'));
   const clock = { now: Date.UTC(2026, 0, 1) };
-  const index = openSqliteIndex(':memory:');
+  const index = openSqliteIndex(options.indexOnDisk ? join(dir, 'index.sqlite') : ':memory:');
   const blobs = await openFsBlobStore(join(dir, 'storage'));
   const open = async (adminPassword = ADMIN.password) => {
     const state = openSqliteState(join(dir, 'state.sqlite'));
