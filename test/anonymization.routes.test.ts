@@ -1,11 +1,13 @@
 /**
  * `/api/anonymization` and the image anonymization routes through app.request(), on real adapters.
  */
-import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, basic, createTestApp, type TestApp } from './helpers/app.js';
 import { makeInstance, newUid } from './fixtures/dicom-fixtures.js';
+import { makeLinkedStudy } from './fixtures/deid-study.js';
 import { attr, parseHeader } from '../src/dicom/header.js';
 import { OPTION_NAMES } from '../src/anonymization/deid/profile.js';
 
@@ -40,6 +42,7 @@ const api = (path: string, init: RequestInit & { json?: unknown } = {}) =>
   });
 
 const tagPath = (tag: number) => ({ tag, name: '' });
+const PYDICOM_J2KI = '/usr/lib/python3/dist-packages/pydicom/data/test_files/693_J2KI.dcm';
 
 describe('/api/anonymization', () => {
   it('lists every supported option with Slicebox fields', async () => {
@@ -241,4 +244,76 @@ describe('/api/anonymization', () => {
     expect((await api(`/api/anonymization/keys/${queried[0]!.id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await api(`/api/anonymization/keys/${queried[0]!.id}`)).status).toBe(404);
   });
+
+  it.runIf(existsSync(PYDICOM_J2KI))(
+    'POST /images/{id}/anonymized anonymizes an instance already de-identified elsewhere (693_J2KI.dcm)',
+    async () => {
+      const input = await readFile(PYDICOM_J2KI);
+      const before = parseHeader(input);
+      expect(attr(before, 'PatientIdentityRemoved')).toBe('YES');
+      const image = await store(input);
+      const r = await api(`/api/images/${image.id}/anonymized`, { method: 'POST' });
+      expect(r.status).toBe(200);
+      const out = Buffer.from(await r.arrayBuffer());
+      expect(out.equals(input)).toBe(false);
+      const after = parseHeader(out);
+      expect(attr(after, 'PatientName')).not.toBe(attr(before, 'PatientName'));
+      expect(attr(after, 'PatientID')).not.toBe(attr(before, 'PatientID'));
+      for (const keyword of ['StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID']) {
+        expect(attr(after, keyword), keyword).not.toBe(attr(before, keyword));
+        expect(out.includes(Buffer.from(attr(before, keyword), 'latin1')), keyword).toBe(false);
+      }
+      expect(attr(after, 'SeriesDescription')).toBe(''); // X: gone
+      const codes = after.dataset['00120064']!.Value as Array<Record<string, { Value: string[] }>>;
+      expect(codes.map((c) => c['00080100']!.Value[0])).toEqual(['113100']);
+
+      // Stored anonymized with the same options by this installation: answered as it is.
+      const put = await api(`/api/images/${image.id}/anonymize`, { method: 'PUT', body: '' });
+      const stored = (await put.json()) as { id: number };
+      const storedBytes = Buffer.from(await (await api(`/api/images/${stored.id}`)).arrayBuffer());
+      const again = await api(`/api/images/${stored.id}/anonymized`, { method: 'POST' });
+      expect(Buffer.from(await again.arrayBuffer()).equals(storedBytes)).toBe(true);
+      // Other options: applied.
+      const other = await api(`/api/images/${stored.id}/anonymized`, {
+        method: 'POST',
+        json: { profile: { options: [{ name: 'CLEAN_DESCRIPTORS' }] } },
+      });
+      const otherHeader = parseHeader(Buffer.from(await other.arrayBuffer()));
+      expect(otherHeader.sopInstanceUid).not.toBe(parseHeader(storedBytes).sopInstanceUid);
+    },
+  );
+
+  it.each([
+    ['Retain UIDs, then Basic', ['RETAIN_UIDS'], []],
+    ['Basic, then Retain UIDs', [], ['RETAIN_UIDS']],
+  ] as Array<[string, string[], string[]]>)(
+    'downloads of one study, %s: each as its options require',
+    async (_label, firstOptions, thenOptions) => {
+      const study = makeLinkedStudy({ images: 4, patientId: `DL-${firstOptions.length}` });
+      const images = [];
+      for (const f of study.files) images.push(await store(f));
+      const download = async (id: number, options: string[]) => {
+        const r = await api(`/api/images/${id}/anonymized`, {
+          method: 'POST',
+          json: { profile: { options: options.map((name) => ({ name })) } },
+        });
+        expect(r.status).toBe(200);
+        return Buffer.from(await r.arrayBuffer());
+      };
+      // The first options on three of the four images; then the other options on all four.
+      for (const image of images.slice(0, 3)) await download(image.id, firstOptions);
+      for (const [i, image] of images.entries()) {
+        const out = await download(image.id, thenOptions);
+        const real = study.realUids.filter((u) => out.includes(Buffer.from(u, 'latin1')));
+        const header = parseHeader(out);
+        if (thenOptions.includes('RETAIN_UIDS')) {
+          // Every reference consistent with the kept UIDs: all real, none anonymized.
+          expect(header.sopInstanceUid).toBe(study.sopInstanceUids[i]);
+          expect(attr(header, 'StudyInstanceUID')).toBe(study.studyInstanceUid);
+          const own = [study.studyInstanceUid, study.frameOfReferenceUid, study.sopInstanceUids[i]!];
+          for (const uid of own) expect(real).toContain(uid);
+        } else expect(real).toEqual([]);
+      }
+    },
+  );
 });

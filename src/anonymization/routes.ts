@@ -219,9 +219,19 @@ export function imageAnonymizationRoutes(deps: ApiDeps): Hono<AuthEnv> {
     .post('/:id/anonymized', async (c) => {
       const id = idParam(c.req.param('id'));
       const req = await request(c.req);
-      const bytes = await service(deps).anonymizedCopy(id, req);
+      const result = await service(deps).anonymizedCopy(id, req);
       c.header('Content-Type', 'application/octet-stream');
-      c.header('Content-Length', String(bytes.length));
-      return c.body(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer);
+      c.header('Content-Length', String(result.length));
+      // The parts as they are (the pixel data a view of the stored file), not joined into a new buffer.
+      const parts = [...result.parts];
+      return c.body(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            const next = parts.shift();
+            if (next) controller.enqueue(new Uint8Array(next.buffer, next.byteOffset, next.length));
+            else controller.close();
+          },
+        }),
+      );
     });
 }

@@ -1,9 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import dcmjs from 'dcmjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteState } from '../storage/sqlite-state.js';
 import { makeInstance, newUid } from '../../test/fixtures/dicom-fixtures.js';
+import { makeLinkedStudy } from '../../test/fixtures/deid-study.js';
 import { AnonymizationService, keyIdentifiers } from './service.js';
 import { attr, parseHeader } from '../dicom/header.js';
 import { mapUid } from './deid/derive.js';
@@ -106,6 +109,20 @@ describe('anonymization keys', () => {
     expect(attr(r.header, 'AccessionNumber')).toBe('');
   });
 
+  it('commits the keys of instances anonymized at the same moment together, harmonized in order', async () => {
+    const files = study('P6', 8);
+    const first = service.anonymize(files[0]!, { tagValues: [{ tag: 0x00100020, value: 'SUBJ-6' }] });
+    const rest = await Promise.all(files.slice(1).map((f) => service.anonymizeBatched(f, {})));
+    for (const r of rest) {
+      expect(attr(r.header, 'PatientID')).toBe('SUBJ-6');
+      expect(attr(r.header, 'StudyInstanceUID')).toBe(attr(first.header, 'StudyInstanceUID'));
+      expect(r.key!.anonPatientID).toBe('SUBJ-6');
+    }
+    expect(new Set(rest.map((r) => r.key!.id)).size).toBe(7);
+    const keys = state.listAnonymizationKeys({ startIndex: 0, count: 100, filter: 'p6' });
+    expect(keys).toHaveLength(8);
+  });
+
   it('keeps two frames of reference of one study apart', () => {
     const studyInstanceUid = newUid();
     const frames = [newUid(), newUid()];
@@ -206,5 +223,110 @@ describe('anonymization keys', () => {
     expect(state.deleteAnonymizationKey(key.id)).toBe(true);
     expect(state.anonymizationKeyValues(key.id)).toEqual([]);
     expect(state.deleteAnonymizationKey(key.id)).toBe(false);
+  });
+});
+
+/** Every UI value of a file, nested ones too, by tag (file meta included). */
+function uidValues(bytes: Buffer): Array<{ tag: string; value: string }> {
+  const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer;
+  const { meta, dict } = dcmjs.data.DicomMessage.readFile(ab) as {
+    meta: Record<string, { vr: string; Value?: unknown[] }>;
+    dict: Record<string, { vr: string; Value?: unknown[] }>;
+  };
+  const out: Array<{ tag: string; value: string }> = [];
+  const visit = (d: Record<string, { vr: string; Value?: unknown[] }>) => {
+    for (const [tag, el] of Object.entries(d)) {
+      if (el.vr === 'SQ') for (const item of el.Value ?? []) visit(item as never);
+      else if (el.vr === 'UI') for (const v of el.Value ?? []) out.push({ tag, value: String(v) });
+    }
+  };
+  visit(meta);
+  visit(dict);
+  return out;
+}
+
+/** The real UIDs of the study that survive in a file, parsed or as raw bytes. */
+const realUidsIn = (bytes: Buffer, realUids: readonly string[]) => {
+  const parsed = new Set(uidValues(bytes).map((u) => u.value));
+  return realUids.filter((u) => parsed.has(u) || bytes.includes(Buffer.from(u, 'latin1')));
+};
+
+describe('keys made under different options do not feed each other', () => {
+  const BASIC: string[] = [];
+  const RETAIN = ['RETAIN_UIDS'];
+
+  it('Retain UIDs, then the Basic Profile: no real UID survives, on the same images nor on others of the study', () => {
+    const study = makeLinkedStudy({ images: 5 });
+    const [unseen, ...files] = study.files;
+    const retained = files.map((f) => service.anonymize(f, { options: RETAIN }));
+    for (const r of retained) expect(realUidsIn(r.bytes, study.realUids).length).toBeGreaterThan(0);
+    for (const bytes of [...files, unseen!]) {
+      const basic = service.anonymize(bytes, { options: BASIC });
+      expect(realUidsIn(basic.bytes, study.realUids)).toEqual([]);
+      expect(attr(basic.header, 'StudyInstanceUID')).toBe(mapUid(SECRET, study.studyInstanceUid));
+      expect(attr(basic.header, 'FrameOfReferenceUID')).toBe(mapUid(SECRET, study.frameOfReferenceUid));
+      // One patient, one pseudonym, whatever the options.
+      expect(attr(basic.header, 'PatientID')).toBe(attr(retained[0]!.header, 'PatientID'));
+    }
+  });
+
+  it('the Basic Profile, then Retain UIDs, then the Basic Profile: kept UIDs stay consistent, replaced ones the same', () => {
+    const study = makeLinkedStudy({ images: 4 });
+    const first = study.files.map((f) => service.anonymize(f, { options: BASIC }));
+    const retained = study.files.map((f) => service.anonymize(f, { options: RETAIN }));
+    const again = study.files.map((f) => service.anonymize(f, { options: BASIC }));
+    study.files.forEach((input, i) => {
+      // Retain UIDs: every UID of the output is the one of the input at the same place: no anonymized UID
+      // at the root contradicts a real one in a reference.
+      const before = uidValues(input).filter((u) => !u.tag.startsWith('0002'));
+      const after = uidValues(retained[i]!.bytes).filter(
+        (u) => !u.tag.startsWith('0002') && u.tag !== '00120064',
+      );
+      expect(after).toEqual(before.filter((u) => after.some((a) => a.tag === u.tag)));
+      expect(retained[i]!.header.sopInstanceUid).toBe(study.sopInstanceUids[i]);
+      expect(realUidsIn(first[i]!.bytes, study.realUids)).toEqual([]);
+      expect(realUidsIn(again[i]!.bytes, study.realUids)).toEqual([]);
+      expect(uidValues(again[i]!.bytes)).toEqual(uidValues(first[i]!.bytes));
+    });
+  });
+
+  it('harmonized UIDs apply to references too: a study UID set by the user reaches every image and reference', () => {
+    const study = makeLinkedStudy({ images: 3 });
+    const custom = newUid();
+    const [head, ...rest] = study.files;
+    const first = service.anonymize(head!, { tagValues: [{ tag: 0x0020000d, value: custom }] });
+    for (const r of [first, ...rest.map((f) => service.anonymize(f, {}))]) {
+      expect(attr(r.header, 'StudyInstanceUID')).toBe(custom);
+      const nested = uidValues(r.bytes)
+        .filter((u) => u.tag === '0020000D')
+        .map((u) => u.value);
+      expect(nested.length).toBeGreaterThan(1);
+      expect(new Set(nested)).toEqual(new Set([custom]));
+      expect(realUidsIn(r.bytes, study.realUids)).toEqual([]);
+    }
+  });
+
+  it('a key store from before keys kept their options learns them from the recorded method', () => {
+    const study = makeLinkedStudy({ images: 2 });
+    service.anonymize(study.files[0]!, { options: RETAIN });
+    state.close();
+    // As the previous schema had it: no profile column.
+    const db = new Database(join(dir, 'state.sqlite'));
+    db.exec('ALTER TABLE AnonymizationKeys DROP COLUMN profile');
+    db.pragma('user_version = 2');
+    db.close();
+    state = openSqliteState(join(dir, 'state.sqlite'));
+    service = new AnonymizationService(SECRET, state);
+    const basic = service.anonymize(study.files[0]!, {});
+    expect(realUidsIn(basic.bytes, study.realUids)).toEqual([]);
+    const profiles = new Database(join(dir, 'state.sqlite'), { readonly: true });
+    try {
+      expect(profiles.prepare('SELECT profile FROM AnonymizationKeys ORDER BY id').pluck().all()).toEqual([
+        'BASIC_PROFILE,RETAIN_UIDS',
+        'BASIC_PROFILE',
+      ]);
+    } finally {
+      profiles.close();
+    }
   });
 });

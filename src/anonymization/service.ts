@@ -4,25 +4,43 @@
  * so that a patient, a study and a series keep one set of pseudonyms, and reverse anonymization of data that
  * comes back.
  *
- * Harmonization runs inside the key store's write transaction (recordAnonymizationKey), and everything
- * between the first anonymization and the recorded key is synchronous, so images racing in this process or
- * in another one on the same state store cannot give one patient two pseudonyms.
+ * Harmonization runs inside the key store's write transaction (recordAnonymizationKey, or
+ * recordAnonymizationKeys for the keys of instances anonymized at the same moment), where each key is decided
+ * from the earlier ones and inserted with nothing asynchronous in between, so images racing in this process
+ * or in another one on the same state store cannot give one patient two pseudonyms. An earlier key lends
+ * values only where it was made with options that treat them the same way (see anonymize).
  */
 import { deleteStoredImages } from '../storage/stored-images.js';
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { attr, parseHeader, type DicomHeader } from '../dicom/header.js';
 import { BadRequestError, NotFoundError, SluiceError } from '../errors.js';
 import type { Origin } from '../pipeline/origin.js';
-import type { AnonymizationKey, AnonymizationKeyStore, KeyIdentifiers, KeyLevel, KeyMatch } from './store.js';
+import type {
+  AnonymizationKey,
+  AnonymizationKeyStore,
+  KeyIdentifiers,
+  KeyLevel,
+  KeyLookup,
+  KeyMatch,
+  NewAnonymizationKey,
+} from './store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Image, MetadataIndex } from '../storage/metadata-index.js';
 import { anonymize, setRootValues, type RootChange, type RootTagValue } from './deid/anonymize.js';
 import { TAG } from './deid/tags.js';
 import type { AnonymizeResult } from './deid/result.js';
-import { OPTIONS, OPTION_NAMES, type ConfidentialityOption } from './deid/profile.js';
-import { tagString, tagTreeFromJson, TagPathError } from '../dicom/tag-path.js';
+import {
+  actionFor,
+  compileProfile,
+  OPTIONS,
+  OPTION_NAMES,
+  type CompiledProfile,
+  type ConfidentialityOption,
+  type OptionName,
+} from './deid/profile.js';
+import { keywordOf, tagString, tagTreeFromJson, TagPathError } from '../dicom/tag-path.js';
 
 const RANK: Record<KeyLevel, number> = { PATIENT: 0, STUDY: 1, SERIES: 2, IMAGE: 3 };
 
@@ -64,6 +82,45 @@ export const KEY_VALUE_ATTRIBUTES: ReadonlyArray<{
   { keyword: 'ProtocolName', tag: 0x00181030, level: 'SERIES', harmonize: true },
 ];
 
+/** The root UID attributes that keys remember. */
+const UID_ATTRIBUTES: ReadonlySet<number> = new Set([
+  TAG.StudyInstanceUID,
+  TAG.SeriesInstanceUID,
+  TAG.SOPInstanceUID,
+  0x00200052, // FrameOfReferenceUID
+]);
+
+/** An attribute harmonized with earlier keys: how to read its value in a key and in the real instance. */
+interface Harmonized {
+  tag: number;
+  level: KeyLevel;
+  /** A key value (its real value must match), not one of the five identifiers. */
+  remembered: boolean;
+  valueIn(match: KeyMatch): string | undefined;
+  realIn(real: DicomHeader): string;
+}
+
+const HARMONIZED: readonly Harmonized[] = [
+  ...IDENTIFIERS.map((i) => ({
+    tag: i.tag,
+    level: i.level,
+    remembered: false,
+    valueIn: (match: KeyMatch) => match.key[ANON_FIELD[i.field]],
+    realIn: (real: DicomHeader) => attr(real, i.keyword),
+  })),
+  ...KEY_VALUE_ATTRIBUTES.filter((a) => a.harmonize).map((a) => ({
+    tag: a.tag,
+    level: a.level,
+    remembered: true,
+    valueIn: (match: KeyMatch) => match.values.find((v) => v.tagPath === tagString(a.tag))?.anonymizedValue,
+    realIn: (real: DicomHeader) => attr(real, a.keyword),
+  })),
+];
+
+/** The option names of a key that this version knows (a key from before profiles were kept: the Basic Profile). */
+const knownOptions = (names: readonly string[]): OptionName[] =>
+  names.filter((n): n is OptionName => (OPTION_NAMES as readonly string[]).includes(n));
+
 export function keyIdentifiers(header: Pick<DicomHeader, 'dataset'>): KeyIdentifiers {
   return Object.fromEntries(IDENTIFIERS.map((i) => [i.field, attr(header, i.keyword)])) as never;
 }
@@ -95,6 +152,8 @@ export interface ReversedInstance {
 
 export class AnonymizationService {
   private readonly now: () => number;
+  /** The scratch folder, made once. */
+  private scratchReady: Promise<unknown> | undefined;
 
   constructor(
     /** The per-installation secret (deid/secret.ts). */
@@ -103,7 +162,7 @@ export class AnonymizationService {
     private readonly storage?: {
       index: MetadataIndex;
       blobs: BlobStore;
-      /** Where anonymized files are written before the blob store takes them. */
+      /** Where anonymized files are written before the blob store takes them (the store's file system). */
       scratchDir: string;
     },
     options: { now?: () => number } = {},
@@ -119,22 +178,76 @@ export class AnonymizationService {
     });
   }
 
-  /** Anonymizes one instance; records its key and harmonizes it with earlier keys. */
+  /**
+   * Anonymizes one instance; records its key and harmonizes it with earlier keys. An earlier key lends a
+   * value only where the options it was made with give that attribute the same action as the options asked
+   * for now (Retain UIDs keeps UIDs, the profile replaces them: neither may feed the other), and a UID the
+   * profile replaces is never harmonized to a real one. Harmonized UIDs are applied wherever the same UID
+   * appears in the instance (references in sequences too), so the instance never contradicts itself.
+   */
   anonymize(file: Buffer, req: AnonymizeRequest, known?: DicomHeader): AnonymizedInstance {
-    const base = { options: req.options, secret: this.secret, force: req.force };
-    const userValues = req.tagValues ?? [];
-    const first = anonymize(file, { ...base, tagValues: userValues }, known);
-    if (first.skipped || !this.keys || req.recordKey === false) return first;
+    const pending = this.prepare(file, req, known);
+    if (!pending.record) return pending.first;
+    const { key } = this.keys!.recordAnonymizationKey(pending.record.real, pending.record.decide);
+    return pending.record.finish(key);
+  }
 
+  /**
+   * As anonymize, with the key committed together with those of the other instances being anonymized at the
+   * same moment: one durable transaction for all of them (harmonized in order inside it), so that images
+   * anonymized concurrently do not each wait for a disk flush of their own. For the operator and the routes.
+   */
+  async anonymizeBatched(
+    file: Buffer,
+    req: AnonymizeRequest,
+    known?: DicomHeader,
+  ): Promise<AnonymizedInstance> {
+    const pending = this.prepare(file, req, known);
+    if (!pending.record) return pending.first;
+    const key = await this.commits.record(pending.record.real, pending.record.decide);
+    return pending.record.finish(key);
+  }
+
+  /** Keys waiting for the next commit, and the commit that writes them. */
+  private readonly commits = new KeyCommits(() => this.keys!);
+
+  /**
+   * The first pass of an anonymization and, when a key is to be recorded, what the key store needs: how to
+   * decide the key from earlier ones, and how to finish the instance once the key is known.
+   */
+  private prepare(
+    file: Buffer,
+    req: AnonymizeRequest,
+    known?: DicomHeader,
+  ): {
+    first: AnonymizedInstance;
+    record?: {
+      real: KeyIdentifiers;
+      decide: (earlier: KeyLookup) => NewAnonymizationKey;
+      finish: (key: AnonymizationKey) => AnonymizedInstance;
+    };
+  } {
     const header = known ?? parseHeader(file);
+    const profile = compileProfile(req.options ?? []);
+    const base = { options: profile.options, secret: this.secret, force: req.force };
+    const userValues = req.tagValues ?? [];
+    // A UID the user sets replaces the real one wherever it appears, when the profile replaces UIDs.
+    const uids = new Map<string, string>();
+    for (const { tag, value } of userValues) {
+      const realUid = UID_ATTRIBUTES.has(tag) ? attr(header, keywordOf(tag)) : '';
+      if (realUid && value && actionFor(profile, tag) !== 'K') uids.set(realUid, value);
+    }
+    const first = anonymize(file, { ...base, tagValues: userValues, uids }, header);
+    if (first.skipped || !this.keys || req.recordKey === false) return { first };
+
     const userTags = new Set(userValues.map((v) => v.tag));
     const real = keyIdentifiers(header);
     const proposed = keyIdentifiers(first.header);
     const final = new Map<number, string>(IDENTIFIERS.map((i) => [i.tag, proposed[i.field]]));
     for (const a of KEY_VALUE_ATTRIBUTES) final.set(a.tag, attr(first.header, a.keyword));
 
-    const { key } = this.keys.recordAnonymizationKey(real, (match) => {
-      if (match) this.harmonize(match, final, userTags, header);
+    const decide = (earlier: KeyLookup): NewAnonymizationKey => {
+      this.harmonize(earlier, profile, final, userTags, header);
       const anon = (field: keyof KeyIdentifiers) =>
         final.get(IDENTIFIERS.find((i) => i.field === field)!.tag)!;
       return {
@@ -150,6 +263,7 @@ export class AnonymizationService {
         anonSeriesInstanceUID: anon('seriesInstanceUID'),
         sopInstanceUID: real.sopInstanceUID,
         anonSOPInstanceUID: anon('sopInstanceUID'),
+        profile: profile.options,
         values: KEY_VALUE_ATTRIBUTES.map((a) => ({
           tagPath: tagString(a.tag),
           level: a.level,
@@ -157,39 +271,63 @@ export class AnonymizationService {
           anonymizedValue: final.get(a.tag)!,
         })),
       };
-    });
+    };
 
     // Harmonized values that differ from what the profile made: one more pass applies them.
-    const changes: RootTagValue[] = [];
-    for (const i of IDENTIFIERS)
-      if (final.get(i.tag) !== proposed[i.field]) changes.push({ tag: i.tag, value: final.get(i.tag)! });
-    for (const a of KEY_VALUE_ATTRIBUTES)
-      if (final.get(a.tag) !== attr(first.header, a.keyword))
-        changes.push({ tag: a.tag, value: final.get(a.tag)! });
-    if (!changes.length) return Object.assign(first, { key });
-    return Object.assign(anonymize(file, { ...base, tagValues: [...userValues, ...changes] }, known), {
-      key,
-    });
+    const finish = (key: AnonymizationKey): AnonymizedInstance => {
+      const changes: RootTagValue[] = [];
+      const note = (tag: number, realValue: string, value: string) => {
+        changes.push({ tag, value });
+        if (UID_ATTRIBUTES.has(tag) && realValue && value) uids.set(realValue, value);
+      };
+      for (const i of IDENTIFIERS)
+        if (final.get(i.tag) !== proposed[i.field]) note(i.tag, real[i.field], final.get(i.tag)!);
+      for (const a of KEY_VALUE_ATTRIBUTES)
+        if (final.get(a.tag) !== attr(first.header, a.keyword))
+          note(a.tag, attr(header, a.keyword), final.get(a.tag)!);
+      if (!changes.length) return Object.assign(first, { key });
+      const tagValues = [...userValues, ...changes];
+      return Object.assign(anonymize(file, { ...base, tagValues, uids }, header), { key });
+    };
+    return { first, record: { real, decide, finish } };
   }
 
   /**
-   * Takes the earlier key's anonymized values for every attribute at or above the level it matched. A key
-   * attribute is taken only where its real value is the same as the earlier image's: two frames of reference
-   * in one study (a localizer and an axial series) stay two (Slicebox merged them).
+   * Takes earlier keys' anonymized values: for each attribute, from the most specific (then newest) earlier
+   * key that matched at the attribute's level or below and whose options give the attribute the same action
+   * as now. A key attribute is taken only where its real value is the same as the earlier image's: two
+   * frames of reference in one study (a localizer and an axial series) stay two (Slicebox merged them).
    */
   private harmonize(
-    match: KeyMatch,
+    earlier: KeyLookup,
+    profile: CompiledProfile,
     final: Map<number, string>,
     userTags: ReadonlySet<number>,
     real: DicomHeader,
   ): void {
-    for (const i of IDENTIFIERS)
-      if (RANK[i.level] <= RANK[match.level] && !userTags.has(i.tag))
-        final.set(i.tag, match.key[ANON_FIELD[i.field]]);
-    for (const a of KEY_VALUE_ATTRIBUTES) {
-      if (!a.harmonize || RANK[a.level] > RANK[match.level] || userTags.has(a.tag)) continue;
-      const earlier = match.values.find((v) => v.tagPath === tagString(a.tag));
-      if (earlier && earlier.value === attr(real, a.keyword)) final.set(a.tag, earlier.anonymizedValue);
+    const pending = new Set<Harmonized>(
+      HARMONIZED.filter((h) => !userTags.has(h.tag) && final.get(h.tag) !== undefined),
+    );
+    const sameAction = (options: readonly string[], tag: number) =>
+      actionFor(compileProfile(knownOptions(options)), tag) === actionFor(profile, tag);
+    for (const candidate of earlier.candidates()) {
+      // Candidates come most specific first: one matched above an attribute's level cannot lend it anything.
+      for (const h of pending) if (RANK[h.level] > RANK[candidate.level]) pending.delete(h);
+      if (!pending.size) return;
+      const compatible = [...pending].filter((h) => sameAction(candidate.profile, h.tag));
+      if (!compatible.length) continue;
+      const match = earlier.load(candidate);
+      for (const h of compatible) {
+        const value = h.valueIn(match);
+        if (value === undefined) continue;
+        const realValue = h.realIn(real);
+        // A replaced UID must never be a real one, whatever an earlier key holds.
+        if (UID_ATTRIBUTES.has(h.tag) && actionFor(profile, h.tag) !== 'K' && value === realValue) continue;
+        if (h.remembered && match.values.find((v) => v.tagPath === tagString(h.tag))?.value !== realValue)
+          continue;
+        final.set(h.tag, value);
+        pending.delete(h);
+      }
     }
   }
 
@@ -229,7 +367,7 @@ export class AnonymizationService {
     const image = storage.index.image(imageId);
     if (!image) throw new NotFoundError(`image ${imageId}`);
     const bytes = await this.readStored(image);
-    const result = this.anonymize(bytes, { ...req, force: true, imageId });
+    const result = await this.anonymizeBatched(bytes, { ...req, force: true, imageId });
     const source = storage.index.seriesSourceWithName?.(image.seriesId);
     const ref = source ?? storage.index.seriesSource(image.seriesId);
     const origin: Origin = {
@@ -237,13 +375,14 @@ export class AnonymizationService {
       sourceId: ref?.sourceId ?? -1,
       sourceName: source?.sourceName ?? '',
     };
-    await mkdir(storage.scratchDir, { recursive: true });
+    // Written once, in pieces (the pixel data straight from the stored file's bytes), then moved into the
+    // store, which makes it durable as it does for landing files (one flush for the data and its name).
+    await (this.scratchReady ??= mkdir(storage.scratchDir, { recursive: true }));
     const scratch = join(storage.scratchDir, `${randomUUID()}.dcm`);
     try {
       const handle = await open(scratch, 'w');
       try {
-        await handle.writeFile(result.bytes);
-        await handle.sync();
+        await handle.writev(result.parts as Buffer[]);
       } finally {
         await handle.close();
       }
@@ -254,7 +393,7 @@ export class AnonymizationService {
     const { image: stored } = storage.index.upsert({
       header: result.header,
       origin,
-      size: result.bytes.length,
+      size: result.length,
     });
     // A new SOP Instance UID is a new image: the original goes (the same UID was overwritten in place).
     if (stored.id !== image.id) await deleteStoredImages(storage.index, storage.blobs, [image.id]);
@@ -265,15 +404,24 @@ export class AnonymizationService {
   async anonymizedCopy(
     imageId: number,
     req: Pick<AnonymizeRequest, 'options' | 'tagValues'>,
-  ): Promise<Buffer> {
+  ): Promise<AnonymizedInstance> {
     const storage = this.requireStorage();
     const image = storage.index.image(imageId);
     if (!image) throw new NotFoundError(`image ${imageId}`);
-    return this.anonymize(await this.readStored(image), { ...req, imageId }).bytes;
+    return this.anonymizeBatched(await this.readStored(image), { ...req, imageId });
   }
 
   private async readStored(image: Image): Promise<Buffer> {
     const storage = this.requireStorage();
+    const path = storage.blobs.localPath(image.sopInstanceUID.value);
+    if (path)
+      try {
+        return await readFile(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+          throw new NotFoundError(`stored file ${image.sopInstanceUID.value}`);
+        throw err;
+      }
     const { stream } = await storage.blobs.open(image.sopInstanceUID.value);
     const chunks: Buffer[] = [];
     for await (const chunk of stream) chunks.push(chunk as Buffer);
@@ -310,4 +458,42 @@ export function tagValuesFromJson(
       throw new BadRequestError(`${field}[${i}].tagPath: (${tag.toString(16)}) cannot be set`);
     return { tag, value: v.value };
   });
+}
+
+/**
+ * Group commit of anonymization keys: keys asked for while the event loop is busy are recorded together, in
+ * the order asked, in one write transaction (one disk flush), right after the current turn of the loop.
+ */
+class KeyCommits {
+  private queue: Array<{
+    real: KeyIdentifiers;
+    decide: (earlier: KeyLookup) => NewAnonymizationKey;
+    resolve: (key: AnonymizationKey) => void;
+    reject: (err: unknown) => void;
+  }> = [];
+
+  constructor(private readonly store: () => AnonymizationKeyStore) {}
+
+  record(
+    real: KeyIdentifiers,
+    decide: (earlier: KeyLookup) => NewAnonymizationKey,
+  ): Promise<AnonymizationKey> {
+    return new Promise((resolve, reject) => {
+      if (!this.queue.length) setImmediate(() => this.flush());
+      this.queue.push({ real, decide, resolve, reject });
+    });
+  }
+
+  private flush(): void {
+    const batch = this.queue;
+    this.queue = [];
+    let recorded: Array<{ key: AnonymizationKey }>;
+    try {
+      recorded = this.store().recordAnonymizationKeys(batch);
+    } catch (err) {
+      for (const entry of batch) entry.reject(err);
+      return;
+    }
+    batch.forEach((entry, i) => entry.resolve(recorded[i]!.key));
+  }
 }

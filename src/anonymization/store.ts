@@ -43,14 +43,36 @@ export type AnonymizationKeyRow = AnonymizationKey & {
 
 /** A key about to be inserted. */
 export type NewAnonymizationKey = Omit<AnonymizationKey, 'id'> & {
+  /** The option names the key was made with (BASIC_PROFILE first). */
+  profile: readonly string[];
   values: Array<Omit<AnonymizationKeyValue, 'id' | 'anonymizationKeyId'>>;
 };
 
-/** The most specific key that matched, and at which level. */
+/** A key that matched, at which level, and the options it was made with. */
 export interface KeyMatch {
   level: KeyLevel;
   key: AnonymizationKey;
   values: AnonymizationKeyValue[];
+  /** The option names the key was made with; empty for a key recorded before they were kept. */
+  profile: readonly string[];
+}
+
+/** An earlier key whose real identifiers match a new one's, before its values are read. */
+export interface KeyCandidate {
+  level: KeyLevel;
+  keyId: number;
+  profile: readonly string[];
+}
+
+/** What a new key is decided from: the earlier keys that match it. */
+export interface KeyLookup {
+  /**
+   * Earlier keys whose real identifiers match, each once at its most specific level: image, series, study,
+   * then patient, newest first within a level. Read lazily: stop when done.
+   */
+  candidates(): Iterable<KeyCandidate>;
+  /** A candidate's key and values. */
+  load(candidate: KeyCandidate): KeyMatch;
 }
 
 /** The five identifiers keys are matched on (real or anonymized). */
@@ -71,14 +93,21 @@ export interface AnonymizationKeyQuery {
 
 export interface AnonymizationKeyStore {
   /**
-   * In one write transaction: finds the most specific key whose real identifiers match `real` (image,
-   * series, study, then patient; newest first), lets `decide` build the new key from it, inserts that key
-   * and answers it. Concurrent callers are serialized, so two images of one patient never get two pseudonyms.
+   * In one write transaction: lets `decide` build the new key from the earlier keys whose real identifiers
+   * match `real`, inserts that key and answers it. Concurrent callers are serialized, so two images of one
+   * patient never get two pseudonyms.
    */
   recordAnonymizationKey(
     real: KeyIdentifiers,
-    decide: (match: KeyMatch | undefined) => NewAnonymizationKey,
+    decide: (earlier: KeyLookup) => NewAnonymizationKey,
   ): { key: AnonymizationKey; values: AnonymizationKeyValue[] };
+  /**
+   * Records several keys in one write transaction (one disk flush), in order: each decides from the keys
+   * before it, those of the same batch included.
+   */
+  recordAnonymizationKeys(
+    batch: ReadonlyArray<{ real: KeyIdentifiers; decide: (earlier: KeyLookup) => NewAnonymizationKey }>,
+  ): Array<{ key: AnonymizationKey; values: AnonymizationKeyValue[] }>;
   /** The most specific key whose anonymized identifiers match (for reverse anonymization). */
   findKeyByAnonymized(anon: KeyIdentifiers): KeyMatch | undefined;
   listAnonymizationKeys(opts: {

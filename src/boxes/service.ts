@@ -288,12 +288,19 @@ export class BoxService {
     imageId: number,
     options: string[],
     tagValues: BoxTagValue[],
+    /** The box the image goes to. */
+    toBoxId: number,
   ): Promise<readonly Buffer[]> {
     if (!this.anonymizer)
       throw new SluiceError('ANONYMIZATION.NOT_WIRED', 'boxes need the anonymization service', 503);
     const image = this.index.image(imageId);
     if (!image) throw new SluiceError('BOX.IMAGE_GONE', `image ${imageId} no longer exists`, 404);
     const file = await this.readStored(image);
+    // Data going back to the box it came from returns as it arrived: the installation behind that box
+    // anonymized it and holds the keys that give it back its real identity (Slicebox's round trip).
+    // Anything else, de-identified elsewhere or not, gets this transaction's profile.
+    const source = this.index.seriesSource(image.seriesId);
+    if (!tagValues.length && source?.sourceType === 'box' && source.sourceId === toBoxId) return [file];
     try {
       return this.anonymizer(file, { options, tagValues, imageId });
     } catch (err) {

@@ -107,6 +107,7 @@ export class BoxServing {
         image.imageId,
         transaction.profile,
         this.boxes.store.outgoingTagValues(image.id),
+        box.id,
       );
       this.boxes.store.touchOutgoing(transaction.id, this.boxes.now());
       return deflateStream(bytes);

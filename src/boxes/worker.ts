@@ -148,6 +148,7 @@ export class BoxWorker {
         image.imageId,
         transaction.profile,
         store.outgoingTagValues(image.id),
+        this.box.id,
       );
     } catch (err) {
       const message = (err as Error).message;

@@ -67,6 +67,38 @@ describe('DatasetWalker', () => {
     expect(value.end).toBe(dataset.length);
   });
 
+  it('walks a UN that holds a sequence as implicit VR little endian items, when asked (PS3.5 6.2.2)', () => {
+    const uid = text(0x00081155, '', '1.2.3', IMPLICIT);
+    const nested = encodeElement(0x300c0020, '', item(text(0x300c0022, '', '1', IMPLICIT)), IMPLICIT);
+    const items = item(uid, nested);
+    // A public sequence converted to UN with a defined length (ReferencedRTPlanSequence), in big endian.
+    const big: Syntax = { explicit: true, littleEndian: false };
+    const defined = encodeElement(0x300c0002, 'UN', items, big);
+    // A private one of undefined length: a UN of undefined length is always a sequence.
+    const head = encodeElement(0x44531010, 'UN', Buffer.alloc(0), big);
+    head.writeUInt32BE(UNDEFINED_LENGTH, 8);
+    const open = Buffer.concat([head, undefinedItem(uid), itemHeader(SEQUENCE_END, 0, true)]);
+    // A UN of a tag that is no sequence stays a value.
+    const plain = encodeElement(0x00081030, 'UN', Buffer.from('Knee'), big);
+    const dataset = Buffer.concat([defined, plain, open]);
+
+    const walker = new DatasetWalker(dataset, true, false, { unknownSequences: true });
+    const [rtPlan, description, priv] = walker.elements(0, dataset.length, 0).elements;
+    expect(rtPlan).toMatchObject({ tag: 0x300c0002, end: defined.length, implicitItems: true });
+    const [first] = rtPlan.items!;
+    expect(first.elements.map((e) => e.tag)).toEqual([0x00081155, 0x300c0020]);
+    expect(dataset.subarray(first.elements[0].start, first.elements[0].end)).toEqual(uid);
+    expect(first.elements[1].items![0].elements[0].tag).toBe(0x300c0022);
+    expect(description.items).toBeUndefined();
+    expect(priv).toMatchObject({ tag: 0x44531010, end: dataset.length, implicitItems: true });
+    expect(priv.items![0].elements[0].tag).toBe(0x00081155);
+
+    // Without the option, a defined-length UN is a value and one of undefined length is refused.
+    const plainWalker = new DatasetWalker(dataset, true, false);
+    expect(plainWalker.elements(0, defined.length, 0).elements[0].items).toBeUndefined();
+    expect(() => plainWalker.elements(0, dataset.length, 0)).toThrow(InvalidDicomError);
+  });
+
   it('walks encapsulated fragments by their lengths and collects them', () => {
     const fragment = Buffer.from([0xfe, 0xff, 0xdd, 0xe0]); // delimiter-like bytes inside a fragment
     const pixels = encapsulated(Buffer.alloc(0), fragment);

@@ -35,6 +35,11 @@ export interface RawElement {
   undefinedLength: boolean;
   /** Present on sequences. */
   items?: RawItem[];
+  /**
+   * A sequence received as UN (PS3.5 6.2.2): its items are in implicit VR little endian, whatever the
+   * dataset's transfer syntax. Only with the walker's `unknownSequences` option.
+   */
+  implicitItems?: boolean;
 }
 
 /** An element's header as it is in the bytes. */
@@ -71,7 +76,15 @@ export class DatasetWalker {
      * implicit, or corrupt: other readers would take its length differently); without it such a VR is
      * read as one with a 2-byte length, as readers of stored files always have.
      */
-    private readonly options: { requireVr?: boolean } = {},
+    private readonly options: {
+      requireVr?: boolean;
+      /**
+       * Walk a UN element that holds a sequence as one (PS3.5 6.2.2): a UN of undefined length, or one whose
+       * tag the dictionary knows as SQ and whose value parses as items. Without it, such an element is a
+       * plain value (and one of undefined length is refused).
+       */
+      unknownSequences?: boolean;
+    } = {},
   ) {}
 
   private u16(o: number): number {
@@ -141,6 +154,21 @@ export class DatasetWalker {
     const { tag, headerLength, lengthOffset, length } = header;
     const valueStart = offset + headerLength;
     const undefinedLength = length === UNDEFINED_LENGTH;
+    const implicit = this.unknownSequence(header, valueStart, depth);
+    if (implicit) {
+      const valueEnd = undefinedLength ? undefined : this.valueEnd(tag, valueStart, length);
+      const { items, next } = implicit.items(valueStart, valueEnd, depth);
+      return {
+        tag,
+        start: offset,
+        end: next,
+        headerLength,
+        lengthOffset,
+        undefinedLength,
+        items,
+        implicitItems: true,
+      };
+    }
     if (this.isSequence(header, valueStart, depth)) {
       const valueEnd = undefinedLength ? undefined : this.valueEnd(tag, valueStart, length);
       const { items, next } = this.items(valueStart, valueEnd, depth);
@@ -148,6 +176,19 @@ export class DatasetWalker {
     }
     const end = undefinedLength ? this.fragments(valueStart, tag) : this.valueEnd(tag, valueStart, length);
     return { tag, start: offset, end, headerLength, lengthOffset, undefinedLength };
+  }
+
+  /** A walker for the implicit VR little endian items of a UN element that holds a sequence, if it does. */
+  private unknownSequence(
+    header: ElementHeader,
+    valueStart: number,
+    depth: number,
+  ): DatasetWalker | undefined {
+    if (!this.options.unknownSequences || !this.explicit || header.vr !== 'UN') return undefined;
+    const implicit = new DatasetWalker(this.buf, false, true, this.options);
+    if (header.length === UNDEFINED_LENGTH) return implicit;
+    if (header.tag >>> 16 === 0xfffe || !isSequenceTag(header.tag)) return undefined;
+    return implicit.looksLikeSequence(valueStart, header.length, depth) ? implicit : undefined;
   }
 
   private isSequence(header: ElementHeader, valueStart: number, depth: number): boolean {

@@ -11,8 +11,10 @@ import { OPTION_NAMES } from '../anonymization/deid/profile.js';
  * installation's secret, dates shifted per patient with the Modified Dates option, private groups removed
  * unless Retain Safe Private keeps the safe ones; the pixel data is copied bit for bit. With `record_keys`,
  * an anonymization key is recorded per instance and pseudonyms are harmonized per patient, study and series
- * (Slicebox's keys, `/api/anonymization/keys`). Instances already de-identified (PatientIdentityRemoved YES)
- * pass untouched unless `force`.
+ * (Slicebox's keys, `/api/anonymization/keys`; keys of instances anonymized at the same moment share one
+ * commit). An instance already de-identified is anonymized like any other, unless this installation already
+ * applied the same options to it (its Deidentification Method carries our mark): then it passes untouched,
+ * unless `force`.
  *
  * ```yaml
  * operators:
@@ -32,7 +34,7 @@ export const anonymizeOperator = defineOperator({
     force: z
       .boolean()
       .default(false)
-      .describe('Anonymize again instances that say PatientIdentityRemoved YES'),
+      .describe('Anonymize again instances this installation already anonymized with the same options'),
     record_keys: z
       .boolean()
       .default(true)
@@ -49,7 +51,7 @@ export const anonymizeOperator = defineOperator({
     perItem(
       ctx,
       async (envelope) => {
-        const result = ctx.services.anonymization.anonymize(
+        const result = await ctx.services.anonymization.anonymizeBatched(
           await bytesOf(envelope),
           { options: config.profile, force: config.force, recordKey: config.record_keys },
           envelope.header,

@@ -61,11 +61,18 @@ export interface TestApp {
  * engine without pipelines, with the superuser admin/secret and an injected clock. For app.request() tests.
  */
 export async function createTestApp(
-  options: { sessionTimeoutSecs?: number; trustedProxies?: string[]; config?: Partial<EngineConfig> } = {},
+  options: {
+    sessionTimeoutSecs?: number;
+    trustedProxies?: string[];
+    /** Keep the index in a file, as the engine does (benchmarks), rather than in memory. */
+    indexOnDisk?: boolean;
+    /** Engine configuration beyond the defaults (the operations routes read it). */
+    config?: Partial<EngineConfig>;
+  } = {},
 ): Promise<TestApp> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-app-'));
   const clock = { now: Date.UTC(2026, 0, 1) };
-  const index = openSqliteIndex(':memory:');
+  const index = openSqliteIndex(options.indexOnDisk ? join(dir, 'index.sqlite') : ':memory:');
   const blobs = await openFsBlobStore(join(dir, 'storage'));
   const open = async (adminPassword = ADMIN.password) => {
     const state = openSqliteState(join(dir, 'state.sqlite'));

@@ -12,9 +12,13 @@
  * - U maps a UID to `2.25.<128 bits of HMAC-SHA256(secret, uid)>`: the same original UID gives the same new
  *   UID in every instance, in every sequence, and on every run with the same per-installation secret.
  * - C cleans: dates are shifted by a per-patient number of days (Modified Dates option), free text loses
- *   every identifying value found in the dataset (names, IDs, birth date, addresses, institution…) and keeps
- *   the rest, sequences are processed recursively with their unnamed text cleaned and person names replaced.
+ *   what identifies someone (scrub.ts) and keeps the rest, sequences are processed recursively with their
+ *   unnamed text cleaned and person names replaced.
  * Combined codes are resolved by resolveCombined (see profile.ts).
+ *
+ * An instance that says PatientIdentityRemoved YES is anonymized like any other, unless its record shows
+ * that this installation applied exactly the requested options to it (methodMark): anonymizing it again
+ * would map its UIDs a second time.
  */
 import { attr, parseHeader, type DicomHeader } from '../../dicom/header.js';
 import { Encoder } from '../../dicom/encode.js';
@@ -22,7 +26,7 @@ import { buildFileMeta, splitPart10 } from '../../dicom/part10.js';
 import { dictionaryVr, PIXEL_DATA } from '../../dicom/vr.js';
 import { DatasetWalker } from '../../dicom/walker.js';
 import { Anonymizer, type Out } from './anonymizer.js';
-import { patientPseudonym } from './derive.js';
+import { methodMark, patientPseudonym } from './derive.js';
 import { actionFor, compileProfile, OPTIONS, type OptionName } from './profile.js';
 import { AnonymizationError, finish, unchanged, type AnonymizeResult } from './result.js';
 import { TAG } from './tags.js';
@@ -40,13 +44,30 @@ export interface AnonymizeOptions {
   secret: Buffer | string;
   /** Root-level values applied last, over what the profile produced (empty string: zero length). */
   tagValues?: readonly RootTagValue[];
-  /** Anonymize even when PatientIdentityRemoved is YES. */
+  /** Anonymize even when this installation already applied the same options to the instance. */
   force?: boolean;
+  /** UIDs mapped to these values wherever they appear, rather than derived from the secret. */
+  uids?: ReadonlyMap<string, string>;
 }
 
-/** The Deidentification Method text: one value per option (LO holds 64 characters per value). */
-function methodValues(options: readonly OptionName[]): string {
-  return options.map((o) => OPTIONS[o].description.slice(0, 64)).join('\\');
+/**
+ * The Deidentification Method text: one value per option (LO holds 64 characters per value), then the mark
+ * that says this installation applied them to this instance.
+ */
+function methodValues(options: readonly OptionName[], mark: string): string {
+  return [...options.map((o) => OPTIONS[o].description.slice(0, 64)), mark].join('\\');
+}
+
+/** Whether this installation already applied exactly these options to the instance (see methodMark). */
+export function alreadyAnonymized(
+  header: DicomHeader,
+  options: readonly OptionName[],
+  secret: Buffer | string,
+): boolean {
+  if (attr(header, 'PatientIdentityRemoved').toUpperCase() !== 'YES') return false;
+  const mark = methodMark(secret, options, header.sopInstanceUid);
+  const element = header.dataset['00120063'];
+  return (element?.Value ?? []).some((v) => String(v).trim() === mark);
 }
 
 /**
@@ -57,14 +78,17 @@ function methodValues(options: readonly OptionName[]): string {
 export function anonymize(file: Buffer, opts: AnonymizeOptions, known?: DicomHeader): AnonymizeResult {
   const profile = compileProfile(opts.options ?? []);
   const header = known ?? parseHeader(file);
-  if (!opts.force && attr(header, 'PatientIdentityRemoved').toUpperCase() === 'YES')
+  if (!opts.force && alreadyAnonymized(header, profile.options, opts.secret))
     return unchanged(file, header, profile.options);
 
   const ts = header.transferSyntaxUid;
   const { dataset, deflated, explicit, littleEndian } = splitPart10(file, ts);
-  const reader = new DatasetWalker(dataset, explicit, littleEndian);
-  const anonymizer = new Anonymizer(reader, profile, opts.secret, header);
-  const root = anonymizer.elements(reader.elements(0, dataset.length, 0).elements, 'normal', true);
+  const reader = new DatasetWalker(dataset, explicit, littleEndian, { unknownSequences: true });
+  const tree = reader.elements(0, dataset.length, 0).elements;
+  const anonymizer = new Anonymizer(reader, profile, opts.secret, header, tree, { uids: opts.uids });
+  const root = anonymizer.elements(tree, 'normal', true);
+  for (const { tag, value } of opts.tagValues ?? [])
+    if (tag === TAG.SOPInstanceUID) anonymizer.newSopInstanceUid = value;
 
   // Root values set after the profile: pseudonyms, the de-identification record, then the caller's values.
   const set = new Map<number, Buffer>();
@@ -74,7 +98,10 @@ export function anonymize(file: Buffer, opts: AnonymizeOptions, known?: DicomHea
   if (actionFor(profile, TAG.PatientName) !== 'K') put(TAG.PatientName, pseudonym.patientName);
   if (actionFor(profile, TAG.PatientID) !== 'K') put(TAG.PatientID, pseudonym.patientId);
   put(TAG.PatientIdentityRemoved, 'YES');
-  put(TAG.DeidentificationMethod, methodValues(profile.options));
+  put(
+    TAG.DeidentificationMethod,
+    methodValues(profile.options, methodMark(opts.secret, profile.options, anonymizer.newSopInstanceUid)),
+  );
   set.set(
     TAG.DeidentificationMethodCodeSequence,
     anonymizer.encodeSequence(
@@ -94,7 +121,6 @@ export function anonymize(file: Buffer, opts: AnonymizeOptions, known?: DicomHea
     if (tag >>> 16 === 0x0002 || tag === PIXEL_DATA)
       throw new AnonymizationError(`tag value for (${tag.toString(16)}) is not allowed`);
     put(tag, value);
-    if (tag === TAG.SOPInstanceUID) anonymizer.newSopInstanceUid = value;
   }
   const merged: Out[] = root.filter((o) => !set.has(o.tag));
   for (const [tag, bytes] of set) merged.push({ tag, bytes });

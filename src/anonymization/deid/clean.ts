@@ -1,8 +1,7 @@
 /**
- * The values D and C write: dummies valid for their VR, dates moved back by whole days, and free text with
- * every identifying value of the dataset taken out.
+ * The values D and C write: dummies valid for their VR and dates moved back by whole days (free text is
+ * cleaned by scrub.ts).
  */
-import { attr, type DicomHeader } from '../../dicom/header.js';
 
 /** Moves `YYYYMMDD` (or the date part of a DT) back by `days`; undefined when it is not a date. */
 export function shiftDate(value: string, days: number): string | undefined {
@@ -39,105 +38,24 @@ export function dummyValue(vr: string): string | Buffer {
       return 'ANONYMIZED';
     case 'US':
     case 'SS':
+    case 'OB':
+    case 'OW':
+    case 'UN':
       return Buffer.alloc(2);
     case 'UL':
     case 'SL':
     case 'FL':
     case 'AT':
+    case 'OF':
+    case 'OL':
       return Buffer.alloc(4);
     case 'FD':
     case 'SV':
     case 'UV':
-      return Buffer.alloc(8);
-    case 'OB':
-    case 'OW':
-    case 'OF':
     case 'OD':
-    case 'OL':
     case 'OV':
-    case 'UN':
-      return Buffer.alloc(2);
+      return Buffer.alloc(8);
     default:
       return 'ANONYMIZED';
   }
-}
-
-/** Root attributes whose values are identifying wherever they appear in free text. */
-const IDENTIFYING_KEYWORDS = [
-  'PatientName',
-  'PatientID',
-  'OtherPatientIDs',
-  'OtherPatientNames',
-  'PatientBirthName',
-  'PatientMotherBirthName',
-  'PatientAddress',
-  'PatientTelephoneNumbers',
-  'MedicalRecordLocator',
-  'AccessionNumber',
-  'StudyID',
-  'InstitutionName',
-  'InstitutionAddress',
-  'InstitutionalDepartmentName',
-  'ReferringPhysicianName',
-  'ReferringPhysicianAddress',
-  'PerformingPhysicianName',
-  'NameOfPhysiciansReadingStudy',
-  'PhysiciansOfRecord',
-  'RequestingPhysician',
-  'OperatorsName',
-  'StationName',
-  'DeviceSerialNumber',
-  'AdmissionID',
-  'IssuerOfPatientID',
-  'PatientBirthDate',
-];
-
-/** One case-insensitive pattern matching every identifying value of the dataset as a whole word. */
-export function buildScrubber(header: DicomHeader): RegExp | undefined {
-  const utf8 = attr(header, 'SpecificCharacterSet').includes('ISO_IR 192');
-  const tokens = new Set<string>();
-  const add = (s: string, min: number) => {
-    const t = s.trim();
-    if (t.length >= min) tokens.add(utf8 ? Buffer.from(t, 'utf8').toString('latin1') : t);
-  };
-  for (const keyword of IDENTIFYING_KEYWORDS) {
-    let value: string;
-    try {
-      value = attr(header, keyword);
-    } catch {
-      continue;
-    }
-    if (!value) continue;
-    for (const v of value.split('\\')) {
-      add(v, 3);
-      // Person names: each component (family, given…) alone; "^" and "=" separate them.
-      if (keyword.endsWith('Name') || keyword === 'PatientName')
-        for (const part of v.split(/[\^=]/)) add(part, 2);
-      if (keyword === 'PatientBirthDate' && /^\d{8}$/.test(v)) {
-        const [y, m, d] = [v.slice(0, 4), v.slice(4, 6), v.slice(6, 8)];
-        for (const f of [
-          `${y}-${m}-${d}`,
-          `${d}.${m}.${y}`,
-          `${m}/${d}/${y}`,
-          `${d}/${m}/${y}`,
-          `${y}/${m}/${d}`,
-        ])
-          add(f, 3);
-      }
-    }
-  }
-  if (!tokens.size) return undefined;
-  const escaped = [...tokens]
-    .sort((a, b) => b.length - a.length)
-    .map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  return new RegExp(`(?<![\\p{L}\\p{N}])(?:${escaped.join('|')})(?![\\p{L}\\p{N}])`, 'giu');
-}
-
-/** Removes every identifying value the scrubber matches from free text; keeps the rest. */
-export function scrubText(text: string, scrubber: RegExp | undefined): string {
-  if (!scrubber) return text;
-  return text
-    .replace(scrubber, '')
-    .replace(/[ \t]{2,}/g, ' ')
-    .replace(/^[ ,;:^-]+|[ ,;:^-]+$/g, '');
 }

@@ -29,3 +29,21 @@ export function dateShiftDays(secret: Buffer | string, patientName: string, pati
   const digest = createHmac('sha256', secret).update(`dates:${patientName}\u0000${patientId}`).digest();
   return (digest.readUInt32BE(0) % 3650) + 1;
 }
+
+/**
+ * A DeidentificationMethod value that says this installation applied exactly these options to the instance
+ * that now has this SOP Instance UID: `SLUICE <128 bits of HMAC-SHA256(secret, options + UID)>`. Another
+ * installation, another option set or another instance gives another value.
+ */
+export function methodMark(
+  secret: Buffer | string,
+  options: readonly string[],
+  sopInstanceUid: string,
+): string {
+  const digest = createHmac('sha256', secret)
+    .update(`method:${[...options].sort().join(',')}\u0000${sopInstanceUid}`)
+    .digest('hex')
+    .slice(0, 32)
+    .toUpperCase();
+  return `SLUICE ${digest}`;
+}

@@ -177,7 +177,6 @@ export interface TableRow {
   name: string;
   /** `(0010,0010)`, `(50xx,xxxx)`, `(60xx,4000)` or the private-attributes text. */
   tag: string;
-  retired: boolean;
   /** Action code per column header, '' where the column says nothing. */
   actions: Readonly<Record<string, ActionCode | ''>>;
 }
@@ -213,28 +212,55 @@ function readCsv(file: string): { header: string[]; rows: string[][] } {
   return { header: splitCsvLine(head!), rows: rest.map(splitCsvLine) };
 }
 
-/** The edition of Table E.1-1 the CSV was extracted from. */
-export const TABLE_EDITION = '2018d';
+/**
+ * The editions of Table E.1-1 kept as data. The engine follows the current one; 2018d (the edition Slicebox
+ * generated its profiles from) stays beside it as the floor the current one is checked against.
+ */
+export const TABLE_FILES = {
+  '2026c': './table-e1-1-2026c.csv',
+  '2018d': './table-e1-1-2018d.csv',
+} as const;
+export type TableEdition = keyof typeof TABLE_FILES;
 
-let table: TableRow[] | undefined;
+/** The edition of Table E.1-1 the engine follows. */
+export const TABLE_EDITION: TableEdition = '2026c';
 
-/** Every row of Table E.1-1, in the standard's order. */
-export function tableE11(): readonly TableRow[] {
-  if (table) return table;
-  const { header, rows } = readCsv('./table-e1-1-2018d.csv');
-  const actionColumns = header.slice(4);
-  table = rows.map((cells, i) => {
+/** The action columns of Table E.1-1, by their header in the standard. */
+const ACTION_COLUMNS = [BASIC_COLUMN, ...OPTION_NAMES.flatMap((o) => OPTIONS[o].column ?? [])];
+
+const tables = new Map<TableEdition, TableRow[]>();
+
+/** Every row of Table E.1-1 of an edition (the followed one by default), in the standard's order. */
+export function tableE11(edition: TableEdition = TABLE_EDITION): readonly TableRow[] {
+  const hit = tables.get(edition);
+  if (hit) return hit;
+  const { header, rows } = readCsv(TABLE_FILES[edition]);
+  const at = (column: string) => {
+    const i = header.indexOf(column);
+    if (i < 0) throw new Error(`table E.1-1 ${edition}: no column "${column}"`);
+    return i;
+  };
+  const nameAt = at('Attribute Name');
+  const tagAt = at('Tag');
+  for (const column of ACTION_COLUMNS) at(column);
+  const columns = header.flatMap((column, index) =>
+    ACTION_COLUMNS.includes(column) ? [{ column, index }] : [],
+  );
+  const table = rows.map((cells, i) => {
     if (cells.length !== header.length)
-      throw new Error(`table E.1-1 line ${i + 2}: ${cells.length} cells, expected ${header.length}`);
+      throw new Error(
+        `table E.1-1 ${edition} line ${i + 2}: ${cells.length} cells, expected ${header.length}`,
+      );
     const actions: Record<string, ActionCode | ''> = {};
-    actionColumns.forEach((column, c) => {
-      const code = cells[4 + c]!.trim();
+    for (const { column, index } of columns) {
+      const code = cells[index]!.trim();
       if (code !== '' && !ACTION_CODES.includes(code as ActionCode))
-        throw new Error(`table E.1-1 line ${i + 2}: unknown action "${code}" in ${column}`);
+        throw new Error(`table E.1-1 ${edition} line ${i + 2}: unknown action "${code}" in ${column}`);
       actions[column] = code as ActionCode | '';
-    });
-    return { name: cells[0]!, tag: cells[1]!, retired: cells[2] === 'Y', actions };
+    }
+    return { name: cells[nameAt]!, tag: cells[tagAt]!, actions };
   });
+  tables.set(edition, table);
   return table;
 }
 
@@ -289,6 +315,8 @@ export interface CompiledProfile {
   readonly fullDates: boolean;
   /** Safe private attributes by `group:creator:element`. */
   readonly safePrivate: ReadonlySet<string>;
+  /** Tags whose code is X/Z: a sequence among them keeps its items (with dummies) rather than emptied. */
+  readonly removableSequences: ReadonlySet<number>;
 }
 
 export function safePrivateKey(group: number, creator: string, element: number): string {
@@ -335,6 +363,7 @@ export function compileProfile(names: readonly string[]): CompiledProfile {
     .sort((a, b) => OPTIONS[b].rank - OPTIONS[a].rank)
     .map((o) => OPTIONS[o].column!);
   const exact = new Map<number, Action>();
+  const removableSequences = new Set<number>();
   const masks: MaskRule[] = [];
   let privateAction: Action = 'X';
   for (const row of tableE11()) {
@@ -343,8 +372,11 @@ export function compileProfile(names: readonly string[]): CompiledProfile {
     const action = resolveCombined(code);
     const parsed = parseTableTag(row.tag);
     if (parsed.kind === 'private') privateAction = action;
-    else if (parsed.kind === 'exact') exact.set(parsed.tag, action);
-    else masks.push({ mask: parsed.mask, value: parsed.value, action, name: row.name });
+    else if (parsed.kind === 'exact') {
+      exact.set(parsed.tag, action);
+      if (code === 'X/Z') removableSequences.add(parsed.tag);
+      else removableSequences.delete(parsed.tag);
+    } else masks.push({ mask: parsed.mask, value: parsed.value, action, name: row.name });
   }
   const profile: CompiledProfile = {
     options,
@@ -358,6 +390,7 @@ export function compileProfile(names: readonly string[]): CompiledProfile {
         ? safePrivateAttributes().map((s) => safePrivateKey(s.group, s.creator, s.element))
         : [],
     ),
+    removableSequences,
   };
   compiled.set(cacheKey, profile);
   return profile;
