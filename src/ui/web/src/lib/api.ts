@@ -77,7 +77,11 @@ export async function api<T = unknown>(path: string, opts: RequestOptions = {}):
     response = await fetch(`/api${path}`, {
       method,
       credentials: 'same-origin',
-      headers: raw ? undefined : { 'Content-Type': 'application/json' },
+      // Marked as the UI's: a 401 then carries no Basic challenge (no browser password dialog over our form).
+      headers: {
+        'X-Requested-With': 'XMLHttpRequest',
+        ...(raw ? {} : { 'Content-Type': 'application/json' }),
+      },
       body: raw ? (body as BodyInit | undefined) : JSON.stringify(body),
       signal,
     });
