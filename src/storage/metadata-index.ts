@@ -5,6 +5,7 @@
 import type { Origin, SourceRef, SourceType } from '../pipeline/origin.js';
 import type { DicomHeader } from '../dicom/header.js';
 import type { SeriesLabelIndex } from '../series-types/store.js';
+import type { FindMatch, FindQuery } from './find-query.js';
 
 /** Slicebox wraps DICOM strings as `{ value }`. */
 export interface DicomValue {
@@ -146,5 +147,10 @@ export interface MetadataIndex extends SeriesLabelIndex {
   deleteImages(ids: number[]): number[];
   /** All image ids (for consistency checks). */
   allImageIds(): number[];
+  /**
+   * Query/Retrieve (C-FIND, C-MOVE, C-GET, QIDO-RS, WADO-RS): the entities at the query's level that match
+   * its keys, in row id order, with the values asked for. Throws QueryError for a query it cannot run.
+   */
+  find(query: FindQuery): FindMatch[];
   close(): void;
 }

@@ -28,12 +28,14 @@ import {
   entity,
   flatEntity,
   IMAGES,
+  migrateQueryColumns,
   rowByIdStatements,
   SCHEMA,
   type Row,
   type TableName,
 } from './sqlite-index-tables.js';
 import { indexWrites } from './sqlite-index-writes.js';
+import { indexFind } from './sqlite-index-find.js';
 
 const STATEMENT_CACHE_SIZE = 500;
 
@@ -44,6 +46,7 @@ export function openSqliteIndex(path: string): MetadataIndex {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
+  migrateQueryColumns(db);
   db.exec(SERIES_LABELS_SCHEMA);
   migrateSeriesLabels(db);
   const labels = seriesLabels(db);
@@ -143,6 +146,7 @@ export function openSqliteIndex(path: string): MetadataIndex {
     imagesOfStudy: (studyId, filters) => imagesUnder('"Series"."studyId" = ?', 2, studyId, filters),
     deleteImages,
     allImageIds: () => imageIds.all(),
+    find: indexFind(prepared),
     close: () => db.close(),
   };
 }
