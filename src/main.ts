@@ -32,6 +32,7 @@ import { trustedProxies } from './api/auth.js';
 import { registry } from './components.js';
 import { RenderPool } from './render/pool.js';
 import { RenderService } from './render/service.js';
+import { QueryRetrieveService } from './dimse/qr/service.js';
 
 export interface Running {
   config: EngineConfig;
@@ -127,6 +128,14 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     forwarding.forgetBox(source.sourceId);
   });
   await mkdir(config.watchRoot ?? join(config.dataDir, 'watched'), { recursive: true });
+  // C-FIND, C-MOVE and C-GET on the SCPs that offer them, and DICOMweb, over the same index and files.
+  const queryRetrieve = new QueryRetrieveService({
+    index,
+    blobs,
+    destination: (aeTitle) => scus.peerByAeTitle(aeTitle),
+    decompress: (path, transferSyntaxUid) => renderPool.transcode(path, transferSyntaxUid),
+    caseInsensitiveNames: !config.caseSensitiveNames,
+  });
   const services: EngineServices = {
     config,
     index,
@@ -140,6 +149,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     managedSources,
     anonymization,
     boxes,
+    queryRetrieve,
   };
   const report = await reconcile(index, blobs);
   if (report.reindexed || report.removedRows)
@@ -183,6 +193,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     version: await version(),
     trustedProxies: config.trustedProxies,
     renderer,
+    queryRetrieve,
   });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.httpHost, port: config.httpPort }, () => resolve(s));
