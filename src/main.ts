@@ -194,6 +194,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     trustedProxies: config.trustedProxies,
     renderer,
     queryRetrieve,
+    publicUrl: config.publicUrl,
   });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.httpHost, port: config.httpPort }, () => resolve(s));

@@ -46,4 +46,6 @@ export interface ApiDeps {
   renderer?: RenderService;
   /** The index and stored files as DICOM queries and retrieves see them (DICOMweb under /dicom-web). */
   queryRetrieve: QueryRetrieveService;
+  /** Where clients reach this engine (SLUICE_PUBLIC_URL), for the URLs DICOMweb hands out. */
+  publicUrl?: string;
 }
