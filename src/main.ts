@@ -33,6 +33,7 @@ import { registry } from './components.js';
 import { RenderPool } from './render/pool.js';
 import { RenderService } from './render/service.js';
 import { QueryRetrieveService } from './dimse/qr/service.js';
+import { backfillQueryColumns } from './storage/backfill-query-columns.js';
 
 export interface Running {
   config: EngineConfig;
@@ -170,6 +171,12 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   forwarding.start();
   // Files re-indexed by the start-up check were never classified (static types are registered by now).
   if (report.reindexed) seriesTypes.changed();
+  // Images indexed before the Query/Retrieve columns existed get them, in the background.
+  let stopping = false;
+  const backfill = backfillQueryColumns(index, blobs, () => stopping).then(
+    (n) => n && console.log(`Query/Retrieve columns filled for ${n} image(s) indexed before them`),
+    (err: Error) => console.warn(`filling the Query/Retrieve columns stopped: ${err.message}`),
+  );
   const renderer = new RenderService({
     index,
     blobs,
@@ -210,6 +217,8 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     server,
     httpPort,
     async stop() {
+      stopping = true;
+      await backfill;
       await new Promise<void>((r) => server.close(() => r()));
       await boxes.stop();
       await engine.stop();

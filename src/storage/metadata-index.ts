@@ -152,5 +152,9 @@ export interface MetadataIndex extends SeriesLabelIndex {
    * its keys, in row id order, with the values asked for. Throws QueryError for a query it cannot run.
    */
   find(query: FindQuery): FindMatch[];
+  /** Images indexed before the Query/Retrieve columns were added, at most `count` (none once filled). */
+  imagesWithoutQueryColumns(count: number): Image[];
+  /** These images have been indexed again: their Query/Retrieve columns are filled. */
+  queryColumnsFilled(ids: number[]): void;
   close(): void;
 }

@@ -178,6 +178,7 @@ export const storedAttributes = (spec: TableSpec) => [...spec.attributes, ...spe
  */
 export function migrateQueryColumns(db: Database.Database): number {
   let added = 0;
+  db.exec(BACKFILL_SCHEMA);
   for (const spec of CHAIN) {
     const existing = new Set(
       db
@@ -192,8 +193,14 @@ export function migrateQueryColumns(db: Database.Database): number {
       }
   }
   db.exec(QUERY_INDEXES);
+  // Images indexed before the columns existed are read again, in the background, to fill them.
+  if (added) db.exec('INSERT OR IGNORE INTO "QueryColumnsBackfill" ("imageId") SELECT "id" FROM "Images"');
   return added;
 }
+
+const BACKFILL_SCHEMA = `
+CREATE TABLE IF NOT EXISTS QueryColumnsBackfill (imageId INTEGER PRIMARY KEY REFERENCES Images (id) ON DELETE CASCADE);
+`;
 
 /** What C-FIND and QIDO-RS look up by (the UNIQUE keys cover the hierarchy's parent ids). */
 const QUERY_INDEXES = `

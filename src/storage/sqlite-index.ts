@@ -77,6 +77,11 @@ export function openSqliteIndex(path: string): MetadataIndex {
     'SELECT "sourceType", "sourceName", "sourceId" FROM "SeriesSources" WHERE "id" = ?',
   );
   const imageIds = db.prepare<[], number>('SELECT "id" FROM "Images" ORDER BY "id"').pluck();
+  const toBackfill = db.prepare<[number], Row>(
+    'SELECT "Images".* FROM "QueryColumnsBackfill" JOIN "Images" ON "Images"."id" = "QueryColumnsBackfill"."imageId" ORDER BY "imageId" LIMIT ?',
+  );
+  const backfilled = db.prepare<[number]>('DELETE FROM "QueryColumnsBackfill" WHERE "imageId" = ?');
+  const markBackfilled = db.transaction((ids: number[]) => ids.forEach((id) => backfilled.run(id)));
 
   const one = <T>(table: TableName, id: number): T | undefined => {
     const row = byId[table].get(id);
@@ -147,6 +152,9 @@ export function openSqliteIndex(path: string): MetadataIndex {
     deleteImages,
     allImageIds: () => imageIds.all(),
     find: indexFind(prepared),
+    imagesWithoutQueryColumns: (count) =>
+      toBackfill.all(count).map((row) => entity(IMAGES, row) as unknown as Image),
+    queryColumnsFilled: (ids) => markBackfilled(ids),
     close: () => db.close(),
   };
 }
