@@ -7,7 +7,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestEngine, type TestEngine } from './helpers/engine.js';
+import { freePort, startTestEngine, type TestEngine } from './helpers/engine.js';
 import { dcmtk } from './helpers/dcmtk.js';
 import { startStorescp, type RunningStorescp } from './helpers/peers.js';
 import { makeInstance, newUid } from './fixtures/dicom-fixtures.js';
@@ -287,6 +287,35 @@ describe('C-FIND with findscu', () => {
     expect((await findscu('-S', ['QueryRetrieveLevel=STUDY', 'StudyInstanceUID=1.2.*'])).final).toMatch(
       /UnableToProcess/,
     );
+  });
+});
+
+describe('Q/R on managed SCPs', () => {
+  it('answers C-FIND on an SCP created through /api/scps', async () => {
+    const managedPort = await freePort();
+    const created = await engine.api('/api/scps', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'managed', aeTitle: 'MANAGED', port: managedPort }),
+    });
+    expect(created.status).toBe(201);
+    const r = await dcmtk('findscu', [
+      '-v',
+      '-S',
+      '-aec',
+      'MANAGED',
+      '-k',
+      'QueryRetrieveLevel=STUDY',
+      '-k',
+      'PatientID=QR-B',
+      '-k',
+      'StudyInstanceUID',
+      '-k',
+      'RetrieveAETitle',
+      '127.0.0.1',
+      String(managedPort),
+    ]);
+    const matches = responses(r.stdout + r.stderr);
+    expect(matches.map((m) => [m.get('0020,000d'), m.get('0008,0054')])).toEqual([[B1.uid, 'MANAGED']]);
   });
 });
 
