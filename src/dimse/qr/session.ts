@@ -5,8 +5,7 @@
  * sub-operations, reach the session while the operation runs.
  */
 import { CommandField, type Command } from '../commands.js';
-import type { RoleSelection } from '../pdu.js';
-import { encodePData } from '../pdu.js';
+import { encodePData, type RoleSelection } from '../pdu.js';
 import { QrStatus, encodeQrResponse } from './messages.js';
 import { informationModel, QR_SOP_CLASSES } from './sop-classes.js';
 import { runFind } from './find.js';
@@ -97,7 +96,8 @@ export class QrAssociation implements QueryRetrieveSession {
     const respondedTo = command.messageIdBeingRespondedTo ?? -1;
     if (command.commandField === CommandField.CCancelRq) {
       if (this.current?.messageId === respondedTo) this.current.abort.abort();
-      else this.cancelled.add(respondedTo);
+      // A cancel that overtakes its request (both in one segment) waits for it; a few at most are kept.
+      else if (this.cancelled.size < 16) this.cancelled.add(respondedTo);
       return true;
     }
     if (command.commandField === CommandField.CStoreRsp) {
