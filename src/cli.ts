@@ -21,7 +21,7 @@ async function main(argv: string[]): Promise<number> {
       const config = loadConfig();
       const running = await startSluice(config);
       console.log(
-        `Sluice ${config.aeTitle}: HTTP on http://${config.httpHost}:${running.httpPort}/api, DICOM on ${config.dicomHost}:${config.dicomPort}, data in ${config.dataDir}`,
+        `Sluice ${config.aeTitle}: web UI on http://${config.httpHost}:${running.httpPort}/ (API under /api), DICOM on ${config.dicomHost}:${config.dicomPort}, data in ${config.dataDir}`,
       );
       let stopping = false;
       const shutdown = async (reason: string) => {

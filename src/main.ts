@@ -28,6 +28,7 @@ import { loadOrCreateSecret } from './anonymization/secret.js';
 import { BoxService } from './boxes/service.js';
 import { reconcile } from './storage/reconcile.js';
 import { createApp } from './api/app.js';
+import { StageTimings } from './pipeline/stage-timings.js';
 import { trustedProxies } from './api/auth.js';
 import { registry } from './components.js';
 import { RenderPool } from './render/pool.js';
@@ -55,7 +56,8 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   await mkdir(config.dataDir, { recursive: true });
   const specs = await Promise.all(config.pipelines.map((file) => loadPipelineFile(file, registry)));
   const index = openSqliteIndex(join(config.dataDir, 'index.sqlite'));
-  const blobs = await openFsBlobStore(join(config.dataDir, 'storage'));
+  const timings = new StageTimings();
+  const blobs = await openFsBlobStore(join(config.dataDir, 'storage'), timings);
   const state = openSqliteState(join(config.dataDir, 'state.sqlite'));
   const users = new UserService(state, { sessionTimeoutSecs: config.sessionTimeoutSecs });
   await users.ensureSuperuser(config.adminUser, config.adminPassword);
@@ -143,6 +145,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     blobs,
     quarantine: new Quarantine(join(config.dataDir, 'quarantine'), log),
     uploads: new UploadRegistry(),
+    timings,
     seriesTypes,
     tagFilters,
     log,
@@ -221,10 +224,12 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
       await backfill;
       await new Promise<void>((r) => server.close(() => r()));
       await boxes.stop();
-      await engine.stop();
+      const interrupted = await engine.stop();
       await forwarding.stop();
       await renderPool.close();
       await seriesTypes.stop();
+      // Nothing was cut off in flight: index and files agree, and the next start need not check them.
+      if (!interrupted) index.markConsistent();
       index.close();
       state.close();
     },

@@ -129,6 +129,9 @@ describe('QIDO-RS', () => {
     expect(r.headers.get('warning')).toMatch(/^299 sluice "PatientWeight cannot be matched/);
     expect((await get('/dicom-web/studies/1.2.3/series')).status).toBe(200);
     expect((await get('/dicom-web/studies/not-a-uid/series')).status).toBe(400);
+    // What DICOMweb does not serve here is a 404 (401 without a login), never the web UI's page.
+    expect((await get('/dicom-web/workitems')).status).toBe(404);
+    expect((await t.app.request('/dicom-web/workitems')).status).toBe(401);
   });
 });
 

@@ -20,6 +20,8 @@ const PUBLIC = [
   'GET /api/system/information',
   'POST /api/users/login',
   'GET /api/users/current',
+  'GET /', // the web UI's files and pages; its data comes from /api
+  'GET /:path{.+}',
   ...TOKEN,
 ];
 let token: string;
@@ -168,5 +170,14 @@ describe('every registered route', () => {
       expect(all).not.toContain(hash);
       expect(all).not.toContain(hash.split('$').pop()!);
     }
+  });
+
+  it('serves the web UI outside /api without credentials, and keeps unknown /api paths behind a login', async () => {
+    expect((await t.app.request('/patients/3')).status).not.toBe(401);
+    expect((await t.app.request('/api/no-such-route')).status).toBe(401);
+    expect(
+      (await t.app.request('/api/no-such-route', { headers: basic(ADMIN.user, ADMIN.password) })).status,
+    ).toBe(404);
+    expect((await t.app.request('/api/no-such-route', { method: 'POST' })).status).toBe(401);
   });
 });

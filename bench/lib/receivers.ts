@@ -40,6 +40,18 @@ export interface RunningReceiver {
   note: string;
   /** The HTTP API, for receivers that have one we drive (Sluice). */
   http?: { base: string; auth: string };
+  /** Where the time went, by stage (Sluice's /api/pipelines/stages). */
+  stages?(): Promise<Record<string, StageFigures>>;
+}
+
+/** One stage of Sluice's per-instance breakdown, as /api/pipelines/stages answers it. */
+export interface StageFigures {
+  count: number;
+  meanMs: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  totalMs: number;
 }
 
 export interface ReceiverDef {
@@ -225,6 +237,11 @@ export function sluiceReceiver(
           'images/query': await sluiceIndexedCount(base, auth),
         }),
         peakRssMb: () => (peak ??= rss?.finish() ?? NaN),
+        stages: async () =>
+          (await httpJson(`${base}/api/pipelines/stages`, { headers: { Authorization: auth } })) as Record<
+            string,
+            StageFigures
+          >,
         stop: async () => {
           peak ??= rss?.finish();
           await proc.stop(15_000);

@@ -182,3 +182,22 @@ export function median(values: number[]): number {
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
+
+/** CPU time used so far by a process (all its threads) and by its main thread, in ms (from /proc). */
+export function cpuMs(pid: number): { totalMs: number; mainMs: number } | undefined {
+  const ticks = (path: string) => {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(path, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  };
+  try {
+    const hz = 100; // USER_HZ on Linux
+    return {
+      totalMs: (ticks(`/proc/${pid}/stat`) * 1000) / hz,
+      mainMs: (ticks(`/proc/${pid}/task/${pid}/stat`) * 1000) / hz,
+    };
+  } catch {
+    return undefined;
+  }
+}

@@ -22,6 +22,7 @@ import { imageToolsRoutes } from './routes/image-tools.js';
 import { renderRoutes } from './routes/render.js';
 import { anonymizationRoutes, imageAnonymizationRoutes } from '../anonymization/routes.js';
 import { dicomWebRoutes } from './dicom-web/index.js';
+import { uiRoutes } from '../ui/server.js';
 
 /** The HTTP API: Slicebox's routes under /api, and ours beside them. No globals; tests call app.request(). */
 export function createApp(deps: ApiDeps): Hono<AuthEnv> {
@@ -52,6 +53,7 @@ export function createApp(deps: ApiDeps): Hono<AuthEnv> {
   app.route('/api/boxes', boxesRoutes(deps));
   app.route('/api/transactions', transactionsRoutes(deps));
   app.route('/dicom-web', dicomWebRoutes(deps));
+  app.route('/', uiRoutes()); // last: the web UI takes the GET paths no route above answered
   app.notFound((c) => c.text(`No route for ${c.req.method} ${c.req.path}`, 404));
   app.onError(onError);
   return app;

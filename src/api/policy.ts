@@ -34,6 +34,9 @@ export const ROUTE_POLICY: readonly RouteRule[] = [
   { method: 'GET', path: '/api/users/current', access: 'PUBLIC' },
   // The box protocol: no user, the box token in the path authenticates (401 for a token of no POLL box).
   ...TOKEN_ROUTES.map((r) => ({ ...r, access: 'PUBLIC' as const })),
+  // The web UI's files and pages (src/ui/server.ts): every GET outside /api, whose data needs a login.
+  { method: 'GET', path: '/', access: 'PUBLIC' },
+  { method: 'GET', path: '/:path{.+}', access: 'PUBLIC' },
 
   // Users: only administrators see the list or change it (Slicebox let any user list it, with hashes).
   { method: 'POST', path: '/api/users/logout', access: 'USER' },

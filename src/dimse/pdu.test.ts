@@ -6,6 +6,7 @@ import {
   encodePData,
   parseAssociateRq,
   parsePData,
+  parsePDataParts,
   PduReader,
   PduType,
   ProtocolError,
@@ -62,6 +63,34 @@ describe('upper layer PDUs', () => {
       for (let p = reader.next(); p; p = reader.next()) seen.push(p.type);
     }
     expect(seen).toEqual([PduType.PData, PduType.Abort]);
+  });
+
+  it('hands P-DATA over as the pieces it arrived in, PDV values split anywhere, without copying them', () => {
+    const value = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
+    const stream = Buffer.concat([encodePData(5, true, Buffer.from('cmd')), encodePData(5, false, value)]);
+    for (const size of [1, 3, 7, 64, 999, stream.length]) {
+      const reader = new PduReader(16384);
+      const pdvs: Array<{ isCommand: boolean; bytes: Buffer; pieces: number }> = [];
+      for (let i = 0; i < stream.length; i += size) {
+        reader.push(Buffer.from(stream.subarray(i, i + size)));
+        for (let p = reader.nextParts(); p; p = reader.nextParts())
+          for (const pdv of parsePDataParts(p.parts))
+            pdvs.push({
+              isCommand: pdv.isCommand,
+              bytes: Buffer.concat(pdv.pieces),
+              pieces: pdv.pieces.length,
+            });
+      }
+      expect(pdvs.map((p) => [p.isCommand, p.bytes.toString('latin1')])).toEqual([
+        [true, 'cmd'],
+        [false, value.toString('latin1')],
+      ]);
+      if (size === stream.length) expect(pdvs[1].pieces).toBe(1);
+    }
+    const bad = encodePData(3, false, Buffer.from('data')).subarray(6);
+    const parts = [Buffer.from(bad.subarray(0, 3)), Buffer.from(bad.subarray(3))];
+    parts[0].writeUInt8(0xff, 0);
+    expect(() => parsePDataParts(parts)).toThrow(ProtocolError);
   });
 
   it('splits P-DATA into PDVs and refuses absurd lengths', () => {

@@ -284,8 +284,50 @@ export function parsePData(body: Buffer): Pdv[] {
 }
 
 /**
- * Re-assembles PDUs from socket chunks without copying more than once: chunks are kept in a list and
- * joined when a whole PDU is there.
+ * The PDV items of a P-DATA-TF body that arrived in pieces, each value as the pieces it spans: a dataset
+ * goes from the socket's buffers to its destination without being copied on the way.
+ */
+export function parsePDataParts(parts: readonly Buffer[]): Array<Omit<Pdv, 'value'> & { pieces: Buffer[] }> {
+  const out: Array<Omit<Pdv, 'value'> & { pieces: Buffer[] }> = [];
+  let remaining = parts.reduce((n, p) => n + p.length, 0);
+  let part = 0;
+  let at = 0;
+  /** The next `n` bytes as pieces of the parts (views, not copies). */
+  const take = (n: number): Buffer[] => {
+    const pieces: Buffer[] = [];
+    remaining -= n;
+    while (n > 0) {
+      const p = parts[part];
+      const end = Math.min(p.length, at + n);
+      if (end > at) pieces.push(p.subarray(at, end));
+      n -= end - at;
+      at = end;
+      if (at === p.length) {
+        part++;
+        at = 0;
+      }
+    }
+    return pieces;
+  };
+  while (remaining > 0) {
+    if (remaining < 6) throw new ProtocolError('truncated PDV item');
+    const head = Buffer.concat(take(6), 6);
+    const len = head.readUInt32BE(0);
+    if (len < 2 || len - 2 > remaining) throw new ProtocolError(`PDV item length ${len} overruns the PDU`);
+    const control = head[5];
+    out.push({
+      contextId: head[4],
+      isCommand: (control & 0x01) !== 0,
+      isLast: (control & 0x02) !== 0,
+      pieces: take(len - 2),
+    });
+  }
+  return out;
+}
+
+/**
+ * Re-assembles PDUs from socket chunks: chunks are kept in a list; `next` joins a whole PDU (one copy),
+ * `nextParts` hands its body over as the pieces it arrived in (no copy).
  */
 export class PduReader {
   private chunks: Buffer[] = [];
@@ -312,6 +354,37 @@ export class PduReader {
 
   /** The next complete PDU as `{ type, body }`, or undefined when more bytes are needed. */
   next(): { type: number; body: Buffer } | undefined {
+    const length = this.complete();
+    if (length === undefined) return undefined;
+    const whole = this.take(6 + length);
+    return { type: whole[0], body: whole.subarray(6) };
+  }
+
+  /** The next complete PDU with its body as the pieces it arrived in, or undefined when more are needed. */
+  nextParts(): { type: number; parts: Buffer[] } | undefined {
+    const length = this.complete();
+    if (length === undefined) return undefined;
+    const type = this.take(6)[0];
+    const parts: Buffer[] = [];
+    for (let n = length; n > 0;) {
+      const chunk = this.chunks[0];
+      if (chunk.length <= n) {
+        parts.push(chunk);
+        this.chunks.shift();
+        n -= chunk.length;
+        this.buffered -= chunk.length;
+      } else {
+        parts.push(chunk.subarray(0, n));
+        this.chunks[0] = chunk.subarray(n);
+        this.buffered -= n;
+        n = 0;
+      }
+    }
+    return { type, parts };
+  }
+
+  /** The body length of the PDU at the front once it is all there (checked against the limits), else undefined. */
+  private complete(): number | undefined {
     if (this.buffered < 6) return undefined;
     const head = this.peek(6);
     const type = head[0];
@@ -323,14 +396,18 @@ export class PduReader {
         `P-DATA-TF of ${length} bytes exceeds the negotiated maximum ${this.maxPduLength}`,
       );
     if (length > 16 * 1024 * 1024) throw new ProtocolError(`PDU of ${length} bytes is absurd`);
-    if (this.buffered < 6 + length) return undefined;
-    const whole = this.take(6 + length);
-    return { type, body: whole.subarray(6) };
+    return this.buffered < 6 + length ? undefined : length;
   }
 
+  /** The first `n` buffered bytes, joined from as few chunks as needed (not all of them). */
   private peek(n: number): Buffer {
     if (this.chunks[0].length >= n) return this.chunks[0];
-    return Buffer.concat(this.chunks).subarray(0, n);
+    const needed: Buffer[] = [];
+    for (let have = 0, i = 0; have < n; i++) {
+      needed.push(this.chunks[i]);
+      have += this.chunks[i].length;
+    }
+    return Buffer.concat(needed).subarray(0, n);
   }
 
   private take(n: number): Buffer {
@@ -340,9 +417,22 @@ export class PduReader {
       this.chunks[0] = this.chunks[0].subarray(n);
       if (!this.chunks[0].length) this.chunks.shift();
     } else {
-      const all = Buffer.concat(this.chunks, this.buffered);
-      out = all.subarray(0, n);
-      this.chunks = n < all.length ? [all.subarray(n)] : [];
+      // Only the chunks that hold the first `n` bytes are joined; the rest stay as they are.
+      const pieces: Buffer[] = [];
+      let have = 0;
+      while (have < n) {
+        const chunk = this.chunks.shift()!;
+        const need = n - have;
+        if (chunk.length > need) {
+          pieces.push(chunk.subarray(0, need));
+          this.chunks.unshift(chunk.subarray(need));
+          have = n;
+        } else {
+          pieces.push(chunk);
+          have += chunk.length;
+        }
+      }
+      out = Buffer.concat(pieces, n);
     }
     this.buffered -= n;
     return out;

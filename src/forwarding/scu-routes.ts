@@ -3,6 +3,8 @@ import { z } from 'zod';
 import type { ApiDeps } from '../api/deps.js';
 import type { AuthEnv } from '../api/auth.js';
 import { idParam, jsonBody, pagingParams, parseOr400 } from '../api/params.js';
+import { NotFoundError, SluiceError } from '../errors.js';
+import { echoScp } from '../dimse/scu/store-scu.js';
 
 /** Slicebox's `ScuData`; `id` is sent as -1 by Slicebox clients and ignored. */
 const scuInput = z.strictObject({
@@ -32,25 +34,45 @@ const imageIds = z.array(z.number().int().nonnegative()).max(100_000);
 /** Slicebox's `/api/scus`: remote C-STORE SCPs, and `POST /{id}/send` to C-STORE stored images to one. */
 export function scusRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { scus } = deps;
-  return new Hono<AuthEnv>()
-    .get('/', (c) => {
-      const { startindex, count } = parseOr400(pagingParams, c.req.query(), 'Query parameters');
-      return c.json(scus.list(startindex, count));
-    })
-    .post('/', async (c) => {
-      const { name, aeTitle, host, port } = parseOr400(scuInput, await jsonBody(c.req), 'SCU');
-      return c.json(scus.create({ name, aeTitle, host, port }), 201);
-    })
-    .delete('/:id', (c) => {
-      scus.delete(idParam(c.req.param('id')));
-      return c.body(null, 204);
-    })
-    .post('/:id/send', async (c) => {
-      const id = idParam(c.req.param('id'));
-      const ids = parseOr400(imageIds, await jsonBody(c.req), 'body must be a JSON array of image ids');
-      await scus.send(id, ids);
-      return c.body(null, 204);
-    });
+  return (
+    new Hono<AuthEnv>()
+      .get('/', (c) => {
+        const { startindex, count } = parseOr400(pagingParams, c.req.query(), 'Query parameters');
+        return c.json(scus.list(startindex, count));
+      })
+      .post('/', async (c) => {
+        const { name, aeTitle, host, port } = parseOr400(scuInput, await jsonBody(c.req), 'SCU');
+        return c.json(scus.create({ name, aeTitle, host, port }), 201);
+      })
+      .delete('/:id', (c) => {
+        scus.delete(idParam(c.req.param('id')));
+        return c.body(null, 204);
+      })
+      .post('/:id/send', async (c) => {
+        const id = idParam(c.req.param('id'));
+        const ids = parseOr400(imageIds, await jsonBody(c.req), 'body must be a JSON array of image ids');
+        await scus.send(id, ids);
+        return c.body(null, 204);
+      })
+      // Ours: a C-ECHO, so people can check a peer before sending to it (204, or 502 with the reason).
+      .post('/:id/echo', async (c) => {
+        const scu = scus.get(idParam(c.req.param('id')));
+        if (!scu) throw new NotFoundError(`SCU ${c.req.param('id')}`);
+        const { aeTitle } = deps.engine.services.config;
+        const target = { host: scu.host, port: scu.port, calledAe: scu.aeTitle, callingAe: aeTitle };
+        try {
+          await echoScp({ ...target, timeoutMs: 10_000 });
+        } catch (err) {
+          const where = `${scu.aeTitle}@${scu.host}:${scu.port}`;
+          throw new SluiceError(
+            'SCU.ECHO_FAILED',
+            `C-ECHO to ${where} failed: ${(err as Error).message}`,
+            502,
+          );
+        }
+        return c.body(null, 204);
+      })
+  );
 }
 
 /** Slicebox's `GET /api/destinations`: every SCU, then every box. */

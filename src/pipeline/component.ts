@@ -13,6 +13,7 @@ import type { EngineServices } from './services.js';
 import type { Landing } from './landing.js';
 import type { FactContract } from './facts.js';
 import type { Announced } from './admission.js';
+import type { BlobDraft } from '../storage/blob-store.js';
 
 export type ComponentKind = 'source' | 'operator' | 'sink';
 
@@ -25,6 +26,8 @@ export interface ComponentContext {
   readonly counters: Counters;
   /** Settles envelopes this component ends (drops, quarantines); see perItem. */
   readonly settler: Settler;
+  /** Records how long the component took for one envelope (its stage in StageTimings); see perItem. */
+  readonly timed?: (ms: number) => void;
 }
 
 /** Sources additionally admit files into the pipeline. */
@@ -47,8 +50,16 @@ export interface SourceContext extends ComponentContext {
       content?: Buffer;
       /** What the sender said it sends (a C-STORE request's UIDs): a dataset that differs is refused. */
       announced?: Announced;
+      /** `content` already being written into the blob store (see `draft` below). */
+      draft?: BlobDraft;
     },
   ): Promise<Outcome>;
+  /**
+   * Starts writing an object into the blob store as it arrives, under the SOP Instance UID its sender
+   * announced, when this pipeline stores what it receives; undefined otherwise. The storage sink then only
+   * makes it durable (unless an operator rewrote the instance); an unused draft is dropped at settlement.
+   */
+  draft(sopInstanceUid: string): BlobDraft | undefined;
   /** Resolves when there is room for one more envelope; sources call it before reading more input. */
   waitForRoom(): Promise<void>;
   /** Where the source writes incoming objects (or names where a held one would go) before calling `ingest`. */

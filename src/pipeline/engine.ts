@@ -36,8 +36,11 @@ export class Engine {
     }
   }
 
-  async stop(): Promise<void> {
-    for (const runner of this.runners.splice(0).reverse()) await runner.stop();
+  /** Stops every pipeline; answers whether any instance was still in flight. */
+  async stop(): Promise<boolean> {
+    let interrupted = false;
+    for (const runner of this.runners.splice(0).reverse()) if (await runner.stop()) interrupted = true;
+    return interrupted;
   }
 
   pipelines(): PipelineStatus[] {

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Facts } from './facts.js';
 import type { Origin } from './origin.js';
 import type { DicomHeader } from '../dicom/header.js';
+import type { BlobDraft } from '../storage/blob-store.js';
 
 /**
  * One DICOM instance travelling through a pipeline. Immutable: operators return a new envelope.
@@ -24,6 +25,12 @@ export interface Envelope {
    * place, instead of a landed copy plus a link (a new 512 KiB file costs ~1 ms on this machine's disk).
    */
   readonly content?: Buffer;
+  /**
+   * `content` as received, already being written into the blob store under its SOP Instance UID (a
+   * C-STORE dataset written as its PDVs arrived): the storage sink commits it instead of writing again.
+   * Gone once an operator rewrites the instance.
+   */
+  readonly draft?: BlobDraft;
   /** What operators and sinks established about it so far (stored, indexed, series types…). */
   readonly facts: Facts;
 }
@@ -35,7 +42,7 @@ export function bytesOf(envelope: Envelope): Promise<Buffer> {
 
 /** The envelope with the instance rewritten in memory. */
 export function withContent(envelope: Envelope, bytes: Buffer, header: DicomHeader): Envelope {
-  return { ...envelope, content: bytes, size: bytes.length, header };
+  return { ...envelope, content: bytes, size: bytes.length, header, draft: undefined };
 }
 
 /** The envelope with more facts established. */

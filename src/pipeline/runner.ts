@@ -19,6 +19,8 @@ import type { Settler } from './settle.js';
 import type { Outcome } from './outcome.js';
 import { stat } from 'node:fs/promises';
 import { admit, type Announced } from './admission.js';
+import { now } from './stage-timings.js';
+import type { BlobDraft } from '../storage/blob-store.js';
 import { supervise, SourceHealth, type SourceState } from './supervise.js';
 
 export interface ComponentStatus {
@@ -52,6 +54,10 @@ interface Pending {
   held?: Buffer;
   origin: Origin;
   resolve: (outcome: Outcome) => void;
+  /** When the envelope was emitted (performance.now()), for the `pipeline` stage. */
+  emittedAt: number;
+  /** Bytes already written into the blob store for it; dropped at settlement unless the storage sink used them. */
+  draft?: BlobDraft;
 }
 
 export class PipelineRunner implements Settler {
@@ -96,9 +102,11 @@ export class PipelineRunner implements Settler {
         services: this.services,
         counters,
         settler: this,
+        timed: kind === 'source' ? undefined : (ms) => this.services.timings?.record(type, ms),
       };
     };
     const healths: SourceHealth[] = [];
+    const stores = this.spec.sinks.some((entry) => entry.def.type === 'storage');
     const sources: Observable<Envelope>[] = this.spec.sources.map((entry) => {
       const base = ctxFor(entry.path, entry.kind, entry.def.type);
       const health = new SourceHealth();
@@ -110,6 +118,14 @@ export class PipelineRunner implements Settler {
         waitForRoom: () => this.waitForRoom(),
         landing: this.landing,
         starting: (ready) => health.starting(ready),
+        draft: (key) => {
+          if (!stores) return undefined;
+          try {
+            return this.services.blobs.draft(key);
+          } catch {
+            return undefined; // a key the store refuses: the instance will be refused or stored the slow way
+          }
+        },
       };
       const create = (entry.def as { create: (c: unknown, ctx: SourceContext) => Observable<Envelope> })
         .create;
@@ -176,7 +192,9 @@ export class PipelineRunner implements Settler {
     );
   }
 
-  async stop(): Promise<void> {
+  /** Stops the pipeline; answers whether instances were still in flight (cut off, to be sent again). */
+  async stop(): Promise<boolean> {
+    const interrupted = this.inFlight > 0;
     this.subscription?.unsubscribe();
     this.subscription = undefined;
     // Envelopes still in flight keep their landed file for the next start; their senders get a failure.
@@ -188,6 +206,7 @@ export class PipelineRunner implements Settler {
         error: new SluiceError('ENGINE.STOPPING', 'engine is stopping', 503),
       });
     }
+    return interrupted;
   }
 
   waitForRoom(): Promise<void> {
@@ -211,10 +230,12 @@ export class PipelineRunner implements Settler {
     emit: (envelope: Envelope) => void,
     landedPath: string,
     origin: Origin,
-    received: { content?: Buffer; announced?: Announced } = {},
+    received: { content?: Buffer; announced?: Announced; draft?: BlobDraft } = {},
   ): Promise<Outcome> {
-    const { content, announced } = received;
+    const { content, announced, draft } = received;
+    let t = now();
     await this.acquire();
+    t = this.mark('queue', t);
     ctx.counters.received++;
     let envelope: Envelope;
     try {
@@ -222,12 +243,14 @@ export class PipelineRunner implements Settler {
         ? [parseHeader(content), content.length]
         : await Promise.all([readHeader(landedPath), stat(landedPath).then((s) => s.size)]);
       admit(header, announced);
-      envelope = { id: randomUUID(), origin, path: landedPath, size, header, content, facts: {} };
+      t = this.mark('parse', t);
+      envelope = { id: randomUUID(), origin, path: landedPath, size, header, content, draft, facts: {} };
     } catch (err) {
       const error = asSluiceError(err);
       ctx.counters.quarantined++;
       ctx.counters.errors++;
       this.quarantined++;
+      void draft?.discard();
       try {
         if (content) await this.landing.write(landedPath, content);
         const record = await this.services.quarantine.put(landedPath, error, {
@@ -247,7 +270,7 @@ export class PipelineRunner implements Settler {
       }
     }
     const outcome = new Promise<Outcome>((resolve) =>
-      this.pending.set(envelope.id, { landedPath, held: content, origin, resolve }),
+      this.pending.set(envelope.id, { landedPath, held: content, origin, resolve, emittedAt: t, draft }),
     );
     ctx.counters.emitted++;
     emit(envelope);
@@ -259,7 +282,8 @@ export class PipelineRunner implements Settler {
     const p = this.pending.get(envelope.id);
     if (!p) return;
     this.pending.delete(envelope.id);
-    void this.conclude(p, envelope, outcome, ctx);
+    const t = this.mark('pipeline', p.emittedAt);
+    void this.conclude(p, envelope, outcome, ctx).finally(() => this.mark('settle', t));
   }
 
   private async conclude(
@@ -268,6 +292,9 @@ export class PipelineRunner implements Settler {
     outcome: Outcome,
     ctx?: ComponentContext,
   ): Promise<void> {
+    // Unless the storage sink committed it, the draft of the received bytes goes (a no-op once committed).
+    void p.draft?.discard();
+    let landed = !p.held;
     try {
       if (outcome.kind === 'quarantine') {
         this.quarantined++;
@@ -294,6 +321,7 @@ export class PipelineRunner implements Settler {
         // Acknowledged means durable: if no sink stored a durable copy, the landed file becomes it.
         if (!outcome.envelope.facts.stored) {
           if (p.held) await this.landing.write(p.landedPath, p.held);
+          landed = true;
           await this.landing.makeDurable(p.landedPath);
         }
         this.acknowledged++;
@@ -302,6 +330,8 @@ export class PipelineRunner implements Settler {
       // (idempotent) ingest runs once more at start.
       this.release();
       p.resolve(outcome);
+      // An instance held in memory and stored was never landed: no file to remove.
+      if (!landed) return;
       await this.landing
         .release(p.landedPath)
         .catch((err: Error) =>
@@ -314,6 +344,13 @@ export class PipelineRunner implements Settler {
       this.release();
       p.resolve({ kind: 'quarantine', envelope, error: asSluiceError(err) });
     }
+  }
+
+  /** Records a stage that began at `since`; answers now, where the next stage begins. */
+  private mark(stage: string, since: number): number {
+    const t = now();
+    this.services.timings?.record(stage, t - since);
+    return t;
   }
 
   status(): PipelineStatus {

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { StageTimings } from './stage-timings.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MetadataIndex } from '../storage/metadata-index.js';
 import type { Quarantine } from './quarantine.js';
@@ -24,6 +25,8 @@ export interface EngineServices {
   readonly blobs: BlobStore;
   readonly quarantine: Quarantine;
   readonly uploads: UploadRegistry;
+  /** Where the time of each instance goes, by stage (GET /api/pipelines/stages). */
+  readonly timings: StageTimings;
   /** Series type classification (the `classify_series` sink). */
   readonly seriesTypes: SeriesTypeService;
   /** Managed tag filters per source (the `tag_filter` operator). */

@@ -2,6 +2,7 @@
  * Settlement: every envelope ends exactly once, as `ack` (after the last sink), `drop` (filtered on
  * purpose; counts as an ack) or `quarantine` (a typed error; the source reports a failure).
  */
+import { performance } from 'node:perf_hooks';
 import { EMPTY, from, mergeMap, of, type OperatorFunction } from 'rxjs';
 import type { Envelope } from './envelope.js';
 import { asSluiceError, type SluiceError } from '../errors.js';
@@ -33,7 +34,9 @@ export function perItem(
     return from(
       (async () => {
         try {
+          const started = ctx.timed ? performance.now() : 0;
           const result = await fn(envelope);
+          ctx.timed?.(performance.now() - started);
           if (result instanceof Drop) {
             ctx.counters.dropped++;
             ctx.settler.settle(envelope, { kind: 'drop', envelope, reason: result.reason }, ctx);

@@ -21,7 +21,8 @@ export const storage = defineSink({
       ctx,
       async (envelope) => {
         const key = envelope.header.sopInstanceUid;
-        if (envelope.content) await ctx.services.blobs.putBytes(key, envelope.content);
+        if (envelope.draft?.key === key) await envelope.draft.commit();
+        else if (envelope.content) await ctx.services.blobs.putBytes(key, envelope.content);
         else await ctx.services.blobs.putFile(key, envelope.path);
         return withFacts(envelope, { stored: { key } });
       },

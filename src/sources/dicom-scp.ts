@@ -5,6 +5,7 @@
  * C-STORE is answered only once the instance has gone through the pipeline: success after the last sink,
  * a failure status when it was quarantined or could not be stored.
  */
+import { performance } from 'node:perf_hooks';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Observable } from 'rxjs';
 import { z } from 'zod';
@@ -166,9 +167,11 @@ export function openScpServer(
       landing: ctx.landing,
       ref,
       acceptsAbstractSyntax: isStorageSopClass,
+      draft: (sopInstanceUid) => ctx.draft(sopInstanceUid),
       transferSyntaxes: ACCEPTED_TRANSFER_SYNTAXES,
       queryRetrieve,
       async store({ receiver, callingAe, command }) {
+        ctx.services.timings?.record('receive', performance.now() - receiver.startedAt);
         let landed;
         try {
           landed = await receiver.commit();
@@ -182,6 +185,7 @@ export function openScpServer(
           { ...ref, sourceName: cfg.name, detail: callingAe },
           {
             content: landed.content,
+            draft: landed.draft,
             announced: {
               sopClassUid: command.affectedSopClassUid,
               sopInstanceUid: command.affectedSopInstanceUid,

@@ -94,7 +94,7 @@ async function setup(
   };
   const runner = new PipelineRunner(spec, services);
   await runner.start();
-  cleanups.push(() => runner.stop());
+  cleanups.push(async () => void (await runner.stop()));
   return { tmp, inbox, runner, sink, quarantine };
 }
 

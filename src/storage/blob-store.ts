@@ -3,7 +3,24 @@
  */
 import type { Readable } from 'node:stream';
 
+/**
+ * An object being written into the store while its bytes still arrive (a C-STORE dataset as its PDVs
+ * come in), so that storing it later only has to make it durable. Nothing is visible under the key until
+ * `commit`.
+ */
+export interface BlobDraft {
+  readonly key: string;
+  /** Appends bytes, in order; they are written in the background. */
+  write(bytes: Buffer): void;
+  /** Makes what was written the stored object under `key`: durable and atomic; rejects if a write failed. */
+  commit(): Promise<void>;
+  /** Drops the draft; idempotent, and a no-op after commit. */
+  discard(): Promise<void>;
+}
+
 export interface BlobStore {
+  /** Starts writing an object under `key` ahead of storing it (see BlobDraft). */
+  draft(key: string): BlobDraft;
   /** Moves a durable file (landing) into the store under `key`, atomically replacing any previous one. */
   putFile(key: string, fromPath: string): Promise<void>;
   /**

@@ -147,6 +147,12 @@ export interface MetadataIndex extends SeriesLabelIndex {
   deleteImages(ids: number[]): number[];
   /** All image ids (for consistency checks). */
   allImageIds(): number[];
+  /** Every image's SOP Instance UID with its id, in one pass (the start-up check after a crash). */
+  imageKeys(): Map<string, number>;
+  /** Records, durably, that the index agrees with the stored files (a clean stop). */
+  markConsistent(): void;
+  /** Whether the index was marked consistent; the mark is taken away, so it counts for one start only. */
+  takeConsistent(): boolean;
   /**
    * Query/Retrieve (C-FIND, C-MOVE, C-GET, QIDO-RS, WADO-RS): the entities at the query's level that match
    * its keys, in row id order, with the values asked for. Throws QueryError for a query it cannot run.

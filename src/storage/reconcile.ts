@@ -1,21 +1,25 @@
 /**
- * Start-up check that index and files agree after a crash: a stored file without an index row was stored
- * (and maybe acknowledged) before the crash, so it is indexed now; an index row without a file is removed.
+ * Start-up check that index and files agree. After a clean stop (the engine marked the index consistent:
+ * nothing was in flight) there is nothing to check; a lost or replaced index has no mark. After a crash, the names of the stored files are compared with the
+ * index in one pass each (no file is opened unless it has no index row): a stored file without a row was
+ * stored, and maybe acknowledged, before the crash, so it is indexed now; a row without a file is removed.
  */
+import { stat } from 'node:fs/promises';
 import type { BlobStore } from './blob-store.js';
 import type { MetadataIndex } from './metadata-index.js';
 import { readHeader } from './read-header.js';
-import { stat } from 'node:fs/promises';
 
 export async function reconcile(
   index: MetadataIndex,
   blobs: BlobStore,
-): Promise<{ reindexed: number; removedRows: number }> {
+): Promise<{ checked: boolean; reindexed: number; removedRows: number }> {
+  if (index.takeConsistent()) return { checked: false, reindexed: 0, removedRows: 0 };
   let reindexed = 0;
+  const indexed = index.imageKeys();
   const seen = new Set<string>();
   for await (const key of blobs.keys()) {
     seen.add(key);
-    if (index.imageBySopInstanceUid(key)) continue;
+    if (indexed.has(key)) continue;
     const path = blobs.localPath(key);
     if (!path) continue;
     try {
@@ -30,11 +34,7 @@ export async function reconcile(
       console.warn(`start-up check: stored file ${key} is unreadable: ${(err as Error).message}`);
     }
   }
-  const orphans: number[] = [];
-  for (const id of index.allImageIds()) {
-    const image = index.image(id);
-    if (image && !seen.has(image.sopInstanceUID.value)) orphans.push(id);
-  }
+  const orphans = [...indexed].filter(([sop]) => !seen.has(sop)).map(([, id]) => id);
   if (orphans.length) index.deleteImages(orphans);
-  return { reindexed, removedRows: orphans.length };
+  return { checked: true, reindexed, removedRows: orphans.length };
 }

@@ -145,12 +145,23 @@ CREATE TABLE IF NOT EXISTS Images (
   UNIQUE (seriesId, sopInstanceUID)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS Images_sopInstanceUID ON Images (sopInstanceUID);
+-- What Slicebox clients and C-FIND look up and order by, so that it stays flat as the index grows.
+CREATE INDEX IF NOT EXISTS Patients_patientID ON Patients (patientID);
+CREATE INDEX IF NOT EXISTS Studies_studyInstanceUID ON Studies (studyInstanceUID);
+CREATE INDEX IF NOT EXISTS Studies_studyDate ON Studies (studyDate);
+CREATE INDEX IF NOT EXISTS Series_seriesInstanceUID ON Series (seriesInstanceUID);
+CREATE INDEX IF NOT EXISTS Series_modality ON Series (modality);
 -- One row per series, keyed by the series id as in Slicebox.
 CREATE TABLE IF NOT EXISTS SeriesSources (
   id INTEGER PRIMARY KEY REFERENCES Series (id) ON DELETE CASCADE,
   sourceType TEXT NOT NULL,
   sourceName TEXT NOT NULL DEFAULT '',
   sourceId INTEGER NOT NULL
+);
+-- Whether the index agreed with the stored files when the engine last stopped (the start-up check's marker).
+CREATE TABLE IF NOT EXISTS IndexState (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS SeriesSources_source ON SeriesSources (sourceType, sourceId);
 `;
@@ -202,13 +213,9 @@ const BACKFILL_SCHEMA = `
 CREATE TABLE IF NOT EXISTS QueryColumnsBackfill (imageId INTEGER PRIMARY KEY REFERENCES Images (id) ON DELETE CASCADE);
 `;
 
-/** What C-FIND and QIDO-RS look up by (the UNIQUE keys cover the hierarchy's parent ids). */
+/** What C-FIND and QIDO-RS look up by beyond the lookups of SCHEMA (patient ID, UIDs, dates, modality). */
 const QUERY_INDEXES = `
-CREATE INDEX IF NOT EXISTS Patients_patientID ON Patients (patientID);
-CREATE INDEX IF NOT EXISTS Studies_studyInstanceUID ON Studies (studyInstanceUID);
-CREATE INDEX IF NOT EXISTS Studies_studyDate ON Studies (studyDate);
 CREATE INDEX IF NOT EXISTS Studies_accessionNumber ON Studies (accessionNumber);
-CREATE INDEX IF NOT EXISTS Series_seriesInstanceUID ON Series (seriesInstanceUID);
 `;
 
 export function entity(spec: TableSpec, row: Row, prefix = ''): Row {

@@ -77,6 +77,7 @@ export function openSqliteIndex(path: string): MetadataIndex {
     'SELECT "sourceType", "sourceName", "sourceId" FROM "SeriesSources" WHERE "id" = ?',
   );
   const imageIds = db.prepare<[], number>('SELECT "id" FROM "Images" ORDER BY "id"').pluck();
+  const imageKeys = db.prepare<[], [number, string]>('SELECT "id", "sopInstanceUID" FROM "Images"').raw();
   const toBackfill = db.prepare<[number], Row>(
     'SELECT "Images".* FROM "QueryColumnsBackfill" JOIN "Images" ON "Images"."id" = "QueryColumnsBackfill"."imageId" ORDER BY "imageId" LIMIT ?',
   );
@@ -151,6 +152,19 @@ export function openSqliteIndex(path: string): MetadataIndex {
     imagesOfStudy: (studyId, filters) => imagesUnder('"Series"."studyId" = ?', 2, studyId, filters),
     deleteImages,
     allImageIds: () => imageIds.all(),
+    imageKeys: () => new Map(imageKeys.all().map(([id, sop]) => [sop, id])),
+    markConsistent: () => {
+      db.prepare("INSERT OR REPLACE INTO IndexState (key, value) VALUES ('consistent', ?)").run(
+        new Date().toISOString(),
+      );
+      // The mark must survive what comes next: the index itself commits without a sync (WAL, NORMAL).
+      db.pragma('wal_checkpoint(FULL)');
+    },
+    takeConsistent: () => {
+      const taken = db.prepare("DELETE FROM IndexState WHERE key = 'consistent'").run().changes === 1;
+      if (taken) db.pragma('wal_checkpoint(FULL)');
+      return taken;
+    },
     find: indexFind(prepared),
     imagesWithoutQueryColumns: (count) =>
       toBackfill.all(count).map((row) => entity(IMAGES, row) as unknown as Image),

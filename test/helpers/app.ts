@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
+import { StageTimings } from '../../src/pipeline/stage-timings.js';
 import { createApp } from '../../src/api/app.js';
 import type { AuthEnv } from '../../src/api/auth.js';
 import { openFsBlobStore } from '../../src/storage/fs-blob-store.js';
@@ -114,6 +115,7 @@ export async function createTestApp(
       blobs,
       quarantine: new Quarantine(join(dir, 'quarantine')),
       uploads: new UploadRegistry(),
+      timings: new StageTimings(),
       seriesTypes,
       tagFilters,
       log,

@@ -12,8 +12,12 @@ import { stowRoutes } from './stow.js';
 import { wadoRoutes } from './wado.js';
 
 export function dicomWebRoutes(deps: ApiDeps): Hono<AuthEnv> {
-  return new Hono<AuthEnv>()
-    .route('/', qidoRoutes(deps))
-    .route('/', wadoRoutes(deps))
-    .route('/', stowRoutes(deps));
+  return (
+    new Hono<AuthEnv>()
+      .route('/', qidoRoutes(deps))
+      .route('/', wadoRoutes(deps))
+      .route('/', stowRoutes(deps))
+      // Paths DICOMweb does not serve here stay a 404 (as /api's do), not the web UI's page.
+      .get('/*', (c) => c.text(`No route for ${c.req.method} ${c.req.path}`, 404))
+  );
 }

@@ -18,7 +18,7 @@ import {
   encodePData,
   encodeReleaseRp,
   parseAssociateRq,
-  parsePData,
+  parsePDataParts,
   PduReader,
   PduType,
   ProtocolError,
@@ -38,6 +38,7 @@ import {
 } from '../commands.js';
 import { DatasetReceiver } from './dataset-receiver.js';
 import type { ScpLimits } from './limits.js';
+import type { BlobDraft } from '../../storage/blob-store.js';
 import type { Landing } from '../../pipeline/landing.js';
 import type { SourceRef } from '../../pipeline/origin.js';
 import { buildFileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../dicom/part10.js';
@@ -70,6 +71,8 @@ export interface ConnectionOptions {
   ref: SourceRef;
   acceptsAbstractSyntax(uid: string): boolean;
   transferSyntaxes: readonly string[];
+  /** Starts writing the dataset of an announced SOP instance into storage as it arrives, if wanted. */
+  draft?(sopInstanceUid: string): BlobDraft | undefined;
   /** Stores one instance; resolves with the C-STORE status (and an error comment). */
   store(request: StoreRequest): Promise<{ status: number; comment?: string }>;
   /** C-FIND, C-MOVE and C-GET, when this SCP offers them (src/dimse/qr). */
@@ -125,8 +128,8 @@ export class ScpConnection {
     this.reader.push(chunk);
     try {
       if (!this.checkHeader()) return;
-      for (let pdu = this.reader.next(); pdu && !this.closed; pdu = this.reader.next()) {
-        this.onPdu(pdu.type, pdu.body);
+      for (let pdu = this.reader.nextParts(); pdu && !this.closed; pdu = this.reader.nextParts()) {
+        this.onPdu(pdu.type, pdu.parts);
         // Only a complete PDU restarts the clock: a peer trickling bytes runs out of time.
         if (!this.closed && this.association && this.pendingWork === 0) this.arm(this.opts.timeoutMs);
       }
@@ -160,16 +163,18 @@ export class ScpConnection {
     return true;
   }
 
-  private onPdu(type: number, body: Buffer): void {
+  /** A PDU whose body arrived in `parts`: P-DATA values are passed on as they are, other PDUs joined. */
+  private onPdu(type: number, parts: Buffer[]): void {
     if (!this.association) {
       if (type !== PduType.AssociateRq)
         throw new ProtocolError(`PDU 0x${type.toString(16)} before association`);
-      this.onAssociateRq(parseAssociateRq(body));
+      this.onAssociateRq(parseAssociateRq(Buffer.concat(parts)));
       return;
     }
     switch (type) {
       case PduType.PData:
-        for (const pdv of parsePData(body)) this.onPdv(pdv.contextId, pdv.isCommand, pdv.isLast, pdv.value);
+        for (const pdv of parsePDataParts(parts))
+          this.onPdv(pdv.contextId, pdv.isCommand, pdv.isLast, pdv.pieces);
         return;
       case PduType.ReleaseRq:
         this.schedule(async () => {
@@ -245,13 +250,13 @@ export class ScpConnection {
     );
   }
 
-  private onPdv(contextId: number, isCommand: boolean, isLast: boolean, value: Buffer): void {
+  private onPdv(contextId: number, isCommand: boolean, isLast: boolean, pieces: Buffer[]): void {
     const ts = this.accepted.get(contextId);
     if (ts === undefined)
       throw new ProtocolError(`PDV on presentation context ${contextId}, which was not accepted`);
     if (isCommand) {
       if (this.incoming) throw new ProtocolError('a command arrived before the previous dataset ended');
-      this.commandChunks.push(value);
+      this.commandChunks.push(...pieces);
       if (!isLast) return;
       const command = parseCommand(Buffer.concat(this.commandChunks));
       this.commandChunks = [];
@@ -261,8 +266,8 @@ export class ScpConnection {
     const incoming = this.incoming;
     if (!incoming || incoming.contextId !== contextId)
       throw new ProtocolError('dataset PDV without a command');
-    if (incoming.identifier) return this.onIdentifierPdv(incoming, incoming.identifier, value, isLast);
-    incoming.receiver?.push(value);
+    if (incoming.identifier) return this.onIdentifierPdv(incoming, incoming.identifier, pieces, isLast);
+    if (incoming.receiver) for (const piece of pieces) incoming.receiver.push(piece);
     if (!isLast) return;
     this.incoming = undefined;
     if (!incoming.receiver) {
@@ -310,7 +315,13 @@ export class ScpConnection {
       this.incoming = {
         command,
         contextId,
-        receiver: new DatasetReceiver(this.opts.landing, meta, this.opts.ref, this.opts.limits),
+        receiver: new DatasetReceiver(
+          this.opts.landing,
+          meta,
+          this.opts.ref,
+          this.opts.limits,
+          this.opts.draft?.(command.affectedSopInstanceUid),
+        ),
       };
       return;
     }
@@ -329,11 +340,13 @@ export class ScpConnection {
   private onIdentifierPdv(
     incoming: Incoming,
     identifier: { chunks: Buffer[]; size: number },
-    value: Buffer,
+    pieces: Buffer[],
     isLast: boolean,
   ): void {
-    identifier.chunks.push(value);
-    identifier.size += value.length;
+    for (const piece of pieces) {
+      identifier.chunks.push(piece);
+      identifier.size += piece.length;
+    }
     if (identifier.size > MAX_IDENTIFIER)
       throw new ProtocolError(`Q/R identifier of more than ${MAX_IDENTIFIER} bytes`);
     if (!isLast) return;

@@ -1,16 +1,19 @@
+import { performance } from 'node:perf_hooks';
 import type { SourceRef } from '../../pipeline/origin.js';
 import type { LandedFile, Landing, LandingWriter } from '../../pipeline/landing.js';
 import { StorageError } from '../../errors.js';
 import type { ScpLimits } from './limits.js';
+import type { BlobDraft } from '../../storage/blob-store.js';
 
 /** Datasets up to this size are gathered in memory and landed with one write. */
 const IN_MEMORY_LIMIT = 8 * 1024 * 1024;
 
 /**
  * Gathers the PDV values of one C-STORE dataset behind the file meta header we wrote. Small datasets stay
- * in memory (the storage sink writes them once, and the header is parsed from memory) while the SCP's
- * memory budget allows; past IN_MEMORY_LIMIT, or past the budget, they spill to a landing file as they
- * arrive, so memory stays bounded whatever the peers send.
+ * in memory (the header is parsed from memory, operators may rewrite it) while the SCP's memory budget
+ * allows, and are written into the blob store as they arrive (a draft under the SOP Instance UID the
+ * request announced), so the storage sink only has to make them durable; past IN_MEMORY_LIMIT, or past
+ * the budget, they spill to a landing file instead, so memory stays bounded whatever the peers send.
  */
 export class DatasetReceiver {
   private chunks: Buffer[];
@@ -19,22 +22,32 @@ export class DatasetReceiver {
   private held = 0;
   private writer: Promise<LandingWriter> | undefined;
   private spilled: Promise<void> = Promise.resolve();
+  /** When the C-STORE request arrived (performance.now()), for the `receive` stage. */
+  readonly startedAt = performance.now();
 
   constructor(
     private readonly landing: Landing,
     meta: Buffer,
     private readonly ref: SourceRef,
     private readonly limits?: ScpLimits,
+    /** Where the dataset is written as it arrives, when the pipeline stores what it receives. */
+    private draft?: BlobDraft,
   ) {
     this.chunks = [meta];
     this.size = meta.length;
+    draft?.write(meta);
   }
 
   push(value: Buffer): void {
     if (!this.writer) {
       this.chunks.push(value);
       this.size += value.length;
-      if (this.size <= IN_MEMORY_LIMIT && this.take(value.length)) return;
+      if (this.size <= IN_MEMORY_LIMIT && this.take(value.length)) {
+        this.draft?.write(value);
+        return;
+      }
+      void this.draft?.discard();
+      this.draft = undefined;
       this.writer = this.landing.writer(this.ref);
       const pending = this.chunks;
       this.chunks = [];
@@ -50,11 +63,11 @@ export class DatasetReceiver {
    * The dataset as the pipeline takes it: held in memory (`content`, not written to landing; see
    * Landing.hold), or the landed file it spilled to.
    */
-  async commit(): Promise<LandedFile & { content?: Buffer }> {
+  async commit(): Promise<LandedFile & { content?: Buffer; draft?: BlobDraft }> {
     if (!this.writer) {
       const content = Buffer.concat(this.chunks, this.size);
       this.chunks = [];
-      return { ...this.landing.hold(this.ref), content };
+      return { ...this.landing.hold(this.ref), content, draft: this.draft };
     }
     const w = await this.writer;
     try {
@@ -70,6 +83,7 @@ export class DatasetReceiver {
   async abort(): Promise<void> {
     this.chunks = [];
     this.release();
+    await this.draft?.discard();
     if (this.writer) await (await this.writer).abort();
   }
 
