@@ -74,6 +74,8 @@ export interface EngineConfig {
   trustedProxies?: string[];
   /** Box worker timings and limits (DEFAULT_BOX_TIMINGS). */
   boxes?: Partial<BoxTimings>;
+  /** C-FIND and QIDO-RS match person names case-sensitively (SLUICE_QR_CASE_SENSITIVE_NAMES); default false. */
+  caseSensitiveNames?: boolean;
   /** The operations log (src/ops/logger.ts): level and pretty or JSON lines; info and pretty by default. */
   logLevel?: LogLevel;
   logFormat?: LogFormat;
@@ -178,6 +180,10 @@ const envSchema = z.object({
   SLUICE_BOX_PARALLELISM: positiveInt('SLUICE_BOX_PARALLELISM').optional(),
   SLUICE_BOX_RETRY_BASE_MS: positiveInt('SLUICE_BOX_RETRY_BASE_MS').optional(),
   SLUICE_BOX_RETRY_MAX_MS: positiveInt('SLUICE_BOX_RETRY_MAX_MS').optional(),
+  SLUICE_QR_CASE_SENSITIVE_NAMES: z
+    .enum(['true', 'false'], { error: 'SLUICE_QR_CASE_SENSITIVE_NAMES must be true or false' })
+    .transform((v) => v === 'true')
+    .optional(),
   SLUICE_EXPORT_SET_TTL_SECS: z.coerce
     .number({ error: 'SLUICE_EXPORT_SET_TTL_SECS must be a number of seconds' })
     .int('SLUICE_EXPORT_SET_TTL_SECS must be an integer')
@@ -335,6 +341,7 @@ export function loadConfig(
     watchRoot: e.SLUICE_WATCH_ROOT === undefined ? undefined : resolve(e.SLUICE_WATCH_ROOT),
     publicUrl: e.SLUICE_PUBLIC_URL?.replace(/\/+$/, ''),
     trustedProxies: e.SLUICE_TRUSTED_PROXIES,
+    caseSensitiveNames: e.SLUICE_QR_CASE_SENSITIVE_NAMES,
     boxes: Object.fromEntries(
       Object.entries({
         pollIntervalMs: e.SLUICE_BOX_POLL_INTERVAL_MS,

@@ -33,6 +33,8 @@ import { trustedProxies } from './api/auth.js';
 import { registry } from './components.js';
 import { RenderPool } from './render/pool.js';
 import { RenderService } from './render/service.js';
+import { QueryRetrieveService } from './dimse/qr/service.js';
+import { backfillQueryColumns } from './storage/backfill-query-columns.js';
 import { logger } from './ops/logger.js';
 import { PACKAGE_VERSION } from './ops/package.js';
 import { startProcessMetrics } from './ops/metrics.js';
@@ -129,6 +131,14 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     forwarding.forgetBox(source.sourceId);
   });
   await mkdir(config.watchRoot ?? join(config.dataDir, 'watched'), { recursive: true });
+  // C-FIND, C-MOVE and C-GET on the SCPs that offer them, and DICOMweb, over the same index and files.
+  const queryRetrieve = new QueryRetrieveService({
+    index,
+    blobs,
+    destination: (aeTitle) => scus.peerByAeTitle(aeTitle),
+    decompress: (path, transferSyntaxUid) => renderPool.transcode(path, transferSyntaxUid),
+    caseInsensitiveNames: !config.caseSensitiveNames,
+  });
   const services: EngineServices = {
     config,
     index,
@@ -143,6 +153,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     managedSources,
     anonymization,
     boxes,
+    queryRetrieve,
   };
   const report = await reconcile(index, blobs);
   if (report.reindexed || report.removedRows)
@@ -164,6 +175,12 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   forwarding.start();
   // Files re-indexed by the start-up check were never classified (static types are registered by now).
   if (report.reindexed) seriesTypes.changed();
+  // Images indexed before the Query/Retrieve columns existed get them, in the background.
+  let stopping = false;
+  const backfill = backfillQueryColumns(index, blobs, () => stopping).then(
+    (n) => n && oplog.info({ images: n }, 'Query/Retrieve columns filled for images indexed before them'),
+    (err: Error) => oplog.warn({ err }, 'filling the Query/Retrieve columns stopped'),
+  );
   const renderer = new RenderService({
     index,
     blobs,
@@ -188,6 +205,8 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     httpPort: () => boundHttpPort,
     trustedProxies: config.trustedProxies,
     renderer,
+    queryRetrieve,
+    publicUrl: config.publicUrl,
   });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.httpHost, port: config.httpPort }, () => resolve(s));
@@ -216,6 +235,8 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     httpPort,
     async stop() {
       oplog.info('stopping');
+      stopping = true;
+      await backfill;
       await new Promise<void>((r) => server.close(() => r()));
       await boxes.stop();
       const interrupted = await engine.stop();

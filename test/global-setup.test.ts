@@ -20,7 +20,7 @@ describe('test set-up', () => {
     process.env.TEST_SETUP_NO_INSTALL = '1';
     expect(missingRequirements().map((r) => r.needs)).toContain('storescu');
     expect(() => setup()).toThrow(
-      /storescu \(Debian package dcmtk\): DICOM peers[\s\S]*apt-get install dcmtk orthanc dicom3tools unzip chromium g\+\+ make python3$/,
+      /storescu \(Debian package dcmtk\): DICOM peers[\s\S]*apt-get install dcmtk orthanc dicom3tools unzip python3-venv chromium g\+\+ make python3$/,
     );
   });
 });

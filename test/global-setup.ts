@@ -11,8 +11,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 interface Requirement {
-  /** A command on PATH, or an absolute path that must exist. */
+  /** A command on PATH, an absolute path that must exist, or (with `check`) what the check proves. */
   needs: string;
+  /** A shell command that succeeds when the requirement is met (instead of looking for `needs`). */
+  check?: string;
   debianPackage: string;
   why: string;
 }
@@ -28,6 +30,12 @@ const REQUIREMENTS: Requirement[] = [
     needs: '/usr/lib/python3/dist-packages/pydicom/data/test_files',
     debianPackage: 'python3-pydicom',
     why: 'real files in many transfer syntaxes for rendering and decompression',
+  },
+  {
+    needs: 'python3 -m venv',
+    check: "python3 -c 'import ensurepip'",
+    debianPackage: 'python3-venv',
+    why: 'the DICOMweb test runs dicomweb-client (PyPI) in a virtual environment',
   },
   { needs: 'chromium', debianPackage: 'chromium', why: "the web UI's browser tests (playwright-core)" },
   {
@@ -45,8 +53,11 @@ const present = (needs: string) =>
     ? existsSync(needs)
     : spawnSync('/bin/sh', ['-c', `command -v "${needs}"`]).status === 0;
 
+const met = (r: Requirement) =>
+  r.check ? spawnSync('/bin/sh', ['-c', `${r.check} >/dev/null 2>&1`]).status === 0 : present(r.needs);
+
 export function missingRequirements(): Requirement[] {
-  return REQUIREMENTS.filter((r) => !present(r.needs));
+  return REQUIREMENTS.filter((r) => !met(r));
 }
 
 function canInstall(): boolean {

@@ -88,6 +88,20 @@ describe('every registered route', () => {
     ).toEqual(expect.arrayContaining(PUBLIC));
   });
 
+  it('walks DICOMweb (/dicom-web) as /api: QIDO-RS, WADO-RS and STOW-RS', () => {
+    const walked = routes.map((r) => `${r.method} ${r.path}`);
+    expect(walked).toEqual(
+      expect.arrayContaining([
+        'GET /dicom-web/studies',
+        'GET /dicom-web/studies/:study/series/:series/instances',
+        'GET /dicom-web/studies/:study',
+        'GET /dicom-web/studies/:study/series/:series/instances/:instance/frames/:frames',
+        'GET /dicom-web/studies/:study/thumbnail',
+        'POST /dicom-web/studies',
+      ]),
+    );
+  });
+
   it('answers 401 on the box transaction routes to a token of no box, even with user credentials', async () => {
     const tokenRoutes = routes.filter((r) => TOKEN.includes(`${r.method} ${r.path}`));
     expect(tokenRoutes.map((r) => `${r.method} ${r.path}`).sort()).toEqual([...TOKEN].sort());
@@ -131,7 +145,13 @@ describe('every registered route', () => {
         'POST /api/quarantine/:id/requeue',
       ]),
     );
-    for (const allowed of ['POST /api/images', 'POST /api/metadata/patients/query', 'GET /api/images/:id'])
+    for (const allowed of [
+      'POST /api/images',
+      'POST /api/metadata/patients/query',
+      'GET /api/images/:id',
+      'POST /dicom-web/studies',
+      'POST /dicom-web/studies/:study',
+    ])
       expect(forbidden).not.toContain(allowed);
   });
 

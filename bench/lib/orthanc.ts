@@ -18,6 +18,8 @@ export interface OrthancOptions {
   checkCalledAe?: boolean;
   dicomPort?: number;
   timeoutMs?: number;
+  /** More configuration (e.g. `DicomModalities`), merged over ours. */
+  config?: Record<string, unknown>;
 }
 
 export interface RunningOrthanc {
@@ -52,6 +54,7 @@ export async function startOrthanc(opts: OrthancOptions): Promise<RunningOrthanc
     RemoteAccessAllowed: false,
     AuthenticationEnabled: false,
     Plugins: [],
+    ...opts.config,
   };
   const configFile = join(opts.dir, 'orthanc.json');
   await writeFile(configFile, JSON.stringify(config, null, 2));

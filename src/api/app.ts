@@ -23,6 +23,7 @@ import { renderRoutes } from './routes/render.js';
 import { anonymizationRoutes, imageAnonymizationRoutes } from '../anonymization/routes.js';
 import { httpMetrics, metricsRoutes, readinessRoutes } from '../ops/routes.js';
 import { openApiDocument } from './openapi/document.js';
+import { dicomWebRoutes } from './dicom-web/index.js';
 import { uiRoutes } from '../ui/server.js';
 
 /** The HTTP API: Slicebox's routes under /api, and ours beside them. No globals; tests call app.request(). */
@@ -63,6 +64,7 @@ export function createApp(deps: ApiDeps): Hono<AuthEnv> {
   app.route('/api/import', importRoutes(deps));
   app.route('/api/boxes', boxesRoutes(deps));
   app.route('/api/transactions', transactionsRoutes(deps));
+  app.route('/dicom-web', dicomWebRoutes(deps));
   app.route('/', uiRoutes()); // last: the web UI takes the GET paths no route above answered
   app.notFound((c) => c.text(`No route for ${c.req.method} ${c.req.path}`, 404));
   app.onError(onError);

@@ -12,6 +12,7 @@ import type { BoxService } from '../boxes/service.js';
 import type { ExportSetService } from '../export/service.js';
 import type { RenderService } from '../render/service.js';
 import type { AnonymizationService } from '../anonymization/service.js';
+import type { QueryRetrieveService } from '../dimse/qr/service.js';
 
 /** What routes may use. Routes reach the engine through these services, never through a concrete source. */
 export interface ApiDeps {
@@ -45,4 +46,8 @@ export interface ApiDeps {
   trustedProxies?: readonly string[];
   /** PNG rendering, image information and thumbnails (worker threads); absent, those routes answer 503. */
   renderer?: RenderService;
+  /** The index and stored files as DICOM queries and retrieves see them (DICOMweb under /dicom-web). */
+  queryRetrieve: QueryRetrieveService;
+  /** Where clients reach this engine (SLUICE_PUBLIC_URL), for the URLs DICOMweb hands out. */
+  publicUrl?: string;
 }

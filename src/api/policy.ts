@@ -65,6 +65,9 @@ export const ROUTE_POLICY: readonly RouteRule[] = [
   // Anonymization as Slicebox allows it to users: an anonymized download (records a key), key queries.
   { method: 'POST', path: '/api/images/:id/anonymized', access: 'USER' },
   { method: 'POST', path: '/api/anonymization/keys/query', access: 'USER' },
+  // DICOMweb: STOW-RS stores as an upload does (POST /api/images).
+  { method: 'POST', path: '/dicom-web/studies', access: 'USER' },
+  { method: 'POST', path: '/dicom-web/studies/:study', access: 'USER' },
 
   // Deletions are for administrators (Slicebox let any user delete images); listed so the README shows them.
   { method: 'DELETE', path: '/api/images/:id', access: 'ADMINISTRATOR' },

@@ -13,6 +13,13 @@ export const CommandField = {
   CStoreRsp: 0x8001,
   CEchoRq: 0x0030,
   CEchoRsp: 0x8030,
+  CFindRq: 0x0020,
+  CFindRsp: 0x8020,
+  CGetRq: 0x0010,
+  CGetRsp: 0x8010,
+  CMoveRq: 0x0021,
+  CMoveRsp: 0x8021,
+  CCancelRq: 0x0fff,
 } as const;
 
 export const NO_DATASET = 0x0101;
@@ -32,6 +39,12 @@ export interface Command {
   affectedSopClassUid: string;
   affectedSopInstanceUid: string;
   hasDataset: boolean;
+  /** (0000,0120): which request a response or a C-CANCEL is about; -1 when absent. */
+  messageIdBeingRespondedTo?: number;
+  /** (0000,0600) of a C-MOVE-RQ. */
+  moveDestination?: string;
+  /** (0000,0900) of a response; -1 when absent. */
+  status?: number;
 }
 
 export function parseCommand(buf: Buffer): Command {
@@ -41,6 +54,9 @@ export function parseCommand(buf: Buffer): Command {
     affectedSopClassUid: '',
     affectedSopInstanceUid: '',
     hasDataset: false,
+    messageIdBeingRespondedTo: -1,
+    moveDestination: '',
+    status: -1,
   };
   const walker = new DatasetWalker(buf, false, true);
   let offset = 0;
@@ -66,6 +82,15 @@ export function parseCommand(buf: Buffer): Command {
       case 0x0110:
         cmd.messageId = us();
         break;
+      case 0x0120:
+        cmd.messageIdBeingRespondedTo = us();
+        break;
+      case 0x0600:
+        cmd.moveDestination = str().trim();
+        break;
+      case 0x0900:
+        cmd.status = us();
+        break;
       case 0x0800:
         cmd.hasDataset = us() !== NO_DATASET;
         break;
@@ -87,7 +112,7 @@ const us = (v: number) => {
   return b;
 };
 /** A command set: its elements behind the group length. */
-const withGroupLength = (parts: Buffer[]): Buffer => {
+export const withGroupLength = (parts: Buffer[]): Buffer => {
   const body = Buffer.concat(parts);
   const groupLength = Buffer.alloc(4);
   groupLength.writeUInt32LE(body.length);

@@ -38,6 +38,15 @@ export interface AssociateRq {
   maxPduLength: number;
   implementationClassUid: string;
   implementationVersionName: string;
+  /** SCP/SCU role selection items (PS3.7 D.3.3.4), as proposed: a C-GET requester asks to be a storage SCP. */
+  roles?: RoleSelection[];
+}
+
+/** One SCP/SCU role selection sub-item: the roles of the requestor for an abstract syntax. */
+export interface RoleSelection {
+  abstractSyntax: string;
+  scu: boolean;
+  scp: boolean;
 }
 
 export const ContextResult = {
@@ -110,15 +119,29 @@ function parsePresentationContext(item: Buffer): ProposedContext {
   return ctx;
 }
 
-/** Max PDU length, implementation class UID and version name from a user information item. */
+/** Max PDU length, implementation class UID and version name, and role selections from a user information item. */
 function parseUserInfo(
   item: Buffer,
-  into: { maxPduLength: number; implementationClassUid?: string; implementationVersionName?: string },
+  into: {
+    maxPduLength: number;
+    implementationClassUid?: string;
+    implementationVersionName?: string;
+    roles?: RoleSelection[];
+  },
 ): void {
   for (const { type, start, end } of items(item, 0, 'user information')) {
     if (type === 0x51 && end - start === 4) into.maxPduLength = item.readUInt32BE(start);
     else if (type === 0x52) into.implementationClassUid = ascii(item, start, end);
     else if (type === 0x55) into.implementationVersionName = ascii(item, start, end);
+    else if (type === 0x54 && end - start >= 2) {
+      const uidEnd = start + 2 + item.readUInt16BE(start);
+      if (uidEnd + 2 > end) throw new ProtocolError('role selection item overruns its length');
+      (into.roles ??= []).push({
+        abstractSyntax: ascii(item, start + 2, uidEnd),
+        scu: item[uidEnd] === 1,
+        scp: item[uidEnd + 1] === 1,
+      });
+    }
   }
 }
 
@@ -148,19 +171,27 @@ function associateFixed(calledAe: string, callingAe: string): Buffer {
   return fixed;
 }
 
-/** The user information item: maximum length, implementation class UID and version name. */
+/** The user information item: maximum length, implementation class UID, role selections, version name. */
 function userInfoItem(opts: {
   maxPduLength: number;
   implementationClassUid: string;
   implementationVersionName: string;
+  roles?: RoleSelection[];
 }): Buffer {
   const maxLen = Buffer.alloc(4);
   maxLen.writeUInt32BE(opts.maxPduLength);
+  const roles = (opts.roles ?? []).map((r) => {
+    const uid = uidBytes(r.abstractSyntax);
+    const length = Buffer.alloc(2);
+    length.writeUInt16BE(uid.length);
+    return item(0x54, Buffer.concat([length, uid, Buffer.from([r.scu ? 1 : 0, r.scp ? 1 : 0])]));
+  });
   return item(
     0x50,
     Buffer.concat([
       item(0x51, maxLen),
       item(0x52, uidBytes(opts.implementationClassUid)),
+      ...roles,
       item(0x55, Buffer.from(opts.implementationVersionName, 'latin1')),
     ]),
   );
@@ -169,7 +200,13 @@ function userInfoItem(opts: {
 export function encodeAssociateAc(
   rq: AssociateRq,
   answers: ContextAnswer[],
-  opts: { maxPduLength: number; implementationClassUid: string; implementationVersionName: string },
+  opts: {
+    maxPduLength: number;
+    implementationClassUid: string;
+    implementationVersionName: string;
+    /** Role selections accepted (PS3.7 D.3.3.4): answered only for those the requestor proposed. */
+    roles?: RoleSelection[];
+  },
 ): Buffer {
   const body = Buffer.concat([
     // Called and calling AE are returned as received (PS3.8 9.3.3.2), not tested by the requestor.
@@ -411,6 +448,7 @@ export function encodeAssociateRq(opts: {
   maxPduLength: number;
   implementationClassUid: string;
   implementationVersionName: string;
+  roles?: RoleSelection[];
 }): Buffer {
   const body = Buffer.concat([
     associateFixed(opts.calledAe, opts.callingAe),
@@ -433,6 +471,7 @@ export function encodeAssociateRq(opts: {
 export interface AssociateAc {
   maxPduLength: number;
   results: ContextAnswer[];
+  roles?: RoleSelection[];
 }
 
 /** Parses the body of an A-ASSOCIATE-AC. */
@@ -469,3 +508,21 @@ export function pDataHeader(
   h[11] = (isCommand ? 0x01 : 0x00) | (isLast ? 0x02 : 0x00);
   return h;
 }
+
+/**
+ * A dataset (or a chunk of one) as P-DATA-TF PDUs of one PDV each, at most `maxValue` value bytes per PDV,
+ * without copying the value: header and value views alternate, to be written corked. `last` marks the final
+ * PDV; an empty last chunk is still one PDV (of no bytes), or the peer would wait for it.
+ */
+export function datasetPdvs(contextId: number, data: Buffer, maxValue: number, last: boolean): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at < data.length; at += maxValue) {
+    const piece = data.subarray(at, Math.min(data.length, at + maxValue));
+    out.push(pDataHeader(contextId, false, last && at + piece.length >= data.length, piece.length), piece);
+  }
+  if (last && data.length === 0) out.push(pDataHeader(contextId, false, true, 0));
+  return out;
+}
+
+/** The largest PDV value a peer that announced `maxPduLength` takes (0: unlimited, sent in 1 MiB PDVs). */
+export const maxPdvValue = (maxPduLength: number) => Math.max(1024, (maxPduLength || 1024 * 1024) - 6);

@@ -98,6 +98,14 @@ export class ScuService {
     if (this.store.deleteScu(id)) this.deps.onDeleted?.(id);
   }
 
+  /** The SCU with this AE title as a peer (a C-MOVE destination); the first when several share it. */
+  peerByAeTitle(aeTitle: string): DicomPeer | undefined {
+    const scu = this.store
+      .listScus(0, Number.MAX_SAFE_INTEGER)
+      .find((s) => s.aeTitle.trim() === aeTitle.trim());
+    return scu ? scuPeer(scu) : undefined;
+  }
+
   /** Every SCU as a Slicebox `Destination`. */
   destinations(): Destination[] {
     return this.store.listScus(0, Number.MAX_SAFE_INTEGER).map(scuDestination);

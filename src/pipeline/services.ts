@@ -13,6 +13,7 @@ import type { ForwardingService } from '../forwarding/service.js';
 import type { ManagedSourceService } from '../managed-sources/service.js';
 import type { AnonymizationService } from '../anonymization/service.js';
 import type { BoxService } from '../boxes/service.js';
+import type { QueryRetrieveService } from '../dimse/qr/service.js';
 
 /** Accepts an uploaded body into a pipeline (registered by the `http_upload` source). */
 export type UploadHandler = (body: Readable, origin: Origin) => Promise<Outcome>;
@@ -40,6 +41,8 @@ export interface EngineServices {
   readonly anonymization: AnonymizationService;
   /** Boxes and their transactions (the `box_incoming` source takes what they receive). */
   readonly boxes: BoxService;
+  /** C-FIND, C-MOVE and C-GET for the SCPs that offer them (`dicom_scp`, `managed_sources`). */
+  readonly queryRetrieve: QueryRetrieveService;
 }
 
 export class UploadRegistry {

@@ -81,6 +81,17 @@ const config = z.strictObject({
     .min(0)
     .default(128 * 1024 * 1024)
     .describe('Bytes of received datasets held in memory at once; past it, datasets go to landing files'),
+  query_retrieve: z
+    .boolean()
+    .default(true)
+    .describe('Offer C-FIND, C-MOVE and C-GET (Patient and Study Root) over the index and stored files'),
+  query_retrieve_ae_titles: z
+    .array(aeTitle.or(z.literal('*')))
+    .max(1000)
+    .optional()
+    .describe(
+      'Calling AE titles that may query and retrieve ("*": any); default any when the SCP binds a loopback address, else the AE titles of the SCUs (/api/scus)',
+    ),
 });
 
 export type DicomScpConfig = z.infer<typeof config>;
@@ -88,7 +99,8 @@ export type DicomScpConfig = z.infer<typeof config>;
 export const dicomScp = defineSource({
   type: 'dicom_scp',
   sourceType: 'scp',
-  summary: 'DICOM C-ECHO and C-STORE SCP; answers success only after the instance is stored',
+  summary:
+    'DICOM C-ECHO and C-STORE SCP (answers success only after the instance is stored), and C-FIND, C-MOVE and C-GET over the index',
   config,
   example: {
     name: 'DICOM SCP',
@@ -101,6 +113,7 @@ export const dicomScp = defineSource({
     association_timeout_ms: 60000,
     association_request_timeout_ms: 10000,
     max_held_bytes: 134217728,
+    query_retrieve: true,
   },
   create: (cfg, ctx) =>
     new Observable<Envelope>((subscriber) => {
@@ -141,6 +154,9 @@ export function openScpServer(
     Math.max(64, 8 * cfg.max_associations),
     cfg.max_held_bytes,
   );
+  const queryRetrieve = cfg.query_retrieve
+    ? ctx.services.queryRetrieve.forScp({ ourAe, host, allowedAeTitles: cfg.query_retrieve_ae_titles })
+    : undefined;
   const server: Server = createServer((socket) => {
     const connection = new ScpConnection(socket, {
       limits,
@@ -155,6 +171,7 @@ export function openScpServer(
       acceptsAbstractSyntax: isStorageSopClass,
       draft: (sopInstanceUid) => ctx.draft(sopInstanceUid),
       transferSyntaxes: ACCEPTED_TRANSFER_SYNTAXES,
+      queryRetrieve,
       async store({ receiver, callingAe, command }) {
         ctx.services.timings?.record('receive', performance.now() - receiver.startedAt);
         let landed;

@@ -38,6 +38,12 @@ const config = z.strictObject({
     .min(1000)
     .default(60_000)
     .describe('Idle time before an association is dropped'),
+  query_retrieve: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Managed SCPs offer C-FIND, C-MOVE and C-GET (callers allowed as for dicom_scp without a list)',
+    ),
   stable_ms: z
     .number()
     .int()
@@ -62,6 +68,7 @@ export const managedSources = defineSource({
     max_associations: 32,
     max_pdu_length: 262144,
     association_timeout_ms: 60000,
+    query_retrieve: true,
     stable_ms: 1000,
     concurrency: 4,
   },
@@ -88,6 +95,7 @@ export const managedSources = defineSource({
               association_timeout_ms: cfg.association_timeout_ms,
               association_request_timeout_ms: 10_000,
               max_held_bytes: 128 * 1024 * 1024,
+              query_retrieve: cfg.query_retrieve,
             },
             ctx,
             emit,

@@ -5,6 +5,7 @@
 import type { Origin, SourceRef, SourceType } from '../pipeline/origin.js';
 import type { DicomHeader } from '../dicom/header.js';
 import type { SeriesLabelIndex } from '../series-types/store.js';
+import type { FindMatch, FindQuery } from './find-query.js';
 
 /** Slicebox wraps DICOM strings as `{ value }`. */
 export interface DicomValue {
@@ -154,6 +155,15 @@ export interface MetadataIndex extends SeriesLabelIndex {
   takeConsistent(): boolean;
   /** How many patients, studies, series and images are indexed (`/api/system/information`). */
   counts(): IndexCounts;
+  /**
+   * Query/Retrieve (C-FIND, C-MOVE, C-GET, QIDO-RS, WADO-RS): the entities at the query's level that match
+   * its keys, in row id order, with the values asked for. Throws QueryError for a query it cannot run.
+   */
+  find(query: FindQuery): FindMatch[];
+  /** Images indexed before the Query/Retrieve columns were added, at most `count` (none once filled). */
+  imagesWithoutQueryColumns(count: number): Image[];
+  /** These images have been indexed again: their Query/Retrieve columns are filled. */
+  queryColumnsFilled(ids: number[]): void;
   close(): void;
 }
 

@@ -19,6 +19,11 @@ export interface TableSpec {
   readonly attributes: ReadonlyArray<readonly [column: string, keyword: string]>;
   /** Stored, queryable, but not part of the JSON entity. */
   readonly internal: readonly string[];
+  /**
+   * DICOM-derived string columns that Query/Retrieve and DICOMweb match and return, kept out of Slicebox's
+   * JSON entity; added to older databases by `migrateQueryColumns`.
+   */
+  readonly queryAttributes: ReadonlyArray<readonly [column: string, keyword: string]>;
 }
 
 export const PATIENTS: TableSpec = {
@@ -30,6 +35,7 @@ export const PATIENTS: TableSpec = {
     ['patientSex', 'PatientSex'],
   ],
   internal: [],
+  queryAttributes: [],
 };
 export const STUDIES: TableSpec = {
   name: 'Studies',
@@ -43,6 +49,10 @@ export const STUDIES: TableSpec = {
     ['patientAge', 'PatientAge'],
   ],
   internal: [],
+  queryAttributes: [
+    ['studyTime', 'StudyTime'],
+    ['referringPhysicianName', 'ReferringPhysicianName'],
+  ],
 };
 export const SERIES: TableSpec = {
   name: 'Series',
@@ -59,6 +69,12 @@ export const SERIES: TableSpec = {
     ['frameOfReferenceUID', 'FrameOfReferenceUID'],
   ],
   internal: [],
+  queryAttributes: [
+    ['seriesNumber', 'SeriesNumber'],
+    ['seriesTime', 'SeriesTime'],
+    ['performedProcedureStepStartDate', 'PerformedProcedureStepStartDate'],
+    ['performedProcedureStepStartTime', 'PerformedProcedureStepStartTime'],
+  ],
 };
 export const IMAGES: TableSpec = {
   name: 'Images',
@@ -69,6 +85,12 @@ export const IMAGES: TableSpec = {
     ['instanceNumber', 'InstanceNumber'],
   ],
   internal: ['sopClassUID', 'transferSyntaxUID', 'size', 'createdAt'],
+  queryAttributes: [
+    ['rows', 'Rows'],
+    ['columns', 'Columns'],
+    ['numberOfFrames', 'NumberOfFrames'],
+    ['bitsAllocated', 'BitsAllocated'],
+  ],
 };
 
 /** The hierarchy top-down; a table's depth is its index. */
@@ -154,7 +176,47 @@ export const allColumns = (spec: TableSpec) => [
   ...(spec.parentKey ? [spec.parentKey] : []),
   ...spec.attributes.map(([c]) => c),
   ...spec.internal,
+  ...spec.queryAttributes.map(([c]) => c),
 ];
+
+/** The DICOM-derived columns ingest writes: Slicebox's attributes, then those of Query/Retrieve. */
+export const storedAttributes = (spec: TableSpec) => [...spec.attributes, ...spec.queryAttributes];
+
+/**
+ * Adds the Query/Retrieve columns (`queryAttributes`) a database created before them lacks, and the
+ * indexes C-FIND and QIDO-RS match on. Rows indexed before the migration hold '' in the new columns until
+ * their instances are indexed again (`backfillQueryColumns`). Answers the number of columns added.
+ */
+export function migrateQueryColumns(db: Database.Database): number {
+  let added = 0;
+  db.exec(BACKFILL_SCHEMA);
+  for (const spec of CHAIN) {
+    const existing = new Set(
+      db
+        .prepare<[], { name: string }>(`PRAGMA table_info(${quote(spec.name)})`)
+        .all()
+        .map((c) => c.name),
+    );
+    for (const [c] of spec.queryAttributes)
+      if (!existing.has(c)) {
+        db.exec(`ALTER TABLE ${quote(spec.name)} ADD COLUMN ${quote(c)} TEXT NOT NULL DEFAULT ''`);
+        added++;
+      }
+  }
+  db.exec(QUERY_INDEXES);
+  // Images indexed before the columns existed are read again, in the background, to fill them.
+  if (added) db.exec('INSERT OR IGNORE INTO "QueryColumnsBackfill" ("imageId") SELECT "id" FROM "Images"');
+  return added;
+}
+
+const BACKFILL_SCHEMA = `
+CREATE TABLE IF NOT EXISTS QueryColumnsBackfill (imageId INTEGER PRIMARY KEY REFERENCES Images (id) ON DELETE CASCADE);
+`;
+
+/** What C-FIND and QIDO-RS look up by beyond the lookups of SCHEMA (patient ID, UIDs, dates, modality). */
+const QUERY_INDEXES = `
+CREATE INDEX IF NOT EXISTS Studies_accessionNumber ON Studies (accessionNumber);
+`;
 
 export function entity(spec: TableSpec, row: Row, prefix = ''): Row {
   const out: Row = { id: row[`${prefix}id`] };

@@ -11,7 +11,9 @@ import {
   quote,
   rowByIdStatements,
   SERIES,
+  storedAttributes,
   STUDIES,
+  IMAGES,
   type Row,
   type TableSpec,
 } from './sqlite-index-tables.js';
@@ -20,7 +22,7 @@ import {
 const PATIENT_NAME_MAX = 180;
 
 function attributeValues(spec: TableSpec, header: DicomHeader): string[] {
-  return spec.attributes.map(([c, keyword]) => {
+  return storedAttributes(spec).map(([c, keyword]) => {
     const value = attr(header, keyword);
     return c === 'patientName' ? value.slice(0, PATIENT_NAME_MAX) : value;
   });
@@ -31,7 +33,7 @@ function attributeValues(spec: TableSpec, header: DicomHeader): string[] {
  * Reading first keeps the common case (another image of a known series) free of writes.
  */
 function rowUpserter(db: Database.Database, spec: TableSpec, keyColumns: readonly string[]) {
-  const columns = [...(spec.parentKey ? [spec.parentKey] : []), ...spec.attributes.map(([c]) => c)];
+  const columns = [...(spec.parentKey ? [spec.parentKey] : []), ...storedAttributes(spec).map(([c]) => c)];
   const others = columns.filter((c) => !keyColumns.includes(c));
   const find = db.prepare<unknown[], Row>(
     `SELECT * FROM ${quote(spec.name)} WHERE ${keyColumns.map((c) => `${quote(c)} = ?`).join(' AND ')}`,
@@ -62,11 +64,13 @@ export function indexWrites(db: Database.Database, labels: SeriesLabels): IndexW
   const upsertStudy = rowUpserter(db, STUDIES, ['patientId', 'studyInstanceUID']);
   const upsertSeries = rowUpserter(db, SERIES, ['studyId', 'seriesInstanceUID']);
   const imageBySop = db.prepare<[string], Row>('SELECT * FROM "Images" WHERE "sopInstanceUID" = ?');
+  // The Query/Retrieve columns (Rows, Columns…) follow the fixed ones.
+  const imageQueryColumns = IMAGES.queryAttributes.map(([c]) => c);
   const insertImage = db.prepare(
-    'INSERT INTO "Images" ("seriesId", "sopInstanceUID", "imageType", "instanceNumber", "sopClassUID", "transferSyntaxUID", "size", "createdAt") VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    `INSERT INTO "Images" ("seriesId", "sopInstanceUID", "imageType", "instanceNumber", "sopClassUID", "transferSyntaxUID", "size", "createdAt"${imageQueryColumns.map((c) => `, ${quote(c)}`).join('')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?${', ?'.repeat(imageQueryColumns.length)})`,
   );
   const updateImage = db.prepare(
-    'UPDATE "Images" SET "seriesId" = ?, "imageType" = ?, "instanceNumber" = ?, "sopClassUID" = ?, "transferSyntaxUID" = ?, "size" = ? WHERE "id" = ?',
+    `UPDATE "Images" SET "seriesId" = ?, "imageType" = ?, "instanceNumber" = ?, "sopClassUID" = ?, "transferSyntaxUID" = ?, "size" = ?${imageQueryColumns.map((c) => `, ${quote(c)} = ?`).join('')} WHERE "id" = ?`,
   );
   const upsertSource = db.prepare(
     'INSERT INTO "SeriesSources" ("id", "sourceType", "sourceName", "sourceId") VALUES (?, ?, ?, ?) ' +
@@ -105,6 +109,7 @@ export function indexWrites(db: Database.Database, labels: SeriesLabels): IndexW
     const sopInstanceUID = header.sopInstanceUid;
     const imageType = attr(header, 'ImageType');
     const instanceNumber = attr(header, 'InstanceNumber');
+    const queryValues = IMAGES.queryAttributes.map(([, keyword]) => attr(header, keyword));
     const existing = imageBySop.get(sopInstanceUID);
     let id: number;
     if (existing) {
@@ -116,6 +121,7 @@ export function indexWrites(db: Database.Database, labels: SeriesLabels): IndexW
         header.sopClassUid,
         header.transferSyntaxUid,
         size,
+        ...queryValues,
         id,
       );
       // Re-sent under another series (or patient/study key): the old branch may now be empty.
@@ -130,6 +136,7 @@ export function indexWrites(db: Database.Database, labels: SeriesLabels): IndexW
         header.transferSyntaxUid,
         size,
         Date.now(),
+        ...queryValues,
       ];
       id = Number(insertImage.run(...values).lastInsertRowid);
     }

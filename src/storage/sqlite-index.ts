@@ -29,12 +29,14 @@ import {
   entity,
   flatEntity,
   IMAGES,
+  migrateQueryColumns,
   rowByIdStatements,
   SCHEMA,
   type Row,
   type TableName,
 } from './sqlite-index-tables.js';
 import { indexWrites } from './sqlite-index-writes.js';
+import { indexFind } from './sqlite-index-find.js';
 
 const STATEMENT_CACHE_SIZE = 500;
 
@@ -45,6 +47,7 @@ export function openSqliteIndex(path: string): MetadataIndex {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
+  migrateQueryColumns(db);
   db.exec(SERIES_LABELS_SCHEMA);
   migrateSeriesLabels(db);
   const labels = seriesLabels(db);
@@ -80,6 +83,11 @@ export function openSqliteIndex(path: string): MetadataIndex {
       '(SELECT COUNT(*) FROM "Series") AS series, (SELECT COUNT(*) FROM "Images") AS images',
   );
   const imageKeys = db.prepare<[], [number, string]>('SELECT "id", "sopInstanceUID" FROM "Images"').raw();
+  const toBackfill = db.prepare<[number], Row>(
+    'SELECT "Images".* FROM "QueryColumnsBackfill" JOIN "Images" ON "Images"."id" = "QueryColumnsBackfill"."imageId" ORDER BY "imageId" LIMIT ?',
+  );
+  const backfilled = db.prepare<[number]>('DELETE FROM "QueryColumnsBackfill" WHERE "imageId" = ?');
+  const markBackfilled = db.transaction((ids: number[]) => ids.forEach((id) => backfilled.run(id)));
 
   const one = <T>(table: TableName, id: number): T | undefined => {
     const row = byId[table].get(id);
@@ -163,6 +171,10 @@ export function openSqliteIndex(path: string): MetadataIndex {
       if (taken) db.pragma('wal_checkpoint(FULL)');
       return taken;
     },
+    find: indexFind(prepared),
+    imagesWithoutQueryColumns: (count) =>
+      toBackfill.all(count).map((row) => entity(IMAGES, row) as unknown as Image),
+    queryColumnsFilled: (ids) => markBackfilled(ids),
     close: () => db.close(),
   };
 }

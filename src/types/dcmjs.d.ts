@@ -26,3 +26,19 @@ declare module 'dcmjs' {
   };
   export default dcmjs;
 }
+
+// streamsearch (busboy's Boyer-Moore-Horspool stream search) ships no types.
+declare module 'streamsearch' {
+  type Callback = (
+    isMatch: boolean,
+    data: Buffer | undefined,
+    start: number,
+    end: number,
+    isSafeData: boolean,
+  ) => void;
+  export default class StreamSearch {
+    constructor(needle: Buffer | string, callback: Callback);
+    push(chunk: Buffer): number;
+    destroy(): void;
+  }
+}

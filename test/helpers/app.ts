@@ -27,6 +27,8 @@ import { dimseSender } from '../../src/dimse/scu/dimse-sender.js';
 import { ExportSetService } from '../../src/export/service.js';
 import { AnonymizationService } from '../../src/anonymization/service.js';
 import { BoxService } from '../../src/boxes/service.js';
+import { QueryRetrieveService } from '../../src/dimse/qr/service.js';
+import { transcodeFile } from '../../src/render/transcode.js';
 
 export const ADMIN = { user: 'admin', password: 'secret' };
 
@@ -107,6 +109,13 @@ export async function createTestApp(
       (file, request) => anonymization.anonymize(file, request).parts,
       { publicApiUrl: () => 'http://127.0.0.1:5000/api' },
     );
+    const queryRetrieve = new QueryRetrieveService({
+      index,
+      blobs,
+      destination: (aeTitle) => scus.peerByAeTitle(aeTitle),
+      decompress: transcodeFile,
+      caseInsensitiveNames: true,
+    });
     // No pipeline runs here: the engine serves `/api/pipelines` and answers uploads with 503.
     const engine = new Engine({
       config: { ...loadConfig({ SLUICE_DATA_DIR: dir }), ...options.config },
@@ -122,6 +131,7 @@ export async function createTestApp(
       managedSources,
       anonymization,
       boxes,
+      queryRetrieve,
     });
     const app = createApp({
       index,
@@ -139,6 +149,7 @@ export async function createTestApp(
       boxes,
       version: 'test',
       trustedProxies: options.trustedProxies,
+      queryRetrieve,
     });
     return { state, users, seriesTypes, tagFilters, managedSources, boxes, app, engine };
   };

@@ -146,7 +146,84 @@ const information = z
   })
   .describe('Only `version` without credentials (as Slicebox); everything for a signed-in user');
 
+// DICOMweb (src/api/dicom-web, Orthanc's plugin paths): documented by the standard (PS3.18), in brief here.
+const I = '/dicom-web/studies/:study/series/:series/instances/:instance';
+const dicomJson = (description: string): ResponseDoc => ({
+  description,
+  schema: { type: 'array', items: { type: 'object' } },
+  contentType: 'application/dicom+json',
+});
+const multipart = (description: string): ResponseDoc => ({
+  description,
+  schema: { type: 'string', format: 'binary' },
+  contentType: 'multipart/related',
+});
+const png = (description: string): ResponseDoc => ({
+  description,
+  schema: { type: 'string', format: 'binary' },
+  contentType: 'image/png',
+});
+const qido = (level: string): OperationDoc => ({
+  summary: `QIDO-RS: search for ${level} (keywords or tags, C-FIND's matching, includefield, limit, offset)`,
+  tags: ['DICOMweb'],
+  responses: { 200: dicomJson(`Matching ${level}`), 400: text('A query that cannot run, and why') },
+});
+const wado = (what: string): OperationDoc => ({
+  summary: `WADO-RS: ${what}`,
+  tags: ['DICOMweb'],
+  responses: {
+    200: multipart(`${what} (application/dicom parts)`),
+    ...NOT_FOUND('instance'),
+    406: text('No acceptable media type'),
+  },
+});
+const wadoJson = (what: string): OperationDoc => ({
+  summary: `WADO-RS: ${what}`,
+  tags: ['DICOMweb'],
+  responses: { 200: dicomJson(what), ...NOT_FOUND('instance') },
+});
+const wadoPng = (what: string): OperationDoc => ({
+  summary: `WADO-RS: ${what}`,
+  tags: ['DICOMweb'],
+  responses: { 200: png(what), ...NOT_FOUND('instance') },
+});
+const stow: OperationDoc = {
+  summary: 'STOW-RS: store instances (multipart/related application/dicom) through the http_upload pipeline',
+  tags: ['DICOMweb'],
+  body: { raw: ['multipart/related'], description: 'application/dicom parts' },
+  responses: {
+    200: dicomJson('All stored (ReferencedSOPSequence)'),
+    202: dicomJson('Some stored, some failed (FailedSOPSequence with the reasons)'),
+    409: dicomJson('None stored'),
+    ...BAD,
+  },
+};
+const DICOM_WEB: Record<string, OperationDoc> = {
+  'GET /dicom-web/studies': qido('studies'),
+  'GET /dicom-web/series': qido('series'),
+  'GET /dicom-web/instances': qido('instances'),
+  'GET /dicom-web/studies/:study/series': qido('the series of a study'),
+  'GET /dicom-web/studies/:study/instances': qido('the instances of a study'),
+  'GET /dicom-web/studies/:study/series/:series/instances': qido('the instances of a series'),
+  'GET /dicom-web/studies/:study': wado('a study'),
+  'GET /dicom-web/studies/:study/metadata': wadoJson("a study's metadata"),
+  'GET /dicom-web/studies/:study/thumbnail': wadoPng("a study's thumbnail"),
+  'GET /dicom-web/studies/:study/series/:series': wado('a series'),
+  'GET /dicom-web/studies/:study/series/:series/metadata': wadoJson("a series' metadata"),
+  'GET /dicom-web/studies/:study/series/:series/thumbnail': wadoPng("a series' thumbnail"),
+  [`GET ${I}`]: wado('an instance'),
+  [`GET ${I}/metadata`]: wadoJson("an instance's metadata"),
+  [`GET ${I}/thumbnail`]: wadoPng("an instance's thumbnail"),
+  [`GET ${I}/rendered`]: wadoPng('an instance rendered'),
+  [`GET ${I}/frames/:frames`]: wado('frames of an instance'),
+  [`GET ${I}/frames/:frames/rendered`]: wadoPng('a frame rendered'),
+  [`GET ${I}/bulk/:tag`]: wado('bulk data of an instance'),
+  'POST /dicom-web/studies': stow,
+  'POST /dicom-web/studies/:study': stow,
+};
+
 export const OPERATIONS: Record<string, OperationDoc> = {
+  ...DICOM_WEB,
   // System and operations
   'GET /api/system/health': { summary: 'Liveness: 200 while the process serves HTTP' },
   'GET /api/system/information': {

@@ -83,6 +83,7 @@ beforeEach(() => {
     managedSources: undefined as any,
     boxes: undefined as any,
     exportSets: undefined as any,
+    queryRetrieve: undefined as any,
   };
   app = new Hono().route('/api/metadata', metadataRoutes(deps)).onError(onError);
   const image = add(index, '1.9.1.1', { InstanceNumber: '1' });

@@ -26,6 +26,7 @@ import {
   APPLICATION_CONTEXT,
   type AssociateRq,
   type ContextAnswer,
+  type RoleSelection,
 } from '../pdu.js';
 import {
   CommandField,
@@ -41,9 +42,13 @@ import type { BlobDraft } from '../../storage/blob-store.js';
 import type { Landing } from '../../pipeline/landing.js';
 import type { SourceRef } from '../../pipeline/origin.js';
 import { buildFileMeta, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../dicom/part10.js';
+import type { QueryRetrieveProvider, QueryRetrieveSession } from '../qr/session.js';
+import { associationChannel } from './association-channel.js';
 
 /** An A-ASSOCIATE-RQ is a few KB (DCMTK's storescu proposing 120 contexts: ~13 KB). */
 export const MAX_ASSOCIATE_RQ = 64 * 1024;
+/** A Q/R identifier is a few hundred bytes of keys. */
+const MAX_IDENTIFIER = 1024 * 1024;
 
 export interface StoreRequest {
   command: Command;
@@ -82,12 +87,16 @@ export interface ConnectionOptions {
   /** Stores one instance; resolves with the C-STORE status (and an error comment). */
   store(request: StoreRequest): Promise<{ status: number; comment?: string }>;
   observer?: AssociationObserver;
+  /** C-FIND, C-MOVE and C-GET, when this SCP offers them (src/dimse/qr). */
+  queryRetrieve?: QueryRetrieveProvider;
 }
 
 interface Incoming {
   command: Command;
   contextId: number;
   receiver?: DatasetReceiver;
+  /** A Q/R request's identifier, gathered in memory. */
+  identifier?: { chunks: Buffer[]; size: number };
 }
 
 export class ScpConnection {
@@ -101,6 +110,7 @@ export class ScpConnection {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private ending: 'released' | 'aborted' | undefined;
+  private queryRetrieve: QueryRetrieveSession | undefined;
 
   constructor(
     private readonly socket: Socket,
@@ -205,14 +215,20 @@ export class ScpConnection {
       this.reject(RejectReason.CalledAeNotRecognized);
       return;
     }
+    const qr = this.opts.queryRetrieve;
+    const qrAllowed = qr?.allows(rq.callingAe) ?? false;
     const answers: ContextAnswer[] = rq.contexts.map((c) => {
-      if (c.abstractSyntax !== VERIFICATION && !this.opts.acceptsAbstractSyntax(c.abstractSyntax))
+      const isQr = qr?.isQueryRetrieve(c.abstractSyntax) ?? false;
+      if (isQr && !qrAllowed)
+        return { id: c.id, result: ContextResult.UserRejection, transferSyntax: c.transferSyntaxes[0] ?? '' };
+      if (c.abstractSyntax !== VERIFICATION && !isQr && !this.opts.acceptsAbstractSyntax(c.abstractSyntax))
         return {
           id: c.id,
           result: ContextResult.AbstractSyntaxNotSupported,
           transferSyntax: c.transferSyntaxes[0] ?? '',
         };
-      const ts = c.transferSyntaxes.find((t) => this.opts.transferSyntaxes.includes(t));
+      const syntaxes = isQr ? qr!.transferSyntaxes : this.opts.transferSyntaxes;
+      const ts = c.transferSyntaxes.find((t) => syntaxes.includes(t));
       if (!ts)
         return {
           id: c.id,
@@ -226,11 +242,26 @@ export class ScpConnection {
     this.opts.limits.openAssociation();
     this.opts.observer?.accepted(rq);
     this.arm(this.opts.timeoutMs);
+    let roles: RoleSelection[] = [];
+    if (qr && qrAllowed) {
+      this.queryRetrieve = qr.open(
+        associationChannel(this.socket, rq, this.accepted, {
+          timeoutMs: this.opts.timeoutMs,
+          isClosed: () => this.closed,
+          abort: () => this.abort(0),
+        }),
+      );
+      const accepted = new Set(
+        rq.contexts.filter((c) => this.accepted.has(c.id)).map((c) => c.abstractSyntax),
+      );
+      roles = qr.answerRoles(rq.roles ?? [], accepted);
+    }
     this.send(
       encodeAssociateAc(rq, answers, {
         maxPduLength: this.opts.maxPduLength,
         implementationClassUid: IMPLEMENTATION_CLASS_UID,
         implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+        roles,
       }),
     );
   }
@@ -251,6 +282,7 @@ export class ScpConnection {
     const incoming = this.incoming;
     if (!incoming || incoming.contextId !== contextId)
       throw new ProtocolError('dataset PDV without a command');
+    if (incoming.identifier) return this.onIdentifierPdv(incoming, incoming.identifier, pieces, isLast);
     if (incoming.receiver) for (const piece of pieces) incoming.receiver.push(piece);
     if (!isLast) return;
     this.incoming = undefined;
@@ -310,9 +342,42 @@ export class ScpConnection {
       };
       return;
     }
-    // Anything else (C-FIND, C-MOVE, N-…): refused; a dataset that follows is read and discarded.
+    const qr = this.queryRetrieve;
+    if (qr?.isRequest(command)) {
+      if (command.hasDataset) this.incoming = { command, contextId, identifier: { chunks: [], size: 0 } };
+      else this.runQueryRetrieve(command, contextId, Buffer.alloc(0));
+      return;
+    }
+    if (qr?.notify(command)) return;
+    // Anything else (N-…, or Q/R where not offered): refused; a dataset that follows is read and discarded.
     if (command.hasDataset) this.incoming = { command, contextId };
     else this.respond(contextId, command, command.commandField | 0x8000, Status.UnrecognizedOperation);
+  }
+
+  private onIdentifierPdv(
+    incoming: Incoming,
+    identifier: { chunks: Buffer[]; size: number },
+    pieces: Buffer[],
+    isLast: boolean,
+  ): void {
+    for (const piece of pieces) {
+      identifier.chunks.push(piece);
+      identifier.size += piece.length;
+    }
+    if (identifier.size > MAX_IDENTIFIER)
+      throw new ProtocolError(`Q/R identifier of more than ${MAX_IDENTIFIER} bytes`);
+    if (!isLast) return;
+    this.incoming = undefined;
+    this.runQueryRetrieve(incoming.command, incoming.contextId, Buffer.concat(identifier.chunks));
+  }
+
+  /**
+   * A Q/R request runs in turn with the other work, but the socket keeps being read meanwhile: a C-CANCEL,
+   * and the C-STORE responses of a C-GET's sub-operations, must reach it while it runs.
+   */
+  private runQueryRetrieve(command: Command, contextId: number, identifier: Buffer): void {
+    const qr = this.queryRetrieve!;
+    this.schedule(() => qr.run(command, contextId, identifier), { keepReading: true });
   }
 
   private respond(contextId: number, command: Command, field: number, status: number): void {
@@ -321,10 +386,13 @@ export class ScpConnection {
     );
   }
 
-  /** Runs work in order; while any is pending the socket is not read (the peer waits for answers anyway). */
-  private schedule(task: () => Promise<void>): void {
+  /**
+   * Runs work in order; while any is pending the socket is not read (the peer waits for answers anyway),
+   * unless the work needs to hear from the peer (`keepReading`: Q/R operations).
+   */
+  private schedule(task: () => Promise<void>, options: { keepReading?: boolean } = {}): void {
     this.pendingWork++;
-    this.socket.pause();
+    if (!options.keepReading) this.socket.pause();
     clearTimeout(this.timer);
     this.work = this.work
       .then(task)
@@ -379,6 +447,7 @@ export class ScpConnection {
       this.opts.limits.closeAssociation();
       this.opts.observer?.ended(this.ending ?? 'closed');
     } else this.opts.limits.closeHandshake();
+    this.queryRetrieve?.close();
     void this.incoming?.receiver?.abort();
     this.incoming = undefined;
   }

@@ -11,8 +11,9 @@ import {
   encodePData,
   encodeReleaseRq,
   parseAssociateAc,
+  datasetPdvs,
+  maxPdvValue,
   parsePData,
-  pDataHeader,
   PduReader,
   PduType,
   type ProposedContext,
@@ -212,7 +213,7 @@ export class Requestor {
         encodeRequest(CommandField.CStoreRq, ++this.messageId, instance.sopClassUid, instance.sopInstanceUid),
       ),
     );
-    return Math.max(1024, (maxPduLength || 1024 * 1024) - 6);
+    return maxPdvValue(maxPduLength);
   }
 
   /**
@@ -221,14 +222,7 @@ export class Requestor {
    */
   private async writePdvs(contextId: number, data: Buffer, maxValue: number, last: boolean): Promise<void> {
     this.socket.cork();
-    for (let at = 0; at < data.length; at += maxValue) {
-      const piece = data.subarray(at, Math.min(data.length, at + maxValue));
-      const isLast = last && at + piece.length >= data.length;
-      this.socket.write(pDataHeader(contextId, false, isLast, piece.length));
-      this.socket.write(piece);
-    }
-    // An empty dataset still ends with a last PDV (of no bytes), or the peer would wait for it.
-    if (last && data.length === 0) this.socket.write(pDataHeader(contextId, false, true, 0));
+    for (const b of datasetPdvs(contextId, data, maxValue, last)) this.socket.write(b);
     this.socket.uncork();
     if (this.socket.writableNeedDrain) await new Promise((r) => this.socket.once('drain', r));
   }

@@ -59,6 +59,8 @@ export async function storeFiles(
   /** Called with each result as it arrives, so that a later failure does not hide what was delivered. */
   onResult?: (result: StoreResult) => void,
   decompress: Decompress = transcodeFile,
+  /** Stops before the next file once aborted (a C-CANCEL of the C-MOVE these are sub-operations of). */
+  signal?: AbortSignal,
 ): Promise<StoreResult[]> {
   const contextIds = new Map<string, number>();
   const contexts: ProposedContext[] = [];
@@ -90,6 +92,7 @@ export async function storeFiles(
       onResult?.(result);
     };
     for (const f of files) {
+      if (signal?.aborted) break;
       const syntaxes = syntaxesToPropose(f.transferSyntaxUid);
       const chosen = syntaxes.find((ts) => accepted.has(contextIds.get(`${f.sopClassUid}|${ts}`)!));
       if (!chosen) {
