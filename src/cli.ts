@@ -1,6 +1,7 @@
 /**
  * sluice start | lint <pipeline files…> | schema [out]
  */
+import './threadpool.js'; // first: sizes libuv's thread pool before it starts
 import { writeFile } from 'node:fs/promises';
 import { loadPipelineFile, PipelineFileError } from './pipeline/pipeline-file.js';
 import { registry } from './components.js';
