@@ -3,6 +3,7 @@
  * command or option is named on standard error with exit 2; a command that fails exits 1. Commands load
  * what they need only when they run, so `--help` and `--version` answer at once.
  */
+import './threadpool.js'; // first: sizes libuv's thread pool before it starts
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PACKAGE_VERSION } from './ops/package.js';
 import { stopWithParent } from './parent-watch.js';

@@ -197,6 +197,8 @@ export function sluiceReceiver(
         SLUICE_DICOM_HOST: '127.0.0.1',
         SLUICE_DICOM_PORT: String(dicomPort),
         SLUICE_AE_TITLE: 'SLUICE',
+        // As `npm start` runs it (the thread pool is sized before the engine's first file operation).
+        UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16',
         SLUICE_ADMIN_USER: 'admin',
         SLUICE_ADMIN_PASSWORD: 'admin',
         ...(pipelines ? { SLUICE_PIPELINES: pipelines } : {}),

@@ -262,6 +262,18 @@ async function prepareShards(root: string): Promise<void> {
  */
 class DirSyncer {
   private readonly state = new Map<string, { running?: Promise<void>; next?: Promise<void> }>();
+  /** One open descriptor per folder (256 at most): a folder fsync is then one call, not open + fsync + close. */
+  private readonly handles = new Map<string, Promise<FileHandle>>();
+
+  private async fsync(dir: string): Promise<void> {
+    let handle = this.handles.get(dir);
+    if (!handle) {
+      handle = open(dir, 'r');
+      this.handles.set(dir, handle);
+      handle.catch(() => this.handles.delete(dir));
+    }
+    await (await handle).sync();
+  }
 
   sync(dir: string): Promise<void> {
     let st = this.state.get(dir);
@@ -269,7 +281,7 @@ class DirSyncer {
     const s = st;
     if (s.next) return s.next;
     const start = () => {
-      s.running = fsyncDir(dir).finally(() => {
+      s.running = this.fsync(dir).finally(() => {
         s.running = undefined;
       });
       return s.running;
