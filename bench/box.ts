@@ -28,6 +28,7 @@ import {
   syncDisks,
 } from './lib/procs.js';
 import { storescp } from './lib/receivers.js';
+import { sluiceStartArgs } from './lib/engine.js';
 import {
   basicAuth,
   dicomEcho,
@@ -103,7 +104,7 @@ async function startEngine(name: string, root: string): Promise<Engine> {
     // An idle box looks for work this often; a send wakes the pushing side at once, not the polling one.
     SLUICE_BOX_POLL_INTERVAL_MS: '100',
   });
-  const proc = new Proc(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+  const proc = new Proc(process.execPath, sluiceStartArgs(), {
     env,
     cwd: REPO_ROOT,
     logFile: join(root, `${name}.log`),

@@ -16,6 +16,7 @@ import { openSqliteIndex } from '../src/storage/sqlite-index.js';
 import { fillIndex, uid } from './lib/synthetic-index.js';
 import { basicAuth, freePorts } from './lib/util.js';
 import { installCleanupHandlers, keepTempDirs, registerTempDir } from './lib/procs.js';
+import { sluiceStartArgs } from './lib/engine.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TARGET_P99_MS = 50;
@@ -138,7 +139,7 @@ async function main(): Promise<void> {
   );
 
   const [httpPort, dicomPort] = await freePorts(2);
-  const engine: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+  const engine: ChildProcess = spawn(process.execPath, sluiceStartArgs(), {
     cwd: REPO_ROOT,
     env: {
       ...process.env,

@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Proc } from './procs.js';
+import { SLUICE_COMMAND, sluiceStartArgs } from './engine.js';
 import { startOrthanc } from './orthanc.js';
 import {
   basicAuth,
@@ -160,8 +161,8 @@ async function sluiceIndexedCount(base: string, auth: string): Promise<number> {
 }
 
 /**
- * Sluice itself, as `node --import tsx src/cli.ts start` (one process, so its memory is what we sample;
- * the `tsx` binary would put a second node process in between).
+ * Sluice itself, as `npm start` runs it (the compiled engine, one process, so its memory is what we sample;
+ * npm would put a second process in between).
  */
 export const sluice = sluiceReceiver('sluice', 'Sluice');
 
@@ -204,7 +205,7 @@ export function sluiceReceiver(
         ...(pipelines ? { SLUICE_PIPELINES: pipelines } : {}),
         ...settings,
       });
-      const proc = new Proc(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+      const proc = new Proc(process.execPath, sluiceStartArgs(), {
         env,
         cwd: ctx.repoRoot,
         logFile: ctx.logFile,
@@ -232,7 +233,7 @@ export function sluiceReceiver(
         ae: 'SLUICE',
         port: dicomPort,
         proc,
-        note: 'node --import tsx src/cli.ts start',
+        note: SLUICE_COMMAND,
         http: { base, auth },
         counts: async () => ({
           'storage/*.dcm': await countFiles(join(dataDir, 'storage'), '.dcm'),
