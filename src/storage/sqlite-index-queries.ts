@@ -16,6 +16,7 @@ import {
   SERIES,
   STUDIES,
 } from './sqlite-index-tables.js';
+import { phrase, searchable, textMatch } from './sqlite-index-text.js';
 
 /** Values in one `in` list or one filter list; far more than a client needs, far fewer than SQLite allows. */
 const MAX_LIST_VALUES = 1000;
@@ -82,10 +83,10 @@ function fromClause(depth: number, needed: Set<number>): string {
 export class Selection {
   readonly where: string[] = [];
   readonly params: unknown[] = [];
+  /** Tables the conditions and the order read, beyond the level's own. */
   readonly needed = new Set<number>();
   constructor(readonly level: Level) {
     if (!Object.hasOwn(DEPTH, level)) throw new BadRequestError(`Unknown level ${String(level)}`);
-    if (level === 'flatseries') this.needed.add(0).add(1);
   }
 
   add(condition: string, ...params: unknown[]): this {
@@ -94,14 +95,38 @@ export class Selection {
     return this;
   }
 
-  /** Case-insensitive contains over the level's string columns. */
+  /**
+   * Case-insensitive contains over the level's string columns. Texts long enough for the trigram tables
+   * (sqlite-index-text.ts) are first looked up there; the LIKEs keep the result exact.
+   */
   filter(text: string | undefined): this {
     if (!text) return this;
+    if (searchable(text)) this.textCandidates(text);
+    if (this.level === 'flatseries') this.needed.add(0).add(1);
     const columns = filterColumns(this.level);
     const pattern = likePattern(text);
     return this.add(
       `(${columns.map((c) => `${c} LIKE ? ESCAPE '\\'`).join(' OR ')})`,
       ...columns.map(() => pattern),
+    );
+  }
+
+  /** Narrows the rows to those whose own (or, for flatseries, whose patient's or study's) text matches. */
+  private textCandidates(text: string): void {
+    const match = phrase(text);
+    if (this.level === 'images') return;
+    if (this.level !== 'flatseries') {
+      const spec = CHAIN[DEPTH[this.level]];
+      this.add(`${column(spec, 'id')} IN (${textMatch(spec)})`, match);
+      return;
+    }
+    // A series matches through its own text, its study's or its patient's.
+    this.add(
+      `"Series"."id" IN (${textMatch(SERIES)} UNION SELECT "id" FROM "Series" WHERE "studyId" IN (` +
+        `${textMatch(STUDIES)} UNION SELECT "id" FROM "Studies" WHERE "patientId" IN (${textMatch(PATIENTS)})))`,
+      match,
+      match,
+      match,
     );
   }
 
@@ -142,21 +167,29 @@ export class Selection {
     return this.add(`${ref.sql} ${op} ?`, p.propertyValue);
   }
 
-  /** The finished SQL; `count` < 0 means no limit. */
+  /**
+   * The finished SQL; `count` < 0 means no limit. The page's ids are chosen first, from the narrowest rows
+   * that can decide them, and only those rows are read whole (and, for flatseries, joined): a deep
+   * `startIndex` then skips ids, not joined rows.
+   */
   sql(order: { orderBy?: string; orderAscending?: boolean }, startIndex: number, count: number): string {
     const depth = DEPTH[this.level];
     const table = CHAIN[depth];
+    const id = column(table, 'id');
     const direction = order.orderAscending === false ? 'DESC' : 'ASC';
-    const orderBy = order.orderBy ? `${orderColumn(this.level, order.orderBy).sql} ${direction}, ` : '';
+    const ordered = order.orderBy ? orderColumn(this.level, order.orderBy) : undefined;
+    if (ordered) this.needed.add(ordered.depth);
+    const orderBy = `${ordered ? `${ordered.sql} ${direction}, ` : ''}${id} ${ordered ? 'ASC' : direction}`;
     // A join to a deeper level repeats the level's rows.
     const distinct = Math.max(...this.needed) > depth ? 'DISTINCT ' : '';
     const select = this.level === 'flatseries' ? FLAT_SELECT : `${quote(table.name)}.*`;
     const where = this.where.length ? ` WHERE ${this.where.join(' AND ')}` : '';
     this.params.push(count, startIndex);
-    return (
-      `SELECT ${distinct}${select} FROM ${fromClause(depth, this.needed)}${where}` +
-      ` ORDER BY ${orderBy}${column(table, 'id')} ${order.orderBy ? 'ASC' : direction} LIMIT ? OFFSET ?`
-    );
+    const page =
+      `SELECT ${distinct}${id} FROM ${fromClause(depth, this.needed)}${where}` +
+      ` ORDER BY ${orderBy} LIMIT ? OFFSET ?`;
+    const joined = new Set(this.level === 'flatseries' ? [0, 1] : []);
+    return `SELECT ${select} FROM ${fromClause(depth, joined)} WHERE ${id} IN (${page}) ORDER BY ${orderBy}`;
   }
 }
 

@@ -151,6 +151,9 @@ CREATE INDEX IF NOT EXISTS Studies_studyInstanceUID ON Studies (studyInstanceUID
 CREATE INDEX IF NOT EXISTS Studies_studyDate ON Studies (studyDate);
 CREATE INDEX IF NOT EXISTS Series_seriesInstanceUID ON Series (seriesInstanceUID);
 CREATE INDEX IF NOT EXISTS Series_modality ON Series (modality);
+-- Ids alone, in order: a deep page (startIndex 500,000) skips a narrow index, not the table's wide rows (10x).
+CREATE INDEX IF NOT EXISTS Images_id ON Images (id);
+CREATE INDEX IF NOT EXISTS Series_id ON Series (id);
 -- One row per series, keyed by the series id as in Slicebox.
 CREATE TABLE IF NOT EXISTS SeriesSources (
   id INTEGER PRIMARY KEY REFERENCES Series (id) ON DELETE CASCADE,

@@ -1,4 +1,8 @@
+import Database from 'better-sqlite3';
 import dcmjs from 'dcmjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteIndex } from './sqlite-index.js';
 import { BadRequestError } from '../errors.js';
@@ -620,5 +624,144 @@ describe('images of a patient or study', () => {
     expect(index.imagesOfStudy(s1.id)).toHaveLength(4);
     expect(index.imagesOfStudy(s1.id, { sourceRefs: [{ sourceType: 'scp', sourceId: 1 }] })).toHaveLength(3);
     expect(index.imagesOfStudy(9999)).toEqual([]);
+  });
+});
+
+describe('free-text filter through the trigram tables', () => {
+  /** Values with LIKE wildcards, quotes, backslashes, FTS syntax, non-ASCII case and a NUL. */
+  const WORDS = [
+    "O'Brien",
+    'Smith-Jones',
+    '100%_x',
+    'a\\b"c',
+    'NEAR(x y)',
+    'Émile',
+    'émile',
+    'zz\u0000zz',
+    'AND OR',
+  ];
+  const asciiLower = (s: string) => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  const contains = (values: string[], text: string) =>
+    values.some((v) => asciiLower(v).includes(asciiLower(text)));
+
+  beforeEach(() => {
+    WORDS.forEach((word, n) =>
+      index.upsert(
+        input(`1.8.${n}`, {
+          PatientName: `${word}^P${n}`,
+          PatientID: `PID${n}`,
+          StudyInstanceUID: `1.7.${n}`,
+          StudyDescription: `study ${WORDS[(n + 1) % WORDS.length]}`,
+          SeriesInstanceUID: `1.7.${n}.1`,
+          SeriesDescription: `series ${WORDS[(n + 2) % WORDS.length]}`,
+        }),
+      ),
+    );
+  });
+
+  it('finds exactly what a LIKE over every column finds, for hostile texts too', () => {
+    const texts = [
+      ...WORDS,
+      'BRIEN',
+      "o'b",
+      '%_x',
+      '\\b"',
+      'mile',
+      'ÉMI',
+      'NEAR(',
+      'z\u0000z',
+      'P1',
+      'ies sm',
+      'xyz',
+    ];
+    for (const text of texts) {
+      const patients = index.list('patients', { ...page, filter: text });
+      const expected = WORDS.map((w, n) => [`${w}^P${n}`, `PID${n}`, '19700101', 'M']).filter((values) =>
+        contains(values, text),
+      );
+      expect(names(patients).sort(), text).toEqual(expected.map((v) => v[0]).sort());
+      const flat = index.list('flatseries', { ...page, filter: text });
+      const flatExpected = WORDS.filter((w, n) =>
+        contains(
+          [
+            `${w}^P${n}`,
+            `PID${n}`,
+            `study ${WORDS[(n + 1) % WORDS.length]}`,
+            `series ${WORDS[(n + 2) % WORDS.length]}`,
+            `1.7.${n}`,
+            `1.7.${n}.1`,
+            ...Object.values(DEFAULTS).flat(),
+          ],
+          text,
+        ),
+      );
+      expect(flat.length, text).toBe(flatExpected.length);
+    }
+  });
+
+  it('follows updates and deletions', () => {
+    expect(names(index.list('patients', { ...page, filter: 'smith' }))).toEqual(['Smith-Jones^P1']);
+    index.upsert(input('1.8.1', { PatientName: 'Smith-Jones^P1', PatientID: 'PID1', PatientSex: 'O' }));
+    index.upsert(input('1.8.99', { PatientName: 'Doe^Q', StudyDescription: 'Smithfield' }));
+    expect(index.list('studies', { ...page, filter: 'smithf' }).map((s) => s.studyDescription.value)).toEqual(
+      ['Smithfield'],
+    );
+    const [doe] = index.list('patients', { ...page, filter: 'doe^q' });
+    index.deleteImages(index.imagesOfPatient(doe.id).map((i) => i.id));
+    expect(index.list('studies', { ...page, filter: 'smithf' })).toEqual([]);
+  });
+  it('is built from the rows of a database indexed before it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-index-text-'));
+    try {
+      const path = join(dir, 'index.sqlite');
+      const before = openSqliteIndex(path);
+      before.upsert(input('1.8.50', { PatientName: 'Older^Row', StudyDescription: 'kept before' }));
+      before.close();
+      const raw = new Database(path);
+      for (const table of ['Patients', 'Studies', 'Series']) {
+        for (const suffix of ['insert', 'delete', 'update'])
+          raw.exec(`DROP TRIGGER "${table}_text_${suffix}"`);
+        raw.exec(`DROP TABLE "${table}Text"`);
+      }
+      raw.close();
+      const after = openSqliteIndex(path);
+      expect(names(after.list('patients', { ...page, filter: 'older' }))).toEqual(['Older^Row']);
+      expect(after.list('flatseries', { ...page, filter: 'kept bef' })).toHaveLength(1);
+      after.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('deep pages', () => {
+  it('answers the same rows at any start index as one long page, in every order', () => {
+    for (let n = 0; n < 60; n++)
+      index.upsert(
+        input(`1.6.${n}`, {
+          PatientName: `P${(n * 7) % 13}^X`,
+          PatientID: `I${n % 20}`,
+          StudyInstanceUID: `1.5.${n % 30}`,
+          SeriesInstanceUID: `1.5.${n % 30}.${n % 2}`,
+          StudyDate: `2024${String(1 + (n % 12)).padStart(2, '0')}01`,
+        }),
+      );
+    for (const level of ['patients', 'studies', 'flatseries', 'images'] as const)
+      for (const orderBy of [
+        undefined,
+        level === 'images' ? 'instanceNumber' : level === 'patients' ? 'patientName' : 'studyDate',
+      ])
+        for (const orderAscending of [true, false]) {
+          const all = index.list(level as 'patients', {
+            startIndex: 0,
+            count: 1000,
+            orderBy,
+            orderAscending,
+          });
+          const paged = [0, 7, 14, 21, 28, 35, 42, 49, 56].flatMap((startIndex) =>
+            index.list(level as 'patients', { startIndex, count: 7, orderBy, orderAscending }),
+          );
+          expect(paged, `${level} ${orderBy} ${orderAscending}`).toEqual(all.slice(0, 63));
+        }
   });
 });

@@ -37,6 +37,7 @@ import {
 } from './sqlite-index-tables.js';
 import { indexWrites } from './sqlite-index-writes.js';
 import { indexFind } from './sqlite-index-find.js';
+import { migrateTextSearch } from './sqlite-index-text.js';
 
 const STATEMENT_CACHE_SIZE = 500;
 
@@ -48,6 +49,7 @@ export function openSqliteIndex(path: string): MetadataIndex {
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
   migrateQueryColumns(db);
+  migrateTextSearch(db);
   db.exec(SERIES_LABELS_SCHEMA);
   migrateSeriesLabels(db);
   const labels = seriesLabels(db);
