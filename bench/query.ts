@@ -3,7 +3,10 @@
  * 10,000 patients, 50,000 studies and 200,000 series, through the index adapter's own upsert), starts
  * Sluice on it, and measures Slicebox's metadata routes with 4 concurrent clients: p50 and p99 per route.
  *
- *   npm run bench:query -- [--count 1000000] [--requests 200] [--clients 4] [--keep]
+ * Then ingest over DICOM with that index in place against an empty one (`--ingest-count 0` skips it).
+ *
+ *   npm run bench:query -- [--count 1000000] [--requests 200] [--clients 4] [--ingest-count 300]
+ *                          [--ingest-rounds 3] [--keep]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp } from 'node:fs/promises';
@@ -14,8 +17,9 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { openSqliteIndex } from '../src/storage/sqlite-index.js';
 import { fillIndex, uid } from './lib/synthetic-index.js';
-import { basicAuth, freePorts } from './lib/util.js';
-import { installCleanupHandlers, keepTempDirs, registerTempDir } from './lib/procs.js';
+import { basicAuth, freePorts, median } from './lib/util.js';
+import { generate } from './lib/corpus.js';
+import { installCleanupHandlers, keepTempDirs, registerTempDir, run } from './lib/procs.js';
 import { sluiceStartArgs } from './lib/engine.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -26,6 +30,8 @@ const { values } = parseArgs({
     count: { type: 'string', default: '1000000' },
     requests: { type: 'string', default: '200' },
     clients: { type: 'string', default: '4' },
+    'ingest-count': { type: 'string', default: '300' },
+    'ingest-rounds': { type: 'string', default: '3' },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -138,28 +144,8 @@ async function main(): Promise<void> {
     `\rindexed ${count} instances (${shape.patients} patients, ${shape.studies} studies, ${shape.series} series) in ${((performance.now() - t) / 1000).toFixed(0)} s`,
   );
 
-  const [httpPort, dicomPort] = await freePorts(2);
-  const engine: ChildProcess = spawn(process.execPath, sluiceStartArgs(), {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      SLUICE_DATA_DIR: dataDir,
-      SLUICE_HTTP_PORT: String(httpPort),
-      SLUICE_DICOM_PORT: String(dicomPort),
-      SLUICE_ADMIN_PASSWORD: 'bench-secret',
-    },
-    stdio: 'ignore',
-  });
-  const base = `http://127.0.0.1:${httpPort}`;
-  const auth = basicAuth('admin', 'bench-secret');
-  for (;;) {
-    const ok = await fetch(`${base}/api/system/health`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const engine = await startEngine(dataDir);
+  const { base, auth } = engine;
   const requests = Number(values.requests);
   const clients = Number(values.clients);
   console.log(
@@ -205,10 +191,90 @@ async function main(): Promise<void> {
         `  ${p99 < TARGET_P99_MS ? 'MET' : 'NOT MET'}`,
       );
     }
+    console.log(`\nevery route p99 < ${TARGET_P99_MS} ms: ${met ? 'MET' : 'NOT MET'}`);
+    await compareIngest(engine, dataDir);
   } finally {
-    engine.kill('SIGTERM');
+    engine.child.kill('SIGTERM');
   }
-  console.log(`\nevery route p99 < ${TARGET_P99_MS} ms: ${met ? 'MET' : 'NOT MET'}`);
+}
+
+interface Engine {
+  child: ChildProcess;
+  base: string;
+  auth: string;
+  dicomPort: number;
+}
+
+/** `sluice start` on `dataDir`, answering once its health route does. */
+async function startEngine(dataDir: string): Promise<Engine> {
+  const [httpPort, dicomPort] = await freePorts(2);
+  const child: ChildProcess = spawn(process.execPath, sluiceStartArgs(), {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      SLUICE_DATA_DIR: dataDir,
+      SLUICE_HTTP_PORT: String(httpPort),
+      SLUICE_DICOM_PORT: String(dicomPort),
+      SLUICE_AE_TITLE: 'SLUICE',
+      SLUICE_ADMIN_PASSWORD: 'bench-secret',
+      UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16',
+    },
+    stdio: 'ignore',
+  });
+  const base = `http://127.0.0.1:${httpPort}`;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`sluice start exited with ${child.exitCode}`);
+    const ok = await fetch(`${base}/api/system/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, base, auth: basicAuth('admin', 'bench-secret'), dicomPort };
+}
+
+/**
+ * Ingest with the full index against ingest into an empty one: rounds alternate, each sending a fresh corpus
+ * (new UIDs) with storescu over one association to both engines.
+ */
+async function compareIngest(full: Engine, dataDir: string): Promise<void> {
+  const instances = Number(values['ingest-count']);
+  const rounds = Number(values['ingest-rounds']);
+  if (!instances || !rounds) return;
+  const emptyDir = registerTempDir(await mkdtemp(join(tmpdir(), 'sluice-query-empty-')));
+  const empty = await startEngine(emptyDir);
+  const rates: Record<'full' | 'empty', number[]> = { full: [], empty: [] };
+  try {
+    for (let round = 1; round <= rounds; round++) {
+      const corpus = await generate(join(dataDir, `corpus-${round}`), instances, 1);
+      for (const [name, engine] of [
+        ['empty', empty],
+        ['full', full],
+      ] as const) {
+        const started = performance.now();
+        const exit = await run(
+          'storescu',
+          ['-aet', 'BENCH', '-aec', 'SLUICE', '127.0.0.1', String(engine.dicomPort), '+r', '+sd', corpus.dir],
+          { env: { ...process.env, TCP_NODELAY: '1' } },
+        );
+        if (exit.code !== 0) throw new Error(`storescu to the ${name} index: ${exit.output.slice(-500)}`);
+        rates[name].push(instances / ((performance.now() - started) / 1000));
+      }
+      console.log(
+        `ingest round ${round}: empty index ${rates.empty.at(-1)!.toFixed(0)} inst/s, ${count} indexed ${rates.full.at(-1)!.toFixed(0)} inst/s`,
+      );
+    }
+  } finally {
+    empty.child.kill('SIGTERM');
+  }
+  const ratio = median(rates.full) / median(rates.empty);
+  console.log(
+    `\n## Ingest (storescu, 1 association, ${instances} new instances per round, median of ${rounds})\n\n` +
+      `empty index          ${median(rates.empty).toFixed(0)} inst/s\n` +
+      `${count} indexed      ${median(rates.full).toFixed(0)} inst/s\n` +
+      `ratio ${ratio.toFixed(2)}   target >= 0.8: ${ratio >= 0.8 ? 'MET' : 'NOT MET'}`,
+  );
 }
 
 main().then(
