@@ -357,6 +357,47 @@ describe('C-MOVE with movescu', () => {
     }
   });
 
+  it('names the C-MOVE in each C-STORE sub-operation: Move Originator AE title and message ID', async () => {
+    // storescp at debug level prints each C-STORE-RQ's command set as it arrives.
+    const watcher = await startStorescp(dir, { aeTitle: 'ORIGINSCP', args: ['-d'] });
+    try {
+      const scu = await engine.api('/api/scus', {
+        method: 'POST',
+        body: JSON.stringify({ name: 'origin', aeTitle: 'ORIGINSCP', host: '127.0.0.1', port: watcher.port }),
+      });
+      expect(scu.status).toBe(201);
+      const r = await dcmtk('movescu', [
+        '-v',
+        '-S',
+        '-aet',
+        'MOVER',
+        '-aec',
+        'SLUICE',
+        '-aem',
+        'ORIGINSCP',
+        '-k',
+        'QueryRetrieveLevel=STUDY',
+        '-k',
+        `StudyInstanceUID=${A2.uid}`,
+        '127.0.0.1',
+        port(),
+      ]);
+      const output = r.stdout + r.stderr;
+      expect(output).toMatch(/Received Final Move Response \(Success\)/);
+      const moveMessageId = /Sending Move Request \(MsgID (\d+)\)/.exec(output)?.[1];
+      expect(moveMessageId).toBeDefined();
+      const log = watcher.proc.output(64 * 1024);
+      const requests = log.split(/Message Type\s*: C-STORE RQ/).slice(1);
+      expect(requests, log).toHaveLength(A2.sops.length);
+      for (const request of requests) {
+        expect(request).toMatch(/Move Originator AE Title\s*: MOVER\s*\n/);
+        expect(request).toMatch(new RegExp(`Move Originator ID\\s*: ${moveMessageId}\\s*\\n`));
+      }
+    } finally {
+      await watcher.stop();
+    }
+  });
+
   it('answers 0xA801 for a destination that is not an SCU', async () => {
     expect((await movescu('NOBODY', A1.uid)).final).toMatch(/MoveDestinationUnknown/);
   });

@@ -142,12 +142,21 @@ export function encodeResponse(
   return withGroupLength(parts);
 }
 
+/** The C-MOVE a C-STORE is a sub-operation of (PS3.7 9.1.1.1): who asked, and its message. */
+export interface MoveOriginator {
+  /** Move Originator Application Entity Title (0000,1030): the C-MOVE requester's calling AE title. */
+  aeTitle: string;
+  /** Move Originator Message ID (0000,1031): the Message ID of its C-MOVE-RQ. */
+  messageId: number;
+}
+
 /** A request command set (C-STORE-RQ, C-ECHO-RQ). */
 export function encodeRequest(
   field: number,
   messageId: number,
   affectedSopClassUid: string,
   affectedSopInstanceUid?: string,
+  moveOriginator?: MoveOriginator,
 ): Buffer {
   const parts: Buffer[] = [commandSet.encodeText(0x00000002, 'UI', affectedSopClassUid)];
   parts.push(commandSet.encode(0x00000100, 'US', us(field)));
@@ -157,6 +166,10 @@ export function encodeRequest(
     commandSet.encode(0x00000800, 'US', us(field === CommandField.CStoreRq ? DATASET_PRESENT : NO_DATASET)),
   );
   if (affectedSopInstanceUid) parts.push(commandSet.encodeText(0x00001000, 'UI', affectedSopInstanceUid));
+  if (moveOriginator) {
+    parts.push(commandSet.encodeText(0x00001030, 'AE', moveOriginator.aeTitle));
+    parts.push(commandSet.encode(0x00001031, 'US', us(moveOriginator.messageId)));
+  }
   return withGroupLength(parts);
 }
 
