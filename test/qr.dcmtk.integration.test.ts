@@ -273,6 +273,69 @@ describe('C-FIND with findscu', () => {
     expect(images.matches.map((m) => m.get('0008,0016'))).toEqual(['=CTImageStorage', PRIVATE_SOP_CLASS]);
   });
 
+  it('matches sequence keys universally and answers them empty, and unknown keys zero-length', async () => {
+    const find = async (keys: string[]) => {
+      const r = await dcmtk('findscu', [
+        '-v',
+        '-S',
+        '-aec',
+        'SLUICE',
+        ...['QueryRetrieveLevel=STUDY', 'PatientID=QR-B', 'StudyInstanceUID', ...keys].flatMap((k) => [
+          '-k',
+          k,
+        ]),
+        '127.0.0.1',
+        port(),
+      ]);
+      const output = r.stdout + r.stderr;
+      const [, ...answers] = output.split(/Find Response: \d+ /);
+      return {
+        statuses: answers.map((a) => /^\((.*?)\)/.exec(a)?.[1]),
+        answer: answers[0] ?? output,
+        final: /Received Final Find Response \((.*?)\)/.exec(output)?.[1] ?? output,
+      };
+    };
+    const emptySequence = (tag: string) =>
+      new RegExp(`\\(${tag}\\) SQ \\(Sequence with explicit length #=0\\)`);
+
+    // Zero items, and one item of return keys: universal matching, each answered as a sequence of no items.
+    const universal = await find(['(0008,1110)', '(0008,1032)[0].(0008,0100)', '(0008,1032)[0].(0008,0104)']);
+    expect(universal.final).toBe('Success');
+    expect(universal.statuses).toEqual(['Pending']);
+    expect(universal.answer).toContain(B1.uid);
+    expect(universal.answer).toMatch(emptySequence('0008,1110'));
+    expect(universal.answer).toMatch(emptySequence('0008,1032'));
+
+    // A value in the item asks for sequence matching, which the index cannot do: matched universally,
+    // with 0xFF01 (optional keys not supported); an unknown key and a private one come back zero-length.
+    const unsupported = await find(['(0008,1032)[0].(0008,0100)=XYZ', '(0040,0275)', '(0011,1010)=ABC']);
+    expect(unsupported.final).toBe('Success');
+    expect(unsupported.statuses).toEqual(['Pending: WarningUnsupportedOptionalKeys']);
+    expect(unsupported.answer).toContain(B1.uid);
+    expect(unsupported.answer).toMatch(emptySequence('0008,1032'));
+    expect(unsupported.answer).toMatch(emptySequence('0040,0275'));
+    expect(unsupported.answer).toMatch(/\(0011,1010\) \w\w \(no value available\)/);
+
+    const images = await dcmtk('findscu', [
+      '-v',
+      '-S',
+      '-aec',
+      'SLUICE',
+      ...[
+        'QueryRetrieveLevel=IMAGE',
+        `StudyInstanceUID=${A2.uid}`,
+        'SOPInstanceUID',
+        '(0040,a730)[0].(0040,a040)',
+      ].flatMap((k) => ['-k', k]),
+      '127.0.0.1',
+      port(),
+    ]);
+    const output = images.stdout + images.stderr;
+    expect(output).toMatch(/Received Final Find Response \(Success\)/);
+    expect(output.match(new RegExp(emptySequence('0040,a730'), 'g'))).toHaveLength(A2.sops.length);
+    expect(output.match(/Find Response: \d+ \(Pending\)/g)).toHaveLength(A2.sops.length);
+  });
+
   it('refuses identifiers that do not fit the model (0xA900) and values it cannot match (0xC000)', async () => {
     expect((await findscu('-S', ['QueryRetrieveLevel=PATIENT', 'PatientID'])).final).toMatch(
       /DataSetDoesNotMatchSOPClass/,
