@@ -15,7 +15,8 @@ import { QrClient, requestCommand } from './helpers/qr-client.js';
 import { datasetOffset } from '../src/dicom/part10.js';
 import { parseHeader } from '../src/dicom/header.js';
 import { TransferSyntax } from '../src/dicom/transfer-syntax.js';
-import { CommandField } from '../src/dimse/commands.js';
+import { CommandField, parseStatus } from '../src/dimse/commands.js';
+import { Encoder } from '../src/dicom/encode.js';
 import { QrSopClass } from '../src/dimse/qr/sop-classes.js';
 
 let engine: TestEngine;
@@ -640,6 +641,75 @@ describe('C-CANCEL', () => {
       const final = await client.next();
       expect(final.command).toMatchObject({ commandField: CommandField.CGetRsp, status: 0xfe00 });
       expect([QrClient.commandValue(final, 0x1020), QrClient.commandValue(final, 0x1021)]).toEqual([3, 1]);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('broken commands', () => {
+  const STUDY = [{ tag: 0x00080052, vr: 'CS', text: 'STUDY' }];
+  const FIND = {
+    id: 1,
+    abstractSyntax: QrSopClass.StudyRootFind,
+    transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian],
+  };
+  /** Bytes after a well-formed command set: an element of the identifier, and one longer than what is left. */
+  const outsideGroup = new Encoder(false, true).encodeText(0x00080052, 'CS', 'STUDY');
+  const overrun = Buffer.from([0x00, 0x00, 0x00, 0x10, 0xe8, 0x03, 0x00, 0x00]);
+  const find = (messageId?: number, sopClassUid: string = QrSopClass.StudyRootFind) =>
+    requestCommand(CommandField.CFindRq, { sopClassUid, messageId });
+
+  it('answers a C-FIND whose command set is broken with a failure status, and the association goes on', async () => {
+    const client = await QrClient.open(engine.dicomPort, [FIND]);
+    try {
+      const answer = async (command: Buffer) => {
+        client.send(...QrClient.requestPdus(1, command, STUDY));
+        const response = await client.next();
+        expect(response.command.commandField).toBe(CommandField.CFindRsp);
+        return {
+          messageId: response.command.messageIdBeingRespondedTo,
+          ...parseStatus(response.commandBytes),
+        };
+      };
+      expect(await answer(find(11, ''))).toEqual({
+        messageId: 11,
+        status: 0xc000,
+        comment: 'AffectedSOPClassUID (0000,0002) missing',
+      });
+      expect(await answer(find(12, '1.2.840.10008.5.1.4.1.1.2'))).toMatchObject({
+        messageId: 12,
+        status: 0xa900,
+        comment: expect.stringMatching(/not negotiated on context 1/),
+      });
+      expect(await answer(Buffer.concat([find(13), outsideGroup]))).toEqual({
+        messageId: 13,
+        status: 0xc000,
+        comment: 'command set holds (0008,0052), outside group 0000',
+      });
+      expect(await answer(Buffer.concat([find(14), overrun]))).toEqual({
+        messageId: 14,
+        status: 0xc000,
+        comment: 'command element (0000,1000) overruns the command set',
+      });
+      // The same association still queries.
+      client.send(
+        ...QrClient.requestPdus(1, find(15), [...STUDY, { tag: 0x00100020, vr: 'LO', text: 'QR-B' }]),
+      );
+      const match = await client.next();
+      expect(match.command).toMatchObject({ status: 0xff00, messageIdBeingRespondedTo: 15 });
+      expect(QrClient.identifier(match).get(0x00100020)).toBe('QR-B');
+      expect((await client.next()).command).toMatchObject({ status: 0, messageIdBeingRespondedTo: 15 });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('aborts when the broken command set does not even give its Message ID', async () => {
+    const client = await QrClient.open(engine.dicomPort, [FIND]);
+    try {
+      client.send(...QrClient.requestPdus(1, Buffer.concat([find(undefined), outsideGroup]), STUDY));
+      await expect(client.next()).rejects.toThrow(/connection closed/);
     } finally {
       client.close();
     }

@@ -47,6 +47,24 @@ export interface Command {
   status?: number;
 }
 
+/**
+ * A command set that cannot be read whole (an element overruns it or lies outside group 0000, CommandField
+ * is missing): what was read before the fault comes along, so that a request whose Message ID was read can
+ * still be answered with a failure instead of an A-ABORT.
+ */
+export class UnreadableCommandError extends ProtocolError {
+  constructor(
+    message: string,
+    /** The elements read before the fault (-1 and '' for those not reached). */
+    readonly partial: Command,
+    /** Whether CommandDataSetType (0000,0800) was read, so that `partial.hasDataset` can be trusted. */
+    readonly datasetTypeRead: boolean,
+  ) {
+    super(message);
+    this.name = 'UnreadableCommandError';
+  }
+}
+
 export function parseCommand(buf: Buffer): Command {
   const cmd: Command = {
     commandField: -1,
@@ -59,17 +77,17 @@ export function parseCommand(buf: Buffer): Command {
     status: -1,
   };
   const walker = new DatasetWalker(buf, false, true);
+  let datasetTypeRead = false;
+  const unreadable = (message: string) => new UnreadableCommandError(message, cmd, datasetTypeRead);
   let offset = 0;
   while (offset + 8 <= buf.length) {
     const { tag, length: len } = walker.header(offset);
     const group = tag >>> 16;
     const element = tag & 0xffff;
     const start = offset + 8;
-    if (start + len > buf.length)
-      throw new ProtocolError(
-        `command element (${group.toString(16)},${element.toString(16)}) overruns the command`,
-      );
-    if (group !== 0x0000) throw new ProtocolError('command set holds an element outside group 0000');
+    const name = `(${group.toString(16).padStart(4, '0')},${element.toString(16).padStart(4, '0')})`;
+    if (start + len > buf.length) throw unreadable(`command element ${name} overruns the command set`);
+    if (group !== 0x0000) throw unreadable(`command set holds ${name}, outside group 0000`);
     const str = () => buf.toString('latin1', start, start + len).replace(/[\0 ]+$/, '');
     const us = () => (len >= 2 ? buf.readUInt16LE(start) : -1);
     switch (element) {
@@ -93,6 +111,7 @@ export function parseCommand(buf: Buffer): Command {
         break;
       case 0x0800:
         cmd.hasDataset = us() !== NO_DATASET;
+        datasetTypeRead = len >= 2;
         break;
       case 0x1000:
         cmd.affectedSopInstanceUid = str();
@@ -100,7 +119,7 @@ export function parseCommand(buf: Buffer): Command {
     }
     offset = start + len;
   }
-  if (cmd.commandField < 0) throw new ProtocolError('command set without CommandField');
+  if (cmd.commandField < 0) throw unreadable('command set without CommandField (0000,0100)');
   return cmd;
 }
 
