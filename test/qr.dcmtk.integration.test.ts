@@ -362,6 +362,8 @@ describe('Q/R on managed SCPs', () => {
       body: JSON.stringify({ name: 'managed', aeTitle: 'MANAGED', port: managedPort }),
     });
     expect(created.status).toBe(201);
+    // Created without the field: Q/R offered, as before the switch.
+    expect(await created.json()).toMatchObject({ aeTitle: 'MANAGED', queryRetrieve: true });
     const r = await dcmtk('findscu', [
       '-v',
       '-S',
@@ -713,6 +715,109 @@ describe('broken commands', () => {
     } finally {
       client.close();
     }
+  });
+});
+
+describe('Q/R switched off per SCP', () => {
+  const QR_CONTEXTS = [
+    QrSopClass.StudyRootFind,
+    QrSopClass.StudyRootMove,
+    QrSopClass.StudyRootGet,
+    QrSopClass.PatientRootFind,
+  ].map((abstractSyntax, i) => ({
+    id: 2 * i + 1,
+    abstractSyntax,
+    transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian],
+  }));
+  const VERIFICATION_CONTEXT = {
+    id: 11,
+    abstractSyntax: '1.2.840.10008.1.1',
+    transferSyntaxes: [TransferSyntax.ImplicitVRLittleEndian],
+  };
+
+  /** findscu's and our own requestor's view of an SCP that does not offer Q/R; C-ECHO and C-STORE still work. */
+  async function expectNoQueryRetrieve(scpPort: number, calledAe: string): Promise<void> {
+    const find = await dcmtk('findscu', [
+      '-v',
+      '-S',
+      '-aec',
+      calledAe,
+      '-k',
+      'QueryRetrieveLevel=STUDY',
+      '127.0.0.1',
+      String(scpPort),
+    ]);
+    expect(find.stdout + find.stderr).toMatch(/No Acceptable Presentation Contexts/i);
+    const client = await QrClient.open(scpPort, [...QR_CONTEXTS, VERIFICATION_CONTEXT]);
+    try {
+      // 3: abstract syntax not supported (PS3.8 9.3.3.2), as for any SOP class the SCP does not serve.
+      expect(QR_CONTEXTS.map((c) => client.results.get(c.id))).toEqual([3, 3, 3, 3]);
+      expect(client.results.get(VERIFICATION_CONTEXT.id)).toBe(0);
+    } finally {
+      client.close();
+    }
+    const file = join(dir, `no-qr-${scpPort}.dcm`);
+    await writeFile(file, makeInstance({ patientId: 'QR-OFF', rows: 8, columns: 8 }));
+    const store = await dcmtk('storescu', ['-aec', calledAe, '127.0.0.1', String(scpPort), file]);
+    expect(store.code, store.stderr).toBe(0);
+  }
+
+  it('a dicom_scp with query_retrieve: false rejects the Q/R contexts and keeps receiving', async () => {
+    const pipeline = join(dir, 'no-qr.yaml');
+    await writeFile(
+      pipeline,
+      [
+        'name: no-qr',
+        'sources:',
+        '  - type: dicom_scp',
+        '    query_retrieve: false',
+        'sinks:',
+        '  - type: storage',
+        '  - type: index',
+        '',
+      ].join('\n'),
+    );
+    const receiving = await startTestEngine({ pipelines: [pipeline] });
+    try {
+      await expectNoQueryRetrieve(receiving.dicomPort, 'SLUICE');
+    } finally {
+      await receiving.cleanup();
+    }
+  });
+
+  it('a managed SCP created with queryRetrieve: false does not offer Q/R, and says so', async () => {
+    const scpPort = await freePort();
+    const create = (body: Record<string, unknown>) =>
+      engine.api('/api/scps', { method: 'POST', body: JSON.stringify(body) });
+    const refused = await create({ name: 'bad', aeTitle: 'BAD', port: scpPort, queryRetrieve: 'no' });
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toMatch(/queryRetrieve must be true or false/);
+    // Slicebox's whole object, with Sluice's one extra field.
+    const created = await create({
+      id: -1,
+      name: 'store-only',
+      aeTitle: 'STOREONLY',
+      port: scpPort,
+      queryRetrieve: false,
+    });
+    expect(created.status).toBe(201);
+    const scp = (await created.json()) as { id: number };
+    expect(scp).toMatchObject({
+      name: 'store-only',
+      aeTitle: 'STOREONLY',
+      port: scpPort,
+      queryRetrieve: false,
+    });
+    const listed = (await (await engine.api('/api/scps')).json()) as Array<Record<string, unknown>>;
+    expect(listed.find((s) => s.id === scp.id)).toEqual({
+      id: scp.id,
+      name: 'store-only',
+      aeTitle: 'STOREONLY',
+      port: scpPort,
+      queryRetrieve: false,
+    });
+    await expectNoQueryRetrieve(scpPort, 'STOREONLY');
+    expect((await engine.api(`/api/scps/${scp.id}`, { method: 'DELETE' })).status).toBe(204);
   });
 });
 

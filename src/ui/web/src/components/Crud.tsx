@@ -3,6 +3,7 @@ import { useState, type ReactNode } from 'react';
 import {
   Alert,
   Button,
+  Checkbox,
   Group,
   NumberInput,
   Paper,
@@ -23,7 +24,8 @@ import { confirmThen, Empty, notifyDone, QueryState, useAction } from './common'
 export interface Field {
   name: string;
   label: string;
-  type?: 'text' | 'number' | 'password' | 'select';
+  /** A checkbox's value is 'true' or 'false'. */
+  type?: 'text' | 'number' | 'password' | 'select' | 'checkbox';
   options?: Array<{ value: string; label: string }>;
   placeholder?: string;
   description?: string;
@@ -84,6 +86,18 @@ export function CreateForm({
               w: f.width ?? 180,
               required: true,
             };
+            if (f.type === 'checkbox')
+              return (
+                <Checkbox
+                  key={f.name}
+                  label={f.label}
+                  description={f.description}
+                  size="xs"
+                  mb={6}
+                  checked={values[f.name] === 'true'}
+                  onChange={(e) => set(f.name, String(e.currentTarget.checked))}
+                />
+              );
             if (f.type === 'number')
               return (
                 <NumberInput
