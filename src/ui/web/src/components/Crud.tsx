@@ -77,8 +77,8 @@ export function CreateForm({
         </Text>
         <Group align="flex-end" gap="xs" wrap="wrap">
           {fields.map((f) => {
+            // The key goes on each element: React refuses a key spread in with the other props.
             const common = {
-              key: f.name,
               label: f.label,
               description: f.description,
               placeholder: f.placeholder,
@@ -101,6 +101,7 @@ export function CreateForm({
             if (f.type === 'number')
               return (
                 <NumberInput
+                  key={f.name}
                   {...common}
                   value={values[f.name]}
                   onChange={(v) => set(f.name, String(v))}
@@ -112,6 +113,7 @@ export function CreateForm({
             if (f.type === 'password')
               return (
                 <PasswordInput
+                  key={f.name}
                   {...common}
                   value={values[f.name]}
                   onChange={(e) => set(f.name, e.currentTarget.value)}
@@ -121,6 +123,7 @@ export function CreateForm({
             if (f.type === 'select')
               return (
                 <Select
+                  key={f.name}
                   {...common}
                   data={f.options ?? []}
                   value={values[f.name] || null}
@@ -130,6 +133,7 @@ export function CreateForm({
               );
             return (
               <TextInput
+                key={f.name}
                 {...common}
                 value={values[f.name]}
                 onChange={(e) => set(f.name, e.currentTarget.value)}
