@@ -147,12 +147,21 @@ describe('bodies that change or delete data are validated strictly', () => {
 });
 
 describe('odd query parameters', () => {
-  it('pages the quarantine and names the limit of paging numbers', async () => {
+  it('pages the quarantine and names the limit of paging numbers, and which one was passed', async () => {
     const page = await engine.api('/api/quarantine?startindex=0&count=1');
     expect(page.status).toBe(200);
     expect(Number(page.headers.get('x-total-count'))).toBeGreaterThanOrEqual(0);
     const huge = await engine.api('/api/metadata/patients?startindex=9223372036854775807');
     expect(huge.status).toBe(400);
-    expect(await huge.text()).toMatch(/startindex: at most 999999999999999/);
+    expect(await huge.text()).toMatch(/startindex: must be at most 999999999999999, got 9223372036854775807/);
+    const many = await engine.api('/api/metadata/patients?count=9223372036854775807');
+    expect(many.status).toBe(400);
+    expect(await many.text()).toMatch(/count: must be at most 10000, got 9223372036854775807/);
+    const negative = await engine.api('/api/metadata/patients?startindex=-1');
+    expect(negative.status).toBe(400);
+    expect(await negative.text()).toMatch(/startindex: expected a non-negative integer, got \\?"-1\\?"/);
+    expect((await engine.api('/api/metadata/patients?startindex=999999999999999&count=10000')).status).toBe(
+      200,
+    );
   });
 });

@@ -32,7 +32,14 @@ describe('managed SCPs', () => {
     const r = await engine.api('/api/scps', json({ id: -1, name: 'modality', aeTitle: ' CTSCP ', port }));
     expect(r.status).toBe(201);
     const scp = (await r.json()) as { id: number; name: string; aeTitle: string; port: number };
-    expect(scp).toEqual({ id: expect.any(Number), name: 'modality', aeTitle: 'CTSCP', port });
+    // Slicebox's ScpData, and Sluice's queryRetrieve (offered unless switched off).
+    expect(scp).toEqual({
+      id: expect.any(Number),
+      name: 'modality',
+      aeTitle: 'CTSCP',
+      port,
+      queryRetrieve: true,
+    });
     expect(await (await engine.api('/api/scps')).json()).toEqual([scp]);
 
     expect((await dcmtk('echoscu', ['-aec', 'CTSCP', '127.0.0.1', String(port)])).code).toBe(0);

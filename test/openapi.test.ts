@@ -79,6 +79,9 @@ describe('the OpenAPI document', () => {
     delete expected.$schema;
     expect(scus).toEqual(expected);
     expect(scus.additionalProperties).toBe(false); // strict bodies: unknown fields are a 400
+    const scps = doc.paths['/api/scps'].post.requestBody.content['application/json'].schema;
+    expect(scps.required).toEqual(['name', 'aeTitle', 'port']); // Slicebox's, plus optional fields of ours
+    expect(scps.properties.queryRetrieve).toMatchObject({ type: 'boolean', description: /C-FIND/ });
     const patients = doc.paths['/api/metadata/patients'].get.parameters.map((p: any) => p.name);
     expect(patients).toEqual(expect.arrayContaining(['startindex', 'count', 'orderby', 'filter', 'sources']));
     const ours = doc.paths['/api/forwarding/transactions'].get;

@@ -15,7 +15,8 @@ import { QrClient, requestCommand } from './helpers/qr-client.js';
 import { datasetOffset } from '../src/dicom/part10.js';
 import { parseHeader } from '../src/dicom/header.js';
 import { TransferSyntax } from '../src/dicom/transfer-syntax.js';
-import { CommandField } from '../src/dimse/commands.js';
+import { CommandField, parseStatus } from '../src/dimse/commands.js';
+import { Encoder } from '../src/dicom/encode.js';
 import { QrSopClass } from '../src/dimse/qr/sop-classes.js';
 
 let engine: TestEngine;
@@ -273,6 +274,69 @@ describe('C-FIND with findscu', () => {
     expect(images.matches.map((m) => m.get('0008,0016'))).toEqual(['=CTImageStorage', PRIVATE_SOP_CLASS]);
   });
 
+  it('matches sequence keys universally and answers them empty, and unknown keys zero-length', async () => {
+    const find = async (keys: string[]) => {
+      const r = await dcmtk('findscu', [
+        '-v',
+        '-S',
+        '-aec',
+        'SLUICE',
+        ...['QueryRetrieveLevel=STUDY', 'PatientID=QR-B', 'StudyInstanceUID', ...keys].flatMap((k) => [
+          '-k',
+          k,
+        ]),
+        '127.0.0.1',
+        port(),
+      ]);
+      const output = r.stdout + r.stderr;
+      const [, ...answers] = output.split(/Find Response: \d+ /);
+      return {
+        statuses: answers.map((a) => /^\((.*?)\)/.exec(a)?.[1]),
+        answer: answers[0] ?? output,
+        final: /Received Final Find Response \((.*?)\)/.exec(output)?.[1] ?? output,
+      };
+    };
+    const emptySequence = (tag: string) =>
+      new RegExp(`\\(${tag}\\) SQ \\(Sequence with explicit length #=0\\)`);
+
+    // Zero items, and one item of return keys: universal matching, each answered as a sequence of no items.
+    const universal = await find(['(0008,1110)', '(0008,1032)[0].(0008,0100)', '(0008,1032)[0].(0008,0104)']);
+    expect(universal.final).toBe('Success');
+    expect(universal.statuses).toEqual(['Pending']);
+    expect(universal.answer).toContain(B1.uid);
+    expect(universal.answer).toMatch(emptySequence('0008,1110'));
+    expect(universal.answer).toMatch(emptySequence('0008,1032'));
+
+    // A value in the item asks for sequence matching, which the index cannot do: matched universally,
+    // with 0xFF01 (optional keys not supported); an unknown key and a private one come back zero-length.
+    const unsupported = await find(['(0008,1032)[0].(0008,0100)=XYZ', '(0040,0275)', '(0011,1010)=ABC']);
+    expect(unsupported.final).toBe('Success');
+    expect(unsupported.statuses).toEqual(['Pending: WarningUnsupportedOptionalKeys']);
+    expect(unsupported.answer).toContain(B1.uid);
+    expect(unsupported.answer).toMatch(emptySequence('0008,1032'));
+    expect(unsupported.answer).toMatch(emptySequence('0040,0275'));
+    expect(unsupported.answer).toMatch(/\(0011,1010\) \w\w \(no value available\)/);
+
+    const images = await dcmtk('findscu', [
+      '-v',
+      '-S',
+      '-aec',
+      'SLUICE',
+      ...[
+        'QueryRetrieveLevel=IMAGE',
+        `StudyInstanceUID=${A2.uid}`,
+        'SOPInstanceUID',
+        '(0040,a730)[0].(0040,a040)',
+      ].flatMap((k) => ['-k', k]),
+      '127.0.0.1',
+      port(),
+    ]);
+    const output = images.stdout + images.stderr;
+    expect(output).toMatch(/Received Final Find Response \(Success\)/);
+    expect(output.match(new RegExp(emptySequence('0040,a730'), 'g'))).toHaveLength(A2.sops.length);
+    expect(output.match(/Find Response: \d+ \(Pending\)/g)).toHaveLength(A2.sops.length);
+  });
+
   it('refuses identifiers that do not fit the model (0xA900) and values it cannot match (0xC000)', async () => {
     expect((await findscu('-S', ['QueryRetrieveLevel=PATIENT', 'PatientID'])).final).toMatch(
       /DataSetDoesNotMatchSOPClass/,
@@ -298,6 +362,8 @@ describe('Q/R on managed SCPs', () => {
       body: JSON.stringify({ name: 'managed', aeTitle: 'MANAGED', port: managedPort }),
     });
     expect(created.status).toBe(201);
+    // Created without the field: Q/R offered, as before the switch.
+    expect(await created.json()).toMatchObject({ aeTitle: 'MANAGED', queryRetrieve: true });
     const r = await dcmtk('findscu', [
       '-v',
       '-S',
@@ -354,6 +420,47 @@ describe('C-MOVE with movescu', () => {
       const sop = parseHeader(got).sopInstanceUid;
       expect(A1.sops).toContain(sop);
       expect(datasetOf(got).equals(datasetOf(await storedFile(sop)))).toBe(true);
+    }
+  });
+
+  it('names the C-MOVE in each C-STORE sub-operation: Move Originator AE title and message ID', async () => {
+    // storescp at debug level prints each C-STORE-RQ's command set as it arrives.
+    const watcher = await startStorescp(dir, { aeTitle: 'ORIGINSCP', args: ['-d'] });
+    try {
+      const scu = await engine.api('/api/scus', {
+        method: 'POST',
+        body: JSON.stringify({ name: 'origin', aeTitle: 'ORIGINSCP', host: '127.0.0.1', port: watcher.port }),
+      });
+      expect(scu.status).toBe(201);
+      const r = await dcmtk('movescu', [
+        '-v',
+        '-S',
+        '-aet',
+        'MOVER',
+        '-aec',
+        'SLUICE',
+        '-aem',
+        'ORIGINSCP',
+        '-k',
+        'QueryRetrieveLevel=STUDY',
+        '-k',
+        `StudyInstanceUID=${A2.uid}`,
+        '127.0.0.1',
+        port(),
+      ]);
+      const output = r.stdout + r.stderr;
+      expect(output).toMatch(/Received Final Move Response \(Success\)/);
+      const moveMessageId = /Sending Move Request \(MsgID (\d+)\)/.exec(output)?.[1];
+      expect(moveMessageId).toBeDefined();
+      const log = watcher.proc.output(64 * 1024);
+      const requests = log.split(/Message Type\s*: C-STORE RQ/).slice(1);
+      expect(requests, log).toHaveLength(A2.sops.length);
+      for (const request of requests) {
+        expect(request).toMatch(/Move Originator AE Title\s*: MOVER\s*\n/);
+        expect(request).toMatch(new RegExp(`Move Originator ID\\s*: ${moveMessageId}\\s*\\n`));
+      }
+    } finally {
+      await watcher.stop();
     }
   });
 
@@ -539,6 +646,178 @@ describe('C-CANCEL', () => {
     } finally {
       client.close();
     }
+  });
+});
+
+describe('broken commands', () => {
+  const STUDY = [{ tag: 0x00080052, vr: 'CS', text: 'STUDY' }];
+  const FIND = {
+    id: 1,
+    abstractSyntax: QrSopClass.StudyRootFind,
+    transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian],
+  };
+  /** Bytes after a well-formed command set: an element of the identifier, and one longer than what is left. */
+  const outsideGroup = new Encoder(false, true).encodeText(0x00080052, 'CS', 'STUDY');
+  const overrun = Buffer.from([0x00, 0x00, 0x00, 0x10, 0xe8, 0x03, 0x00, 0x00]);
+  const find = (messageId?: number, sopClassUid: string = QrSopClass.StudyRootFind) =>
+    requestCommand(CommandField.CFindRq, { sopClassUid, messageId });
+
+  it('answers a C-FIND whose command set is broken with a failure status, and the association goes on', async () => {
+    const client = await QrClient.open(engine.dicomPort, [FIND]);
+    try {
+      const answer = async (command: Buffer) => {
+        client.send(...QrClient.requestPdus(1, command, STUDY));
+        const response = await client.next();
+        expect(response.command.commandField).toBe(CommandField.CFindRsp);
+        return {
+          messageId: response.command.messageIdBeingRespondedTo,
+          ...parseStatus(response.commandBytes),
+        };
+      };
+      expect(await answer(find(11, ''))).toEqual({
+        messageId: 11,
+        status: 0xc000,
+        comment: 'AffectedSOPClassUID (0000,0002) missing',
+      });
+      expect(await answer(find(12, '1.2.840.10008.5.1.4.1.1.2'))).toMatchObject({
+        messageId: 12,
+        status: 0xa900,
+        comment: expect.stringMatching(/not negotiated on context 1/),
+      });
+      expect(await answer(Buffer.concat([find(13), outsideGroup]))).toEqual({
+        messageId: 13,
+        status: 0xc000,
+        comment: 'command set holds (0008,0052), outside group 0000',
+      });
+      expect(await answer(Buffer.concat([find(14), overrun]))).toEqual({
+        messageId: 14,
+        status: 0xc000,
+        comment: 'command element (0000,1000) overruns the command set',
+      });
+      // The same association still queries.
+      client.send(
+        ...QrClient.requestPdus(1, find(15), [...STUDY, { tag: 0x00100020, vr: 'LO', text: 'QR-B' }]),
+      );
+      const match = await client.next();
+      expect(match.command).toMatchObject({ status: 0xff00, messageIdBeingRespondedTo: 15 });
+      expect(QrClient.identifier(match).get(0x00100020)).toBe('QR-B');
+      expect((await client.next()).command).toMatchObject({ status: 0, messageIdBeingRespondedTo: 15 });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('aborts when the broken command set does not even give its Message ID', async () => {
+    const client = await QrClient.open(engine.dicomPort, [FIND]);
+    try {
+      client.send(...QrClient.requestPdus(1, Buffer.concat([find(undefined), outsideGroup]), STUDY));
+      await expect(client.next()).rejects.toThrow(/connection closed/);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('Q/R switched off per SCP', () => {
+  const QR_CONTEXTS = [
+    QrSopClass.StudyRootFind,
+    QrSopClass.StudyRootMove,
+    QrSopClass.StudyRootGet,
+    QrSopClass.PatientRootFind,
+  ].map((abstractSyntax, i) => ({
+    id: 2 * i + 1,
+    abstractSyntax,
+    transferSyntaxes: [TransferSyntax.ExplicitVRLittleEndian],
+  }));
+  const VERIFICATION_CONTEXT = {
+    id: 11,
+    abstractSyntax: '1.2.840.10008.1.1',
+    transferSyntaxes: [TransferSyntax.ImplicitVRLittleEndian],
+  };
+
+  /** findscu's and our own requestor's view of an SCP that does not offer Q/R; C-ECHO and C-STORE still work. */
+  async function expectNoQueryRetrieve(scpPort: number, calledAe: string): Promise<void> {
+    const find = await dcmtk('findscu', [
+      '-v',
+      '-S',
+      '-aec',
+      calledAe,
+      '-k',
+      'QueryRetrieveLevel=STUDY',
+      '127.0.0.1',
+      String(scpPort),
+    ]);
+    expect(find.stdout + find.stderr).toMatch(/No Acceptable Presentation Contexts/i);
+    const client = await QrClient.open(scpPort, [...QR_CONTEXTS, VERIFICATION_CONTEXT]);
+    try {
+      // 3: abstract syntax not supported (PS3.8 9.3.3.2), as for any SOP class the SCP does not serve.
+      expect(QR_CONTEXTS.map((c) => client.results.get(c.id))).toEqual([3, 3, 3, 3]);
+      expect(client.results.get(VERIFICATION_CONTEXT.id)).toBe(0);
+    } finally {
+      client.close();
+    }
+    const file = join(dir, `no-qr-${scpPort}.dcm`);
+    await writeFile(file, makeInstance({ patientId: 'QR-OFF', rows: 8, columns: 8 }));
+    const store = await dcmtk('storescu', ['-aec', calledAe, '127.0.0.1', String(scpPort), file]);
+    expect(store.code, store.stderr).toBe(0);
+  }
+
+  it('a dicom_scp with query_retrieve: false rejects the Q/R contexts and keeps receiving', async () => {
+    const pipeline = join(dir, 'no-qr.yaml');
+    await writeFile(
+      pipeline,
+      [
+        'name: no-qr',
+        'sources:',
+        '  - type: dicom_scp',
+        '    query_retrieve: false',
+        'sinks:',
+        '  - type: storage',
+        '  - type: index',
+        '',
+      ].join('\n'),
+    );
+    const receiving = await startTestEngine({ pipelines: [pipeline] });
+    try {
+      await expectNoQueryRetrieve(receiving.dicomPort, 'SLUICE');
+    } finally {
+      await receiving.cleanup();
+    }
+  });
+
+  it('a managed SCP created with queryRetrieve: false does not offer Q/R, and says so', async () => {
+    const scpPort = await freePort();
+    const create = (body: Record<string, unknown>) =>
+      engine.api('/api/scps', { method: 'POST', body: JSON.stringify(body) });
+    const refused = await create({ name: 'bad', aeTitle: 'BAD', port: scpPort, queryRetrieve: 'no' });
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toMatch(/queryRetrieve must be true or false/);
+    // Slicebox's whole object, with Sluice's one extra field.
+    const created = await create({
+      id: -1,
+      name: 'store-only',
+      aeTitle: 'STOREONLY',
+      port: scpPort,
+      queryRetrieve: false,
+    });
+    expect(created.status).toBe(201);
+    const scp = (await created.json()) as { id: number };
+    expect(scp).toMatchObject({
+      name: 'store-only',
+      aeTitle: 'STOREONLY',
+      port: scpPort,
+      queryRetrieve: false,
+    });
+    const listed = (await (await engine.api('/api/scps')).json()) as Array<Record<string, unknown>>;
+    expect(listed.find((s) => s.id === scp.id)).toEqual({
+      id: scp.id,
+      name: 'store-only',
+      aeTitle: 'STOREONLY',
+      port: scpPort,
+      queryRetrieve: false,
+    });
+    await expectNoQueryRetrieve(scpPort, 'STOREONLY');
+    expect((await engine.api(`/api/scps/${scp.id}`, { method: 'DELETE' })).status).toBe(204);
   });
 });
 

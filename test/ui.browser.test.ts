@@ -187,10 +187,16 @@ describe.skipIf(!haveChromium && !process.env.CI)('web UI in a browser', () => {
     await scpForm.getByLabel(/^Name/).fill('ui-scp');
     await scpForm.getByLabel(/^AE title/).fill('UISCP');
     await scpForm.getByLabel(/^Port/).fill(String(scpPort));
+    // This one receives only: Query/Retrieve (on by default) is switched off.
+    await scpForm.getByLabel('Query/Retrieve').uncheck();
     await scpForm.getByRole('button', { name: 'Add' }).click();
     await page.getByRole('cell', { name: 'ui-scp', exact: true }).waitFor();
     const echo = await dcmtk('echoscu', ['-aec', 'UISCP', '127.0.0.1', String(scpPort)]);
     expect(echo.code, echo.stderr).toBe(0);
+    const created = ((await (await engine.api('/api/scps')).json()) as Array<Record<string, unknown>>).find(
+      (s) => s.name === 'ui-scp',
+    );
+    expect(created).toMatchObject({ aeTitle: 'UISCP', port: scpPort, queryRetrieve: false });
 
     await page.getByRole('link', { name: 'SCUs (send)' }).click();
     const scuForm = page.getByRole('form', { name: 'Add scu' });

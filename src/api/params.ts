@@ -4,19 +4,34 @@ import { BadRequestError, SluiceError } from '../errors.js';
 export const DEFAULT_COUNT = 20;
 export const MAX_COUNT = 10_000;
 
-const nonNegative = z
-  .string()
-  .regex(/^\d+$/, 'expected a non-negative integer')
-  .regex(/^\d{1,15}$/, 'at most 999999999999999')
-  .transform(Number);
+/** The largest start index: beyond it a number is no longer exact in JavaScript (nor useful as an offset). */
+export const MAX_START_INDEX = 999_999_999_999_999;
+
+/**
+ * A non-negative integer of at most `max`, with one message that says which rule it broke (a huge number
+ * is not "negative", and the limit named is the real one).
+ */
+const boundedInteger = (max: number) =>
+  z.string().transform((value, ctx) => {
+    if (!/^\d+$/.test(value)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a non-negative integer, got "${value.slice(0, 32)}"`,
+      });
+      return z.NEVER;
+    }
+    const n = Number(value);
+    if (value.length > 16 || n > max) {
+      ctx.addIssue({ code: 'custom', message: `must be at most ${max}, got ${value.slice(0, 32)}` });
+      return z.NEVER;
+    }
+    return n;
+  });
 
 /** Slicebox's paging query parameters. */
 export const pagingParams = z.object({
-  startindex: nonNegative.default(0).describe('Index of the first row'),
-  count: nonNegative
-    .refine((n) => n <= MAX_COUNT, `must be at most ${MAX_COUNT}`)
-    .default(DEFAULT_COUNT)
-    .describe('Rows to answer'),
+  startindex: boundedInteger(MAX_START_INDEX).default(0).describe('Index of the first row'),
+  count: boundedInteger(MAX_COUNT).default(DEFAULT_COUNT).describe('Rows to answer'),
 });
 
 /** Parses a route `:id` as a positive integer, or 400. */

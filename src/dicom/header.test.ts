@@ -124,6 +124,13 @@ describe('storage SOP classes', () => {
     expect(isStorageSopClass('1.2.840.10008.5.1.4.1.1.88.22')).toBe(true);
     expect(isStorageSopClass('1.3.12.2.1107.5.9.1')).toBe(true);
     expect(isStorageSopClass('1.2.840.10008.1.1')).toBe(false);
+    // Query and retrieve classes, which share the storage arc.
+    expect(isStorageSopClass('1.2.840.10008.5.1.4.1.2.2.1')).toBe(false);
+    expect(isStorageSopClass('1.2.840.10008.5.1.4.1.2.4.3')).toBe(false);
+    expect(isStorageSopClass('1.2.840.10008.5.1.4.31')).toBe(false);
+    expect(isStorageSopClass('1.2.840.10008.5.1.4.38.2')).toBe(false);
+    expect(isStorageSopClass('1.2.840.10008.5.1.4.38.1')).toBe(true); // Hanging Protocol Storage
+    expect(isStorageSopClass('1.2.840.10008.5.1.4.1.1.2')).toBe(true);
     expect(isStorageSopClass('')).toBe(false);
   });
 });

@@ -39,9 +39,17 @@ export interface DicomHeader {
  */
 export function isStorageSopClass(uid: string): boolean {
   if (!isValidUid(uid)) return false;
-  if (uid.startsWith('1.2.840.10008.')) return uid.startsWith('1.2.840.10008.5.1.4.');
+  if (uid.startsWith('1.2.840.10008.'))
+    return uid.startsWith('1.2.840.10008.5.1.4.') && !QUERY_RETRIEVE_FAMILY.test(uid);
   return true;
 }
+
+/**
+ * The query and retrieve SOP classes among 1.2.840.10008.5.1.4 (PS3.4 C, K, U, V, X and others): Query/Retrieve
+ * (…4.1.2.*), Modality Worklist (…4.31), and FIND/MOVE/GET of hanging protocols, color palettes and implant
+ * templates. They are no storage: an SCP that does not serve them must refuse their contexts.
+ */
+const QUERY_RETRIEVE_FAMILY = /^1\.2\.840\.10008\.5\.1\.4\.(1\.2\.|31$|(38|39|43|44|45)\.[234]$)/;
 
 export function isValidUid(uid: string): boolean {
   return uid.length > 0 && uid.length <= 64 && /^(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/.test(uid);

@@ -47,6 +47,24 @@ export interface Command {
   status?: number;
 }
 
+/**
+ * A command set that cannot be read whole (an element overruns it or lies outside group 0000, CommandField
+ * is missing): what was read before the fault comes along, so that a request whose Message ID was read can
+ * still be answered with a failure instead of an A-ABORT.
+ */
+export class UnreadableCommandError extends ProtocolError {
+  constructor(
+    message: string,
+    /** The elements read before the fault (-1 and '' for those not reached). */
+    readonly partial: Command,
+    /** Whether CommandDataSetType (0000,0800) was read, so that `partial.hasDataset` can be trusted. */
+    readonly datasetTypeRead: boolean,
+  ) {
+    super(message);
+    this.name = 'UnreadableCommandError';
+  }
+}
+
 export function parseCommand(buf: Buffer): Command {
   const cmd: Command = {
     commandField: -1,
@@ -59,17 +77,17 @@ export function parseCommand(buf: Buffer): Command {
     status: -1,
   };
   const walker = new DatasetWalker(buf, false, true);
+  let datasetTypeRead = false;
+  const unreadable = (message: string) => new UnreadableCommandError(message, cmd, datasetTypeRead);
   let offset = 0;
   while (offset + 8 <= buf.length) {
     const { tag, length: len } = walker.header(offset);
     const group = tag >>> 16;
     const element = tag & 0xffff;
     const start = offset + 8;
-    if (start + len > buf.length)
-      throw new ProtocolError(
-        `command element (${group.toString(16)},${element.toString(16)}) overruns the command`,
-      );
-    if (group !== 0x0000) throw new ProtocolError('command set holds an element outside group 0000');
+    const name = `(${group.toString(16).padStart(4, '0')},${element.toString(16).padStart(4, '0')})`;
+    if (start + len > buf.length) throw unreadable(`command element ${name} overruns the command set`);
+    if (group !== 0x0000) throw unreadable(`command set holds ${name}, outside group 0000`);
     const str = () => buf.toString('latin1', start, start + len).replace(/[\0 ]+$/, '');
     const us = () => (len >= 2 ? buf.readUInt16LE(start) : -1);
     switch (element) {
@@ -93,6 +111,7 @@ export function parseCommand(buf: Buffer): Command {
         break;
       case 0x0800:
         cmd.hasDataset = us() !== NO_DATASET;
+        datasetTypeRead = len >= 2;
         break;
       case 0x1000:
         cmd.affectedSopInstanceUid = str();
@@ -100,7 +119,7 @@ export function parseCommand(buf: Buffer): Command {
     }
     offset = start + len;
   }
-  if (cmd.commandField < 0) throw new ProtocolError('command set without CommandField');
+  if (cmd.commandField < 0) throw unreadable('command set without CommandField (0000,0100)');
   return cmd;
 }
 
@@ -142,12 +161,21 @@ export function encodeResponse(
   return withGroupLength(parts);
 }
 
+/** The C-MOVE a C-STORE is a sub-operation of (PS3.7 9.1.1.1): who asked, and its message. */
+export interface MoveOriginator {
+  /** Move Originator Application Entity Title (0000,1030): the C-MOVE requester's calling AE title. */
+  aeTitle: string;
+  /** Move Originator Message ID (0000,1031): the Message ID of its C-MOVE-RQ. */
+  messageId: number;
+}
+
 /** A request command set (C-STORE-RQ, C-ECHO-RQ). */
 export function encodeRequest(
   field: number,
   messageId: number,
   affectedSopClassUid: string,
   affectedSopInstanceUid?: string,
+  moveOriginator?: MoveOriginator,
 ): Buffer {
   const parts: Buffer[] = [commandSet.encodeText(0x00000002, 'UI', affectedSopClassUid)];
   parts.push(commandSet.encode(0x00000100, 'US', us(field)));
@@ -157,6 +185,10 @@ export function encodeRequest(
     commandSet.encode(0x00000800, 'US', us(field === CommandField.CStoreRq ? DATASET_PRESENT : NO_DATASET)),
   );
   if (affectedSopInstanceUid) parts.push(commandSet.encodeText(0x00001000, 'UI', affectedSopInstanceUid));
+  if (moveOriginator) {
+    parts.push(commandSet.encodeText(0x00001030, 'AE', moveOriginator.aeTitle));
+    parts.push(commandSet.encode(0x00001031, 'US', us(moveOriginator.messageId)));
+  }
   return withGroupLength(parts);
 }
 

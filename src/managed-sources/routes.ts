@@ -19,6 +19,12 @@ export const scpInput = z.strictObject({
   name: z.string({ error: 'name must be a string' }),
   aeTitle: z.string({ error: 'aeTitle must be a string' }),
   port: z.number({ error: 'port must be a number' }),
+  queryRetrieve: z
+    .boolean({ error: 'queryRetrieve must be true or false' })
+    .optional()
+    .describe(
+      'Sluice only: offer C-FIND, C-MOVE and C-GET on this SCP (default true; managed_sources query_retrieve: false turns it off for all)',
+    ),
 });
 export const watchInput = z.strictObject({
   id: z.number().optional(),

@@ -154,7 +154,12 @@ export class ManagedSourceService {
     return this.store.listScps(startIndex, count);
   }
 
-  createScp(input: { name: string; aeTitle: string; port: number }): Promise<ScpData> {
+  createScp(input: {
+    name: string;
+    aeTitle: string;
+    port: number;
+    queryRetrieve?: boolean;
+  }): Promise<ScpData> {
     const name = input.name.trim();
     const aeTitle = input.aeTitle.trim();
     if (!name) throw new BadRequestError('SCP name must not be empty');
@@ -172,7 +177,7 @@ export class ManagedSourceService {
         throw new BadRequestError(`port ${port} is in use by an SCP declared in a pipeline file`);
       if (!(await portIsFree(this.options.dicomHost, port)))
         throw new BadRequestError(`port ${port} is in use on ${this.options.dicomHost}`);
-      const scp = this.store.insertScp({ name, aeTitle, port });
+      const scp = this.store.insertScp({ name, aeTitle, port, queryRetrieve: input.queryRetrieve ?? true });
       try {
         await this.follower?.openScp(scp);
       } catch (err) {

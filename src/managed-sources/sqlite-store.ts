@@ -12,7 +12,8 @@ CREATE TABLE IF NOT EXISTS Scps (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   name TEXT NOT NULL,
   aeTitle TEXT NOT NULL,
-  port INTEGER NOT NULL UNIQUE
+  port INTEGER NOT NULL UNIQUE,
+  queryRetrieve INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS WatchedDirectories (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -42,6 +43,19 @@ INSERT INTO sqlite_sequence (name, seq) SELECT 'WatchedDirectories', ${STATIC_SO
   WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'WatchedDirectories');
 `;
 
+/** SCPs made before Q/R could be switched per SCP offer it, as they did. */
+function addQueryRetrieveColumn(db: Database.Database): void {
+  const columns = db.prepare<[], { name: string }>('PRAGMA table_info(Scps)').all();
+  if (!columns.length || columns.some((c) => c.name === 'queryRetrieve')) return;
+  db.exec('ALTER TABLE Scps ADD COLUMN queryRetrieve INTEGER NOT NULL DEFAULT 1');
+}
+
+interface ScpRow extends Omit<ScpData, 'queryRetrieve'> {
+  queryRetrieve: number;
+}
+const scpData = (row: ScpRow): ScpData => ({ ...row, queryRetrieve: row.queryRetrieve !== 0 });
+const SCP = 'SELECT id, name, aeTitle, port, queryRetrieve FROM Scps';
+
 const SESSION = `SELECT id, name, userId, user, filesImported, filesAdded, filesRejected, created, lastUpdated
   FROM ImportSessions`;
 
@@ -53,12 +67,10 @@ const COUNT_SQL: Record<ImportCounter, string> = {
 
 function managedSourceStore(db: Database.Database): ManagedSourceStore {
   const q = {
-    listScps: db.prepare<[number, number], ScpData>(
-      'SELECT id, name, aeTitle, port FROM Scps ORDER BY id LIMIT ? OFFSET ?',
-    ),
-    scp: db.prepare<[number], ScpData>('SELECT id, name, aeTitle, port FROM Scps WHERE id = ?'),
-    insertScp: db.prepare<[string, string, number]>(
-      'INSERT INTO Scps (name, aeTitle, port) VALUES (?, ?, ?)',
+    listScps: db.prepare<[number, number], ScpRow>(`${SCP} ORDER BY id LIMIT ? OFFSET ?`),
+    scp: db.prepare<[number], ScpRow>(`${SCP} WHERE id = ?`),
+    insertScp: db.prepare<[string, string, number, number]>(
+      'INSERT INTO Scps (name, aeTitle, port, queryRetrieve) VALUES (?, ?, ?, ?)',
     ),
     deleteScp: db.prepare<[number]>('DELETE FROM Scps WHERE id = ?'),
     listDirs: db.prepare<[number, number], WatchedDirectory>(
@@ -95,11 +107,14 @@ function managedSourceStore(db: Database.Database): ManagedSourceStore {
     },
   );
   return {
-    listScps: (startIndex, count) => q.listScps.all(count, startIndex),
-    scp: (id) => q.scp.get(id),
+    listScps: (startIndex, count) => q.listScps.all(count, startIndex).map(scpData),
+    scp: (id) => {
+      const row = q.scp.get(id);
+      return row && scpData(row);
+    },
     insertScp: (scp) => ({
       ...scp,
-      id: Number(q.insertScp.run(scp.name, scp.aeTitle, scp.port).lastInsertRowid),
+      id: Number(q.insertScp.run(scp.name, scp.aeTitle, scp.port, scp.queryRetrieve ? 1 : 0).lastInsertRowid),
     }),
     deleteScp: (id) => q.deleteScp.run(id).changes > 0,
     listWatchedDirectories: (startIndex, count) => q.listDirs.all(count, startIndex),
@@ -128,4 +143,8 @@ function managedSourceStore(db: Database.Database): ManagedSourceStore {
   };
 }
 
-export const managedSources: StatePart<ManagedSourceStore> = { schema: SCHEMA, create: managedSourceStore };
+export const managedSources: StatePart<ManagedSourceStore> = {
+  schema: SCHEMA,
+  migrate: addQueryRetrieveColumn,
+  create: managedSourceStore,
+};

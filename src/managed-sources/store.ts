@@ -9,6 +9,8 @@ export interface ScpData {
   name: string;
   aeTitle: string;
   port: number;
+  /** Sluice's addition: the SCP offers C-FIND, C-MOVE and C-GET (when `managed_sources` lets SCPs). */
+  queryRetrieve: boolean;
 }
 
 /** Slicebox's `WatchedDirectory`; `path` is absolute. */

@@ -84,7 +84,9 @@ const config = z.strictObject({
   query_retrieve: z
     .boolean()
     .default(true)
-    .describe('Offer C-FIND, C-MOVE and C-GET (Patient and Study Root) over the index and stored files'),
+    .describe(
+      'Offer C-FIND, C-MOVE and C-GET (Patient and Study Root) over the index and stored files; false: their presentation contexts are rejected',
+    ),
   query_retrieve_ae_titles: z
     .array(aeTitle.or(z.literal('*')))
     .max(1000)

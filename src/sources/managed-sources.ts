@@ -42,7 +42,7 @@ const config = z.strictObject({
     .boolean()
     .default(true)
     .describe(
-      'Managed SCPs offer C-FIND, C-MOVE and C-GET (callers allowed as for dicom_scp without a list)',
+      'Managed SCPs offer C-FIND, C-MOVE and C-GET, each unless created with queryRetrieve: false (callers allowed as for dicom_scp without a list); false: none does',
     ),
   stable_ms: z
     .number()
@@ -95,7 +95,7 @@ export const managedSources = defineSource({
               association_timeout_ms: cfg.association_timeout_ms,
               association_request_timeout_ms: 10_000,
               max_held_bytes: 128 * 1024 * 1024,
-              query_retrieve: cfg.query_retrieve,
+              query_retrieve: cfg.query_retrieve && scp.queryRetrieve,
             },
             ctx,
             emit,

@@ -101,6 +101,35 @@ describe('login failures', () => {
   });
 });
 
+describe('managed SCPs', () => {
+  it('keep whether they offer Q/R; those of a schema before it (3) offer it, as they did', () => {
+    expect(store.insertScp({ name: 'quiet', aeTitle: 'QUIET', port: 11200, queryRetrieve: false })).toEqual({
+      id: 101,
+      name: 'quiet',
+      aeTitle: 'QUIET',
+      port: 11200,
+      queryRetrieve: false,
+    });
+    store.close();
+    const db = new Database(path);
+    db.exec('ALTER TABLE Scps DROP COLUMN queryRetrieve');
+    db.prepare("INSERT INTO Scps (name, aeTitle, port) VALUES ('old', 'OLD', 11201)").run();
+    db.pragma('user_version = 3');
+    db.close();
+    store = openSqliteState(path);
+    expect(store.listScps(0, 10).map((s) => [s.name, s.queryRetrieve])).toEqual([
+      ['quiet', true],
+      ['old', true],
+    ]);
+    expect(store.insertScp({ name: 'new', aeTitle: 'NEW', port: 11202, queryRetrieve: false })).toMatchObject(
+      {
+        queryRetrieve: false,
+      },
+    );
+    expect(store.scp(103)?.queryRetrieve).toBe(false);
+  });
+});
+
 it('refuses a file written by a newer schema', () => {
   store.close();
   const db = new Database(path);

@@ -21,9 +21,9 @@ import { boxes } from '../boxes/sqlite-store.js';
 /**
  * Bumped with each change to the schema; migrations key on `PRAGMA user_version`. 2: forwarding
  * transactions handed to a box (DELIVERING, `boxTransactionId`). 3: anonymization keys keep the options
- * they were made with (`profile`).
+ * they were made with (`profile`). 4: managed SCPs say whether they offer Q/R (`Scps.queryRetrieve`).
  */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 /** Every part of the state store: a new capability adds its part here. */
 const PARTS: Record<string, StatePart<object>> = {

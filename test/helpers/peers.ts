@@ -23,18 +23,19 @@ export interface RunningStorescp {
 }
 
 /**
- * Starts `storescp` (AE STORESCP, unique file names so that a second copy of an instance is a second file)
+ * Starts `storescp` (AE STORESCP unless told, unique file names so that a second copy of an instance is a second file)
  * on `port` (a free one by default) and waits until it answers C-ECHO.
  */
 export async function startStorescp(
   dir: string,
-  opts: { port?: number; args?: string[] } = {},
+  opts: { port?: number; args?: string[]; aeTitle?: string } = {},
 ): Promise<RunningStorescp> {
   const port = opts.port ?? (await freePort());
+  const aeTitle = opts.aeTitle ?? 'STORESCP';
   const out = await mkdtemp(join(dir, 'storescp-'));
   const proc = new Proc(
     'storescp',
-    [...(opts.args ?? []), '+uf', '-od', out, '-aet', 'STORESCP', String(port)],
+    [...(opts.args ?? []), '+uf', '-od', out, '-aet', aeTitle, String(port)],
     {
       env: { ...process.env, TCP_NODELAY: '1' },
       group: true,
@@ -42,7 +43,7 @@ export async function startStorescp(
   );
   for (let i = 0; ; i++) {
     try {
-      await echoScp({ host: '127.0.0.1', port, calledAe: 'STORESCP', callingAe: 'TEST', timeoutMs: 2000 });
+      await echoScp({ host: '127.0.0.1', port, calledAe: aeTitle, callingAe: 'TEST', timeoutMs: 2000 });
       break;
     } catch (err) {
       // A storescp started with --refuse is up when it refuses us.
@@ -57,7 +58,7 @@ export async function startStorescp(
     }
   }
   return {
-    aeTitle: 'STORESCP',
+    aeTitle,
     port,
     out,
     proc,

@@ -58,6 +58,8 @@ export class QrClient {
   private pendingCommand: { contextId: number; command: Command; bytes: Buffer } | undefined;
   private pdus: Array<{ type: number; body: Buffer }> = [];
   accepted = new Map<number, string>();
+  /** Each proposed context's result in the A-ASSOCIATE-AC (0 acceptance, 3 abstract syntax not supported…). */
+  results = new Map<number, number>();
   closed = false;
 
   private constructor(private readonly socket: Socket) {
@@ -95,8 +97,10 @@ export class QrClient {
     );
     const pdu = await client.nextPdu();
     if (pdu.type !== PduType.AssociateAc) throw new Error(`association refused (PDU ${pdu.type})`);
-    for (const r of parseAssociateAc(pdu.body).results)
+    for (const r of parseAssociateAc(pdu.body).results) {
+      client.results.set(r.id, r.result);
       if (r.result === 0) client.accepted.set(r.id, r.transferSyntax);
+    }
     return client;
   }
 

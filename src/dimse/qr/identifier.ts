@@ -5,7 +5,7 @@
  */
 import { Encoder } from '../../dicom/encode.js';
 import { dictionaryVr } from '../../dicom/vr.js';
-import { DatasetWalker } from '../../dicom/walker.js';
+import { DatasetWalker, type RawElement } from '../../dicom/walker.js';
 import { syntaxOf, TransferSyntax } from '../../dicom/transfer-syntax.js';
 
 export const SPECIFIC_CHARACTER_SET = 0x00080005;
@@ -27,6 +27,11 @@ export interface IdentifierElement {
   /** The value as text (numbers of binary VRs written out, values joined by `\`); '' for sequences. */
   text: string;
   isSequence: boolean;
+  /**
+   * A sequence whose items hold a key with a value (sequence matching, C.2.2.2.6); false for one of no
+   * items or of empty ones (universal matching), and for elements that are no sequence.
+   */
+  itemKeys: boolean;
 }
 
 export interface Identifier {
@@ -69,7 +74,11 @@ export const encodingOf = (specificCharacterSet: string): BufferEncoding =>
 /** Reads an identifier; throws InvalidDicomError when its bytes do not walk. */
 export function parseIdentifier(bytes: Buffer, transferSyntaxUid: string): Identifier {
   const { explicit, littleEndian } = syntaxOf(transferSyntaxUid);
-  const walker = new DatasetWalker(bytes, explicit, littleEndian, { requireVr: explicit });
+  // A sequence key sent as UN (a private or newer attribute) is walked as the sequence it is.
+  const walker = new DatasetWalker(bytes, explicit, littleEndian, {
+    requireVr: explicit,
+    unknownSequences: true,
+  });
   const raw = walker.elements(0, bytes.length, 0).elements;
   const charset = raw.find((e) => e.tag === SPECIFIC_CHARACTER_SET);
   const encoding = charset
@@ -78,7 +87,8 @@ export function parseIdentifier(bytes: Buffer, transferSyntaxUid: string): Ident
   const elements = raw.map((e): IdentifierElement => {
     const vr = explicit ? bytes.toString('latin1', e.start + 4, e.start + 6) : (dictionaryVr(e.tag) ?? 'UN');
     const value = bytes.subarray(e.start + e.headerLength, e.end);
-    if (e.items || vr === 'SQ') return { tag: e.tag, vr: 'SQ', text: '', isSequence: true };
+    if (e.items || vr === 'SQ')
+      return { tag: e.tag, vr: 'SQ', text: '', isSequence: true, itemKeys: holdsValue(bytes, e) };
     const binary = BINARY[vr];
     let text = '';
     if (binary) {
@@ -93,9 +103,20 @@ export function parseIdentifier(bytes: Buffer, transferSyntaxUid: string): Ident
         .replace(/[\0 ]+$/, '');
       if (vr !== 'LT' && vr !== 'ST' && vr !== 'UT') text = text.replace(/^ +/, '');
     }
-    return { tag: e.tag, vr, text, isSequence: false };
+    return { tag: e.tag, vr, text, isSequence: false, itemKeys: false };
   });
   return { elements, encoding };
+}
+
+/** Whether a sequence's items hold, at any depth, an element with a value other than a lone `*`. */
+function holdsValue(bytes: Buffer, sequence: RawElement): boolean {
+  return (sequence.items ?? []).some((item) =>
+    item.elements.some((e) => {
+      if (e.items) return holdsValue(bytes, e);
+      const value = bytes.toString('latin1', e.start + e.headerLength, e.end).replace(/[\0 ]+/g, '');
+      return value !== '' && value !== '*';
+    }),
+  );
 }
 
 /** One element of a response identifier: text (binary VRs from their numbers), or an empty sequence. */

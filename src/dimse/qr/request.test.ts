@@ -98,3 +98,60 @@ describe('Q/R requests against the information model', () => {
     });
   });
 });
+
+describe('sequence keys (C.2.2.2.6)', () => {
+  const explicit = new Encoder(true, true);
+  const tag = (t: number) => {
+    const b = Buffer.alloc(8);
+    b.writeUInt16LE(t >>> 16, 0);
+    b.writeUInt16LE(t & 0xffff, 2);
+    b.writeUInt32LE(0xffffffff, 4);
+    return b;
+  };
+  /** A sequence of undefined length as `vr` says (SQ, UN, or '' in implicit VR), its items of undefined length. */
+  const sequence = (t: number, vr: 'SQ' | 'UN' | '', items: Buffer[]) => {
+    const head = vr
+      ? Buffer.concat([tag(t).subarray(0, 4), Buffer.from(`${vr}\0\0`), tag(t).subarray(4)])
+      : tag(t);
+    const delimiter = (e: number) => Buffer.from([0xfe, 0xff, e, 0xe0, 0, 0, 0, 0]);
+    return Buffer.concat([
+      head,
+      ...items.flatMap((item) => [tag(0xfffee000), item, delimiter(0x0d)]),
+      delimiter(0xdd),
+    ]);
+  };
+  const codeValue = (enc: Encoder, text: string) => enc.encodeText(0x00080100, 'SH', text);
+
+  it('are matched universally, answered empty, and flagged 0xFF01 only when an item carries a value', () => {
+    const parse = (bytes: Buffer, ts = EXPLICIT) => qrRequest(bytes, ts, 'STUDY');
+    const head = identifier([level('STUDY'), { tag: 0x00100020, vr: 'LO', text: 'PAT1' }]);
+    const empty = parse(
+      Buffer.concat([head, sequence(0x00081032, 'SQ', []), sequence(0x00081110, 'SQ', [Buffer.alloc(0)])]),
+    );
+    expect(empty.keys.map((k) => k.keyword)).toEqual(['PatientID']);
+    expect(empty.unsupportedKeys).toBe(false);
+    expect(empty.elements.filter((e) => e.isSequence).map((e) => [e.tag, e.itemKeys])).toEqual([
+      [0x00081032, false],
+      [0x00081110, false],
+    ]);
+    const returnKeys = parse(Buffer.concat([head, sequence(0x00081032, 'SQ', [codeValue(explicit, '')])]));
+    expect(returnKeys.unsupportedKeys).toBe(false);
+    const matching = parse(Buffer.concat([head, sequence(0x00081032, 'SQ', [codeValue(explicit, 'XYZ')])]));
+    expect(matching.unsupportedKeys).toBe(true);
+    expect(matching.keys.map((k) => k.keyword)).toEqual(['PatientID']);
+    // A private sequence sent as UN (its items in implicit VR), and one in implicit VR: walked, not refused.
+    const un = parse(Buffer.concat([head, sequence(0x00111010, 'UN', [codeValue(implicit, 'A')])]));
+    expect(un.elements.find((e) => e.tag === 0x00111010)).toMatchObject({ vr: 'SQ', itemKeys: true });
+    const inImplicit = parse(
+      Buffer.concat([
+        implicit.encodeText(0x00080052, 'CS', 'STUDY'),
+        sequence(0x00111010, '', [codeValue(implicit, '')]),
+      ]),
+      IMPLICIT,
+    );
+    expect(inImplicit.elements.find((e) => e.tag === 0x00111010)).toMatchObject({
+      isSequence: true,
+      itemKeys: false,
+    });
+  });
+});

@@ -78,9 +78,10 @@ export function qrRequest(identifier: Buffer, transferSyntaxUid: string, model: 
   for (const e of elements) {
     if (e.tag === QUERY_RETRIEVE_LEVEL || e.tag === SPECIFIC_CHARACTER_SET) continue;
     const attribute = findAttributeByTag(e.tag);
-    const hasValue = e.text !== '' && e.text !== '*';
-    if (!attribute) {
-      // Optional keys we cannot match are matched universally and answered empty (C.2.2.1).
+    const hasValue = e.isSequence ? e.itemKeys : e.text !== '' && e.text !== '*';
+    if (!attribute || e.isSequence) {
+      // Keys we cannot match, sequences among them (the index holds no items), are matched universally
+      // and answered empty (C.2.2.1, C.2.2.2.6); one that carried a value is owned up to with 0xFF01.
       if (hasValue) unsupportedKeys = true;
       continue;
     }

@@ -160,7 +160,14 @@ export async function runMove(op: Operation, model: InformationModel): Promise<v
     if (counts.remaining > 0)
       reported = reported.then(() => respond(op, field, QrStatus.Pending, { counts }));
   };
-  const target = { host: peer.host, port: peer.port, calledAe: peer.aeTitle, callingAe: op.ourAe };
+  const target = {
+    host: peer.host,
+    port: peer.port,
+    calledAe: peer.aeTitle,
+    callingAe: op.ourAe,
+    // Each C-STORE names the C-MOVE it serves (PS3.7 9.1.1.1), so the destination can tell whose it is.
+    moveOriginator: { aeTitle: op.channel.callingAe, messageId: op.command.messageId },
+  };
   const sent = new Set<string>();
   for (const group of associationGroups(listed.files)) {
     if (op.signal.aborted) break;

@@ -7,7 +7,7 @@
 import { CommandField, type Command } from '../commands.js';
 import { encodePData, type RoleSelection } from '../pdu.js';
 import { QrStatus, encodeQrResponse } from './messages.js';
-import { informationModel, QR_SOP_CLASSES } from './sop-classes.js';
+import { informationModel } from './sop-classes.js';
 import { runFind } from './find.js';
 import { runGet, runMove } from './retrieve.js';
 import type { QueryRetrieveServices } from './service.js';
@@ -88,8 +88,9 @@ export class QrAssociation implements QueryRetrieveSession {
     private readonly ourAe: string,
   ) {}
 
+  /** Any C-FIND, C-MOVE or C-GET: one whose SOP class is missing or wrong is answered with a failure. */
   isRequest(command: Command): boolean {
-    return REQUESTS.has(command.commandField) && QR_SOP_CLASSES.has(command.affectedSopClassUid);
+    return REQUESTS.has(command.commandField);
   }
 
   notify(command: Command): boolean {
@@ -114,6 +115,20 @@ export class QrAssociation implements QueryRetrieveSession {
     const responseField = REQUESTS.get(command.commandField)!;
     const context = this.channel.contexts.get(contextId);
     const model = informationModel(command.affectedSopClassUid);
+    if (!command.affectedSopClassUid) {
+      const comment = 'AffectedSOPClassUID (0000,0002) missing';
+      await this.channel.write([
+        encodePData(
+          contextId,
+          true,
+          encodeQrResponse(command, responseField, QrStatus.UnableToProcess, {
+            comment,
+            offending: [0x00000002],
+          }),
+        ),
+      ]);
+      return;
+    }
     if (!context || !model || context.abstractSyntax !== command.affectedSopClassUid) {
       const comment = `${command.affectedSopClassUid} not negotiated on context ${contextId}`;
       await this.channel.write([

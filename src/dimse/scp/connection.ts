@@ -33,6 +33,7 @@ import {
   encodeResponse,
   parseCommand,
   Status,
+  UnreadableCommandError,
   VERIFICATION,
   type Command,
 } from '../commands.js';
@@ -97,7 +98,19 @@ interface Incoming {
   receiver?: DatasetReceiver;
   /** A Q/R request's identifier, gathered in memory. */
   identifier?: { chunks: Buffer[]; size: number };
+  /** The answer to a request refused before its dataset (read and discarded) has ended. */
+  refusal?: { status: number; comment: string };
 }
+
+/** Requests that carry a dataset (PS3.7 9.3), should an unreadable command set not say. */
+const WITH_DATASET: ReadonlySet<number> = new Set([
+  CommandField.CStoreRq,
+  CommandField.CFindRq,
+  CommandField.CMoveRq,
+  CommandField.CGetRq,
+]);
+/** Requests an unreadable command set is answered to, when its Message ID was read. */
+const ANSWERABLE: ReadonlySet<number> = new Set([...WITH_DATASET, CommandField.CEchoRq]);
 
 export class ScpConnection {
   private readonly reader: PduReader;
@@ -274,8 +287,15 @@ export class ScpConnection {
       if (this.incoming) throw new ProtocolError('a command arrived before the previous dataset ended');
       this.commandChunks.push(...pieces);
       if (!isLast) return;
-      const command = parseCommand(Buffer.concat(this.commandChunks));
+      const bytes = Buffer.concat(this.commandChunks);
       this.commandChunks = [];
+      let command: Command;
+      try {
+        command = parseCommand(bytes);
+      } catch (err) {
+        if (err instanceof UnreadableCommandError && this.refuseUnreadable(err, contextId)) return;
+        throw err;
+      }
       this.onCommand(command, contextId, ts);
       return;
     }
@@ -291,7 +311,8 @@ export class ScpConnection {
         contextId,
         incoming.command,
         incoming.command.commandField | 0x8000,
-        Status.UnrecognizedOperation,
+        incoming.refusal?.status ?? Status.UnrecognizedOperation,
+        incoming.refusal?.comment,
       );
       return;
     }
@@ -372,6 +393,21 @@ export class ScpConnection {
   }
 
   /**
+   * A request whose command set cannot be read whole is answered 0xC000 with the reason (and its dataset,
+   * if one follows, read and discarded) when its Message ID and CommandField were read before the fault: the
+   * peer learns what is wrong and the association goes on. False when it cannot be answered (A-ABORT).
+   */
+  private refuseUnreadable(err: UnreadableCommandError, contextId: number): boolean {
+    const command = err.partial;
+    if (command.messageId < 0 || !ANSWERABLE.has(command.commandField)) return false;
+    const refusal = { status: Status.CannotUnderstand, comment: err.message };
+    const hasDataset = err.datasetTypeRead ? command.hasDataset : WITH_DATASET.has(command.commandField);
+    if (hasDataset) this.incoming = { command, contextId, refusal };
+    else this.respond(contextId, command, command.commandField | 0x8000, refusal.status, refusal.comment);
+    return true;
+  }
+
+  /**
    * A Q/R request runs in turn with the other work, but the socket keeps being read meanwhile: a C-CANCEL,
    * and the C-STORE responses of a C-GET's sub-operations, must reach it while it runs.
    */
@@ -380,9 +416,15 @@ export class ScpConnection {
     this.schedule(() => qr.run(command, contextId, identifier), { keepReading: true });
   }
 
-  private respond(contextId: number, command: Command, field: number, status: number): void {
+  private respond(
+    contextId: number,
+    command: Command,
+    field: number,
+    status: number,
+    comment?: string,
+  ): void {
     this.schedule(async () =>
-      this.send(encodePData(contextId, true, encodeResponse(command, field, status))),
+      this.send(encodePData(contextId, true, encodeResponse(command, field, status, comment))),
     );
   }
 

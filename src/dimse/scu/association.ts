@@ -18,7 +18,7 @@ import {
   PduType,
   type ProposedContext,
 } from '../pdu.js';
-import { CommandField, encodeRequest, parseStatus, VERIFICATION } from '../commands.js';
+import { CommandField, encodeRequest, parseStatus, VERIFICATION, type MoveOriginator } from '../commands.js';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../dicom/part10.js';
 
 /** A peer that could not be reached, refused us or failed: 502 when it surfaces through the API. */
@@ -35,6 +35,8 @@ export interface ScuTarget {
   callingAe: string;
   /** Connect, association and response timeout. */
   timeoutMs?: number;
+  /** The C-MOVE whose sub-operations the C-STOREs of this association are (named in each request). */
+  moveOriginator?: MoveOriginator;
 }
 
 /** The instance a C-STORE request names. */
@@ -210,7 +212,13 @@ export class Requestor {
       encodePData(
         contextId,
         true,
-        encodeRequest(CommandField.CStoreRq, ++this.messageId, instance.sopClassUid, instance.sopInstanceUid),
+        encodeRequest(
+          CommandField.CStoreRq,
+          ++this.messageId,
+          instance.sopClassUid,
+          instance.sopInstanceUid,
+          this.target.moveOriginator,
+        ),
       ),
     );
     return maxPdvValue(maxPduLength);

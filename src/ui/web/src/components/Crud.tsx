@@ -3,6 +3,7 @@ import { useState, type ReactNode } from 'react';
 import {
   Alert,
   Button,
+  Checkbox,
   Group,
   NumberInput,
   Paper,
@@ -23,7 +24,8 @@ import { confirmThen, Empty, notifyDone, QueryState, useAction } from './common'
 export interface Field {
   name: string;
   label: string;
-  type?: 'text' | 'number' | 'password' | 'select';
+  /** A checkbox's value is 'true' or 'false'. */
+  type?: 'text' | 'number' | 'password' | 'select' | 'checkbox';
   options?: Array<{ value: string; label: string }>;
   placeholder?: string;
   description?: string;
@@ -75,8 +77,8 @@ export function CreateForm({
         </Text>
         <Group align="flex-end" gap="xs" wrap="wrap">
           {fields.map((f) => {
+            // The key goes on each element: React refuses a key spread in with the other props.
             const common = {
-              key: f.name,
               label: f.label,
               description: f.description,
               placeholder: f.placeholder,
@@ -84,9 +86,22 @@ export function CreateForm({
               w: f.width ?? 180,
               required: true,
             };
+            if (f.type === 'checkbox')
+              return (
+                <Checkbox
+                  key={f.name}
+                  label={f.label}
+                  description={f.description}
+                  size="xs"
+                  mb={6}
+                  checked={values[f.name] === 'true'}
+                  onChange={(e) => set(f.name, String(e.currentTarget.checked))}
+                />
+              );
             if (f.type === 'number')
               return (
                 <NumberInput
+                  key={f.name}
                   {...common}
                   value={values[f.name]}
                   onChange={(v) => set(f.name, String(v))}
@@ -98,6 +113,7 @@ export function CreateForm({
             if (f.type === 'password')
               return (
                 <PasswordInput
+                  key={f.name}
                   {...common}
                   value={values[f.name]}
                   onChange={(e) => set(f.name, e.currentTarget.value)}
@@ -107,6 +123,7 @@ export function CreateForm({
             if (f.type === 'select')
               return (
                 <Select
+                  key={f.name}
                   {...common}
                   data={f.options ?? []}
                   value={values[f.name] || null}
@@ -116,6 +133,7 @@ export function CreateForm({
               );
             return (
               <TextInput
+                key={f.name}
                 {...common}
                 value={values[f.name]}
                 onChange={(e) => set(f.name, e.currentTarget.value)}

@@ -147,6 +147,8 @@ export interface Scp {
   name: string;
   aeTitle: string;
   port: number;
+  /** Offers C-FIND, C-MOVE and C-GET (Sluice's addition to Slicebox's SCP). */
+  queryRetrieve?: boolean;
 }
 export interface Scu {
   id: number;

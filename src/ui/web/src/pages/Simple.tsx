@@ -10,7 +10,7 @@ export function ScpsPage() {
   return (
     <CrudPage<Scp>
       title="SCPs"
-      intro="DICOM listeners that receive images by C-STORE (and answer C-ECHO). A new SCP listens at once; it answers success only once an instance is stored."
+      intro="DICOM listeners that receive images by C-STORE (and answer C-ECHO). A new SCP listens at once; it answers success only once an instance is stored. With Query/Retrieve, viewers also find and pull studies from it (C-FIND, C-MOVE, C-GET)."
       path="/scps"
       queryKey="scps"
       itemName={(r) => `SCP "${r.name}"`}
@@ -18,13 +18,21 @@ export function ScpsPage() {
         { label: 'Name', render: (r) => r.name },
         { label: 'AE title', render: (r) => <code>{r.aeTitle}</code> },
         { label: 'Port', render: (r) => r.port },
+        { label: 'Query/Retrieve', render: (r) => (r.queryRetrieve === false ? 'no' : 'yes') },
       ]}
       fields={[
         { name: 'name', label: 'Name' },
         { name: 'aeTitle', label: 'AE title', placeholder: 'SLUICE', width: 140 },
         { name: 'port', label: 'Port', type: 'number', width: 110 },
+        { name: 'queryRetrieve', label: 'Query/Retrieve', type: 'checkbox', initial: 'true' },
       ]}
-      toBody={(v) => ({ id: -1, name: v.name, aeTitle: v.aeTitle, port: Number(v.port) })}
+      toBody={(v) => ({
+        id: -1,
+        name: v.name,
+        aeTitle: v.aeTitle,
+        port: Number(v.port),
+        queryRetrieve: v.queryRetrieve === 'true',
+      })}
       created={(r) => `SCP "${r.name}" listens as ${r.aeTitle} on port ${r.port}.`}
     />
   );
