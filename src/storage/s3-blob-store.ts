@@ -234,6 +234,13 @@ export class S3BlobStore implements BlobStore {
     try {
       await this.track(this.client.send(new HeadBucketCommand({ Bucket: this.bucket })));
     } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      // HeadBucket answers a missing bucket with a bare 404.
+      if (status === 404)
+        throw this.failure(
+          'cannot reach',
+          Object.assign(new Error('the bucket does not exist'), { cause: err }),
+        );
       throw this.failure('cannot reach', err);
     }
   }
@@ -251,18 +258,20 @@ export class S3BlobStore implements BlobStore {
 
   /** Probes the bucket in the background: seldom while it answers, every second while it does not. */
   startProbing(): void {
-    const schedule = () => {
-      if (this.closed) return;
-      this.probeTimer = setTimeout(
-        () =>
-          void this.check()
-            .catch(() => undefined)
-            .finally(schedule),
-        this.down ? 1_000 : this.probeIntervalMs,
-      );
-      this.probeTimer.unref();
-    };
-    schedule();
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    clearTimeout(this.probeTimer);
+    if (this.closed) return;
+    this.probeTimer = setTimeout(
+      () =>
+        void this.check()
+          .catch(() => undefined)
+          .finally(() => this.scheduleProbe()),
+      this.down ? 1_000 : this.probeIntervalMs,
+    );
+    this.probeTimer.unref();
   }
 
   /** Awaits a request, keeping track of whether the store answers. */
@@ -305,9 +314,13 @@ export class S3BlobStore implements BlobStore {
     const reason = describeS3Error(err);
     if (what === 'cannot reach' || isUnavailable(err)) {
       const message = `${what === 'cannot reach' ? 'cannot reach' : `${what}:`} ${this.where}: ${reason}`;
-      if (!this.down)
-        log.error({ bucket: this.bucket, endpoint: this.endpoint, reason }, 'S3 does not answer');
+      const wasUp = !this.down;
       this.down = `blob store: ${this.where} does not answer: ${reason}`;
+      if (wasUp) {
+        log.error({ bucket: this.bucket, endpoint: this.endpoint, reason }, 'S3 does not answer');
+        // Probe every second from now on, so that work resumes as soon as it answers again.
+        if (this.probeTimer) this.scheduleProbe();
+      }
       return new StorageUnavailableError(message, { cause: err });
     }
     return new StorageError(`${what}: ${this.where}: ${reason}`, { cause: err });
