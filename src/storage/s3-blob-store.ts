@@ -151,7 +151,7 @@ export class S3BlobStore implements BlobStore {
     try {
       if (bytes.length <= this.partBytes)
         await this.track(this.client.send(new PutObjectCommand(this.putParams(objectKey, bytes))));
-      else await this.upload(objectKey, PassThrough.from([bytes]) as Readable);
+      else await this.upload(objectKey, bytes);
     } catch (err) {
       throw this.failure(`cannot store ${key}`, err);
     }
@@ -287,7 +287,7 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async upload(objectKey: string, body: Readable, queueSize = 4): Promise<void> {
+  async upload(objectKey: string, body: Readable | Buffer, queueSize = 4): Promise<void> {
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: objectKey, Body: body, ContentType: 'application/dicom' },
@@ -337,7 +337,6 @@ class S3Draft implements BlobDraft {
   private readonly done: Promise<unknown>;
   private readonly upload: Upload;
   private state: 'open' | 'committed' | 'discarded' = 'open';
-  private readonly startedAt = now();
 
   constructor(
     private readonly store: S3BlobStore,
@@ -362,6 +361,7 @@ class S3Draft implements BlobDraft {
   async commit(): Promise<void> {
     if (this.state === 'committed') return;
     if (this.state === 'discarded') throw new StorageError(`the draft of ${this.key} was discarded`);
+    const t = now();
     this.body.end();
     try {
       await this.done;
@@ -371,7 +371,7 @@ class S3Draft implements BlobDraft {
     }
     this.state = 'committed';
     this.store.answered();
-    this.store.timings?.record('storage.put', now() - this.startedAt);
+    this.store.timings?.record('storage.put', now() - t);
   }
 
   async discard(): Promise<void> {

@@ -6,7 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -72,9 +72,16 @@ export interface MinioServer {
   cleanup(): Promise<void>;
 }
 
-export async function startMinio(options: { binary?: string; bucket?: string } = {}): Promise<MinioServer> {
+export async function startMinio(
+  options: {
+    binary?: string;
+    bucket?: string;
+    /** Its data and home folder (default: a new temp folder). */ dir?: string;
+  } = {},
+): Promise<MinioServer> {
   const binary = options.binary ?? ensureMinio();
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-minio-'));
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'sluice-minio-')));
+  await mkdir(dir, { recursive: true });
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
   const accessKeyId = `sluice${randomBytes(6).toString('hex')}`;
