@@ -232,7 +232,8 @@ export class S3BlobStore implements BlobStore {
   /** Throws a StorageUnavailableError naming S3, the endpoint and the bucket unless the bucket answers. */
   async check(): Promise<void> {
     try {
-      await this.track(this.client.send(new HeadBucketCommand({ Bucket: this.bucket })));
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      this.answered();
     } catch (err) {
       const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       // HeadBucket answers a missing bucket with a bare 404.
@@ -314,6 +315,7 @@ export class S3BlobStore implements BlobStore {
     const reason = describeS3Error(err);
     if (what === 'cannot reach' || isUnavailable(err)) {
       const message = `${what === 'cannot reach' ? 'cannot reach' : `${what}:`} ${this.where}: ${reason}`;
+      if (this.closed) return new StorageUnavailableError(message, { cause: err });
       const wasUp = !this.down;
       this.down = `blob store: ${this.where} does not answer: ${reason}`;
       if (wasUp) {
