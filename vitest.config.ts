@@ -1,12 +1,49 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The test files that read or write stored files run twice: on the embedded file store, and on S3 (MinIO,
+ * started by test/s3-setup.ts) with TEST_BLOBS=s3, which the engine helpers read (test/helpers/blobs.ts).
+ * Files named `*.s3.test.ts` need MinIO and run in the S3 project only.
+ */
+const ON_S3 = [
+  'test/scp.integration.test.ts',
+  'test/images.api.test.ts',
+  'test/render.api.test.ts',
+  'test/image-tools.api.test.ts',
+  'test/anonymize.integration.test.ts',
+  'test/forwarding.integration.test.ts',
+  'test/dicomweb.routes.test.ts',
+  'test/qr.dcmtk.integration.test.ts',
+  'test/crash.integration.test.ts',
+  'src/**/*.s3.test.ts',
+  'test/**/*.s3.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    setupFiles: ['test/setup.ts'],
-    globalSetup: ['test/global-setup.ts'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'embedded',
+          include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+          exclude: ['**/*.s3.test.ts', '**/node_modules/**'],
+          setupFiles: ['test/setup.ts'],
+          globalSetup: ['test/global-setup.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 's3',
+          include: ON_S3,
+          setupFiles: ['test/setup.ts', 'test/s3-env.ts'],
+          globalSetup: ['test/global-setup.ts', 'test/s3-setup.ts'],
+        },
+      },
+    ],
   },
 });

@@ -2,7 +2,12 @@
  * Ingest benchmark: the same synthetic CT instances sent with DCMTK storescu to Sluice, DCMTK storescp and
  * Orthanc, over one association and over several parallel ones.
  *
- *   npm run bench:ingest -- [--count 500] [--rounds 3] [--parallel 4] [--only sluice,storescp,orthanc] [--keep]
+ *   npm run bench:ingest -- [--count 500] [--rounds 3] [--parallel 4] [--only sluice,storescp,orthanc]
+ *                           [--blobs fs|s3] [--keep]
+ *
+ * `--blobs s3` also runs Sluice with its files in S3: a MinIO the benchmark starts on loopback (built with
+ * `go install` when absent, see test/helpers/minio.ts), a fresh key prefix per run, beside the embedded
+ * file store in the same rounds.
  *
  * Every run starts its receiver fresh with an empty data directory (loopback, TCP_NODELAY=1), times from the
  * start of the storescu processes until all of them have exited, then checks that they exited 0 and that the
@@ -11,7 +16,7 @@
  */
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -24,12 +29,15 @@ import {
   syncDisks,
   type ExitInfo,
 } from './lib/procs.js';
-import { RECEIVERS, type ReceiverDef } from './lib/receivers.js';
+import { RECEIVERS, sluiceReceiver, type ReceiverDef } from './lib/receivers.js';
+import { startMinio, type MinioServer } from '../test/helpers/minio.js';
 import { cpuMs, median, waitFor } from './lib/util.js';
 import { cp, rm } from 'node:fs/promises';
 import { generate, type Corpus } from './lib/corpus.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The receiver id of Sluice with its files in S3 (`--blobs s3`). */
+const SLUICE_S3 = 'sluice-s3';
 
 const TARGETS = { vsOrthanc: 1.5, peakRssMb: 300 };
 
@@ -44,6 +52,7 @@ const STAGES: Array<[string, string]> = [
   ['storage.write', '  of which write'],
   ['storage.fsync', '  of which fsync'],
   ['storage.rename', '  of which rename + folder fsync'],
+  ['storage.put', '  of which S3 PUT (or multipart upload)'],
   ['index', 'index sink'],
   ['forward', 'forward sink'],
   ['classify_series', 'classify_series sink'],
@@ -58,6 +67,8 @@ const HELP = `usage: npm run bench:ingest -- [options]
   --only LIST      receivers, comma-separated, default sluice,storescp,orthanc
                    (sluice | sluice-classify = Sluice on bench/pipelines/classify-filter.yaml |
                     storescp = both storescp variants | storescp-defaults | storescp-tuned | orthanc)
+  --blobs B        fs (default) | s3: also run Sluice with SLUICE_BLOBS on a MinIO started here, beside
+                   the embedded file store (MinIO shares the machine's cores with Sluice)
   --keep           keep the temp dir (generated files and receiver logs)
   --help`;
 
@@ -68,6 +79,8 @@ interface Options {
   rounds: number;
   parallel: number;
   receivers: ReceiverDef[];
+  /** Also Sluice on S3 (MinIO). */
+  s3: boolean;
   keep: boolean;
 }
 
@@ -79,6 +92,7 @@ function parseOptions(argv: string[]): Options {
       rounds: { type: 'string', default: '3' },
       parallel: { type: 'string', default: '4' },
       only: { type: 'string', default: 'sluice,storescp,orthanc' },
+      blobs: { type: 'string', default: 'fs' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -106,12 +120,14 @@ function parseOptions(argv: string[]): Options {
   const count = int('count', values.count, 1);
   const parallel = int('parallel', values.parallel, 2);
   if (parallel > count) throw new UsageError('--parallel must not exceed --count');
+  if (values.blobs !== 'fs' && values.blobs !== 's3') throw new UsageError('--blobs must be fs or s3');
   return {
     count,
     rounds: int('rounds', values.rounds, 1),
     parallel,
     // Fixed order; rotated per round.
     receivers: Object.values(RECEIVERS).filter((r) => ids.has(r.id)),
+    s3: values.blobs === 's3',
     keep: values.keep,
   };
 }
@@ -300,25 +316,26 @@ async function diskRate(corpus: Corpus): Promise<number> {
 
 /** Sluice's CPU per instance and where the time of an instance went, per mode (medians over rounds). */
 function breakdown(results: RunResult[], options: Options): void {
-  for (const associations of [1, options.parallel]) {
-    const runs = results.filter((r) => r.ok && r.receiver.id === 'sluice' && r.associations === associations);
-    const cpu = runs.map((r) => r.cpuPerInstanceMs).filter((c) => c !== undefined);
-    const stages = runs.map((r) => r.stages).filter((s) => s !== undefined);
-    if (!cpu.length && !stages.length) continue;
-    console.log(`
-### Sluice, ${modeLabel(associations)}: per instance (median over ${runs.length} run(s))`);
-    if (cpu.length)
-      console.log(
-        `CPU ${fmt(median(cpu.map((c) => c.total)), 2)} ms (user + system, all threads), of which main thread ${fmt(median(cpu.map((c) => c.main)), 2)} ms`,
-      );
-    if (!stages.length) continue;
-    const rows = STAGES.filter(([id]) => stages.some((s) => s[id])).map(([id, label]) => [
-      label,
-      fmt(median(stages.map((s) => s[id]?.meanMs ?? NaN)), 3),
-      fmt(median(stages.map((s) => s[id]?.p99Ms ?? NaN)), 2),
-    ]);
-    console.log(table(['stage', 'mean ms', 'p99 ms'], rows, [false, true, true]));
-  }
+  for (const id of ['sluice', SLUICE_S3])
+    for (const associations of [1, options.parallel]) {
+      const runs = results.filter((r) => r.ok && r.receiver.id === id && r.associations === associations);
+      const cpu = runs.map((r) => r.cpuPerInstanceMs).filter((c) => c !== undefined);
+      const stages = runs.map((r) => r.stages).filter((s) => s !== undefined);
+      if (!cpu.length && !stages.length) continue;
+      console.log(`
+### ${id === SLUICE_S3 ? 'Sluice on S3' : 'Sluice'}, ${modeLabel(associations)}: per instance (median over ${runs.length} run(s))`);
+      if (cpu.length)
+        console.log(
+          `CPU ${fmt(median(cpu.map((c) => c.total)), 2)} ms (user + system, all threads), of which main thread ${fmt(median(cpu.map((c) => c.main)), 2)} ms`,
+        );
+      if (!stages.length) continue;
+      const rows = STAGES.filter(([id]) => stages.some((s) => s[id])).map(([id, label]) => [
+        label,
+        fmt(median(stages.map((s) => s[id]?.meanMs ?? NaN)), 3),
+        fmt(median(stages.map((s) => s[id]?.p99Ms ?? NaN)), 2),
+      ]);
+      console.log(table(['stage', 'mean ms', 'p99 ms'], rows, [false, true, true]));
+    }
   console.log(
     '\nStages overlap across instances in flight; "emit to last sink" holds the operators and sinks above it plus the time spent waiting between them.',
   );
@@ -446,6 +463,18 @@ async function main(): Promise<number> {
       ` ${options.rounds} round(s); temp dir ${root}`,
   );
   const corpus = await generate(root, options.count, options.parallel);
+  let minio: MinioServer | undefined;
+  if (options.s3) {
+    minio = await startMinio({ bucket: 'bench', dir: join(root, 'minio') });
+    const s3 = minio;
+    console.log(`MinIO at ${s3.endpoint}, bucket ${s3.bucket}`);
+    const sluiceOnS3 = sluiceReceiver(SLUICE_S3, 'Sluice, files in S3', undefined, (ctx) => ({
+      ...s3.env,
+      SLUICE_BLOBS: `s3://${s3.bucket}/${basename(ctx.runDir)}`,
+    }));
+    const at = options.receivers.findIndex((r) => r.id === 'sluice');
+    options.receivers.splice(at + 1, 0, sluiceOnS3);
+  }
 
   const results: RunResult[] = [];
   const disk: number[] = [];
@@ -475,6 +504,7 @@ async function main(): Promise<number> {
     }
   }
 
+  await minio?.cleanup();
   report(summarize(results, corpus, options), corpus, options, disk);
   breakdown(results, options);
   const failures = results.filter((r) => !r.ok).length;

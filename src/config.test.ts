@@ -91,3 +91,32 @@ describe('strict configuration', () => {
     expect(JSON.stringify(describeConfig(config))).not.toContain('hunter2');
   });
 });
+
+describe('the blob store setting', () => {
+  it('reads SLUICE_BLOBS as a bucket and prefix, and leaves the AWS variables to the SDK', () => {
+    expect(loadConfig({}).blobs).toBeUndefined();
+    expect(
+      loadConfig({
+        SLUICE_BLOBS: 's3://sluice-archive/site-a/dicom/',
+        AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9000',
+        AWS_ACCESS_KEY_ID: 'id',
+        AWS_SECRET_ACCESS_KEY: 'secret',
+        AWS_REGION: 'us-east-1',
+      }).blobs,
+    ).toEqual({ bucket: 'sluice-archive', prefix: 'site-a/dicom/' });
+    expect(loadConfig({ SLUICE_BLOBS: 's3://bucket' }).blobs).toEqual({ bucket: 'bucket', prefix: '' });
+  });
+
+  it('refuses what is not an S3 location, also from a configuration file', () => {
+    expect(() => loadConfig({ SLUICE_BLOBS: '/var/lib/sluice' })).toThrow(
+      /SLUICE_BLOBS: SLUICE_BLOBS must be s3:\/\/bucket or s3:\/\/bucket\/prefix/,
+    );
+    expect(() => loadConfig({ SLUICE_BLOBS: 's3://Bad_Bucket/x' })).toThrow(/not a valid bucket name/);
+    expect(() => loadConfig({ SLUICE_BLOBS: 's3://bucket/a/../b' })).toThrow(/not a usable key prefix/);
+    expect(() => loadConfig({ SLUICE_BLOB: 's3://bucket' })).toThrow(/did you mean "SLUICE_BLOBS"/);
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-config-'));
+    const file = join(dir, 'sluice.yaml');
+    writeFileSync(file, 'blobs: s3://archive/dicom\n');
+    expect(loadConfig({}, { file }).blobs).toEqual({ bucket: 'archive', prefix: 'dicom/' });
+  });
+});

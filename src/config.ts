@@ -83,8 +83,38 @@ export interface EngineConfig {
   metricsOpenOnLoopback?: boolean;
   /** Readiness fails when the data directory's file system has less free space than this. */
   minFreeBytes?: number;
+  /**
+   * Where stored DICOM files live: the data directory's `storage/` folder when unset, else an S3 bucket and
+   * key prefix (`SLUICE_BLOBS=s3://bucket/prefix`; endpoint and credentials from the standard AWS variables).
+   */
+  blobs?: S3Location;
   /** The configuration file read, if any. */
   configFile?: string;
+}
+
+/** A bucket and the prefix of every key Sluice writes in it (empty, or ending with `/`). */
+export interface S3Location {
+  bucket: string;
+  prefix: string;
+}
+
+/**
+ * `s3://bucket/prefix` → `{ bucket, prefix: 'prefix/' }`. Bucket names follow S3's rules (3–63 lower-case
+ * letters, digits, dots and hyphens); the prefix is optional, without `..`, `//` or a leading slash.
+ */
+export function parseS3Url(url: string): S3Location {
+  const m = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(url);
+  if (!m) throw new Error('SLUICE_BLOBS must be s3://bucket or s3://bucket/prefix');
+  const [, bucket, rawPrefix = ''] = m;
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
+    throw new Error(`SLUICE_BLOBS: "${bucket}" is not a valid bucket name (3–63 of a-z, 0-9, ".", "-")`);
+  const prefix = rawPrefix.replace(/\/+$/, '');
+  if (
+    prefix &&
+    (prefix.split('/').some((p) => p === '' || p === '.' || p === '..') || !/^[\x21-\x7e]+$/.test(prefix))
+  )
+    throw new Error(`SLUICE_BLOBS: "${rawPrefix}" is not a usable key prefix`);
+  return { bucket, prefix: prefix ? `${prefix}/` : '' };
 }
 
 /** How the forwarding worker batches, sends and retries (SLUICE_FORWARD_*). */
@@ -200,6 +230,17 @@ const envSchema = z.object({
     .enum(['true', 'false'], { error: 'SLUICE_METRICS_OPEN_ON_LOOPBACK must be true or false' })
     .default('false'),
   SLUICE_MIN_FREE_MB: count('SLUICE_MIN_FREE_MB', 0).default(256),
+  SLUICE_BLOBS: z
+    .string()
+    .transform((url, ctx) => {
+      try {
+        return parseS3Url(url);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
 });
 
 /** Every variable Sluice reads; `SLUICE_CONFIG` names the file. */
@@ -355,6 +396,7 @@ export function loadConfig(
     logFormat: e.SLUICE_LOG_FORMAT,
     metricsOpenOnLoopback: e.SLUICE_METRICS_OPEN_ON_LOOPBACK === 'true',
     minFreeBytes: e.SLUICE_MIN_FREE_MB * 1024 * 1024,
+    blobs: e.SLUICE_BLOBS,
     configFile: configFile ? resolve(configFile) : undefined,
   };
 }

@@ -47,6 +47,16 @@ export class StorageError extends SluiceError {
   }
 }
 
+/**
+ * The blob store cannot be reached (an object store's endpoint down, its bucket missing, 5xx answers):
+ * nothing is stored, the caller should try again later (503; a C-STORE answers 0xA700, out of resources).
+ */
+export class StorageUnavailableError extends SluiceError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORAGE.UNAVAILABLE', message, 503, options);
+  }
+}
+
 /** An incoming object or body over a configured limit: refused as soon as the limit is passed. */
 export class TooLargeError extends SluiceError {
   constructor(what: string, limit: number) {

@@ -12,6 +12,7 @@ import { loadPipelineFile } from './pipeline/pipeline-file.js';
 import { Quarantine } from './pipeline/quarantine.js';
 import { UploadRegistry, type EngineServices } from './pipeline/services.js';
 import { openFsBlobStore } from './storage/fs-blob-store.js';
+import { openS3BlobStore } from './storage/s3-blob-store.js';
 import { openSqliteIndex } from './storage/sqlite-index.js';
 import { openSqliteState } from './storage/sqlite-state.js';
 import { UserService } from './users/service.js';
@@ -57,7 +58,15 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   const specs = await Promise.all(config.pipelines.map((file) => loadPipelineFile(file, registry)));
   const index = openSqliteIndex(join(config.dataDir, 'index.sqlite'));
   const timings = new StageTimings();
-  const blobs = await openFsBlobStore(join(config.dataDir, 'storage'), timings);
+  // Stored files on the local disk, or in an S3 bucket (an unreachable one stops the start, named).
+  const blobs = await (
+    config.blobs
+      ? openS3BlobStore({ location: config.blobs, timings })
+      : openFsBlobStore(join(config.dataDir, 'storage'), timings)
+  ).catch((err: unknown) => {
+    index.close();
+    throw err;
+  });
   const state = openSqliteState(join(config.dataDir, 'state.sqlite'));
   const users = new UserService(state, { sessionTimeoutSecs: config.sessionTimeoutSecs });
   await users.ensureSuperuser(config.adminUser, config.adminPassword);
@@ -170,6 +179,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     await seriesTypes.stop();
     index.close();
     state.close();
+    await blobs.close();
     throw err;
   }
   forwarding.start();
@@ -247,6 +257,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
       if (!interrupted) index.markConsistent();
       index.close();
       state.close();
+      await blobs.close();
     },
   };
 }

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AUTH, freePort } from './helpers/engine.js';
 import { writeStudy } from './fixtures/dicom-fixtures.js';
 import { startEngineProcess } from './helpers/engine-process.js';
+import { storedKeys } from './helpers/blobs.js';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -22,13 +23,6 @@ async function startProcess(dataDir: string, httpPort: number, dicomPort: number
   const child = await startEngineProcess(dataDir, httpPort, dicomPort);
   children.push(child);
   return child;
-}
-
-async function countFiles(dir: string): Promise<number> {
-  let n = 0;
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true }))
-    if (e.isFile() && e.name.endsWith('.dcm') && !e.name.startsWith('.')) n++;
-  return n;
 }
 
 describe('crash safety', () => {
@@ -87,7 +81,7 @@ describe('crash safety', () => {
       const sop = study.sopInstanceUids[study.files.indexOf(file)];
       expect(indexed.has(sop), `acknowledged ${file} is missing`).toBe(true);
     }
-    expect(await countFiles(join(dataDir, 'storage'))).toBe(indexed.size);
+    expect((await storedKeys(dataDir)).length).toBe(indexed.size);
     expect(await readdir(join(dataDir, 'landing', 'default'))).toEqual(['tmp']);
     engine.kill('SIGTERM');
   });

@@ -4,6 +4,8 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { paginateListObjectsV2, S3Client } from '@aws-sdk/client-s3';
+import { parseS3Url } from '../../src/config.js';
 import { Proc } from './procs.js';
 import { SLUICE_COMMAND, sluiceStartArgs } from './engine.js';
 import { startOrthanc } from './orthanc.js';
@@ -173,12 +175,34 @@ export const sluiceClassify = sluiceReceiver(
   'bench/pipelines/classify-filter.yaml',
 );
 
-/** Sluice on `pipelines` (default: the default pipeline), with extra SLUICE_* settings. */
+/** The objects under the bucket and prefix of `SLUICE_BLOBS`, listed with the run's AWS variables. */
+async function countObjects(env: NodeJS.ProcessEnv): Promise<number> {
+  const { bucket, prefix } = parseS3Url(env.SLUICE_BLOBS!);
+  const client = new S3Client({
+    endpoint: env.AWS_ENDPOINT_URL_S3,
+    region: env.AWS_REGION ?? 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
+  });
+  let n = 0;
+  try {
+    for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, Prefix: prefix }))
+      n += (page.Contents ?? []).filter((o) => o.Key?.endsWith('.dcm')).length;
+  } finally {
+    client.destroy();
+  }
+  return n;
+}
+
+/**
+ * Sluice on `pipelines` (default: the default pipeline), with extra settings (SLUICE_* and others, such as
+ * the AWS variables), fixed or made per run.
+ */
 export function sluiceReceiver(
   id: string,
   name: string,
   pipelines?: string,
-  settings: Record<string, string> = {},
+  settings: Record<string, string> | ((ctx: ReceiverContext) => Record<string, string>) = {},
 ): ReceiverDef {
   return {
     id,
@@ -203,7 +227,7 @@ export function sluiceReceiver(
         SLUICE_ADMIN_USER: 'admin',
         SLUICE_ADMIN_PASSWORD: 'admin',
         ...(pipelines ? { SLUICE_PIPELINES: pipelines } : {}),
-        ...settings,
+        ...(typeof settings === 'function' ? settings(ctx) : settings),
       });
       const proc = new Proc(process.execPath, sluiceStartArgs(), {
         env,
@@ -236,7 +260,9 @@ export function sluiceReceiver(
         note: SLUICE_COMMAND,
         http: { base, auth },
         counts: async () => ({
-          'storage/*.dcm': await countFiles(join(dataDir, 'storage'), '.dcm'),
+          ...(env.SLUICE_BLOBS
+            ? { 'S3 objects': await countObjects(env) }
+            : { 'storage/*.dcm': await countFiles(join(dataDir, 'storage'), '.dcm') }),
           'images/query': await sluiceIndexedCount(base, auth),
         }),
         peakRssMb: () => (peak ??= rss?.finish() ?? NaN),

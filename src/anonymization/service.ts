@@ -11,8 +11,9 @@
  * values only where it was made with options that treat them the same way (see anonymize).
  */
 import { deleteStoredImages } from '../storage/stored-images.js';
+import { readStored } from '../storage/stored-object.js';
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { attr, parseHeader, type DicomHeader } from '../dicom/header.js';
 import { BadRequestError, NotFoundError, SluiceError } from '../errors.js';
@@ -411,21 +412,8 @@ export class AnonymizationService {
     return this.anonymizeBatched(await this.readStored(image), { ...req, imageId });
   }
 
-  private async readStored(image: Image): Promise<Buffer> {
-    const storage = this.requireStorage();
-    const path = storage.blobs.localPath(image.sopInstanceUID.value);
-    if (path)
-      try {
-        return await readFile(path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-          throw new NotFoundError(`stored file ${image.sopInstanceUID.value}`);
-        throw err;
-      }
-    const { stream } = await storage.blobs.open(image.sopInstanceUID.value);
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+  private readStored(image: Image): Promise<Buffer> {
+    return readStored(this.requireStorage().blobs, image.sopInstanceUID.value);
   }
 
   private requireStorage() {

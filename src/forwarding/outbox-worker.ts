@@ -12,6 +12,7 @@
  * with the images it could not send, deleting nothing.
  */
 import { deleteStoredImages } from '../storage/stored-images.js';
+import { storedObject, type StoredObject } from '../storage/stored-object.js';
 import type { ForwardingConfig } from '../config.js';
 import { SluiceError } from '../errors.js';
 import type {
@@ -135,18 +136,11 @@ export class OutboxWorker {
     try {
       const peer = this.resolve(t.target);
       const { blobs } = this.deps;
-      const paths: string[] = [];
+      const paths: StoredObject[] = [];
       const gone: string[] = [];
       for (const item of items) {
         const key = item.sopInstanceUid;
-        const path = blobs.localPath(key);
-        if (!path)
-          throw new PermanentError(
-            'FORWARD.NO_LOCAL_FILE',
-            'forwarding needs a blob store on the local file system',
-            500,
-          );
-        if (await blobs.exists(key)) paths.push(path);
+        if (await blobs.exists(key)) paths.push(storedObject(blobs, key));
         else gone.push(item.sopInstanceUid);
       }
       this.skipGone(t, destination, gone);

@@ -5,6 +5,7 @@
 import type { BlobStore } from '../storage/blob-store.js';
 import type { Destination, ScuData, ScuStore } from './store.js';
 import type { MetadataIndex } from '../storage/metadata-index.js';
+import { storedObject, type StoredObject } from '../storage/stored-object.js';
 import { NotFoundError, SluiceError } from '../errors.js';
 import type { LogService } from '../log/service.js';
 
@@ -32,7 +33,11 @@ export interface DicomSender {
    * Sends the files as stored, over as few associations as possible, reporting each result as it arrives.
    * Rejects with a SluiceError (HTTP 502) when the peer cannot be reached or refuses the association.
    */
-  send(peer: DicomPeer, paths: string[], onResult?: (result: SendResult) => void): Promise<SendResult[]>;
+  send(
+    peer: DicomPeer,
+    files: StoredObject[],
+    onResult?: (result: SendResult) => void,
+  ): Promise<SendResult[]>;
 }
 
 export const describePeer = (p: DicomPeer) => `"${p.name}" (${p.aeTitle}@${p.host}:${p.port})`;
@@ -111,24 +116,17 @@ export class ScuService {
     return this.store.listScus(0, Number.MAX_SAFE_INTEGER).map(scuDestination);
   }
 
-  /** Paths of stored images, in order; 404 for an unknown image or a missing file. */
-  async storedPaths(imageIds: number[]): Promise<string[]> {
-    const paths: string[] = [];
+  /** Stored objects of images, in order; 404 for an unknown image or a missing file. */
+  async storedObjects(imageIds: number[]): Promise<StoredObject[]> {
+    const objects: StoredObject[] = [];
     for (const id of imageIds) {
       const image = this.deps.index.image(id);
       if (!image) throw new NotFoundError(`image ${id}`);
       const key = image.sopInstanceUID.value;
-      const path = this.deps.blobs.localPath(key);
-      if (!path)
-        throw new SluiceError(
-          'SCU.NO_LOCAL_FILE',
-          'sending needs a blob store on the local file system',
-          500,
-        );
       if (!(await this.deps.blobs.exists(key))) throw new NotFoundError(`stored file of image ${id}`);
-      paths.push(path);
+      objects.push(storedObject(this.deps.blobs, key));
     }
-    return paths;
+    return objects;
   }
 
   /**
@@ -139,7 +137,7 @@ export class ScuService {
     const scu = this.store.scu(id);
     if (!scu) throw new NotFoundError(`SCU ${id}`);
     const peer = scuPeer(scu);
-    const paths = await this.storedPaths([...new Set(imageIds)]);
+    const paths = await this.storedObjects([...new Set(imageIds)]);
     if (!paths.length) return;
     const { log } = this.deps;
     let results;

@@ -49,7 +49,8 @@ const sop = (p: string) => p.slice(p.lastIndexOf('/') + 1).replace(/\.dcm$/, '')
 function scriptedSender(steps: Array<(paths: string[], onResult: (r: SendResult) => void) => void>) {
   const calls: string[][] = [];
   const sender: DicomSender = {
-    async send(_peer: DicomPeer, paths, onResult) {
+    async send(_peer: DicomPeer, objects, onResult) {
+      const paths = objects.map((o) => o.name);
       calls.push(paths.map(sop));
       const step = steps.shift();
       if (!step) throw new Error('unexpected send');

@@ -28,11 +28,11 @@ const pipeline = (over: Partial<PipelineStatus>, components: Array<Partial<Compo
   }) as PipelineStatus;
 
 /** An engine whose pipelines report `pipelines`: problems() is the engine's own wording. */
-const deps = (pipelines: PipelineStatus[], minFreeBytes = 0) => {
+const deps = (pipelines: PipelineStatus[], minFreeBytes = 0, blobProblem?: string) => {
   const engine = Object.create(Engine.prototype) as Engine;
   Object.assign(engine, {
     pipelines: () => pipelines,
-    services: { config: { dataDir: tmpdir(), minFreeBytes } },
+    services: { config: { dataDir: tmpdir(), minFreeBytes }, blobs: { problem: () => blobProblem } },
   });
   return { engine } as unknown as ApiDeps;
 };
@@ -61,6 +61,11 @@ describe('readiness', () => {
         'pipeline b sources[1] (watch_folder) is starting',
       ],
     });
+  });
+
+  it('is not ready while the blob store does not answer, naming it first', async () => {
+    const down = 'blob store: S3 bucket "b" at http://127.0.0.1:9 does not answer: connect ECONNREFUSED';
+    expect(await readiness(deps([pipeline({})], 0, down))).toEqual({ ready: false, problems: [down] });
   });
 
   it('is not ready when the disk is nearly full', async () => {

@@ -49,12 +49,18 @@ export class Engine {
 
   /** What is not working: each stopped pipeline and each failed or starting source, in words. */
   problems(): string[] {
-    return this.pipelines().flatMap((p) => [
-      ...(p.running ? [] : [`pipeline ${p.name} is not running`]),
-      ...p.components
-        .filter((c) => c.state && c.state !== 'running')
-        .map((c) => `pipeline ${p.name} ${c.path} (${c.type}) is ${c.state}${c.error ? `: ${c.error}` : ''}`),
-    ]);
+    const blobs = this.services.blobs.problem();
+    return [
+      ...(blobs ? [blobs] : []),
+      ...this.pipelines().flatMap((p) => [
+        ...(p.running ? [] : [`pipeline ${p.name} is not running`]),
+        ...p.components
+          .filter((c) => c.state && c.state !== 'running')
+          .map(
+            (c) => `pipeline ${p.name} ${c.path} (${c.type}) is ${c.state}${c.error ? `: ${c.error}` : ''}`,
+          ),
+      ]),
+    ];
   }
 
   /** Feeds an uploaded Part-10 body through the pipeline that has an `http_upload` source. */

@@ -2,10 +2,11 @@
  * What the API asks of rendering: PNGs and image information by image id, and series thumbnails cached on
  * disk. Finds the stored file through the index and the blob store, and hands the work to the pool.
  */
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NotFoundError, SluiceError } from '../errors.js';
+import { NotFoundError } from '../errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
+import { storedObject, withLocalFile } from '../storage/stored-object.js';
 import type { Image, MetadataIndex } from '../storage/metadata-index.js';
 import type { RenderPool } from './pool.js';
 import type { ImageInformation, PngRequest, PngResult } from './render.js';
@@ -28,11 +29,11 @@ export class RenderService {
   constructor(private readonly options: RenderServiceOptions) {}
 
   async png(imageId: number, request: Omit<PngRequest, 'path'>): Promise<PngResult> {
-    return this.options.pool.png({ ...request, path: await this.fileOf(this.imageOr404(imageId)) });
+    return this.withFile(this.imageOr404(imageId), (path) => this.options.pool.png({ ...request, path }));
   }
 
   async information(imageId: number): Promise<ImageInformation> {
-    return this.options.pool.information(await this.fileOf(this.imageOr404(imageId)));
+    return this.withFile(this.imageOr404(imageId), (path) => this.options.pool.information(path));
   }
 
   /**
@@ -50,16 +51,18 @@ export class RenderService {
     });
     if (!images.length) throw new NotFoundError(`images of series ${seriesId}`);
     const image = middleImage(images);
-    const path = await this.fileOf(image);
-    const { size, mtimeMs } = await stat(path);
+    const stored = await this.options.blobs.stat(image.sopInstanceUID.value);
+    if (!stored) throw new NotFoundError(`stored file of image ${image.id}`);
     const dir = join(this.options.thumbnailDir, String(seriesId));
-    const name = `${image.id}-${size}-${Math.floor(mtimeMs)}.png`;
+    const name = `${image.id}-${stored.size}-${Math.floor(stored.modifiedMs)}.png`;
     const cached = await readFile(join(dir, name)).catch(() => undefined);
     if (cached) return cached;
     const key = `${seriesId}/${name}`;
     let rendering = this.inFlight.get(key);
     if (!rendering) {
-      rendering = this.renderThumbnail(path, dir, name).finally(() => this.inFlight.delete(key));
+      rendering = this.withFile(image, (path) => this.renderThumbnail(path, dir, name)).finally(() =>
+        this.inFlight.delete(key),
+      );
       this.inFlight.set(key, rendering);
     }
     return rendering;
@@ -86,13 +89,9 @@ export class RenderService {
     return image;
   }
 
-  private async fileOf(image: Image): Promise<string> {
-    const path = this.options.blobs.localPath(image.sopInstanceUID.value);
-    if (!path) throw new SluiceError('RENDER.NOT_LOCAL', 'rendering needs a local blob store', 501);
-    await stat(path).catch(() => {
-      throw new NotFoundError(`stored file of image ${image.id}`);
-    });
-    return path;
+  /** Runs `use` on the image's stored file: in place, or a local copy streamed from the blob store. */
+  private withFile<T>(image: Image, use: (path: string) => Promise<T>): Promise<T> {
+    return withLocalFile(storedObject(this.options.blobs, image.sopInstanceUID.value), use);
   }
 }
 

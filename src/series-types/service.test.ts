@@ -23,9 +23,10 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sluice-series-types-'));
   index = openSqliteIndex(':memory:');
   state = openSqliteState(join(dir, 'state.sqlite'));
-  const blobs = { localPath: (key: string) => `/stored/${key}` } as unknown as BlobStore;
+  const blobs = {} as BlobStore;
   service = new SeriesTypeService(state, index, blobs, {
-    readHeader: async (path) => {
+    readHeader: async (key) => {
+      const path = `/stored/${key}`;
       reads.push(path);
       await gate;
       const header = headers.get(path);

@@ -4,7 +4,7 @@
  * when types, rules or attributes change. One job runs at a time; changes during a run ask for one more run.
  */
 import { type DicomHeader } from '../dicom/header.js';
-import { readHeader } from '../storage/read-header.js';
+import { readStoredHeader } from '../storage/stored-object.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MetadataIndex } from '../storage/metadata-index.js';
 import type { SeriesTypeStore } from './store.js';
@@ -20,7 +20,8 @@ export interface StaticSeriesType {
 }
 
 export interface SeriesTypeServiceOptions {
-  readHeader?: (path: string) => Promise<DicomHeader>;
+  /** Reads the header of the image stored under a key (default: through the blob store). */
+  readHeader?: (key: string) => Promise<DicomHeader>;
   log?: (message: string) => void;
 }
 
@@ -120,15 +121,14 @@ export class SeriesTypeService {
   }
 
   private async reclassifyAll(): Promise<void> {
-    const read = this.options.readHeader ?? readHeader;
+    const read =
+      this.options.readHeader ?? (async (key: string) => (await readStoredHeader(this.blobs, key)).header);
     for (const seriesId of this.index.allSeriesIds()) {
       if (this.stopped || this.again) return; // a newer change restarts the walk with the newer rules
       const [image] = this.index.list('images', { parentId: seriesId, startIndex: 0, count: 1 });
       if (!image) continue;
-      const path = this.blobs.localPath(image.sopInstanceUID.value);
-      if (!path) continue;
       try {
-        this.classify(seriesId, await read(path));
+        this.classify(seriesId, await read(image.sopInstanceUID.value));
       } catch (err) {
         this.log(`series ${seriesId} not re-classified: ${(err as Error).message}`);
       }

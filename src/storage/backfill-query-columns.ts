@@ -4,10 +4,9 @@
  * batch at a time, in the background after start, until none is left. C-FIND and QIDO-RS answer meanwhile,
  * with those attributes empty for the images not yet reached.
  */
-import { stat } from 'node:fs/promises';
 import type { BlobStore } from './blob-store.js';
 import type { MetadataIndex } from './metadata-index.js';
-import { readHeader } from './read-header.js';
+import { readStoredHeader } from './stored-object.js';
 
 const BATCH = 200;
 
@@ -22,10 +21,8 @@ export async function backfillQueryColumns(
     const images = index.imagesWithoutQueryColumns(BATCH);
     if (!images.length) break;
     for (const image of images) {
-      const path = blobs.localPath(image.sopInstanceUID.value);
-      if (!path) continue;
       try {
-        const [header, { size }] = await Promise.all([readHeader(path), stat(path)]);
+        const { header, size } = await readStoredHeader(blobs, image.sopInstanceUID.value);
         if (stopped()) return done;
         const source = index.seriesSourceWithName?.(image.seriesId);
         index.upsert({

@@ -1,5 +1,7 @@
 /**
- * The blob store port: where stored DICOM files live, keyed by SOP Instance UID. Adapter: fs-blob-store.ts.
+ * The blob store port: where stored DICOM files live, keyed by SOP Instance UID. Adapters: fs-blob-store.ts
+ * (the embedded default), s3-blob-store.ts (`SLUICE_BLOBS=s3://bucket/prefix`). Readers that need the bytes
+ * go through `open`, or through stored-object.ts, which uses the local file when there is one.
  */
 import type { Readable } from 'node:stream';
 
@@ -30,11 +32,20 @@ export interface BlobStore {
   putBytes(key: string, bytes: Buffer): Promise<void>;
   /** Streams the stored bytes; throws NotFoundError when absent. */
   open(key: string): Promise<{ stream: Readable; size: number }>;
-  /** Local path when the store is a file system (for renderers and parsers), else undefined. */
+  /**
+   * Local path when the store is a file system (a shortcut for renderers and parsers), else undefined: every
+   * reader must then work through `open` (stored-object.ts does both).
+   */
   localPath(key: string): string | undefined;
+  /** Size and last modification of the stored object; undefined when absent. */
+  stat(key: string): Promise<{ size: number; modifiedMs: number } | undefined>;
   exists(key: string): Promise<boolean>;
   /** Idempotent. */
   delete(key: string): Promise<void>;
   /** Every key in the store (for consistency checks at start). */
   keys(): AsyncIterable<string>;
+  /** Why the store cannot be used now (its service unreachable), for health and readiness; else undefined. */
+  problem(): string | undefined;
+  /** Releases connections and timers. */
+  close(): Promise<void>;
 }

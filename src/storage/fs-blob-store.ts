@@ -104,6 +104,15 @@ export async function openFsBlobStore(root: string, timings?: StageTimings): Pro
       }
     },
     localPath: (key) => pathOf(key),
+    async stat(key) {
+      return stat(pathOf(key)).then(
+        (s) => ({ size: s.size, modifiedMs: s.mtimeMs }),
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return undefined;
+          throw err;
+        },
+      );
+    },
     async exists(key) {
       return stat(pathOf(key)).then(
         () => true,
@@ -128,6 +137,9 @@ export async function openFsBlobStore(root: string, timings?: StageTimings): Pro
           if (name.endsWith('.dcm') && !name.startsWith('.')) yield name.slice(0, -4);
       }
     },
+    // The data directory's disk is checked by readiness (SLUICE_MIN_FREE_MB).
+    problem: () => undefined,
+    close: async () => undefined,
   };
 }
 

@@ -1,13 +1,14 @@
 /**
  * Start-up check that index and files agree. After a clean stop (the engine marked the index consistent:
- * nothing was in flight) there is nothing to check; a lost or replaced index has no mark. After a crash, the names of the stored files are compared with the
- * index in one pass each (no file is opened unless it has no index row): a stored file without a row was
- * stored, and maybe acknowledged, before the crash, so it is indexed now; a row without a file is removed.
+ * nothing was in flight) there is nothing to check, and nothing is listed (an object store may hold
+ * millions of keys); a lost or replaced index has no mark. After a crash, the keys of the stored files (file
+ * names, or object keys listed page by page) are compared with the index in one pass each (no file is read
+ * unless it has no index row): a stored file without a row was stored, and maybe acknowledged, before the
+ * crash, so it is indexed now; a row without a file is removed.
  */
-import { stat } from 'node:fs/promises';
 import type { BlobStore } from './blob-store.js';
 import type { MetadataIndex } from './metadata-index.js';
-import { readHeader } from './read-header.js';
+import { readStoredHeader } from './stored-object.js';
 import { logger } from '../ops/logger.js';
 
 const log = logger('reconcile');
@@ -23,10 +24,8 @@ export async function reconcile(
   for await (const key of blobs.keys()) {
     seen.add(key);
     if (indexed.has(key)) continue;
-    const path = blobs.localPath(key);
-    if (!path) continue;
     try {
-      const [header, { size }] = await Promise.all([readHeader(path), stat(path)]);
+      const { header, size } = await readStoredHeader(blobs, key);
       index.upsert({
         header,
         size,

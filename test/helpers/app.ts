@@ -5,7 +5,6 @@ import type { Hono } from 'hono';
 import { StageTimings } from '../../src/pipeline/stage-timings.js';
 import { createApp } from '../../src/api/app.js';
 import type { AuthEnv } from '../../src/api/auth.js';
-import { openFsBlobStore } from '../../src/storage/fs-blob-store.js';
 import { openSqliteIndex } from '../../src/storage/sqlite-index.js';
 import { openSqliteState } from '../../src/storage/sqlite-state.js';
 import { loadConfig, type EngineConfig } from '../../src/config.js';
@@ -29,6 +28,7 @@ import { AnonymizationService } from '../../src/anonymization/service.js';
 import { BoxService } from '../../src/boxes/service.js';
 import { QueryRetrieveService } from '../../src/dimse/qr/service.js';
 import { transcodeFile } from '../../src/render/transcode.js';
+import { openTestBlobStore } from './blobs.js';
 
 export const ADMIN = { user: 'admin', password: 'secret' };
 
@@ -75,7 +75,7 @@ export async function createTestApp(
   const dir = await mkdtemp(join(tmpdir(), 'sluice-app-'));
   const clock = { now: Date.UTC(2026, 0, 1) };
   const index = openSqliteIndex(options.indexOnDisk ? join(dir, 'index.sqlite') : ':memory:');
-  const blobs = await openFsBlobStore(join(dir, 'storage'));
+  const blobs = await openTestBlobStore(dir);
   const open = async (adminPassword = ADMIN.password) => {
     const state = openSqliteState(join(dir, 'state.sqlite'));
     const users = new UserService(state, {
@@ -168,6 +168,7 @@ export async function createTestApp(
       await t.seriesTypes.stop();
       t.state.close();
       index.close();
+      await blobs.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

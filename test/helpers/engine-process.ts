@@ -1,5 +1,6 @@
 /** Sluice as a child process (`node --import tsx src/cli.ts start`), for tests that kill it with SIGKILL. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { testBlobsVariable } from './blobs.js';
 
 export async function startEngineProcess(
   dataDir: string,
@@ -15,6 +16,7 @@ export async function startEngineProcess(
       SLUICE_HTTP_PORT: String(httpPort),
       SLUICE_DICOM_PORT: String(dicomPort),
       SLUICE_ADMIN_PASSWORD: 'secret',
+      ...testBlobsVariable(dataDir),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

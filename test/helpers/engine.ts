@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EngineConfig } from '../../src/config.js';
 import { startSluice, type Running } from '../../src/main.js';
+import { testS3Location } from './blobs.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -28,7 +29,10 @@ export interface TestEngine extends Running {
   cleanup(): Promise<void>;
 }
 
-/** Starts a real engine (SQLite, files, real HTTP and DICOM listeners on loopback) in a temp dir. */
+/**
+ * Starts a real engine (SQLite, files, real HTTP and DICOM listeners on loopback) in a temp dir; in the S3
+ * test project its files are stored in MinIO (test/helpers/blobs.ts).
+ */
 export async function startTestEngine(overrides: Partial<EngineConfig> = {}): Promise<TestEngine> {
   const dataDir = overrides.dataDir ?? (await mkdtemp(join(tmpdir(), 'sluice-test-')));
   const dicomPort = overrides.dicomPort ?? (await freePort());
@@ -44,6 +48,7 @@ export async function startTestEngine(overrides: Partial<EngineConfig> = {}): Pr
     sessionTimeoutSecs: 3600,
     exportSetTtlSecs: 6 * 3600,
     pipelines: ['pipelines/default.yaml'],
+    blobs: testS3Location(dataDir),
     ...overrides,
   });
   const url = (path: string) => `http://127.0.0.1:${running.httpPort}${path}`;

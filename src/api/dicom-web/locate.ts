@@ -5,7 +5,7 @@
  */
 import type { Context } from 'hono';
 import { isValidUid } from '../../dicom/header.js';
-import { BadRequestError, NotFoundError, SluiceError } from '../../errors.js';
+import { BadRequestError, NotFoundError } from '../../errors.js';
 import type { FindKey } from '../../storage/find-query.js';
 import type { ApiDeps } from '../deps.js';
 
@@ -16,8 +16,6 @@ export interface LocatedInstance {
   sopInstanceUid: string;
   sopClassUid: string;
   transferSyntaxUid: string;
-  /** The stored file. */
-  path: string;
 }
 
 export interface Target {
@@ -83,9 +81,6 @@ export function instancesOf(deps: ApiDeps, target: Target): LocatedInstance[] {
       limit: PAGE,
     });
     for (const m of page) {
-      const path = deps.blobs.localPath(m.values.SOPInstanceUID);
-      if (!path)
-        throw new SluiceError('DICOMWEB.NOT_LOCAL', 'DICOMweb retrieval needs a local blob store', 501);
       found.push({
         imageId: m.id,
         studyUid: m.values.StudyInstanceUID,
@@ -93,7 +88,6 @@ export function instancesOf(deps: ApiDeps, target: Target): LocatedInstance[] {
         sopInstanceUid: m.values.SOPInstanceUID,
         sopClassUid: m.values.SOPClassUID,
         transferSyntaxUid: m.values.AvailableTransferSyntaxUID,
-        path,
       });
     }
     if (page.length < PAGE) break;

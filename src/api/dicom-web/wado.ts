@@ -6,7 +6,6 @@
  * JSON, binary values as bulk data URIs), `/frames/{n}` (uncompressed, or compressed as stored), `/bulk/{tag}`,
  * and `/rendered` and `/thumbnail` as PNG through the renderer.
  */
-import { readFile } from 'node:fs/promises';
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { stream as honoStream } from 'hono/streaming';
@@ -23,7 +22,7 @@ import { PIXEL_DATA } from '../../dicom/vr.js';
 import { needsDecompression } from '../../render/transcode.js';
 import { pixelSource, type PixelSource } from '../../render/pixels.js';
 import { THUMBNAIL_SIZE } from '../../render/service.js';
-import { readHeader } from '../../storage/read-header.js';
+import { readStored, readStoredHeader, storedObject, withLocalFile } from '../../storage/stored-object.js';
 import { MAX_IMAGE_HEIGHT } from '../routes/render.js';
 import { covers, frameMediaType, MultipartWriter, parseAccept } from './media.js';
 import { datasetJson, type DicomJson } from './json.js';
@@ -47,9 +46,15 @@ function planFor(stored: string, wanted: string): Plan | undefined {
 }
 
 /** An instance as a Part-10 file in another syntax (re-encoded here, or decompressed in a worker). */
+/** Decompresses an instance in the render workers, from its stored file (or a local copy of it). */
+const decompressed = (deps: ApiDeps, i: LocatedInstance, wanted: string): Promise<Buffer> =>
+  withLocalFile(storedObject(deps.blobs, i.sopInstanceUid), (path) =>
+    deps.queryRetrieve.services.decompress(path, wanted),
+  );
+
 async function converted(deps: ApiDeps, i: LocatedInstance, plan: Plan, wanted: string): Promise<Buffer> {
-  if (plan === 'decompress') return deps.queryRetrieve.services.decompress(i.path, wanted);
-  const file = await readFile(i.path);
+  if (plan === 'decompress') return decompressed(deps, i, wanted);
+  const file = await readStored(deps.blobs, i.sopInstanceUid);
   const { dataset } = splitPart10(file, i.transferSyntaxUid);
   const meta = buildFileMeta({
     sopClassUid: i.sopClassUid,
@@ -93,11 +98,7 @@ async function metadata(c: Context<AuthEnv>, deps: ApiDeps, target: Target) {
   const base = baseUrl(c, deps.publicUrl);
   const out: DicomJson[] = [];
   for (const instance of instancesOf(deps, target)) {
-    const header = await readHeader(instance.path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT')
-        throw new NotFoundError(`stored file of instance ${instance.sopInstanceUid}`);
-      throw err;
-    });
+    const { header } = await readStoredHeader(deps.blobs, instance.sopInstanceUid);
     const url = instanceUrl(base, instance);
     const json = datasetJson(header.dataset, (tag) => `${url}/bulk/${tag}`);
     json['00083002'] = { vr: 'UI', Value: [instance.transferSyntaxUid] };
@@ -130,7 +131,7 @@ interface Loaded {
 
 async function loadPixels(deps: ApiDeps, target: Target): Promise<Loaded> {
   const [instance] = instancesOf(deps, target);
-  const file = await readFile(instance.path);
+  const file = await readStored(deps.blobs, instance.sopInstanceUid);
   const header = parseHeader(file);
   if (
     header.pixelDataOffset < 0 &&
@@ -195,7 +196,7 @@ async function frames(c: Context<AuthEnv>, deps: ApiDeps, target: Target, list: 
     if (covers(accepted.mediaType, 'application/octet-stream') && (!ts || ts === '*' || ts === EXPLICIT)) {
       let source = loaded.source;
       if (loaded.encapsulated) {
-        const decoded = await deps.queryRetrieve.services.decompress(loaded.instance.path, EXPLICIT);
+        const decoded = await decompressed(deps, loaded.instance, EXPLICIT);
         source = pixelSource(decoded, parseHeader(decoded));
       }
       const contentType = `application/octet-stream; transfer-syntax=${EXPLICIT}`;
@@ -216,7 +217,7 @@ async function bulk(c: Context<AuthEnv>, deps: ApiDeps, target: Target, tagText:
     throw new BadRequestError(`bulk data tag must be eight hex digits, got "${tagText.slice(0, 20)}"`);
   const tag = parseInt(tagText, 16);
   const [instance] = instancesOf(deps, target);
-  const file = await readFile(instance.path);
+  const file = await readStored(deps.blobs, instance.sopInstanceUid);
   const part10 = splitPart10(file, instance.transferSyntaxUid);
   const { elements } = new DatasetWalker(part10.dataset, part10.explicit, part10.littleEndian).elements(
     0,

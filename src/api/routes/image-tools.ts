@@ -18,7 +18,7 @@ import { uploadResponse } from './images.js';
 import { exportEntries, zipStream } from '../../export/zip.js';
 import { BadRequestError, NotFoundError, SluiceError } from '../../errors.js';
 import { attr } from '../../dicom/header.js';
-import { readHeader } from '../../storage/read-header.js';
+import { readStored, readStoredHeader } from '../../storage/stored-object.js';
 import { readJpegInfo } from '../../dicom/jpeg.js';
 import { secondaryCaptureFromJpeg } from '../../dicom/secondary-capture.js';
 import { modifyAttributes, type TagMapping } from '../../dicom/modify.js';
@@ -107,7 +107,7 @@ export function imageToolsRoutes(deps: ApiDeps): Hono<AuthEnv> {
       ).map(({ tagPath, value }) => ({ tree: tagTreeFromJson(tagPath), value }));
       const image = index.image(id);
       if (!image) throw new NotFoundError(`image ${id}`);
-      const { bytes } = modifyAttributes(await readStored(deps, image), mappings);
+      const { bytes } = modifyAttributes(await readImage(deps, image), mappings);
 
       // What the series carries beyond its images: kept if the modified instance lands in another series.
       const source = index.seriesSourceWithName?.(image.seriesId);
@@ -144,12 +144,8 @@ export function imageToolsRoutes(deps: ApiDeps): Hono<AuthEnv> {
 }
 
 /** The stored bytes of an image; 404 when its file is gone. */
-async function readStored(deps: ApiDeps, image: Image): Promise<Buffer> {
-  const { stream } = await deps.blobs.open(image.sopInstanceUID.value);
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
+const readImage = (deps: ApiDeps, image: Image): Promise<Buffer> =>
+  readStored(deps.blobs, image.sopInstanceUID.value);
 
 /**
  * StudyTime and ReferringPhysicianName, which the index does not hold, from a stored instance of the study;
@@ -160,10 +156,9 @@ async function studyAttributesFromFile(
   study: Study,
 ): Promise<{ studyTime?: string; referringPhysicianName?: string }> {
   const [first] = deps.index.imagesOfStudy(study.id);
-  const path = first && deps.blobs.localPath(first.sopInstanceUID.value);
-  if (!path) return {};
+  if (!first) return {};
   try {
-    const header = await readHeader(path);
+    const { header } = await readStoredHeader(deps.blobs, first.sopInstanceUID.value);
     return {
       studyTime: attr(header, 'StudyTime'),
       referringPhysicianName: attr(header, 'ReferringPhysicianName'),

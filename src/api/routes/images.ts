@@ -6,11 +6,11 @@ import busboy from 'busboy';
 import type { ApiDeps } from '../deps.js';
 import type { AuthEnv } from '../auth.js';
 import { idParam, jsonBody, parseOr400 } from '../params.js';
-import { BadRequestError, NotFoundError, SluiceError } from '../../errors.js';
+import { BadRequestError, NotFoundError } from '../../errors.js';
 import type { Origin } from '../../pipeline/origin.js';
 import type { Outcome } from '../../pipeline/outcome.js';
 import type { Image } from '../../storage/metadata-index.js';
-import { readHeader } from '../../storage/read-header.js';
+import { readStoredHeader } from '../../storage/stored-object.js';
 import { imageAttributes } from '../attributes.js';
 import { z } from 'zod';
 
@@ -125,13 +125,7 @@ export function imagesRoutes(deps: ApiDeps): Hono<AuthEnv> {
     })
     .get('/:id/attributes', async (c) => {
       const image = imageOr404(idParam(c.req.param('id')));
-      const path = blobs.localPath(image.sopInstanceUID.value);
-      if (!path) throw new SluiceError('API.NOT_IMPLEMENTED', 'attributes need a local blob store', 501);
-      const header = await readHeader(path).catch((err) => {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-          throw new NotFoundError(`stored file of image ${image.id}`);
-        throw err;
-      });
+      const { header } = await readStoredHeader(blobs, image.sopInstanceUID.value);
       return c.json(imageAttributes(header));
     });
 }

@@ -18,6 +18,7 @@ import {
 import { writeStoreRequest } from '../scp/store-request.js';
 import { Status } from '../commands.js';
 import { needsDecompression } from '../../render/transcode.js';
+import { storedObject } from '../../storage/stored-object.js';
 import { encodeIdentifier, FAILED_SOP_INSTANCE_UID_LIST } from './identifier.js';
 import { QrStatus, type SubOperationCounts } from './messages.js';
 import { qrRequest, type QrRequest } from './request.js';
@@ -80,15 +81,8 @@ async function instancesToSend(
       throw err;
     }
     for (const m of page) {
-      const path = op.services.blobs.localPath(m.values.SOPInstanceUID);
-      if (!path) {
-        await respond(op, field, QrStatus.UnableToPerformSubOperations, {
-          comment: 'retrieve needs a blob store on the local file system',
-        });
-        return undefined;
-      }
       files.push({
-        path,
+        object: storedObject(op.services.blobs, m.values.SOPInstanceUID),
         sopInstanceUid: m.values.SOPInstanceUID,
         sopClassUid: m.values.SOPClassUID,
         transferSyntaxUid: m.values.AvailableTransferSyntaxUID,
@@ -233,7 +227,7 @@ async function storeBack(op: Operation, file: StoredFile): Promise<{ status: num
   try {
     dataset =
       chosen.transferSyntax === file.transferSyntaxUid
-        ? await storedDataset(file.path)
+        ? await storedDataset(file.object)
         : await reencode(file, chosen.transferSyntax, op.services.decompress);
   } catch (err) {
     const what = needsDecompression(file.transferSyntaxUid) ? 'decompress' : 're-encode';

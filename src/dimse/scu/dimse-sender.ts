@@ -14,7 +14,7 @@ export function dimseSender(
   options: { timeoutMs?: number; decompress?: Decompress } = {},
 ): DicomSender {
   return {
-    async send(peer, paths, onResult) {
+    async send(peer, objects, onResult) {
       const target: ScuTarget = {
         host: peer.host,
         port: peer.port,
@@ -23,7 +23,7 @@ export function dimseSender(
         timeoutMs: options.timeoutMs,
       };
       const files: StoredFile[] = [];
-      for (const path of paths) files.push(await readStoredFile(path));
+      for (const object of objects) files.push(await readStoredFile(object));
       const out: SendResult[] = [];
       const toResult = (r: StoreResult): SendResult => ({ ...r, stored: isStored(r.status) });
       for (const group of associationGroups(files))

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { echoScp, storeFiles } from './store-scu.js';
 import { associationGroups, contextKeys, type StoredFile } from './stored-files.js';
+import { fileObject } from '../../storage/stored-object.js';
 import { DimseError } from './association.js';
 import { makeInstance, newUid, CT_IMAGE_STORAGE } from '../../../test/fixtures/dicom-fixtures.js';
 import { freePort, startTestEngine } from '../../../test/helpers/engine.js';
@@ -49,7 +50,7 @@ async function storedFile(name: string, bytes: Buffer): Promise<StoredFile> {
   await writeFile(path, bytes);
   const h = parseHeader(bytes);
   return {
-    path,
+    object: fileObject(path),
     sopClassUid: h.sopClassUid,
     sopInstanceUid: h.sopInstanceUid,
     transferSyntaxUid: h.transferSyntaxUid,
@@ -81,7 +82,7 @@ describe('store SCU', () => {
     for (const f of [plain, compressed]) {
       const name = received.find((n) => n.endsWith(f.sopInstanceUid))!;
       const got = await readFile(join(out, name));
-      expect(datasetOf(got).equals(datasetOf(await readFile(f.path)))).toBe(true);
+      expect(datasetOf(got).equals(datasetOf(await readFile(f.object.path!)))).toBe(true);
     }
   });
 
@@ -186,7 +187,7 @@ describe('store SCU', () => {
       const badPath = join(dir, 'bad-uid.dcm');
       await writeFile(badPath, makeInstance({ sopInstanceUid: '1.2.abc' }));
       const bad = {
-        path: badPath,
+        object: fileObject(badPath),
         sopClassUid: CT_IMAGE_STORAGE,
         sopInstanceUid: '1.2.abc',
         transferSyntaxUid: TransferSyntax.ExplicitVRLittleEndian,
@@ -202,7 +203,7 @@ describe('store SCU', () => {
 
 describe('presentation contexts', () => {
   const file = (sopClassUid: string, transferSyntaxUid: string): StoredFile => ({
-    path: '',
+    object: fileObject(''),
     sopClassUid,
     sopInstanceUid: newUid(),
     transferSyntaxUid,

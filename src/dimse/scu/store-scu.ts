@@ -105,7 +105,7 @@ export async function storeFiles(
       }
       const contextId = contextIds.get(`${f.sopClassUid}|${chosen}`)!;
       if (chosen === f.transferSyntaxUid) {
-        const { status, comment } = await a.store(contextId, f, maxPduLength, await storedDataset(f.path));
+        const { status, comment } = await a.store(contextId, f, maxPduLength, await storedDataset(f.object));
         report({ sopInstanceUid: f.sopInstanceUid, status, comment });
         continue;
       }
