@@ -168,7 +168,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     // A source that cannot start (a port taken) ends the start: release what was opened, then say why.
     await renderPool.close();
     await seriesTypes.stop();
-    index.close();
+    await index.close();
     state.close();
     throw err;
   }
@@ -244,8 +244,8 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
       await renderPool.close();
       await seriesTypes.stop();
       // Nothing was cut off in flight: index and files agree, and the next start need not check them.
-      if (!interrupted) index.markConsistent();
-      index.close();
+      if (!interrupted) await index.markConsistent();
+      await index.close();
       state.close();
     },
   };

@@ -123,7 +123,7 @@ export function anonymizationRoutes(deps: ApiDeps): Hono<AuthEnv> {
       }));
       const anonymization = service(deps);
       for (const r of requests)
-        if (!deps.index.image(r.imageId)) throw new NotFoundError(`image ${r.imageId}`);
+        if (!(await deps.index.image(r.imageId))) throw new NotFoundError(`image ${r.imageId}`);
       const images = [];
       for (const r of requests)
         images.push(await anonymization.replaceStoredImage(r.imageId, { options, tagValues: r.tagValues }));

@@ -364,12 +364,12 @@ export class AnonymizationService {
     req: Pick<AnonymizeRequest, 'options' | 'tagValues'>,
   ): Promise<Image> {
     const storage = this.requireStorage();
-    const image = storage.index.image(imageId);
+    const image = await storage.index.image(imageId);
     if (!image) throw new NotFoundError(`image ${imageId}`);
     const bytes = await this.readStored(image);
     const result = await this.anonymizeBatched(bytes, { ...req, force: true, imageId });
-    const source = storage.index.seriesSourceWithName?.(image.seriesId);
-    const ref = source ?? storage.index.seriesSource(image.seriesId);
+    const source = await storage.index.seriesSourceWithName?.(image.seriesId);
+    const ref = source ?? (await storage.index.seriesSource(image.seriesId));
     const origin: Origin = {
       sourceType: ref?.sourceType ?? 'unknown',
       sourceId: ref?.sourceId ?? -1,
@@ -390,7 +390,7 @@ export class AnonymizationService {
     } finally {
       await rm(scratch, { force: true });
     }
-    const { image: stored } = storage.index.upsert({
+    const { image: stored } = await storage.index.upsert({
       header: result.header,
       origin,
       size: result.length,
@@ -406,7 +406,7 @@ export class AnonymizationService {
     req: Pick<AnonymizeRequest, 'options' | 'tagValues'>,
   ): Promise<AnonymizedInstance> {
     const storage = this.requireStorage();
-    const image = storage.index.image(imageId);
+    const image = await storage.index.image(imageId);
     if (!image) throw new NotFoundError(`image ${imageId}`);
     return this.anonymizeBatched(await this.readStored(image), { ...req, imageId });
   }

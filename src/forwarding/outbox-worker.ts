@@ -199,7 +199,7 @@ export class OutboxWorker {
     const present: ForwardingItem[] = [];
     const gone: string[] = [];
     for (const item of this.store.forwardingItems(t.id, true)) {
-      const image = index.image(item.imageId);
+      const image = await index.image(item.imageId);
       const there = image?.sopInstanceUID.value === item.sopInstanceUid;
       if (there && (await blobs.exists(item.sopInstanceUid))) present.push(item);
       else gone.push(item.sopInstanceUid);

@@ -115,7 +115,7 @@ export class ScuService {
   async storedPaths(imageIds: number[]): Promise<string[]> {
     const paths: string[] = [];
     for (const id of imageIds) {
-      const image = this.deps.index.image(id);
+      const image = await this.deps.index.image(id);
       if (!image) throw new NotFoundError(`image ${id}`);
       const key = image.sopInstanceUID.value;
       const path = this.deps.blobs.localPath(key);

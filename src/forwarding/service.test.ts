@@ -39,7 +39,7 @@ afterEach(async () => {
   await service?.stop();
   service = undefined;
   state.close();
-  index.close();
+  await index.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -93,10 +93,14 @@ async function setUp(sender: DicomSender, maxAttempts = 5) {
   return { rule, scu };
 }
 
-async function until(what: string, probe: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !probe(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!probe()) throw new Error(`never: ${what}`);
+async function until(what: string, probe: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500 && !(await probe()); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!(await probe())) throw new Error(`never: ${what}`);
 }
+
+const indexed = (images: Array<{ id: number }>) => Promise.all(images.map((i) => index.image(i.id)));
+const allIndexed = async (images: Array<{ id: number }>) =>
+  (await indexed(images)).every((image) => image !== undefined);
 
 const messages = (type: 'INFO' | 'WARN' | 'ERROR') =>
   state
@@ -223,7 +227,7 @@ async function setUpBox(crashes = 0) {
   for (let i = 0; i < 3; i++) {
     const file = makeInstance();
     const header = parseHeader(file);
-    const { image } = index.upsert({ header, origin: source, size: file.length });
+    const { image } = await index.upsert({ header, origin: source, size: file.length });
     const path = join(dir, header.sopInstanceUid);
     await writeFile(path, file);
     await blobs.putFile(header.sopInstanceUid, path);
@@ -274,11 +278,11 @@ describe('forwarding to a box', () => {
     state.markOutgoingSent(boxImages[1]!.id, Date.now());
     await new Promise((r) => setTimeout(r, 100));
     expect(outbox()[0]?.status).toBe('DELIVERING');
-    expect(images.every((i) => index.image(i.id))).toBe(true);
+    expect(await allIndexed(images)).toBe(true);
 
     state.markOutgoingSent(boxImages[2]!.id, Date.now());
     await until('delivered', () => outbox().length === 0);
-    await until('originals deleted', () => images.every((i) => !index.image(i.id)));
+    await until('originals deleted', async () => (await indexed(images)).every((image) => !image));
     for (const i of images) expect(await blobs.exists(i.sop)).toBe(false);
     expect(outgoingOfBoxes()).toHaveLength(1);
     expect(messages('INFO')).toContainEqual(
@@ -299,7 +303,7 @@ describe('forwarding to a box', () => {
     expect(outbox()[0]!.lastError).toMatch(
       /FAILED: 1 of 3 image\(s\) not sent \(image \d+: refused by research: bad file\)/,
     );
-    expect(images.every((i) => index.image(i.id))).toBe(true);
+    expect(await allIndexed(images)).toBe(true);
 
     service!.retry(outbox()[0]!.id);
     await until('handed again', () => outbox()[0]?.status === 'DELIVERING');
@@ -312,7 +316,7 @@ describe('forwarding to a box', () => {
     expect(outbox()[0]!.lastError).toMatch(
       /outgoing transaction \d+ of box \d+ \(deleted\) was deleted before it ended/,
     );
-    expect(images.every((i) => index.image(i.id))).toBe(true);
+    expect(await allIndexed(images)).toBe(true);
   });
 });
 

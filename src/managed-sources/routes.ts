@@ -88,10 +88,11 @@ export function importRoutes(deps: ApiDeps): Hono<AuthEnv> {
       managedSources.deleteImportSession(idParam(c.req.param('id')), c.get('user'));
       return c.body(null, 204);
     })
-    .get('/sessions/:id/images', (c) => {
+    .get('/sessions/:id/images', async (c) => {
       const ids = managedSources.importSessionImageIds(idParam(c.req.param('id')));
+      const images = await Promise.all(ids.map((id) => index.image(id)));
       // Images deleted since their import are left out.
-      return c.json(ids.map((id) => index.image(id)).filter((image): image is Image => !!image));
+      return c.json(images.filter((image): image is Image => !!image));
     })
     .post('/sessions/:id/images', async (c) => {
       const session = managedSources.importSession(idParam(c.req.param('id')));

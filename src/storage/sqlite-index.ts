@@ -37,6 +37,7 @@ import {
 } from './sqlite-index-tables.js';
 import { indexWrites } from './sqlite-index-writes.js';
 import { indexFind } from './sqlite-index-find.js';
+import { settled, type Synchronous } from './settled.js';
 
 const STATEMENT_CACHE_SIZE = 500;
 
@@ -125,7 +126,8 @@ export function openSqliteIndex(path: string): MetadataIndex {
     return toEntities('images', rowsOf(selection, {}, 0, -1)) as Image[];
   };
 
-  return {
+  // better-sqlite3 works synchronously: every method does its work within the call and answers a settled promise.
+  const index: Synchronous<MetadataIndex> = {
     ...labels,
     upsert,
     imageBySopInstanceUid: (sopInstanceUid) => {
@@ -177,4 +179,5 @@ export function openSqliteIndex(path: string): MetadataIndex {
     queryColumnsFilled: (ids) => markBackfilled(ids),
     close: () => db.close(),
   };
+  return settled<MetadataIndex>(index);
 }

@@ -167,7 +167,7 @@ export async function createTestApp(
     async cleanup() {
       await t.seriesTypes.stop();
       t.state.close();
-      index.close();
+      await index.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
