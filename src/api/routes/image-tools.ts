@@ -50,11 +50,11 @@ export function imageToolsRoutes(deps: ApiDeps): Hono<AuthEnv> {
         throw new NotFoundError(
           `image${missing.length > 1 ? 's' : ''} ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`,
         );
-      return c.json({ id: deps.exportSets.create(ids) });
+      return c.json({ id: await deps.exportSets.create(ids) });
     })
     .get('/export', async (c) => {
       const id = idParam(c.req.query('id'), 'id');
-      const imageIds = deps.exportSets.imageIds(id);
+      const imageIds = await deps.exportSets.imageIds(id);
       if (!imageIds) throw new NotFoundError(`export set ${id} (unknown or expired)`);
       const zip = zipStream(await exportEntries(index, imageIds), blobs);
       return new Response(Readable.toWeb(zip) as ReadableStream, {
