@@ -135,10 +135,10 @@ describe('/api/filtering/associations', () => {
     );
     expect(b.sourceName).toBe('SCP');
     expect(await json(await call('GET', '/associations'))).toEqual([a, b]);
-    expect(t.tagFilters.filtersFor({ sourceType: 'scp', sourceId: 1 })).toHaveLength(1);
+    expect(await t.tagFilters.filtersFor({ sourceType: 'scp', sourceId: 1 })).toHaveLength(1);
     expect((await call('DELETE', `/filters/${g.id}`)).status).toBe(204);
     expect(await json(await call('GET', '/associations'))).toEqual([a]);
-    expect(t.tagFilters.filtersFor({ sourceType: 'scp', sourceId: 1 })).toHaveLength(0);
+    expect(await t.tagFilters.filtersFor({ sourceType: 'scp', sourceId: 1 })).toHaveLength(0);
     expect((await call('DELETE', `/associations/${a.id}`)).status).toBe(204);
     expect((await call('DELETE', `/associations/${a.id}`)).status).toBe(204);
     expect(await json(await call('GET', '/associations'))).toEqual([]);

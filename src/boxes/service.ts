@@ -52,7 +52,7 @@ export class BoxService {
   readonly timings: BoxTimings;
   readonly now: () => number;
   private readonly workers = new Map<number, BoxWorker>();
-  private readonly deletedListeners: Array<(source: SourceRef) => void> = [];
+  private readonly deletedListeners: Array<(source: SourceRef) => void | Promise<void>> = [];
   private housekeeping: NodeJS.Timeout | undefined;
   private started = false;
   /** The protocol's serving side, for `/api/transactions/{token}/…`. */
@@ -119,7 +119,7 @@ export class BoxService {
   }
 
   /** Called with every deleted box (its tag filter associations go with it). */
-  onSourceDeleted(listener: (source: SourceRef) => void): void {
+  onSourceDeleted(listener: (source: SourceRef) => void | Promise<void>): void {
     this.deletedListeners.push(listener);
   }
 
@@ -239,7 +239,7 @@ export class BoxService {
     this.workers.delete(id);
     await worker?.stop();
     if (this.store.deleteBox(id))
-      for (const l of this.deletedListeners) l({ sourceType: 'box', sourceId: id });
+      for (const l of this.deletedListeners) await l({ sourceType: 'box', sourceId: id });
   }
 
   // ------------------------------------------------------------------------------------------ sending

@@ -84,8 +84,8 @@ export function importRoutes(deps: ApiDeps): Hono<AuthEnv> {
       return c.json(managedSources.createImportSession(name, c.get('user')), 201);
     })
     .get('/sessions/:id', (c) => c.json(managedSources.importSession(idParam(c.req.param('id')))))
-    .delete('/sessions/:id', (c) => {
-      managedSources.deleteImportSession(idParam(c.req.param('id')), c.get('user'));
+    .delete('/sessions/:id', async (c) => {
+      await managedSources.deleteImportSession(idParam(c.req.param('id')), c.get('user'));
       return c.body(null, 204);
     })
     .get('/sessions/:id/images', async (c) => {

@@ -62,7 +62,7 @@ const inside = (child: string, parent: string) => {
 
 export class ManagedSourceService {
   private follower: ManagedSourceFollower | undefined;
-  private readonly deletedListeners: Array<(source: SourceRef) => void> = [];
+  private readonly deletedListeners: Array<(source: SourceRef) => void | Promise<void>> = [];
   /** Serialises creations and deletions: validation and opening must see each other's results. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -112,7 +112,7 @@ export class ManagedSourceService {
   }
 
   /** Called with every deleted source (tag filter associations, forwarding rules go with it). */
-  onSourceDeleted(listener: (source: SourceRef) => void): void {
+  onSourceDeleted(listener: (source: SourceRef) => void | Promise<void>): void {
     this.deletedListeners.push(listener);
   }
 
@@ -128,8 +128,9 @@ export class ManagedSourceService {
     this.log('Directory', 'INFO', `Watched directory ${dir.id} "${dir.name}" ${what} (${dir.path})`);
   }
 
-  private deleted(source: SourceRef): void {
-    for (const listener of this.deletedListeners) listener(source);
+  /** Tells the listeners one after the other; the first that fails stops the rest, as a throw did. */
+  private async deleted(source: SourceRef): Promise<void> {
+    for (const listener of this.deletedListeners) await listener(source);
   }
 
   /** Every managed source, as `/api/sources` lists them. */
@@ -191,7 +192,7 @@ export class ManagedSourceService {
       await this.follower?.closeScp(id);
       this.store.deleteScp(id);
       if (this.follower) this.logScp(scp, 'closed');
-      this.deleted({ sourceType: 'scp', sourceId: id });
+      await this.deleted({ sourceType: 'scp', sourceId: id });
     });
   }
 
@@ -267,7 +268,7 @@ export class ManagedSourceService {
       await this.follower?.closeWatch(id);
       this.store.deleteWatchedDirectory(id);
       if (this.follower) this.logWatch(dir, 'stopped');
-      this.deleted({ sourceType: 'directory', sourceId: id });
+      await this.deleted({ sourceType: 'directory', sourceId: id });
     });
   }
 
@@ -296,13 +297,13 @@ export class ManagedSourceService {
   }
 
   /** Images stay; the session and its image list go. Only its owner or an administrator may delete it. */
-  deleteImportSession(id: number, by: UserInfo): void {
+  async deleteImportSession(id: number, by: UserInfo): Promise<void> {
     const session = this.store.importSession(id);
     if (!session) return;
     if (session.userId !== by.id && by.role === 'USER')
       throw new SluiceError('AUTH.FORBIDDEN', `import session ${id} belongs to another user`, 403);
     this.store.deleteImportSession(id);
-    this.deleted({ sourceType: 'import', sourceId: id });
+    await this.deleted({ sourceType: 'import', sourceId: id });
   }
 
   importSessionImageIds(id: number): number[] {

@@ -42,11 +42,11 @@ export function usersRoutes(deps: ApiDeps): Hono<AuthEnv> {
       // An existing name answers the existing user with 201, as Slicebox does; its password is not changed.
       return c.json(await users.create(input), 201);
     })
-    .delete('/:id', (c) => {
+    .delete('/:id', async (c) => {
       const id = idParam(c.req.param('id'));
       users.delete(id);
       // The user's uploads are a source: its tag filter associations go with it.
-      deps.tagFilters.forgetSource({ sourceType: 'user', sourceId: id });
+      await deps.tagFilters.forgetSource({ sourceType: 'user', sourceId: id });
       return c.body(null, 204);
     })
     .post('/login', async (c) => {
