@@ -146,7 +146,7 @@ export class ScuService {
     try {
       results = await this.deps.sender.send(peer, paths);
     } catch (err) {
-      log.write({
+      await log.write({
         subject: 'SCU',
         type: 'ERROR',
         message: `Sending ${paths.length} images to SCU ${describePeer(peer)} failed: ${(err as Error).message}`,
@@ -156,10 +156,10 @@ export class ScuService {
     const failures = results.filter((r) => !r.stored);
     if (failures.length) {
       const error = failedSendError(peer, results.length, failures);
-      log.write({ subject: 'SCU', type: 'ERROR', message: error.message });
+      await log.write({ subject: 'SCU', type: 'ERROR', message: error.message });
       throw error;
     }
-    log.write({
+    await log.write({
       subject: 'SCU',
       type: 'INFO',
       message: `Sent ${results.length} images to SCU ${describePeer(peer)}`,

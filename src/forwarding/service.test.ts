@@ -102,9 +102,8 @@ const indexed = (images: Array<{ id: number }>) => Promise.all(images.map((i) =>
 const allIndexed = async (images: Array<{ id: number }>) =>
   (await indexed(images)).every((image) => image !== undefined);
 
-const messages = (type: 'INFO' | 'WARN' | 'ERROR') =>
-  state
-    .listLogEntries({ startIndex: 0, count: 100, subject: 'Forwarding', entryType: type })
+const messages = async (type: 'INFO' | 'WARN' | 'ERROR') =>
+  (await state.listLogEntries({ startIndex: 0, count: 100, subject: 'Forwarding', entryType: type }))
     .map((e) => e.message)
     .reverse();
 
@@ -127,13 +126,13 @@ describe('forwarding worker', () => {
       () => state.listForwardingTransactions({ startIndex: 0, count: 10 }).length === 0,
     );
     expect(calls).toEqual([['1.1', '1.2', '1.3'], ['1.2'], ['1.2'], ['1.2']]);
-    const warnings = messages('WARN');
+    const warnings = await messages('WARN');
     expect(warnings).toHaveLength(3);
     expect(warnings[0]).toMatch(
       /attempt 1 of 5 to send 1 instance\(s\) .* did not store 1 of 3 instances: 1\.2: status 0xa700; next attempt in 20 ms$/,
     );
     expect(warnings.map((w) => /next attempt in (.*)$/.exec(w)?.[1])).toEqual(['20 ms', '40 ms', '50 ms']);
-    expect(messages('INFO').at(-1)).toMatch(
+    expect((await messages('INFO')).at(-1)).toMatch(
       /: 1 instance\(s\) delivered to SCU "pacs" .* after 3 failed attempt\(s\)$/,
     );
   });
@@ -149,7 +148,7 @@ describe('forwarding worker', () => {
       () => state.listForwardingTransactions({ startIndex: 0, count: 10, status: 'FAILED' }).length === 1,
     );
     expect(calls).toEqual([]);
-    expect(messages('ERROR')[0]).toMatch(
+    expect((await messages('ERROR'))[0]).toMatch(
       /3 instance\(s\) to SCU \d+ \(deleted\) moved to the dead letters after 1 attempt\(s\): SCU \d+ no longer exists$/,
     );
 
@@ -170,7 +169,7 @@ describe('forwarding worker', () => {
       () => state.listForwardingTransactions({ startIndex: 0, count: 10 }).length === 0,
     );
     expect(calls).toEqual([['1.1', '1.3']]);
-    expect(messages('WARN')[0]).toMatch(
+    expect((await messages('WARN'))[0]).toMatch(
       /1 instance\(s\) of forwarding transaction \d+ were deleted before they could be sent to .*: 1\.2$/,
     );
   });
@@ -271,7 +270,7 @@ describe('forwarding to a box', () => {
     expect(outgoingOfBoxes()).toHaveLength(1);
     expect(outgoing).toMatchObject({ totalImageCount: 3, status: 'WAITING' });
     expect(outbox()[0]).toMatchObject({ boxTransactionId: outgoing!.id, attempts: 1, sentImageCount: 0 });
-    expect(messages('WARN')[0]).toMatch(/attempt 1 of 5 .* simulated crash/);
+    expect((await messages('WARN'))[0]).toMatch(/attempt 1 of 5 .* simulated crash/);
 
     const boxImages = state.outgoingImages(outgoing!.id);
     state.markOutgoingSent(boxImages[0]!.id, Date.now());
@@ -285,7 +284,7 @@ describe('forwarding to a box', () => {
     await until('originals deleted', async () => (await indexed(images)).every((image) => !image));
     for (const i of images) expect(await blobs.exists(i.sop)).toBe(false);
     expect(outgoingOfBoxes()).toHaveLength(1);
-    expect(messages('INFO')).toContainEqual(
+    expect(await messages('INFO')).toContainEqual(
       expect.stringMatching(/3 instance\(s\) delivered to box "research"/),
     );
   });

@@ -117,7 +117,7 @@ export class ManagedSourceService {
   }
 
   private log(subject: string, type: 'INFO' | 'ERROR', message: string): void {
-    this.options.log?.write({ subject, type, message });
+    void this.options.log?.write({ subject, type, message });
   }
 
   private logScp(scp: ScpData, what: 'opened' | 'closed'): void {
