@@ -106,7 +106,7 @@ describe('/api/filtering/associations', () => {
   it('associates filters with sources, names known sources, and deleting a filter removes its associations', async () => {
     const f = await createFilter('strip');
     const g = await createFilter('keep', 'WHITELIST');
-    const admin = t.users.all().find((u) => u.user === ADMIN.user)!;
+    const admin = (await t.users.all()).find((u) => u.user === ADMIN.user)!;
     const r = await call('POST', '/associations', {
       id: -1,
       sourceType: 'user',

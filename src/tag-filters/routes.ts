@@ -37,8 +37,8 @@ export const associationInput = z.strictObject({
 export function filteringRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { tagFilters } = deps;
   const paging = (query: Record<string, string>) => parseOr400(pagingParams, query, 'Query parameters');
-  const knownName = (sourceType: SourceType, sourceId: number): string | undefined => {
-    if (sourceType === 'user') return deps.users.all().find((u) => u.id === sourceId)?.user;
+  const knownName = async (sourceType: SourceType, sourceId: number): Promise<string | undefined> => {
+    if (sourceType === 'user') return (await deps.users.all()).find((u) => u.id === sourceId)?.user;
     return deps.engine.sources().find((s) => s.sourceType === sourceType && s.sourceId === sourceId)
       ?.sourceName;
   };
@@ -78,7 +78,7 @@ export function filteringRoutes(deps: ApiDeps): Hono<AuthEnv> {
     })
     .post('/associations', async (c) => {
       const input = parseOr400(associationInput, await jsonBody(c.req), 'Source tag filter');
-      const sourceName = knownName(input.sourceType, input.sourceId) ?? input.sourceName ?? '';
+      const sourceName = (await knownName(input.sourceType, input.sourceId)) ?? input.sourceName ?? '';
       const association = await tagFilters.createAssociation({
         sourceType: input.sourceType,
         sourceName,
