@@ -36,7 +36,7 @@ export function forwardingRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { forwarding } = deps;
   const knownName = async (sourceType: SourceType, sourceId: number): Promise<string | undefined> => {
     if (sourceType === 'user') return (await deps.users.all()).find((u) => u.id === sourceId)?.user;
-    return [...deps.engine.sources(), ...deps.managedSources.sources(), ...deps.boxes.sources()].find(
+    return [...deps.engine.sources(), ...(await deps.managedSources.sources()), ...deps.boxes.sources()].find(
       (s) => s.sourceType === sourceType && s.sourceId === sourceId,
     )?.sourceName;
   };

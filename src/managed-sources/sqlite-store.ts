@@ -5,6 +5,7 @@
 import type Database from 'better-sqlite3';
 import type { ImportCounter, ImportSession, ManagedSourceStore, ScpData, WatchedDirectory } from './store.js';
 import type { StatePart } from '../storage/sqlite-state-part.js';
+import { settled, type Synchronous } from '../storage/settled.js';
 import { STATIC_SOURCE_ID_MAX } from '../pipeline/origin.js';
 
 const SCHEMA = `
@@ -51,7 +52,7 @@ const COUNT_SQL: Record<ImportCounter, string> = {
   rejected: 'filesRejected = filesRejected + 1',
 };
 
-function managedSourceStore(db: Database.Database): ManagedSourceStore {
+function managedSourceStore(db: Database.Database): Synchronous<ManagedSourceStore> {
   const q = {
     listScps: db.prepare<[number, number], ScpData>(
       'SELECT id, name, aeTitle, port FROM Scps ORDER BY id LIMIT ? OFFSET ?',
@@ -128,4 +129,7 @@ function managedSourceStore(db: Database.Database): ManagedSourceStore {
   };
 }
 
-export const managedSources: StatePart<ManagedSourceStore> = { schema: SCHEMA, create: managedSourceStore };
+export const managedSources: StatePart<ManagedSourceStore> = {
+  schema: SCHEMA,
+  create: (db) => settled<ManagedSourceStore>(managedSourceStore(db)),
+};

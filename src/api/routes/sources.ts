@@ -13,7 +13,7 @@ export function sourcesRoutes(deps: ApiDeps): Hono {
     return c.json([
       ...users,
       ...deps.engine.sources(),
-      ...deps.managedSources.sources(),
+      ...(await deps.managedSources.sources()),
       ...deps.boxes.sources(),
     ]);
   });
