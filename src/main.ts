@@ -82,7 +82,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     state,
     index,
     blobs,
-    (file, request) => anonymization.anonymize(file, request).parts,
+    async (file, request) => (await anonymization.anonymize(file, request)).parts,
     {
       publicApiUrl: () => `${config.publicUrl ?? defaultPublicUrl(config.httpHost, boundHttpPort)}/api`,
       timings: config.boxes,

@@ -37,7 +37,7 @@ const log = logger('boxes');
 export type BoxAnonymizer = (
   file: Buffer,
   request: { options: string[]; tagValues: BoxTagValue[]; imageId: number },
-) => readonly Buffer[];
+) => readonly Buffer[] | Promise<readonly Buffer[]>;
 
 export interface BoxServiceOptions {
   /** The API base other sides reach us at (`<public URL>/api`); read when a connection is created. */
@@ -327,7 +327,7 @@ export class BoxService {
     const source = await this.index.seriesSource(image.seriesId);
     if (!tagValues.length && source?.sourceType === 'box' && source.sourceId === toBoxId) return [file];
     try {
-      return this.anonymizer(file, { options, tagValues, imageId });
+      return await this.anonymizer(file, { options, tagValues, imageId });
     } catch (err) {
       const permanent = err instanceof SluiceError && err.httpStatus >= 400 && err.httpStatus < 500;
       throw new SluiceError(
