@@ -197,11 +197,13 @@ async function main() {
         const header = parseHeader(content);
         await t.blobs.putBytes(header.sopInstanceUid, content);
         ids.push(
-          t.index.upsert({
-            header,
-            origin: { sourceType: 'user', sourceId: 1, sourceName: 'bench' },
-            size: content.length,
-          }).image.id,
+          (
+            await t.index.upsert({
+              header,
+              origin: { sourceType: 'user', sourceId: 1, sourceName: 'bench' },
+              size: content.length,
+            })
+          ).image.id,
         );
       }
       // One request first, so that the user's password check is cached as it is for a client that goes on.

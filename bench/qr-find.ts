@@ -57,8 +57,8 @@ const STUDY_RETURNS = [
 
 const patientId = (p: number) => `PAT${String(p).padStart(7, '0')}`;
 
-function generate(path: string): void {
-  openSqliteIndex(path).close(); // schema and Q/R columns
+async function generate(path: string): Promise<void> {
+  await openSqliteIndex(path).close(); // schema and Q/R columns
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = OFF');
@@ -179,7 +179,7 @@ async function main(): Promise<void> {
     console.log(
       `generating ${INSTANCES.toLocaleString('en')} instances (${PATIENTS.toLocaleString('en')} patients) in ${path} …`,
     );
-    generate(path);
+    await generate(path);
     console.log(`generated in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   } else console.log(`using the index in ${path}`);
   const index = openSqliteIndex(path);
@@ -191,12 +191,12 @@ async function main(): Promise<void> {
     caseInsensitiveNames: true,
     limit: 200,
   });
-  index.find(query(pick())); // warm the statement cache
+  await index.find(query(pick())); // warm the statement cache
 
   const inIndex: number[] = [];
   for (let i = 0; i < QUERIES; i++) {
     const t0 = performance.now();
-    const matches = index.find(query(pick()));
+    const matches = await index.find(query(pick()));
     inIndex.push(performance.now() - t0);
     if (matches.length !== STUDIES_PER_PATIENT)
       throw new Error(`expected ${STUDIES_PER_PATIENT} studies, got ${matches.length}`);
@@ -274,7 +274,7 @@ async function main(): Promise<void> {
     withFindscu.push(performance.now() - t0);
   }
   server.close();
-  index.close();
+  await index.close();
 
   console.log(
     `\nC-FIND, study level by PatientID, over ${INSTANCES.toLocaleString('en')} indexed instances:`,

@@ -134,12 +134,12 @@ async function main(): Promise<void> {
   await mkdir(dataDir, { recursive: true });
   let t = performance.now();
   const index = openSqliteIndex(join(dataDir, 'index.sqlite'));
-  fillIndex(index, shape, (done) => {
+  await fillIndex(index, shape, (done) => {
     if (done % 100_000 === 0) process.stdout.write(`\rindexed ${done}`);
   });
   // No files behind these rows: the start-up check must not remove them.
-  index.markConsistent();
-  index.close();
+  await index.markConsistent();
+  await index.close();
   console.log(
     `\rindexed ${count} instances (${shape.patients} patients, ${shape.studies} studies, ${shape.series} series) in ${((performance.now() - t) / 1000).toFixed(0)} s`,
   );

@@ -79,8 +79,8 @@ async function main(): Promise<void> {
   let t = performance.now();
   await mkdir(full, { recursive: true });
   const index = openSqliteIndex(join(full, 'index.sqlite'));
-  fillIndex(index, shape);
-  index.close();
+  await fillIndex(index, shape);
+  await index.close();
   const blobs = await openFsBlobStore(join(full, 'storage'));
   await fillBlobs(blobs, shape);
   syncDisks();

@@ -65,8 +65,8 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
           openS3BlobStore({ location: config.blobs!, timings }),
         )
       : openFsBlobStore(join(config.dataDir, 'storage'), timings)
-  ).catch((err: unknown) => {
-    index.close();
+  ).catch(async (err: unknown) => {
+    await index.close();
     throw err;
   });
   const state = openSqliteState(join(config.dataDir, 'state.sqlite'));
@@ -93,7 +93,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     state,
     index,
     blobs,
-    (file, request) => anonymization.anonymize(file, request).parts,
+    async (file, request) => (await anonymization.anonymize(file, request)).parts,
     {
       publicApiUrl: () => `${config.publicUrl ?? defaultPublicUrl(config.httpHost, boundHttpPort)}/api`,
       timings: config.boxes,
@@ -179,7 +179,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     // A source that cannot start (a port taken) ends the start: release what was opened, then say why.
     await renderPool.close();
     await seriesTypes.stop();
-    index.close();
+    await index.close();
     state.close();
     await blobs.close();
     throw err;
@@ -256,8 +256,8 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
       await renderPool.close();
       await seriesTypes.stop();
       // Nothing was cut off in flight: index and files agree, and the next start need not check them.
-      if (!interrupted) index.markConsistent();
-      index.close();
+      if (!interrupted) await index.markConsistent();
+      await index.close();
       state.close();
       await blobs.close();
     },

@@ -27,11 +27,13 @@ async function store(bytes: Buffer) {
   const path = join(t.dir, `${header.sopInstanceUid}.in`);
   await writeFile(path, bytes);
   await t.blobs.putFile(header.sopInstanceUid, path);
-  return t.index.upsert({
-    header,
-    origin: { sourceType: 'user', sourceId: 1, sourceName: 'admin' },
-    size: bytes.length,
-  }).image;
+  return (
+    await t.index.upsert({
+      header,
+      origin: { sourceType: 'user', sourceId: 1, sourceName: 'admin' },
+      size: bytes.length,
+    })
+  ).image;
 }
 
 const api = (path: string, init: RequestInit & { json?: unknown } = {}) =>
@@ -126,8 +128,8 @@ describe('/api/anonymization', () => {
     expect(r.headers.get('content-type')).toBe('application/octet-stream');
     const header = parseHeader(Buffer.from(await r.arrayBuffer()));
     expect(attr(header, 'PatientID')).not.toBe('RC1');
-    expect(t.index.image(image.id)).toBeDefined();
-    expect(t.index.imageBySopInstanceUid(header.sopInstanceUid)).toBeUndefined();
+    expect(await t.index.image(image.id)).toBeDefined();
+    expect(await t.index.imageBySopInstanceUid(header.sopInstanceUid)).toBeUndefined();
     const keys = (await (await api('/api/anonymization/keys?filter=rc1')).json()) as unknown[];
     expect(keys).toHaveLength(1);
   });
@@ -196,7 +198,7 @@ describe('/api/anonymization', () => {
     expect(query.status).toBe(400);
     expect(await query.text()).toMatch(/queryProperties.0.operator/);
     // The image is untouched by the refused requests.
-    expect(t.index.image(image.id)).toBeDefined();
+    expect(await t.index.image(image.id)).toBeDefined();
   });
 
   it('pages, orders, queries, deletes and exports keys', async () => {

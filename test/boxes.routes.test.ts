@@ -110,7 +110,7 @@ describe('/api/boxes', () => {
         defaultProfile: { options: [{ name: 'RETAIN_DEVICE_IDENTITY' }] },
       })
     ).json()) as { id: number };
-    const { image } = t.index.upsert({
+    const { image } = await t.index.upsert({
       header: parseHeader(makeInstance()),
       origin: { sourceType: 'user', sourceId: 1, sourceName: 'admin' },
       size: 1,

@@ -151,10 +151,11 @@ describe('sluice import', () => {
     const { openSqliteIndex } = await import('../src/storage/sqlite-index.js');
     const index = openSqliteIndex(join(dataDir, 'index.sqlite'));
     try {
-      expect(index.counts().images).toBe(2);
-      expect(study.sopInstanceUids.every((uid) => index.imageBySopInstanceUid(uid))).toBe(true);
+      expect((await index.counts()).images).toBe(2);
+      const images = await Promise.all(study.sopInstanceUids.map((uid) => index.imageBySopInstanceUid(uid)));
+      expect(images.every((image) => image !== undefined)).toBe(true);
     } finally {
-      index.close();
+      await index.close();
     }
   });
 

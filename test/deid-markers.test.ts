@@ -222,7 +222,8 @@ describe('option sets applied one after the other to one study, through the keys
       const instances = study(steps[0]!.length ? 1 : 2);
       const basicUids: string[][] = [];
       for (const options of steps) {
-        const outputs = instances.map((i) => service.anonymize(i.bytes, { options }));
+        const outputs: Awaited<ReturnType<typeof service.anonymize>>[] = [];
+        for (const i of instances) outputs.push(await service.anonymize(i.bytes, { options }));
         outputs.forEach((out, n) => {
           const { failures } = check(instances[n]!, out.bytes, options);
           expect(failures, `${label}, ${options.join('+') || 'Basic'}, instance ${n}`).toEqual([]);

@@ -29,7 +29,7 @@ async function put(name: keyof typeof sops, bytes: Buffer): Promise<void> {
   await writeFile(path, bytes);
   const header = parseHeader(bytes);
   await t.blobs.putFile(header.sopInstanceUid, path);
-  t.index.upsert({
+  await t.index.upsert({
     header,
     origin: { sourceType: 'user', sourceId: 1, sourceName: 'test' },
     size: bytes.length,

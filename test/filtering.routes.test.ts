@@ -106,7 +106,7 @@ describe('/api/filtering/associations', () => {
   it('associates filters with sources, names known sources, and deleting a filter removes its associations', async () => {
     const f = await createFilter('strip');
     const g = await createFilter('keep', 'WHITELIST');
-    const admin = t.users.all().find((u) => u.user === ADMIN.user)!;
+    const admin = (await t.users.all()).find((u) => u.user === ADMIN.user)!;
     const r = await call('POST', '/associations', {
       id: -1,
       sourceType: 'user',
@@ -135,10 +135,10 @@ describe('/api/filtering/associations', () => {
     );
     expect(b.sourceName).toBe('SCP');
     expect(await json(await call('GET', '/associations'))).toEqual([a, b]);
-    expect(t.tagFilters.filtersFor({ sourceType: 'scp', sourceId: 1 })).toHaveLength(1);
+    expect(await t.tagFilters.filtersFor({ sourceType: 'scp', sourceId: 1 })).toHaveLength(1);
     expect((await call('DELETE', `/filters/${g.id}`)).status).toBe(204);
     expect(await json(await call('GET', '/associations'))).toEqual([a]);
-    expect(t.tagFilters.filtersFor({ sourceType: 'scp', sourceId: 1 })).toHaveLength(0);
+    expect(await t.tagFilters.filtersFor({ sourceType: 'scp', sourceId: 1 })).toHaveLength(0);
     expect((await call('DELETE', `/associations/${a.id}`)).status).toBe(204);
     expect((await call('DELETE', `/associations/${a.id}`)).status).toBe(204);
     expect(await json(await call('GET', '/associations'))).toEqual([]);

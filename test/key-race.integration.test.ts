@@ -44,7 +44,7 @@ it('gives one patient one pseudonym when four processes race', async () => {
   expect(new Set(all).size).toBe(1);
   const state = openSqliteState(stateFile);
   try {
-    const keys = state.listAnonymizationKeys({ startIndex: 0, count: 100 });
+    const keys = await state.listAnonymizationKeys({ startIndex: 0, count: 100 });
     expect(keys).toHaveLength(24);
     expect(new Set(keys.map((k) => k.anonPatientID))).toEqual(new Set(all));
     expect(new Set(keys.map((k) => k.anonStudyInstanceUID)).size).toBe(1);

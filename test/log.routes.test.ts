@@ -19,14 +19,19 @@ const messages = async (query = '') =>
 
 describe('/api/log', () => {
   it('answers Slicebox log entries newest first, paged and filtered', async () => {
-    const first = t.state.insertLogEntry({
+    const first = await t.state.insertLogEntry({
       created: 1000,
       entryType: 'INFO',
       subject: 'SCU',
       message: 'one',
     });
-    t.state.insertLogEntry({ created: 2000, entryType: 'WARN', subject: 'Forwarding', message: 'two' });
-    t.state.insertLogEntry({ created: 3000, entryType: 'ERROR', subject: 'Forwarding', message: 'three' });
+    await t.state.insertLogEntry({ created: 2000, entryType: 'WARN', subject: 'Forwarding', message: 'two' });
+    await t.state.insertLogEntry({
+      created: 3000,
+      entryType: 'ERROR',
+      subject: 'Forwarding',
+      message: 'three',
+    });
     const all = await (await asAdmin('/api/log')).json();
     expect(all).toEqual([
       { id: first.id + 2, created: 3000, entryType: 'ERROR', subject: 'Forwarding', message: 'three' },
@@ -42,8 +47,8 @@ describe('/api/log', () => {
   });
 
   it('deletes one entry or all of them', async () => {
-    const a = t.state.insertLogEntry({ created: 1, entryType: 'INFO', subject: 's', message: 'a' });
-    t.state.insertLogEntry({ created: 2, entryType: 'INFO', subject: 's', message: 'b' });
+    const a = await t.state.insertLogEntry({ created: 1, entryType: 'INFO', subject: 's', message: 'a' });
+    await t.state.insertLogEntry({ created: 2, entryType: 'INFO', subject: 's', message: 'b' });
     expect((await asAdmin(`/api/log/${a.id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await asAdmin(`/api/log/${a.id}`, { method: 'DELETE' })).status).toBe(204);
     expect(await messages()).toEqual(['b']);

@@ -123,6 +123,6 @@ describe('the 401 challenge', () => {
     });
     expect(login.status).toBe(401);
     expect(login.headers.get('www-authenticate')).toBeNull();
-    t.state.clearLoginFailures('address:unknown');
+    await t.state.clearLoginFailures('address:unknown');
   });
 });

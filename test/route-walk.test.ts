@@ -119,8 +119,8 @@ describe('every registered route', () => {
       expect((await call(route, { Authorization: 'Basic !!!' })).status).toBe(401);
       expect((await call(route, basic('nobody', 'x'))).status).toBe(401);
     }
-    t.state.clearLoginFailures('address:unknown');
-    t.state.clearLoginFailures('user:nobody');
+    await t.state.clearLoginFailures('address:unknown');
+    await t.state.clearLoginFailures('user:nobody');
   });
 
   it('answers 403 to a USER on every route that needs an administrator, and lets them through elsewhere', async () => {
@@ -156,7 +156,9 @@ describe('every registered route', () => {
   });
 
   it('never answers a password hash, to anyone', async () => {
-    const hashes = [ADMIN, USER, ADMINISTRATOR].map((u) => t.state.credentials(u.user)!.passwordHash);
+    const hashes = await Promise.all(
+      [ADMIN, USER, ADMINISTRATOR].map(async (u) => (await t.state.credentials(u.user))!.passwordHash),
+    );
     expect(hashes.every((h) => h.startsWith(HASH_PREFIX))).toBe(true);
     const bodies: string[] = [];
     for (const who of [ADMIN, ADMINISTRATOR, USER])

@@ -40,12 +40,12 @@ async function addSeries(spec: InstanceSpec): Promise<number> {
   await writeFile(path, bytes);
   const header = parseHeader(bytes);
   await t.blobs.putFile(sopInstanceUid, path);
-  const { image } = t.index.upsert({
+  const { image } = await t.index.upsert({
     header,
     origin: { sourceType: 'user', sourceId: 1, sourceName: 'admin' },
     size: bytes.length,
   });
-  t.seriesTypes.classify(image.seriesId, header);
+  await t.seriesTypes.classify(image.seriesId, header);
   return image.seriesId;
 }
 
@@ -242,7 +242,7 @@ describe('/api/metadata/series/{id}/seriestypes', () => {
     expect(await typesOf(series)).toEqual(['CT', 'Reviewed']);
 
     // A new image of the series and a rule change both re-classify; the manual type stays.
-    t.seriesTypes.classify(series, { dataset: {} });
+    await t.seriesTypes.classify(series, { dataset: {} });
     expect(await typesOf(series)).toEqual(['Reviewed']);
     await createRule(manual.id).then((rule) => createAttribute(rule.id, { name: 'Modality', values: 'MR' }));
     await idle();
@@ -250,7 +250,7 @@ describe('/api/metadata/series/{id}/seriestypes', () => {
 
     // A hand-made assignment of a type that also applies automatically stays manual.
     expect(await status('PUT', `/metadata/series/${series}/seriestypes/${ct.id}`)).toBe(204);
-    t.seriesTypes.classify(series, { dataset: {} });
+    await t.seriesTypes.classify(series, { dataset: {} });
     expect(await typesOf(series)).toEqual(['CT', 'Reviewed']);
 
     expect(await status('DELETE', `/metadata/series/${series}/seriestypes/${manual.id}`)).toBe(204);
@@ -352,10 +352,10 @@ describe('/api/metadata/seriestags and /api/metadata/series/{id}/seriestags', ()
     const type = await createType('Any');
     expect(await status('PUT', `/metadata/series/${s2}/seriestypes/${type.id}`)).toBe(204);
     const images = (await json('GET', `/metadata/images?seriesid=${s2}`)) as Array<{ id: number }>;
-    t.index.deleteImages(images.map((i) => i.id));
+    await t.index.deleteImages(images.map((i) => i.id));
     expect(await status('GET', `/metadata/seriestags/${solo.id}`)).toBe(404);
     expect(await json('GET', '/metadata/seriestags')).toEqual([keep]);
-    expect(t.index.seriesTypeAssignments(s2)).toEqual([]);
+    expect(await t.index.seriesTypeAssignments(s2)).toEqual([]);
     expect(await seriesIds(`seriestypes=${type.id}`)).toEqual([]);
   });
 });

@@ -63,8 +63,10 @@ describe('login, current user, logout', () => {
 
   it('stores only the SHA-256 of the session token', async () => {
     const token = await loggedIn();
-    expect(t.state.session(token)).toBeUndefined();
-    expect(t.state.session(createHash('sha256').update(token).digest('hex'))?.user.user).toBe('admin');
+    expect(await t.state.session(token)).toBeUndefined();
+    expect((await t.state.session(createHash('sha256').update(token).digest('hex')))?.user.user).toBe(
+      'admin',
+    );
   });
 
   it('answers 401 to a wrong password or unknown user, 400 to a malformed body', async () => {
@@ -301,7 +303,7 @@ describe('/api/users', () => {
     ])
       expect((await add(body)).status, JSON.stringify(body)).toBe(400);
     expect((await asAdmin('/api/users', { method: 'POST', body: 'nope' })).status).toBe(400);
-    expect(t.users.all().map((u) => u.user)).toEqual(['admin']);
+    expect((await t.users.all()).map((u) => u.user)).toEqual(['admin']);
   });
 
   it('lets an ADMINISTRATOR manage users, and a USER only log in', async () => {
@@ -349,13 +351,13 @@ describe('/api/users', () => {
 describe('the superuser from the configuration', () => {
   it('takes a changed password at restart, ending the old sessions', async () => {
     const token = await loggedIn();
-    const before = t.state.credentials('admin')!.passwordHash;
+    const before = (await t.state.credentials('admin'))!.passwordHash;
     await t.restart();
-    expect(t.state.credentials('admin')!.passwordHash).toBe(before);
+    expect((await t.state.credentials('admin'))!.passwordHash).toBe(before);
     expect((await get('/api/users/current', withCookie(token))).status).toBe(200);
 
     await t.restart({ adminPassword: 'new-secret' });
-    expect(t.state.credentials('admin')!.passwordHash).not.toBe(before);
+    expect((await t.state.credentials('admin'))!.passwordHash).not.toBe(before);
     expect((await get('/api/users/current', withCookie(token))).status).toBe(404);
     expect((await get('/api/metadata/patients', basic('admin', 'secret'))).status).toBe(401);
     expect((await get('/api/metadata/patients', basic('admin', 'new-secret'))).status).toBe(200);

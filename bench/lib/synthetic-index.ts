@@ -90,9 +90,13 @@ export function syntheticHeader(i: number, shape: Shape): DicomHeader {
 }
 
 /** Upserts `shape.instances` synthetic instances; `onProgress` is told every 10,000. */
-export function fillIndex(index: MetadataIndex, shape: Shape, onProgress?: (done: number) => void): void {
+export async function fillIndex(
+  index: MetadataIndex,
+  shape: Shape,
+  onProgress?: (done: number) => void,
+): Promise<void> {
   for (let i = 0; i < shape.instances; i++) {
-    index.upsert({
+    await index.upsert({
       header: syntheticHeader(i, shape),
       size: 4096,
       origin: { sourceType: 'scp', sourceId: 1, sourceName: 'bench' },

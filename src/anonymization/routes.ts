@@ -123,16 +123,16 @@ export function anonymizationRoutes(deps: ApiDeps): Hono<AuthEnv> {
       }));
       const anonymization = service(deps);
       for (const r of requests)
-        if (!deps.index.image(r.imageId)) throw new NotFoundError(`image ${r.imageId}`);
+        if (!(await deps.index.image(r.imageId))) throw new NotFoundError(`image ${r.imageId}`);
       const images = [];
       for (const r of requests)
         images.push(await anonymization.replaceStoredImage(r.imageId, { options, tagValues: r.tagValues }));
       return c.json(images);
     })
-    .get('/keys', (c) => {
+    .get('/keys', async (c) => {
       const q = parseOr400(listParams, c.req.query(), 'query');
       return c.json(
-        keyStore(deps).listAnonymizationKeys({
+        await keyStore(deps).listAnonymizationKeys({
           startIndex: q.startindex,
           count: q.count,
           orderBy: q.orderby,
@@ -143,7 +143,7 @@ export function anonymizationRoutes(deps: ApiDeps): Hono<AuthEnv> {
     })
     .post('/keys/query', async (c) => {
       const q = parseOr400(keyQuery, await jsonBody(c.req), 'body (AnonymizationKeyQuery)');
-      return c.json(keyStore(deps).queryAnonymizationKeys(q));
+      return c.json(await keyStore(deps).queryAnonymizationKeys(q));
     })
     .get('/keys/export/csv', (c) => {
       const keys = keyStore(deps);
@@ -153,7 +153,7 @@ export function anonymizationRoutes(deps: ApiDeps): Hono<AuthEnv> {
         await out.write(CSV_HEADER.join(';') + '\r\n');
         // A page of keys at a time: the database is never held while the client reads.
         for (let after = 0; ;) {
-          const rows = keys.anonymizationKeyRows(after, 500);
+          const rows = await keys.anonymizationKeyRows(after, 500);
           if (!rows.length) break;
           let chunk = '';
           for (const r of rows)
@@ -183,21 +183,21 @@ export function anonymizationRoutes(deps: ApiDeps): Hono<AuthEnv> {
         }
       });
     })
-    .get('/keys/:id', (c) => {
+    .get('/keys/:id', async (c) => {
       const id = idParam(c.req.param('id'));
-      const key = keyStore(deps).anonymizationKey(id);
+      const key = await keyStore(deps).anonymizationKey(id);
       if (!key) throw new NotFoundError(`anonymization key ${id}`);
       return c.json(key);
     })
-    .delete('/keys/:id', (c) => {
-      keyStore(deps).deleteAnonymizationKey(idParam(c.req.param('id')));
+    .delete('/keys/:id', async (c) => {
+      await keyStore(deps).deleteAnonymizationKey(idParam(c.req.param('id')));
       return c.body(null, 204);
     })
-    .get('/keys/:id/keyvalues', (c) => {
+    .get('/keys/:id/keyvalues', async (c) => {
       const id = idParam(c.req.param('id'));
       const keys = keyStore(deps);
-      if (!keys.anonymizationKey(id)) throw new NotFoundError(`anonymization key ${id}`);
-      return c.json(keys.anonymizationKeyValues(id).map(keyValueJson));
+      if (!(await keys.anonymizationKey(id))) throw new NotFoundError(`anonymization key ${id}`);
+      return c.json((await keys.anonymizationKeyValues(id)).map(keyValueJson));
     });
 }
 

@@ -43,9 +43,9 @@ const study = (patientId: string, n: number, extra: Record<string, unknown> = {}
 };
 
 describe('anonymization keys', () => {
-  it('records one key per image with real and anonymized identifiers and the key attributes', () => {
+  it('records one key per image with real and anonymized identifiers and the key attributes', async () => {
     const [file] = study('P1', 1);
-    const result = service.anonymize(file!, {});
+    const result = await service.anonymize(file!, {});
     const key = result.key!;
     const real = keyIdentifiers(parseHeader(file!));
     expect(key).toMatchObject({
@@ -57,7 +57,7 @@ describe('anonymization keys', () => {
       anonPatientID: attr(result.header, 'PatientID'),
       anonSOPInstanceUID: result.header.sopInstanceUid,
     });
-    const values = state.anonymizationKeyValues(key.id);
+    const values = await state.anonymizationKeyValues(key.id);
     expect(values.find((v) => v.tagPath === '(0008,0050)')).toMatchObject({
       level: 'STUDY',
       value: 'ACC-P1',
@@ -72,7 +72,7 @@ describe('anonymization keys', () => {
   it('harmonizes: later images of the patient, study and series take the pseudonyms of the first key', async () => {
     const files = study('P2', 9);
     // The first image gets custom values, as a user sending to a box would give them.
-    const first = service.anonymize(files[0]!, {
+    const first = await service.anonymize(files[0]!, {
       tagValues: [
         { tag: 0x00100010, value: 'Trial^Subject 7' },
         { tag: 0x00100020, value: 'SUBJ7' },
@@ -86,7 +86,7 @@ describe('anonymization keys', () => {
         .slice(1)
         .map(
           (f) =>
-            new Promise<ReturnType<typeof service.anonymize>>((r) =>
+            new Promise<Awaited<ReturnType<typeof service.anonymize>>>((r) =>
               setImmediate(() => r(service.anonymize(f, {}))),
             ),
         ),
@@ -97,21 +97,21 @@ describe('anonymization keys', () => {
       expect(attr(r.header, 'AccessionNumber')).toBe('TRIAL-ACC-1');
       expect(attr(r.header, 'StudyInstanceUID')).toBe(attr(first.header, 'StudyInstanceUID'));
     }
-    const keys = state.listAnonymizationKeys({ startIndex: 0, count: 100 });
+    const keys = await state.listAnonymizationKeys({ startIndex: 0, count: 100 });
     expect(keys).toHaveLength(9);
     expect(new Set(keys.map((k) => k.anonPatientID))).toEqual(new Set(['SUBJ7']));
     expect(new Set(keys.map((k) => k.anonSOPInstanceUID)).size).toBe(9);
 
     // Another study of the same patient: the patient's pseudonym, not the study's accession number.
     const [other] = study('P2', 1, { AccessionNumber: 'ACC-OTHER' });
-    const r = service.anonymize(other!, {});
+    const r = await service.anonymize(other!, {});
     expect(attr(r.header, 'PatientID')).toBe('SUBJ7');
     expect(attr(r.header, 'AccessionNumber')).toBe('');
   });
 
   it('commits the keys of instances anonymized at the same moment together, harmonized in order', async () => {
     const files = study('P6', 8);
-    const first = service.anonymize(files[0]!, { tagValues: [{ tag: 0x00100020, value: 'SUBJ-6' }] });
+    const first = await service.anonymize(files[0]!, { tagValues: [{ tag: 0x00100020, value: 'SUBJ-6' }] });
     const rest = await Promise.all(files.slice(1).map((f) => service.anonymizeBatched(f, {})));
     for (const r of rest) {
       expect(attr(r.header, 'PatientID')).toBe('SUBJ-6');
@@ -119,38 +119,40 @@ describe('anonymization keys', () => {
       expect(r.key!.anonPatientID).toBe('SUBJ-6');
     }
     expect(new Set(rest.map((r) => r.key!.id)).size).toBe(7);
-    const keys = state.listAnonymizationKeys({ startIndex: 0, count: 100, filter: 'p6' });
+    const keys = await state.listAnonymizationKeys({ startIndex: 0, count: 100, filter: 'p6' });
     expect(keys).toHaveLength(8);
   });
 
-  it('keeps two frames of reference of one study apart', () => {
+  it('keeps two frames of reference of one study apart', async () => {
     const studyInstanceUid = newUid();
     const frames = [newUid(), newUid()];
-    const out = frames.map((frame) =>
-      service.anonymize(
-        makeInstance({ patientId: 'P5', studyInstanceUid, extra: { FrameOfReferenceUID: frame } }),
-        {},
-      ),
-    );
+    const out: Awaited<ReturnType<typeof service.anonymize>>[] = [];
+    for (const frame of frames)
+      out.push(
+        await service.anonymize(
+          makeInstance({ patientId: 'P5', studyInstanceUid, extra: { FrameOfReferenceUID: frame } }),
+          {},
+        ),
+      );
     expect(out.map((r) => attr(r.header, 'FrameOfReferenceUID'))).toEqual(
       frames.map((f) => mapUid(SECRET, f)),
     );
     expect(attr(out[1]!.header, 'StudyInstanceUID')).toBe(attr(out[0]!.header, 'StudyInstanceUID'));
   });
 
-  it('gives the same image its old SOP Instance UID when sent again, even under a custom value', () => {
+  it('gives the same image its old SOP Instance UID when sent again, even under a custom value', async () => {
     const [file] = study('P3', 1);
     const custom = newUid();
-    const first = service.anonymize(file!, { tagValues: [{ tag: 0x00080018, value: custom }] });
+    const first = await service.anonymize(file!, { tagValues: [{ tag: 0x00080018, value: custom }] });
     expect(first.header.sopInstanceUid).toBe(custom);
-    const again = service.anonymize(file!, {});
+    const again = await service.anonymize(file!, {});
     expect(again.header.sopInstanceUid).toBe(custom);
   });
 
-  it('reverses: an anonymized image coming back gets its real identity, at the level its key matched', () => {
+  it('reverses: an anonymized image coming back gets its real identity, at the level its key matched', async () => {
     const files = study('P4', 2);
-    const anonymized = service.anonymize(files[0]!, {});
-    const back = service.reverse(anonymized.bytes)!;
+    const anonymized = await service.anonymize(files[0]!, {});
+    const back = (await service.reverse(anonymized.bytes))!;
     expect(back.level).toBe('IMAGE');
     expect(back.header.dataset).toEqual(parseHeader(back.bytes).dataset);
     const real = parseHeader(files[0]!);
@@ -166,63 +168,65 @@ describe('anonymization keys', () => {
       studyInstanceUid: attr(anonymized.header, 'StudyInstanceUID'),
       extra: { PatientIdentityRemoved: 'YES' },
     });
-    const reversed = service.reverse(derived)!;
+    const reversed = (await service.reverse(derived))!;
     expect(reversed.level).toBe('STUDY');
     expect(attr(reversed.header, 'PatientID')).toBe('P4');
     expect(attr(reversed.header, 'StudyInstanceUID')).toBe(real.dataset['0020000D']!.Value![0]);
     expect(reversed.header.sopInstanceUid).toBe(parseHeader(derived).sopInstanceUid);
 
     // Not de-identified, or no key: nothing to do.
-    expect(service.reverse(files[1]!)).toBeUndefined();
-    expect(service.reverse(makeInstance({ extra: { PatientIdentityRemoved: 'YES' } }))).toBeUndefined();
+    expect(await service.reverse(files[1]!)).toBeUndefined();
+    expect(await service.reverse(makeInstance({ extra: { PatientIdentityRemoved: 'YES' } }))).toBeUndefined();
   });
 
-  it('lists, filters (prefix), orders, queries and deletes keys; names bad columns', () => {
-    for (const id of ['AA1', 'AB2', 'BB3']) service.anonymize(study(id, 1)[0]!, {});
-    const filtered = (filter: string) =>
-      state.listAnonymizationKeys({ startIndex: 0, count: 10, filter }).map((k) => k.patientID);
-    expect(filtered('b')).toEqual(['BB3']);
-    expect(filtered('aa')).toEqual(['AA1']);
-    expect(filtered('a%')).toEqual([]);
-    expect(filtered('anon')).toHaveLength(3);
+  it('lists, filters (prefix), orders, queries and deletes keys; names bad columns', async () => {
+    for (const id of ['AA1', 'AB2', 'BB3']) await service.anonymize(study(id, 1)[0]!, {});
+    const filtered = async (filter: string) =>
+      (await state.listAnonymizationKeys({ startIndex: 0, count: 10, filter })).map((k) => k.patientID);
+    expect(await filtered('b')).toEqual(['BB3']);
+    expect(await filtered('aa')).toEqual(['AA1']);
+    expect(await filtered('a%')).toEqual([]);
+    expect(await filtered('anon')).toHaveLength(3);
     expect(
-      state.listAnonymizationKeys({
-        startIndex: 1,
-        count: 1,
-        orderBy: 'patientID',
-        orderAscending: false,
-      })[0]!.patientID,
+      (
+        await state.listAnonymizationKeys({
+          startIndex: 1,
+          count: 1,
+          orderBy: 'patientID',
+          orderAscending: false,
+        })
+      )[0]!.patientID,
     ).toBe('AB2');
-    expect(() =>
+    await expect(
       state.listAnonymizationKeys({ startIndex: 0, count: 1, orderBy: 'id; DROP TABLE x' }),
-    ).toThrow(/orderby: "id; DROP TABLE x" is not a column/);
+    ).rejects.toThrow(/orderby: "id; DROP TABLE x" is not a column/);
     expect(
-      state
-        .queryAnonymizationKeys({
+      (
+        await state.queryAnonymizationKeys({
           startIndex: 0,
           count: 10,
           queryProperties: [{ propertyName: 'patientID', operator: 'like', propertyValue: 'b3' }],
         })
-        .map((k) => k.patientID),
+      ).map((k) => k.patientID),
     ).toEqual(['BB3']);
-    expect(() =>
+    await expect(
       state.queryAnonymizationKeys({
         startIndex: 0,
         count: 10,
         queryProperties: [{ propertyName: 'nope', operator: '=', propertyValue: 'x' }],
       }),
-    ).toThrow(/queryProperties\[0\].propertyName/);
-    const key = state.listAnonymizationKeys({ startIndex: 0, count: 1 })[0]!;
-    expect(state.anonymizationKeyRows(0, 10).filter((r) => r.id === key.id)).toHaveLength(9);
+    ).rejects.toThrow(/queryProperties\[0\].propertyName/);
+    const key = (await state.listAnonymizationKeys({ startIndex: 0, count: 1 }))[0]!;
+    expect((await state.anonymizationKeyRows(0, 10)).filter((r) => r.id === key.id)).toHaveLength(9);
     // Export pages hold whole keys: one key per page here, each with its nine values.
-    const firstPage = state.anonymizationKeyRows(0, 1);
+    const firstPage = await state.anonymizationKeyRows(0, 1);
     expect(new Set(firstPage.map((r) => r.id))).toEqual(new Set([key.id]));
     expect(firstPage).toHaveLength(9);
-    expect(new Set(state.anonymizationKeyRows(key.id, 1).map((r) => r.id)).size).toBe(1);
-    expect(state.anonymizationKeyRows(key.id + 2, 1)).toEqual([]);
-    expect(state.deleteAnonymizationKey(key.id)).toBe(true);
-    expect(state.anonymizationKeyValues(key.id)).toEqual([]);
-    expect(state.deleteAnonymizationKey(key.id)).toBe(false);
+    expect(new Set((await state.anonymizationKeyRows(key.id, 1)).map((r) => r.id)).size).toBe(1);
+    expect(await state.anonymizationKeyRows(key.id + 2, 1)).toEqual([]);
+    expect(await state.deleteAnonymizationKey(key.id)).toBe(true);
+    expect(await state.anonymizationKeyValues(key.id)).toEqual([]);
+    expect(await state.deleteAnonymizationKey(key.id)).toBe(false);
   });
 });
 
@@ -255,13 +259,14 @@ describe('keys made under different options do not feed each other', () => {
   const BASIC: string[] = [];
   const RETAIN = ['RETAIN_UIDS'];
 
-  it('Retain UIDs, then the Basic Profile: no real UID survives, on the same images nor on others of the study', () => {
+  it('Retain UIDs, then the Basic Profile: no real UID survives, on the same images nor on others of the study', async () => {
     const study = makeLinkedStudy({ images: 5 });
     const [unseen, ...files] = study.files;
-    const retained = files.map((f) => service.anonymize(f, { options: RETAIN }));
+    const retained: Awaited<ReturnType<typeof service.anonymize>>[] = [];
+    for (const f of files) retained.push(await service.anonymize(f, { options: RETAIN }));
     for (const r of retained) expect(realUidsIn(r.bytes, study.realUids).length).toBeGreaterThan(0);
     for (const bytes of [...files, unseen!]) {
-      const basic = service.anonymize(bytes, { options: BASIC });
+      const basic = await service.anonymize(bytes, { options: BASIC });
       expect(realUidsIn(basic.bytes, study.realUids)).toEqual([]);
       expect(attr(basic.header, 'StudyInstanceUID')).toBe(mapUid(SECRET, study.studyInstanceUid));
       expect(attr(basic.header, 'FrameOfReferenceUID')).toBe(mapUid(SECRET, study.frameOfReferenceUid));
@@ -270,11 +275,14 @@ describe('keys made under different options do not feed each other', () => {
     }
   });
 
-  it('the Basic Profile, then Retain UIDs, then the Basic Profile: kept UIDs stay consistent, replaced ones the same', () => {
+  it('the Basic Profile, then Retain UIDs, then the Basic Profile: kept UIDs stay consistent, replaced ones the same', async () => {
     const study = makeLinkedStudy({ images: 4 });
-    const first = study.files.map((f) => service.anonymize(f, { options: BASIC }));
-    const retained = study.files.map((f) => service.anonymize(f, { options: RETAIN }));
-    const again = study.files.map((f) => service.anonymize(f, { options: BASIC }));
+    const first: Awaited<ReturnType<typeof service.anonymize>>[] = [];
+    for (const f of study.files) first.push(await service.anonymize(f, { options: BASIC }));
+    const retained: Awaited<ReturnType<typeof service.anonymize>>[] = [];
+    for (const f of study.files) retained.push(await service.anonymize(f, { options: RETAIN }));
+    const again: Awaited<ReturnType<typeof service.anonymize>>[] = [];
+    for (const f of study.files) again.push(await service.anonymize(f, { options: BASIC }));
     study.files.forEach((input, i) => {
       // Retain UIDs: every UID of the output is the one of the input at the same place: no anonymized UID
       // at the root contradicts a real one in a reference.
@@ -290,12 +298,14 @@ describe('keys made under different options do not feed each other', () => {
     });
   });
 
-  it('harmonized UIDs apply to references too: a study UID set by the user reaches every image and reference', () => {
+  it('harmonized UIDs apply to references too: a study UID set by the user reaches every image and reference', async () => {
     const study = makeLinkedStudy({ images: 3 });
     const custom = newUid();
     const [head, ...rest] = study.files;
-    const first = service.anonymize(head!, { tagValues: [{ tag: 0x0020000d, value: custom }] });
-    for (const r of [first, ...rest.map((f) => service.anonymize(f, {}))]) {
+    const first = await service.anonymize(head!, { tagValues: [{ tag: 0x0020000d, value: custom }] });
+    const all = [first];
+    for (const f of rest) all.push(await service.anonymize(f, {}));
+    for (const r of all) {
       expect(attr(r.header, 'StudyInstanceUID')).toBe(custom);
       const nested = uidValues(r.bytes)
         .filter((u) => u.tag === '0020000D')
@@ -306,9 +316,9 @@ describe('keys made under different options do not feed each other', () => {
     }
   });
 
-  it('a key store from before keys kept their options learns them from the recorded method', () => {
+  it('a key store from before keys kept their options learns them from the recorded method', async () => {
     const study = makeLinkedStudy({ images: 2 });
-    service.anonymize(study.files[0]!, { options: RETAIN });
+    await service.anonymize(study.files[0]!, { options: RETAIN });
     state.close();
     // As the previous schema had it: no profile column.
     const db = new Database(join(dir, 'state.sqlite'));
@@ -317,7 +327,7 @@ describe('keys made under different options do not feed each other', () => {
     db.close();
     state = openSqliteState(join(dir, 'state.sqlite'));
     service = new AnonymizationService(SECRET, state);
-    const basic = service.anonymize(study.files[0]!, {});
+    const basic = await service.anonymize(study.files[0]!, {});
     expect(realUidsIn(basic.bytes, study.realUids)).toEqual([]);
     const profiles = new Database(join(dir, 'state.sqlite'), { readonly: true });
     try {

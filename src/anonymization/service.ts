@@ -186,10 +186,10 @@ export class AnonymizationService {
    * profile replaces is never harmonized to a real one. Harmonized UIDs are applied wherever the same UID
    * appears in the instance (references in sequences too), so the instance never contradicts itself.
    */
-  anonymize(file: Buffer, req: AnonymizeRequest, known?: DicomHeader): AnonymizedInstance {
+  async anonymize(file: Buffer, req: AnonymizeRequest, known?: DicomHeader): Promise<AnonymizedInstance> {
     const pending = this.prepare(file, req, known);
     if (!pending.record) return pending.first;
-    const { key } = this.keys!.recordAnonymizationKey(pending.record.real, pending.record.decide);
+    const { key } = await this.keys!.recordAnonymizationKey(pending.record.real, pending.record.decide);
     return pending.record.finish(key);
   }
 
@@ -337,11 +337,11 @@ export class AnonymizationService {
    * matches its anonymized identifiers, the real values of every remembered root attribute at or above the
    * matched level come back (an attribute that was absent goes again). Undefined when nothing matches.
    */
-  reverse(file: Buffer, known?: DicomHeader): ReversedInstance | undefined {
+  async reverse(file: Buffer, known?: DicomHeader): Promise<ReversedInstance | undefined> {
     if (!this.keys) return undefined;
     const header = known ?? parseHeader(file);
     if (attr(header, 'PatientIdentityRemoved').toUpperCase() !== 'YES') return undefined;
-    const match = this.keys.findKeyByAnonymized(keyIdentifiers(header));
+    const match = await this.keys.findKeyByAnonymized(keyIdentifiers(header));
     if (!match) return undefined;
     const changes: RootChange[] = [];
     for (const i of IDENTIFIERS)
@@ -365,12 +365,12 @@ export class AnonymizationService {
     req: Pick<AnonymizeRequest, 'options' | 'tagValues'>,
   ): Promise<Image> {
     const storage = this.requireStorage();
-    const image = storage.index.image(imageId);
+    const image = await storage.index.image(imageId);
     if (!image) throw new NotFoundError(`image ${imageId}`);
     const bytes = await this.readStored(image);
     const result = await this.anonymizeBatched(bytes, { ...req, force: true, imageId });
-    const source = storage.index.seriesSourceWithName?.(image.seriesId);
-    const ref = source ?? storage.index.seriesSource(image.seriesId);
+    const source = await storage.index.seriesSourceWithName?.(image.seriesId);
+    const ref = source ?? (await storage.index.seriesSource(image.seriesId));
     const origin: Origin = {
       sourceType: ref?.sourceType ?? 'unknown',
       sourceId: ref?.sourceId ?? -1,
@@ -391,7 +391,7 @@ export class AnonymizationService {
     } finally {
       await rm(scratch, { force: true });
     }
-    const { image: stored } = storage.index.upsert({
+    const { image: stored } = await storage.index.upsert({
       header: result.header,
       origin,
       size: result.length,
@@ -407,7 +407,7 @@ export class AnonymizationService {
     req: Pick<AnonymizeRequest, 'options' | 'tagValues'>,
   ): Promise<AnonymizedInstance> {
     const storage = this.requireStorage();
-    const image = storage.index.image(imageId);
+    const image = await storage.index.image(imageId);
     if (!image) throw new NotFoundError(`image ${imageId}`);
     return this.anonymizeBatched(await this.readStored(image), { ...req, imageId });
   }
@@ -450,7 +450,8 @@ export function tagValuesFromJson(
 
 /**
  * Group commit of anonymization keys: keys asked for while the event loop is busy are recorded together, in
- * the order asked, in one write transaction (one disk flush), right after the current turn of the loop.
+ * the order asked, in one write transaction (one disk flush), right after the current turn of the loop. A
+ * batch waits for the one before it, so each decides from the keys of all earlier batches.
  */
 class KeyCommits {
   private queue: Array<{
@@ -460,6 +461,9 @@ class KeyCommits {
     reject: (err: unknown) => void;
   }> = [];
 
+  /** The last batch written or being written. */
+  private written: Promise<void> = Promise.resolve();
+
   constructor(private readonly store: () => AnonymizationKeyStore) {}
 
   record(
@@ -467,17 +471,21 @@ class KeyCommits {
     decide: (earlier: KeyLookup) => NewAnonymizationKey,
   ): Promise<AnonymizationKey> {
     return new Promise((resolve, reject) => {
-      if (!this.queue.length) setImmediate(() => this.flush());
+      if (!this.queue.length)
+        setImmediate(() => {
+          this.written = this.written.then(() => this.flush());
+        });
       this.queue.push({ real, decide, resolve, reject });
     });
   }
 
-  private flush(): void {
+  /** Writes the waiting keys; never rejects (each caller hears of a failure). */
+  private async flush(): Promise<void> {
     const batch = this.queue;
     this.queue = [];
     let recorded: Array<{ key: AnonymizationKey }>;
     try {
-      recorded = this.store().recordAnonymizationKeys(batch);
+      recorded = await this.store().recordAnonymizationKeys(batch);
     } catch (err) {
       for (const entry of batch) entry.reject(err);
       return;

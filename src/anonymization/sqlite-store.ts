@@ -20,6 +20,7 @@ import type {
 } from './store.js';
 import { BadRequestError } from '../errors.js';
 import type { StatePart } from '../storage/sqlite-state-part.js';
+import { settled, type Synchronous } from '../storage/settled.js';
 import { OPTIONS, OPTION_NAMES } from './deid/profile.js';
 
 const SCHEMA = `
@@ -107,7 +108,7 @@ const ANON: Record<keyof KeyIdentifiers, string> = {
 /** Rows of candidates read at a time. */
 const CANDIDATE_PAGE = 32;
 
-function anonymizationKeyStore(db: Database.Database): AnonymizationKeyStore {
+function anonymizationKeyStore(db: Database.Database): Synchronous<AnonymizationKeyStore> {
   const byAnon = LEVELS.map(({ level, fields }) => ({
     level,
     fields,
@@ -267,5 +268,5 @@ function addProfileColumn(db: Database.Database): void {
 export const anonymizationKeys: StatePart<AnonymizationKeyStore> = {
   schema: SCHEMA,
   migrate: addProfileColumn,
-  create: anonymizationKeyStore,
+  create: (db) => settled<AnonymizationKeyStore>(anonymizationKeyStore(db)),
 };

@@ -95,37 +95,38 @@ export interface AnonymizationKeyStore {
   /**
    * In one write transaction: lets `decide` build the new key from the earlier keys whose real identifiers
    * match `real`, inserts that key and answers it. Concurrent callers are serialized, so two images of one
-   * patient never get two pseudonyms.
+   * patient never get two pseudonyms. `decide` is synchronous and pure: the store calls it inside its
+   * transaction, between its reads and its insert.
    */
   recordAnonymizationKey(
     real: KeyIdentifiers,
     decide: (earlier: KeyLookup) => NewAnonymizationKey,
-  ): { key: AnonymizationKey; values: AnonymizationKeyValue[] };
+  ): Promise<{ key: AnonymizationKey; values: AnonymizationKeyValue[] }>;
   /**
    * Records several keys in one write transaction (one disk flush), in order: each decides from the keys
    * before it, those of the same batch included.
    */
   recordAnonymizationKeys(
     batch: ReadonlyArray<{ real: KeyIdentifiers; decide: (earlier: KeyLookup) => NewAnonymizationKey }>,
-  ): Array<{ key: AnonymizationKey; values: AnonymizationKeyValue[] }>;
+  ): Promise<Array<{ key: AnonymizationKey; values: AnonymizationKeyValue[] }>>;
   /** The most specific key whose anonymized identifiers match (for reverse anonymization). */
-  findKeyByAnonymized(anon: KeyIdentifiers): KeyMatch | undefined;
+  findKeyByAnonymized(anon: KeyIdentifiers): Promise<KeyMatch | undefined>;
   listAnonymizationKeys(opts: {
     startIndex: number;
     count: number;
     orderBy?: string;
     orderAscending?: boolean;
     filter?: string;
-  }): AnonymizationKey[];
-  queryAnonymizationKeys(query: AnonymizationKeyQuery): AnonymizationKey[];
-  anonymizationKey(id: number): AnonymizationKey | undefined;
+  }): Promise<AnonymizationKey[]>;
+  queryAnonymizationKeys(query: AnonymizationKeyQuery): Promise<AnonymizationKey[]>;
+  anonymizationKey(id: number): Promise<AnonymizationKey | undefined>;
   /** Deletes the key and its values; false when unknown. */
-  deleteAnonymizationKey(id: number): boolean;
-  anonymizationKeyValues(keyId: number): AnonymizationKeyValue[];
+  deleteAnonymizationKey(id: number): Promise<boolean>;
+  anonymizationKeyValues(keyId: number): Promise<AnonymizationKeyValue[]>;
   /**
    * One page of the CSV export: the keys after `afterKeyId` (at most `keyCount` of them, by id), each with
    * each of its values (one row per key × value; a key without values once, with empty value columns).
    * Paged so that a slow reader never holds the database.
    */
-  anonymizationKeyRows(afterKeyId: number, keyCount: number): AnonymizationKeyRow[];
+  anonymizationKeyRows(afterKeyId: number, keyCount: number): Promise<AnonymizationKeyRow[]>;
 }

@@ -119,7 +119,7 @@ export async function identify(c: Context, users: UserService): Promise<Identity
   }
   const token = sessionToken(c);
   if (!token) return { kind: 'anonymous' };
-  const session = users.sessionUser(token);
+  const session = await users.sessionUser(token);
   if (!session) return { kind: 'no-session' };
   if (session.refreshed) setSessionCookie(c, token, users.sessionTimeoutSecs);
   return { kind: 'ok', user: session.user };

@@ -38,7 +38,8 @@ export const sendInput = z.strictObject({
 
 export function boxesRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { boxes, index } = deps;
-  const existing = (ids: number[]) => ids.map((id) => index.image(id)).filter((i): i is Image => !!i);
+  const existing = async (ids: number[]) =>
+    (await Promise.all(ids.map((id) => index.image(id)))).filter((i): i is Image => !!i);
   const boxOut = (id: number) => {
     const box = boxes.box(id);
     return boxJson(box, boxes.online(box));
@@ -54,8 +55,8 @@ export function boxesRoutes(deps: ApiDeps): Hono<AuthEnv> {
         boxes.deleteIncoming(idParam(c.req.param('id')));
         return c.body(null, 204);
       })
-      .get('/incoming/:id/images', (c) =>
-        c.json(existing(boxes.incomingImageIds(idParam(c.req.param('id'))))),
+      .get('/incoming/:id/images', async (c) =>
+        c.json(await existing(boxes.incomingImageIds(idParam(c.req.param('id'))))),
       )
       .get('/outgoing', (c) => {
         const { startindex, count } = paging(c.req.query());
@@ -65,12 +66,12 @@ export function boxesRoutes(deps: ApiDeps): Hono<AuthEnv> {
         boxes.deleteOutgoing(idParam(c.req.param('id')));
         return c.body(null, 204);
       })
-      .get('/outgoing/:id/images', (c) => {
+      .get('/outgoing/:id/images', async (c) => {
         const rows = boxes.outgoingImages(idParam(c.req.param('id')));
         // Slicebox answers the images (that still exist); the transfer status of each is ours, beside it.
         const transfer = c.req.query('transfer') === 'true';
         if (transfer) return c.json(rows);
-        return c.json(existing(rows.map((r) => r.imageId)));
+        return c.json(await existing(rows.map((r) => r.imageId)));
       })
       .get('/', (c) => {
         const { startindex, count } = paging(c.req.query());
@@ -104,7 +105,7 @@ export function boxesRoutes(deps: ApiDeps): Hono<AuthEnv> {
         const id = idParam(c.req.param('id'));
         boxes.box(id); // 404 before the body is judged, as Slicebox
         const input = parseOr400(sendInput, await jsonBody(c.req), 'BulkAnonymizationData');
-        const transaction = boxes.send(
+        const transaction = await boxes.send(
           id,
           optionNames(input.profile),
           input.imageTagValuesSet.map((s, i) => ({

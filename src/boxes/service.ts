@@ -37,7 +37,7 @@ const log = logger('boxes');
 export type BoxAnonymizer = (
   file: Buffer,
   request: { options: string[]; tagValues: BoxTagValue[]; imageId: number },
-) => readonly Buffer[];
+) => readonly Buffer[] | Promise<readonly Buffer[]>;
 
 export interface BoxServiceOptions {
   /** The API base other sides reach us at (`<public URL>/api`); read when a connection is created. */
@@ -52,7 +52,7 @@ export class BoxService {
   readonly timings: BoxTimings;
   readonly now: () => number;
   private readonly workers = new Map<number, BoxWorker>();
-  private readonly deletedListeners: Array<(source: SourceRef) => void> = [];
+  private readonly deletedListeners: Array<(source: SourceRef) => void | Promise<void>> = [];
   private housekeeping: NodeJS.Timeout | undefined;
   private started = false;
   /** The protocol's serving side, for `/api/transactions/{token}/…`. */
@@ -119,7 +119,7 @@ export class BoxService {
   }
 
   /** Called with every deleted box (its tag filter associations go with it). */
-  onSourceDeleted(listener: (source: SourceRef) => void): void {
+  onSourceDeleted(listener: (source: SourceRef) => void | Promise<void>): void {
     this.deletedListeners.push(listener);
   }
 
@@ -239,17 +239,48 @@ export class BoxService {
     this.workers.delete(id);
     await worker?.stop();
     if (this.store.deleteBox(id))
-      for (const l of this.deletedListeners) l({ sourceType: 'box', sourceId: id });
+      for (const l of this.deletedListeners) await l({ sourceType: 'box', sourceId: id });
   }
 
   // ------------------------------------------------------------------------------------------ sending
 
   /** An outgoing transaction (WAITING) with images numbered 1..N, anonymized with `options` on the way. */
-  send(
+  async send(
     boxId: number,
     options: string[],
     images: Array<{ imageId: number; tagValues: BoxTagValue[] }>,
-  ): OutgoingTransaction {
+  ): Promise<OutgoingTransaction> {
+    this.outgoingRequest(boxId, options, images); // a bad request is refused before the index is asked
+    const found = await Promise.all(images.map((i) => this.index.image(i.imageId)));
+    const missing = images.filter((_, n) => !found[n]).map((i) => i.imageId);
+    if (missing.length)
+      throw new BadRequestError(
+        `no image with id ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`,
+      );
+    // Checked again in the tick that inserts: the box may have been deleted while the index answered.
+    return this.createOutgoing(boxId, options, images);
+  }
+
+  /**
+   * Sends images with the box's default profile and no tag values (what forwarding rules call). Synchronous,
+   * so that forwarding can create it inside its own state store transaction; the index cannot be asked
+   * there (it is asynchronous), so the caller has checked that the images exist.
+   */
+  sendWithDefaultProfile(boxId: number, imageIds: number[]): OutgoingTransaction {
+    const box = this.box(boxId);
+    return this.createOutgoing(
+      box.id,
+      box.defaultProfile,
+      imageIds.map((imageId) => ({ imageId, tagValues: [] })),
+    );
+  }
+
+  /** Checks a request to send (all but the images' existence in the index); answers the box and profile. */
+  private outgoingRequest(
+    boxId: number,
+    options: string[],
+    images: Array<{ imageId: number; tagValues: BoxTagValue[] }>,
+  ): { box: BoxRow; profile: string[] } {
     const box = this.box(boxId);
     if (!this.anonymizer)
       throw new SluiceError('ANONYMIZATION.NOT_WIRED', 'boxes need the anonymization service', 503);
@@ -260,24 +291,18 @@ export class BoxService {
       if (seen.has(imageId)) throw new BadRequestError(`image ${imageId} is listed twice`);
       seen.add(imageId);
     }
-    const missing = images.filter((i) => !this.index.image(i.imageId)).map((i) => i.imageId);
-    if (missing.length)
-      throw new BadRequestError(
-        `no image with id ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`,
-      );
+    return { box, profile };
+  }
+
+  private createOutgoing(
+    boxId: number,
+    options: string[],
+    images: Array<{ imageId: number; tagValues: BoxTagValue[] }>,
+  ): OutgoingTransaction {
+    const { box, profile } = this.outgoingRequest(boxId, options, images);
     const transaction = this.store.insertOutgoingTransaction(box, profile, images, this.now());
     this.workers.get(box.id)?.wake();
     return transaction;
-  }
-
-  /** Sends images with the box's default profile and no tag values (what forwarding rules call). */
-  sendWithDefaultProfile(boxId: number, imageIds: number[]): OutgoingTransaction {
-    const box = this.box(boxId);
-    return this.send(
-      box.id,
-      box.defaultProfile,
-      imageIds.map((imageId) => ({ imageId, tagValues: [] })),
-    );
   }
 
   /**
@@ -293,16 +318,16 @@ export class BoxService {
   ): Promise<readonly Buffer[]> {
     if (!this.anonymizer)
       throw new SluiceError('ANONYMIZATION.NOT_WIRED', 'boxes need the anonymization service', 503);
-    const image = this.index.image(imageId);
+    const image = await this.index.image(imageId);
     if (!image) throw new SluiceError('BOX.IMAGE_GONE', `image ${imageId} no longer exists`, 404);
     const file = await this.readStored(image);
     // Data going back to the box it came from returns as it arrived: the installation behind that box
     // anonymized it and holds the keys that give it back its real identity (Slicebox's round trip).
     // Anything else, de-identified elsewhere or not, gets this transaction's profile.
-    const source = this.index.seriesSource(image.seriesId);
+    const source = await this.index.seriesSource(image.seriesId);
     if (!tagValues.length && source?.sourceType === 'box' && source.sourceId === toBoxId) return [file];
     try {
-      return this.anonymizer(file, { options, tagValues, imageId });
+      return await this.anonymizer(file, { options, tagValues, imageId });
     } catch (err) {
       const permanent = err instanceof SluiceError && err.httpStatus >= 400 && err.httpStatus < 500;
       throw new SluiceError(

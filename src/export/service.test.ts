@@ -12,24 +12,24 @@ beforeEach(() => {
 afterEach(() => state.close());
 
 describe('ExportSetService', () => {
-  it('keeps a set (duplicates removed, order kept) until its time is up, then forgets it', () => {
+  it('keeps a set (duplicates removed, order kept) until its time is up, then forgets it', async () => {
     const sets = new ExportSetService(state, { ttlSecs: 3600, now: () => clock.now });
-    const id = sets.create([5, 3, 5, 9]);
-    expect(sets.imageIds(id)).toEqual([5, 3, 9]);
+    const id = await sets.create([5, 3, 5, 9]);
+    expect(await sets.imageIds(id)).toEqual([5, 3, 9]);
     clock.now += 3600 * 1000;
-    expect(sets.imageIds(id)).toEqual([5, 3, 9]);
+    expect(await sets.imageIds(id)).toEqual([5, 3, 9]);
     clock.now += 1;
-    expect(sets.imageIds(id)).toBeUndefined();
-    expect(sets.imageIds(id + 100)).toBeUndefined();
+    expect(await sets.imageIds(id)).toBeUndefined();
+    expect(await sets.imageIds(id + 100)).toBeUndefined();
   });
 
-  it('removes expired sets from the store when a new one is made', () => {
+  it('removes expired sets from the store when a new one is made', async () => {
     const sets = new ExportSetService(state, { ttlSecs: 60, now: () => clock.now });
-    const old = sets.create([1]);
+    const old = await sets.create([1]);
     clock.now += 61_000;
-    const fresh = sets.create([2]);
-    expect(state.exportSet(old)).toBeUndefined();
-    expect(state.exportSet(fresh)).toMatchObject({ imageIds: [2], createdAt: clock.now });
+    const fresh = await sets.create([2]);
+    expect(await state.exportSet(old)).toBeUndefined();
+    expect(await state.exportSet(fresh)).toMatchObject({ imageIds: [2], createdAt: clock.now });
     expect(fresh).not.toBe(old);
   });
 });

@@ -23,15 +23,15 @@ export class ExportSetService {
   }
 
   /** Stores the ids (duplicates removed, order kept) and answers the set's id; expired sets go first. */
-  create(imageIds: readonly number[]): number {
+  async create(imageIds: readonly number[]): Promise<number> {
     const now = this.now();
-    this.store.deleteExportSetsCreatedBefore(this.expiredBefore(now));
-    return this.store.insertExportSet([...new Set(imageIds)], now).id;
+    await this.store.deleteExportSetsCreatedBefore(this.expiredBefore(now));
+    return (await this.store.insertExportSet([...new Set(imageIds)], now)).id;
   }
 
   /** The set's image ids, or undefined when it is unknown or expired. */
-  imageIds(id: number): number[] | undefined {
-    const set = this.store.exportSet(id);
+  async imageIds(id: number): Promise<number[] | undefined> {
+    const set = await this.store.exportSet(id);
     if (!set || set.createdAt < this.expiredBefore(this.now())) return undefined;
     return set.imageIds;
   }

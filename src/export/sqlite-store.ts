@@ -5,6 +5,7 @@
 import type Database from 'better-sqlite3';
 import type { ExportSet, ExportSetStore } from './store.js';
 import type { StatePart } from '../storage/sqlite-state-part.js';
+import { settled, type Synchronous } from '../storage/settled.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS ExportSets (
@@ -21,7 +22,7 @@ interface Row {
   createdAt: number;
 }
 
-function exportSetStore(db: Database.Database): ExportSetStore {
+function exportSetStore(db: Database.Database): Synchronous<ExportSetStore> {
   const q = {
     insert: db.prepare<[string, number]>('INSERT INTO ExportSets (imageIds, createdAt) VALUES (?, ?)'),
     byId: db.prepare<[number], Row>('SELECT id, imageIds, createdAt FROM ExportSets WHERE id = ?'),
@@ -40,4 +41,7 @@ function exportSetStore(db: Database.Database): ExportSetStore {
   };
 }
 
-export const exportSets: StatePart<ExportSetStore> = { schema: SCHEMA, create: exportSetStore };
+export const exportSets: StatePart<ExportSetStore> = {
+  schema: SCHEMA,
+  create: (db) => settled<ExportSetStore>(exportSetStore(db)),
+};

@@ -11,8 +11,8 @@ export interface ExportSet {
 }
 
 export interface ExportSetStore {
-  insertExportSet(imageIds: readonly number[], createdAt: number): ExportSet;
-  exportSet(id: number): ExportSet | undefined;
+  insertExportSet(imageIds: readonly number[], createdAt: number): Promise<ExportSet>;
+  exportSet(id: number): Promise<ExportSet | undefined>;
   /** Deletes sets created before `before` (ms epoch); answers how many. */
-  deleteExportSetsCreatedBefore(before: number): number;
+  deleteExportSetsCreatedBefore(before: number): Promise<number>;
 }

@@ -30,15 +30,18 @@ export function folderPart(value: string): string {
 }
 
 /** The entries for the images that still exist, grouped by patient, study and series. */
-export function exportEntries(index: MetadataIndex, imageIds: readonly number[]): ExportEntry[] {
+export async function exportEntries(
+  index: MetadataIndex,
+  imageIds: readonly number[],
+): Promise<ExportEntry[]> {
   const seriesCache = new Map<number, FlatSeries | undefined>();
   const rows: Array<{ order: number[]; entry: ExportEntry }> = [];
   for (const id of imageIds) {
-    const image = index.image(id);
+    const image = await index.image(id);
     if (!image) continue; // deleted since the set was made
     let flat = seriesCache.get(image.seriesId);
     if (!seriesCache.has(image.seriesId))
-      seriesCache.set(image.seriesId, (flat = index.flatSeries(image.seriesId)));
+      seriesCache.set(image.seriesId, (flat = await index.flatSeries(image.seriesId)));
     if (!flat) continue;
     const { patient, study, series } = flat;
     const path = [

@@ -54,7 +54,7 @@ export class OutboxWorker {
     this.running = true;
     const reset = this.store.resetSendingForwardingTransactions(Date.now());
     if (reset)
-      this.deps.log.write({
+      void this.deps.log.write({
         subject: SUBJECT,
         type: 'INFO',
         message: `${reset} forwarding transaction(s) interrupted by a stop are sent again`,
@@ -173,7 +173,7 @@ export class OutboxWorker {
   private skipGone(t: ForwardingTransaction, destination: string, gone: string[]): void {
     if (!gone.length) return;
     this.store.markForwardingItemsSent(t.id, gone);
-    this.deps.log.write({
+    void this.deps.log.write({
       subject: SUBJECT,
       type: 'WARN',
       message: `${gone.length} instance(s) of forwarding transaction ${t.id} were deleted before they could be sent to ${destination}: ${gone.slice(0, 5).join(', ')}${gone.length > 5 ? ', …' : ''}`,
@@ -193,7 +193,7 @@ export class OutboxWorker {
     const present: ForwardingItem[] = [];
     const gone: string[] = [];
     for (const item of this.store.forwardingItems(t.id, true)) {
-      const image = index.image(item.imageId);
+      const image = await index.image(item.imageId);
       const there = image?.sopInstanceUID.value === item.sopInstanceUid;
       if (there && (await blobs.exists(item.sopInstanceUid))) present.push(item);
       else gone.push(item.sopInstanceUid);
@@ -209,7 +209,7 @@ export class OutboxWorker {
       this.store.setForwardingStatus(t.id, { status: 'DELIVERING' });
       return created;
     });
-    this.deps.log.write({
+    await this.deps.log.write({
       subject: SUBJECT,
       type: 'INFO',
       message: `Forwarding transaction ${t.id}: ${present.length} instance(s) handed to ${destination} as outgoing transaction ${outgoing.id}`,
@@ -269,7 +269,7 @@ export class OutboxWorker {
         this.store.markImagesForDeletion(this.store.forwardingItems(t.id, false).map((i) => i.imageId));
       this.store.deleteForwardingTransaction(t.id);
     });
-    this.deps.log.write({
+    void this.deps.log.write({
       subject: SUBJECT,
       type: 'INFO',
       message: `Forwarding transaction ${t.id}: ${sent} instance(s) delivered to ${destination}${t.attempts ? ` after ${t.attempts} failed attempt(s)` : ''}`,
@@ -284,13 +284,13 @@ export class OutboxWorker {
     try {
       const images = await deleteStoredImages(index, blobs, ids);
       this.store.forgetDeletions(ids);
-      log.write({
+      await log.write({
         subject: SUBJECT,
         type: 'INFO',
         message: `Deleted ${images.length} forwarded image(s) (keepImages=false)`,
       });
     } catch (err) {
-      log.write({
+      await log.write({
         subject: SUBJECT,
         type: 'ERROR',
         message: `Cannot delete forwarded images ${ids.join(', ')}: ${(err as Error).message}`,
@@ -315,7 +315,7 @@ export class OutboxWorker {
     );
     if (err instanceof PermanentError || attempts >= max) {
       this.store.setForwardingStatus(t.id, { status: 'FAILED', attempts, lastError: err.message });
-      this.deps.log.write({
+      void this.deps.log.write({
         subject: SUBJECT,
         type: 'ERROR',
         message: `Forwarding transaction ${t.id}: ${left} instance(s) to ${destination} moved to the dead letters after ${attempts} attempt(s): ${err.message}`,
@@ -329,7 +329,7 @@ export class OutboxWorker {
       nextAttemptAt: Date.now() + delay,
       lastError: err.message,
     });
-    this.deps.log.write({
+    void this.deps.log.write({
       subject: SUBJECT,
       type: 'WARN',
       message: `Forwarding transaction ${t.id}: attempt ${attempts} of ${max} to send ${left} instance(s) to ${destination} failed: ${err.message}; next attempt in ${delay < 1000 ? `${delay} ms` : `${(delay / 1000).toFixed(delay % 1000 ? 1 : 0)} s`}`,

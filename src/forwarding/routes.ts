@@ -34,9 +34,9 @@ export const transactionQuery = pagingParams.extend({
  */
 export function forwardingRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { forwarding } = deps;
-  const knownName = (sourceType: SourceType, sourceId: number): string | undefined => {
-    if (sourceType === 'user') return deps.users.all().find((u) => u.id === sourceId)?.user;
-    return [...deps.engine.sources(), ...deps.managedSources.sources(), ...deps.boxes.sources()].find(
+  const knownName = async (sourceType: SourceType, sourceId: number): Promise<string | undefined> => {
+    if (sourceType === 'user') return (await deps.users.all()).find((u) => u.id === sourceId)?.user;
+    return [...deps.engine.sources(), ...(await deps.managedSources.sources()), ...deps.boxes.sources()].find(
       (s) => s.sourceType === sourceType && s.sourceId === sourceId,
     )?.sourceName;
   };
@@ -52,7 +52,7 @@ export function forwardingRoutes(deps: ApiDeps): Hono<AuthEnv> {
         source: {
           sourceType: source.sourceType,
           sourceId: source.sourceId,
-          sourceName: knownName(source.sourceType, source.sourceId) ?? source.sourceName ?? '',
+          sourceName: (await knownName(source.sourceType, source.sourceId)) ?? source.sourceName ?? '',
         },
         destinationType: destination.destinationType,
         destinationId: destination.destinationId,

@@ -120,7 +120,7 @@ export class ScuService {
   async storedObjects(imageIds: number[]): Promise<StoredObject[]> {
     const objects: StoredObject[] = [];
     for (const id of imageIds) {
-      const image = this.deps.index.image(id);
+      const image = await this.deps.index.image(id);
       if (!image) throw new NotFoundError(`image ${id}`);
       const key = image.sopInstanceUID.value;
       if (!(await this.deps.blobs.exists(key))) throw new NotFoundError(`stored file of image ${id}`);
@@ -144,7 +144,7 @@ export class ScuService {
     try {
       results = await this.deps.sender.send(peer, paths);
     } catch (err) {
-      log.write({
+      await log.write({
         subject: 'SCU',
         type: 'ERROR',
         message: `Sending ${paths.length} images to SCU ${describePeer(peer)} failed: ${(err as Error).message}`,
@@ -154,10 +154,10 @@ export class ScuService {
     const failures = results.filter((r) => !r.stored);
     if (failures.length) {
       const error = failedSendError(peer, results.length, failures);
-      log.write({ subject: 'SCU', type: 'ERROR', message: error.message });
+      await log.write({ subject: 'SCU', type: 'ERROR', message: error.message });
       throw error;
     }
-    log.write({
+    await log.write({
       subject: 'SCU',
       type: 'INFO',
       message: `Sent ${results.length} images to SCU ${describePeer(peer)}`,

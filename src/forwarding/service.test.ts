@@ -39,7 +39,7 @@ afterEach(async () => {
   await service?.stop();
   service = undefined;
   state.close();
-  index.close();
+  await index.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -94,14 +94,17 @@ async function setUp(sender: DicomSender, maxAttempts = 5) {
   return { rule, scu };
 }
 
-async function until(what: string, probe: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !probe(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!probe()) throw new Error(`never: ${what}`);
+async function until(what: string, probe: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500 && !(await probe()); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!(await probe())) throw new Error(`never: ${what}`);
 }
 
-const messages = (type: 'INFO' | 'WARN' | 'ERROR') =>
-  state
-    .listLogEntries({ startIndex: 0, count: 100, subject: 'Forwarding', entryType: type })
+const indexed = (images: Array<{ id: number }>) => Promise.all(images.map((i) => index.image(i.id)));
+const allIndexed = async (images: Array<{ id: number }>) =>
+  (await indexed(images)).every((image) => image !== undefined);
+
+const messages = async (type: 'INFO' | 'WARN' | 'ERROR') =>
+  (await state.listLogEntries({ startIndex: 0, count: 100, subject: 'Forwarding', entryType: type }))
     .map((e) => e.message)
     .reverse();
 
@@ -124,13 +127,13 @@ describe('forwarding worker', () => {
       () => state.listForwardingTransactions({ startIndex: 0, count: 10 }).length === 0,
     );
     expect(calls).toEqual([['1.1', '1.2', '1.3'], ['1.2'], ['1.2'], ['1.2']]);
-    const warnings = messages('WARN');
+    const warnings = await messages('WARN');
     expect(warnings).toHaveLength(3);
     expect(warnings[0]).toMatch(
       /attempt 1 of 5 to send 1 instance\(s\) .* did not store 1 of 3 instances: 1\.2: status 0xa700; next attempt in 20 ms$/,
     );
     expect(warnings.map((w) => /next attempt in (.*)$/.exec(w)?.[1])).toEqual(['20 ms', '40 ms', '50 ms']);
-    expect(messages('INFO').at(-1)).toMatch(
+    expect((await messages('INFO')).at(-1)).toMatch(
       /: 1 instance\(s\) delivered to SCU "pacs" .* after 3 failed attempt\(s\)$/,
     );
   });
@@ -146,7 +149,7 @@ describe('forwarding worker', () => {
       () => state.listForwardingTransactions({ startIndex: 0, count: 10, status: 'FAILED' }).length === 1,
     );
     expect(calls).toEqual([]);
-    expect(messages('ERROR')[0]).toMatch(
+    expect((await messages('ERROR'))[0]).toMatch(
       /3 instance\(s\) to SCU \d+ \(deleted\) moved to the dead letters after 1 attempt\(s\): SCU \d+ no longer exists$/,
     );
 
@@ -167,7 +170,7 @@ describe('forwarding worker', () => {
       () => state.listForwardingTransactions({ startIndex: 0, count: 10 }).length === 0,
     );
     expect(calls).toEqual([['1.1', '1.3']]);
-    expect(messages('WARN')[0]).toMatch(
+    expect((await messages('WARN'))[0]).toMatch(
       /1 instance\(s\) of forwarding transaction \d+ were deleted before they could be sent to .*: 1\.2$/,
     );
   });
@@ -224,7 +227,7 @@ async function setUpBox(crashes = 0) {
   for (let i = 0; i < 3; i++) {
     const file = makeInstance();
     const header = parseHeader(file);
-    const { image } = index.upsert({ header, origin: source, size: file.length });
+    const { image } = await index.upsert({ header, origin: source, size: file.length });
     const path = join(dir, header.sopInstanceUid);
     await writeFile(path, file);
     await blobs.putFile(header.sopInstanceUid, path);
@@ -268,21 +271,21 @@ describe('forwarding to a box', () => {
     expect(outgoingOfBoxes()).toHaveLength(1);
     expect(outgoing).toMatchObject({ totalImageCount: 3, status: 'WAITING' });
     expect(outbox()[0]).toMatchObject({ boxTransactionId: outgoing!.id, attempts: 1, sentImageCount: 0 });
-    expect(messages('WARN')[0]).toMatch(/attempt 1 of 5 .* simulated crash/);
+    expect((await messages('WARN'))[0]).toMatch(/attempt 1 of 5 .* simulated crash/);
 
     const boxImages = state.outgoingImages(outgoing!.id);
     state.markOutgoingSent(boxImages[0]!.id, Date.now());
     state.markOutgoingSent(boxImages[1]!.id, Date.now());
     await new Promise((r) => setTimeout(r, 100));
     expect(outbox()[0]?.status).toBe('DELIVERING');
-    expect(images.every((i) => index.image(i.id))).toBe(true);
+    expect(await allIndexed(images)).toBe(true);
 
     state.markOutgoingSent(boxImages[2]!.id, Date.now());
     await until('delivered', () => outbox().length === 0);
-    await until('originals deleted', () => images.every((i) => !index.image(i.id)));
+    await until('originals deleted', async () => (await indexed(images)).every((image) => !image));
     for (const i of images) expect(await blobs.exists(i.sop)).toBe(false);
     expect(outgoingOfBoxes()).toHaveLength(1);
-    expect(messages('INFO')).toContainEqual(
+    expect(await messages('INFO')).toContainEqual(
       expect.stringMatching(/3 instance\(s\) delivered to box "research"/),
     );
   });
@@ -300,7 +303,7 @@ describe('forwarding to a box', () => {
     expect(outbox()[0]!.lastError).toMatch(
       /FAILED: 1 of 3 image\(s\) not sent \(image \d+: refused by research: bad file\)/,
     );
-    expect(images.every((i) => index.image(i.id))).toBe(true);
+    expect(await allIndexed(images)).toBe(true);
 
     service!.retry(outbox()[0]!.id);
     await until('handed again', () => outbox()[0]?.status === 'DELIVERING');
@@ -313,7 +316,7 @@ describe('forwarding to a box', () => {
     expect(outbox()[0]!.lastError).toMatch(
       /outgoing transaction \d+ of box \d+ \(deleted\) was deleted before it ended/,
     );
-    expect(images.every((i) => index.image(i.id))).toBe(true);
+    expect(await allIndexed(images)).toBe(true);
   });
 });
 

@@ -237,7 +237,7 @@ export class ForwardingService {
         `forwarding transaction ${id} is ${t.status}; only FAILED or RETRY ones can be retried`,
       );
     this.store.setForwardingStatus(id, { status: 'RETRY', attempts: 0, nextAttemptAt: Date.now() });
-    this.deps.log.write({
+    void this.deps.log.write({
       subject: SUBJECT,
       type: 'INFO',
       message: `Forwarding transaction ${id} to ${t.destination} retried by hand`,
@@ -256,7 +256,7 @@ export class ForwardingService {
     void this.worker.deleteForwardedImages();
     const goesOn =
       t.status === 'DELIVERING' ? `; the box's outgoing transaction ${t.boxTransactionId} goes on` : '';
-    this.deps.log.write({
+    void this.deps.log.write({
       subject: SUBJECT,
       type: 'WARN',
       message: `Forwarding transaction ${id} (${t.totalImageCount - t.sentImageCount} unsent instances to ${this.describe(t.target)}) discarded${goesOn}`,

@@ -195,17 +195,17 @@ describe('forwarding outbox in the state store', () => {
     expect(state.listForwardingRules(0, 10)).toEqual([]);
   });
 
-  it('lists log entries newest first, by subject and type', () => {
-    state.insertLogEntry({ created: 1, entryType: 'INFO', subject: 'A', message: 'one' });
-    const two = state.insertLogEntry({ created: 2, entryType: 'WARN', subject: 'B', message: 'two' });
-    state.insertLogEntry({ created: 3, entryType: 'WARN', subject: 'A', message: 'three' });
-    const messages = (opts: object) =>
-      state.listLogEntries({ startIndex: 0, count: 10, ...opts }).map((e) => e.message);
-    expect(messages({})).toEqual(['three', 'two', 'one']);
-    expect(messages({ subject: 'A' })).toEqual(['three', 'one']);
-    expect(messages({ entryType: 'WARN', subject: 'A' })).toEqual(['three']);
-    expect(messages({ startIndex: 1, count: 1 })).toEqual(['two']);
-    expect(state.deleteLogEntry(two.id)).toBe(true);
-    expect(state.clearLog()).toBe(2);
+  it('lists log entries newest first, by subject and type', async () => {
+    await state.insertLogEntry({ created: 1, entryType: 'INFO', subject: 'A', message: 'one' });
+    const two = await state.insertLogEntry({ created: 2, entryType: 'WARN', subject: 'B', message: 'two' });
+    await state.insertLogEntry({ created: 3, entryType: 'WARN', subject: 'A', message: 'three' });
+    const messages = async (opts: object) =>
+      (await state.listLogEntries({ startIndex: 0, count: 10, ...opts })).map((e) => e.message);
+    expect(await messages({})).toEqual(['three', 'two', 'one']);
+    expect(await messages({ subject: 'A' })).toEqual(['three', 'one']);
+    expect(await messages({ entryType: 'WARN', subject: 'A' })).toEqual(['three']);
+    expect(await messages({ startIndex: 1, count: 1 })).toEqual(['two']);
+    expect(await state.deleteLogEntry(two.id)).toBe(true);
+    expect(await state.clearLog()).toBe(2);
   });
 });

@@ -12,16 +12,16 @@ export const logQuery = pagingParams.extend({
 /** Slicebox's `/api/log`: entries newest first, with paging and `subject` / `type` filters. */
 export function logRoutes(deps: ApiDeps): Hono<AuthEnv> {
   return new Hono<AuthEnv>()
-    .get('/', (c) => {
+    .get('/', async (c) => {
       const { startindex, count, subject, type } = parseOr400(logQuery, c.req.query(), 'Query parameters');
-      return c.json(deps.log.list({ startIndex: startindex, count, subject, entryType: type }));
+      return c.json(await deps.log.list({ startIndex: startindex, count, subject, entryType: type }));
     })
-    .delete('/', (c) => {
-      deps.log.clear();
+    .delete('/', async (c) => {
+      await deps.log.clear();
       return c.body(null, 204);
     })
-    .delete('/:id', (c) => {
-      deps.log.delete(idParam(c.req.param('id')));
+    .delete('/:id', async (c) => {
+      await deps.log.delete(idParam(c.req.param('id')));
       return c.body(null, 204);
     });
 }

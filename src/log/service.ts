@@ -23,25 +23,33 @@ export class LogService {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Writes an entry; never throws (a full disk must not turn a delivered send into a failure). */
-  write({ subject, type, message }: LogWrite): LogEntry | undefined {
+  /**
+   * Writes an entry; never rejects (a full disk must not turn a delivered send into a failure), so
+   * synchronous code may leave it to finish (`void`) where it cannot wait.
+   */
+  async write({ subject, type, message }: LogWrite): Promise<LogEntry | undefined> {
     try {
-      return this.store.insertLogEntry({ created: this.now(), entryType: type, subject, message });
+      return await this.store.insertLogEntry({ created: this.now(), entryType: type, subject, message });
     } catch (err) {
       log.error({ err, subject, message }, 'cannot write log entry');
       return undefined;
     }
   }
 
-  list(opts: { startIndex: number; count: number; subject?: string; entryType?: LogEntryType }): LogEntry[] {
-    return this.store.listLogEntries(opts);
+  async list(opts: {
+    startIndex: number;
+    count: number;
+    subject?: string;
+    entryType?: LogEntryType;
+  }): Promise<LogEntry[]> {
+    return await this.store.listLogEntries(opts);
   }
 
-  delete(id: number): void {
-    this.store.deleteLogEntry(id);
+  async delete(id: number): Promise<void> {
+    await this.store.deleteLogEntry(id);
   }
 
-  clear(): void {
-    this.store.clearLog();
+  async clear(): Promise<void> {
+    await this.store.clearLog();
   }
 }

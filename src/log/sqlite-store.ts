@@ -2,6 +2,7 @@
 import type Database from 'better-sqlite3';
 import type { LogEntry, LogEntryType, LogStore } from './store.js';
 import type { StatePart } from '../storage/sqlite-state-part.js';
+import { settled, type Synchronous } from '../storage/settled.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS LogEntries (
@@ -17,7 +18,7 @@ CREATE INDEX IF NOT EXISTS LogEntriesByType ON LogEntries (entryType, id);
 
 const COLUMNS = 'id, created, entryType, subject, message';
 
-function logStore(db: Database.Database): LogStore {
+function logStore(db: Database.Database): Synchronous<LogStore> {
   const q = {
     insert: db.prepare<[number, LogEntryType, string, string]>(
       'INSERT INTO LogEntries (created, entryType, subject, message) VALUES (?, ?, ?, ?)',
@@ -48,4 +49,4 @@ function logStore(db: Database.Database): LogStore {
   };
 }
 
-export const log: StatePart<LogStore> = { schema: SCHEMA, create: logStore };
+export const log: StatePart<LogStore> = { schema: SCHEMA, create: (db) => settled<LogStore>(logStore(db)) };

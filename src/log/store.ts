@@ -14,14 +14,14 @@ export interface LogEntry {
 }
 
 export interface LogStore {
-  insertLogEntry(entry: Omit<LogEntry, 'id'>): LogEntry;
+  insertLogEntry(entry: Omit<LogEntry, 'id'>): Promise<LogEntry>;
   /** Newest first, optionally narrowed to one subject and/or one type. */
   listLogEntries(opts: {
     startIndex: number;
     count: number;
     subject?: string;
     entryType?: LogEntryType;
-  }): LogEntry[];
-  deleteLogEntry(id: number): boolean;
-  clearLog(): number;
+  }): Promise<LogEntry[]>;
+  deleteLogEntry(id: number): Promise<boolean>;
+  clearLog(): Promise<number>;
 }

@@ -47,9 +47,9 @@ export const sessionInput = z.strictObject({
 export function scpsRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { managedSources } = deps;
   return new Hono<AuthEnv>()
-    .get('/', (c) => {
+    .get('/', async (c) => {
       const { startindex, count } = paging(c.req.query());
-      return c.json(managedSources.listScps(startindex, count));
+      return c.json(await managedSources.listScps(startindex, count));
     })
     .post('/', async (c) => {
       const input = parseOr400(scpInput, await jsonBody(c.req), 'SCP');
@@ -64,9 +64,9 @@ export function scpsRoutes(deps: ApiDeps): Hono<AuthEnv> {
 export function directoryWatchesRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { managedSources } = deps;
   return new Hono<AuthEnv>()
-    .get('/', (c) => {
+    .get('/', async (c) => {
       const { startindex, count } = paging(c.req.query());
-      return c.json(managedSources.listWatchedDirectories(startindex, count));
+      return c.json(await managedSources.listWatchedDirectories(startindex, count));
     })
     .post('/', async (c) => {
       const input = parseOr400(watchInput, await jsonBody(c.req), 'Watched directory');
@@ -81,26 +81,27 @@ export function directoryWatchesRoutes(deps: ApiDeps): Hono<AuthEnv> {
 export function importRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { managedSources, index } = deps;
   return new Hono<AuthEnv>()
-    .get('/sessions', (c) => {
+    .get('/sessions', async (c) => {
       const { startindex, count } = paging(c.req.query());
-      return c.json(managedSources.listImportSessions(startindex, count));
+      return c.json(await managedSources.listImportSessions(startindex, count));
     })
     .post('/sessions', async (c) => {
       const { name } = parseOr400(sessionInput, await jsonBody(c.req), 'Import session');
-      return c.json(managedSources.createImportSession(name, c.get('user')), 201);
+      return c.json(await managedSources.createImportSession(name, c.get('user')), 201);
     })
-    .get('/sessions/:id', (c) => c.json(managedSources.importSession(idParam(c.req.param('id')))))
-    .delete('/sessions/:id', (c) => {
-      managedSources.deleteImportSession(idParam(c.req.param('id')), c.get('user'));
+    .get('/sessions/:id', async (c) => c.json(await managedSources.importSession(idParam(c.req.param('id')))))
+    .delete('/sessions/:id', async (c) => {
+      await managedSources.deleteImportSession(idParam(c.req.param('id')), c.get('user'));
       return c.body(null, 204);
     })
-    .get('/sessions/:id/images', (c) => {
-      const ids = managedSources.importSessionImageIds(idParam(c.req.param('id')));
+    .get('/sessions/:id/images', async (c) => {
+      const ids = await managedSources.importSessionImageIds(idParam(c.req.param('id')));
+      const images = await Promise.all(ids.map((id) => index.image(id)));
       // Images deleted since their import are left out.
-      return c.json(ids.map((id) => index.image(id)).filter((image): image is Image => !!image));
+      return c.json(images.filter((image): image is Image => !!image));
     })
     .post('/sessions/:id/images', async (c) => {
-      const session = managedSources.importSession(idParam(c.req.param('id')));
+      const session = await managedSources.importSession(idParam(c.req.param('id')));
       const { outcome, filename } = await uploadFromRequest(
         (body, origin) => managedSources.importFile(session.id, body, origin.detail),
         c.req.raw,

@@ -62,7 +62,7 @@ const inside = (child: string, parent: string) => {
 
 export class ManagedSourceService {
   private follower: ManagedSourceFollower | undefined;
-  private readonly deletedListeners: Array<(source: SourceRef) => void> = [];
+  private readonly deletedListeners: Array<(source: SourceRef) => void | Promise<void>> = [];
   /** Serialises creations and deletions: validation and opening must see each other's results. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -85,7 +85,7 @@ export class ManagedSourceService {
     if (this.follower) throw new Error('only one managed_sources source may run at a time');
     this.follower = follower;
     await this.serial(async () => {
-      for (const scp of this.store.listScps(0, Number.MAX_SAFE_INTEGER))
+      for (const scp of await this.store.listScps(0, Number.MAX_SAFE_INTEGER))
         await follower.openScp(scp).then(
           () => this.logScp(scp, 'opened'),
           (err: Error) => {
@@ -93,7 +93,7 @@ export class ManagedSourceService {
             this.log('SCP', 'ERROR', `SCP ${scp.id} "${scp.name}" not opened: ${err.message}`);
           },
         );
-      for (const dir of this.store.listWatchedDirectories(0, Number.MAX_SAFE_INTEGER))
+      for (const dir of await this.store.listWatchedDirectories(0, Number.MAX_SAFE_INTEGER))
         await follower.openWatch(dir).then(
           () => this.logWatch(dir, 'started'),
           (err: Error) => {
@@ -112,12 +112,12 @@ export class ManagedSourceService {
   }
 
   /** Called with every deleted source (tag filter associations, forwarding rules go with it). */
-  onSourceDeleted(listener: (source: SourceRef) => void): void {
+  onSourceDeleted(listener: (source: SourceRef) => void | Promise<void>): void {
     this.deletedListeners.push(listener);
   }
 
   private log(subject: string, type: 'INFO' | 'ERROR', message: string): void {
-    this.options.log?.write({ subject, type, message });
+    void this.options.log?.write({ subject, type, message });
   }
 
   private logScp(scp: ScpData, what: 'opened' | 'closed'): void {
@@ -128,30 +128,37 @@ export class ManagedSourceService {
     this.log('Directory', 'INFO', `Watched directory ${dir.id} "${dir.name}" ${what} (${dir.path})`);
   }
 
-  private deleted(source: SourceRef): void {
-    for (const listener of this.deletedListeners) listener(source);
+  /** Tells the listeners one after the other; the first that fails stops the rest, as a throw did. */
+  private async deleted(source: SourceRef): Promise<void> {
+    for (const listener of this.deletedListeners) await listener(source);
   }
 
   /** Every managed source, as `/api/sources` lists them. */
-  sources(): Source[] {
+  async sources(): Promise<Source[]> {
     const all = Number.MAX_SAFE_INTEGER;
     return [
-      ...this.store
-        .listScps(0, all)
-        .map((s) => ({ sourceType: 'scp' as const, sourceName: s.name, sourceId: s.id })),
-      ...this.store
-        .listWatchedDirectories(0, all)
-        .map((d) => ({ sourceType: 'directory' as const, sourceName: d.name, sourceId: d.id })),
-      ...this.store
-        .listImportSessions(0, all)
-        .map((s) => ({ sourceType: 'import' as const, sourceName: s.name, sourceId: s.id })),
+      ...(await this.store.listScps(0, all)).map((s) => ({
+        sourceType: 'scp' as const,
+        sourceName: s.name,
+        sourceId: s.id,
+      })),
+      ...(await this.store.listWatchedDirectories(0, all)).map((d) => ({
+        sourceType: 'directory' as const,
+        sourceName: d.name,
+        sourceId: d.id,
+      })),
+      ...(await this.store.listImportSessions(0, all)).map((s) => ({
+        sourceType: 'import' as const,
+        sourceName: s.name,
+        sourceId: s.id,
+      })),
     ];
   }
 
   // ------------------------------------------------------------------------------------------ SCPs
 
-  listScps(startIndex: number, count: number): ScpData[] {
-    return this.store.listScps(startIndex, count);
+  async listScps(startIndex: number, count: number): Promise<ScpData[]> {
+    return await this.store.listScps(startIndex, count);
   }
 
   createScp(input: {
@@ -171,17 +178,22 @@ export class ManagedSourceService {
       throw new BadRequestError(`port must be an integer in 1..65535, got ${input.port}`);
     return this.serial(async () => {
       const { port } = input;
-      const taken = this.store.listScps(0, Number.MAX_SAFE_INTEGER).find((s) => s.port === port);
+      const taken = (await this.store.listScps(0, Number.MAX_SAFE_INTEGER)).find((s) => s.port === port);
       if (taken) throw new BadRequestError(`port ${port} is in use by SCP ${taken.id} (${taken.name})`);
       if (this.options.staticSources().ports.includes(port))
         throw new BadRequestError(`port ${port} is in use by an SCP declared in a pipeline file`);
       if (!(await portIsFree(this.options.dicomHost, port)))
         throw new BadRequestError(`port ${port} is in use on ${this.options.dicomHost}`);
-      const scp = this.store.insertScp({ name, aeTitle, port, queryRetrieve: input.queryRetrieve ?? true });
+      const scp = await this.store.insertScp({
+        name,
+        aeTitle,
+        port,
+        queryRetrieve: input.queryRetrieve ?? true,
+      });
       try {
         await this.follower?.openScp(scp);
       } catch (err) {
-        this.store.deleteScp(scp.id);
+        await this.store.deleteScp(scp.id);
         throw new BadRequestError(`cannot open an SCP on port ${port}: ${(err as Error).message}`);
       }
       if (this.follower) this.logScp(scp, 'opened');
@@ -191,19 +203,19 @@ export class ManagedSourceService {
 
   deleteScp(id: number): Promise<void> {
     return this.serial(async () => {
-      const scp = this.store.scp(id);
+      const scp = await this.store.scp(id);
       if (!scp) return;
       await this.follower?.closeScp(id);
-      this.store.deleteScp(id);
+      await this.store.deleteScp(id);
       if (this.follower) this.logScp(scp, 'closed');
-      this.deleted({ sourceType: 'scp', sourceId: id });
+      await this.deleted({ sourceType: 'scp', sourceId: id });
     });
   }
 
   // ------------------------------------------------------------------------------- watched folders
 
-  listWatchedDirectories(startIndex: number, count: number): WatchedDirectory[] {
-    return this.store.listWatchedDirectories(startIndex, count);
+  async listWatchedDirectories(startIndex: number, count: number): Promise<WatchedDirectory[]> {
+    return await this.store.listWatchedDirectories(startIndex, count);
   }
 
   /** Slicebox: the same path and name answer the existing watch; otherwise overlapping watches are refused. */
@@ -237,7 +249,7 @@ export class ManagedSourceService {
         if (inside(real, realOwn) || inside(realOwn, real))
           throw new BadRequestError(`watched directory ${input.path} overlaps Sluice's own folder ${own}`);
       }
-      const existing = this.store.listWatchedDirectories(0, Number.MAX_SAFE_INTEGER);
+      const existing = await this.store.listWatchedDirectories(0, Number.MAX_SAFE_INTEGER);
       const same = existing.find((d) => d.path === real);
       if (same) {
         if (same.name === name) return same;
@@ -253,11 +265,11 @@ export class ManagedSourceService {
         throw new BadRequestError(
           `${real} ${inside(real, overlapping.path) ? 'is inside' : 'contains'} ${overlapping.what} at ${overlapping.path}`,
         );
-      const dir = this.store.insertWatchedDirectory({ name, path: real });
+      const dir = await this.store.insertWatchedDirectory({ name, path: real });
       try {
         await this.follower?.openWatch(dir);
       } catch (err) {
-        this.store.deleteWatchedDirectory(dir.id);
+        await this.store.deleteWatchedDirectory(dir.id);
         throw new BadRequestError(`cannot watch ${real}: ${(err as Error).message}`);
       }
       if (this.follower) this.logWatch(dir, 'started');
@@ -267,57 +279,65 @@ export class ManagedSourceService {
 
   deleteWatchedDirectory(id: number): Promise<void> {
     return this.serial(async () => {
-      const dir = this.store.watchedDirectory(id);
+      const dir = await this.store.watchedDirectory(id);
       if (!dir) return;
       await this.follower?.closeWatch(id);
-      this.store.deleteWatchedDirectory(id);
+      await this.store.deleteWatchedDirectory(id);
       if (this.follower) this.logWatch(dir, 'stopped');
-      this.deleted({ sourceType: 'directory', sourceId: id });
+      await this.deleted({ sourceType: 'directory', sourceId: id });
     });
   }
 
   // ------------------------------------------------------------------------------- import sessions
 
-  listImportSessions(startIndex: number, count: number): ImportSession[] {
-    return this.store.listImportSessions(startIndex, count);
+  async listImportSessions(startIndex: number, count: number): Promise<ImportSession[]> {
+    return await this.store.listImportSessions(startIndex, count);
   }
 
-  importSession(id: number): ImportSession {
-    const session = this.store.importSession(id);
+  async importSession(id: number): Promise<ImportSession> {
+    const session = await this.store.importSession(id);
     if (!session) throw new NotFoundError(`import session ${id}`);
     return session;
   }
 
-  /** Slicebox: the same name and user answer the existing session; the same name for another user is 400. */
-  createImportSession(name: string, user: UserInfo): ImportSession {
+  /**
+   * Slicebox: the same name and user answer the existing session; the same name for another user is 400.
+   * Serialised with the other creations, so that two requests with one name cannot both find it free.
+   */
+  async createImportSession(name: string, user: UserInfo): Promise<ImportSession> {
     const trimmed = name.trim();
     if (!trimmed) throw new BadRequestError('import session name must not be empty');
-    const existing = this.store.importSessionByName(trimmed);
-    if (existing) {
-      if (existing.userId === user.id) return existing;
-      throw new BadRequestError(`an import session named "${trimmed}" belongs to another user`);
-    }
-    return this.store.insertImportSession({ name: trimmed, userId: user.id, user: user.user }, Date.now());
+    return this.serial(async () => {
+      const existing = await this.store.importSessionByName(trimmed);
+      if (existing) {
+        if (existing.userId === user.id) return existing;
+        throw new BadRequestError(`an import session named "${trimmed}" belongs to another user`);
+      }
+      return await this.store.insertImportSession(
+        { name: trimmed, userId: user.id, user: user.user },
+        Date.now(),
+      );
+    });
   }
 
   /** Images stay; the session and its image list go. Only its owner or an administrator may delete it. */
-  deleteImportSession(id: number, by: UserInfo): void {
-    const session = this.store.importSession(id);
+  async deleteImportSession(id: number, by: UserInfo): Promise<void> {
+    const session = await this.store.importSession(id);
     if (!session) return;
     if (session.userId !== by.id && by.role === 'USER')
       throw new SluiceError('AUTH.FORBIDDEN', `import session ${id} belongs to another user`, 403);
-    this.store.deleteImportSession(id);
-    this.deleted({ sourceType: 'import', sourceId: id });
+    await this.store.deleteImportSession(id);
+    await this.deleted({ sourceType: 'import', sourceId: id });
   }
 
-  importSessionImageIds(id: number): number[] {
-    this.importSession(id);
-    return this.store.importSessionImageIds(id);
+  async importSessionImageIds(id: number): Promise<number[]> {
+    await this.importSession(id);
+    return await this.store.importSessionImageIds(id);
   }
 
   /** Runs one uploaded file through the pipeline as the session's and counts it. */
   async importFile(id: number, body: Readable, filename: string | undefined): Promise<Outcome> {
-    const session = this.importSession(id);
+    const session = await this.importSession(id);
     const follower = this.follower;
     if (!follower)
       throw new SluiceError(
@@ -330,10 +350,10 @@ export class ManagedSourceService {
     if (outcome.kind === 'ack') {
       const indexed = outcome.envelope.facts.indexed;
       const counter = indexed?.created === false ? 'duplicate' : 'added';
-      this.store.countImport(id, counter, indexed?.image.id, now);
+      await this.store.countImport(id, counter, indexed?.image.id, now);
     } else if (outcome.kind === 'quarantine' && outcome.error.httpStatus === 400)
-      this.store.countImport(id, 'rejected', undefined, now);
-    else if (outcome.kind === 'drop') this.store.countImport(id, 'duplicate', undefined, now);
+      await this.store.countImport(id, 'rejected', undefined, now);
+    else if (outcome.kind === 'drop') await this.store.countImport(id, 'duplicate', undefined, now);
     return outcome;
   }
 }

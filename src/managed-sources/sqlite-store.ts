@@ -5,6 +5,7 @@
 import type Database from 'better-sqlite3';
 import type { ImportCounter, ImportSession, ManagedSourceStore, ScpData, WatchedDirectory } from './store.js';
 import type { StatePart } from '../storage/sqlite-state-part.js';
+import { settled, type Synchronous } from '../storage/settled.js';
 import { STATIC_SOURCE_ID_MAX } from '../pipeline/origin.js';
 
 const SCHEMA = `
@@ -65,7 +66,7 @@ const COUNT_SQL: Record<ImportCounter, string> = {
   rejected: 'filesRejected = filesRejected + 1',
 };
 
-function managedSourceStore(db: Database.Database): ManagedSourceStore {
+function managedSourceStore(db: Database.Database): Synchronous<ManagedSourceStore> {
   const q = {
     listScps: db.prepare<[number, number], ScpRow>(`${SCP} ORDER BY id LIMIT ? OFFSET ?`),
     scp: db.prepare<[number], ScpRow>(`${SCP} WHERE id = ?`),
@@ -146,5 +147,5 @@ function managedSourceStore(db: Database.Database): ManagedSourceStore {
 export const managedSources: StatePart<ManagedSourceStore> = {
   schema: SCHEMA,
   migrate: addQueryRetrieveColumn,
-  create: managedSourceStore,
+  create: (db) => settled<ManagedSourceStore>(managedSourceStore(db)),
 };

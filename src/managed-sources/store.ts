@@ -36,20 +36,28 @@ export interface ImportSession {
 export type ImportCounter = 'added' | 'duplicate' | 'rejected';
 
 export interface ManagedSourceStore {
-  listScps(startIndex: number, count: number): ScpData[];
-  scp(id: number): ScpData | undefined;
-  insertScp(scp: Omit<ScpData, 'id'>): ScpData;
-  deleteScp(id: number): boolean;
-  listWatchedDirectories(startIndex: number, count: number): WatchedDirectory[];
-  watchedDirectory(id: number): WatchedDirectory | undefined;
-  insertWatchedDirectory(dir: Omit<WatchedDirectory, 'id'>): WatchedDirectory;
-  deleteWatchedDirectory(id: number): boolean;
-  listImportSessions(startIndex: number, count: number): ImportSession[];
-  importSession(id: number): ImportSession | undefined;
-  importSessionByName(name: string): ImportSession | undefined;
-  insertImportSession(session: Pick<ImportSession, 'name' | 'userId' | 'user'>, now: number): ImportSession;
-  deleteImportSession(id: number): boolean;
+  listScps(startIndex: number, count: number): Promise<ScpData[]>;
+  scp(id: number): Promise<ScpData | undefined>;
+  insertScp(scp: Omit<ScpData, 'id'>): Promise<ScpData>;
+  deleteScp(id: number): Promise<boolean>;
+  listWatchedDirectories(startIndex: number, count: number): Promise<WatchedDirectory[]>;
+  watchedDirectory(id: number): Promise<WatchedDirectory | undefined>;
+  insertWatchedDirectory(dir: Omit<WatchedDirectory, 'id'>): Promise<WatchedDirectory>;
+  deleteWatchedDirectory(id: number): Promise<boolean>;
+  listImportSessions(startIndex: number, count: number): Promise<ImportSession[]>;
+  importSession(id: number): Promise<ImportSession | undefined>;
+  importSessionByName(name: string): Promise<ImportSession | undefined>;
+  insertImportSession(
+    session: Pick<ImportSession, 'name' | 'userId' | 'user'>,
+    now: number,
+  ): Promise<ImportSession>;
+  deleteImportSession(id: number): Promise<boolean>;
   /** Counts one file of a session (and links the image when one was stored); answers the session. */
-  countImport(id: number, counter: ImportCounter, imageId: number | undefined, now: number): ImportSession;
-  importSessionImageIds(id: number): number[];
+  countImport(
+    id: number,
+    counter: ImportCounter,
+    imageId: number | undefined,
+    now: number,
+  ): Promise<ImportSession>;
+  importSessionImageIds(id: number): Promise<number[]>;
 }

@@ -29,7 +29,7 @@ export const reverseAnonymize = defineOperator({
       ctx,
       async (envelope) => {
         if (attr(envelope.header, 'PatientIdentityRemoved').toUpperCase() !== 'YES') return envelope;
-        const result = ctx.services.anonymization.reverse(await bytesOf(envelope), envelope.header);
+        const result = await ctx.services.anonymization.reverse(await bytesOf(envelope), envelope.header);
         if (!result) return envelope;
         const replaced = withContent(envelope, result.bytes, result.header);
         return withFacts(replaced, { reversed: { keyId: result.key.id, level: result.level } });

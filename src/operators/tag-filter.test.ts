@@ -108,17 +108,17 @@ const datasetOf = (bytes: Buffer): DicomDataset => parseHeader(bytes).dataset;
 /** Files in the landing temp folder, where filtered copies are written; removed just after settling. */
 const landingLeft = async () => (await readdir(join(dataDir, 'landing', 'test', 'tmp'))).length;
 
-function managedFilter(type: 'WHITELIST' | 'BLACKLIST', paths: string[], source: SourceRef) {
-  const filter = filters.createFilter({ name: `${type} filter`, tagFilterType: type });
-  for (const p of paths) filters.addTagPath(filter.id, parseTagTree(p));
-  const association = filters.createAssociation({ ...source, sourceName: 'x', tagFilterId: filter.id });
+async function managedFilter(type: 'WHITELIST' | 'BLACKLIST', paths: string[], source: SourceRef) {
+  const filter = await filters.createFilter({ name: `${type} filter`, tagFilterType: type });
+  for (const p of paths) await filters.addTagPath(filter.id, parseTagTree(p));
+  const association = await filters.createAssociation({ ...source, sourceName: 'x', tagFilterId: filter.id });
   return { filter, association };
 }
 
 describe('tag_filter', () => {
   it('passes envelopes of a source without filters untouched: same file, same header', async () => {
     const h = await start();
-    managedFilter('BLACKLIST', ['InstitutionName'], SCP);
+    await managedFilter('BLACKLIST', ['InstitutionName'], SCP);
     const original = instance();
     expect((await h.feed(original, USER)).kind).toBe('ack');
     expect(h.stored[0].bytes.equals(original)).toBe(true);
@@ -128,7 +128,7 @@ describe('tag_filter', () => {
 
   it("applies the source's managed filters: nested sequences, multi-valued and missing attributes", async () => {
     const h = await start();
-    managedFilter(
+    await managedFilter(
       'BLACKLIST',
       ['InstitutionName', 'OtherPatientIDs', 'PatientAddress', '(0008,1140)[2].(0008,2112)[*].(0008,1160)'],
       SCP,
@@ -153,7 +153,7 @@ describe('tag_filter', () => {
     const h = await start();
     await h.feed(instance(), SCP);
     expect(datasetOf(h.stored[0].bytes)['00080080']).toBeDefined();
-    const { association } = managedFilter('WHITELIST', ['StudyDescription'], SCP);
+    const { association } = await managedFilter('WHITELIST', ['StudyDescription'], SCP);
     await h.feed(instance(), SCP);
     const d = datasetOf(h.stored[1].bytes);
     expect(d['00080080']).toBeUndefined();
@@ -161,13 +161,13 @@ describe('tag_filter', () => {
     expect(d['00100020'].Value).toEqual(['OK']); // always kept
     expect(d['7FE00010']).toBeUndefined(); // pixel data is not in the parsed header…
     expect(parseHeader(h.stored[1].bytes).pixelDataOffset).toBeGreaterThan(0); // …but it is there
-    filters.deleteAssociation(association.id);
+    await filters.deleteAssociation(association.id);
     await h.feed(instance(), SCP);
     expect(datasetOf(h.stored[2].bytes)['00080080']).toBeDefined();
   });
 
   it('applies static filters to every envelope, and managed ones only when asked', async () => {
-    managedFilter('BLACKLIST', ['StudyDescription'], SCP);
+    await managedFilter('BLACKLIST', ['StudyDescription'], SCP);
     const h = await start({
       managed: false,
       static: [{ name: 'no institution', type: 'BLACKLIST', tag_paths: ['(0008,0080)'] }],
@@ -182,7 +182,7 @@ describe('tag_filter', () => {
 
   it('removes the filtered copy of an envelope quarantined downstream, and quarantines the landed original', async () => {
     const h = await start();
-    managedFilter('BLACKLIST', ['InstitutionName'], SCP);
+    await managedFilter('BLACKLIST', ['InstitutionName'], SCP);
     const outcome = await h.feed(instance('FAIL'), SCP);
     expect(outcome.kind).toBe('quarantine');
     await vi.waitFor(async () => expect(await landingLeft()).toBe(0));

@@ -72,14 +72,14 @@ export const tagFilter = defineOperator({
       type: f.type,
       trees: f.tag_paths.map(parseTagTree),
     }));
-    const filtersOf = (envelope: Envelope): readonly CompiledTagFilter[] => {
-      const managed = config.managed ? ctx.services.tagFilters.filtersFor(envelope.origin) : [];
+    const filtersOf = async (envelope: Envelope): Promise<readonly CompiledTagFilter[]> => {
+      const managed = config.managed ? await ctx.services.tagFilters.filtersFor(envelope.origin) : [];
       return managed.length ? [...fixed, ...managed] : fixed;
     };
     return perItem(
       ctx,
       async (envelope) => {
-        const filters = filtersOf(envelope);
+        const filters = await filtersOf(envelope);
         if (!filters.length) return envelope;
         const result = applyTagFilters(await bytesOf(envelope), filters, envelope.header);
         // In memory: the storage sink writes the filtered instance once.

@@ -108,7 +108,7 @@ export async function systemInformation(deps: ApiDeps, signedIn: boolean): Promi
       freeBytes: space?.freeBytes ?? null,
       totalBytes: space?.totalBytes ?? null,
     },
-    counts: deps.index.counts(),
+    counts: await deps.index.counts(),
     pipelines: deps.engine.pipelines().map((p) => ({
       name: p.name,
       file: p.file,

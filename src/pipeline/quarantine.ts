@@ -66,7 +66,7 @@ export class Quarantine {
     if (path) await fsyncFile(join(this.dir, `${id}.dcm`));
     await fsyncFile(join(this.dir, `${id}.json`));
     await fsyncDir(this.dir);
-    this.log?.write({
+    await this.log?.write({
       subject: 'Ingest',
       type: 'WARN',
       message: `Quarantined ${record.sopInstanceUID ? `SOP instance ${record.sopInstanceUID}` : 'an object'} from ${record.source.sourceType} ${record.source.sourceId} (pipeline ${record.pipeline}, ${record.component}): ${record.code}: ${record.message}; quarantine id ${id}`,

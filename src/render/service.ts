@@ -29,11 +29,13 @@ export class RenderService {
   constructor(private readonly options: RenderServiceOptions) {}
 
   async png(imageId: number, request: Omit<PngRequest, 'path'>): Promise<PngResult> {
-    return this.withFile(this.imageOr404(imageId), (path) => this.options.pool.png({ ...request, path }));
+    return this.withFile(await this.imageOr404(imageId), (path) =>
+      this.options.pool.png({ ...request, path }),
+    );
   }
 
   async information(imageId: number): Promise<ImageInformation> {
-    return this.withFile(this.imageOr404(imageId), (path) => this.options.pool.information(path));
+    return this.withFile(await this.imageOr404(imageId), (path) => this.options.pool.information(path));
   }
 
   /**
@@ -43,8 +45,8 @@ export class RenderService {
    */
   async thumbnail(seriesId: number): Promise<Uint8Array> {
     const { index } = this.options;
-    if (!index.series(seriesId)) throw new NotFoundError(`series ${seriesId}`);
-    const images = index.list('images', {
+    if (!(await index.series(seriesId))) throw new NotFoundError(`series ${seriesId}`);
+    const images = await index.list('images', {
       parentId: seriesId,
       startIndex: 0,
       count: Number.MAX_SAFE_INTEGER,
@@ -83,8 +85,8 @@ export class RenderService {
     return png;
   }
 
-  private imageOr404(id: number): Image {
-    const image = this.options.index.image(id);
+  private async imageOr404(id: number): Promise<Image> {
+    const image = await this.options.index.image(id);
     if (!image) throw new NotFoundError(`image ${id}`);
     return image;
   }

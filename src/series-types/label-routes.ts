@@ -28,57 +28,61 @@ export const seriesTagListParams = pagingParams.extend({
 export function seriesLabelsRoutes(deps: ApiDeps): Hono {
   const { index } = deps;
   const store = deps.seriesTypes.store;
-  const seriesId = (value: string | undefined) => {
+  const seriesId = async (value: string | undefined) => {
     const id = idParam(value);
-    if (!index.series(id)) throw new NotFoundError(`series ${id}`);
+    if (!(await index.series(id))) throw new NotFoundError(`series ${id}`);
     return id;
   };
-  const tagOr404 = (id: number) => {
-    const tag = index.seriesTag(id);
+  const tagOr404 = async (id: number) => {
+    const tag = await index.seriesTag(id);
     if (!tag) throw new NotFoundError(`series tag ${id}`);
     return tag;
   };
 
   return new Hono()
-    .get('/series/:id/seriestypes', (c) => {
-      const types = index
-        .seriesTypeAssignments(seriesId(c.req.param('id')))
+    .get('/series/:id/seriestypes', async (c) => {
+      const types = (await index.seriesTypeAssignments(await seriesId(c.req.param('id'))))
         .map((a) => store.seriesType(a.seriesTypeId))
         .filter((t): t is SeriesType => t !== undefined);
       return c.json(types);
     })
-    .delete('/series/:id/seriestypes', (c) => {
-      index.unassignAllSeriesTypes(idParam(c.req.param('id')));
+    .delete('/series/:id/seriestypes', async (c) => {
+      await index.unassignAllSeriesTypes(idParam(c.req.param('id')));
       return c.body(null, 204);
     })
-    .put('/series/:id/seriestypes/:seriesTypeId', (c) => {
-      const id = seriesId(c.req.param('id'));
+    .put('/series/:id/seriestypes/:seriesTypeId', async (c) => {
+      const id = await seriesId(c.req.param('id'));
       const typeId = idParam(c.req.param('seriesTypeId'), 'seriesTypeId');
       if (!store.seriesType(typeId)) throw new NotFoundError(`series type ${typeId}`);
-      index.assignSeriesType(id, typeId);
+      await index.assignSeriesType(id, typeId);
       return c.body(null, 204);
     })
-    .delete('/series/:id/seriestypes/:seriesTypeId', (c) => {
-      index.unassignSeriesType(
+    .delete('/series/:id/seriestypes/:seriesTypeId', async (c) => {
+      await index.unassignSeriesType(
         idParam(c.req.param('id')),
         idParam(c.req.param('seriesTypeId'), 'seriesTypeId'),
       );
       return c.body(null, 204);
     })
-    .get('/series/:id/seriestags', (c) => c.json(index.seriesTagsOf(seriesId(c.req.param('id')))))
+    .get('/series/:id/seriestags', async (c) =>
+      c.json(await index.seriesTagsOf(await seriesId(c.req.param('id')))),
+    )
     .post('/series/:id/seriestags', async (c) => {
-      const id = seriesId(c.req.param('id'));
+      const id = await seriesId(c.req.param('id'));
       const { name } = parseOr400(seriesTagBody, await jsonBody(c.req), 'Series tag');
-      return c.json(index.addSeriesTagToSeries(id, name), 201);
+      return c.json(await index.addSeriesTagToSeries(id, name), 201);
     })
-    .delete('/series/:id/seriestags/:tagId', (c) => {
-      index.removeSeriesTagFromSeries(idParam(c.req.param('id')), idParam(c.req.param('tagId'), 'tagId'));
+    .delete('/series/:id/seriestags/:tagId', async (c) => {
+      await index.removeSeriesTagFromSeries(
+        idParam(c.req.param('id')),
+        idParam(c.req.param('tagId'), 'tagId'),
+      );
       return c.body(null, 204);
     })
-    .get('/seriestags', (c) => {
+    .get('/seriestags', async (c) => {
       const p = parseOr400(seriesTagListParams, c.req.query(), 'Query parameters');
       return c.json(
-        index.listSeriesTags({
+        await index.listSeriesTags({
           startIndex: p.startindex,
           count: p.count,
           orderBy: p.orderby,
@@ -89,20 +93,20 @@ export function seriesLabelsRoutes(deps: ApiDeps): Hono {
     })
     .post('/seriestags', async (c) => {
       const { name } = parseOr400(seriesTagBody, await jsonBody(c.req), 'Series tag');
-      const tag = index.insertSeriesTag(name);
+      const tag = await index.insertSeriesTag(name);
       if (!tag) throw new BadRequestError(`A series tag named "${name}" already exists`);
       return c.json(tag, 201);
     })
-    .get('/seriestags/:id', (c) => c.json(tagOr404(idParam(c.req.param('id')))))
+    .get('/seriestags/:id', async (c) => c.json(await tagOr404(idParam(c.req.param('id')))))
     .put('/seriestags/:id', async (c) => {
       const id = idParam(c.req.param('id'));
       const { name } = parseOr400(seriesTagBody, await jsonBody(c.req), 'Series tag');
-      const tag = index.renameSeriesTag(id, name);
+      const tag = await index.renameSeriesTag(id, name);
       if (!tag) throw new NotFoundError(`series tag ${id}`);
       return c.json(tag);
     })
-    .delete('/seriestags/:id', (c) => {
-      index.deleteSeriesTag(idParam(c.req.param('id')));
+    .delete('/seriestags/:id', async (c) => {
+      await index.deleteSeriesTag(idParam(c.req.param('id')));
       return c.body(null, 204);
     });
 }

@@ -76,11 +76,11 @@ export function seriesTypesRoutes(deps: ApiDeps): Hono {
       if (!store.updateSeriesType(id, name)) throw new NotFoundError(`series type ${id}`);
       return c.body(null, 204);
     })
-    .delete('/:id', (c) => {
+    .delete('/:id', async (c) => {
       const id = idParam(c.req.param('id'));
       notStatic(id);
       if (store.deleteSeriesType(id)) {
-        deps.index.forgetSeriesType(id);
+        await deps.index.forgetSeriesType(id);
         service.changed();
       }
       return c.body(null, 204);
@@ -158,8 +158,7 @@ export function seriesTypesRoutes(deps: ApiDeps): Hono {
     .post('/series/query', async (c) => {
       const { ids } = parseOr400(idsBody, await jsonBody(c.req), 'Series ids');
       const names = new Map(store.listSeriesTypes(0, Number.MAX_SAFE_INTEGER).map((t) => [t.id, t.name]));
-      const seriesIdSeriesTypes = deps.index
-        .seriesTypeAssignmentsOf(ids)
+      const seriesIdSeriesTypes = (await deps.index.seriesTypeAssignmentsOf(ids))
         .filter((a) => names.has(a.seriesTypeId))
         .map((a) => ({
           seriesId: a.seriesId,

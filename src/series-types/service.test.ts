@@ -39,12 +39,12 @@ beforeEach(async () => {
   for (const modality of ['CT', 'MR', 'US']) {
     const header = parseHeader(makeInstance({ modality }));
     headers.set(`/stored/${header.sopInstanceUid}`, header);
-    index.upsert({ header, origin: { sourceType: 'user', sourceId: 1, sourceName: 'admin' }, size: 1 });
+    await index.upsert({ header, origin: { sourceType: 'user', sourceId: 1, sourceName: 'admin' }, size: 1 });
   }
 });
 afterEach(async () => {
   await service.stop();
-  index.close();
+  await index.close();
   state.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -80,8 +80,8 @@ it('runs one re-classification at a time, reports it, and coalesces changes made
   expect(service.running).toBe(false);
   // The first walk was cut short by the change; one more walk covered all three series.
   expect(reads.length).toBeLessThanOrEqual(4);
-  const [s1, s2, s3] = index.allSeriesIds();
-  expect(index.seriesTypeAssignmentsOf([s1, s2, s3])).toEqual([
+  const [s1, s2, s3] = await index.allSeriesIds();
+  expect(await index.seriesTypeAssignmentsOf([s1, s2, s3])).toEqual([
     { seriesId: s1, seriesTypeId: ct.id },
     { seriesId: s2, seriesTypeId: mr.id },
   ]);
@@ -89,17 +89,19 @@ it('runs one re-classification at a time, reports it, and coalesces changes made
 
 it('goes on past a series whose file cannot be read', async () => {
   addModalityType('CT', 'CT');
-  const [s1] = index.allSeriesIds();
-  const [image] = index.list('images', { parentId: s1, startIndex: 0, count: 1 });
+  const [s1] = await index.allSeriesIds();
+  const [image] = await index.list('images', { parentId: s1, startIndex: 0, count: 1 });
   headers.delete(`/stored/${image.sopInstanceUID.value}`);
   const us = addModalityType('US', 'US');
   service.changed();
   await service.whenIdle();
-  expect(index.seriesTypeAssignments(s1)).toEqual([]);
-  expect(index.seriesTypeAssignmentsOf(index.allSeriesIds()).map((a) => a.seriesTypeId)).toEqual([us.id]);
+  expect(await index.seriesTypeAssignments(s1)).toEqual([]);
+  expect(
+    (await index.seriesTypeAssignmentsOf(await index.allSeriesIds())).map((a) => a.seriesTypeId),
+  ).toEqual([us.id]);
 });
 
-it('ignores a stored attribute that cannot be evaluated, and the type it belongs to', () => {
+it('ignores a stored attribute that cannot be evaluated, and the type it belongs to', async () => {
   const ct = addModalityType('CT', 'CT');
   const broken = state.insertSeriesType('broken')!;
   state.insertSeriesTypeRuleAttribute({
@@ -112,6 +114,6 @@ it('ignores a stored attribute that cannot be evaluated, and the type it belongs
     operator: 'regex',
     flags: '',
   });
-  const [s1] = index.allSeriesIds();
-  expect(service.classify(s1, [...headers.values()][0])).toEqual([ct.id]);
+  const [s1] = await index.allSeriesIds();
+  expect(await service.classify(s1, [...headers.values()][0])).toEqual([ct.id]);
 });

@@ -58,9 +58,9 @@ export class SeriesTypeService {
   }
 
   /** Sets the series' automatic types from one of its instances' headers; answers the type ids. */
-  classify(seriesId: number, header: Pick<DicomHeader, 'dataset'>): number[] {
+  async classify(seriesId: number, header: Pick<DicomHeader, 'dataset'>): Promise<number[]> {
     const ids = this.currentClassifier()(header);
-    this.index.setAutomaticSeriesTypes(seriesId, ids);
+    await this.index.setAutomaticSeriesTypes(seriesId, ids);
     return ids;
   }
 
@@ -123,12 +123,12 @@ export class SeriesTypeService {
   private async reclassifyAll(): Promise<void> {
     const read =
       this.options.readHeader ?? (async (key: string) => (await readStoredHeader(this.blobs, key)).header);
-    for (const seriesId of this.index.allSeriesIds()) {
+    for (const seriesId of await this.index.allSeriesIds()) {
       if (this.stopped || this.again) return; // a newer change restarts the walk with the newer rules
-      const [image] = this.index.list('images', { parentId: seriesId, startIndex: 0, count: 1 });
+      const [image] = await this.index.list('images', { parentId: seriesId, startIndex: 0, count: 1 });
       if (!image) continue;
       try {
-        this.classify(seriesId, await read(image.sopInstanceUID.value));
+        await this.classify(seriesId, await read(image.sopInstanceUID.value));
       } catch (err) {
         this.log(`series ${seriesId} not re-classified: ${(err as Error).message}`);
       }

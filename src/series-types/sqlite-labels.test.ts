@@ -11,9 +11,9 @@ beforeEach(async () => {
 });
 afterEach(async () => rm(dir, { recursive: true, force: true }));
 
-it('adds the manual flag to assignments in an index made before it existed, keeping them', () => {
+it('adds the manual flag to assignments in an index made before it existed, keeping them', async () => {
   const path = join(dir, 'index.sqlite');
-  openSqliteIndex(path).close();
+  await openSqliteIndex(path).close();
   // Put back the table as it was before the flag, with an assignment in it.
   const old = new Database(path);
   old.exec(`
@@ -32,16 +32,16 @@ it('adds the manual flag to assignments in an index made before it existed, keep
 
   const index = openSqliteIndex(path);
   try {
-    expect(index.seriesTypeAssignments(1)).toEqual([{ seriesTypeId: 7, manual: false }]);
-    index.assignSeriesType(1, 8);
-    index.setAutomaticSeriesTypes(1, [9]);
-    expect(index.seriesTypeAssignments(1)).toEqual([
+    expect(await index.seriesTypeAssignments(1)).toEqual([{ seriesTypeId: 7, manual: false }]);
+    await index.assignSeriesType(1, 8);
+    await index.setAutomaticSeriesTypes(1, [9]);
+    expect(await index.seriesTypeAssignments(1)).toEqual([
       { seriesTypeId: 8, manual: true },
       { seriesTypeId: 9, manual: false },
     ]);
   } finally {
-    index.close();
+    await index.close();
   }
   // Opening again finds the column and leaves it alone.
-  openSqliteIndex(path).close();
+  await openSqliteIndex(path).close();
 });

@@ -5,6 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { BadRequestError } from '../errors.js';
+import type { Synchronous } from '../storage/settled.js';
 import type { SeriesLabelIndex, SeriesTag } from './store.js';
 
 export const SERIES_LABELS_SCHEMA = `
@@ -36,7 +37,8 @@ export function migrateSeriesLabels(db: Database.Database): void {
 
 const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
 
-export interface SeriesLabels extends SeriesLabelIndex {
+/** The labels as the SQLite index uses them inside its own transactions: synchronous. */
+export interface SeriesLabels extends Synchronous<SeriesLabelIndex> {
   /** Tag ids linked to a series (read before the series is deleted). */
   tagIdsOf(seriesId: number): number[];
   /** Deletes those of `tagIds` that no series carries any more. */

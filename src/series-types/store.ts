@@ -63,22 +63,25 @@ export interface SeriesTag {
   name: string;
 }
 
-/** Series type assignments and series tags, kept in the index next to the series they label. */
+/**
+ * Series type assignments and series tags, kept in the index next to the series they label. Asynchronous like
+ * the rest of the index (its adapters may answer over the network).
+ */
 export interface SeriesLabelIndex {
   /** All series ids (for re-classification). */
-  allSeriesIds(): number[];
+  allSeriesIds(): Promise<number[]>;
   /** The series' type assignments; `manual` ones survive re-classification. */
-  seriesTypeAssignments(seriesId: number): Array<{ seriesTypeId: number; manual: boolean }>;
+  seriesTypeAssignments(seriesId: number): Promise<Array<{ seriesTypeId: number; manual: boolean }>>;
   /** Assignments of many series at once, ordered by series id then type id. */
-  seriesTypeAssignmentsOf(seriesIds: number[]): Array<{ seriesId: number; seriesTypeId: number }>;
+  seriesTypeAssignmentsOf(seriesIds: number[]): Promise<Array<{ seriesId: number; seriesTypeId: number }>>;
   /** Assigns a type by hand (a second time is a no-op; an automatic assignment becomes manual). */
-  assignSeriesType(seriesId: number, seriesTypeId: number): void;
-  unassignSeriesType(seriesId: number, seriesTypeId: number): void;
-  unassignAllSeriesTypes(seriesId: number): void;
+  assignSeriesType(seriesId: number, seriesTypeId: number): Promise<void>;
+  unassignSeriesType(seriesId: number, seriesTypeId: number): Promise<void>;
+  unassignAllSeriesTypes(seriesId: number): Promise<void>;
   /** Replaces the series' automatic assignments with `seriesTypeIds`, keeping manual ones. */
-  setAutomaticSeriesTypes(seriesId: number, seriesTypeIds: readonly number[]): void;
+  setAutomaticSeriesTypes(seriesId: number, seriesTypeIds: readonly number[]): Promise<void>;
   /** Removes every assignment of a deleted type. */
-  forgetSeriesType(seriesTypeId: number): void;
+  forgetSeriesType(seriesTypeId: number): Promise<void>;
 
   listSeriesTags(opts: {
     startIndex: number;
@@ -86,17 +89,17 @@ export interface SeriesLabelIndex {
     orderBy?: 'id' | 'name';
     orderAscending?: boolean;
     filter?: string;
-  }): SeriesTag[];
-  seriesTag(id: number): SeriesTag | undefined;
+  }): Promise<SeriesTag[]>;
+  seriesTag(id: number): Promise<SeriesTag | undefined>;
   /** Inserts a tag unless the name is taken; undefined when it is. */
-  insertSeriesTag(name: string): SeriesTag | undefined;
-  /** Renames; undefined when the id is unknown. Throws BadRequestError when the name is taken. */
-  renameSeriesTag(id: number, name: string): SeriesTag | undefined;
+  insertSeriesTag(name: string): Promise<SeriesTag | undefined>;
+  /** Renames; undefined when the id is unknown. Rejects with BadRequestError when the name is taken. */
+  renameSeriesTag(id: number, name: string): Promise<SeriesTag | undefined>;
   /** Deletes the tag and its links; false when unknown. */
-  deleteSeriesTag(id: number): boolean;
-  seriesTagsOf(seriesId: number): SeriesTag[];
+  deleteSeriesTag(id: number): Promise<boolean>;
+  seriesTagsOf(seriesId: number): Promise<SeriesTag[]>;
   /** Links the tag with this name (created when new) to the series. */
-  addSeriesTagToSeries(seriesId: number, name: string): SeriesTag;
+  addSeriesTagToSeries(seriesId: number, name: string): Promise<SeriesTag>;
   /** Unlinks; a tag left on no series is deleted. */
-  removeSeriesTagFromSeries(seriesId: number, seriesTagId: number): void;
+  removeSeriesTagFromSeries(seriesId: number, seriesTagId: number): Promise<void>;
 }

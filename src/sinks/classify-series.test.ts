@@ -85,7 +85,7 @@ describe('classify_series', () => {
   });
   afterEach(async () => {
     await service.stop();
-    index.close();
+    await index.close();
     state.close();
     await rm(dir, { recursive: true, force: true });
   });
@@ -97,11 +97,11 @@ describe('classify_series', () => {
     counters: new Counters(),
     settler: { settle: vi.fn() },
   });
-  const envelope = (modality: string, thickness: string, indexed = true): Envelope => {
+  const envelope = async (modality: string, thickness: string, indexed = true): Promise<Envelope> => {
     const header = parseHeader(makeInstance({ modality, extra: { SliceThickness: thickness } }));
     const origin = { sourceType: 'user' as const, sourceId: 1, sourceName: 'admin' };
     const facts = indexed
-      ? { indexed: { image: index.upsert({ header, origin, size: 1 }).image, created: true } }
+      ? { indexed: { image: (await index.upsert({ header, origin, size: 1 })).image, created: true } }
       : {};
     return { id: `e-${Math.random()}`, origin, path: '/nowhere', size: 1, header, facts };
   };
@@ -143,15 +143,16 @@ describe('classify_series', () => {
     expect(service.isStatic(thin.id)).toBe(true);
     expect(service.isStatic(anyCt.id)).toBe(false);
 
-    const [a, b, c] = [envelope('CT', '1.0'), envelope('CT', '5'), envelope('MR', '1.0')];
+    const [a, b, c] = [await envelope('CT', '1.0'), await envelope('CT', '5'), await envelope('MR', '1.0')];
     const seriesOf = (e: Envelope) => e.facts.indexed!.image.seriesId;
-    index.assignSeriesType(seriesOf(b), manual.id);
+    await index.assignSeriesType(seriesOf(b), manual.id);
     const out = await firstValueFrom(of(a, b, c).pipe(operator, toArray()));
     expect(out.map((e) => e.facts.seriesTypes?.ids)).toEqual([[thin.id, anyCt.id], [anyCt.id], []]);
-    const types = (e: Envelope) => index.seriesTypeAssignments(seriesOf(e)).map((x) => x.seriesTypeId);
-    expect(types(a)).toEqual([thin.id, anyCt.id]);
-    expect(types(b)).toEqual([anyCt.id, manual.id]);
-    expect(types(c)).toEqual([]);
+    const types = async (e: Envelope) =>
+      (await index.seriesTypeAssignments(seriesOf(e))).map((x) => x.seriesTypeId);
+    expect(await types(a)).toEqual([thin.id, anyCt.id]);
+    expect(await types(b)).toEqual([anyCt.id, manual.id]);
+    expect(await types(c)).toEqual([]);
     expect(ctx.counters.snapshot()).toMatchObject({ received: 3, emitted: 3, quarantined: 0 });
     // The stream ended: its static types no longer take part.
     expect(service.isStatic(thin.id)).toBe(false);
@@ -160,7 +161,10 @@ describe('classify_series', () => {
   it('quarantines an envelope that was not indexed first, and goes on', async () => {
     const ctx = context();
     const out = await firstValueFrom(
-      of(envelope('CT', '1', false), envelope('CT', '1')).pipe(classifySeries.create(config, ctx), toArray()),
+      of(await envelope('CT', '1', false), await envelope('CT', '1')).pipe(
+        classifySeries.create(config, ctx),
+        toArray(),
+      ),
     );
     expect(out).toHaveLength(1);
     expect(ctx.settler.settle).toHaveBeenCalledWith(

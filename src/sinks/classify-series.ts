@@ -92,7 +92,7 @@ export const classifySeries = defineSink({
       envelopes.pipe(
         perItem(
           ctx,
-          (envelope) => {
+          async (envelope) => {
             // `sluice lint` keeps classify_series after index; a pipeline built in code may not.
             const image = envelope.facts.indexed?.image;
             if (!image)
@@ -100,7 +100,7 @@ export const classifySeries = defineSink({
                 'CLASSIFY.NO_SERIES',
                 `${ctx.path}: no indexed image on envelope ${envelope.id}; put classify_series after index`,
               );
-            const ids = service.classify(image.seriesId, envelope.header);
+            const ids = await service.classify(image.seriesId, envelope.header);
             return withFacts(envelope, { seriesTypes: { ids } });
           },
           { concurrency: 1 },

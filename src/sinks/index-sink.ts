@@ -17,8 +17,8 @@ export const index = defineSink({
   create: (_config, ctx) =>
     perItem(
       ctx,
-      (envelope) => {
-        const { image, created } = ctx.services.index.upsert({
+      async (envelope) => {
+        const { image, created } = await ctx.services.index.upsert({
           header: envelope.header,
           origin: envelope.origin,
           size: envelope.size,

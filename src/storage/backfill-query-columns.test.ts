@@ -23,12 +23,12 @@ describe('Query/Retrieve columns of an index made before them', () => {
     await writeFile(file, bytes);
     const header = parseHeader(bytes);
     const before = openSqliteIndex(path);
-    before.upsert({
+    await before.upsert({
       header,
       size: bytes.length,
       origin: { sourceType: 'scp', sourceId: 1, sourceName: 'SCP' },
     });
-    before.close();
+    await before.close();
     // The index as it was before the Query/Retrieve columns.
     const db = new Database(path);
     for (const [table, column] of [
@@ -48,26 +48,28 @@ describe('Query/Retrieve columns of an index made before them', () => {
     db.close();
 
     const index = openSqliteIndex(path);
-    const values = () =>
-      index.find({
-        level: 'IMAGE',
-        keys: [],
-        returns: ['StudyTime', 'SeriesNumber', 'Rows', 'Columns'],
-        caseInsensitiveNames: true,
-        limit: 10,
-      })[0].values;
-    expect(values()).toEqual({ StudyTime: '', SeriesNumber: '', Rows: '', Columns: '' });
-    expect(index.imagesWithoutQueryColumns(10)).toHaveLength(1);
+    const values = async () =>
+      (
+        await index.find({
+          level: 'IMAGE',
+          keys: [],
+          returns: ['StudyTime', 'SeriesNumber', 'Rows', 'Columns'],
+          caseInsensitiveNames: true,
+          limit: 10,
+        })
+      )[0].values;
+    expect(await values()).toEqual({ StudyTime: '', SeriesNumber: '', Rows: '', Columns: '' });
+    expect(await index.imagesWithoutQueryColumns(10)).toHaveLength(1);
     const blobs = { localPath: () => file } as unknown as BlobStore;
     expect(await backfillQueryColumns(index, blobs)).toBe(1);
-    expect(values()).toEqual({ StudyTime: '081500', SeriesNumber: '7', Rows: '32', Columns: '16' });
-    expect(index.imagesWithoutQueryColumns(10)).toHaveLength(0);
+    expect(await values()).toEqual({ StudyTime: '081500', SeriesNumber: '7', Rows: '32', Columns: '16' });
+    expect(await index.imagesWithoutQueryColumns(10)).toHaveLength(0);
     expect(
-      index.seriesSourceWithName!(index.list('series', { startIndex: 0, count: 1 })[0].id),
+      await index.seriesSourceWithName!((await index.list('series', { startIndex: 0, count: 1 }))[0].id),
     ).toMatchObject({
       sourceType: 'scp',
       sourceName: 'SCP',
     });
-    index.close();
+    await index.close();
   });
 });

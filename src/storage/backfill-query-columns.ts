@@ -18,14 +18,14 @@ export async function backfillQueryColumns(
 ): Promise<number> {
   let done = 0;
   while (!stopped()) {
-    const images = index.imagesWithoutQueryColumns(BATCH);
+    const images = await index.imagesWithoutQueryColumns(BATCH);
     if (!images.length) break;
     for (const image of images) {
       try {
         const { header, size } = await readStoredHeader(blobs, image.sopInstanceUID.value);
         if (stopped()) return done;
-        const source = index.seriesSourceWithName?.(image.seriesId);
-        index.upsert({
+        const source = await index.seriesSourceWithName?.(image.seriesId);
+        await index.upsert({
           header,
           size,
           origin: source ?? { sourceType: 'unknown', sourceId: -1, sourceName: 'indexed again' },
@@ -34,7 +34,7 @@ export async function backfillQueryColumns(
         // An unreadable or missing file keeps its columns empty; the start-up check deals with it.
       }
     }
-    index.queryColumnsFilled(images.map((i) => i.id));
+    await index.queryColumnsFilled(images.map((i) => i.id));
     done += images.length;
   }
   return done;

@@ -180,7 +180,7 @@ describe.each(Object.keys(adapters))('blob store contract: %s', async (name) => 
         const bytes = makeInstance({ sopInstanceUid: newUid() });
         const header = parseHeader(bytes);
         if (kept) await own.putBytes(header.sopInstanceUid, bytes);
-        if (indexed) index.upsert({ header, origin, size: bytes.length });
+        if (indexed) await index.upsert({ header, origin, size: bytes.length });
         return header.sopInstanceUid;
       };
       const both = await stored(true, true);
@@ -188,16 +188,16 @@ describe.each(Object.keys(adapters))('blob store contract: %s', async (name) => 
       const rowOnly = await stored(true, false);
       for (let i = 0; i < 4; i++) await stored(true, true); // more than one page of keys
       expect(await reconcile(index, own)).toEqual({ checked: true, reindexed: 1, removedRows: 1 });
-      expect(index.imageBySopInstanceUid(both)).toBeDefined();
-      expect(index.imageBySopInstanceUid(objectOnly)).toBeDefined();
-      expect(index.imageBySopInstanceUid(rowOnly)).toBeUndefined();
+      expect(await index.imageBySopInstanceUid(both)).toBeDefined();
+      expect(await index.imageBySopInstanceUid(objectOnly)).toBeDefined();
+      expect(await index.imageBySopInstanceUid(rowOnly)).toBeUndefined();
 
-      index.markConsistent();
+      await index.markConsistent();
       const listing = vi.spyOn(own, 'keys');
       expect(await reconcile(index, own)).toEqual({ checked: false, reindexed: 0, removedRows: 0 });
       expect(listing).not.toHaveBeenCalled();
     } finally {
-      index.close();
+      await index.close();
       await own.close();
     }
   });

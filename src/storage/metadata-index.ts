@@ -1,6 +1,7 @@
 /**
- * The metadata index port: patients, studies, series and images with Slicebox's keys and queries. Adapter:
- * sqlite-index.ts.
+ * The metadata index port: patients, studies, series and images with Slicebox's keys and queries. Every method
+ * answers a promise, so that an adapter may answer over the network (ClickHouse); a failure is a rejection,
+ * never a synchronous throw. Adapter: sqlite-index.ts.
  */
 import type { Origin, SourceRef, SourceType } from '../pipeline/origin.js';
 import type { DicomHeader } from '../dicom/header.js';
@@ -119,52 +120,52 @@ export interface IndexResult {
 
 export interface MetadataIndex extends SeriesLabelIndex {
   /** Upserts patient/study/series/image and the series source in one transaction. */
-  upsert(input: IndexInput): IndexResult;
+  upsert(input: IndexInput): Promise<IndexResult>;
   /** Looks up an image by SOP Instance UID (for idempotent ingest). */
-  imageBySopInstanceUid(sopInstanceUid: string): Image | undefined;
-  list(level: 'patients', opts: ListOptions): Patient[];
-  list(level: 'studies', opts: ListOptions): Study[];
-  list(level: 'series', opts: ListOptions): Series[];
-  list(level: 'images', opts: ListOptions): Image[];
-  list(level: 'flatseries', opts: ListOptions): FlatSeries[];
-  query(level: 'patients', q: MetadataQuery): Patient[];
-  query(level: 'studies', q: MetadataQuery): Study[];
-  query(level: 'series', q: MetadataQuery): Series[];
-  query(level: 'images', q: MetadataQuery): Image[];
-  query(level: 'flatseries', q: MetadataQuery): FlatSeries[];
-  patient(id: number): Patient | undefined;
-  study(id: number): Study | undefined;
-  series(id: number): Series | undefined;
-  image(id: number): Image | undefined;
-  flatSeries(seriesId: number): FlatSeries | undefined;
-  seriesSource(seriesId: number): SourceRef | undefined;
+  imageBySopInstanceUid(sopInstanceUid: string): Promise<Image | undefined>;
+  list(level: 'patients', opts: ListOptions): Promise<Patient[]>;
+  list(level: 'studies', opts: ListOptions): Promise<Study[]>;
+  list(level: 'series', opts: ListOptions): Promise<Series[]>;
+  list(level: 'images', opts: ListOptions): Promise<Image[]>;
+  list(level: 'flatseries', opts: ListOptions): Promise<FlatSeries[]>;
+  query(level: 'patients', q: MetadataQuery): Promise<Patient[]>;
+  query(level: 'studies', q: MetadataQuery): Promise<Study[]>;
+  query(level: 'series', q: MetadataQuery): Promise<Series[]>;
+  query(level: 'images', q: MetadataQuery): Promise<Image[]>;
+  query(level: 'flatseries', q: MetadataQuery): Promise<FlatSeries[]>;
+  patient(id: number): Promise<Patient | undefined>;
+  study(id: number): Promise<Study | undefined>;
+  series(id: number): Promise<Series | undefined>;
+  image(id: number): Promise<Image | undefined>;
+  flatSeries(seriesId: number): Promise<FlatSeries | undefined>;
+  seriesSource(seriesId: number): Promise<SourceRef | undefined>;
   /** The series source with the origin's name as it was when last indexed (for `/series/{id}/source`). */
-  seriesSourceWithName?(seriesId: number): Source | undefined;
+  seriesSourceWithName?(seriesId: number): Promise<Source | undefined>;
   /** Images under a patient or study, optionally narrowed by filters. */
-  imagesOfPatient(patientId: number, filters?: QueryFilters): Image[];
-  imagesOfStudy(studyId: number, filters?: QueryFilters): Image[];
+  imagesOfPatient(patientId: number, filters?: QueryFilters): Promise<Image[]>;
+  imagesOfStudy(studyId: number, filters?: QueryFilters): Promise<Image[]>;
   /** Deletes images; empty series, studies and patients go with them. Returns the ids that existed. */
-  deleteImages(ids: number[]): number[];
+  deleteImages(ids: number[]): Promise<number[]>;
   /** All image ids (for consistency checks). */
-  allImageIds(): number[];
+  allImageIds(): Promise<number[]>;
   /** Every image's SOP Instance UID with its id, in one pass (the start-up check after a crash). */
-  imageKeys(): Map<string, number>;
+  imageKeys(): Promise<Map<string, number>>;
   /** Records, durably, that the index agrees with the stored files (a clean stop). */
-  markConsistent(): void;
+  markConsistent(): Promise<void>;
   /** Whether the index was marked consistent; the mark is taken away, so it counts for one start only. */
-  takeConsistent(): boolean;
+  takeConsistent(): Promise<boolean>;
   /** How many patients, studies, series and images are indexed (`/api/system/information`). */
-  counts(): IndexCounts;
+  counts(): Promise<IndexCounts>;
   /**
    * Query/Retrieve (C-FIND, C-MOVE, C-GET, QIDO-RS, WADO-RS): the entities at the query's level that match
-   * its keys, in row id order, with the values asked for. Throws QueryError for a query it cannot run.
+   * its keys, in row id order, with the values asked for. Rejects with QueryError for a query it cannot run.
    */
-  find(query: FindQuery): FindMatch[];
+  find(query: FindQuery): Promise<FindMatch[]>;
   /** Images indexed before the Query/Retrieve columns were added, at most `count` (none once filled). */
-  imagesWithoutQueryColumns(count: number): Image[];
+  imagesWithoutQueryColumns(count: number): Promise<Image[]>;
   /** These images have been indexed again: their Query/Retrieve columns are filled. */
-  queryColumnsFilled(ids: number[]): void;
-  close(): void;
+  queryColumnsFilled(ids: number[]): Promise<void>;
+  close(): Promise<void>;
 }
 
 export interface IndexCounts {

@@ -19,7 +19,7 @@ beforeEach(async () => {
   blobs = await openFsBlobStore(join(dir, 'storage'));
 });
 afterEach(async () => {
-  index.close();
+  await index.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -28,7 +28,7 @@ async function store(indexed: boolean, file: boolean): Promise<string> {
   const bytes = makeInstance({ sopInstanceUid: newUid() });
   const header = parseHeader(bytes);
   if (file) await writeFile(blobs.localPath(header.sopInstanceUid)!, bytes);
-  if (indexed) index.upsert({ header, origin, size: bytes.length });
+  if (indexed) await index.upsert({ header, origin, size: bytes.length });
   return header.sopInstanceUid;
 }
 
@@ -38,14 +38,14 @@ describe('the start-up check', () => {
     const fileOnly = await store(false, true);
     const rowOnly = await store(true, false);
     expect(await reconcile(index, blobs)).toEqual({ checked: true, reindexed: 1, removedRows: 1 });
-    expect(index.imageBySopInstanceUid(both)).toBeDefined();
-    expect(index.imageBySopInstanceUid(fileOnly)).toBeDefined();
-    expect(index.imageBySopInstanceUid(rowOnly)).toBeUndefined();
+    expect(await index.imageBySopInstanceUid(both)).toBeDefined();
+    expect(await index.imageBySopInstanceUid(fileOnly)).toBeDefined();
+    expect(await index.imageBySopInstanceUid(rowOnly)).toBeUndefined();
   });
 
   it('after a clean stop, checks nothing once, and the next start checks again', async () => {
     const sop = await store(true, true);
-    index.markConsistent();
+    await index.markConsistent();
     await unlink(blobs.localPath(sop)!);
     expect(await reconcile(index, blobs)).toEqual({ checked: false, reindexed: 0, removedRows: 0 });
     expect(await reconcile(index, blobs)).toEqual({ checked: true, reindexed: 0, removedRows: 1 });

@@ -17,16 +17,16 @@ export async function reconcile(
   index: MetadataIndex,
   blobs: BlobStore,
 ): Promise<{ checked: boolean; reindexed: number; removedRows: number }> {
-  if (index.takeConsistent()) return { checked: false, reindexed: 0, removedRows: 0 };
+  if (await index.takeConsistent()) return { checked: false, reindexed: 0, removedRows: 0 };
   let reindexed = 0;
-  const indexed = index.imageKeys();
+  const indexed = await index.imageKeys();
   const seen = new Set<string>();
   for await (const key of blobs.keys()) {
     seen.add(key);
     if (indexed.has(key)) continue;
     try {
       const { header, size } = await readStoredHeader(blobs, key);
-      index.upsert({
+      await index.upsert({
         header,
         size,
         origin: { sourceType: 'unknown', sourceId: -1, sourceName: 'recovered at start' },
@@ -37,6 +37,6 @@ export async function reconcile(
     }
   }
   const orphans = [...indexed].filter(([sop]) => !seen.has(sop)).map(([, id]) => id);
-  if (orphans.length) index.deleteImages(orphans);
+  if (orphans.length) await index.deleteImages(orphans);
   return { checked: true, reindexed, removedRows: orphans.length };
 }

@@ -32,9 +32,9 @@ function header(attributes: Record<string, string | string[] | number>): DicomHe
 
 let index: MetadataIndex;
 let n = 0;
-function add(attributes: Record<string, string | string[] | number>): void {
+async function add(attributes: Record<string, string | string[] | number>): Promise<void> {
   n++;
-  index.upsert({
+  await index.upsert({
     header: header({
       PatientName: 'Doe^John',
       PatientID: 'P1',
@@ -50,7 +50,7 @@ function add(attributes: Record<string, string | string[] | number>): void {
 }
 
 /** Values of `keyword` at `level` for the given keys, as DICOM writes them. */
-function find(
+async function find(
   level: FindLevel,
   keys: Record<string, string>,
   returns: string[],
@@ -66,15 +66,15 @@ function find(
     caseInsensitiveNames,
     limit: 100,
   };
-  return index.find(query).map((m) => m.values);
+  return (await index.find(query)).map((m) => m.values);
 }
 
-beforeEach(() => {
+beforeEach(async () => {
   index = openSqliteIndex(':memory:');
   const study = { StudyDate: '20240105', StudyTime: '101500', AccessionNumber: 'ACC_1' };
-  add({ ...study, Rows: 512, Columns: 512 });
-  add({ ...study, SeriesInstanceUID: '1.2.1.2', Modality: 'MR', SeriesNumber: '2' });
-  add({
+  await add({ ...study, Rows: 512, Columns: 512 });
+  await add({ ...study, SeriesInstanceUID: '1.2.1.2', Modality: 'MR', SeriesNumber: '2' });
+  await add({
     PatientName: 'Smith^Anne',
     PatientID: 'P2',
     StudyInstanceUID: '1.2.2',
@@ -85,7 +85,7 @@ beforeEach(() => {
     ReferringPhysicianName: 'Who^Doctor',
     SOPClassUID: '1.2.840.10008.5.1.4.1.1.4',
   });
-  add({
+  await add({
     PatientName: 'smith^bob',
     PatientID: 'P3*',
     StudyInstanceUID: '1.2.3',
@@ -97,9 +97,9 @@ beforeEach(() => {
 afterEach(() => index.close());
 
 describe('index find (C-FIND and QIDO-RS matching)', () => {
-  it('returns study attributes with counts, modalities and SOP classes computed from below', () => {
+  it('returns study attributes with counts, modalities and SOP classes computed from below', async () => {
     expect(
-      find('STUDY', { PatientID: 'P1' }, [
+      await find('STUDY', { PatientID: 'P1' }, [
         'StudyInstanceUID',
         'StudyDate',
         'StudyTime',
@@ -124,13 +124,13 @@ describe('index find (C-FIND and QIDO-RS matching)', () => {
       },
     ]);
     expect(
-      find('PATIENT', { PatientID: 'P1' }, [
+      await find('PATIENT', { PatientID: 'P1' }, [
         'NumberOfPatientRelatedStudies',
         'NumberOfPatientRelatedInstances',
       ]),
     ).toEqual([{ NumberOfPatientRelatedStudies: '1', NumberOfPatientRelatedInstances: '2' }]);
     expect(
-      find('SERIES', { StudyInstanceUID: '1.2.1' }, [
+      await find('SERIES', { StudyInstanceUID: '1.2.1' }, [
         'Modality',
         'SeriesNumber',
         'NumberOfSeriesRelatedInstances',
@@ -140,58 +140,67 @@ describe('index find (C-FIND and QIDO-RS matching)', () => {
       { Modality: 'MR', SeriesNumber: '2', NumberOfSeriesRelatedInstances: '1' },
     ]);
     expect(
-      find('IMAGE', { SeriesInstanceUID: '1.2.1.1' }, ['Rows', 'Columns', 'AvailableTransferSyntaxUID']),
+      await find('IMAGE', { SeriesInstanceUID: '1.2.1.1' }, [
+        'Rows',
+        'Columns',
+        'AvailableTransferSyntaxUID',
+      ]),
     ).toEqual([{ Rows: '512', Columns: '512', AvailableTransferSyntaxUID: '1.2.840.10008.1.2.1' }]);
   });
 
-  it('matches wildcards, person names regardless of case when configured, and escapes LIKE and GLOB', () => {
-    const names = (keys: Record<string, string>, ci = true) =>
-      find('PATIENT', keys, ['PatientName'], ci).map((v) => v.PatientName);
-    expect(names({ PatientName: 'SMITH*' })).toEqual(['Smith^Anne', 'smith^bob']);
-    expect(names({ PatientName: 'SMITH*' }, false)).toEqual([]);
-    expect(names({ PatientName: 'Smith*' }, false)).toEqual(['Smith^Anne']);
-    expect(names({ PatientName: 'smith^?ob' })).toEqual(['smith^bob']);
-    expect(names({ PatientName: 'doe^john' })).toEqual(['Doe^John']);
-    expect(names({ PatientName: 'doe^john' }, false)).toEqual([]);
+  it('matches wildcards, person names regardless of case when configured, and escapes LIKE and GLOB', async () => {
+    const names = async (keys: Record<string, string>, ci = true) =>
+      (await find('PATIENT', keys, ['PatientName'], ci)).map((v) => v.PatientName);
+    expect(await names({ PatientName: 'SMITH*' })).toEqual(['Smith^Anne', 'smith^bob']);
+    expect(await names({ PatientName: 'SMITH*' }, false)).toEqual([]);
+    expect(await names({ PatientName: 'Smith*' }, false)).toEqual(['Smith^Anne']);
+    expect(await names({ PatientName: 'smith^?ob' })).toEqual(['smith^bob']);
+    expect(await names({ PatientName: 'doe^john' })).toEqual(['Doe^John']);
+    expect(await names({ PatientName: 'doe^john' }, false)).toEqual([]);
     // `_` and `%` are not wildcards in DICOM; `*` in a stored value is only matched by a wildcard.
-    expect(find('STUDY', { AccessionNumber: 'ACC_*' }, ['AccessionNumber'])).toEqual([
+    expect(await find('STUDY', { AccessionNumber: 'ACC_*' }, ['AccessionNumber'])).toEqual([
       { AccessionNumber: 'ACC_1' },
     ]);
-    expect(find('STUDY', { AccessionNumber: 'ACC%*' }, ['AccessionNumber'])).toEqual([
+    expect(await find('STUDY', { AccessionNumber: 'ACC%*' }, ['AccessionNumber'])).toEqual([
       { AccessionNumber: 'ACC%2' },
     ]);
-    expect(find('PATIENT', { PatientID: 'P3*' }, ['PatientID'])).toEqual([{ PatientID: 'P3*' }]);
-    expect(find('PATIENT', { PatientID: 'P?' }, ['PatientID']).map((v) => v.PatientID)).toEqual(['P1', 'P2']);
+    expect(await find('PATIENT', { PatientID: 'P3*' }, ['PatientID'])).toEqual([{ PatientID: 'P3*' }]);
+    expect((await find('PATIENT', { PatientID: 'P?' }, ['PatientID'])).map((v) => v.PatientID)).toEqual([
+      'P1',
+      'P2',
+    ]);
     expect(likeOf('a_b%c\\d*e?')).toBe('a\\_b\\%c\\\\d%e_');
     expect(globOf('a[b]*')).toBe('a[[]b]*');
-    expect(find('STUDY', { ReferringPhysicianName: 'who*' }, ['ReferringPhysicianName'])).toEqual([
+    expect(await find('STUDY', { ReferringPhysicianName: 'who*' }, ['ReferringPhysicianName'])).toEqual([
       { ReferringPhysicianName: 'Who^Doctor' },
     ]);
   });
 
-  it('matches date and time ranges, UID lists and multi-valued study attributes', () => {
-    const studies = (keys: Record<string, string>) =>
-      find('STUDY', keys, ['StudyInstanceUID']).map((v) => v.StudyInstanceUID);
-    expect(studies({ StudyDate: '20230101-20241231' })).toEqual(['1.2.1', '1.2.2']);
-    expect(studies({ StudyDate: '-20230701' })).toEqual(['1.2.2', '1.2.3']);
-    expect(studies({ StudyDate: '20240105-' })).toEqual(['1.2.1']);
-    expect(studies({ StudyDate: '20221231' })).toEqual(['1.2.3']);
+  it('matches date and time ranges, UID lists and multi-valued study attributes', async () => {
+    const studies = async (keys: Record<string, string>) =>
+      (await find('STUDY', keys, ['StudyInstanceUID'])).map((v) => v.StudyInstanceUID);
+    expect(await studies({ StudyDate: '20230101-20241231' })).toEqual(['1.2.1', '1.2.2']);
+    expect(await studies({ StudyDate: '-20230701' })).toEqual(['1.2.2', '1.2.3']);
+    expect(await studies({ StudyDate: '20240105-' })).toEqual(['1.2.1']);
+    expect(await studies({ StudyDate: '20221231' })).toEqual(['1.2.3']);
     // Times: a short stored value ("0930") is 09:30:00; a short bound covers its whole minute or hour.
-    expect(studies({ StudyTime: '0900-1000' })).toEqual(['1.2.2']);
-    expect(studies({ StudyTime: '1015' })).toEqual(['1.2.1']);
-    expect(studies({ StudyTime: '2359-' })).toEqual(['1.2.3']);
-    expect(studies({ StudyTime: '-235959' })).toEqual(['1.2.1', '1.2.2', '1.2.3']);
-    expect(studies({ StudyInstanceUID: '1.2.1\\1.2.3\\9.9' })).toEqual(['1.2.1', '1.2.3']);
-    expect(studies({ ModalitiesInStudy: 'MR' })).toEqual(['1.2.1']);
-    expect(studies({ ModalitiesInStudy: 'MR\\CT' })).toEqual(['1.2.1', '1.2.2', '1.2.3']);
-    expect(studies({ SOPClassesInStudy: '1.2.840.10008.5.1.4.1.1.4' })).toEqual(['1.2.2']);
-    expect(find('IMAGE', { StudyInstanceUID: '1.2.1', Modality: 'MR' }, ['SOPInstanceUID'])).toHaveLength(1);
+    expect(await studies({ StudyTime: '0900-1000' })).toEqual(['1.2.2']);
+    expect(await studies({ StudyTime: '1015' })).toEqual(['1.2.1']);
+    expect(await studies({ StudyTime: '2359-' })).toEqual(['1.2.3']);
+    expect(await studies({ StudyTime: '-235959' })).toEqual(['1.2.1', '1.2.2', '1.2.3']);
+    expect(await studies({ StudyInstanceUID: '1.2.1\\1.2.3\\9.9' })).toEqual(['1.2.1', '1.2.3']);
+    expect(await studies({ ModalitiesInStudy: 'MR' })).toEqual(['1.2.1']);
+    expect(await studies({ ModalitiesInStudy: 'MR\\CT' })).toEqual(['1.2.1', '1.2.2', '1.2.3']);
+    expect(await studies({ SOPClassesInStudy: '1.2.840.10008.5.1.4.1.1.4' })).toEqual(['1.2.2']);
+    expect(
+      await find('IMAGE', { StudyInstanceUID: '1.2.1', Modality: 'MR' }, ['SOPInstanceUID']),
+    ).toHaveLength(1);
   });
 
-  it('matches names fuzzily by the start of any component', () => {
-    const fuzzy = (value: string) =>
-      index
-        .find({
+  it('matches names fuzzily by the start of any component', async () => {
+    const fuzzy = async (value: string) =>
+      (
+        await index.find({
           level: 'PATIENT',
           keys: [
             {
@@ -203,16 +212,22 @@ describe('index find (C-FIND and QIDO-RS matching)', () => {
           caseInsensitiveNames: false,
           limit: 10,
         })
-        .map((m) => m.values.PatientName);
-    expect(fuzzy('jo')).toEqual(['Doe^John']);
-    expect(fuzzy('SMI')).toEqual(['Smith^Anne', 'smith^bob']);
-    expect(fuzzy('mith')).toEqual([]);
+      ).map((m) => m.values.PatientName);
+    expect(await fuzzy('jo')).toEqual(['Doe^John']);
+    expect(await fuzzy('SMI')).toEqual(['Smith^Anne', 'smith^bob']);
+    expect(await fuzzy('mith')).toEqual([]);
   });
 
-  it('pages by offset and by row id', () => {
-    const all = index.find({ level: 'STUDY', keys: [], returns: [], caseInsensitiveNames: true, limit: 10 });
+  it('pages by offset and by row id', async () => {
+    const all = await index.find({
+      level: 'STUDY',
+      keys: [],
+      returns: [],
+      caseInsensitiveNames: true,
+      limit: 10,
+    });
     expect(all).toHaveLength(3);
-    const page = index.find({
+    const page = await index.find({
       level: 'STUDY',
       keys: [],
       returns: [],
@@ -221,7 +236,7 @@ describe('index find (C-FIND and QIDO-RS matching)', () => {
       offset: 1,
     });
     expect(page[0].id).toBe(all[1].id);
-    const after = index.find({
+    const after = await index.find({
       level: 'STUDY',
       keys: [],
       returns: [],
@@ -232,7 +247,7 @@ describe('index find (C-FIND and QIDO-RS matching)', () => {
     expect(after.map((m) => m.id)).toEqual([all[1].id, all[2].id]);
   });
 
-  it('refuses values an attribute cannot take, keys below the level, and matching on counts', () => {
+  it('refuses values an attribute cannot take, keys below the level, and matching on counts', async () => {
     const bad = (keyword: string, value: string) => () => matcherOf(findAttribute(keyword)!, value);
     expect(bad('StudyDate', '2024')).toThrow(QueryError);
     expect(bad('StudyDate', '20240101-2023')).toThrow(/not a date/);
@@ -241,7 +256,7 @@ describe('index find (C-FIND and QIDO-RS matching)', () => {
     expect(bad('NumberOfStudyRelatedInstances', '3')).toThrow(/returned but not matched/);
     expect(bad('StudyTime', '25')).toThrow(/not a time/);
     expect(matcherOf(findAttribute('PatientName')!, '*')).toBeUndefined();
-    expect(() => find('STUDY', { Modality: 'CT' }, [])).toThrow(/below the query level STUDY/);
+    await expect(find('STUDY', { Modality: 'CT' }, [])).rejects.toThrow(/below the query level STUDY/);
   });
 });
 

@@ -38,6 +38,7 @@ import {
 import { indexWrites } from './sqlite-index-writes.js';
 import { indexFind } from './sqlite-index-find.js';
 import { migrateTextSearch } from './sqlite-index-text.js';
+import { settled, type Synchronous } from './settled.js';
 
 const STATEMENT_CACHE_SIZE = 500;
 
@@ -127,7 +128,8 @@ export function openSqliteIndex(path: string): MetadataIndex {
     return toEntities('images', rowsOf(selection, {}, 0, -1)) as Image[];
   };
 
-  return {
+  // better-sqlite3 works synchronously: every method does its work within the call and answers a settled promise.
+  const index: Synchronous<MetadataIndex> = {
     ...labels,
     upsert,
     imageBySopInstanceUid: (sopInstanceUid) => {
@@ -179,4 +181,5 @@ export function openSqliteIndex(path: string): MetadataIndex {
     queryColumnsFilled: (ids) => markBackfilled(ids),
     close: () => db.close(),
   };
+  return settled<MetadataIndex>(index);
 }

@@ -19,91 +19,96 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const addUser = (user: string, role: 'USER' | 'ADMINISTRATOR' | 'SUPERUSER' = 'USER') =>
-  store.insertUser({ user, role, passwordHash: `hash-of-${user}` });
+const addUser = async (user: string, role: 'USER' | 'ADMINISTRATOR' | 'SUPERUSER' = 'USER') =>
+  await store.insertUser({ user, role, passwordHash: `hash-of-${user}` });
 
 describe('users', () => {
-  it('inserts once per name, lists without hashes, updates and deletes', () => {
-    expect(addUser('admin', 'SUPERUSER')).toEqual({
+  it('inserts once per name, lists without hashes, updates and deletes', async () => {
+    expect(await addUser('admin', 'SUPERUSER')).toEqual({
       user: { id: 1, user: 'admin', role: 'SUPERUSER' },
       created: true,
     });
-    expect(addUser('bob')).toMatchObject({ user: { id: 2 }, created: true });
-    expect(store.insertUser({ user: 'bob', role: 'ADMINISTRATOR', passwordHash: 'other' })).toEqual({
+    expect(await addUser('bob')).toMatchObject({ user: { id: 2 }, created: true });
+    expect(await store.insertUser({ user: 'bob', role: 'ADMINISTRATOR', passwordHash: 'other' })).toEqual({
       user: { id: 2, user: 'bob', role: 'USER' },
       created: false,
     });
-    expect(store.listUsers(0, 10)).toEqual([
+    expect(await store.listUsers(0, 10)).toEqual([
       { id: 1, user: 'admin', role: 'SUPERUSER' },
       { id: 2, user: 'bob', role: 'USER' },
     ]);
-    expect(store.listUsers(1, 1)).toEqual([{ id: 2, user: 'bob', role: 'USER' }]);
-    expect(store.listUsers(0, Number.MAX_SAFE_INTEGER)).toHaveLength(2);
-    expect(store.superuser()).toEqual({ id: 1, user: 'admin', role: 'SUPERUSER' });
-    expect(store.credentials('bob')).toEqual({
+    expect(await store.listUsers(1, 1)).toEqual([{ id: 2, user: 'bob', role: 'USER' }]);
+    expect(await store.listUsers(0, Number.MAX_SAFE_INTEGER)).toHaveLength(2);
+    expect(await store.superuser()).toEqual({ id: 1, user: 'admin', role: 'SUPERUSER' });
+    expect(await store.credentials('bob')).toEqual({
       user: { id: 2, user: 'bob', role: 'USER' },
       passwordHash: 'hash-of-bob',
     });
-    expect(store.credentials("bob' OR 1=1 --")).toBeUndefined();
+    expect(await store.credentials("bob' OR 1=1 --")).toBeUndefined();
 
-    store.updateUser(2, { user: 'robert', passwordHash: 'new' });
-    expect(store.credentials('robert')).toMatchObject({ user: { id: 2, role: 'USER' }, passwordHash: 'new' });
-    store.updateUser(2, {});
-    expect(store.deleteUser(2)).toBe(true);
-    expect(store.deleteUser(2)).toBe(false);
-    expect(store.user(2)).toBeUndefined();
+    await store.updateUser(2, { user: 'robert', passwordHash: 'new' });
+    expect(await store.credentials('robert')).toMatchObject({
+      user: { id: 2, role: 'USER' },
+      passwordHash: 'new',
+    });
+    await store.updateUser(2, {});
+    expect(await store.deleteUser(2)).toBe(true);
+    expect(await store.deleteUser(2)).toBe(false);
+    expect(await store.user(2)).toBeUndefined();
   });
 
-  it('refuses a role that does not exist', () => {
-    expect(() => store.insertUser({ user: 'x', role: 'OWNER' as 'USER', passwordHash: 'h' })).toThrow(
+  it('refuses a role that does not exist', async () => {
+    await expect(store.insertUser({ user: 'x', role: 'OWNER' as 'USER', passwordHash: 'h' })).rejects.toThrow(
       /CHECK constraint/,
     );
   });
 });
 
 describe('sessions', () => {
-  it('are found by token hash, touched, and go with their user', () => {
-    const bob = addUser('bob').user;
-    store.insertSession({ tokenHash: 't1', userId: bob.id, createdAt: 1000 });
-    store.insertSession({ tokenHash: 't2', userId: bob.id, createdAt: 1000 });
-    expect(store.session('t1')).toEqual({ user: bob, lastUsedAt: 1000 });
-    store.touchSession('t1', 5000);
-    expect(store.session('t1')?.lastUsedAt).toBe(5000);
-    expect(store.deleteSessionsIdleSince(2000)).toBe(1);
-    expect(store.session('t2')).toBeUndefined();
-    store.deleteUser(bob.id);
-    expect(store.session('t1')).toBeUndefined();
+  it('are found by token hash, touched, and go with their user', async () => {
+    const bob = (await addUser('bob')).user;
+    await store.insertSession({ tokenHash: 't1', userId: bob.id, createdAt: 1000 });
+    await store.insertSession({ tokenHash: 't2', userId: bob.id, createdAt: 1000 });
+    expect(await store.session('t1')).toEqual({ user: bob, lastUsedAt: 1000 });
+    await store.touchSession('t1', 5000);
+    expect((await store.session('t1'))?.lastUsedAt).toBe(5000);
+    expect(await store.deleteSessionsIdleSince(2000)).toBe(1);
+    expect(await store.session('t2')).toBeUndefined();
+    await store.deleteUser(bob.id);
+    expect(await store.session('t1')).toBeUndefined();
   });
 
-  it('survive closing and opening the file again', () => {
-    const bob = addUser('bob').user;
-    store.insertSession({ tokenHash: 't1', userId: bob.id, createdAt: 1000 });
-    store.recordLoginFailure(['user:bob'], 900);
+  it('survive closing and opening the file again', async () => {
+    const bob = (await addUser('bob')).user;
+    await store.insertSession({ tokenHash: 't1', userId: bob.id, createdAt: 1000 });
+    await store.recordLoginFailure(['user:bob'], 900);
     store.close();
     store = openSqliteState(path);
-    expect(store.session('t1')?.user).toEqual(bob);
-    expect(store.loginFailuresSince('user:bob', 0)).toEqual([900]);
+    expect((await store.session('t1'))?.user).toEqual(bob);
+    expect(await store.loginFailuresSince('user:bob', 0)).toEqual([900]);
   });
 });
 
 describe('login failures', () => {
-  it('are recorded per key, answered newest first, cleared and pruned', () => {
-    store.recordLoginFailure(['user:bob', 'address:1.2.3.4'], 100);
-    store.recordLoginFailure(['user:bob', 'address:5.6.7.8'], 300);
-    store.recordLoginFailure(['user:bob', 'address:1.2.3.4'], 200);
-    expect(store.loginFailuresSince('user:bob', 0)).toEqual([300, 200, 100]);
-    expect(store.loginFailuresSince('user:bob', 200)).toEqual([300, 200]);
-    expect(store.loginFailuresSince('address:1.2.3.4', 0)).toEqual([200, 100]);
-    store.clearLoginFailures('user:bob');
-    expect(store.loginFailuresSince('user:bob', 0)).toEqual([]);
-    store.deleteLoginFailuresBefore(150);
-    expect(store.loginFailuresSince('address:1.2.3.4', 0)).toEqual([200]);
+  it('are recorded per key, answered newest first, cleared and pruned', async () => {
+    await store.recordLoginFailure(['user:bob', 'address:1.2.3.4'], 100);
+    await store.recordLoginFailure(['user:bob', 'address:5.6.7.8'], 300);
+    await store.recordLoginFailure(['user:bob', 'address:1.2.3.4'], 200);
+    expect(await store.loginFailuresSince('user:bob', 0)).toEqual([300, 200, 100]);
+    expect(await store.loginFailuresSince('user:bob', 200)).toEqual([300, 200]);
+    expect(await store.loginFailuresSince('address:1.2.3.4', 0)).toEqual([200, 100]);
+    await store.clearLoginFailures('user:bob');
+    expect(await store.loginFailuresSince('user:bob', 0)).toEqual([]);
+    await store.deleteLoginFailuresBefore(150);
+    expect(await store.loginFailuresSince('address:1.2.3.4', 0)).toEqual([200]);
   });
 });
 
 describe('managed SCPs', () => {
-  it('keep whether they offer Q/R; those of a schema before it (3) offer it, as they did', () => {
-    expect(store.insertScp({ name: 'quiet', aeTitle: 'QUIET', port: 11200, queryRetrieve: false })).toEqual({
+  it('keep whether they offer Q/R; those of a schema before it (3) offer it, as they did', async () => {
+    expect(
+      await store.insertScp({ name: 'quiet', aeTitle: 'QUIET', port: 11200, queryRetrieve: false }),
+    ).toEqual({
       id: 101,
       name: 'quiet',
       aeTitle: 'QUIET',
@@ -117,16 +122,16 @@ describe('managed SCPs', () => {
     db.pragma('user_version = 3');
     db.close();
     store = openSqliteState(path);
-    expect(store.listScps(0, 10).map((s) => [s.name, s.queryRetrieve])).toEqual([
+    expect((await store.listScps(0, 10)).map((s) => [s.name, s.queryRetrieve])).toEqual([
       ['quiet', true],
       ['old', true],
     ]);
-    expect(store.insertScp({ name: 'new', aeTitle: 'NEW', port: 11202, queryRetrieve: false })).toMatchObject(
-      {
-        queryRetrieve: false,
-      },
-    );
-    expect(store.scp(103)?.queryRetrieve).toBe(false);
+    expect(
+      await store.insertScp({ name: 'new', aeTitle: 'NEW', port: 11202, queryRetrieve: false }),
+    ).toMatchObject({
+      queryRetrieve: false,
+    });
+    expect((await store.scp(103))?.queryRetrieve).toBe(false);
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * The state store port: every managed capability's part in one store (one database, one transaction scope).
- * Adapter: sqlite-state.ts.
+ * Adapter: sqlite-state.ts. Capabilities move to asynchronous methods one at a time (for PostgreSQL); their
+ * SQLite parts still do the work within the call and answer settled promises (storage/settled.ts).
  */
 import type { UserStore } from '../users/store.js';
 import type { SeriesTypeStore } from '../series-types/store.js';

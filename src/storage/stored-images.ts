@@ -15,8 +15,10 @@ export async function deleteStoredImages(
   blobs: BlobStore,
   ids: readonly number[],
 ): Promise<Image[]> {
-  const images = ids.map((id) => index.image(id)).filter((i): i is Image => i !== undefined);
+  const images = (await Promise.all(ids.map((id) => index.image(id)))).filter(
+    (i): i is Image => i !== undefined,
+  );
   for (const image of images) await blobs.delete(image.sopInstanceUID.value);
-  index.deleteImages(images.map((i) => i.id));
+  await index.deleteImages(images.map((i) => i.id));
   return images;
 }

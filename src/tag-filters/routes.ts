@@ -37,46 +37,49 @@ export const associationInput = z.strictObject({
 export function filteringRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { tagFilters } = deps;
   const paging = (query: Record<string, string>) => parseOr400(pagingParams, query, 'Query parameters');
-  const knownName = (sourceType: SourceType, sourceId: number): string | undefined => {
-    if (sourceType === 'user') return deps.users.all().find((u) => u.id === sourceId)?.user;
+  const knownName = async (sourceType: SourceType, sourceId: number): Promise<string | undefined> => {
+    if (sourceType === 'user') return (await deps.users.all()).find((u) => u.id === sourceId)?.user;
     return deps.engine.sources().find((s) => s.sourceType === sourceType && s.sourceId === sourceId)
       ?.sourceName;
   };
   return new Hono<AuthEnv>()
-    .get('/filters', (c) => {
+    .get('/filters', async (c) => {
       const { startindex, count } = paging(c.req.query());
-      return c.json(tagFilters.listFilters(startindex, count));
+      return c.json(await tagFilters.listFilters(startindex, count));
     })
     .post('/filters', async (c) => {
       const { name, tagFilterType } = parseOr400(tagFilterInput, await jsonBody(c.req), 'Tag filter');
-      return c.json(tagFilters.createFilter({ name, tagFilterType }), 201);
+      return c.json(await tagFilters.createFilter({ name, tagFilterType }), 201);
     })
-    .delete('/filters/:id', (c) => {
-      tagFilters.deleteFilter(idParam(c.req.param('id')));
+    .delete('/filters/:id', async (c) => {
+      await tagFilters.deleteFilter(idParam(c.req.param('id')));
       return c.body(null, 204);
     })
-    .get('/filters/:id/tagpaths', (c) => {
+    .get('/filters/:id/tagpaths', async (c) => {
       const id = idParam(c.req.param('id'));
       const { startindex, count } = paging(c.req.query());
-      return c.json(tagFilters.listTagPaths(id, startindex, count));
+      return c.json(await tagFilters.listTagPaths(id, startindex, count));
     })
     .post('/filters/:id/tagpaths', async (c) => {
       const id = idParam(c.req.param('id'));
       const { tagPath } = parseOr400(tagPathInput, await jsonBody(c.req), 'Tag filter tag path');
-      return c.json(tagFilters.addTagPath(id, tagTreeFromJson(tagPath)), 201);
+      return c.json(await tagFilters.addTagPath(id, tagTreeFromJson(tagPath)), 201);
     })
-    .delete('/filters/:id/tagpaths/:tagPathId', (c) => {
-      tagFilters.deleteTagPath(idParam(c.req.param('id')), idParam(c.req.param('tagPathId'), 'tagPathId'));
+    .delete('/filters/:id/tagpaths/:tagPathId', async (c) => {
+      await tagFilters.deleteTagPath(
+        idParam(c.req.param('id')),
+        idParam(c.req.param('tagPathId'), 'tagPathId'),
+      );
       return c.body(null, 204);
     })
-    .get('/associations', (c) => {
+    .get('/associations', async (c) => {
       const { startindex, count } = paging(c.req.query());
-      return c.json(tagFilters.listAssociations(startindex, count));
+      return c.json(await tagFilters.listAssociations(startindex, count));
     })
     .post('/associations', async (c) => {
       const input = parseOr400(associationInput, await jsonBody(c.req), 'Source tag filter');
-      const sourceName = knownName(input.sourceType, input.sourceId) ?? input.sourceName ?? '';
-      const association = tagFilters.createAssociation({
+      const sourceName = (await knownName(input.sourceType, input.sourceId)) ?? input.sourceName ?? '';
+      const association = await tagFilters.createAssociation({
         sourceType: input.sourceType,
         sourceName,
         sourceId: input.sourceId,
@@ -84,8 +87,8 @@ export function filteringRoutes(deps: ApiDeps): Hono<AuthEnv> {
       });
       return c.json(association, 201);
     })
-    .delete('/associations/:id', (c) => {
-      tagFilters.deleteAssociation(idParam(c.req.param('id')));
+    .delete('/associations/:id', async (c) => {
+      await tagFilters.deleteAssociation(idParam(c.req.param('id')));
       return c.body(null, 204);
     });
 }

@@ -2,7 +2,8 @@
  * Managed tag filters: the `/api/filtering` routes change them through this service, and the `tag_filter`
  * operator asks it, per envelope, for the filters of the envelope's source. That question is answered from
  * a cache built with one query and dropped on every change, so changes apply to the next envelope and the
- * hot path never queries the database.
+ * hot path never queries the database. The cache holds the query's promise from the moment it is asked, so
+ * a change that lands while it is answered drops it instead of being overwritten by its older answer.
  */
 import type { CompiledTagFilter } from '../dicom/filter.js';
 import type { SourceRef } from '../pipeline/origin.js';
@@ -27,22 +28,31 @@ const key = (source: SourceRef) => `${source.sourceType}:${source.sourceId}`;
 const NONE: readonly CompiledTagFilter[] = [];
 
 export class TagFilterService {
-  private bySource: Map<string, CompiledTagFilter[]> | undefined;
+  private bySource: Promise<Map<string, CompiledTagFilter[]>> | undefined;
 
   constructor(private readonly store: TagFilterStore) {}
 
   /** The filters associated with a source; empty when it has none. Cached until the next change. */
-  filtersFor(source: SourceRef): readonly CompiledTagFilter[] {
+  async filtersFor(source: SourceRef): Promise<readonly CompiledTagFilter[]> {
     if (!this.bySource) {
-      const map = new Map<string, CompiledTagFilter[]>();
-      for (const { source: s, filter, tagPaths } of this.store.associatedTagFilters()) {
-        const list = map.get(key(s)) ?? [];
-        list.push({ name: filter.name, type: filter.tagFilterType, trees: tagPaths.map(parseTagTree) });
-        map.set(key(s), list);
-      }
-      this.bySource = map;
+      const loading = this.load();
+      this.bySource = loading;
+      // A failed load is not kept: the next envelope asks again.
+      loading.catch(() => {
+        if (this.bySource === loading) this.bySource = undefined;
+      });
     }
-    return this.bySource.get(key(source)) ?? NONE;
+    return (await this.bySource).get(key(source)) ?? NONE;
+  }
+
+  private async load(): Promise<Map<string, CompiledTagFilter[]>> {
+    const map = new Map<string, CompiledTagFilter[]>();
+    for (const { source: s, filter, tagPaths } of await this.store.associatedTagFilters()) {
+      const list = map.get(key(s)) ?? [];
+      list.push({ name: filter.name, type: filter.tagFilterType, trees: tagPaths.map(parseTagTree) });
+      map.set(key(s), list);
+    }
+    return map;
   }
 
   private changed<T>(result: T): T {
@@ -50,57 +60,59 @@ export class TagFilterService {
     return result;
   }
 
-  listFilters(startIndex: number, count: number): TagFilter[] {
-    return this.store.listTagFilters(startIndex, count);
+  async listFilters(startIndex: number, count: number): Promise<TagFilter[]> {
+    return await this.store.listTagFilters(startIndex, count);
   }
 
-  createFilter(filter: Omit<TagFilter, 'id'>): TagFilter {
-    return this.changed(this.store.insertTagFilter(filter));
+  async createFilter(filter: Omit<TagFilter, 'id'>): Promise<TagFilter> {
+    return this.changed(await this.store.insertTagFilter(filter));
   }
 
   /** Idempotent; takes the filter's tag paths and associations with it. */
-  deleteFilter(id: number): void {
-    this.changed(this.store.deleteTagFilter(id));
+  async deleteFilter(id: number): Promise<void> {
+    this.changed(await this.store.deleteTagFilter(id));
   }
 
-  private filter(id: number): TagFilter {
-    const filter = this.store.tagFilter(id);
+  private async filter(id: number): Promise<TagFilter> {
+    const filter = await this.store.tagFilter(id);
     if (!filter) throw new NotFoundError(`Tag filter ${id}`);
     return filter;
   }
 
-  listTagPaths(tagFilterId: number, startIndex: number, count: number): TagFilterTagPath[] {
-    this.filter(tagFilterId);
-    return this.store.listTagFilterTagPaths(tagFilterId, startIndex, count).map(toJson);
+  async listTagPaths(tagFilterId: number, startIndex: number, count: number): Promise<TagFilterTagPath[]> {
+    await this.filter(tagFilterId);
+    return (await this.store.listTagFilterTagPaths(tagFilterId, startIndex, count)).map(toJson);
   }
 
-  addTagPath(tagFilterId: number, tree: TagTree): TagFilterTagPath {
-    this.filter(tagFilterId);
-    return this.changed(toJson(this.store.insertTagFilterTagPath(tagFilterId, formatTagTree(tree))));
+  async addTagPath(tagFilterId: number, tree: TagTree): Promise<TagFilterTagPath> {
+    await this.filter(tagFilterId);
+    return this.changed(toJson(await this.store.insertTagFilterTagPath(tagFilterId, formatTagTree(tree))));
   }
 
   /** Idempotent for a known filter. */
-  deleteTagPath(tagFilterId: number, id: number): void {
-    this.filter(tagFilterId);
-    this.changed(this.store.deleteTagFilterTagPath(tagFilterId, id));
+  async deleteTagPath(tagFilterId: number, id: number): Promise<void> {
+    await this.filter(tagFilterId);
+    this.changed(await this.store.deleteTagFilterTagPath(tagFilterId, id));
   }
 
-  listAssociations(startIndex: number, count: number): SourceTagFilter[] {
-    return this.store.listSourceTagFilters(startIndex, count);
+  async listAssociations(startIndex: number, count: number): Promise<SourceTagFilter[]> {
+    return await this.store.listSourceTagFilters(startIndex, count);
   }
 
-  createAssociation(association: Omit<SourceTagFilter, 'id' | 'tagFilterName'>): SourceTagFilter {
-    this.filter(association.tagFilterId);
-    return this.changed(this.store.insertSourceTagFilter(association));
+  async createAssociation(
+    association: Omit<SourceTagFilter, 'id' | 'tagFilterName'>,
+  ): Promise<SourceTagFilter> {
+    await this.filter(association.tagFilterId);
+    return this.changed(await this.store.insertSourceTagFilter(association));
   }
 
-  deleteAssociation(id: number): void {
-    this.changed(this.store.deleteSourceTagFilter(id));
+  async deleteAssociation(id: number): Promise<void> {
+    this.changed(await this.store.deleteSourceTagFilter(id));
   }
 
   /** A source was deleted: its associations go with it (Slicebox's `SourceDeleted`). */
-  forgetSource(source: SourceRef): void {
-    this.changed(this.store.deleteSourceTagFiltersOf(source));
+  async forgetSource(source: SourceRef): Promise<void> {
+    this.changed(await this.store.deleteSourceTagFiltersOf(source));
   }
 }
 

@@ -6,6 +6,7 @@ import type Database from 'better-sqlite3';
 import type { SourceTagFilter, TagFilter, TagFilterStore, TagFilterTagPathRow } from './store.js';
 import type { SourceType } from '../pipeline/origin.js';
 import type { StatePart } from '../storage/sqlite-state-part.js';
+import { settled, type Synchronous } from '../storage/settled.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS TagFilters (
@@ -33,7 +34,7 @@ CREATE INDEX IF NOT EXISTS SourceTagFiltersByFilter ON SourceTagFilters (tagFilt
 const ASSOCIATION = `SELECT a.id, a.sourceType, a.sourceName, a.sourceId, a.tagFilterId, f.name AS tagFilterName
   FROM SourceTagFilters a JOIN TagFilters f ON f.id = a.tagFilterId`;
 
-function tagFilterStore(db: Database.Database): TagFilterStore {
+function tagFilterStore(db: Database.Database): Synchronous<TagFilterStore> {
   const q = {
     list: db.prepare<[number, number], TagFilter>(
       'SELECT id, name, tagFilterType FROM TagFilters ORDER BY id LIMIT ? OFFSET ?',
@@ -132,4 +133,7 @@ function tagFilterStore(db: Database.Database): TagFilterStore {
   };
 }
 
-export const tagFilters: StatePart<TagFilterStore> = { schema: SCHEMA, create: tagFilterStore };
+export const tagFilters: StatePart<TagFilterStore> = {
+  schema: SCHEMA,
+  create: (db) => settled<TagFilterStore>(tagFilterStore(db)),
+};

@@ -29,20 +29,24 @@ export interface SourceTagFilter {
 }
 
 export interface TagFilterStore {
-  listTagFilters(startIndex: number, count: number): TagFilter[];
-  tagFilter(id: number): TagFilter | undefined;
-  insertTagFilter(filter: Omit<TagFilter, 'id'>): TagFilter;
+  listTagFilters(startIndex: number, count: number): Promise<TagFilter[]>;
+  tagFilter(id: number): Promise<TagFilter | undefined>;
+  insertTagFilter(filter: Omit<TagFilter, 'id'>): Promise<TagFilter>;
   /** Deletes the filter with its tag paths and associations; false when unknown. */
-  deleteTagFilter(id: number): boolean;
-  listTagFilterTagPaths(tagFilterId: number, startIndex: number, count: number): TagFilterTagPathRow[];
-  insertTagFilterTagPath(tagFilterId: number, tagPath: string): TagFilterTagPathRow;
-  deleteTagFilterTagPath(tagFilterId: number, id: number): boolean;
-  listSourceTagFilters(startIndex: number, count: number): SourceTagFilter[];
+  deleteTagFilter(id: number): Promise<boolean>;
+  listTagFilterTagPaths(
+    tagFilterId: number,
+    startIndex: number,
+    count: number,
+  ): Promise<TagFilterTagPathRow[]>;
+  insertTagFilterTagPath(tagFilterId: number, tagPath: string): Promise<TagFilterTagPathRow>;
+  deleteTagFilterTagPath(tagFilterId: number, id: number): Promise<boolean>;
+  listSourceTagFilters(startIndex: number, count: number): Promise<SourceTagFilter[]>;
   /** Inserts an association, or answers the existing one for the same source and filter. */
-  insertSourceTagFilter(association: Omit<SourceTagFilter, 'id' | 'tagFilterName'>): SourceTagFilter;
-  deleteSourceTagFilter(id: number): boolean;
+  insertSourceTagFilter(association: Omit<SourceTagFilter, 'id' | 'tagFilterName'>): Promise<SourceTagFilter>;
+  deleteSourceTagFilter(id: number): Promise<boolean>;
   /** Removes the associations of a deleted source; answers how many. */
-  deleteSourceTagFiltersOf(source: SourceRef): number;
+  deleteSourceTagFiltersOf(source: SourceRef): Promise<number>;
   /** Every associated filter with its tag paths, per source (what the tag_filter operator caches). */
-  associatedTagFilters(): Array<{ source: SourceRef; filter: TagFilter; tagPaths: string[] }>;
+  associatedTagFilters(): Promise<Array<{ source: SourceRef; filter: TagFilter; tagPaths: string[] }>>;
 }

@@ -33,20 +33,20 @@ export const userPass = z.strictObject({ user: z.string().max(1024), pass: z.str
 export function usersRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { users } = deps;
   return new Hono<AuthEnv>()
-    .get('/', (c) => {
+    .get('/', async (c) => {
       const { startindex, count } = parseOr400(pagingParams, c.req.query(), 'Query parameters');
-      return c.json(users.list(startindex, count));
+      return c.json(await users.list(startindex, count));
     })
     .post('/', async (c) => {
       const input = parseOr400(clearTextUser, await jsonBody(c.req), 'User');
       // An existing name answers the existing user with 201, as Slicebox does; its password is not changed.
       return c.json(await users.create(input), 201);
     })
-    .delete('/:id', (c) => {
+    .delete('/:id', async (c) => {
       const id = idParam(c.req.param('id'));
-      users.delete(id);
+      await users.delete(id);
       // The user's uploads are a source: its tag filter associations go with it.
-      deps.tagFilters.forgetSource({ sourceType: 'user', sourceId: id });
+      await deps.tagFilters.forgetSource({ sourceType: 'user', sourceId: id });
       return c.body(null, 204);
     })
     .post('/login', async (c) => {
@@ -54,14 +54,14 @@ export function usersRoutes(deps: ApiDeps): Hono<AuthEnv> {
       const result = await users.authenticate(user, pass, remoteAddress(c));
       if (result.kind !== 'ok') return refuse(c, result, false);
       const previous = sessionToken(c);
-      if (previous) users.closeSession(previous);
-      const session = users.openSession(result.user.id);
+      if (previous) await users.closeSession(previous);
+      const session = await users.openSession(result.user.id);
       setSessionCookie(c, session.token, session.maxAgeSecs);
       return c.body(null, 204);
     })
-    .post('/logout', (c) => {
+    .post('/logout', async (c) => {
       const token = sessionToken(c);
-      if (token) users.closeSession(token);
+      if (token) await users.closeSession(token);
       clearSessionCookie(c);
       return c.body(null, 204);
     })

@@ -14,7 +14,7 @@ beforeEach(() => {
 });
 afterEach(() => store.close());
 
-const superusers = () => store.listUsers(0, 100).filter((u) => u.role === 'SUPERUSER');
+const superusers = async () => (await store.listUsers(0, 100)).filter((u) => u.role === 'SUPERUSER');
 
 describe('roles', () => {
   it('orders SUPERUSER ⊃ ADMINISTRATOR ⊃ USER', () => {
@@ -33,18 +33,18 @@ describe('the superuser from the configuration', () => {
       user: 'admin',
       role: 'SUPERUSER',
     });
-    const hash = store.credentials('admin')!.passwordHash;
+    const hash = (await store.credentials('admin'))!.passwordHash;
     await users.ensureSuperuser('admin', 'secret');
-    expect(store.credentials('admin')!.passwordHash).toBe(hash);
-    expect(superusers()).toHaveLength(1);
+    expect((await store.credentials('admin'))!.passwordHash).toBe(hash);
+    expect(await superusers()).toHaveLength(1);
   });
 
   it('takes a new password, ending sessions and remembered Basic credentials', async () => {
     await users.ensureSuperuser('admin', 'secret');
     expect((await users.authenticate('admin', 'secret', 'a')).kind).toBe('ok');
-    const { token } = users.openSession(1);
+    const { token } = await users.openSession(1);
     await users.ensureSuperuser('admin', 'changed');
-    expect(users.sessionUser(token)).toBeUndefined();
+    expect(await users.sessionUser(token)).toBeUndefined();
     expect((await users.authenticate('admin', 'secret', 'a')).kind).toBe('invalid');
     expect((await users.authenticate('admin', 'changed', 'a')).kind).toBe('ok');
   });
@@ -52,21 +52,21 @@ describe('the superuser from the configuration', () => {
   it('follows a renamed superuser, keeping its id', async () => {
     await users.ensureSuperuser('admin', 'secret');
     expect(await users.ensureSuperuser('root', 'secret')).toEqual({ id: 1, user: 'root', role: 'SUPERUSER' });
-    expect(store.credentials('admin')).toBeUndefined();
-    expect(superusers()).toHaveLength(1);
+    expect(await store.credentials('admin')).toBeUndefined();
+    expect(await superusers()).toHaveLength(1);
   });
 
   it('promotes a user who already holds the name, and removes the old superuser', async () => {
     await users.ensureSuperuser('admin', 'secret');
     const bob = await users.create({ user: 'bob', role: 'USER', password: 'bob-password' });
-    const { token } = users.openSession(bob.id);
+    const { token } = await users.openSession(bob.id);
     expect(await users.ensureSuperuser('bob', 'boss')).toEqual({
       id: bob.id,
       user: 'bob',
       role: 'SUPERUSER',
     });
-    expect(superusers()).toEqual([{ id: bob.id, user: 'bob', role: 'SUPERUSER' }]);
-    expect(users.sessionUser(token)).toBeUndefined();
+    expect(await superusers()).toEqual([{ id: bob.id, user: 'bob', role: 'SUPERUSER' }]);
+    expect(await users.sessionUser(token)).toBeUndefined();
     expect((await users.authenticate('bob', 'boss', 'a')).kind).toBe('ok');
   });
 
@@ -75,30 +75,30 @@ describe('the superuser from the configuration', () => {
     await expect(users.create({ user: 'root', role: 'SUPERUSER', password: 'x' })).rejects.toThrow(
       BadRequestError,
     );
-    expect(() => users.delete(1)).toThrow(BadRequestError);
+    await expect(users.delete(1)).rejects.toThrow(BadRequestError);
   });
 });
 
 describe('sessions', () => {
   it('end after the timeout of inactivity and slide with use', async () => {
     await users.ensureSuperuser('admin', 'secret');
-    const { token, maxAgeSecs } = users.openSession(1);
+    const { token, maxAgeSecs } = await users.openSession(1);
     expect(maxAgeSecs).toBe(3600);
     clock += 59_000;
-    expect(users.sessionUser(token)).toMatchObject({ refreshed: false });
+    expect(await users.sessionUser(token)).toMatchObject({ refreshed: false });
     clock += 2_000;
-    expect(users.sessionUser(token)).toMatchObject({ user: { user: 'admin' }, refreshed: true });
+    expect(await users.sessionUser(token)).toMatchObject({ user: { user: 'admin' }, refreshed: true });
     clock += 3_599_000;
-    expect(users.sessionUser(token)?.user.id).toBe(1);
+    expect((await users.sessionUser(token))?.user.id).toBe(1);
     clock += 3_600_000;
-    expect(users.sessionUser(token)).toBeUndefined();
+    expect(await users.sessionUser(token)).toBeUndefined();
   });
 
   it('sweeps idle sessions when a new one opens', async () => {
     await users.ensureSuperuser('admin', 'secret');
-    users.openSession(1);
+    await users.openSession(1);
     clock += 3_600_001;
-    users.openSession(1);
-    expect(store.deleteSessionsIdleSince(clock - 1)).toBe(0);
+    await users.openSession(1);
+    expect(await store.deleteSessionsIdleSince(clock - 1)).toBe(0);
   });
 });

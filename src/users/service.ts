@@ -73,60 +73,62 @@ export class UserService {
    * name, and re-hashes the password when it changed. A changed password ends the superuser's sessions.
    */
   async ensureSuperuser(name: string, password: string): Promise<UserInfo> {
-    const current = this.store.superuser();
-    const holder = this.store.credentials(name);
+    const current = await this.store.superuser();
+    const holder = await this.store.credentials(name);
     if (holder && holder.user.id !== current?.id) {
-      if (current) this.store.deleteUser(current.id);
+      if (current) await this.store.deleteUser(current.id);
       const passwordChanged = !(await verifyPassword(password, holder.passwordHash));
-      this.store.updateUser(holder.user.id, {
+      await this.store.updateUser(holder.user.id, {
         role: 'SUPERUSER',
         ...(passwordChanged ? { passwordHash: await hashPassword(password) } : {}),
       });
-      this.store.deleteSessionsOf(holder.user.id);
-      return this.store.user(holder.user.id)!;
+      await this.store.deleteSessionsOf(holder.user.id);
+      return (await this.store.user(holder.user.id))!;
     }
     if (current) {
-      const stored = this.store.credentials(current.user)!;
+      const stored = (await this.store.credentials(current.user))!;
       const passwordChanged = !(await verifyPassword(password, stored.passwordHash));
       if (passwordChanged || current.user !== name) {
-        this.store.updateUser(current.id, {
+        await this.store.updateUser(current.id, {
           user: name,
           ...(passwordChanged ? { passwordHash: await hashPassword(password) } : {}),
         });
-        if (passwordChanged) this.store.deleteSessionsOf(current.id);
+        if (passwordChanged) await this.store.deleteSessionsOf(current.id);
       }
-      return this.store.user(current.id)!;
+      return (await this.store.user(current.id))!;
     }
-    return this.store.insertUser({
-      user: name,
-      role: 'SUPERUSER',
-      passwordHash: await hashPassword(password),
-    }).user;
+    return (
+      await this.store.insertUser({
+        user: name,
+        role: 'SUPERUSER',
+        passwordHash: await hashPassword(password),
+      })
+    ).user;
   }
 
-  list(startIndex: number, count: number): UserInfo[] {
-    return this.store.listUsers(startIndex, count);
+  async list(startIndex: number, count: number): Promise<UserInfo[]> {
+    return await this.store.listUsers(startIndex, count);
   }
 
-  all(): UserInfo[] {
-    return this.store.listUsers(0, Number.MAX_SAFE_INTEGER);
+  async all(): Promise<UserInfo[]> {
+    return await this.store.listUsers(0, Number.MAX_SAFE_INTEGER);
   }
 
   /** Slicebox's add: an existing name answers the existing user, untouched (its password is not changed). */
   async create(input: { user: string; role: Role; password: string }): Promise<UserInfo> {
     if (input.role === 'SUPERUSER')
       throw new BadRequestError('Superusers may not be added; the superuser comes from the configuration');
-    const existing = this.store.credentials(input.user);
+    const existing = await this.store.credentials(input.user);
     if (existing) return existing.user;
     const passwordHash = await hashPassword(input.password);
-    return this.store.insertUser({ user: input.user, role: input.role, passwordHash }).user;
+    return (await this.store.insertUser({ user: input.user, role: input.role, passwordHash })).user;
   }
 
   /** Idempotent, as in Slicebox; the superuser cannot be deleted. */
-  delete(id: number): void {
-    const user = this.store.user(id);
+  async delete(id: number): Promise<void> {
+    const user = await this.store.user(id);
     if (user?.role === 'SUPERUSER') throw new BadRequestError('The superuser cannot be deleted');
-    if (user) this.store.deleteUser(id);
+    if (user) await this.store.deleteUser(id);
   }
 
   // ---------------------------------------------------------------- authentication
@@ -141,10 +143,10 @@ export class UserService {
   async authenticate(name: string, password: string, address: string): Promise<Authentication> {
     const now = this.now();
     const key = `pair:${JSON.stringify([name, address])}`;
-    const retryAfterMs = this.throttledFor(key, now);
+    const retryAfterMs = await this.throttledFor(key, now);
     if (retryAfterMs > 0) return { kind: 'throttled', retryAfterSecs: Math.ceil(retryAfterMs / 1000) };
 
-    const stored = this.store.credentials(name);
+    const stored = await this.store.credentials(name);
     const cacheKey = createHmac('sha256', this.verifiedKey)
       .update(JSON.stringify([name, password]))
       .digest('base64');
@@ -166,11 +168,11 @@ export class UserService {
           await (this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'))),
         );
     if (!stored || !ok) {
-      this.store.deleteLoginFailuresBefore(now - this.windowMs);
-      this.store.recordLoginFailure([key], now);
+      await this.store.deleteLoginFailuresBefore(now - this.windowMs);
+      await this.store.recordLoginFailure([key], now);
       return { kind: 'invalid' };
     }
-    this.store.clearLoginFailures(key);
+    await this.store.clearLoginFailures(key);
     this.verified.delete(cacheKey);
     this.verified.set(cacheKey, {
       userId: stored.user.id,
@@ -182,8 +184,8 @@ export class UserService {
   }
 
   /** Milliseconds until `key` may try again; 0 when it may now. */
-  private throttledFor(key: string, now: number): number {
-    const failures = this.store.loginFailuresSince(key, now - this.windowMs);
+  private async throttledFor(key: string, now: number): Promise<number> {
+    const failures = await this.store.loginFailuresSince(key, now - this.windowMs);
     if (failures.length < this.maxFailures) return 0;
     const wait = Math.min(this.delayMs * 2 ** (failures.length - this.maxFailures), this.windowMs);
     return Math.max(0, failures[0] + wait - now);
@@ -191,11 +193,11 @@ export class UserService {
 
   // ---------------------------------------------------------------- sessions
 
-  openSession(userId: number): IssuedSession {
+  async openSession(userId: number): Promise<IssuedSession> {
     const now = this.now();
-    this.store.deleteSessionsIdleSince(now - this.sessionTimeoutSecs * 1000);
+    await this.store.deleteSessionsIdleSince(now - this.sessionTimeoutSecs * 1000);
     const token = randomBytes(32).toString('base64url');
-    this.store.insertSession({ tokenHash: tokenHash(token), userId, createdAt: now });
+    await this.store.insertSession({ tokenHash: tokenHash(token), userId, createdAt: now });
     return { token, maxAgeSecs: this.sessionTimeoutSecs };
   }
 
@@ -203,22 +205,22 @@ export class UserService {
    * The user of a live session, refreshing its expiry. `refreshed` says the expiry moved, so the cookie's
    * Max-Age should be sent again.
    */
-  sessionUser(token: string): { user: UserInfo; refreshed: boolean } | undefined {
+  async sessionUser(token: string): Promise<{ user: UserInfo; refreshed: boolean } | undefined> {
     const now = this.now();
     const hash = tokenHash(token);
-    const session = this.store.session(hash);
+    const session = await this.store.session(hash);
     if (!session) return undefined;
     const timeoutMs = this.sessionTimeoutSecs * 1000;
     if (now - session.lastUsedAt >= timeoutMs) {
-      this.store.deleteSession(hash);
+      await this.store.deleteSession(hash);
       return undefined;
     }
     const refreshed = now - session.lastUsedAt >= Math.min(TOUCH_INTERVAL_MS, timeoutMs / 2);
-    if (refreshed) this.store.touchSession(hash, now);
+    if (refreshed) await this.store.touchSession(hash, now);
     return { user: session.user, refreshed };
   }
 
-  closeSession(token: string): void {
-    this.store.deleteSession(tokenHash(token));
+  async closeSession(token: string): Promise<void> {
+    await this.store.deleteSession(tokenHash(token));
   }
 }

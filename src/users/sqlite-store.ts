@@ -3,6 +3,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { StatePart } from '../storage/sqlite-state-part.js';
+import { settled, type Synchronous } from '../storage/settled.js';
 import type { Role, UserInfo, UserStore } from './store.js';
 
 const USERS_SCHEMA = `
@@ -37,9 +38,12 @@ interface UserRow {
 
 const info = (row: UserRow): UserInfo => ({ id: row.id, user: row.user, role: row.role });
 
-export const users: StatePart<UserStore> = { schema: USERS_SCHEMA, create: userStore };
+export const users: StatePart<UserStore> = {
+  schema: USERS_SCHEMA,
+  create: (db) => settled<UserStore>(userStore(db)),
+};
 
-function userStore(db: Database.Database): UserStore {
+function userStore(db: Database.Database): Synchronous<UserStore> {
   const q = {
     listUsers: db.prepare<[number, number], UserRow>(
       'SELECT id, user, role FROM Users ORDER BY id LIMIT ? OFFSET ?',

@@ -106,7 +106,7 @@ export async function createTestApp(
       state,
       index,
       blobs,
-      (file, request) => anonymization.anonymize(file, request).parts,
+      async (file, request) => (await anonymization.anonymize(file, request)).parts,
       { publicApiUrl: () => 'http://127.0.0.1:5000/api' },
     );
     const queryRetrieve = new QueryRetrieveService({
@@ -167,7 +167,7 @@ export async function createTestApp(
     async cleanup() {
       await t.seriesTypes.stop();
       t.state.close();
-      index.close();
+      await index.close();
       await blobs.close();
       await rm(dir, { recursive: true, force: true });
     },

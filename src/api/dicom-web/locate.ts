@@ -55,7 +55,7 @@ export const instanceUrl = (
 const PAGE = 5000;
 
 /** Every instance under the target, in index order; 404 when there is none. */
-export function instancesOf(deps: ApiDeps, target: Target): LocatedInstance[] {
+export async function instancesOf(deps: ApiDeps, target: Target): Promise<LocatedInstance[]> {
   const keys: FindKey[] = [
     { keyword: 'StudyInstanceUID', matcher: { kind: 'single', value: checkUid(target.study) } },
   ];
@@ -66,7 +66,7 @@ export function instancesOf(deps: ApiDeps, target: Target): LocatedInstance[] {
   const found: LocatedInstance[] = [];
   let afterId: number | undefined;
   for (;;) {
-    const page = deps.index.find({
+    const page = await deps.index.find({
       level: 'IMAGE',
       keys,
       returns: [

@@ -94,7 +94,7 @@ const integer = (name: string, value: string, max: number) => {
 };
 
 /** The level's entities matching the request, as DICOM JSON. */
-function search(
+async function search(
   c: Context<AuthEnv>,
   deps: ApiDeps,
   level: Exclude<FindLevel, 'PATIENT'>,
@@ -157,7 +157,7 @@ function search(
     if (err instanceof QueryError) throw new BadRequestError(err.message);
     throw err;
   }
-  const matches = deps.index.find({
+  const matches = await deps.index.find({
     level,
     keys,
     returns: [...returns],

@@ -67,8 +67,8 @@ async function converted(deps: ApiDeps, i: LocatedInstance, plan: Plan, wanted: 
   ]);
 }
 
-function retrieve(c: Context<AuthEnv>, deps: ApiDeps, target: Target) {
-  const instances = instancesOf(deps, target);
+async function retrieve(c: Context<AuthEnv>, deps: ApiDeps, target: Target) {
+  const instances = await instancesOf(deps, target);
   for (const accepted of parseAccept(c.req.header('accept'))) {
     if (!covers(accepted.mediaType, 'application/dicom')) continue;
     const wanted = accepted.transferSyntax ?? EXPLICIT;
@@ -97,7 +97,7 @@ function retrieve(c: Context<AuthEnv>, deps: ApiDeps, target: Target) {
 async function metadata(c: Context<AuthEnv>, deps: ApiDeps, target: Target) {
   const base = baseUrl(c, deps.publicUrl);
   const out: DicomJson[] = [];
-  for (const instance of instancesOf(deps, target)) {
+  for (const instance of await instancesOf(deps, target)) {
     const { header } = await readStoredHeader(deps.blobs, instance.sopInstanceUid);
     const url = instanceUrl(base, instance);
     const json = datasetJson(header.dataset, (tag) => `${url}/bulk/${tag}`);
@@ -130,7 +130,7 @@ interface Loaded {
 }
 
 async function loadPixels(deps: ApiDeps, target: Target): Promise<Loaded> {
-  const [instance] = instancesOf(deps, target);
+  const [instance] = await instancesOf(deps, target);
   const file = await readStored(deps.blobs, instance.sopInstanceUid);
   const header = parseHeader(file);
   if (
@@ -216,7 +216,7 @@ async function bulk(c: Context<AuthEnv>, deps: ApiDeps, target: Target, tagText:
   if (!/^[0-9A-Fa-f]{8}$/.test(tagText))
     throw new BadRequestError(`bulk data tag must be eight hex digits, got "${tagText.slice(0, 20)}"`);
   const tag = parseInt(tagText, 16);
-  const [instance] = instancesOf(deps, target);
+  const [instance] = await instancesOf(deps, target);
   const file = await readStored(deps.blobs, instance.sopInstanceUid);
   const part10 = splitPart10(file, instance.transferSyntaxUid);
   const { elements } = new DatasetWalker(part10.dataset, part10.explicit, part10.littleEndian).elements(
@@ -269,7 +269,7 @@ const numbersParam = (name: string, value: string | undefined, count: number): n
 /** `/rendered`: one frame as PNG, with the `window` (center,width) and `viewport` (width,height) asked for. */
 async function rendered(c: Context<AuthEnv>, deps: ApiDeps, target: Target, frame: number) {
   checkAcceptsPng(c);
-  const [instance] = instancesOf(deps, target);
+  const [instance] = await instancesOf(deps, target);
   const windowParam = numbersParam('window', c.req.query('window'), 2);
   let window: { min: number; max: number } | undefined;
   if (windowParam) {
@@ -295,7 +295,7 @@ const pngResponse = (c: Context<AuthEnv>, png: Uint8Array) =>
 async function thumbnail(c: Context<AuthEnv>, deps: ApiDeps, target: Target) {
   checkAcceptsPng(c);
   if (target.instance) {
-    const [instance] = instancesOf(deps, target);
+    const [instance] = await instancesOf(deps, target);
     return pngResponse(
       c,
       (await renderer(deps).png(instance.imageId, { frame: 'middle', box: THUMBNAIL_SIZE })).png,
@@ -306,7 +306,7 @@ async function thumbnail(c: Context<AuthEnv>, deps: ApiDeps, target: Target) {
   ];
   if (target.series)
     keys.push({ keyword: 'SeriesInstanceUID', matcher: { kind: 'single', value: checkUid(target.series) } });
-  const [series] = deps.index.find({
+  const [series] = await deps.index.find({
     level: 'SERIES',
     keys,
     returns: [],

@@ -43,18 +43,20 @@ export function imageToolsRoutes(deps: ApiDeps): Hono<AuthEnv> {
     .post('/export', async (c) => {
       const ids = parseOr400(idList, await jsonBody(c.req), 'body must be a JSON array of image ids');
       if (!ids.length) return c.body(null, 204);
-      const missing = [...new Set(ids)].filter((id) => !index.image(id));
+      const unique = [...new Set(ids)];
+      const found = await Promise.all(unique.map((id) => index.image(id)));
+      const missing = unique.filter((_, i) => !found[i]);
       if (missing.length)
         throw new NotFoundError(
           `image${missing.length > 1 ? 's' : ''} ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}`,
         );
-      return c.json({ id: deps.exportSets.create(ids) });
+      return c.json({ id: await deps.exportSets.create(ids) });
     })
-    .get('/export', (c) => {
+    .get('/export', async (c) => {
       const id = idParam(c.req.query('id'), 'id');
-      const imageIds = deps.exportSets.imageIds(id);
+      const imageIds = await deps.exportSets.imageIds(id);
       if (!imageIds) throw new NotFoundError(`export set ${id} (unknown or expired)`);
-      const zip = zipStream(exportEntries(index, imageIds), blobs);
+      const zip = zipStream(await exportEntries(index, imageIds), blobs);
       return new Response(Readable.toWeb(zip) as ReadableStream, {
         status: 200,
         headers: {
@@ -70,9 +72,9 @@ export function imageToolsRoutes(deps: ApiDeps): Hono<AuthEnv> {
         throw new BadRequestError(
           'description must be at most 64 characters, without control characters or "\\"',
         );
-      const study = index.study(studyId);
+      const study = await index.study(studyId);
       if (!study) throw new NotFoundError(`study ${studyId}`);
-      const patient = index.patient(study.patientId);
+      const patient = await index.patient(study.patientId);
       if (!patient) throw new NotFoundError(`patient of study ${studyId}`);
       const jpeg = await readLimited(c.req.raw, MAX_JPEG_BYTES);
       const info = readJpegInfo(jpeg);
@@ -82,7 +84,8 @@ export function imageToolsRoutes(deps: ApiDeps): Hono<AuthEnv> {
         patient,
         study,
         seriesDescription: description,
-        seriesNumber: index.list('series', { startIndex: 0, count: 100_000, parentId: study.id }).length + 1,
+        seriesNumber:
+          (await index.list('series', { startIndex: 0, count: 100_000, parentId: study.id })).length + 1,
         ...(await studyAttributesFromFile(deps, study)),
         now: new Date(),
       });
@@ -105,14 +108,14 @@ export function imageToolsRoutes(deps: ApiDeps): Hono<AuthEnv> {
         await jsonBody(c.req),
         'body must be a JSON array of {tagPath, value}',
       ).map(({ tagPath, value }) => ({ tree: tagTreeFromJson(tagPath), value }));
-      const image = index.image(id);
+      const image = await index.image(id);
       if (!image) throw new NotFoundError(`image ${id}`);
       const { bytes } = modifyAttributes(await readImage(deps, image), mappings);
 
       // What the series carries beyond its images: kept if the modified instance lands in another series.
-      const source = index.seriesSourceWithName?.(image.seriesId);
-      const seriesTags = index.seriesTagsOf(image.seriesId);
-      const manualTypes = index.seriesTypeAssignments(image.seriesId).filter((a) => a.manual);
+      const source = await index.seriesSourceWithName?.(image.seriesId);
+      const seriesTags = await index.seriesTagsOf(image.seriesId);
+      const manualTypes = (await index.seriesTypeAssignments(image.seriesId)).filter((a) => a.manual);
       const origin: Origin = source
         ? { ...source, detail: `modification of image ${id}` }
         : {
@@ -134,8 +137,9 @@ export function imageToolsRoutes(deps: ApiDeps): Hono<AuthEnv> {
       if (typeof body === 'string') return c.text(body, status as 400);
       const modified = body as Image;
       if (modified.seriesId !== image.seriesId) {
-        for (const tag of seriesTags) index.addSeriesTagToSeries(modified.seriesId, tag.name);
-        for (const { seriesTypeId } of manualTypes) index.assignSeriesType(modified.seriesId, seriesTypeId);
+        for (const tag of seriesTags) await index.addSeriesTagToSeries(modified.seriesId, tag.name);
+        for (const { seriesTypeId } of manualTypes)
+          await index.assignSeriesType(modified.seriesId, seriesTypeId);
       }
       // A new SOPInstanceUID is a new image: the old one goes, file first (as DELETE /api/images/{id} does).
       if (modified.id !== image.id) await deleteStoredImages(index, blobs, [image.id]);
@@ -155,7 +159,7 @@ async function studyAttributesFromFile(
   deps: ApiDeps,
   study: Study,
 ): Promise<{ studyTime?: string; referringPhysicianName?: string }> {
-  const [first] = deps.index.imagesOfStudy(study.id);
+  const [first] = await deps.index.imagesOfStudy(study.id);
   if (!first) return {};
   try {
     const { header } = await readStoredHeader(deps.blobs, first.sopInstanceUID.value);

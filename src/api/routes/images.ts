@@ -83,8 +83,8 @@ export const idList = z.array(z.number().int().nonnegative()).max(100_000);
 
 export function imagesRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { index, blobs } = deps;
-  const imageOr404 = (id: number) => {
-    const image = index.image(id);
+  const imageOr404 = async (id: number) => {
+    const image = await index.image(id);
     if (!image) throw new NotFoundError(`image ${id}`);
     return image;
   };
@@ -111,7 +111,7 @@ export function imagesRoutes(deps: ApiDeps): Hono<AuthEnv> {
       return c.body(null, 204);
     })
     .get('/:id', async (c) => {
-      const image = imageOr404(idParam(c.req.param('id')));
+      const image = await imageOr404(idParam(c.req.param('id')));
       const { stream, size } = await blobs.open(image.sopInstanceUID.value);
       c.header('Content-Type', 'application/octet-stream');
       c.header('Content-Length', String(size));
@@ -124,7 +124,7 @@ export function imagesRoutes(deps: ApiDeps): Hono<AuthEnv> {
       return c.body(null, 204);
     })
     .get('/:id/attributes', async (c) => {
-      const image = imageOr404(idParam(c.req.param('id')));
+      const image = await imageOr404(idParam(c.req.param('id')));
       const { header } = await readStoredHeader(blobs, image.sopInstanceUID.value);
       return c.json(imageAttributes(header));
     });

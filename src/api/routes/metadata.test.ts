@@ -33,25 +33,32 @@ function header(attributes: Record<string, string>): DicomHeader {
 const SCP: Origin = { sourceType: 'scp', sourceId: 1, sourceName: 'Modality SCP' };
 const BOX: Origin = { sourceType: 'box', sourceId: 23, sourceName: 'Remote box' };
 
-function add(index: MetadataIndex, sop: string, attributes: Record<string, string>, origin: Origin = SCP) {
-  return index.upsert({
-    header: header({
-      PatientName: 'Doe^John',
-      PatientID: 'ID1',
-      PatientBirthDate: '19700101',
-      PatientSex: 'M',
-      StudyInstanceUID: '1.2.3.1',
-      StudyDate: '20240101',
-      StudyID: 'S1',
-      SeriesInstanceUID: '1.2.3.1.1',
-      Modality: 'CT',
-      ImageType: 'ORIGINAL\\PRIMARY',
-      ...attributes,
-      SOPInstanceUID: sop,
-    }),
-    origin,
-    size: 100,
-  }).image;
+async function add(
+  index: MetadataIndex,
+  sop: string,
+  attributes: Record<string, string>,
+  origin: Origin = SCP,
+) {
+  return (
+    await index.upsert({
+      header: header({
+        PatientName: 'Doe^John',
+        PatientID: 'ID1',
+        PatientBirthDate: '19700101',
+        PatientSex: 'M',
+        StudyInstanceUID: '1.2.3.1',
+        StudyDate: '20240101',
+        StudyID: 'S1',
+        SeriesInstanceUID: '1.2.3.1.1',
+        Modality: 'CT',
+        ImageType: 'ORIGINAL\\PRIMARY',
+        ...attributes,
+        SOPInstanceUID: sop,
+      }),
+      origin,
+      size: 100,
+    })
+  ).image;
 }
 
 let index: MetadataIndex;
@@ -67,7 +74,7 @@ let ids: {
   image: number;
 };
 
-beforeEach(() => {
+beforeEach(async () => {
   index = openSqliteIndex(':memory:');
   const deps: ApiDeps = {
     index,
@@ -86,10 +93,10 @@ beforeEach(() => {
     queryRetrieve: undefined as any,
   };
   app = new Hono().route('/api/metadata', metadataRoutes(deps)).onError(onError);
-  const image = add(index, '1.9.1.1', { InstanceNumber: '1' });
-  add(index, '1.9.1.2', { InstanceNumber: '2' });
-  const mr = add(index, '1.9.2.1', { SeriesInstanceUID: '1.2.3.1.2', Modality: 'MR' }, BOX);
-  const us = add(
+  const image = await add(index, '1.9.1.1', { InstanceNumber: '1' });
+  await add(index, '1.9.1.2', { InstanceNumber: '2' });
+  const mr = await add(index, '1.9.2.1', { SeriesInstanceUID: '1.2.3.1.2', Modality: 'MR' }, BOX);
+  const us = await add(
     index,
     '1.9.3.1',
     {
@@ -104,11 +111,11 @@ beforeEach(() => {
     },
     BOX,
   );
-  const s1 = index.series(image.seriesId)!.studyId;
-  const s3 = index.series(us.seriesId)!.studyId;
+  const s1 = (await index.series(image.seriesId))!.studyId;
+  const s3 = (await index.series(us.seriesId))!.studyId;
   ids = {
-    john: index.study(s1)!.patientId,
-    jane: index.study(s3)!.patientId,
+    john: (await index.study(s1))!.patientId,
+    jane: (await index.study(s3))!.patientId,
     s1,
     s3,
     ct: image.seriesId,

@@ -140,35 +140,35 @@ async function metadataQuery(c: Context): Promise<MetadataQuery> {
 export function metadataRoutes(deps: ApiDeps): Hono {
   const { index } = deps;
   // The port's overloads tie each level to its entity type; here the level is data.
-  const listAt = index.list as (level: Level, opts: ListOptions) => unknown[];
-  const queryAt = index.query as (level: Level, q: MetadataQuery) => unknown[];
+  const listAt = index.list as (level: Level, opts: ListOptions) => Promise<unknown[]>;
+  const queryAt = index.query as (level: Level, q: MetadataQuery) => Promise<unknown[]>;
 
-  const list = (level: Level, parent?: 'patientid' | 'studyid' | 'seriesid') => (c: Context) => {
+  const list = (level: Level, parent?: 'patientid' | 'studyid' | 'seriesid') => async (c: Context) => {
     const raw = c.req.query();
     const params = parseOr400(listParams, raw, 'Query parameters');
     const parentId = parent
       ? parseOr400(z.object({ [parent]: requiredId() }), raw, 'Query parameters')[parent]
       : undefined;
-    return c.json(listAt.call(index, level, listOptions(params, parentId)));
+    return c.json(await listAt.call(index, level, listOptions(params, parentId)));
   };
   const query = (level: Level) => async (c: Context) =>
-    c.json(queryAt.call(index, level, await metadataQuery(c)));
+    c.json(await queryAt.call(index, level, await metadataQuery(c)));
   const byId =
-    <T>(find: (id: number) => T | undefined, what: string) =>
-    (c: Context) => {
+    <T>(find: (id: number) => Promise<T | undefined>, what: string) =>
+    async (c: Context) => {
       const id = idParam(c.req.param('id'));
-      const entity = find(id);
+      const entity = await find(id);
       if (entity === undefined) throw new NotFoundError(`${what} ${id}`);
       return c.json(entity as object);
     };
-  const imagesUnder = (find: MetadataIndex['imagesOfPatient']) => (c: Context) => {
+  const imagesUnder = (find: MetadataIndex['imagesOfPatient']) => async (c: Context) => {
     const id = idParam(c.req.param('id'));
     const filters = queryFilters(parseOr400(filterParams, c.req.query(), 'Query parameters'));
-    return c.json(find(id, filters));
+    return c.json(await find(id, filters));
   };
-  const sourceOf = (seriesId: number): Source | undefined => {
+  const sourceOf = async (seriesId: number): Promise<Source | undefined> => {
     if (index.seriesSourceWithName) return index.seriesSourceWithName(seriesId);
-    const ref = index.seriesSource(seriesId);
+    const ref = await index.seriesSource(seriesId);
     return ref && { sourceType: ref.sourceType, sourceName: '', sourceId: ref.sourceId };
   };
 

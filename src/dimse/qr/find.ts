@@ -77,7 +77,7 @@ export async function runFind(op: Operation, model: InformationModel): Promise<v
     if (op.signal.aborted) return respond(op, field, QrStatus.Cancel);
     let page: FindMatch[];
     try {
-      page = op.services.index.find({
+      page = await op.services.index.find({
         level: request.level,
         keys: request.keys,
         returns,

@@ -68,7 +68,7 @@ async function instancesToSend(
   for (;;) {
     let page;
     try {
-      page = op.services.index.find({
+      page = await op.services.index.find({
         level: 'IMAGE',
         keys: request.keys,
         returns: ['SOPInstanceUID', 'SOPClassUID', 'AvailableTransferSyntaxUID'],
