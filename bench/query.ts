@@ -20,7 +20,7 @@ import { fillIndex, uid } from './lib/synthetic-index.js';
 import { basicAuth, freePorts, median } from './lib/util.js';
 import { generate } from './lib/corpus.js';
 import { installCleanupHandlers, keepTempDirs, registerTempDir, run } from './lib/procs.js';
-import { sluiceStartArgs } from './lib/engine.js';
+import { sluiceEnv, sluiceStartArgs } from './lib/engine.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TARGET_P99_MS = 50;
@@ -210,15 +210,7 @@ async function startEngine(dataDir: string): Promise<Engine> {
   const [httpPort, dicomPort] = await freePorts(2);
   const child: ChildProcess = spawn(process.execPath, sluiceStartArgs(), {
     cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      SLUICE_DATA_DIR: dataDir,
-      SLUICE_HTTP_PORT: String(httpPort),
-      SLUICE_DICOM_PORT: String(dicomPort),
-      SLUICE_AE_TITLE: 'SLUICE',
-      SLUICE_ADMIN_PASSWORD: 'bench-secret',
-      UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16',
-    },
+    env: sluiceEnv(dataDir, httpPort, dicomPort),
     stdio: 'ignore',
   });
   const base = `http://127.0.0.1:${httpPort}`;

@@ -16,7 +16,7 @@ import { openFsBlobStore } from '../src/storage/fs-blob-store.js';
 import { fillBlobs, fillIndex } from './lib/synthetic-index.js';
 import { freePorts, median } from './lib/util.js';
 import { installCleanupHandlers, keepTempDirs, registerTempDir, syncDisks } from './lib/procs.js';
-import { sluiceStartArgs } from './lib/engine.js';
+import { sluiceEnv, sluiceStartArgs } from './lib/engine.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TARGETS = { cleanSecs: 5, crashSecs: 15 };
@@ -36,13 +36,7 @@ async function start(dataDir: string): Promise<{ child: ChildProcess; seconds: n
   const started = performance.now();
   const child = spawn(process.execPath, sluiceStartArgs(), {
     cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      SLUICE_DATA_DIR: dataDir,
-      SLUICE_HTTP_PORT: String(httpPort),
-      SLUICE_DICOM_PORT: String(dicomPort),
-      SLUICE_ADMIN_PASSWORD: 'bench-secret',
-    },
+    env: sluiceEnv(dataDir, httpPort, dicomPort),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -2,7 +2,7 @@
  * kill -9 in the middle of a storescu transfer: everything storescu saw acknowledged is there after a
  * restart, and index and files agree.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { AUTH, freePort } from './helpers/engine.js';
 import { writeStudy } from './fixtures/dicom-fixtures.js';
 import { startEngineProcess } from './helpers/engine-process.js';
 import { storedKeys } from './helpers/blobs.js';
+import { followStorescu } from './helpers/peers.js';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -38,30 +39,13 @@ describe('crash safety', () => {
     });
     let engine = await startProcess(dataDir, httpPort, dicomPort);
 
-    const acked: string[] = [];
-    const storescu = spawn(
-      'storescu',
-      ['-v', '-aec', 'SLUICE', '127.0.0.1', String(dicomPort), ...study.files],
-      {
-        env: { ...process.env, TCP_NODELAY: '1' },
-      },
-    );
-    let out = '';
-    let current = '';
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      let nl: number;
-      while ((nl = out.indexOf('\n')) >= 0) {
-        const line = out.slice(0, nl);
-        out = out.slice(nl + 1);
-        const sending = /Sending file: (.*)$/.exec(line);
-        if (sending) current = sending[1].trim();
-        if (/Received Store Response \(Success\)/.test(line) && current) acked.push(current);
-      }
-    };
-    storescu.stdout.on('data', onData);
-    storescu.stderr.on('data', onData);
-    const exited = new Promise((r) => storescu.once('exit', r));
+    const { acked, exited } = followStorescu([
+      '-aec',
+      'SLUICE',
+      '127.0.0.1',
+      String(dicomPort),
+      ...study.files,
+    ]);
 
     while (acked.length < 40) await new Promise((r) => setTimeout(r, 5));
     engine.kill('SIGKILL');

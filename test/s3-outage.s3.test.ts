@@ -14,6 +14,7 @@ import { freePort, startTestEngine, type TestEngine } from './helpers/engine.js'
 import { createTestApp } from './helpers/app.js';
 import { startMinio, type MinioServer } from './helpers/minio.js';
 import { eventually } from './helpers/eventually.js';
+import { followStorescu } from './helpers/peers.js';
 import { writeStudy } from './fixtures/dicom-fixtures.js';
 import { storeFiles } from '../src/dimse/scu/store-scu.js';
 import { readStoredFile } from '../src/dimse/scu/stored-files.js';
@@ -156,42 +157,24 @@ describe('S3 down while running', () => {
       rows: 512,
       columns: 512,
     });
-    const acked: string[] = [];
-    let failed = 0;
-    const storescu = spawn(
-      'storescu',
-      ['-v', '-nh', '-aec', 'SLUICE', '127.0.0.1', String(engine.dicomPort), ...study.files],
-      { env: { ...process.env, TCP_NODELAY: '1' } },
-    );
-    let out = '';
-    let current = '';
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      let nl: number;
-      while ((nl = out.indexOf('\n')) >= 0) {
-        const line = out.slice(0, nl);
-        out = out.slice(nl + 1);
-        const sending = /Sending file: (.*)$/.exec(line);
-        if (sending) current = sending[1].trim();
-        if (/Received Store Response/.test(line) && current) {
-          if (/\(Success\)/.test(line)) acked.push(current);
-          else failed++;
-        }
-      }
-    };
-    storescu.stdout.on('data', onData);
-    storescu.stderr.on('data', onData);
-    const exited = new Promise((r) => storescu.once('exit', r));
+    const { acked, failed, exited } = followStorescu([
+      '-nh',
+      '-aec',
+      'SLUICE',
+      '127.0.0.1',
+      String(engine.dicomPort),
+      ...study.files,
+    ]);
 
     while (acked.length < 20) await new Promise((r) => setTimeout(r, 5));
     await minio.stop();
-    while (failed < 5) await new Promise((r) => setTimeout(r, 5));
+    while (failed() < 5) await new Promise((r) => setTimeout(r, 5));
     const ackedBefore = acked.length;
     await minio.start();
     await exited;
 
-    expect(failed).toBeGreaterThanOrEqual(5);
-    expect(acked.length + failed).toBe(study.files.length);
+    expect(failed()).toBeGreaterThanOrEqual(5);
+    expect(acked.length + failed()).toBe(study.files.length);
     expect(acked.length, 'work resumed after the outage without a restart').toBeGreaterThan(ackedBefore);
     for (const file of acked) {
       const sop = study.sopInstanceUids[study.files.indexOf(file)];

@@ -20,3 +20,16 @@ export function sluiceStartArgs(): string[] {
 
 /** What the reports print as the command. */
 export const SLUICE_COMMAND = 'node --enable-source-maps dist/server/cli.js start (as npm start)';
+
+/** The environment of a benchmarked engine: its data directory and ports, as `npm start` would run it. */
+export function sluiceEnv(dataDir: string, httpPort: number, dicomPort: number): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    SLUICE_DATA_DIR: dataDir,
+    SLUICE_HTTP_PORT: String(httpPort),
+    SLUICE_DICOM_PORT: String(dicomPort),
+    SLUICE_AE_TITLE: 'SLUICE',
+    SLUICE_ADMIN_PASSWORD: 'bench-secret',
+    UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16',
+  };
+}

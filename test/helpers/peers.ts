@@ -2,6 +2,7 @@
  * Real DICOM peers for integration tests, on loopback with TCP_NODELAY=1: DCMTK storescp (files land in a
  * directory of their own) and Orthanc (bench/lib/orthanc.ts, shared with the benchmarks).
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Proc } from '../../bench/lib/procs.js';
@@ -81,4 +82,39 @@ export async function eventually(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A `storescu -v` run, followed response by response. */
+export interface FollowedStorescu {
+  /** Files whose C-STORE was answered with success, in order. */
+  acked: string[];
+  /** How many were answered with a failure status. */
+  failed(): number;
+  exited: Promise<unknown>;
+}
+
+/** Starts `storescu -v <args>` (TCP_NODELAY set) and follows which files were acknowledged or refused. */
+export function followStorescu(args: string[]): FollowedStorescu {
+  const storescu = spawn('storescu', ['-v', ...args], { env: { ...process.env, TCP_NODELAY: '1' } });
+  const acked: string[] = [];
+  let failed = 0;
+  let out = '';
+  let current = '';
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    let nl: number;
+    while ((nl = out.indexOf('\n')) >= 0) {
+      const line = out.slice(0, nl);
+      out = out.slice(nl + 1);
+      const sending = /Sending file: (.*)$/.exec(line);
+      if (sending) current = sending[1].trim();
+      if (/Received Store Response/.test(line) && current) {
+        if (/\(Success\)/.test(line)) acked.push(current);
+        else failed++;
+      }
+    }
+  };
+  storescu.stdout.on('data', onData);
+  storescu.stderr.on('data', onData);
+  return { acked, failed: () => failed, exited: new Promise((r) => storescu.once('exit', r)) };
 }
