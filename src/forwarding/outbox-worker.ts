@@ -39,13 +39,17 @@ export class OutboxWorker {
   private readonly inFlight = new Map<number, Promise<void>>();
   private running = false;
   private boxesCheckedAt = 0;
+  /** The tick under way: ticks never overlap, so no batch is picked twice. */
+  private ticking: Promise<void> | undefined;
+  /** A tick was asked for while one was under way: the next follows at once. */
+  private tickAgain = false;
 
   constructor(
     private readonly store: ForwardingStore & ScuStore,
     private readonly deps: ForwardingDeps,
     private readonly options: ForwardingConfig,
     /** How the API and the log name a batch's destination. */
-    private readonly describe: (target: ForwardTarget) => string,
+    private readonly describe: (target: ForwardTarget) => Promise<string>,
   ) {}
 
   /** Starts the worker; batches a crash left half sent are due at once. */
@@ -68,6 +72,7 @@ export class OutboxWorker {
   async stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
+    await this.ticking;
     await Promise.allSettled([...this.inFlight.values()]);
   }
 
@@ -83,12 +88,24 @@ export class OutboxWorker {
 
   private schedule(ms: number): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.tick(), ms);
+    this.timer = setTimeout(() => this.startTick(), ms);
     this.timer.unref();
   }
 
-  private tick(): void {
+  private startTick(): void {
     if (!this.running) return;
+    if (this.ticking) {
+      this.tickAgain = true;
+      return;
+    }
+    this.ticking = this.tick().finally(() => {
+      this.ticking = undefined;
+      if (this.running) this.schedule(this.tickAgain ? 0 : this.tickMs);
+      this.tickAgain = false;
+    });
+  }
+
+  private async tick(): Promise<void> {
     try {
       const room = this.options.concurrency - this.inFlight.size;
       if (room > 0) {
@@ -106,23 +123,22 @@ export class OutboxWorker {
       }
       if (Date.now() - this.boxesCheckedAt >= Math.min(1000, Math.max(this.tickMs, this.options.quietMs))) {
         this.boxesCheckedAt = Date.now();
-        this.settleBoxDeliveries();
+        await this.settleBoxDeliveries();
       }
     } catch (err) {
       log.error({ err }, 'forwarding worker');
     }
-    if (this.running) this.schedule(this.tickMs);
   }
 
-  private resolve(target: Exclude<ForwardTarget, { kind: 'box' }>): DicomPeer {
+  private async resolve(target: Exclude<ForwardTarget, { kind: 'box' }>): Promise<DicomPeer> {
     if (target.kind === 'dicom') return target;
-    const scu = this.store.scu(target.scuId);
+    const scu = await this.store.scu(target.scuId);
     if (!scu) throw new PermanentError('FORWARD.NO_DESTINATION', `SCU ${target.scuId} no longer exists`, 400);
     return scuPeer(scu);
   }
 
   private async deliver(t: ForwardingTransaction): Promise<void> {
-    const destination = this.describe(t.target);
+    const destination = await this.describe(t.target);
     if (t.target.kind === 'box') {
       try {
         await this.handToBox(t, t.target.boxId, destination);
@@ -134,7 +150,7 @@ export class OutboxWorker {
     const items = this.store.forwardingItems(t.id, true);
     let sent = 0;
     try {
-      const peer = this.resolve(t.target);
+      const peer = await this.resolve(t.target);
       const { blobs } = this.deps;
       const paths: StoredObject[] = [];
       const gone: string[] = [];
@@ -221,14 +237,14 @@ export class OutboxWorker {
    * (by hand, or with its box), dead-letters the batch with what was not sent (a retry makes a new box
    * transaction of those). Images the box sent are marked sent either way.
    */
-  private settleBoxDeliveries(): void {
+  private async settleBoxDeliveries(): Promise<void> {
     const boxes = this.deps.boxes;
     let delivered = false;
     for (const t of this.store.deliveringForwardingTransactions()) {
       const outgoing =
         t.boxTransactionId === null ? undefined : boxes?.outgoingTransaction(t.boxTransactionId);
       if (outgoing?.status === 'WAITING' || outgoing?.status === 'PROCESSING') continue;
-      const destination = this.describe(t.target);
+      const destination = await this.describe(t.target);
       const images = outgoing ? boxes!.outgoingImages(outgoing.id) : [];
       const sentIds = new Set(images.filter((i) => i.status === 'SENT').map((i) => i.imageId));
       const sent = this.store

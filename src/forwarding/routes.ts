@@ -48,7 +48,7 @@ export function forwardingRoutes(deps: ApiDeps): Hono<AuthEnv> {
     .post('/rules', async (c) => {
       const input = parseOr400(ruleInput, await jsonBody(c.req), 'Forwarding rule');
       const { source, destination, keepImages } = input;
-      const rule = forwarding.createRule({
+      const rule = await forwarding.createRule({
         source: {
           sourceType: source.sourceType,
           sourceId: source.sourceId,
@@ -64,15 +64,17 @@ export function forwardingRoutes(deps: ApiDeps): Hono<AuthEnv> {
       forwarding.deleteRule(idParam(c.req.param('id')));
       return c.body(null, 204);
     })
-    .get('/transactions', (c) => {
+    .get('/transactions', async (c) => {
       const { startindex, count, status } = parseOr400(transactionQuery, c.req.query(), 'Query parameters');
-      return c.json(forwarding.listTransactions({ startIndex: startindex, count, status }));
+      return c.json(await forwarding.listTransactions({ startIndex: startindex, count, status }));
     })
-    .get('/transactions/:id', (c) => c.json(forwarding.transaction(idParam(c.req.param('id')))))
-    .get('/transactions/:id/images', (c) => c.json(forwarding.transactionImages(idParam(c.req.param('id')))))
-    .post('/transactions/:id/retry', (c) => c.json(forwarding.retry(idParam(c.req.param('id')))))
-    .delete('/transactions/:id', (c) => {
-      forwarding.discard(idParam(c.req.param('id')));
+    .get('/transactions/:id', async (c) => c.json(await forwarding.transaction(idParam(c.req.param('id')))))
+    .get('/transactions/:id/images', async (c) =>
+      c.json(await forwarding.transactionImages(idParam(c.req.param('id')))),
+    )
+    .post('/transactions/:id/retry', async (c) => c.json(await forwarding.retry(idParam(c.req.param('id')))))
+    .delete('/transactions/:id', async (c) => {
+      await forwarding.discard(idParam(c.req.param('id')));
       return c.body(null, 204);
     });
 }

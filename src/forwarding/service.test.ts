@@ -72,13 +72,13 @@ const down = () => {
 };
 
 async function setUp(sender: DicomSender, maxAttempts = 5) {
-  const scu = state.insertScu({ name: 'pacs', aeTitle: 'PACS', host: '127.0.0.1', port: 1 });
+  const scu = await state.insertScu({ name: 'pacs', aeTitle: 'PACS', host: '127.0.0.1', port: 1 });
   service = new ForwardingService(
     state,
     { index, blobs, sender, log: new LogService(state) },
     { quietMs: 0, batchMax: 100, concurrency: 1, maxAttempts, retryBaseMs: 20, retryMaxMs: 50 },
   );
-  const rule = service.createRule({
+  const rule = await service.createRule({
     source: { sourceType: 'scp', sourceName: 'SCP', sourceId: 1 },
     destinationType: 'scu',
     destinationId: scu.id,
@@ -142,7 +142,7 @@ describe('forwarding worker', () => {
     const { sender, calls } = scriptedSender([(paths, report) => paths.forEach((p) => report(ok(p)))]);
     const { scu } = await setUp(sender);
     await blobs.delete('1.2');
-    state.deleteScu(scu.id);
+    await state.deleteScu(scu.id);
     service!.start();
     await until(
       'a dead letter',
@@ -155,7 +155,7 @@ describe('forwarding worker', () => {
 
     // A retry by hand of a batch whose SCU is gone fails again at once.
     const [dead] = state.listForwardingTransactions({ startIndex: 0, count: 10 });
-    service!.retry(dead.id);
+    await service!.retry(dead.id);
     await until('failed again', () => state.forwardingTransaction(dead.id)?.status === 'FAILED');
     expect(state.forwardingTransaction(dead.id)?.attempts).toBe(1);
   });
@@ -217,7 +217,7 @@ async function setUpBox(crashes = 0) {
     { quietMs: 0, batchMax: 100, concurrency: 1, maxAttempts: 5, retryBaseMs: 20, retryMaxMs: 50 },
   );
   const source = { sourceType: 'scp' as const, sourceName: 'SCP', sourceId: 1 };
-  const rule = service.createRule({
+  const rule = await service.createRule({
     source,
     destinationType: 'box',
     destinationId: box.id,
@@ -248,18 +248,18 @@ describe('forwarding to a box', () => {
       destinationName: 'research',
       destinationId: box.id,
     });
-    expect(() =>
+    await expect(
       service!.createRule({
         source: { sourceType: 'scp', sourceName: 'SCP', sourceId: 1 },
         destinationType: 'box',
         destinationId: 99,
         keepImages: true,
       }),
-    ).toThrow('box 99 does not exist');
-    const [t] = service!.listTransactions({ startIndex: 0, count: 10 });
+    ).rejects.toThrow('box 99 does not exist');
+    const [t] = await service!.listTransactions({ startIndex: 0, count: 10 });
     expect(t!.destination).toBe('box "research"');
     state.deleteBox(box.id);
-    expect(service!.transaction(t!.id).destination).toBe(`box ${box.id} (deleted)`);
+    expect((await service!.transaction(t!.id)).destination).toBe(`box ${box.id} (deleted)`);
   });
 
   it('hands a batch to the box once, even when recording it failed halfway, and deletes only after FINISHED', async () => {
@@ -305,7 +305,7 @@ describe('forwarding to a box', () => {
     );
     expect(await allIndexed(images)).toBe(true);
 
-    service!.retry(outbox()[0]!.id);
+    await service!.retry(outbox()[0]!.id);
     await until('handed again', () => outbox()[0]?.status === 'DELIVERING');
     const second = outgoingOfBoxes().find((t) => t.id !== first!.outgoingTransactionId)!;
     expect(state.outgoingImages(second.id).map((i) => i.imageId)).toEqual([first!.imageId]);

@@ -89,24 +89,25 @@ export class ForwardingService {
    * Creates a rule, or answers the existing one for the same source and destination unchanged (Slicebox).
    * The destination, an SCU or a box, must exist.
    */
-  createRule(input: {
+  async createRule(input: {
     source: Source;
     destinationType: string;
     destinationId: number;
     keepImages: boolean;
-  }): ForwardingRule {
+  }): Promise<ForwardingRule> {
+    const destination = await this.destination(input.destinationType, input.destinationId);
     const rule = this.store.insertForwardingRule({
       source: input.source,
-      destination: this.destination(input.destinationType, input.destinationId),
+      destination,
       keepImages: input.keepImages,
     });
     this.rulesBySource = undefined;
     return rule;
   }
 
-  private destination(type: string, id: number): Destination {
+  private async destination(type: string, id: number): Promise<Destination> {
     if (type === 'scu') {
-      const scu = this.store.scu(id);
+      const scu = await this.store.scu(id);
       if (!scu) throw new BadRequestError(`SCU ${id} does not exist`);
       return { destinationType: 'scu', destinationName: scu.name, destinationId: scu.id };
     }
@@ -210,28 +211,39 @@ export class ForwardingService {
     return rules.length;
   }
 
-  listTransactions(opts: {
+  async listTransactions(opts: {
     startIndex: number;
     count: number;
     status?: ForwardingStatus;
-  }): ForwardingTransactionView[] {
-    return this.store.listForwardingTransactions(opts).map((t) => this.view(t));
+  }): Promise<ForwardingTransactionView[]> {
+    // Each destination is described once per page, not once per transaction.
+    const described = new Map<string, Promise<string>>();
+    const describe = (target: ForwardTarget) => {
+      const key = JSON.stringify(target);
+      let description = described.get(key);
+      if (!description) described.set(key, (description = this.describe(target)));
+      return description;
+    };
+    const views: ForwardingTransactionView[] = [];
+    for (const t of this.store.listForwardingTransactions(opts))
+      views.push({ ...t, destination: await describe(t.target) });
+    return views;
   }
 
-  transaction(id: number): ForwardingTransactionView {
+  async transaction(id: number): Promise<ForwardingTransactionView> {
     const t = this.store.forwardingTransaction(id);
     if (!t) throw new NotFoundError(`forwarding transaction ${id}`);
-    return this.view(t);
+    return await this.view(t);
   }
 
-  transactionImages(id: number): ForwardingItem[] {
-    this.transaction(id);
+  async transactionImages(id: number): Promise<ForwardingItem[]> {
+    await this.transaction(id);
     return this.store.forwardingItems(id, false);
   }
 
   /** Sends a dead-lettered (or waiting) batch again now, with a fresh count of attempts. */
-  retry(id: number): ForwardingTransactionView {
-    const t = this.transaction(id);
+  async retry(id: number): Promise<ForwardingTransactionView> {
+    const t = await this.transaction(id);
     if (t.status !== 'FAILED' && t.status !== 'RETRY')
       throw new BadRequestError(
         `forwarding transaction ${id} is ${t.status}; only FAILED or RETRY ones can be retried`,
@@ -243,11 +255,11 @@ export class ForwardingService {
       message: `Forwarding transaction ${id} to ${t.destination} retried by hand`,
     });
     this.kick();
-    return this.transaction(id);
+    return await this.transaction(id);
   }
 
   /** Gives up on a batch that is not being sent (its instances stay stored). Idempotent. */
-  discard(id: number): void {
+  async discard(id: number): Promise<void> {
     const t = this.store.forwardingTransaction(id);
     if (!t) return;
     if (t.status === 'SENDING') throw new BadRequestError(`forwarding transaction ${id} is being sent`);
@@ -256,24 +268,25 @@ export class ForwardingService {
     void this.worker.deleteForwardedImages();
     const goesOn =
       t.status === 'DELIVERING' ? `; the box's outgoing transaction ${t.boxTransactionId} goes on` : '';
+    const destination = await this.describe(t.target);
     void this.deps.log.write({
       subject: SUBJECT,
       type: 'WARN',
-      message: `Forwarding transaction ${id} (${t.totalImageCount - t.sentImageCount} unsent instances to ${this.describe(t.target)}) discarded${goesOn}`,
+      message: `Forwarding transaction ${id} (${t.totalImageCount - t.sentImageCount} unsent instances to ${destination}) discarded${goesOn}`,
     });
   }
 
-  private view(t: ForwardingTransaction): ForwardingTransactionView {
-    return { ...t, destination: this.describe(t.target) };
+  private async view(t: ForwardingTransaction): Promise<ForwardingTransactionView> {
+    return { ...t, destination: await this.describe(t.target) };
   }
 
-  private describe(target: ForwardTarget): string {
+  private async describe(target: ForwardTarget): Promise<string> {
     if (target.kind === 'dicom') return describePeer(target);
     if (target.kind === 'box') {
       const name = this.deps.boxes?.boxName(target.boxId);
       return name === undefined ? `box ${target.boxId} (deleted)` : `box "${name}"`;
     }
-    const scu = this.store.scu(target.scuId);
+    const scu = await this.store.scu(target.scuId);
     return scu ? `SCU ${describePeer(scuPeer(scu))}` : `SCU ${target.scuId} (deleted)`;
   }
 

@@ -14,11 +14,11 @@ export interface ScuData {
 }
 
 export interface ScuStore {
-  listScus(startIndex: number, count: number): ScuData[];
-  scu(id: number): ScuData | undefined;
+  listScus(startIndex: number, count: number): Promise<ScuData[]>;
+  scu(id: number): Promise<ScuData | undefined>;
   /** Throws BadRequestError when the name or the host and port are taken. */
-  insertScu(scu: Omit<ScuData, 'id'>): ScuData;
-  deleteScu(id: number): boolean;
+  insertScu(scu: Omit<ScuData, 'id'>): Promise<ScuData>;
+  deleteScu(id: number): Promise<boolean>;
 }
 
 /** Slicebox's `Destination`. */
