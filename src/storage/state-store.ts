@@ -30,5 +30,15 @@ export interface StateStore
     ScuStore,
     ForwardingStore,
     BoxStore {
+  /**
+   * Runs `work` in one transaction of the whole store, through the stores it is given (`tx`): committed
+   * when it resolves, rolled back when it rejects. Inside, use only `tx` (the store itself would wait for
+   * the transaction; the SQLite adapter refuses such a call). Others' calls meanwhile wait (SQLite) or run
+   * apart (PostgreSQL, row locks).
+   */
+  transaction<T>(work: (tx: StateTransaction) => Promise<T>): Promise<T>;
   close(): void;
 }
+
+/** The state store as bound to one transaction. */
+export type StateTransaction = Omit<StateStore, 'transaction' | 'close'>;
