@@ -36,14 +36,16 @@ export function forwardingRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { forwarding } = deps;
   const knownName = async (sourceType: SourceType, sourceId: number): Promise<string | undefined> => {
     if (sourceType === 'user') return (await deps.users.all()).find((u) => u.id === sourceId)?.user;
-    return [...deps.engine.sources(), ...(await deps.managedSources.sources()), ...deps.boxes.sources()].find(
-      (s) => s.sourceType === sourceType && s.sourceId === sourceId,
-    )?.sourceName;
+    return [
+      ...deps.engine.sources(),
+      ...(await deps.managedSources.sources()),
+      ...(await deps.boxes.sources()),
+    ].find((s) => s.sourceType === sourceType && s.sourceId === sourceId)?.sourceName;
   };
   return new Hono<AuthEnv>()
-    .get('/rules', (c) => {
+    .get('/rules', async (c) => {
       const { startindex, count } = parseOr400(pagingParams, c.req.query(), 'Query parameters');
-      return c.json(forwarding.listRules(startindex, count));
+      return c.json(await forwarding.listRules(startindex, count));
     })
     .post('/rules', async (c) => {
       const input = parseOr400(ruleInput, await jsonBody(c.req), 'Forwarding rule');
@@ -60,8 +62,8 @@ export function forwardingRoutes(deps: ApiDeps): Hono<AuthEnv> {
       });
       return c.json(rule, 201);
     })
-    .delete('/rules/:id', (c) => {
-      forwarding.deleteRule(idParam(c.req.param('id')));
+    .delete('/rules/:id', async (c) => {
+      await forwarding.deleteRule(idParam(c.req.param('id')));
       return c.body(null, 204);
     })
     .get('/transactions', async (c) => {

@@ -78,6 +78,6 @@ export function scusRoutes(deps: ApiDeps): Hono<AuthEnv> {
 /** Slicebox's `GET /api/destinations`: every SCU, then every box. */
 export function destinationsRoutes(deps: ApiDeps): Hono<AuthEnv> {
   return new Hono<AuthEnv>().get('/', async (c) =>
-    c.json([...(await deps.scus.destinations()), ...deps.boxes.destinations()]),
+    c.json([...(await deps.scus.destinations()), ...(await deps.boxes.destinations())]),
   );
 }

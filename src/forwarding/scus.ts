@@ -64,7 +64,7 @@ export interface ScuServiceDeps {
   sender: DicomSender;
   log: LogService;
   /** Called after an SCU is deleted (forwarding rules to it go with it). */
-  onDeleted?: (id: number) => void;
+  onDeleted?: (id: number) => void | Promise<void>;
 }
 
 export const scuPeer = (scu: ScuData): DicomPeer => ({
@@ -100,7 +100,7 @@ export class ScuService {
 
   /** Idempotent. */
   async delete(id: number): Promise<void> {
-    if (await this.store.deleteScu(id)) this.deps.onDeleted?.(id);
+    if (await this.store.deleteScu(id)) await this.deps.onDeleted?.(id);
   }
 
   /** The SCU with this AE title as a peer (a C-MOVE destination); the first when several share it. */

@@ -15,8 +15,8 @@ export function metricsRoutes(deps: ApiDeps): Hono {
     recordState({
       pipelines: deps.engine.pipelines(),
       outbox: await deps.forwarding.listTransactions({ startIndex: 0, count: 100_000 }),
-      outgoing: deps.boxes.listOutgoing(0, 100_000),
-      incoming: deps.boxes.listIncoming(0, 100_000),
+      outgoing: await deps.boxes.listOutgoing(0, 100_000),
+      incoming: await deps.boxes.listIncoming(0, 100_000),
       now: Date.now(),
     });
     c.header('Content-Type', registry.contentType);

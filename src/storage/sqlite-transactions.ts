@@ -91,8 +91,8 @@ export class StateGate {
 }
 
 /**
- * The same methods, each through the gate: settled ones wait while a transaction is open; synchronous
- * ones (capabilities not yet asynchronous) cannot wait, and run at once.
+ * The same methods, each through the gate: settled ones wait while a transaction is open. A synchronous
+ * one could not wait, so it is left as it is (every part of the state store is settled).
  */
 export function gated<T extends object>(methods: T, gate: StateGate): T {
   const out: Record<string, unknown> = {};

@@ -1,7 +1,8 @@
 /**
  * The state store port: every managed capability's part in one store (one database, one transaction scope).
- * Adapter: sqlite-state.ts. Capabilities move to asynchronous methods one at a time (for PostgreSQL); their
- * SQLite parts still do the work within the call and answer settled promises (storage/settled.ts).
+ * Adapter: sqlite-state.ts. Every method answers a promise (for PostgreSQL); the SQLite parts do the work
+ * within the call and answer settled promises (storage/settled.ts), waiting only while a transaction is open
+ * (storage/sqlite-transactions.ts).
  */
 import type { UserStore } from '../users/store.js';
 import type { SeriesTypeStore } from '../series-types/store.js';
