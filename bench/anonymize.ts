@@ -164,7 +164,7 @@ async function main() {
     // Counted, not collected: holding every result would keep 500 anonymized copies in memory.
     const done = await lastValueFrom(source.pipe(operator, mergeMap(write, 8), counted()));
     const seconds = (performance.now() - started) / 1000;
-    state?.close();
+    await state?.close();
     if (done !== names.length) throw new Error(`${label}: ${done} of ${names.length} anonymized`);
     results[label]!.push(names.length / seconds);
   };

@@ -180,7 +180,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     await renderPool.close();
     await seriesTypes.stop();
     await index.close();
-    state.close();
+    await state.close();
     await blobs.close();
     throw err;
   }
@@ -258,7 +258,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
       // Nothing was cut off in flight: index and files agree, and the next start need not check them.
       if (!interrupted) await index.markConsistent();
       await index.close();
-      state.close();
+      await state.close();
       await blobs.close();
     },
   };

@@ -12,7 +12,7 @@ beforeEach(async () => {
   state = openSqliteState(join(dir, 'state.sqlite'));
 });
 afterEach(async () => {
-  state.close();
+  await state.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -112,7 +112,7 @@ describe('boxes in the state store', () => {
       message: 'connection refused',
     });
 
-    state.close();
+    await state.close();
     state = openSqliteState(join(dir, 'state.sqlite'));
     expect((await state.nextOutgoingImages(box.id, 2, 5000)).map((x) => x.image.sequenceNumber)).toEqual([
       1, 2,

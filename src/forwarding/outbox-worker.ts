@@ -333,8 +333,8 @@ export class OutboxWorker {
     const attempts = t.attempts + 1;
     const max = this.options.maxAttempts;
     const left = (await this.store.forwardingItems(t.id, true)).length;
-    const setStatus = (change: Parameters<ForwardingStore['setForwardingStatus']>[1]) =>
-      this.store.transaction(async (tx) => {
+    const setStatus = async (change: Parameters<ForwardingStore['setForwardingStatus']>[1]) =>
+      await this.store.transaction(async (tx) => {
         if (leaveBox) await tx.setForwardingBoxTransaction(t.id, null);
         await tx.setForwardingStatus(t.id, change);
       });

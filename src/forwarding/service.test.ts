@@ -38,7 +38,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await service?.stop();
   service = undefined;
-  state.close();
+  await state.close();
   await index.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -207,7 +207,7 @@ async function setUpBox(crashes = 0) {
   // Recording fails inside the state store transaction that hands the batch over, as it would there.
   const store: StateStore = {
     ...crashing(state),
-    transaction: (work) => state.transaction((tx) => work(crashing(tx))),
+    transaction: async (work) => await state.transaction((tx) => work(crashing(tx))),
   };
   service = new ForwardingService(
     store,

@@ -14,7 +14,7 @@ beforeEach(async () => {
   state = openSqliteState(join(dir, 'state.sqlite'));
 });
 afterEach(async () => {
-  state.close();
+  await state.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -104,7 +104,7 @@ describe('forwarding outbox in the state store', () => {
     const [t] = await state.dueForwardingTransactions(2000, 2000, 10);
     await state.setForwardingStatus(t.id, { status: 'SENDING' });
     await state.markForwardingItemsSent(t.id, ['1.2.1']);
-    state.close();
+    await state.close();
     state = openSqliteState(join(dir, 'state.sqlite'));
     expect(await state.resetSendingForwardingTransactions(3000)).toBe(1);
     expect(await state.forwardingTransaction(t.id)).toMatchObject({
@@ -152,7 +152,7 @@ describe('forwarding outbox in the state store', () => {
   });
 
   it('migrates a version 1 outbox: batches and their instances kept, DELIVERING accepted', async () => {
-    state.close();
+    await state.close();
     const path = join(dir, 'v1.sqlite');
     const old = new Database(path);
     old.pragma('foreign_keys = ON');

@@ -45,7 +45,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await service.stop();
   await index.close();
-  state.close();
+  await state.close();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -86,7 +86,7 @@ describe('classify_series', () => {
   afterEach(async () => {
     await service.stop();
     await index.close();
-    state.close();
+    await state.close();
     await rm(dir, { recursive: true, force: true });
   });
 

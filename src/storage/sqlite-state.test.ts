@@ -14,8 +14,8 @@ beforeEach(() => {
   path = join(dir, 'state.sqlite');
   store = openSqliteState(path);
 });
-afterEach(() => {
-  store.close();
+afterEach(async () => {
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -82,7 +82,7 @@ describe('sessions', () => {
     const bob = (await addUser('bob')).user;
     await store.insertSession({ tokenHash: 't1', userId: bob.id, createdAt: 1000 });
     await store.recordLoginFailure(['user:bob'], 900);
-    store.close();
+    await store.close();
     store = openSqliteState(path);
     expect((await store.session('t1'))?.user).toEqual(bob);
     expect(await store.loginFailuresSince('user:bob', 0)).toEqual([900]);
@@ -115,7 +115,7 @@ describe('managed SCPs', () => {
       port: 11200,
       queryRetrieve: false,
     });
-    store.close();
+    await store.close();
     const db = new Database(path);
     db.exec('ALTER TABLE Scps DROP COLUMN queryRetrieve');
     db.prepare("INSERT INTO Scps (name, aeTitle, port) VALUES ('old', 'OLD', 11201)").run();
@@ -135,8 +135,8 @@ describe('managed SCPs', () => {
   });
 });
 
-it('refuses a file written by a newer schema', () => {
-  store.close();
+it('refuses a file written by a newer schema', async () => {
+  await store.close();
   const db = new Database(path);
   db.pragma('user_version = 99');
   db.close();
@@ -213,6 +213,24 @@ describe('transactions', () => {
     expect(await after).toEqual(['outside', 'second']);
     // Once none is open, calls run at once again.
     expect(await names()).toEqual(['outside', 'second']);
+  });
+
+  it('end before the store closes', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const open = store.transaction(async (tx) => {
+      await held;
+      return await tx.insertTagFilter({ name: 'committed', tagFilterType: 'BLACKLIST' });
+    });
+    let closed = false;
+    const closing = store.close().then(() => (closed = true));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(closed).toBe(false);
+    release();
+    expect((await open).name).toBe('committed');
+    await closing;
+    store = openSqliteState(path);
+    expect(await names()).toEqual(['committed']);
   });
 
   it('refuse the store itself inside their work (it would wait for them), and their stores once ended', async () => {

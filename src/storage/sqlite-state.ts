@@ -64,7 +64,10 @@ export function openSqliteState(path: string): StateStore {
   return {
     ...gated(methods, gate),
     transaction: (work) => gate.transaction(methods, work),
-    close: () => db.close(),
+    close: async () => {
+      await gate.run(() => Promise.resolve());
+      db.close();
+    },
   };
 }
 

@@ -38,7 +38,8 @@ export interface StateStore
    * apart (PostgreSQL, row locks).
    */
   transaction<T>(work: (tx: StateTransaction) => Promise<T>): Promise<T>;
-  close(): void;
+  /** Closes the store once the calls made before have been answered (an open transaction ends first). */
+  close(): Promise<void>;
 }
 
 /** The state store as bound to one transaction. */
