@@ -31,7 +31,7 @@ import { AnonymizationService } from '../src/anonymization/service.js';
 import { parseHeader } from '../src/dicom/header.js';
 import { openSqliteState } from '../src/storage/sqlite-state.js';
 import { Counters } from '../src/pipeline/counters.js';
-import type { ComponentContext } from '../src/pipeline/component.js';
+import type { StageContext } from '../src/pipeline/component.js';
 import type { EngineServices } from '../src/pipeline/services.js';
 import type { Envelope } from '../src/pipeline/envelope.js';
 
@@ -115,7 +115,7 @@ async function main() {
     await mkdir(out);
     const state = withKeys ? openSqliteState(join(out, 'state.sqlite')) : undefined;
     const service = new AnonymizationService(secret, state);
-    const ctx: ComponentContext = {
+    const ctx: StageContext = {
       pipeline: 'bench',
       path: 'operators[0]',
       services: { anonymization: service } as unknown as EngineServices,
@@ -125,6 +125,7 @@ async function main() {
           if (outcome.kind === 'quarantine') throw outcome.error;
         },
       },
+      preparing: () => undefined,
     };
     const operator = anonymizeOperator.create(
       { profile: [], force: false, record_keys: withKeys, concurrency: 8 },
@@ -163,7 +164,7 @@ async function main() {
     // Counted, not collected: holding every result would keep 500 anonymized copies in memory.
     const done = await lastValueFrom(source.pipe(operator, mergeMap(write, 8), counted()));
     const seconds = (performance.now() - started) / 1000;
-    state?.close();
+    await state?.close();
     if (done !== names.length) throw new Error(`${label}: ${done} of ${names.length} anonymized`);
     results[label]!.push(names.length / seconds);
   };

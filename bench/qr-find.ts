@@ -206,7 +206,7 @@ async function main(): Promise<void> {
   const qr = new QueryRetrieveService({
     index,
     blobs: { localPath: () => undefined } as unknown as BlobStore,
-    destination: () => undefined,
+    destination: () => Promise.resolve(undefined),
     decompress: () => Promise.reject(new Error('not in this benchmark')),
     caseInsensitiveNames: true,
   });

@@ -109,8 +109,8 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
       sender,
       log,
       boxes: {
-        boxName: (id) => state.box(id)?.name,
-        sendWithDefaultProfile: (id, imageIds) => boxes.sendWithDefaultProfile(id, imageIds),
+        boxName: async (id) => (await state.box(id))?.name,
+        sendWithDefaultProfile: (id, imageIds, tx) => boxes.sendWithDefaultProfile(id, imageIds, tx),
         outgoingTransaction: (id) => state.outgoingTransaction(id),
         outgoingImages: (id) => state.outgoingImages(id),
       },
@@ -137,9 +137,9 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   managedSources.onSourceDeleted((source) => forwarding.forgetSource(source));
   // A deleted box is also a deleted destination: the rules to it go too.
   boxes.onSourceDeleted((source) => tagFilters.forgetSource(source));
-  boxes.onSourceDeleted((source) => {
-    forwarding.forgetSource(source);
-    forwarding.forgetBox(source.sourceId);
+  boxes.onSourceDeleted(async (source) => {
+    await forwarding.forgetSource(source);
+    await forwarding.forgetBox(source.sourceId);
   });
   await mkdir(config.watchRoot ?? join(config.dataDir, 'watched'), { recursive: true });
   // C-FIND, C-MOVE and C-GET on the SCPs that offer them, and DICOMweb, over the same index and files.
@@ -180,11 +180,11 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     await renderPool.close();
     await seriesTypes.stop();
     await index.close();
-    state.close();
+    await state.close();
     await blobs.close();
     throw err;
   }
-  forwarding.start();
+  await forwarding.start();
   // Files re-indexed by the start-up check were never classified (static types are registered by now).
   if (report.reindexed) seriesTypes.changed();
   // Images indexed before the Query/Retrieve columns existed get them, in the background.
@@ -227,7 +227,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   const address = server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
   boundHttpPort = httpPort;
-  boxes.start();
+  await boxes.start();
   oplog.info(
     {
       version: PACKAGE_VERSION,
@@ -258,7 +258,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
       // Nothing was cut off in flight: index and files agree, and the next start need not check them.
       if (!interrupted) await index.markConsistent();
       await index.close();
-      state.close();
+      await state.close();
       await blobs.close();
     },
   };

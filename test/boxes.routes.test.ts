@@ -115,7 +115,7 @@ describe('/api/boxes', () => {
       origin: { sourceType: 'user', sourceId: 1, sourceName: 'admin' },
       size: 1,
     });
-    const sent = t.boxes.sendWithDefaultProfile(box.id, [image.id]);
+    const sent = await t.boxes.sendWithDefaultProfile(box.id, [image.id]);
     expect(sent).toMatchObject({ boxId: box.id, totalImageCount: 1, status: 'WAITING' });
     expect(sent.profile).toEqual(['BASIC_PROFILE', 'RETAIN_DEVICE_IDENTITY']);
     const listed = (await (await call('/api/boxes/outgoing')).json()) as Array<{
@@ -126,7 +126,7 @@ describe('/api/boxes', () => {
       'BASIC_PROFILE',
       'RETAIN_DEVICE_IDENTITY',
     ]);
-    expect(t.boxes.list().map((b) => b.name)).toContain('forward-target');
+    expect((await t.boxes.list()).map((b) => b.name)).toContain('forward-target');
     const images = (await (await call(`/api/boxes/outgoing/${sent.id}/images`)).json()) as Array<{
       id: number;
     }>;

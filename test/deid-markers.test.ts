@@ -241,7 +241,7 @@ describe('option sets applied one after the other to one study, through the keys
       // The Basic Profile gives the same UIDs before and after Retain UIDs ran in between.
       if (basicUids.length === 2) expect(basicUids[1]).toEqual(basicUids[0]);
     } finally {
-      state.close();
+      await state.close();
     }
   });
 });

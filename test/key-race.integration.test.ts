@@ -30,7 +30,7 @@ const worker = (args: string[]) =>
 
 it('gives one patient one pseudonym when four processes race', async () => {
   const stateFile = join(dir, 'state.sqlite');
-  openSqliteState(stateFile).close(); // schema made once, before the race
+  await openSqliteState(stateFile).close(); // schema made once, before the race
   const studyInstanceUid = newUid();
   // Far enough ahead for every process to have started and loaded its modules.
   const startAt = String(Date.now() + 8_000);
@@ -49,6 +49,6 @@ it('gives one patient one pseudonym when four processes race', async () => {
     expect(new Set(keys.map((k) => k.anonPatientID))).toEqual(new Set(all));
     expect(new Set(keys.map((k) => k.anonStudyInstanceUID)).size).toBe(1);
   } finally {
-    state.close();
+    await state.close();
   }
 }, 90_000);

@@ -785,6 +785,62 @@ describe('Q/R switched off per SCP', () => {
     }
   });
 
+  it('an SCP bound beyond loopback offers Q/R to the AE titles of SCUs, looked up as each association is answered', async () => {
+    const pipeline = join(dir, 'open-qr.yaml');
+    const port = await freePort();
+    await writeFile(
+      pipeline,
+      [
+        'name: open-qr',
+        'sources:',
+        '  - type: dicom_scp',
+        "    host: '0.0.0.0'",
+        `    port: ${port}`,
+        'sinks:',
+        '  - type: storage',
+        '  - type: index',
+        '',
+      ].join('\n'),
+    );
+    const open = await startTestEngine({ pipelines: [pipeline] });
+    const find = (callingAe: string) =>
+      dcmtk('findscu', [
+        '-S',
+        '-aet',
+        callingAe,
+        '-aec',
+        'SLUICE',
+        '-k',
+        'QueryRetrieveLevel=STUDY',
+        '127.0.0.1',
+        String(port),
+      ]);
+    try {
+      const stranger = await QrClient.open(port, [...QR_CONTEXTS, VERIFICATION_CONTEXT], {
+        callingAe: 'STRANGER',
+      });
+      try {
+        // 1: rejected by the user (PS3.8 9.3.3.2): Q/R is there, but not for this caller.
+        expect(QR_CONTEXTS.map((c) => stranger.results.get(c.id))).toEqual([1, 1, 1, 1]);
+        expect(stranger.results.get(VERIFICATION_CONTEXT.id)).toBe(0);
+      } finally {
+        stranger.close();
+      }
+      const created = await open.api('/api/scus', {
+        method: 'POST',
+        body: JSON.stringify({ name: 'known', aeTitle: 'KNOWN', host: '127.0.0.1', port: 1 }),
+      });
+      expect(created.status).toBe(201);
+      // The association is answered once the SCU is found, and what the caller sends next is read then.
+      const known = await find('KNOWN');
+      expect(known.code, known.stderr).toBe(0);
+      const refused = await find('STRANGER');
+      expect(refused.stdout + refused.stderr).toMatch(/No Acceptable Presentation Contexts/i);
+    } finally {
+      await open.cleanup();
+    }
+  });
+
   it('a managed SCP created with queryRetrieve: false does not offer Q/R, and says so', async () => {
     const scpPort = await freePort();
     const create = (body: Record<string, unknown>) =>

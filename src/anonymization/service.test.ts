@@ -23,7 +23,7 @@ beforeEach(async () => {
   service = new AnonymizationService(SECRET, state);
 });
 afterEach(async () => {
-  state.close();
+  await state.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -319,7 +319,7 @@ describe('keys made under different options do not feed each other', () => {
   it('a key store from before keys kept their options learns them from the recorded method', async () => {
     const study = makeLinkedStudy({ images: 2 });
     await service.anonymize(study.files[0]!, { options: RETAIN });
-    state.close();
+    await state.close();
     // As the previous schema had it: no profile column.
     const db = new Database(join(dir, 'state.sqlite'));
     db.exec('ALTER TABLE AnonymizationKeys DROP COLUMN profile');

@@ -59,8 +59,8 @@ export class BoxReceiver {
     }
     const detail = `box ${box.id} transaction ${transaction.outgoingTransactionId} image ${sequenceNumber}`;
     const outcome = await ingest.receive(box, inflateStream(compressed, this.timings.maxImageBytes), detail);
-    const record = (fields: { imageId: number | null; added: boolean; failed?: string }) =>
-      this.store.recordIncomingImage(
+    const record = async (fields: { imageId: number | null; added: boolean; failed?: string }) =>
+      await this.store.recordIncomingImage(
         {
           incomingTransactionId: transaction.id,
           sequenceNumber,
@@ -73,16 +73,16 @@ export class BoxReceiver {
       );
     if (outcome.kind === 'ack') {
       const indexed = outcome.envelope.facts.indexed;
-      record({ imageId: indexed?.image.id ?? null, added: indexed?.created === true });
+      await record({ imageId: indexed?.image.id ?? null, added: indexed?.created === true });
       return { kind: 'received' };
     }
     if (outcome.kind === 'drop') {
-      record({ imageId: null, added: false });
+      await record({ imageId: null, added: false });
       return { kind: 'received' };
     }
     const status = outcome.error.httpStatus;
     if (status >= 400 && status < 500) {
-      record({ imageId: null, added: false, failed: outcome.error.message });
+      await record({ imageId: null, added: false, failed: outcome.error.message });
       return { kind: 'failed', error: outcome.error };
     }
     throw outcome.error;

@@ -40,53 +40,53 @@ export function boxesRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { boxes, index } = deps;
   const existing = async (ids: number[]) =>
     (await Promise.all(ids.map((id) => index.image(id)))).filter((i): i is Image => !!i);
-  const boxOut = (id: number) => {
-    const box = boxes.box(id);
+  const boxOut = async (id: number) => {
+    const box = await boxes.box(id);
     return boxJson(box, boxes.online(box));
   };
   return (
     new Hono<AuthEnv>()
       // The transaction lists first, so that `incoming` and `outgoing` are never read as a box id.
-      .get('/incoming', (c) => {
+      .get('/incoming', async (c) => {
         const { startindex, count } = paging(c.req.query());
-        return c.json(boxes.listIncoming(startindex, count));
+        return c.json(await boxes.listIncoming(startindex, count));
       })
-      .delete('/incoming/:id', (c) => {
-        boxes.deleteIncoming(idParam(c.req.param('id')));
+      .delete('/incoming/:id', async (c) => {
+        await boxes.deleteIncoming(idParam(c.req.param('id')));
         return c.body(null, 204);
       })
       .get('/incoming/:id/images', async (c) =>
-        c.json(await existing(boxes.incomingImageIds(idParam(c.req.param('id'))))),
+        c.json(await existing(await boxes.incomingImageIds(idParam(c.req.param('id'))))),
       )
-      .get('/outgoing', (c) => {
+      .get('/outgoing', async (c) => {
         const { startindex, count } = paging(c.req.query());
-        return c.json(boxes.listOutgoing(startindex, count));
+        return c.json(await boxes.listOutgoing(startindex, count));
       })
-      .delete('/outgoing/:id', (c) => {
-        boxes.deleteOutgoing(idParam(c.req.param('id')));
+      .delete('/outgoing/:id', async (c) => {
+        await boxes.deleteOutgoing(idParam(c.req.param('id')));
         return c.body(null, 204);
       })
       .get('/outgoing/:id/images', async (c) => {
-        const rows = boxes.outgoingImages(idParam(c.req.param('id')));
+        const rows = await boxes.outgoingImages(idParam(c.req.param('id')));
         // Slicebox answers the images (that still exist); the transfer status of each is ours, beside it.
         const transfer = c.req.query('transfer') === 'true';
         if (transfer) return c.json(rows);
         return c.json(await existing(rows.map((r) => r.imageId)));
       })
-      .get('/', (c) => {
+      .get('/', async (c) => {
         const { startindex, count } = paging(c.req.query());
-        const list = boxes.listBoxes(startindex, count);
+        const list = await boxes.listBoxes(startindex, count);
         // A box token lets its holder act as that box: only administrators (who pair boxes) see it.
         if (hasRole(c.get('user'), 'ADMINISTRATOR')) return c.json(list);
         return c.json(list.map((b) => ({ ...b, token: '', baseUrl: '' })));
       })
       .post('/createconnection', async (c) => {
         const input = parseOr400(connectionInput, await jsonBody(c.req), 'RemoteBoxConnectionData');
-        const box = boxes.createConnection({
+        const box = await boxes.createConnection({
           name: input.name,
           defaultProfile: optionNames(input.defaultProfile),
         });
-        return c.json(boxOut(box.id), 201);
+        return c.json(await boxOut(box.id), 201);
       })
       .post('/connect', async (c) => {
         const input = parseOr400(remoteBoxInput, await jsonBody(c.req), 'RemoteBox');
@@ -95,7 +95,7 @@ export function boxesRoutes(deps: ApiDeps): Hono<AuthEnv> {
           baseUrl: input.baseUrl,
           defaultProfile: optionNames(input.defaultProfile),
         });
-        return c.json(boxOut(box.id), 201);
+        return c.json(await boxOut(box.id), 201);
       })
       .delete('/:id', async (c) => {
         await boxes.deleteBox(idParam(c.req.param('id')));
@@ -103,7 +103,7 @@ export function boxesRoutes(deps: ApiDeps): Hono<AuthEnv> {
       })
       .post('/:id/send', async (c) => {
         const id = idParam(c.req.param('id'));
-        boxes.box(id); // 404 before the body is judged, as Slicebox
+        await boxes.box(id); // 404 before the body is judged, as Slicebox
         const input = parseOr400(sendInput, await jsonBody(c.req), 'BulkAnonymizationData');
         const transaction = await boxes.send(
           id,

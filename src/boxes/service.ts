@@ -73,18 +73,15 @@ export class BoxService {
   }
 
   /** Starts a worker per PUSH box and the status housekeeping. */
-  start(): void {
+  async start(): Promise<void> {
     this.started = true;
-    for (const box of this.store.listBoxes(0, Number.MAX_SAFE_INTEGER))
+    for (const box of await this.store.listBoxes(0, Number.MAX_SAFE_INTEGER))
       if (box.sendMethod === 'PUSH') this.startWorker(box);
     this.housekeeping = setInterval(
-      () => {
-        try {
-          this.store.revertStaleTransactions(this.now() - this.timings.staleMs, this.now());
-        } catch (err) {
-          log.error({ err }, 'box housekeeping');
-        }
-      },
+      () =>
+        void this.store
+          .revertStaleTransactions(this.now() - this.timings.staleMs, this.now())
+          .catch((err: unknown) => log.error({ err }, 'box housekeeping')),
       Math.max(100, Math.floor(this.timings.staleMs / 2)),
     );
     this.housekeeping.unref();
@@ -132,29 +129,35 @@ export class BoxService {
   }
 
   /** Slicebox's `Box` JSON for one page of boxes. */
-  listBoxes(startIndex: number, count: number): Array<ReturnType<typeof boxJson>> {
-    return this.store.listBoxes(startIndex, count).map((b) => boxJson(b, this.online(b)));
+  async listBoxes(startIndex: number, count: number): Promise<Array<ReturnType<typeof boxJson>>> {
+    return (await this.store.listBoxes(startIndex, count)).map((b) => boxJson(b, this.online(b)));
   }
 
   /** Every box as Slicebox's `Box`. */
-  list(): Array<ReturnType<typeof boxJson>> {
+  list(): Promise<Array<ReturnType<typeof boxJson>>> {
     return this.listBoxes(0, Number.MAX_SAFE_INTEGER);
   }
 
   /** Every box as a Slicebox `Destination` (`/api/destinations`; forwarding rules may target one). */
-  destinations(): Destination[] {
-    return this.store
-      .listBoxes(0, Number.MAX_SAFE_INTEGER)
-      .map((b) => ({ destinationType: 'box' as const, destinationName: b.name, destinationId: b.id }));
+  async destinations(): Promise<Destination[]> {
+    return (await this.store.listBoxes(0, Number.MAX_SAFE_INTEGER)).map((b) => ({
+      destinationType: 'box' as const,
+      destinationName: b.name,
+      destinationId: b.id,
+    }));
   }
 
   /** Every box as a source (`/api/sources`). */
-  sources(): Source[] {
-    return this.list().map((b) => ({ sourceType: 'box' as const, sourceName: b.name, sourceId: b.id }));
+  async sources(): Promise<Source[]> {
+    return (await this.list()).map((b) => ({
+      sourceType: 'box' as const,
+      sourceName: b.name,
+      sourceId: b.id,
+    }));
   }
 
-  box(id: number): BoxRow {
-    const box = this.store.box(id);
+  async box(id: number, store: BoxStore = this.store): Promise<BoxRow> {
+    const box = await store.box(id);
     if (!box) throw new NotFoundError(`box ${id}`);
     return box;
   }
@@ -163,18 +166,18 @@ export class BoxService {
    * A POLL box: a random token and the URL to hand to the other side. The same name again answers the
    * existing POLL box (Slicebox); a PUSH box of that name is a 400.
    */
-  createConnection(input: { name: string; defaultProfile: string[] }): BoxRow {
+  async createConnection(input: { name: string; defaultProfile: string[] }): Promise<BoxRow> {
     const name = input.name.trim();
     if (!name) throw new BadRequestError('box name must not be empty');
     const profile = normalizeOptions(input.defaultProfile, 'defaultProfile.options');
-    const existing = this.store.boxByName(name);
+    const existing = await this.store.boxByName(name);
     if (existing) {
       if (existing.sendMethod === 'POLL') return existing;
       throw new BadRequestError(`a PUSH box named "${name}" already exists`);
     }
     const token = randomUUID();
     const baseUrl = `${this.options.publicApiUrl().replace(/\/+$/, '')}/transactions/${token}`;
-    return this.store.insertBox({ name, token, baseUrl, sendMethod: 'POLL', defaultProfile: profile });
+    return await this.store.insertBox({ name, token, baseUrl, sendMethod: 'POLL', defaultProfile: profile });
   }
 
   /**
@@ -199,7 +202,7 @@ export class BoxService {
     const token = baseUrl.slice(baseUrl.lastIndexOf('/') + 1);
     if (!UUID.test(token))
       throw new BadRequestError(`the last segment of baseUrl must be a box token (a UUID), got "${token}"`);
-    const existing = this.store.boxByName(name);
+    const existing = await this.store.boxByName(name);
     if (existing) {
       if (existing.sendMethod === 'PUSH' && existing.baseUrl === baseUrl) return existing;
       throw new BadRequestError(
@@ -209,7 +212,13 @@ export class BoxService {
       );
     }
     await this.probe(baseUrl);
-    const box = this.store.insertBox({ name, token, baseUrl, sendMethod: 'PUSH', defaultProfile: profile });
+    const box = await this.store.insertBox({
+      name,
+      token,
+      baseUrl,
+      sendMethod: 'PUSH',
+      defaultProfile: profile,
+    });
     this.startWorker(box);
     return box;
   }
@@ -238,7 +247,7 @@ export class BoxService {
     const worker = this.workers.get(id);
     this.workers.delete(id);
     await worker?.stop();
-    if (this.store.deleteBox(id))
+    if (await this.store.deleteBox(id))
       for (const l of this.deletedListeners) await l({ sourceType: 'box', sourceId: id });
   }
 
@@ -250,7 +259,7 @@ export class BoxService {
     options: string[],
     images: Array<{ imageId: number; tagValues: BoxTagValue[] }>,
   ): Promise<OutgoingTransaction> {
-    this.outgoingRequest(boxId, options, images); // a bad request is refused before the index is asked
+    await this.outgoingRequest(boxId, options, images); // a bad request is refused before the index is asked
     const found = await Promise.all(images.map((i) => this.index.image(i.imageId)));
     const missing = images.filter((_, n) => !found[n]).map((i) => i.imageId);
     if (missing.length)
@@ -262,26 +271,32 @@ export class BoxService {
   }
 
   /**
-   * Sends images with the box's default profile and no tag values (what forwarding rules call). Synchronous,
-   * so that forwarding can create it inside its own state store transaction; the index cannot be asked
-   * there (it is asynchronous), so the caller has checked that the images exist.
+   * Sends images with the box's default profile and no tag values (what forwarding rules call), through
+   * `store`: forwarding passes its state store transaction, so that the outgoing transaction commits with
+   * its own writes. The index is not asked (the caller has checked that the images exist).
    */
-  sendWithDefaultProfile(boxId: number, imageIds: number[]): OutgoingTransaction {
-    const box = this.box(boxId);
-    return this.createOutgoing(
+  async sendWithDefaultProfile(
+    boxId: number,
+    imageIds: number[],
+    store: BoxStore = this.store,
+  ): Promise<OutgoingTransaction> {
+    const box = await this.box(boxId, store);
+    return await this.createOutgoing(
       box.id,
       box.defaultProfile,
       imageIds.map((imageId) => ({ imageId, tagValues: [] })),
+      store,
     );
   }
 
   /** Checks a request to send (all but the images' existence in the index); answers the box and profile. */
-  private outgoingRequest(
+  private async outgoingRequest(
     boxId: number,
     options: string[],
     images: Array<{ imageId: number; tagValues: BoxTagValue[] }>,
-  ): { box: BoxRow; profile: string[] } {
-    const box = this.box(boxId);
+    store: BoxStore = this.store,
+  ): Promise<{ box: BoxRow; profile: string[] }> {
+    const box = await this.box(boxId, store);
     if (!this.anonymizer)
       throw new SluiceError('ANONYMIZATION.NOT_WIRED', 'boxes need the anonymization service', 503);
     const profile = normalizeOptions(options, 'profile.options');
@@ -294,13 +309,14 @@ export class BoxService {
     return { box, profile };
   }
 
-  private createOutgoing(
+  private async createOutgoing(
     boxId: number,
     options: string[],
     images: Array<{ imageId: number; tagValues: BoxTagValue[] }>,
-  ): OutgoingTransaction {
-    const { box, profile } = this.outgoingRequest(boxId, options, images);
-    const transaction = this.store.insertOutgoingTransaction(box, profile, images, this.now());
+    store: BoxStore = this.store,
+  ): Promise<OutgoingTransaction> {
+    const { box, profile } = await this.outgoingRequest(boxId, options, images, store);
+    const transaction = await store.insertOutgoingTransaction(box, profile, images, this.now());
     this.workers.get(box.id)?.wake();
     return transaction;
   }
@@ -355,43 +371,43 @@ export class BoxService {
 
   // --------------------------------------------------------------------------------- transaction lists
 
-  listOutgoing(startIndex: number, count: number) {
-    return this.store.listOutgoingTransactions(startIndex, count).map(outgoingTransactionJson);
+  async listOutgoing(startIndex: number, count: number) {
+    return (await this.store.listOutgoingTransactions(startIndex, count)).map(outgoingTransactionJson);
   }
 
-  outgoing(id: number): OutgoingTransaction {
-    const t = this.store.outgoingTransaction(id);
+  async outgoing(id: number): Promise<OutgoingTransaction> {
+    const t = await this.store.outgoingTransaction(id);
     if (!t) throw new NotFoundError(`outgoing transaction ${id}`);
     return t;
   }
 
-  deleteOutgoing(id: number): void {
-    this.store.deleteOutgoingTransaction(id);
+  async deleteOutgoing(id: number): Promise<void> {
+    await this.store.deleteOutgoingTransaction(id);
   }
 
   /** The images of an outgoing transaction that still exist, with each image's transfer status. */
-  outgoingImages(id: number) {
-    this.outgoing(id);
-    return this.store.outgoingImages(id).map(outgoingImageJson);
+  async outgoingImages(id: number) {
+    await this.outgoing(id);
+    return (await this.store.outgoingImages(id)).map(outgoingImageJson);
   }
 
-  listIncoming(startIndex: number, count: number): IncomingTransaction[] {
-    return this.store.listIncomingTransactions(startIndex, count);
+  async listIncoming(startIndex: number, count: number): Promise<IncomingTransaction[]> {
+    return await this.store.listIncomingTransactions(startIndex, count);
   }
 
-  incoming(id: number): IncomingTransaction {
-    const t = this.store.incomingTransaction(id);
+  async incoming(id: number): Promise<IncomingTransaction> {
+    const t = await this.store.incomingTransaction(id);
     if (!t) throw new NotFoundError(`incoming transaction ${id}`);
     return t;
   }
 
-  deleteIncoming(id: number): void {
-    this.store.deleteIncomingTransaction(id);
+  async deleteIncoming(id: number): Promise<void> {
+    await this.store.deleteIncomingTransaction(id);
   }
 
   /** Ids of the images an incoming transaction stored (whether or not they still exist). */
-  incomingImageIds(id: number): number[] {
-    this.incoming(id);
-    return this.store.incomingImageIds(id);
+  async incomingImageIds(id: number): Promise<number[]> {
+    await this.incoming(id);
+    return await this.store.incomingImageIds(id);
   }
 }

@@ -17,10 +17,10 @@ export class BoxServing {
   constructor(private readonly boxes: BoxService) {}
 
   /** The POLL box a token belongs to; every box's token is compared, in constant time, whatever matches. */
-  authenticate(token: string): BoxRow {
+  async authenticate(token: string): Promise<BoxRow> {
     const presented = sha256(token);
     let found: BoxRow | undefined;
-    for (const box of this.boxes.store.pollBoxes())
+    for (const box of await this.boxes.store.pollBoxes())
       if (timingSafeEqual(sha256(box.token), presented) && !found) found = box;
     if (!found) throw new SluiceError('BOX.UNKNOWN_TOKEN', 'No box found for this token', 401);
     return found;
@@ -41,13 +41,13 @@ export class BoxServing {
       throw new BadRequestError(
         `sequencenumber must be in 1..totalimagecount, got ${sequenceNumber} of ${totalImageCount}`,
       );
-    const transaction = this.boxes.store.ensureIncomingTransaction(
+    const transaction = await this.boxes.store.ensureIncomingTransaction(
       box,
       transactionId,
       totalImageCount,
       this.boxes.now(),
     );
-    if (this.boxes.store.incomingImage(transaction.id, sequenceNumber)?.status === 'RECEIVED') {
+    if ((await this.boxes.store.incomingImage(transaction.id, sequenceNumber))?.status === 'RECEIVED') {
       body.resume();
       return;
     }
@@ -56,40 +56,38 @@ export class BoxServing {
   }
 
   /** GET status: the incoming transaction for the sender's outgoing id. */
-  incomingStatus(box: BoxRow, transactionId: number): TransactionStatus {
-    const t = this.boxes.store.incomingTransactionFor(box.id, transactionId);
+  async incomingStatus(box: BoxRow, transactionId: number): Promise<TransactionStatus> {
+    const t = await this.boxes.store.incomingTransactionFor(box.id, transactionId);
     if (!t) throw new NotFoundError(`incoming transaction for outgoing transaction ${transactionId}`);
     return t.status;
   }
 
   /** PUT status: the sender says its transaction is over (FINISHED or FAILED). */
-  setIncomingStatus(box: BoxRow, transactionId: number, status: string): void {
+  async setIncomingStatus(box: BoxRow, transactionId: number, status: string): Promise<void> {
     if (!(STATUSES as readonly string[]).includes(status))
       throw new BadRequestError(`Invalid status "${status}"; expected one of ${STATUSES.join(', ')}`);
-    const t = this.boxes.store.incomingTransactionFor(box.id, transactionId);
+    const t = await this.boxes.store.incomingTransactionFor(box.id, transactionId);
     if (!t) throw new NotFoundError(`incoming transaction for outgoing transaction ${transactionId}`);
-    this.boxes.store.setIncomingStatus(t.id, status as TransactionStatus, this.boxes.now());
+    await this.boxes.store.setIncomingStatus(t.id, status as TransactionStatus, this.boxes.now());
   }
 
   /** The next images the remote PUSH box should fetch from us; records the poll (the box is online). */
-  poll(box: BoxRow, n: number) {
+  async poll(box: BoxRow, n: number) {
     const now = this.boxes.now();
-    this.boxes.store.recordPoll(box.id, true, now);
-    const items = this.boxes.store.nextOutgoingImages(box.id, n, now);
-    for (const id of new Set(items.map((i) => i.transaction.id))) this.boxes.store.touchOutgoing(id, now);
+    await this.boxes.store.recordPoll(box.id, true, now);
+    // Handed out and their transactions made PROCESSING in one step (PostgreSQL: row locks).
+    const items = await this.boxes.store.takeOutgoingImages(box.id, n, now);
     return items.map(({ transaction, image }) => ({
       transaction: outgoingTransactionJson(transaction),
       image: outgoingImageJson(image),
     }));
   }
 
-  private outgoingOfBox(box: BoxRow, transactionId: number, imageId: number) {
-    const image = this.boxes.store.outgoingImage(imageId);
-    const transaction = image && this.boxes.store.outgoingTransaction(image.outgoingTransactionId);
+  private async outgoingOfBox(box: BoxRow, transactionId: number, imageId: number) {
+    const image = await this.boxes.store.outgoingImage(imageId);
+    const transaction = image && (await this.boxes.store.outgoingTransaction(image.outgoingTransactionId));
     if (!image || !transaction || transaction.id !== transactionId || transaction.boxId !== box.id)
-      throw new NotFoundError(
-        `No outgoing image found for transaction id ${transactionId} and outgoing image id ${imageId}`,
-      );
+      throw noOutgoingImage(transactionId, imageId);
     return { image, transaction };
   }
 
@@ -99,43 +97,61 @@ export class BoxServing {
    * and answered 404 so the remote moves on.
    */
   async outgoingImageStream(box: BoxRow, transactionId: number, imageId: number): Promise<Readable> {
-    const { image, transaction } = this.outgoingOfBox(box, transactionId, imageId);
+    const { image, transaction } = await this.outgoingOfBox(box, transactionId, imageId);
     if (image.status === 'FAILED')
       throw new SluiceError('BOX.IMAGE_FAILED', `outgoing image ${image.id} failed: ${image.message}`, 404);
     try {
       const bytes = await this.boxes.anonymizedImage(
         image.imageId,
         transaction.profile,
-        this.boxes.store.outgoingTagValues(image.id),
+        await this.boxes.store.outgoingTagValues(image.id),
         box.id,
       );
-      this.boxes.store.touchOutgoing(transaction.id, this.boxes.now());
+      await this.boxes.store.touchOutgoing(transaction.id, this.boxes.now());
       return deflateStream(bytes);
     } catch (err) {
       if (err instanceof SluiceError && err.httpStatus === 404)
-        this.boxes.store.markOutgoingFailed(image.id, err.message, this.boxes.now());
+        await this.boxes.store.markOutgoingFailed(image.id, err.message, this.boxes.now());
       throw err;
     }
   }
 
   /** The remote stored the image (idempotent; an image already FAILED stays FAILED). */
-  markDone(box: BoxRow, body: unknown): void {
-    const { image } = this.outgoingOfBox(box, ...transactionImageIds(body, 'body'));
-    this.boxes.store.markOutgoingSent(image.id, this.boxes.now());
+  async markDone(box: BoxRow, body: unknown): Promise<void> {
+    const [transactionId, imageId] = transactionImageIds(body, 'body');
+    // Checked and marked in one step: the image cannot change hands in between.
+    const reported = await this.boxes.store.reportOutgoingImage(
+      box.id,
+      transactionId,
+      imageId,
+      { status: 'SENT' },
+      this.boxes.now(),
+    );
+    if (!reported) throw noOutgoingImage(transactionId, imageId);
   }
 
   /** The remote could not store the image: FAILED with its message. */
-  markFailed(box: BoxRow, body: unknown): void {
+  async markFailed(box: BoxRow, body: unknown): Promise<void> {
     const failed = body as { transactionImage?: unknown; message?: unknown } | null;
     const ids = transactionImageIds(failed?.transactionImage, 'transactionImage');
-    const { image } = this.outgoingOfBox(box, ...ids);
     const message =
       typeof failed?.message === 'string' && failed.message
         ? failed.message.slice(0, 2000)
         : 'no reason given';
-    this.boxes.store.markOutgoingFailed(image.id, `refused by ${box.name}: ${message}`, this.boxes.now());
+    const reported = await this.boxes.store.reportOutgoingImage(
+      box.id,
+      ...ids,
+      { status: 'FAILED', message: `refused by ${box.name}: ${message}` },
+      this.boxes.now(),
+    );
+    if (!reported) throw noOutgoingImage(...ids);
   }
 }
+
+const noOutgoingImage = (transactionId: number, imageId: number) =>
+  new NotFoundError(
+    `No outgoing image found for transaction id ${transactionId} and outgoing image id ${imageId}`,
+  );
 
 /** `[transactionId, imageId]` from an `OutgoingTransactionImage` the remote echoes back. */
 function transactionImageIds(value: unknown, field: string): [number, number] {

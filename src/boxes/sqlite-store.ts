@@ -16,6 +16,7 @@ import type {
   TransactionStatus,
 } from './store.js';
 import type { StatePart } from '../storage/sqlite-state-part.js';
+import { settled, type Synchronous } from '../storage/settled.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS Boxes (
@@ -136,7 +137,7 @@ const OUT_IMAGE = `SELECT id, outgoingTransactionId, imageId, sequenceNumber, st
 const IN = `SELECT id, boxId, boxName, outgoingTransactionId, receivedImageCount, addedImageCount,
   failedImageCount, totalImageCount, created, updated, status FROM IncomingTransactions`;
 
-function boxStore(db: Database.Database): BoxStore {
+function boxStore(db: Database.Database): Synchronous<BoxStore> {
   const q = {
     listBoxes: db.prepare<[number, number], BoxDbRow>(`${BOX} ORDER BY id LIMIT ? OFFSET ?`),
     box: db.prepare<[number], BoxDbRow>(`${BOX} WHERE id = ?`),
@@ -304,6 +305,39 @@ function boxStore(db: Database.Database): BoxStore {
     },
   );
 
+  const nextOutgoing = (boxId: number, count: number, now: number) => {
+    const transactions = new Map<number, OutgoingTransaction>();
+    return q.nextOut.all(boxId, now, count).map((row) => {
+      let transaction = transactions.get(row.outgoingTransactionId);
+      if (!transaction) {
+        transaction = outgoingOf(q.out.get(row.outgoingTransactionId)!);
+        transactions.set(transaction.id, transaction);
+      }
+      return { transaction, image: outgoingImageOf(row) };
+    });
+  };
+
+  const takeOutgoing = db.transaction((boxId: number, count: number, now: number) => {
+    const items = nextOutgoing(boxId, count, now);
+    for (const id of new Set(items.map((i) => i.transaction.id))) q.processingOut.run(now, id);
+    return items;
+  });
+
+  const reportOutgoing = db.transaction(
+    (
+      boxId: number,
+      transactionId: number,
+      imageId: number,
+      report: { status: 'SENT' } | { status: 'FAILED'; message: string },
+      now: number,
+    ) => {
+      const image = q.outImage.get(imageId);
+      const transaction = image && q.out.get(image.outgoingTransactionId);
+      if (!transaction || transaction.id !== transactionId || transaction.boxId !== boxId) return undefined;
+      return settle(imageId, report.status, report.status === 'FAILED' ? report.message : null, now);
+    },
+  );
+
   const ensureIncoming = db.transaction(
     (box: BoxRow, outgoingTransactionId: number, total: number, now: number) => {
       q.insertIn.run(box.id, box.name, outgoingTransactionId, total, now, now);
@@ -365,17 +399,10 @@ function boxStore(db: Database.Database): BoxStore {
       return row && outgoingImageOf(row);
     },
     outgoingTagValues: (outgoingImageId) => q.tagValues.all(outgoingImageId),
-    nextOutgoingImages: (boxId, count, now) => {
-      const transactions = new Map<number, OutgoingTransaction>();
-      return q.nextOut.all(boxId, now, count).map((row) => {
-        let transaction = transactions.get(row.outgoingTransactionId);
-        if (!transaction) {
-          transaction = outgoingOf(q.out.get(row.outgoingTransactionId)!);
-          transactions.set(transaction.id, transaction);
-        }
-        return { transaction, image: outgoingImageOf(row) };
-      });
-    },
+    nextOutgoingImages: nextOutgoing,
+    takeOutgoingImages: (boxId, count, now) => takeOutgoing(boxId, count, now),
+    reportOutgoingImage: (boxId, transactionId, imageId, report, now) =>
+      reportOutgoing(boxId, transactionId, imageId, report, now),
     nextOutgoingAttemptAt: (boxId) => q.nextAttemptAt.get(boxId)?.at ?? undefined,
     markOutgoingSent: (imageId, now) => settle(imageId, 'SENT', null, now),
     markOutgoingFailed: (imageId, message, now) => settle(imageId, 'FAILED', message, now),
@@ -402,4 +429,4 @@ function boxStore(db: Database.Database): BoxStore {
   };
 }
 
-export const boxes: StatePart<BoxStore> = { schema: SCHEMA, create: boxStore };
+export const boxes: StatePart<BoxStore> = { schema: SCHEMA, create: (db) => settled<BoxStore>(boxStore(db)) };

@@ -89,15 +89,15 @@ export interface IncomingImage {
 }
 
 export interface BoxStore {
-  listBoxes(startIndex: number, count: number): BoxRow[];
-  box(id: number): BoxRow | undefined;
-  boxByName(name: string): BoxRow | undefined;
+  listBoxes(startIndex: number, count: number): Promise<BoxRow[]>;
+  box(id: number): Promise<BoxRow | undefined>;
+  boxByName(name: string): Promise<BoxRow | undefined>;
   /** Every POLL box (their tokens authenticate the transaction routes). */
-  pollBoxes(): BoxRow[];
-  insertBox(box: Omit<BoxRow, 'id' | 'lastPollAt' | 'lastPollOk'>): BoxRow;
+  pollBoxes(): Promise<BoxRow[]>;
+  insertBox(box: Omit<BoxRow, 'id' | 'lastPollAt' | 'lastPollOk'>): Promise<BoxRow>;
   /** Deletes the box with its transactions; false when unknown. */
-  deleteBox(id: number): boolean;
-  recordPoll(id: number, ok: boolean, at: number): void;
+  deleteBox(id: number): Promise<boolean>;
+  recordPoll(id: number, ok: boolean, at: number): Promise<void>;
 
   /** Creates a WAITING transaction with images numbered 1..N, atomically. */
   insertOutgoingTransaction(
@@ -105,13 +105,13 @@ export interface BoxStore {
     profile: string[],
     images: Array<{ imageId: number; tagValues: BoxTagValue[] }>,
     now: number,
-  ): OutgoingTransaction;
-  listOutgoingTransactions(startIndex: number, count: number): OutgoingTransaction[];
-  outgoingTransaction(id: number): OutgoingTransaction | undefined;
-  deleteOutgoingTransaction(id: number): boolean;
-  outgoingImages(transactionId: number): OutgoingImage[];
-  outgoingImage(id: number): OutgoingImage | undefined;
-  outgoingTagValues(outgoingImageId: number): BoxTagValue[];
+  ): Promise<OutgoingTransaction>;
+  listOutgoingTransactions(startIndex: number, count: number): Promise<OutgoingTransaction[]>;
+  outgoingTransaction(id: number): Promise<OutgoingTransaction | undefined>;
+  deleteOutgoingTransaction(id: number): Promise<boolean>;
+  outgoingImages(transactionId: number): Promise<OutgoingImage[]>;
+  outgoingImage(id: number): Promise<OutgoingImage | undefined>;
+  outgoingTagValues(outgoingImageId: number): Promise<BoxTagValue[]>;
   /**
    * The next WAITING images of the box's unfinished transactions whose retry time has come, oldest
    * transaction first, then by sequence number.
@@ -120,20 +120,41 @@ export interface BoxStore {
     boxId: number,
     count: number,
     now: number,
-  ): Array<{ transaction: OutgoingTransaction; image: OutgoingImage }>;
+  ): Promise<Array<{ transaction: OutgoingTransaction; image: OutgoingImage }>>;
+  /**
+   * What the remote of a POLL box fetches next, in one step: the images `nextOutgoingImages` answers (their
+   * transactions as they were), with those transactions made PROCESSING. (PostgreSQL: row locks.)
+   */
+  takeOutgoingImages(
+    boxId: number,
+    count: number,
+    now: number,
+  ): Promise<Array<{ transaction: OutgoingTransaction; image: OutgoingImage }>>;
+  /**
+   * The remote of a POLL box reports an image, in one step: SENT or FAILED (as markOutgoingSent and
+   * markOutgoingFailed) when it is an image of that transaction of that box; undefined, changing nothing,
+   * when it is not.
+   */
+  reportOutgoingImage(
+    boxId: number,
+    transactionId: number,
+    imageId: number,
+    report: { status: 'SENT' } | { status: 'FAILED'; message: string },
+    now: number,
+  ): Promise<OutgoingTransaction | undefined>;
   /** The earliest retry time among the box's WAITING images, if any. */
-  nextOutgoingAttemptAt(boxId: number): number | undefined;
+  nextOutgoingAttemptAt(boxId: number): Promise<number | undefined>;
   /** WAITING → SENT (a second call is a no-op); finalizes the transaction when no image waits. */
-  markOutgoingSent(imageId: number, now: number): OutgoingTransaction | undefined;
+  markOutgoingSent(imageId: number, now: number): Promise<OutgoingTransaction | undefined>;
   /** WAITING → FAILED with the reason; finalizes the transaction when no image waits. */
-  markOutgoingFailed(imageId: number, message: string, now: number): OutgoingTransaction | undefined;
+  markOutgoingFailed(imageId: number, message: string, now: number): Promise<OutgoingTransaction | undefined>;
   /** Records a transient failure: the image stays WAITING until `nextAttemptAt`. */
-  deferOutgoing(imageId: number, message: string, nextAttemptAt: number, now: number): void;
+  deferOutgoing(imageId: number, message: string, nextAttemptAt: number, now: number): Promise<void>;
   /** WAITING → PROCESSING when images of the transaction are on their way. */
-  touchOutgoing(transactionId: number, now: number): void;
+  touchOutgoing(transactionId: number, now: number): Promise<void>;
   /** Finished or failed transactions of a PUSH box whose final status the remote has not acknowledged. */
-  outgoingAwaitingRemoteStatus(boxId: number): OutgoingTransaction[];
-  clearRemoteStatusPending(transactionId: number): void;
+  outgoingAwaitingRemoteStatus(boxId: number): Promise<OutgoingTransaction[]>;
+  clearRemoteStatusPending(transactionId: number): Promise<void>;
 
   /** The incoming transaction for the sender's outgoing id, created WAITING on first sight. */
   ensureIncomingTransaction(
@@ -141,9 +162,12 @@ export interface BoxStore {
     outgoingTransactionId: number,
     totalImageCount: number,
     now: number,
-  ): IncomingTransaction;
-  incomingTransactionFor(boxId: number, outgoingTransactionId: number): IncomingTransaction | undefined;
-  incomingImage(incomingTransactionId: number, sequenceNumber: number): IncomingImage | undefined;
+  ): Promise<IncomingTransaction>;
+  incomingTransactionFor(
+    boxId: number,
+    outgoingTransactionId: number,
+  ): Promise<IncomingTransaction | undefined>;
+  incomingImage(incomingTransactionId: number, sequenceNumber: number): Promise<IncomingImage | undefined>;
   /**
    * Records one image of an incoming transaction (a retried sequence number updates its row unless it was
    * already received) and recounts; FINISHED (or FAILED) once every image is accounted for.
@@ -151,12 +175,12 @@ export interface BoxStore {
   recordIncomingImage(
     image: Omit<IncomingImage, 'incomingTransactionId'> & { incomingTransactionId: number },
     now: number,
-  ): IncomingTransaction;
-  setIncomingStatus(id: number, status: TransactionStatus, now: number): void;
-  listIncomingTransactions(startIndex: number, count: number): IncomingTransaction[];
-  incomingTransaction(id: number): IncomingTransaction | undefined;
-  deleteIncomingTransaction(id: number): boolean;
-  incomingImageIds(incomingTransactionId: number): number[];
+  ): Promise<IncomingTransaction>;
+  setIncomingStatus(id: number, status: TransactionStatus, now: number): Promise<void>;
+  listIncomingTransactions(startIndex: number, count: number): Promise<IncomingTransaction[]>;
+  incomingTransaction(id: number): Promise<IncomingTransaction | undefined>;
+  deleteIncomingTransaction(id: number): Promise<boolean>;
+  incomingImageIds(incomingTransactionId: number): Promise<number[]>;
   /** PROCESSING transactions (both ways) not updated since `before` go back to WAITING. */
-  revertStaleTransactions(before: number, now: number): number;
+  revertStaleTransactions(before: number, now: number): Promise<number>;
 }

@@ -31,7 +31,7 @@ export function transactionsRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const boxOf = (c: Context) => boxes.authenticate(c.req.param('token') ?? '');
   return new Hono<AuthEnv>()
     .post('/:token/image', async (c) => {
-      const box = boxOf(c);
+      const box = await boxOf(c);
       const params = {
         transactionId: intParam(c, 'transactionid'),
         sequenceNumber: intParam(c, 'sequencenumber', 1),
@@ -42,12 +42,12 @@ export function transactionsRoutes(deps: ApiDeps): Hono<AuthEnv> {
       await boxes.receivePushed(box, params, body);
       return c.body(null, 204);
     })
-    .get('/:token/status', (c) => {
-      const box = boxOf(c);
-      return c.json({ status: boxes.incomingStatus(box, intParam(c, 'transactionid')) });
+    .get('/:token/status', async (c) => {
+      const box = await boxOf(c);
+      return c.json({ status: await boxes.incomingStatus(box, intParam(c, 'transactionid')) });
     })
     .put('/:token/status', async (c) => {
-      const box = boxOf(c);
+      const box = await boxOf(c);
       const transactionId = intParam(c, 'transactionid');
       // Slicebox 2.x sends `{"status": "FINISHED"}`; older ones the bare word.
       const text = (await smallBody(c)).trim();
@@ -56,18 +56,18 @@ export function transactionsRoutes(deps: ApiDeps): Hono<AuthEnv> {
         const json = parseJson(text) as { status?: unknown };
         status = typeof json.status === 'string' ? json.status : '';
       }
-      boxes.setIncomingStatus(box, transactionId, status.replace(/^"|"$/g, ''));
+      await boxes.setIncomingStatus(box, transactionId, status.replace(/^"|"$/g, ''));
       return c.body(null, 204);
     })
-    .get('/:token/outgoing/poll', (c) => {
-      const box = boxOf(c);
+    .get('/:token/outgoing/poll', async (c) => {
+      const box = await boxOf(c);
       const n = c.req.query('n') === undefined ? 1 : intParam(c, 'n', 1);
-      const items = boxes.poll(box, Math.min(n, MAX_POLL));
+      const items = await boxes.poll(box, Math.min(n, MAX_POLL));
       if (!items.length) return c.text('No outgoing images', 404);
       return c.json(items);
     })
     .get('/:token/outgoing', async (c) => {
-      const box = boxOf(c);
+      const box = await boxOf(c);
       const stream = await boxes.outgoingImageStream(
         box,
         intParam(c, 'transactionid'),
@@ -78,13 +78,13 @@ export function transactionsRoutes(deps: ApiDeps): Hono<AuthEnv> {
       });
     })
     .post('/:token/outgoing/done', async (c) => {
-      const box = boxOf(c);
-      boxes.markDone(box, await smallJson(c));
+      const box = await boxOf(c);
+      await boxes.markDone(box, await smallJson(c));
       return c.body(null, 204);
     })
     .post('/:token/outgoing/failed', async (c) => {
-      const box = boxOf(c);
-      boxes.markFailed(box, await smallJson(c));
+      const box = await boxOf(c);
+      await boxes.markFailed(box, await smallJson(c));
       return c.body(null, 204);
     });
 }

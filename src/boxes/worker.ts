@@ -123,13 +123,13 @@ export class BoxWorker {
   private async pushRound(): Promise<number> {
     const { store } = this.service;
     await this.notifyRemoteStatuses();
-    const batch = store.nextOutgoingImages(this.box.id, this.t.batchSize, this.service.now());
+    // Taken (their transactions PROCESSING) in one step, as the serving side hands them out.
+    const batch = await store.takeOutgoingImages(this.box.id, this.t.batchSize, this.service.now());
     if (!batch.length) {
-      const next = store.nextOutgoingAttemptAt(this.box.id);
+      const next = await store.nextOutgoingAttemptAt(this.box.id);
       if (next === undefined) return this.t.pollIntervalMs;
       return Math.min(this.t.pollIntervalMs, Math.max(1, next - this.service.now()));
     }
-    for (const id of new Set(batch.map((b) => b.transaction.id))) store.touchOutgoing(id, this.service.now());
     await forEachLimit(batch, this.t.parallelism, async ({ transaction, image }) => {
       if (this.stopped) return;
       await this.pushOne(transaction, image);
@@ -147,15 +147,15 @@ export class BoxWorker {
       bytes = await this.service.anonymizedImage(
         image.imageId,
         transaction.profile,
-        store.outgoingTagValues(image.id),
+        await store.outgoingTagValues(image.id),
         this.box.id,
       );
     } catch (err) {
       const message = (err as Error).message;
       const permanent = err instanceof SluiceError && err.httpStatus === 404;
       if (permanent || image.attempts + 1 >= LOCAL_ATTEMPTS)
-        store.markOutgoingFailed(image.id, message, this.service.now());
-      else this.defer(image, message);
+        await store.markOutgoingFailed(image.id, message, this.service.now());
+      else await this.defer(image, message);
       return;
     }
     const url =
@@ -169,26 +169,26 @@ export class BoxWorker {
         contentType: 'application/octet-stream',
       });
     } catch (err) {
-      if (!this.stopped) this.defer(image, `cannot reach ${this.box.name}: ${(err as Error).message}`);
+      if (!this.stopped) await this.defer(image, `cannot reach ${this.box.name}: ${(err as Error).message}`);
       return;
     }
     if (answer.status >= 200 && answer.status < 300) {
       discard(answer);
-      store.markOutgoingSent(image.id, this.service.now());
+      await store.markOutgoingSent(image.id, this.service.now());
     } else if (REFUSED.has(answer.status)) {
       const reason = await describeAnswer(answer);
-      store.markOutgoingFailed(image.id, `refused by ${this.box.name}: ${reason}`, this.service.now());
-    } else this.defer(image, `${this.box.name} answered ${await describeAnswer(answer)}`);
+      await store.markOutgoingFailed(image.id, `refused by ${this.box.name}: ${reason}`, this.service.now());
+    } else await this.defer(image, `${this.box.name} answered ${await describeAnswer(answer)}`);
   }
 
-  private defer(image: { id: number; attempts: number }, message: string): void {
+  private async defer(image: { id: number; attempts: number }, message: string): Promise<void> {
     const now = this.service.now();
-    this.service.store.deferOutgoing(image.id, message, now + this.backoff(image.attempts), now);
+    await this.service.store.deferOutgoing(image.id, message, now + this.backoff(image.attempts), now);
   }
 
   /** Tells the remote how finished transactions ended (PUT status); retried until it has heard. */
   private async notifyRemoteStatuses(): Promise<void> {
-    for (const transaction of this.service.store.outgoingAwaitingRemoteStatus(this.box.id)) {
+    for (const transaction of await this.service.store.outgoingAwaitingRemoteStatus(this.box.id)) {
       if (this.stopped) return;
       try {
         const answer = await this.client.send(`${this.box.baseUrl}/status?transactionid=${transaction.id}`, {
@@ -199,7 +199,7 @@ export class BoxWorker {
         discard(answer);
         // 404: the remote never saw an image of it (all failed here); there is nothing to tell.
         if ((answer.status >= 200 && answer.status < 300) || answer.status === 404)
-          this.service.store.clearRemoteStatusPending(transaction.id);
+          await this.service.store.clearRemoteStatusPending(transaction.id);
       } catch {
         return; // unreachable: the next round tries again
       }
@@ -217,18 +217,18 @@ export class BoxWorker {
         .send(`${this.box.baseUrl}/status?transactionid=0`, { method: 'GET' })
         .then((answer) => (discard(answer), answer.status !== 401 && answer.status < 500))
         .catch(() => false);
-      if (!this.stopped) store.recordPoll(this.box.id, ok, this.service.now());
+      if (!this.stopped) await store.recordPoll(this.box.id, ok, this.service.now());
       return this.t.pollIntervalMs;
     }
     let items: RemoteTransactionImage[];
     try {
       items = await this.pollRemote();
-      store.recordPoll(this.box.id, true, this.service.now());
+      await store.recordPoll(this.box.id, true, this.service.now());
       this.pollFailures = 0;
       this.report(undefined);
     } catch (err) {
       if (this.stopped) return 0;
-      store.recordPoll(this.box.id, false, this.service.now());
+      await store.recordPoll(this.box.id, false, this.service.now());
       this.report(`poll failed: ${(err as Error).message}`);
       return this.backoff(this.pollFailures++);
     }
@@ -277,13 +277,13 @@ export class BoxWorker {
   /** Fetches one image into the pipeline; answers how to tell the remote (done, or failed with the reason). */
   private async pullOne(item: RemoteTransactionImage): Promise<() => Promise<void>> {
     const { store } = this.service;
-    const transaction = store.ensureIncomingTransaction(
+    const transaction = await store.ensureIncomingTransaction(
       this.box,
       item.transaction.id,
       item.transaction.totalImageCount,
       this.service.now(),
     );
-    const prior = store.incomingImage(transaction.id, item.image.sequenceNumber);
+    const prior = await store.incomingImage(transaction.id, item.image.sequenceNumber);
     if (prior?.status === 'FAILED') return () => this.tell('failed', item, prior.message ?? 'refused');
     if (prior?.status !== 'RECEIVED') {
       const answer = await this.client.send(
@@ -292,7 +292,7 @@ export class BoxWorker {
       );
       if (answer.status >= 400 && answer.status < 500) {
         const reason = await describeAnswer(answer);
-        store.recordIncomingImage(
+        await store.recordIncomingImage(
           {
             incomingTransactionId: transaction.id,
             sequenceNumber: item.image.sequenceNumber,

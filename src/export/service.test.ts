@@ -9,7 +9,7 @@ const clock = { now: Date.UTC(2026, 0, 1) };
 beforeEach(() => {
   state = openSqliteState(':memory:');
 });
-afterEach(() => state.close());
+afterEach(async () => await state.close());
 
 describe('ExportSetService', () => {
   it('keeps a set (duplicates removed, order kept) until its time is up, then forgets it', async () => {

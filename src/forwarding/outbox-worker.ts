@@ -25,6 +25,7 @@ import type {
 import { failedSendError, scuPeer, type DicomPeer, type SendResult } from './scus.js';
 import type { ForwardingDeps } from './service.js';
 import { logger } from '../ops/logger.js';
+import type { StateStore } from '../storage/state-store.js';
 
 const log = logger('forwarding');
 
@@ -39,20 +40,24 @@ export class OutboxWorker {
   private readonly inFlight = new Map<number, Promise<void>>();
   private running = false;
   private boxesCheckedAt = 0;
+  /** The tick under way: ticks never overlap, so no batch is picked twice. */
+  private ticking: Promise<void> | undefined;
+  /** A tick was asked for while one was under way: the next follows at once. */
+  private tickAgain = false;
 
   constructor(
-    private readonly store: ForwardingStore & ScuStore,
+    private readonly store: ForwardingStore & ScuStore & Pick<StateStore, 'transaction'>,
     private readonly deps: ForwardingDeps,
     private readonly options: ForwardingConfig,
     /** How the API and the log name a batch's destination. */
-    private readonly describe: (target: ForwardTarget) => string,
+    private readonly describe: (target: ForwardTarget) => Promise<string>,
   ) {}
 
   /** Starts the worker; batches a crash left half sent are due at once. */
-  start(): void {
+  async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    const reset = this.store.resetSendingForwardingTransactions(Date.now());
+    const reset = await this.store.resetSendingForwardingTransactions(Date.now());
     if (reset)
       void this.deps.log.write({
         subject: SUBJECT,
@@ -68,6 +73,7 @@ export class OutboxWorker {
   async stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
+    await this.ticking;
     await Promise.allSettled([...this.inFlight.values()]);
   }
 
@@ -83,18 +89,33 @@ export class OutboxWorker {
 
   private schedule(ms: number): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.tick(), ms);
+    this.timer = setTimeout(() => this.startTick(), ms);
     this.timer.unref();
   }
 
-  private tick(): void {
+  private startTick(): void {
     if (!this.running) return;
+    if (this.ticking) {
+      this.tickAgain = true;
+      return;
+    }
+    this.ticking = this.tick().finally(() => {
+      this.ticking = undefined;
+      if (this.running) this.schedule(this.tickAgain ? 0 : this.tickMs);
+      this.tickAgain = false;
+    });
+  }
+
+  private async tick(): Promise<void> {
     try {
       const room = this.options.concurrency - this.inFlight.size;
       if (room > 0) {
         const now = Date.now();
-        for (const t of this.store.dueForwardingTransactions(now, now - this.options.quietMs, room)) {
-          this.store.setForwardingStatus(t.id, { status: 'SENDING' });
+        for (const t of await this.store.claimDueForwardingTransactions(
+          now,
+          now - this.options.quietMs,
+          room,
+        )) {
           const delivery = this.deliver(t)
             .catch((err: Error) => log.error({ transaction: t.id, err }, 'forwarding transaction failed'))
             .finally(() => {
@@ -106,35 +127,34 @@ export class OutboxWorker {
       }
       if (Date.now() - this.boxesCheckedAt >= Math.min(1000, Math.max(this.tickMs, this.options.quietMs))) {
         this.boxesCheckedAt = Date.now();
-        this.settleBoxDeliveries();
+        await this.settleBoxDeliveries();
       }
     } catch (err) {
       log.error({ err }, 'forwarding worker');
     }
-    if (this.running) this.schedule(this.tickMs);
   }
 
-  private resolve(target: Exclude<ForwardTarget, { kind: 'box' }>): DicomPeer {
+  private async resolve(target: Exclude<ForwardTarget, { kind: 'box' }>): Promise<DicomPeer> {
     if (target.kind === 'dicom') return target;
-    const scu = this.store.scu(target.scuId);
+    const scu = await this.store.scu(target.scuId);
     if (!scu) throw new PermanentError('FORWARD.NO_DESTINATION', `SCU ${target.scuId} no longer exists`, 400);
     return scuPeer(scu);
   }
 
   private async deliver(t: ForwardingTransaction): Promise<void> {
-    const destination = this.describe(t.target);
+    const destination = await this.describe(t.target);
     if (t.target.kind === 'box') {
       try {
         await this.handToBox(t, t.target.boxId, destination);
       } catch (err) {
-        this.failed(t, destination, err as Error);
+        await this.failed(t, destination, err as Error);
       }
       return;
     }
-    const items = this.store.forwardingItems(t.id, true);
+    const items = await this.store.forwardingItems(t.id, true);
     let sent = 0;
     try {
-      const peer = this.resolve(t.target);
+      const peer = await this.resolve(t.target);
       const { blobs } = this.deps;
       const paths: StoredObject[] = [];
       const gone: string[] = [];
@@ -143,36 +163,41 @@ export class OutboxWorker {
         if (await blobs.exists(key)) paths.push(storedObject(blobs, key));
         else gone.push(item.sopInstanceUid);
       }
-      this.skipGone(t, destination, gone);
+      await this.skipGone(t, destination, gone);
       const failures: SendResult[] = [];
       let delivered: string[] = [];
+      // Marks are written one after the other, each with the results since the one before.
+      let marking: Promise<void> = Promise.resolve();
       const mark = () => {
-        if (delivered.length) this.store.markForwardingItemsSent(t.id, delivered);
+        if (!delivered.length) return marking;
+        const batch = delivered;
         delivered = [];
+        marking = marking.then(() => this.store.markForwardingItemsSent(t.id, batch));
+        return marking;
       };
       try {
         if (paths.length)
           await this.deps.sender.send(peer, paths, (r) => {
             if (!r.stored) return void failures.push(r);
             delivered.push(r.sopInstanceUid);
-            if (delivered.length >= MARK_EVERY) mark();
+            if (delivered.length >= MARK_EVERY) void mark().catch(() => undefined);
           });
       } finally {
-        mark();
+        await mark();
       }
       if (failures.length) throw failedSendError(peer, paths.length, failures);
       sent = paths.length;
     } catch (err) {
-      this.failed(t, destination, err as Error);
+      await this.failed(t, destination, err as Error);
       return;
     }
     await this.delivered(t, destination, sent);
   }
 
   /** Instances deleted since they were queued count as done, with a warning. */
-  private skipGone(t: ForwardingTransaction, destination: string, gone: string[]): void {
+  private async skipGone(t: ForwardingTransaction, destination: string, gone: string[]): Promise<void> {
     if (!gone.length) return;
-    this.store.markForwardingItemsSent(t.id, gone);
+    await this.store.markForwardingItemsSent(t.id, gone);
     void this.deps.log.write({
       subject: SUBJECT,
       type: 'WARN',
@@ -183,30 +208,31 @@ export class OutboxWorker {
   /**
    * A box batch becomes one outgoing box transaction of the images that still exist. Creating it, recording
    * its id here and moving the batch to DELIVERING happen in one state store transaction (boxes and the
-   * outbox share state.sqlite; `atomically`), so a crash leaves either no box transaction, and the batch
+   * outbox share the state store; `transaction`), so a crash leaves either no box transaction, and the batch
    * goes out again from SENDING, or one that is recorded, and the batch waits for it: never two.
    */
   private async handToBox(t: ForwardingTransaction, boxId: number, destination: string): Promise<void> {
     const { boxes, index, blobs } = this.deps;
-    if (boxes?.boxName(boxId) === undefined)
+    if (!boxes || (await boxes.boxName(boxId)) === undefined)
       throw new PermanentError('FORWARD.NO_DESTINATION', `box ${boxId} no longer exists`, 400);
     const present: ForwardingItem[] = [];
     const gone: string[] = [];
-    for (const item of this.store.forwardingItems(t.id, true)) {
+    for (const item of await this.store.forwardingItems(t.id, true)) {
       const image = await index.image(item.imageId);
       const there = image?.sopInstanceUID.value === item.sopInstanceUid;
       if (there && (await blobs.exists(item.sopInstanceUid))) present.push(item);
       else gone.push(item.sopInstanceUid);
     }
-    this.skipGone(t, destination, gone);
+    await this.skipGone(t, destination, gone);
     if (!present.length) return this.delivered(t, destination, 0);
-    const outgoing = this.store.atomically(() => {
-      const created = boxes.sendWithDefaultProfile(
+    const outgoing = await this.store.transaction(async (tx) => {
+      const created = await boxes.sendWithDefaultProfile(
         boxId,
         present.map((i) => i.imageId),
+        tx,
       );
-      this.store.setForwardingBoxTransaction(t.id, created.id);
-      this.store.setForwardingStatus(t.id, { status: 'DELIVERING' });
+      await tx.setForwardingBoxTransaction(t.id, created.id);
+      await tx.setForwardingStatus(t.id, { status: 'DELIVERING' });
       return created;
     });
     await this.deps.log.write({
@@ -221,23 +247,22 @@ export class OutboxWorker {
    * (by hand, or with its box), dead-letters the batch with what was not sent (a retry makes a new box
    * transaction of those). Images the box sent are marked sent either way.
    */
-  private settleBoxDeliveries(): void {
+  private async settleBoxDeliveries(): Promise<void> {
     const boxes = this.deps.boxes;
     let delivered = false;
-    for (const t of this.store.deliveringForwardingTransactions()) {
+    for (const t of await this.store.deliveringForwardingTransactions()) {
       const outgoing =
-        t.boxTransactionId === null ? undefined : boxes?.outgoingTransaction(t.boxTransactionId);
+        t.boxTransactionId === null ? undefined : await boxes?.outgoingTransaction(t.boxTransactionId);
       if (outgoing?.status === 'WAITING' || outgoing?.status === 'PROCESSING') continue;
-      const destination = this.describe(t.target);
-      const images = outgoing ? boxes!.outgoingImages(outgoing.id) : [];
+      const destination = await this.describe(t.target);
+      const images = outgoing ? await boxes!.outgoingImages(outgoing.id) : [];
       const sentIds = new Set(images.filter((i) => i.status === 'SENT').map((i) => i.imageId));
-      const sent = this.store
-        .forwardingItems(t.id, true)
+      const sent = (await this.store.forwardingItems(t.id, true))
         .filter((i) => sentIds.has(i.imageId))
         .map((i) => i.sopInstanceUid);
-      this.store.markForwardingItemsSent(t.id, sent);
+      await this.store.markForwardingItemsSent(t.id, sent);
       if (outgoing?.status === 'FINISHED') {
-        this.finish(t, destination, sent.length);
+        await this.finish(t, destination, sent.length);
         delivered = true;
         continue;
       }
@@ -245,29 +270,26 @@ export class OutboxWorker {
       const reason = outgoing
         ? `outgoing transaction ${outgoing.id} of ${destination} FAILED: ${failed.length} of ${outgoing.totalImageCount} image(s) not sent${failed[0] ? ` (image ${failed[0].imageId}: ${failed[0].message ?? 'failed'}${failed.length > 1 ? '; …' : ''})` : ''}`
         : `outgoing transaction ${t.boxTransactionId} of ${destination} was deleted before it ended`;
-      this.store.atomically(() => {
-        this.store.setForwardingBoxTransaction(t.id, null);
-        this.failed(t, destination, new PermanentError('FORWARD.BOX_FAILED', reason, 502));
-      });
+      await this.failed(t, destination, new PermanentError('FORWARD.BOX_FAILED', reason, 502), true);
     }
     if (delivered) void this.deleteForwardedImages();
   }
 
   private async delivered(t: ForwardingTransaction, destination: string, sent: number): Promise<void> {
-    this.finish(t, destination, sent);
+    await this.finish(t, destination, sent);
     await this.deleteForwardedImages();
   }
 
   /** Removes a delivered batch; keepImages=false marks its images for deletion first. */
-  private finish(t: ForwardingTransaction, destination: string, sent: number): void {
+  private async finish(t: ForwardingTransaction, destination: string, sent: number): Promise<void> {
     log.info(
       { transaction: t.id, destination, instances: sent, failedAttempts: t.attempts },
       'forwarding batch delivered',
     );
-    this.store.atomically(() => {
+    await this.store.transaction(async (tx) => {
       if (!t.keepImages)
-        this.store.markImagesForDeletion(this.store.forwardingItems(t.id, false).map((i) => i.imageId));
-      this.store.deleteForwardingTransaction(t.id);
+        await tx.markImagesForDeletion((await tx.forwardingItems(t.id, false)).map((i) => i.imageId));
+      await tx.deleteForwardingTransaction(t.id);
     });
     void this.deps.log.write({
       subject: SUBJECT,
@@ -279,11 +301,11 @@ export class OutboxWorker {
   /** keepImages=false: files first, then the index rows (as `DELETE /api/images` does). */
   async deleteForwardedImages(): Promise<void> {
     const { index, blobs, log } = this.deps;
-    const ids = this.store.deletableImages();
+    const ids = await this.store.deletableImages();
     if (!ids.length) return;
     try {
       const images = await deleteStoredImages(index, blobs, ids);
-      this.store.forgetDeletions(ids);
+      await this.store.forgetDeletions(ids);
       await log.write({
         subject: SUBJECT,
         type: 'INFO',
@@ -298,10 +320,24 @@ export class OutboxWorker {
     }
   }
 
-  private failed(t: ForwardingTransaction, destination: string, err: Error): void {
+  /**
+   * A failed attempt: RETRY with backoff, or FAILED (dead letters). `leaveBox`: the batch's box transaction
+   * is forgotten in the same state store transaction (a retry makes a new one).
+   */
+  private async failed(
+    t: ForwardingTransaction,
+    destination: string,
+    err: Error,
+    leaveBox = false,
+  ): Promise<void> {
     const attempts = t.attempts + 1;
     const max = this.options.maxAttempts;
-    const left = this.store.forwardingItems(t.id, true).length;
+    const left = (await this.store.forwardingItems(t.id, true)).length;
+    const setStatus = async (change: Parameters<ForwardingStore['setForwardingStatus']>[1]) =>
+      await this.store.transaction(async (tx) => {
+        if (leaveBox) await tx.setForwardingBoxTransaction(t.id, null);
+        await tx.setForwardingStatus(t.id, change);
+      });
     log.warn(
       {
         transaction: t.id,
@@ -314,7 +350,7 @@ export class OutboxWorker {
       'forwarding batch failed',
     );
     if (err instanceof PermanentError || attempts >= max) {
-      this.store.setForwardingStatus(t.id, { status: 'FAILED', attempts, lastError: err.message });
+      await setStatus({ status: 'FAILED', attempts, lastError: err.message });
       void this.deps.log.write({
         subject: SUBJECT,
         type: 'ERROR',
@@ -323,7 +359,7 @@ export class OutboxWorker {
       return;
     }
     const delay = Math.min(this.options.retryMaxMs, this.options.retryBaseMs * 2 ** (attempts - 1));
-    this.store.setForwardingStatus(t.id, {
+    await setStatus({
       status: 'RETRY',
       attempts,
       nextAttemptAt: Date.now() + delay,

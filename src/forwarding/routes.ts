@@ -36,19 +36,21 @@ export function forwardingRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { forwarding } = deps;
   const knownName = async (sourceType: SourceType, sourceId: number): Promise<string | undefined> => {
     if (sourceType === 'user') return (await deps.users.all()).find((u) => u.id === sourceId)?.user;
-    return [...deps.engine.sources(), ...(await deps.managedSources.sources()), ...deps.boxes.sources()].find(
-      (s) => s.sourceType === sourceType && s.sourceId === sourceId,
-    )?.sourceName;
+    return [
+      ...deps.engine.sources(),
+      ...(await deps.managedSources.sources()),
+      ...(await deps.boxes.sources()),
+    ].find((s) => s.sourceType === sourceType && s.sourceId === sourceId)?.sourceName;
   };
   return new Hono<AuthEnv>()
-    .get('/rules', (c) => {
+    .get('/rules', async (c) => {
       const { startindex, count } = parseOr400(pagingParams, c.req.query(), 'Query parameters');
-      return c.json(forwarding.listRules(startindex, count));
+      return c.json(await forwarding.listRules(startindex, count));
     })
     .post('/rules', async (c) => {
       const input = parseOr400(ruleInput, await jsonBody(c.req), 'Forwarding rule');
       const { source, destination, keepImages } = input;
-      const rule = forwarding.createRule({
+      const rule = await forwarding.createRule({
         source: {
           sourceType: source.sourceType,
           sourceId: source.sourceId,
@@ -60,19 +62,21 @@ export function forwardingRoutes(deps: ApiDeps): Hono<AuthEnv> {
       });
       return c.json(rule, 201);
     })
-    .delete('/rules/:id', (c) => {
-      forwarding.deleteRule(idParam(c.req.param('id')));
+    .delete('/rules/:id', async (c) => {
+      await forwarding.deleteRule(idParam(c.req.param('id')));
       return c.body(null, 204);
     })
-    .get('/transactions', (c) => {
+    .get('/transactions', async (c) => {
       const { startindex, count, status } = parseOr400(transactionQuery, c.req.query(), 'Query parameters');
-      return c.json(forwarding.listTransactions({ startIndex: startindex, count, status }));
+      return c.json(await forwarding.listTransactions({ startIndex: startindex, count, status }));
     })
-    .get('/transactions/:id', (c) => c.json(forwarding.transaction(idParam(c.req.param('id')))))
-    .get('/transactions/:id/images', (c) => c.json(forwarding.transactionImages(idParam(c.req.param('id')))))
-    .post('/transactions/:id/retry', (c) => c.json(forwarding.retry(idParam(c.req.param('id')))))
-    .delete('/transactions/:id', (c) => {
-      forwarding.discard(idParam(c.req.param('id')));
+    .get('/transactions/:id', async (c) => c.json(await forwarding.transaction(idParam(c.req.param('id')))))
+    .get('/transactions/:id/images', async (c) =>
+      c.json(await forwarding.transactionImages(idParam(c.req.param('id')))),
+    )
+    .post('/transactions/:id/retry', async (c) => c.json(await forwarding.retry(idParam(c.req.param('id')))))
+    .delete('/transactions/:id', async (c) => {
+      await forwarding.discard(idParam(c.req.param('id')));
       return c.body(null, 204);
     });
 }

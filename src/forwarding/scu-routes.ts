@@ -36,16 +36,16 @@ export function scusRoutes(deps: ApiDeps): Hono<AuthEnv> {
   const { scus } = deps;
   return (
     new Hono<AuthEnv>()
-      .get('/', (c) => {
+      .get('/', async (c) => {
         const { startindex, count } = parseOr400(pagingParams, c.req.query(), 'Query parameters');
-        return c.json(scus.list(startindex, count));
+        return c.json(await scus.list(startindex, count));
       })
       .post('/', async (c) => {
         const { name, aeTitle, host, port } = parseOr400(scuInput, await jsonBody(c.req), 'SCU');
-        return c.json(scus.create({ name, aeTitle, host, port }), 201);
+        return c.json(await scus.create({ name, aeTitle, host, port }), 201);
       })
-      .delete('/:id', (c) => {
-        scus.delete(idParam(c.req.param('id')));
+      .delete('/:id', async (c) => {
+        await scus.delete(idParam(c.req.param('id')));
         return c.body(null, 204);
       })
       .post('/:id/send', async (c) => {
@@ -56,7 +56,7 @@ export function scusRoutes(deps: ApiDeps): Hono<AuthEnv> {
       })
       // Ours: a C-ECHO, so people can check a peer before sending to it (204, or 502 with the reason).
       .post('/:id/echo', async (c) => {
-        const scu = scus.get(idParam(c.req.param('id')));
+        const scu = await scus.get(idParam(c.req.param('id')));
         if (!scu) throw new NotFoundError(`SCU ${c.req.param('id')}`);
         const { aeTitle } = deps.engine.services.config;
         const target = { host: scu.host, port: scu.port, calledAe: scu.aeTitle, callingAe: aeTitle };
@@ -77,7 +77,7 @@ export function scusRoutes(deps: ApiDeps): Hono<AuthEnv> {
 
 /** Slicebox's `GET /api/destinations`: every SCU, then every box. */
 export function destinationsRoutes(deps: ApiDeps): Hono<AuthEnv> {
-  return new Hono<AuthEnv>().get('/', (c) =>
-    c.json([...deps.scus.destinations(), ...deps.boxes.destinations()]),
+  return new Hono<AuthEnv>().get('/', async (c) =>
+    c.json([...(await deps.scus.destinations()), ...(await deps.boxes.destinations())]),
   );
 }

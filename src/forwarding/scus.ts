@@ -64,7 +64,7 @@ export interface ScuServiceDeps {
   sender: DicomSender;
   log: LogService;
   /** Called after an SCU is deleted (forwarding rules to it go with it). */
-  onDeleted?: (id: number) => void;
+  onDeleted?: (id: number) => void | Promise<void>;
 }
 
 export const scuPeer = (scu: ScuData): DicomPeer => ({
@@ -86,34 +86,34 @@ export class ScuService {
     private readonly deps: ScuServiceDeps,
   ) {}
 
-  list(startIndex: number, count: number): ScuData[] {
-    return this.store.listScus(startIndex, count);
+  async list(startIndex: number, count: number): Promise<ScuData[]> {
+    return await this.store.listScus(startIndex, count);
   }
 
-  get(id: number): ScuData | undefined {
-    return this.store.scu(id);
+  async get(id: number): Promise<ScuData | undefined> {
+    return await this.store.scu(id);
   }
 
-  create(scu: Omit<ScuData, 'id'>): ScuData {
-    return this.store.insertScu(scu);
+  async create(scu: Omit<ScuData, 'id'>): Promise<ScuData> {
+    return await this.store.insertScu(scu);
   }
 
   /** Idempotent. */
-  delete(id: number): void {
-    if (this.store.deleteScu(id)) this.deps.onDeleted?.(id);
+  async delete(id: number): Promise<void> {
+    if (await this.store.deleteScu(id)) await this.deps.onDeleted?.(id);
   }
 
   /** The SCU with this AE title as a peer (a C-MOVE destination); the first when several share it. */
-  peerByAeTitle(aeTitle: string): DicomPeer | undefined {
-    const scu = this.store
-      .listScus(0, Number.MAX_SAFE_INTEGER)
-      .find((s) => s.aeTitle.trim() === aeTitle.trim());
+  async peerByAeTitle(aeTitle: string): Promise<DicomPeer | undefined> {
+    const scu = (await this.store.listScus(0, Number.MAX_SAFE_INTEGER)).find(
+      (s) => s.aeTitle.trim() === aeTitle.trim(),
+    );
     return scu ? scuPeer(scu) : undefined;
   }
 
   /** Every SCU as a Slicebox `Destination`. */
-  destinations(): Destination[] {
-    return this.store.listScus(0, Number.MAX_SAFE_INTEGER).map(scuDestination);
+  async destinations(): Promise<Destination[]> {
+    return (await this.store.listScus(0, Number.MAX_SAFE_INTEGER)).map(scuDestination);
   }
 
   /** Stored objects of images, in order; 404 for an unknown image or a missing file. */
@@ -134,7 +134,7 @@ export class ScuService {
    * has every one; 404 for an unknown SCU or image; 502 when the peer is unreachable, refuses, or fails any.
    */
   async send(id: number, imageIds: number[]): Promise<void> {
-    const scu = this.store.scu(id);
+    const scu = await this.store.scu(id);
     if (!scu) throw new NotFoundError(`SCU ${id}`);
     const peer = scuPeer(scu);
     const paths = await this.storedObjects([...new Set(imageIds)]);

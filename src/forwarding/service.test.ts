@@ -38,7 +38,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await service?.stop();
   service = undefined;
-  state.close();
+  await state.close();
   await index.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -72,13 +72,13 @@ const down = () => {
 };
 
 async function setUp(sender: DicomSender, maxAttempts = 5) {
-  const scu = state.insertScu({ name: 'pacs', aeTitle: 'PACS', host: '127.0.0.1', port: 1 });
+  const scu = await state.insertScu({ name: 'pacs', aeTitle: 'PACS', host: '127.0.0.1', port: 1 });
   service = new ForwardingService(
     state,
     { index, blobs, sender, log: new LogService(state) },
     { quietMs: 0, batchMax: 100, concurrency: 1, maxAttempts, retryBaseMs: 20, retryMaxMs: 50 },
   );
-  const rule = service.createRule({
+  const rule = await service.createRule({
     source: { sourceType: 'scp', sourceName: 'SCP', sourceId: 1 },
     destinationType: 'scu',
     destinationId: scu.id,
@@ -121,10 +121,10 @@ describe('forwarding worker', () => {
       (paths, report) => paths.forEach((p) => report(ok(p))),
     ]);
     await setUp(sender);
-    service!.start();
+    await service!.start();
     await until(
       'an empty outbox',
-      () => state.listForwardingTransactions({ startIndex: 0, count: 10 }).length === 0,
+      async () => (await state.listForwardingTransactions({ startIndex: 0, count: 10 })).length === 0,
     );
     expect(calls).toEqual([['1.1', '1.2', '1.3'], ['1.2'], ['1.2'], ['1.2']]);
     const warnings = await messages('WARN');
@@ -142,11 +142,12 @@ describe('forwarding worker', () => {
     const { sender, calls } = scriptedSender([(paths, report) => paths.forEach((p) => report(ok(p)))]);
     const { scu } = await setUp(sender);
     await blobs.delete('1.2');
-    state.deleteScu(scu.id);
-    service!.start();
+    await state.deleteScu(scu.id);
+    await service!.start();
     await until(
       'a dead letter',
-      () => state.listForwardingTransactions({ startIndex: 0, count: 10, status: 'FAILED' }).length === 1,
+      async () =>
+        (await state.listForwardingTransactions({ startIndex: 0, count: 10, status: 'FAILED' })).length === 1,
     );
     expect(calls).toEqual([]);
     expect((await messages('ERROR'))[0]).toMatch(
@@ -154,20 +155,23 @@ describe('forwarding worker', () => {
     );
 
     // A retry by hand of a batch whose SCU is gone fails again at once.
-    const [dead] = state.listForwardingTransactions({ startIndex: 0, count: 10 });
-    service!.retry(dead.id);
-    await until('failed again', () => state.forwardingTransaction(dead.id)?.status === 'FAILED');
-    expect(state.forwardingTransaction(dead.id)?.attempts).toBe(1);
+    const [dead] = await state.listForwardingTransactions({ startIndex: 0, count: 10 });
+    await service!.retry(dead.id);
+    await until(
+      'failed again',
+      async () => (await state.forwardingTransaction(dead.id))?.status === 'FAILED',
+    );
+    expect((await state.forwardingTransaction(dead.id))?.attempts).toBe(1);
   });
 
   it('marks instances deleted from storage before the send as done, with a warning', async () => {
     const { sender, calls } = scriptedSender([(paths, report) => paths.forEach((p) => report(ok(p)))]);
     await setUp(sender);
     await blobs.delete('1.2');
-    service!.start();
+    await service!.start();
     await until(
       'an empty outbox',
-      () => state.listForwardingTransactions({ startIndex: 0, count: 10 }).length === 0,
+      async () => (await state.listForwardingTransactions({ startIndex: 0, count: 10 })).length === 0,
     );
     expect(calls).toEqual([['1.1', '1.3']]);
     expect((await messages('WARN'))[0]).toMatch(
@@ -182,7 +186,7 @@ describe('forwarding worker', () => {
  * batch throw that many times, as a process dying at that point would stop it.
  */
 async function setUpBox(crashes = 0) {
-  const box = state.insertBox({
+  const box = await state.insertBox({
     name: 'research',
     token: '00000000-0000-4000-8000-000000000001',
     baseUrl: 'http://127.0.0.1:1/api/transactions/00000000-0000-4000-8000-000000000001',
@@ -193,12 +197,17 @@ async function setUpBox(crashes = 0) {
     publicApiUrl: () => 'http://127.0.0.1:1/api',
   });
   let left = crashes;
-  const store: StateStore = {
-    ...state,
-    setForwardingBoxTransaction: (id, boxTransactionId) => {
+  const crashing = <S extends Pick<StateStore, 'setForwardingBoxTransaction'>>(s: S): S => ({
+    ...s,
+    setForwardingBoxTransaction: async (id: number, boxTransactionId: number | null) => {
       if (left-- > 0) throw new Error('simulated crash');
-      state.setForwardingBoxTransaction(id, boxTransactionId);
+      await s.setForwardingBoxTransaction(id, boxTransactionId);
     },
+  });
+  // Recording fails inside the state store transaction that hands the batch over, as it would there.
+  const store: StateStore = {
+    ...crashing(state),
+    transaction: async (work) => await state.transaction((tx) => work(crashing(tx))),
   };
   service = new ForwardingService(
     store,
@@ -208,8 +217,8 @@ async function setUpBox(crashes = 0) {
       sender: scriptedSender([]).sender,
       log: new LogService(state),
       boxes: {
-        boxName: (id) => state.box(id)?.name,
-        sendWithDefaultProfile: (id, imageIds) => boxes.sendWithDefaultProfile(id, imageIds),
+        boxName: async (id) => (await state.box(id))?.name,
+        sendWithDefaultProfile: (id, imageIds, tx) => boxes.sendWithDefaultProfile(id, imageIds, tx),
         outgoingTransaction: (id) => state.outgoingTransaction(id),
         outgoingImages: (id) => state.outgoingImages(id),
       },
@@ -217,7 +226,7 @@ async function setUpBox(crashes = 0) {
     { quietMs: 0, batchMax: 100, concurrency: 1, maxAttempts: 5, retryBaseMs: 20, retryMaxMs: 50 },
   );
   const source = { sourceType: 'scp' as const, sourceName: 'SCP', sourceId: 1 };
-  const rule = service.createRule({
+  const rule = await service.createRule({
     source,
     destinationType: 'box',
     destinationId: box.id,
@@ -237,8 +246,8 @@ async function setUpBox(crashes = 0) {
   return { box, rule, images };
 }
 
-const outbox = () => state.listForwardingTransactions({ startIndex: 0, count: 10 });
-const outgoingOfBoxes = () => state.listOutgoingTransactions(0, 10);
+const outbox = async () => await state.listForwardingTransactions({ startIndex: 0, count: 10 });
+const outgoingOfBoxes = async () => await state.listOutgoingTransactions(0, 10);
 
 describe('forwarding to a box', () => {
   it('refuses a rule to an unknown box, naming it, and describes box destinations', async () => {
@@ -248,43 +257,47 @@ describe('forwarding to a box', () => {
       destinationName: 'research',
       destinationId: box.id,
     });
-    expect(() =>
+    await expect(
       service!.createRule({
         source: { sourceType: 'scp', sourceName: 'SCP', sourceId: 1 },
         destinationType: 'box',
         destinationId: 99,
         keepImages: true,
       }),
-    ).toThrow('box 99 does not exist');
-    const [t] = service!.listTransactions({ startIndex: 0, count: 10 });
+    ).rejects.toThrow('box 99 does not exist');
+    const [t] = await service!.listTransactions({ startIndex: 0, count: 10 });
     expect(t!.destination).toBe('box "research"');
-    state.deleteBox(box.id);
-    expect(service!.transaction(t!.id).destination).toBe(`box ${box.id} (deleted)`);
+    await state.deleteBox(box.id);
+    expect((await service!.transaction(t!.id)).destination).toBe(`box ${box.id} (deleted)`);
   });
 
   it('hands a batch to the box once, even when recording it failed halfway, and deletes only after FINISHED', async () => {
     const { images } = await setUpBox(1);
-    service!.start();
-    await until('handed to the box', () => outbox()[0]?.status === 'DELIVERING');
+    await service!.start();
+    await until('handed to the box', async () => (await outbox())[0]?.status === 'DELIVERING');
     // The failed first attempt rolled its box transaction back: there is exactly one.
-    const [outgoing] = outgoingOfBoxes();
-    expect(outgoingOfBoxes()).toHaveLength(1);
+    const [outgoing] = await outgoingOfBoxes();
+    expect(await outgoingOfBoxes()).toHaveLength(1);
     expect(outgoing).toMatchObject({ totalImageCount: 3, status: 'WAITING' });
-    expect(outbox()[0]).toMatchObject({ boxTransactionId: outgoing!.id, attempts: 1, sentImageCount: 0 });
+    expect((await outbox())[0]).toMatchObject({
+      boxTransactionId: outgoing!.id,
+      attempts: 1,
+      sentImageCount: 0,
+    });
     expect((await messages('WARN'))[0]).toMatch(/attempt 1 of 5 .* simulated crash/);
 
-    const boxImages = state.outgoingImages(outgoing!.id);
-    state.markOutgoingSent(boxImages[0]!.id, Date.now());
-    state.markOutgoingSent(boxImages[1]!.id, Date.now());
+    const boxImages = await state.outgoingImages(outgoing!.id);
+    await state.markOutgoingSent(boxImages[0]!.id, Date.now());
+    await state.markOutgoingSent(boxImages[1]!.id, Date.now());
     await new Promise((r) => setTimeout(r, 100));
-    expect(outbox()[0]?.status).toBe('DELIVERING');
+    expect((await outbox())[0]?.status).toBe('DELIVERING');
     expect(await allIndexed(images)).toBe(true);
 
-    state.markOutgoingSent(boxImages[2]!.id, Date.now());
-    await until('delivered', () => outbox().length === 0);
+    await state.markOutgoingSent(boxImages[2]!.id, Date.now());
+    await until('delivered', async () => (await outbox()).length === 0);
     await until('originals deleted', async () => (await indexed(images)).every((image) => !image));
     for (const i of images) expect(await blobs.exists(i.sop)).toBe(false);
-    expect(outgoingOfBoxes()).toHaveLength(1);
+    expect(await outgoingOfBoxes()).toHaveLength(1);
     expect(await messages('INFO')).toContainEqual(
       expect.stringMatching(/3 instance\(s\) delivered to box "research"/),
     );
@@ -292,28 +305,32 @@ describe('forwarding to a box', () => {
 
   it('dead-letters the batch when the box transaction FAILED, deleting nothing; a retry sends what failed', async () => {
     const { box, images } = await setUpBox();
-    service!.start();
-    await until('handed to the box', () => outbox()[0]?.status === 'DELIVERING');
-    const [first] = state.outgoingImages(outgoingOfBoxes()[0]!.id);
-    const rest = state.outgoingImages(outgoingOfBoxes()[0]!.id).slice(1);
-    state.markOutgoingFailed(first!.id, 'refused by research: bad file', Date.now());
-    for (const image of rest) state.markOutgoingSent(image.id, Date.now());
-    await until('a dead letter', () => outbox()[0]?.status === 'FAILED');
-    expect(outbox()[0]).toMatchObject({ sentImageCount: 2, totalImageCount: 3, boxTransactionId: null });
-    expect(outbox()[0]!.lastError).toMatch(
+    await service!.start();
+    await until('handed to the box', async () => (await outbox())[0]?.status === 'DELIVERING');
+    const [first] = await state.outgoingImages((await outgoingOfBoxes())[0]!.id);
+    const rest = (await state.outgoingImages((await outgoingOfBoxes())[0]!.id)).slice(1);
+    await state.markOutgoingFailed(first!.id, 'refused by research: bad file', Date.now());
+    for (const image of rest) await state.markOutgoingSent(image.id, Date.now());
+    await until('a dead letter', async () => (await outbox())[0]?.status === 'FAILED');
+    expect((await outbox())[0]).toMatchObject({
+      sentImageCount: 2,
+      totalImageCount: 3,
+      boxTransactionId: null,
+    });
+    expect((await outbox())[0]!.lastError).toMatch(
       /FAILED: 1 of 3 image\(s\) not sent \(image \d+: refused by research: bad file\)/,
     );
     expect(await allIndexed(images)).toBe(true);
 
-    service!.retry(outbox()[0]!.id);
-    await until('handed again', () => outbox()[0]?.status === 'DELIVERING');
-    const second = outgoingOfBoxes().find((t) => t.id !== first!.outgoingTransactionId)!;
-    expect(state.outgoingImages(second.id).map((i) => i.imageId)).toEqual([first!.imageId]);
+    await service!.retry((await outbox())[0]!.id);
+    await until('handed again', async () => (await outbox())[0]?.status === 'DELIVERING');
+    const second = (await outgoingOfBoxes()).find((t) => t.id !== first!.outgoingTransactionId)!;
+    expect((await state.outgoingImages(second.id)).map((i) => i.imageId)).toEqual([first!.imageId]);
 
     // Deleting the box deletes its transactions: the batch waiting for one is dead-lettered.
-    state.deleteBox(box.id);
-    await until('dead again', () => outbox()[0]?.status === 'FAILED');
-    expect(outbox()[0]!.lastError).toMatch(
+    await state.deleteBox(box.id);
+    await until('dead again', async () => (await outbox())[0]?.status === 'FAILED');
+    expect((await outbox())[0]!.lastError).toMatch(
       /outgoing transaction \d+ of box \d+ \(deleted\) was deleted before it ended/,
     );
     expect(await allIndexed(images)).toBe(true);

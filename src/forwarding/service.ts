@@ -23,15 +23,20 @@ import type { MetadataIndex, Source } from '../storage/metadata-index.js';
 import type { OutgoingImage, OutgoingTransaction } from '../boxes/store.js';
 import { describePeer, scuPeer, type DicomSender } from './scus.js';
 import { OutboxWorker, SUBJECT } from './outbox-worker.js';
+import type { StateStore, StateTransaction } from '../storage/state-store.js';
 
 /** What forwarding needs of boxes (BoxService, wired in main.ts); its writes go to the same state store. */
 export interface ForwardingBoxes {
   /** The box's name; undefined when there is no such box. */
-  boxName(boxId: number): string | undefined;
-  /** One WAITING outgoing transaction with the box's default profile; synchronous, in the state store. */
-  sendWithDefaultProfile(boxId: number, imageIds: number[]): OutgoingTransaction;
-  outgoingTransaction(id: number): OutgoingTransaction | undefined;
-  outgoingImages(transactionId: number): OutgoingImage[];
+  boxName(boxId: number): Promise<string | undefined>;
+  /** One WAITING outgoing transaction with the box's default profile, in the state store transaction `tx`. */
+  sendWithDefaultProfile(
+    boxId: number,
+    imageIds: number[],
+    tx: StateTransaction,
+  ): Promise<OutgoingTransaction>;
+  outgoingTransaction(id: number): Promise<OutgoingTransaction | undefined>;
+  outgoingImages(transactionId: number): Promise<OutgoingImage[]>;
 }
 
 export interface ForwardingDeps {
@@ -65,14 +70,14 @@ const targetOf = (rule: ForwardingRule): ForwardTarget =>
     : { kind: 'scu', scuId: rule.destination.destinationId };
 
 export class ForwardingService {
-  private rulesBySource: Map<string, ForwardingRule[]> | undefined;
+  private rulesBySource: Promise<Map<string, ForwardingRule[]>> | undefined;
   private pending: Array<{ entries: ForwardRequest[]; resolve: () => void; reject: (e: unknown) => void }> =
     [];
   private flushScheduled = false;
   private readonly worker: OutboxWorker;
 
   constructor(
-    private readonly store: ForwardingStore & ScuStore,
+    private readonly store: ForwardingStore & ScuStore & Pick<StateStore, 'transaction'>,
     private readonly deps: ForwardingDeps,
     readonly options: ForwardingConfig,
   ) {
@@ -81,37 +86,38 @@ export class ForwardingService {
 
   // ------------------------------------------------------------------ rules
 
-  listRules(startIndex: number, count: number): ForwardingRule[] {
-    return this.store.listForwardingRules(startIndex, count);
+  async listRules(startIndex: number, count: number): Promise<ForwardingRule[]> {
+    return await this.store.listForwardingRules(startIndex, count);
   }
 
   /**
    * Creates a rule, or answers the existing one for the same source and destination unchanged (Slicebox).
    * The destination, an SCU or a box, must exist.
    */
-  createRule(input: {
+  async createRule(input: {
     source: Source;
     destinationType: string;
     destinationId: number;
     keepImages: boolean;
-  }): ForwardingRule {
-    const rule = this.store.insertForwardingRule({
+  }): Promise<ForwardingRule> {
+    const destination = await this.destination(input.destinationType, input.destinationId);
+    const rule = await this.store.insertForwardingRule({
       source: input.source,
-      destination: this.destination(input.destinationType, input.destinationId),
+      destination,
       keepImages: input.keepImages,
     });
     this.rulesBySource = undefined;
     return rule;
   }
 
-  private destination(type: string, id: number): Destination {
+  private async destination(type: string, id: number): Promise<Destination> {
     if (type === 'scu') {
-      const scu = this.store.scu(id);
+      const scu = await this.store.scu(id);
       if (!scu) throw new BadRequestError(`SCU ${id} does not exist`);
       return { destinationType: 'scu', destinationName: scu.name, destinationId: scu.id };
     }
     if (type === 'box') {
-      const name = this.deps.boxes?.boxName(id);
+      const name = await this.deps.boxes?.boxName(id);
       if (name === undefined) throw new BadRequestError(`box ${id} does not exist`);
       return { destinationType: 'box', destinationName: name, destinationId: id };
     }
@@ -119,46 +125,59 @@ export class ForwardingService {
   }
 
   /** Idempotent; batches already queued for the rule are still delivered. */
-  deleteRule(id: number): void {
-    this.store.deleteForwardingRule(id);
+  async deleteRule(id: number): Promise<void> {
+    await this.store.deleteForwardingRule(id);
     this.rulesBySource = undefined;
   }
 
   /** Deletes the rules that send to a deleted SCU (their queued batches will dead-letter). */
-  forgetScu(scuId: number): void {
-    this.forgetDestination('scu', scuId);
+  async forgetScu(scuId: number): Promise<void> {
+    await this.forgetDestination('scu', scuId);
   }
 
   /** Deletes the rules that send to a deleted box (their queued and delivering batches will dead-letter). */
-  forgetBox(boxId: number): void {
-    this.forgetDestination('box', boxId);
+  async forgetBox(boxId: number): Promise<void> {
+    await this.forgetDestination('box', boxId);
   }
 
-  private forgetDestination(type: Destination['destinationType'], id: number): void {
-    for (const rule of this.store.listForwardingRules(0, Number.MAX_SAFE_INTEGER))
+  private async forgetDestination(type: Destination['destinationType'], id: number): Promise<void> {
+    for (const rule of await this.store.listForwardingRules(0, Number.MAX_SAFE_INTEGER))
       if (rule.destination.destinationType === type && rule.destination.destinationId === id)
-        this.store.deleteForwardingRule(rule.id);
+        await this.store.deleteForwardingRule(rule.id);
     this.rulesBySource = undefined;
   }
 
   /** Deletes the rules of a deleted source (their queued batches are still delivered). */
-  forgetSource(source: SourceRef): void {
-    for (const rule of this.rulesFor(source)) this.store.deleteForwardingRule(rule.id);
+  async forgetSource(source: SourceRef): Promise<void> {
+    for (const rule of await this.rulesFor(source)) await this.store.deleteForwardingRule(rule.id);
     this.rulesBySource = undefined;
   }
 
-  /** The rules whose source is this one; cached until a rule changes. */
-  rulesFor(source: SourceRef): readonly ForwardingRule[] {
+  /**
+   * The rules whose source is this one; cached until a rule changes. The cache holds the store's promise
+   * from the moment it is asked, so a change that lands while it is answered drops it rather than being
+   * overwritten by the older answer, and a failed load is not kept. A cached answer costs the forward
+   * sink a microtask, no query.
+   */
+  async rulesFor(source: SourceRef): Promise<readonly ForwardingRule[]> {
     if (!this.rulesBySource) {
-      const map = new Map<string, ForwardingRule[]>();
-      for (const rule of this.store.listForwardingRules(0, Number.MAX_SAFE_INTEGER)) {
-        const list = map.get(sourceKey(rule.source)) ?? [];
-        list.push(rule);
-        map.set(sourceKey(rule.source), list);
-      }
-      this.rulesBySource = map;
+      const loading = this.loadRules();
+      this.rulesBySource = loading;
+      loading.catch(() => {
+        if (this.rulesBySource === loading) this.rulesBySource = undefined;
+      });
     }
-    return this.rulesBySource.get(sourceKey(source)) ?? [];
+    return (await this.rulesBySource).get(sourceKey(source)) ?? [];
+  }
+
+  private async loadRules(): Promise<Map<string, ForwardingRule[]>> {
+    const map = new Map<string, ForwardingRule[]>();
+    for (const rule of await this.store.listForwardingRules(0, Number.MAX_SAFE_INTEGER)) {
+      const list = map.get(sourceKey(rule.source)) ?? [];
+      list.push(rule);
+      map.set(sourceKey(rule.source), list);
+    }
+    return map;
   }
 
   // ------------------------------------------------------------------ outbox
@@ -174,17 +193,17 @@ export class ForwardingService {
       this.pending.push({ entries, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        queueMicrotask(() => this.flush());
+        queueMicrotask(() => void this.flush());
       }
     });
   }
 
-  private flush(): void {
+  private async flush(): Promise<void> {
     this.flushScheduled = false;
     const batch = this.pending;
     this.pending = [];
     try {
-      this.store.enqueueForwards(
+      await this.store.enqueueForwards(
         batch.flatMap((b) => b.entries),
         Date.now(),
         this.options.batchMax,
@@ -197,7 +216,7 @@ export class ForwardingService {
 
   /** The instance for every managed rule of its source; answers how many rules matched. */
   async forwardByRules(source: SourceRef, item: ForwardingItem): Promise<number> {
-    const rules = this.rulesFor(source);
+    const rules = await this.rulesFor(source);
     await this.enqueue(
       rules.map((rule) => ({
         routeKey: `rule:${rule.id}`,
@@ -210,78 +229,90 @@ export class ForwardingService {
     return rules.length;
   }
 
-  listTransactions(opts: {
+  async listTransactions(opts: {
     startIndex: number;
     count: number;
     status?: ForwardingStatus;
-  }): ForwardingTransactionView[] {
-    return this.store.listForwardingTransactions(opts).map((t) => this.view(t));
+  }): Promise<ForwardingTransactionView[]> {
+    // Each destination is described once per page, not once per transaction.
+    const described = new Map<string, Promise<string>>();
+    const describe = (target: ForwardTarget) => {
+      const key = JSON.stringify(target);
+      let description = described.get(key);
+      if (!description) described.set(key, (description = this.describe(target)));
+      return description;
+    };
+    const views: ForwardingTransactionView[] = [];
+    for (const t of await this.store.listForwardingTransactions(opts))
+      views.push({ ...t, destination: await describe(t.target) });
+    return views;
   }
 
-  transaction(id: number): ForwardingTransactionView {
-    const t = this.store.forwardingTransaction(id);
+  async transaction(id: number): Promise<ForwardingTransactionView> {
+    const t = await this.store.forwardingTransaction(id);
     if (!t) throw new NotFoundError(`forwarding transaction ${id}`);
-    return this.view(t);
+    return await this.view(t);
   }
 
-  transactionImages(id: number): ForwardingItem[] {
-    this.transaction(id);
-    return this.store.forwardingItems(id, false);
+  async transactionImages(id: number): Promise<ForwardingItem[]> {
+    await this.transaction(id);
+    return await this.store.forwardingItems(id, false);
   }
 
   /** Sends a dead-lettered (or waiting) batch again now, with a fresh count of attempts. */
-  retry(id: number): ForwardingTransactionView {
-    const t = this.transaction(id);
+  async retry(id: number): Promise<ForwardingTransactionView> {
+    const t = await this.transaction(id);
     if (t.status !== 'FAILED' && t.status !== 'RETRY')
       throw new BadRequestError(
         `forwarding transaction ${id} is ${t.status}; only FAILED or RETRY ones can be retried`,
       );
-    this.store.setForwardingStatus(id, { status: 'RETRY', attempts: 0, nextAttemptAt: Date.now() });
+    await this.store.setForwardingStatus(id, { status: 'RETRY', attempts: 0, nextAttemptAt: Date.now() });
     void this.deps.log.write({
       subject: SUBJECT,
       type: 'INFO',
       message: `Forwarding transaction ${id} to ${t.destination} retried by hand`,
     });
     this.kick();
-    return this.transaction(id);
+    return await this.transaction(id);
   }
 
   /** Gives up on a batch that is not being sent (its instances stay stored). Idempotent. */
-  discard(id: number): void {
-    const t = this.store.forwardingTransaction(id);
+  async discard(id: number): Promise<void> {
+    const t = await this.store.forwardingTransaction(id);
     if (!t) return;
     if (t.status === 'SENDING') throw new BadRequestError(`forwarding transaction ${id} is being sent`);
-    this.store.deleteForwardingTransaction(id);
+    await this.store.deleteForwardingTransaction(id);
     // Images another (delivered) keepImages=false batch was waiting for may go now.
     void this.worker.deleteForwardedImages();
     const goesOn =
       t.status === 'DELIVERING' ? `; the box's outgoing transaction ${t.boxTransactionId} goes on` : '';
+    const destination = await this.describe(t.target);
     void this.deps.log.write({
       subject: SUBJECT,
       type: 'WARN',
-      message: `Forwarding transaction ${id} (${t.totalImageCount - t.sentImageCount} unsent instances to ${this.describe(t.target)}) discarded${goesOn}`,
+      message: `Forwarding transaction ${id} (${t.totalImageCount - t.sentImageCount} unsent instances to ${destination}) discarded${goesOn}`,
     });
   }
 
-  private view(t: ForwardingTransaction): ForwardingTransactionView {
-    return { ...t, destination: this.describe(t.target) };
+  private async view(t: ForwardingTransaction): Promise<ForwardingTransactionView> {
+    return { ...t, destination: await this.describe(t.target) };
   }
 
-  private describe(target: ForwardTarget): string {
+  private async describe(target: ForwardTarget): Promise<string> {
     if (target.kind === 'dicom') return describePeer(target);
     if (target.kind === 'box') {
-      const name = this.deps.boxes?.boxName(target.boxId);
+      const name = await this.deps.boxes?.boxName(target.boxId);
       return name === undefined ? `box ${target.boxId} (deleted)` : `box "${name}"`;
     }
-    const scu = this.store.scu(target.scuId);
+    const scu = await this.store.scu(target.scuId);
     return scu ? `SCU ${describePeer(scuPeer(scu))}` : `SCU ${target.scuId} (deleted)`;
   }
 
   // ------------------------------------------------------------------ worker
 
   /** Starts the worker; batches a crash left half sent are due at once. */
-  start(): void {
-    this.worker.start();
+  async start(): Promise<void> {
+    await this.worker.start();
   }
 
   /** Stops picking batches and waits for those being sent. */

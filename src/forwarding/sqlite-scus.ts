@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import type { ScuData, ScuStore } from './store.js';
 import { BadRequestError } from '../errors.js';
 import type { StatePart } from '../storage/sqlite-state-part.js';
+import { settled, type Synchronous } from '../storage/settled.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS Scus (
@@ -15,7 +16,7 @@ CREATE TABLE IF NOT EXISTS Scus (
 );
 `;
 
-function scuStore(db: Database.Database): ScuStore {
+function scuStore(db: Database.Database): Synchronous<ScuStore> {
   const q = {
     list: db.prepare<[number, number], ScuData>(
       'SELECT id, name, aeTitle, host, port FROM Scus ORDER BY id LIMIT ? OFFSET ?',
@@ -41,4 +42,4 @@ function scuStore(db: Database.Database): ScuStore {
   };
 }
 
-export const scus: StatePart<ScuStore> = { schema: SCHEMA, create: scuStore };
+export const scus: StatePart<ScuStore> = { schema: SCHEMA, create: (db) => settled<ScuStore>(scuStore(db)) };

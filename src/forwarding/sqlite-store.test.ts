@@ -14,7 +14,7 @@ beforeEach(async () => {
   state = openSqliteState(join(dir, 'state.sqlite'));
 });
 afterEach(async () => {
-  state.close();
+  await state.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -28,115 +28,131 @@ const entry = (routeKey: string, imageId: number, keepImages = true) => ({
 });
 
 describe('forwarding outbox in the state store', () => {
-  it('collects instances per route into one OPEN transaction, once per SOP instance', () => {
-    state.enqueueForwards([entry('rule:1', 1), entry('rule:1', 2), entry('rule:2', 1)], 1000, 100);
-    state.enqueueForwards([entry('rule:1', 2), entry('rule:1', 3)], 2000, 100);
-    const open = state.listForwardingTransactions({ startIndex: 0, count: 10, status: 'OPEN' });
+  it('collects instances per route into one OPEN transaction, once per SOP instance', async () => {
+    await state.enqueueForwards([entry('rule:1', 1), entry('rule:1', 2), entry('rule:2', 1)], 1000, 100);
+    await state.enqueueForwards([entry('rule:1', 2), entry('rule:1', 3)], 2000, 100);
+    const open = await state.listForwardingTransactions({ startIndex: 0, count: 10, status: 'OPEN' });
     expect(open.map((t) => [t.routeKey, t.totalImageCount, t.updated])).toEqual([
       ['rule:1', 3, 2000],
       ['rule:2', 1, 1000],
     ]);
-    expect(state.forwardingItems(open[0].id, true).map((i) => i.imageId)).toEqual([1, 2, 3]);
+    expect((await state.forwardingItems(open[0].id, true)).map((i) => i.imageId)).toEqual([1, 2, 3]);
   });
 
-  it('answers transactions that are quiet, full, or due for a retry; a picked one stops collecting', () => {
-    state.enqueueForwards([entry('rule:1', 1)], 1000, 100);
+  it('claims due transactions in one step: answered as they were, SENDING for everyone else', async () => {
+    await state.enqueueForwards([entry('rule:1', 1), entry('rule:2', 2)], 1000, 100);
+    const claimed = await state.claimDueForwardingTransactions(6000, 2000, 1);
+    expect(claimed.map((t) => [t.routeKey, t.status])).toEqual([['rule:1', 'OPEN']]);
+    expect(await state.forwardingTransaction(claimed[0]!.id)).toMatchObject({ status: 'SENDING' });
+    // Not claimed twice; the next one is.
+    expect((await state.claimDueForwardingTransactions(6000, 2000, 10)).map((t) => t.routeKey)).toEqual([
+      'rule:2',
+    ]);
+    expect(await state.claimDueForwardingTransactions(6000, 2000, 10)).toEqual([]);
+  });
+
+  it('answers transactions that are quiet, full, or due for a retry; a picked one stops collecting', async () => {
+    await state.enqueueForwards([entry('rule:1', 1)], 1000, 100);
     // rule:2 is full at 2: READY at once, and its third instance opens a new batch.
-    state.enqueueForwards([entry('rule:2', 1), entry('rule:2', 2), entry('rule:2', 3)], 5000, 2);
+    await state.enqueueForwards([entry('rule:2', 1), entry('rule:2', 2), entry('rule:2', 3)], 5000, 2);
     expect(
-      state
-        .listForwardingTransactions({ startIndex: 0, count: 10 })
-        .map((t) => [t.routeKey, t.status, t.totalImageCount]),
+      (await state.listForwardingTransactions({ startIndex: 0, count: 10 })).map((t) => [
+        t.routeKey,
+        t.status,
+        t.totalImageCount,
+      ]),
     ).toEqual([
       ['rule:1', 'OPEN', 1],
       ['rule:2', 'READY', 2],
       ['rule:2', 'OPEN', 1],
     ]);
     // Quiet since 1000: rule:1; rule:2's open batch is not quiet yet.
-    expect(state.dueForwardingTransactions(6000, 2000, 10).map((t) => [t.routeKey, t.status])).toEqual([
+    expect(
+      (await state.dueForwardingTransactions(6000, 2000, 10)).map((t) => [t.routeKey, t.status]),
+    ).toEqual([
       ['rule:1', 'OPEN'],
       ['rule:2', 'READY'],
     ]);
-    expect(state.dueForwardingTransactions(6000, 0, 10).map((t) => t.status)).toEqual(['READY']);
-    const [t1] = state.dueForwardingTransactions(6000, 2000, 1);
-    state.setForwardingStatus(t1.id, { status: 'SENDING' });
-    state.enqueueForwards([entry('rule:1', 7)], 7000, 100);
-    const rule1 = state
-      .listForwardingTransactions({ startIndex: 0, count: 10 })
-      .filter((t) => t.routeKey === 'rule:1');
+    expect((await state.dueForwardingTransactions(6000, 0, 10)).map((t) => t.status)).toEqual(['READY']);
+    const [t1] = await state.dueForwardingTransactions(6000, 2000, 1);
+    await state.setForwardingStatus(t1.id, { status: 'SENDING' });
+    await state.enqueueForwards([entry('rule:1', 7)], 7000, 100);
+    const rule1 = (await state.listForwardingTransactions({ startIndex: 0, count: 10 })).filter(
+      (t) => t.routeKey === 'rule:1',
+    );
     expect(rule1.map((t) => [t.status, t.totalImageCount])).toEqual([
       ['SENDING', 1],
       ['OPEN', 1],
     ]);
-    state.setForwardingStatus(t1.id, {
+    await state.setForwardingStatus(t1.id, {
       status: 'RETRY',
       attempts: 1,
       nextAttemptAt: 9000,
       lastError: 'down',
     });
-    expect(state.dueForwardingTransactions(8000, 0, 10).map((t) => t.id)).not.toContain(t1.id);
-    expect(state.dueForwardingTransactions(9000, 0, 10).map((t) => t.id)).toContain(t1.id);
-    expect(state.forwardingTransaction(t1.id)).toMatchObject({
+    expect((await state.dueForwardingTransactions(8000, 0, 10)).map((t) => t.id)).not.toContain(t1.id);
+    expect((await state.dueForwardingTransactions(9000, 0, 10)).map((t) => t.id)).toContain(t1.id);
+    expect(await state.forwardingTransaction(t1.id)).toMatchObject({
       attempts: 1,
       lastError: 'down',
       status: 'RETRY',
     });
   });
 
-  it('survives a restart; SENDING becomes due again; sent items are remembered', () => {
-    state.enqueueForwards([entry('rule:1', 1), entry('rule:1', 2)], 1000, 100);
-    const [t] = state.dueForwardingTransactions(2000, 2000, 10);
-    state.setForwardingStatus(t.id, { status: 'SENDING' });
-    state.markForwardingItemsSent(t.id, ['1.2.1']);
-    state.close();
+  it('survives a restart; SENDING becomes due again; sent items are remembered', async () => {
+    await state.enqueueForwards([entry('rule:1', 1), entry('rule:1', 2)], 1000, 100);
+    const [t] = await state.dueForwardingTransactions(2000, 2000, 10);
+    await state.setForwardingStatus(t.id, { status: 'SENDING' });
+    await state.markForwardingItemsSent(t.id, ['1.2.1']);
+    await state.close();
     state = openSqliteState(join(dir, 'state.sqlite'));
-    expect(state.resetSendingForwardingTransactions(3000)).toBe(1);
-    expect(state.forwardingTransaction(t.id)).toMatchObject({
+    expect(await state.resetSendingForwardingTransactions(3000)).toBe(1);
+    expect(await state.forwardingTransaction(t.id)).toMatchObject({
       status: 'RETRY',
       nextAttemptAt: 3000,
       sentImageCount: 1,
       totalImageCount: 2,
     });
-    expect(state.forwardingItems(t.id, true)).toEqual([{ imageId: 2, sopInstanceUid: '1.2.2' }]);
+    expect(await state.forwardingItems(t.id, true)).toEqual([{ imageId: 2, sopInstanceUid: '1.2.2' }]);
   });
 
-  it('hands out images marked for deletion only once no transaction still has to send them', () => {
-    state.enqueueForwards([entry('rule:1', 1, false), entry('rule:2', 1)], 1000, 100);
-    const [a, b] = state.listForwardingTransactions({ startIndex: 0, count: 10 });
-    state.markForwardingItemsSent(a.id, ['1.2.1']);
-    state.markImagesForDeletion([1]);
-    state.deleteForwardingTransaction(a.id);
-    expect(state.deletableImages()).toEqual([]);
-    state.markForwardingItemsSent(b.id, ['1.2.1']);
-    state.deleteForwardingTransaction(b.id);
-    expect(state.deletableImages()).toEqual([1]);
-    state.forgetDeletions([1]);
-    expect(state.deletableImages()).toEqual([]);
+  it('hands out images marked for deletion only once no transaction still has to send them', async () => {
+    await state.enqueueForwards([entry('rule:1', 1, false), entry('rule:2', 1)], 1000, 100);
+    const [a, b] = await state.listForwardingTransactions({ startIndex: 0, count: 10 });
+    await state.markForwardingItemsSent(a.id, ['1.2.1']);
+    await state.markImagesForDeletion([1]);
+    await state.deleteForwardingTransaction(a.id);
+    expect(await state.deletableImages()).toEqual([]);
+    await state.markForwardingItemsSent(b.id, ['1.2.1']);
+    await state.deleteForwardingTransaction(b.id);
+    expect(await state.deletableImages()).toEqual([1]);
+    await state.forgetDeletions([1]);
+    expect(await state.deletableImages()).toEqual([]);
   });
 
-  it('records the box transaction of a batch handed to a box; a rolled back write leaves no trace', () => {
-    state.enqueueForwards([entry('rule:1', 1)], 1000, 100);
-    const [t] = state.dueForwardingTransactions(2000, 2000, 10);
-    expect(() =>
-      state.atomically(() => {
-        state.setForwardingBoxTransaction(t.id, 7);
-        state.setForwardingStatus(t.id, { status: 'DELIVERING' });
+  it('records the box transaction of a batch handed to a box; a rolled back write leaves no trace', async () => {
+    await state.enqueueForwards([entry('rule:1', 1)], 1000, 100);
+    const [t] = await state.dueForwardingTransactions(2000, 2000, 10);
+    await expect(
+      state.transaction(async (tx) => {
+        await tx.setForwardingBoxTransaction(t.id, 7);
+        await tx.setForwardingStatus(t.id, { status: 'DELIVERING' });
         throw new Error('crash');
       }),
-    ).toThrow('crash');
-    expect(state.forwardingTransaction(t.id)).toMatchObject({ status: 'OPEN', boxTransactionId: null });
-    state.atomically(() => {
-      state.setForwardingBoxTransaction(t.id, 7);
-      state.setForwardingStatus(t.id, { status: 'DELIVERING' });
+    ).rejects.toThrow('crash');
+    expect(await state.forwardingTransaction(t.id)).toMatchObject({ status: 'OPEN', boxTransactionId: null });
+    await state.transaction(async (tx) => {
+      await tx.setForwardingBoxTransaction(t.id, 7);
+      await tx.setForwardingStatus(t.id, { status: 'DELIVERING' });
     });
-    expect(state.deliveringForwardingTransactions()).toMatchObject([{ id: t.id, boxTransactionId: 7 }]);
+    expect(await state.deliveringForwardingTransactions()).toMatchObject([{ id: t.id, boxTransactionId: 7 }]);
     // DELIVERING is not due, and a restart leaves it alone (the box carries it).
-    expect(state.dueForwardingTransactions(9000, 9000, 10)).toEqual([]);
-    expect(state.resetSendingForwardingTransactions(9000)).toBe(0);
+    expect(await state.dueForwardingTransactions(9000, 9000, 10)).toEqual([]);
+    expect(await state.resetSendingForwardingTransactions(9000)).toBe(0);
   });
 
-  it('migrates a version 1 outbox: batches and their instances kept, DELIVERING accepted', () => {
-    state.close();
+  it('migrates a version 1 outbox: batches and their instances kept, DELIVERING accepted', async () => {
+    await state.close();
     const path = join(dir, 'v1.sqlite');
     const old = new Database(path);
     old.pragma('foreign_keys = ON');
@@ -160,7 +176,7 @@ describe('forwarding outbox in the state store', () => {
     `);
     old.close();
     state = openSqliteState(path);
-    expect(state.forwardingTransaction(1)).toMatchObject({
+    expect(await state.forwardingTransaction(1)).toMatchObject({
       routeKey: 'rule:1',
       target: { kind: 'scu', scuId: 1 },
       keepImages: false,
@@ -171,28 +187,28 @@ describe('forwarding outbox in the state store', () => {
       totalImageCount: 2,
       sentImageCount: 1,
     });
-    state.setForwardingStatus(1, { status: 'DELIVERING' });
-    expect(state.deliveringForwardingTransactions()).toHaveLength(1);
+    await state.setForwardingStatus(1, { status: 'DELIVERING' });
+    expect(await state.deliveringForwardingTransactions()).toHaveLength(1);
     // The instances still belong to the (rebuilt) table: deleting the batch takes them with it.
-    state.deleteForwardingTransaction(1);
-    expect(state.forwardingItems(1, false)).toEqual([]);
-    state.enqueueForwards([entry('rule:1', 1)], 1000, 100);
-    expect(state.listForwardingTransactions({ startIndex: 0, count: 10 })).toMatchObject([
+    await state.deleteForwardingTransaction(1);
+    expect(await state.forwardingItems(1, false)).toEqual([]);
+    await state.enqueueForwards([entry('rule:1', 1)], 1000, 100);
+    expect(await state.listForwardingTransactions({ startIndex: 0, count: 10 })).toMatchObject([
       { id: 2, totalImageCount: 1 },
     ]);
   });
 
-  it('keeps one rule per source and destination', () => {
+  it('keeps one rule per source and destination', async () => {
     const rule = {
       source: { sourceType: 'scp' as const, sourceName: 'SCP', sourceId: 1 },
       destination: { destinationType: 'scu' as const, destinationName: 'pacs', destinationId: 3 },
       keepImages: true,
     };
-    const first = state.insertForwardingRule(rule);
-    expect(state.insertForwardingRule({ ...rule, keepImages: false })).toEqual(first);
-    expect(state.listForwardingRules(0, 10)).toEqual([first]);
-    expect(state.deleteForwardingRule(first.id)).toBe(true);
-    expect(state.listForwardingRules(0, 10)).toEqual([]);
+    const first = await state.insertForwardingRule(rule);
+    expect(await state.insertForwardingRule({ ...rule, keepImages: false })).toEqual(first);
+    expect(await state.listForwardingRules(0, 10)).toEqual([first]);
+    expect(await state.deleteForwardingRule(first.id)).toBe(true);
+    expect(await state.listForwardingRules(0, 10)).toEqual([]);
   });
 
   it('lists log entries newest first, by subject and type', async () => {

@@ -17,6 +17,7 @@ import type {
 } from './store.js';
 import type { Source } from '../storage/metadata-index.js';
 import type { StatePart } from '../storage/sqlite-state-part.js';
+import { settled, type Synchronous } from '../storage/settled.js';
 
 const transactionsTable = (name: string) => `CREATE TABLE IF NOT EXISTS ${name} (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -125,7 +126,7 @@ const TRANSACTION = `SELECT t.id, t.ruleId, t.routeKey, t.target, t.keepImages, 
     (SELECT COUNT(*) FROM ForwardingImages i WHERE i.transactionId = t.id AND i.sent = 1) AS sentImageCount
   FROM ForwardingTransactions t`;
 
-function forwardingStore(db: Database.Database): ForwardingStore {
+function forwardingStore(db: Database.Database): Synchronous<ForwardingStore> {
   const q = {
     listRules: db.prepare<[number, number], RuleRow>(
       'SELECT * FROM ForwardingRules ORDER BY id LIMIT ? OFFSET ?',
@@ -234,6 +235,12 @@ function forwardingStore(db: Database.Database): ForwardingStore {
     for (const id of ids) q.forgetDeletion.run(id);
   });
 
+  const claimDue = db.transaction((now: number, quietBefore: number, limit: number) => {
+    const due = q.due.all(quietBefore, now, limit).map(transaction);
+    for (const t of due) q.setStatus.run('SENDING', null, null, null, t.id);
+    return due;
+  });
+
   return {
     listForwardingRules: (startIndex, count) => q.listRules.all(count, startIndex).map(rule),
     forwardingRule: (id) => {
@@ -263,6 +270,7 @@ function forwardingStore(db: Database.Database): ForwardingStore {
     enqueueForwards: (entries, now, batchMax) => enqueue(entries, now, batchMax),
     dueForwardingTransactions: (now, quietBefore, limit) =>
       q.due.all(quietBefore, now, limit).map(transaction),
+    claimDueForwardingTransactions: (now, quietBefore, limit) => claimDue(now, quietBefore, limit),
     forwardingTransaction: (id) => {
       const row = q.byId.get(id);
       return row && transaction(row);
@@ -281,7 +289,6 @@ function forwardingStore(db: Database.Database): ForwardingStore {
       ),
     deliveringForwardingTransactions: () => q.delivering.all().map(transaction),
     setForwardingBoxTransaction: (id, boxTransactionId) => void q.setBoxTransaction.run(boxTransactionId, id),
-    atomically: (fn) => db.transaction(fn)(),
     resetSendingForwardingTransactions: (now) => q.resetSending.run(now).changes,
     deleteForwardingTransaction: (id) => q.deleteTransaction.run(id).changes === 1,
     markImagesForDeletion: (ids) => markDeletion(ids),
@@ -290,4 +297,8 @@ function forwardingStore(db: Database.Database): ForwardingStore {
   };
 }
 
-export const forwarding: StatePart<ForwardingStore> = { schema: SCHEMA, migrate, create: forwardingStore };
+export const forwarding: StatePart<ForwardingStore> = {
+  schema: SCHEMA,
+  migrate,
+  create: (db) => settled<ForwardingStore>(forwardingStore(db)),
+};

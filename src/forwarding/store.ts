@@ -14,11 +14,11 @@ export interface ScuData {
 }
 
 export interface ScuStore {
-  listScus(startIndex: number, count: number): ScuData[];
-  scu(id: number): ScuData | undefined;
+  listScus(startIndex: number, count: number): Promise<ScuData[]>;
+  scu(id: number): Promise<ScuData | undefined>;
   /** Throws BadRequestError when the name or the host and port are taken. */
-  insertScu(scu: Omit<ScuData, 'id'>): ScuData;
-  deleteScu(id: number): boolean;
+  insertScu(scu: Omit<ScuData, 'id'>): Promise<ScuData>;
+  deleteScu(id: number): Promise<boolean>;
 }
 
 /** Slicebox's `Destination`. */
@@ -81,12 +81,12 @@ export interface ForwardingItem {
 }
 
 export interface ForwardingStore {
-  listForwardingRules(startIndex: number, count: number): ForwardingRule[];
-  forwardingRule(id: number): ForwardingRule | undefined;
+  listForwardingRules(startIndex: number, count: number): Promise<ForwardingRule[]>;
+  forwardingRule(id: number): Promise<ForwardingRule | undefined>;
   /** Inserts a rule, or answers the existing one for the same source and destination (unchanged). */
-  insertForwardingRule(rule: Omit<ForwardingRule, 'id'>): ForwardingRule;
+  insertForwardingRule(rule: Omit<ForwardingRule, 'id'>): Promise<ForwardingRule>;
   /** Deletes the rule; its queued transactions stay and are delivered. */
-  deleteForwardingRule(id: number): boolean;
+  deleteForwardingRule(id: number): Promise<boolean>;
 
   /**
    * Adds instances to the OPEN transaction of each route (created when missing) in one database transaction;
@@ -102,38 +102,46 @@ export interface ForwardingStore {
     }>,
     now: number,
     batchMax: number,
-  ): void;
+  ): Promise<void>;
   /** Transactions due now: READY, OPEN and quiet since `quietBefore`, or RETRY with `nextAttemptAt` passed. */
-  dueForwardingTransactions(now: number, quietBefore: number, limit: number): ForwardingTransaction[];
-  forwardingTransaction(id: number): ForwardingTransaction | undefined;
+  dueForwardingTransactions(
+    now: number,
+    quietBefore: number,
+    limit: number,
+  ): Promise<ForwardingTransaction[]>;
+  /**
+   * The transactions due now (as `dueForwardingTransactions`), made SENDING in the same step, so that no
+   * two workers take one (PostgreSQL: FOR UPDATE SKIP LOCKED). They are answered as they were before.
+   */
+  claimDueForwardingTransactions(
+    now: number,
+    quietBefore: number,
+    limit: number,
+  ): Promise<ForwardingTransaction[]>;
+  forwardingTransaction(id: number): Promise<ForwardingTransaction | undefined>;
   listForwardingTransactions(opts: {
     startIndex: number;
     count: number;
     status?: ForwardingStatus;
-  }): ForwardingTransaction[];
+  }): Promise<ForwardingTransaction[]>;
   /** Instances of a transaction: all of them, or only those not yet delivered. */
-  forwardingItems(transactionId: number, unsentOnly: boolean): ForwardingItem[];
-  markForwardingItemsSent(transactionId: number, sopInstanceUids: string[]): void;
+  forwardingItems(transactionId: number, unsentOnly: boolean): Promise<ForwardingItem[]>;
+  markForwardingItemsSent(transactionId: number, sopInstanceUids: string[]): Promise<void>;
   setForwardingStatus(
     id: number,
     change: { status: ForwardingStatus; attempts?: number; nextAttemptAt?: number; lastError?: string },
-  ): void;
+  ): Promise<void>;
   /** Transactions handed to a box, waiting for its outgoing transaction to end. */
-  deliveringForwardingTransactions(): ForwardingTransaction[];
-  setForwardingBoxTransaction(id: number, boxTransactionId: number | null): void;
-  /**
-   * Runs `fn` in one transaction of the whole state store (every part shares one SQLite database, so the
-   * writes of other parts that `fn` makes commit or roll back with it); nested calls become savepoints.
-   */
-  atomically<T>(fn: () => T): T;
+  deliveringForwardingTransactions(): Promise<ForwardingTransaction[]>;
+  setForwardingBoxTransaction(id: number, boxTransactionId: number | null): Promise<void>;
   /** Start-up: transactions left SENDING by a crash are due again at once. */
-  resetSendingForwardingTransactions(now: number): number;
+  resetSendingForwardingTransactions(now: number): Promise<number>;
   /** Removes a delivered (or discarded) transaction with its instances. */
-  deleteForwardingTransaction(id: number): boolean;
+  deleteForwardingTransaction(id: number): Promise<boolean>;
   /** keepImages=false: these images are deleted once no transaction still has to send them. */
-  markImagesForDeletion(imageIds: number[]): void;
+  markImagesForDeletion(imageIds: number[]): Promise<void>;
   /** Marked images that no transaction still has to send. */
-  deletableImages(): number[];
+  deletableImages(): Promise<number[]>;
   /** Removes the marks once the images are deleted (a crash before leaves them for the next start). */
-  forgetDeletions(imageIds: number[]): void;
+  forgetDeletions(imageIds: number[]): Promise<void>;
 }

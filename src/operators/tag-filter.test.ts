@@ -77,7 +77,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await runner?.stop();
   runner = undefined;
-  state.close();
+  await state.close();
   await rm(dataDir, { recursive: true, force: true });
 });
 

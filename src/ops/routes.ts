@@ -14,9 +14,9 @@ export function metricsRoutes(deps: ApiDeps): Hono {
   return new Hono().get('/', async (c) => {
     recordState({
       pipelines: deps.engine.pipelines(),
-      outbox: deps.forwarding.listTransactions({ startIndex: 0, count: 100_000 }),
-      outgoing: deps.boxes.listOutgoing(0, 100_000),
-      incoming: deps.boxes.listIncoming(0, 100_000),
+      outbox: await deps.forwarding.listTransactions({ startIndex: 0, count: 100_000 }),
+      outgoing: await deps.boxes.listOutgoing(0, 100_000),
+      incoming: await deps.boxes.listIncoming(0, 100_000),
       now: Date.now(),
     });
     c.header('Content-Type', registry.contentType);

@@ -30,6 +30,16 @@ export interface ComponentContext {
   readonly timed?: (ms: number) => void;
 }
 
+/** Operators and sinks may additionally prepare something before the pipeline starts. */
+export interface StageContext extends ComponentContext {
+  /**
+   * For an operator or sink that must prepare something that can fail before it takes envelopes (static
+   * series types created in the state store): called from `create` with what resolves once it is ready.
+   * The runner waits for it before it opens the sources, and a failure stops the start.
+   */
+  preparing(ready: Promise<unknown>): void;
+}
+
 /** Sources additionally admit files into the pipeline. */
 export interface SourceContext extends ComponentContext {
   /**
@@ -89,11 +99,11 @@ export interface SourceDefinition<C = unknown> extends Base<C> {
 /** Operators and sinks declare the facts they provide and require (checked by `sluice lint`). */
 export interface OperatorDefinition<C = unknown> extends Base<C>, FactContract {
   readonly kind: 'operator';
-  create(config: C, ctx: ComponentContext): OperatorFunction<Envelope, Envelope>;
+  create(config: C, ctx: StageContext): OperatorFunction<Envelope, Envelope>;
 }
 export interface SinkDefinition<C = unknown> extends Base<C>, FactContract {
   readonly kind: 'sink';
-  create(config: C, ctx: ComponentContext): OperatorFunction<Envelope, Envelope>;
+  create(config: C, ctx: StageContext): OperatorFunction<Envelope, Envelope>;
 }
 export type ComponentDefinition = SourceDefinition<any> | OperatorDefinition<any> | SinkDefinition<any>;
 

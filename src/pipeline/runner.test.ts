@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defineSink } from './component.js';
+import { Observable } from 'rxjs';
+import { defineSink, defineSource } from './component.js';
 import type { Envelope } from './envelope.js';
 import { SluiceError } from '../errors.js';
 import { PipelineRunner } from './runner.js';
@@ -143,6 +144,55 @@ describe('PipelineRunner', () => {
     const results = await Promise.all(outcomes);
     expect(results.map((r) => r.kind)).toEqual(['ack', 'ack', 'ack']);
     expect(runner.status().inFlight).toBe(0);
+  });
+
+  it('waits for what operators and sinks prepare before opening the sources; a failure stops the start', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'sluice-runner-'));
+    dirs.push(dataDir);
+    const services = {
+      config: { dataDir },
+      quarantine: new Quarantine(join(dataDir, 'quarantine')),
+      uploads: new UploadRegistry(),
+    } as unknown as EngineServices;
+    const opened: string[] = [];
+    const source = defineSource({
+      type: 'test_source',
+      summary: 'records its opening',
+      config: z.strictObject({}),
+      example: {},
+      create: () => new Observable<Envelope>(() => void opened.push('source')),
+    });
+    const preparingSink = (ready: () => Promise<unknown>) =>
+      defineSink({
+        type: 'preparing_sink',
+        summary: 'prepares before it takes envelopes',
+        config: z.strictObject({}),
+        example: {},
+        create: (_c, ctx) => {
+          ctx.preparing(ready().then(() => opened.push('prepared')));
+          return (envelopes) => envelopes;
+        },
+      });
+    const runnerWith = (ready: () => Promise<unknown>) =>
+      new PipelineRunner(
+        {
+          file: 'test.yaml',
+          name: 'test',
+          maxInFlight: 4,
+          sources: [{ kind: 'source', path: 'sources[0]', def: source, config: {} }],
+          operators: [],
+          sinks: [{ kind: 'sink', path: 'sinks[0]', def: preparingSink(ready), config: {} }],
+        },
+        services,
+      );
+    const ok = runnerWith(() => new Promise((resolve) => setTimeout(resolve, 20)));
+    await ok.start();
+    expect(opened).toEqual(['prepared', 'source']);
+    await ok.stop();
+    opened.length = 0;
+    const failing = runnerWith(() => Promise.reject(new Error('state store unreachable')));
+    await expect(failing.start()).rejects.toThrow('state store unreachable');
+    expect(opened).toEqual([]);
   });
 
   it('re-processes files left in landing by a crash', async () => {

@@ -5,7 +5,7 @@
 import { merge, Subject, type Subscription, type Observable } from 'rxjs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { ComponentContext, SourceContext } from './component.js';
+import type { ComponentContext, SourceContext, StageContext } from './component.js';
 import { Counters, type CounterValues } from './counters.js';
 import type { Envelope } from './envelope.js';
 import type { Origin } from './origin.js';
@@ -145,10 +145,16 @@ export class PipelineRunner implements Settler {
       );
     });
     let stream = merge(this.recovered, ...sources);
+    const preparations: Promise<unknown>[] = [];
     for (const entry of [...this.spec.operators, ...this.spec.sinks]) {
-      const ctx = ctxFor(entry.path, entry.kind, entry.def.type);
+      const ctx: StageContext = {
+        ...ctxFor(entry.path, entry.kind, entry.def.type),
+        preparing: (ready) => preparations.push(ready),
+      };
       stream = stream.pipe((entry.def as any).create(entry.config, ctx));
     }
+    // An operator or sink that cannot prepare (its store fails) stops the start before a source opens.
+    await Promise.all(preparations);
     this.subscription = stream.subscribe({
       next: (envelope) => this.settle(envelope, { kind: 'ack', envelope }),
       // Operators and sinks settle failures per envelope; an error here is a bug, and it ends the pipeline.

@@ -41,9 +41,11 @@ export function seriesLabelsRoutes(deps: ApiDeps): Hono {
 
   return new Hono()
     .get('/series/:id/seriestypes', async (c) => {
-      const types = (await index.seriesTypeAssignments(await seriesId(c.req.param('id'))))
-        .map((a) => store.seriesType(a.seriesTypeId))
-        .filter((t): t is SeriesType => t !== undefined);
+      const types: SeriesType[] = [];
+      for (const a of await index.seriesTypeAssignments(await seriesId(c.req.param('id')))) {
+        const type = await store.seriesType(a.seriesTypeId);
+        if (type) types.push(type);
+      }
       return c.json(types);
     })
     .delete('/series/:id/seriestypes', async (c) => {
@@ -53,7 +55,7 @@ export function seriesLabelsRoutes(deps: ApiDeps): Hono {
     .put('/series/:id/seriestypes/:seriesTypeId', async (c) => {
       const id = await seriesId(c.req.param('id'));
       const typeId = idParam(c.req.param('seriesTypeId'), 'seriesTypeId');
-      if (!store.seriesType(typeId)) throw new NotFoundError(`series type ${typeId}`);
+      if (!(await store.seriesType(typeId))) throw new NotFoundError(`series type ${typeId}`);
       await index.assignSeriesType(id, typeId);
       return c.body(null, 204);
     })

@@ -42,13 +42,13 @@ export const idsBody = z.strictObject({ ids: z.array(z.number().int()).max(MAX_I
 export function seriesTypesRoutes(deps: ApiDeps): Hono {
   const service = deps.seriesTypes;
   const store = service.store;
-  const typeOr404 = (id: number) => {
-    const type = store.seriesType(id);
+  const typeOr404 = async (id: number) => {
+    const type = await store.seriesType(id);
     if (!type) throw new NotFoundError(`series type ${id}`);
     return type;
   };
-  const ruleOr404 = (id: number) => {
-    const rule = store.seriesTypeRule(id);
+  const ruleOr404 = async (id: number) => {
+    const rule = await store.seriesTypeRule(id);
     if (!rule) throw new NotFoundError(`series type rule ${id}`);
     return rule;
   };
@@ -59,13 +59,13 @@ export function seriesTypesRoutes(deps: ApiDeps): Hono {
   };
 
   return new Hono()
-    .get('/', (c) => {
+    .get('/', async (c) => {
       const { startindex, count } = parseOr400(pagingParams, c.req.query(), 'Query parameters');
-      return c.json(store.listSeriesTypes(startindex, count));
+      return c.json(await store.listSeriesTypes(startindex, count));
     })
     .post('/', async (c) => {
       const { name } = parseOr400(seriesTypeBody, await jsonBody(c.req), 'Series type');
-      const type = store.insertSeriesType(name);
+      const type = await store.insertSeriesType(name);
       if (!type) throw new BadRequestError(`A series type named "${name}" already exists`);
       return c.json(type, 201);
     })
@@ -73,13 +73,13 @@ export function seriesTypesRoutes(deps: ApiDeps): Hono {
       const id = idParam(c.req.param('id'));
       const { name } = parseOr400(seriesTypeBody, await jsonBody(c.req), 'Series type');
       notStatic(id);
-      if (!store.updateSeriesType(id, name)) throw new NotFoundError(`series type ${id}`);
+      if (!(await store.updateSeriesType(id, name))) throw new NotFoundError(`series type ${id}`);
       return c.body(null, 204);
     })
     .delete('/:id', async (c) => {
       const id = idParam(c.req.param('id'));
       notStatic(id);
-      if (store.deleteSeriesType(id)) {
+      if (await store.deleteSeriesType(id)) {
         await deps.index.forgetSeriesType(id);
         service.changed();
       }
@@ -87,7 +87,7 @@ export function seriesTypesRoutes(deps: ApiDeps): Hono {
     })
     .get('/rules/updatestatus', updateStatus)
     .post('/rules/updatestatus', updateStatus)
-    .get('/rules', (c) => {
+    .get('/rules', async (c) => {
       const { seriestypeid } = parseOr400(
         z.object({
           seriestypeid: z
@@ -98,26 +98,26 @@ export function seriesTypesRoutes(deps: ApiDeps): Hono {
         c.req.query(),
         'Query parameters',
       );
-      return c.json(store.listSeriesTypeRules(typeOr404(seriestypeid).id));
+      return c.json(await store.listSeriesTypeRules((await typeOr404(seriestypeid)).id));
     })
     .post('/rules', async (c) => {
       const { seriesTypeId } = parseOr400(ruleBody, await jsonBody(c.req), 'Series type rule');
-      typeOr404(seriesTypeId);
-      const rule = store.insertSeriesTypeRule(seriesTypeId);
+      await typeOr404(seriesTypeId);
+      const rule = await store.insertSeriesTypeRule(seriesTypeId);
       // A rule without attributes matches every series.
       service.changed();
       return c.json(rule, 201);
     })
-    .delete('/rules/:ruleId', (c) => {
-      if (store.deleteSeriesTypeRule(idParam(c.req.param('ruleId'), 'ruleId'))) service.changed();
+    .delete('/rules/:ruleId', async (c) => {
+      if (await store.deleteSeriesTypeRule(idParam(c.req.param('ruleId'), 'ruleId'))) service.changed();
       return c.body(null, 204);
     })
-    .get('/rules/:ruleId/attributes', (c) => {
-      const rule = ruleOr404(idParam(c.req.param('ruleId'), 'ruleId'));
-      return c.json(store.listSeriesTypeRuleAttributes(rule.id));
+    .get('/rules/:ruleId/attributes', async (c) => {
+      const rule = await ruleOr404(idParam(c.req.param('ruleId'), 'ruleId'));
+      return c.json(await store.listSeriesTypeRuleAttributes(rule.id));
     })
     .post('/rules/:ruleId/attributes', async (c) => {
-      const rule = ruleOr404(idParam(c.req.param('ruleId'), 'ruleId'));
+      const rule = await ruleOr404(idParam(c.req.param('ruleId'), 'ruleId'));
       const body = parseOr400(attributeBody, await jsonBody(c.req), 'Series type rule attribute');
       const tag = body.tag ?? tagOfKeyword(body.name);
       if (tag === undefined)
@@ -134,7 +134,7 @@ export function seriesTypesRoutes(deps: ApiDeps): Hono {
         );
       const problem = attributeProblem(body);
       if (problem) throw new BadRequestError(`Series type rule attribute: ${problem}`);
-      const attribute = store.insertSeriesTypeRuleAttribute({
+      const attribute = await store.insertSeriesTypeRuleAttribute({
         seriesTypeRuleId: rule.id,
         tag,
         name: body.name || keywordOfTag(tag),
@@ -147,17 +147,19 @@ export function seriesTypesRoutes(deps: ApiDeps): Hono {
       service.changed();
       return c.json(attribute, 201);
     })
-    .delete('/rules/:ruleId/attributes/:attributeId', (c) => {
+    .delete('/rules/:ruleId/attributes/:attributeId', async (c) => {
       const ruleId = idParam(c.req.param('ruleId'), 'ruleId');
       const attributeId = idParam(c.req.param('attributeId'), 'attributeId');
       // Only through its own rule; anything else is already gone as far as this path is concerned.
-      const ofRule = store.listSeriesTypeRuleAttributes(ruleId).some((a) => a.id === attributeId);
-      if (ofRule && store.deleteSeriesTypeRuleAttribute(attributeId)) service.changed();
+      const ofRule = (await store.listSeriesTypeRuleAttributes(ruleId)).some((a) => a.id === attributeId);
+      if (ofRule && (await store.deleteSeriesTypeRuleAttribute(attributeId))) service.changed();
       return c.body(null, 204);
     })
     .post('/series/query', async (c) => {
       const { ids } = parseOr400(idsBody, await jsonBody(c.req), 'Series ids');
-      const names = new Map(store.listSeriesTypes(0, Number.MAX_SAFE_INTEGER).map((t) => [t.id, t.name]));
+      const names = new Map(
+        (await store.listSeriesTypes(0, Number.MAX_SAFE_INTEGER)).map((t) => [t.id, t.name]),
+      );
       const seriesIdSeriesTypes = (await deps.index.seriesTypeAssignmentsOf(ids))
         .filter((a) => names.has(a.seriesTypeId))
         .map((a) => ({

@@ -45,14 +45,14 @@ beforeEach(async () => {
 afterEach(async () => {
   await service.stop();
   await index.close();
-  state.close();
+  await state.close();
   await rm(dir, { recursive: true, force: true });
 });
 
-const addModalityType = (name: string, modality: string) => {
-  const type = state.insertSeriesType(name)!;
-  const rule = state.insertSeriesTypeRule(type.id);
-  state.insertSeriesTypeRuleAttribute({
+const addModalityType = async (name: string, modality: string) => {
+  const type = (await state.insertSeriesType(name))!;
+  const rule = await state.insertSeriesTypeRule(type.id);
+  await state.insertSeriesTypeRuleAttribute({
     seriesTypeRuleId: rule.id,
     tag: 0x00080060,
     name: 'Modality',
@@ -68,11 +68,11 @@ const addModalityType = (name: string, modality: string) => {
 it('runs one re-classification at a time, reports it, and coalesces changes made meanwhile', async () => {
   let open!: () => void;
   gate = new Promise((resolve) => (open = resolve));
-  const ct = addModalityType('CT', 'CT');
+  const ct = await addModalityType('CT', 'CT');
   expect(service.running).toBe(false);
   service.changed();
   expect(service.running).toBe(true);
-  const mr = addModalityType('MR', 'MR');
+  const mr = await addModalityType('MR', 'MR');
   service.changed();
   service.changed();
   open();
@@ -88,11 +88,11 @@ it('runs one re-classification at a time, reports it, and coalesces changes made
 });
 
 it('goes on past a series whose file cannot be read', async () => {
-  addModalityType('CT', 'CT');
+  await addModalityType('CT', 'CT');
   const [s1] = await index.allSeriesIds();
   const [image] = await index.list('images', { parentId: s1, startIndex: 0, count: 1 });
   headers.delete(`/stored/${image.sopInstanceUID.value}`);
-  const us = addModalityType('US', 'US');
+  const us = await addModalityType('US', 'US');
   service.changed();
   await service.whenIdle();
   expect(await index.seriesTypeAssignments(s1)).toEqual([]);
@@ -102,10 +102,10 @@ it('goes on past a series whose file cannot be read', async () => {
 });
 
 it('ignores a stored attribute that cannot be evaluated, and the type it belongs to', async () => {
-  const ct = addModalityType('CT', 'CT');
-  const broken = state.insertSeriesType('broken')!;
-  state.insertSeriesTypeRuleAttribute({
-    seriesTypeRuleId: state.insertSeriesTypeRule(broken.id).id,
+  const ct = await addModalityType('CT', 'CT');
+  const broken = (await state.insertSeriesType('broken'))!;
+  await state.insertSeriesTypeRuleAttribute({
+    seriesTypeRuleId: (await state.insertSeriesTypeRule(broken.id)).id,
     tag: 0x00080060,
     name: 'Modality',
     tagPath: null,
@@ -116,4 +116,31 @@ it('ignores a stored attribute that cannot be evaluated, and the type it belongs
   });
   const [s1] = await index.allSeriesIds();
   expect(await service.classify(s1, [...headers.values()][0])).toEqual([ct.id]);
+});
+
+it('does not keep a classifier whose load failed, nor one that a change outdated while it loaded', async () => {
+  const ct = await addModalityType('CT', 'CT');
+  const [s1] = await index.allSeriesIds();
+  const header = [...headers.values()][0];
+  const definitions = state.seriesTypeDefinitions.bind(state);
+  let answers: Array<() => ReturnType<typeof definitions>> = [
+    () => Promise.reject(new Error('state store unreachable')),
+  ];
+  state.seriesTypeDefinitions = () => (answers.shift() ?? definitions)();
+  await expect(service.classify(s1, header)).rejects.toThrow('state store unreachable');
+  expect(await service.classify(s1, header)).toEqual([ct.id]);
+
+  // A load that answers after a change: the change's classifier is used, not the older answer.
+  let release!: () => void;
+  const stale = definitions();
+  answers = [() => new Promise((resolve) => (release = () => resolve(stale)))];
+  service.changed();
+  const first = service.classify(s1, header);
+  const us = await addModalityType('US+CT', 'CT');
+  service.changed();
+  expect(await service.classify(s1, header)).toEqual([ct.id, us.id]);
+  release();
+  expect(await first).toEqual([ct.id]);
+  expect(await service.classify(s1, header)).toEqual([ct.id, us.id]);
+  await service.whenIdle();
 });

@@ -26,7 +26,12 @@ export interface SeriesTypeServiceOptions {
 }
 
 export class SeriesTypeService {
-  private classifier: SeriesClassifier | undefined;
+  /**
+   * The compiled classifier, as a promise from the moment it is asked: a change that lands while the store
+   * answers drops it rather than being overwritten by the older answer. Each envelope then waits a
+   * microtask, no query.
+   */
+  private classifier: Promise<SeriesClassifier> | undefined;
   private readonly statics = new Map<symbol, SeriesTypeSpec[]>();
   private job: Promise<void> | undefined;
   private again = false;
@@ -39,9 +44,13 @@ export class SeriesTypeService {
     private readonly options: SeriesTypeServiceOptions,
   ) {}
 
-  /** Adds types from a pipeline file (throws when one cannot be evaluated); the result takes them away. */
-  registerStatic(types: readonly StaticSeriesType[]): () => void {
-    const specs = types.map((t) => ({ ...this.store.ensureSeriesType(t.name), rules: t.rules }));
+  /**
+   * Adds types from a pipeline file, creating their names in the store; rejects when one cannot be
+   * evaluated or the store fails. What it resolves to takes them away.
+   */
+  async registerStatic(types: readonly StaticSeriesType[]): Promise<() => void> {
+    const specs: SeriesTypeSpec[] = [];
+    for (const t of types) specs.push({ ...(await this.store.ensureSeriesType(t.name)), rules: t.rules });
     compileSeriesTypes(specs);
     const key = Symbol('static series types');
     this.statics.set(key, specs);
@@ -59,7 +68,7 @@ export class SeriesTypeService {
 
   /** Sets the series' automatic types from one of its instances' headers; answers the type ids. */
   async classify(seriesId: number, header: Pick<DicomHeader, 'dataset'>): Promise<number[]> {
-    const ids = this.currentClassifier()(header);
+    const ids = (await this.currentClassifier())(header);
     await this.index.setAutomaticSeriesTypes(seriesId, ids);
     return ids;
   }
@@ -88,9 +97,19 @@ export class SeriesTypeService {
     await this.whenIdle();
   }
 
-  private currentClassifier(): SeriesClassifier {
+  private currentClassifier(): Promise<SeriesClassifier> {
     if (this.classifier) return this.classifier;
-    const managed = this.store.seriesTypeDefinitions();
+    const loading = this.compile();
+    this.classifier = loading;
+    // A failed load is not kept: the next envelope asks again.
+    loading.catch(() => {
+      if (this.classifier === loading) this.classifier = undefined;
+    });
+    return loading;
+  }
+
+  private async compile(): Promise<SeriesClassifier> {
+    const managed = await this.store.seriesTypeDefinitions();
     // A stored attribute that cannot be evaluated (checked at creation, so only from an older version)
     // disables its type rather than classification as a whole.
     const parts: SeriesClassifier[] = [];
@@ -102,9 +121,7 @@ export class SeriesTypeService {
       }
     for (const specs of this.statics.values()) parts.push(compileSeriesTypes(specs));
     // A static type named like a managed one shares its id: it applies when either's rules match.
-    this.classifier = (header) =>
-      [...new Set(parts.flatMap((classify) => classify(header)))].sort((a, b) => a - b);
-    return this.classifier;
+    return (header) => [...new Set(parts.flatMap((classify) => classify(header)))].sort((a, b) => a - b);
   }
 
   private async run(): Promise<void> {

@@ -13,6 +13,7 @@ import type {
   SeriesTypeStore,
 } from './store.js';
 import type { StatePart } from '../storage/sqlite-state-part.js';
+import { settled, type Synchronous } from '../storage/settled.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS SeriesTypes (
@@ -54,7 +55,7 @@ const attribute = (row: AttributeRow): SeriesTypeRuleAttribute => ({
   flags: row.flags,
 });
 
-function seriesTypeStore(db: Database.Database): SeriesTypeStore {
+function seriesTypeStore(db: Database.Database): Synchronous<SeriesTypeStore> {
   const q = {
     list: db.prepare<[number, number], SeriesType>(
       'SELECT id, name FROM SeriesTypes ORDER BY id LIMIT ? OFFSET ?',
@@ -139,4 +140,7 @@ function seriesTypeStore(db: Database.Database): SeriesTypeStore {
   };
 }
 
-export const seriesTypes: StatePart<SeriesTypeStore> = { schema: SCHEMA, create: seriesTypeStore };
+export const seriesTypes: StatePart<SeriesTypeStore> = {
+  schema: SCHEMA,
+  create: (db) => settled<SeriesTypeStore>(seriesTypeStore(db)),
+};

@@ -37,25 +37,27 @@ export interface SeriesTypeDefinition extends SeriesType {
 }
 
 export interface SeriesTypeStore {
-  listSeriesTypes(startIndex: number, count: number): SeriesType[];
-  seriesType(id: number): SeriesType | undefined;
+  listSeriesTypes(startIndex: number, count: number): Promise<SeriesType[]>;
+  seriesType(id: number): Promise<SeriesType | undefined>;
   /** Inserts a type unless the name is taken; undefined when it is. */
-  insertSeriesType(name: string): SeriesType | undefined;
+  insertSeriesType(name: string): Promise<SeriesType | undefined>;
   /** The type with this name, created when missing (static types from pipeline files). */
-  ensureSeriesType(name: string): SeriesType;
+  ensureSeriesType(name: string): Promise<SeriesType>;
   /** Renames; false when the id is unknown. Throws BadRequestError when the name is taken. */
-  updateSeriesType(id: number, name: string): boolean;
+  updateSeriesType(id: number, name: string): Promise<boolean>;
   /** Deletes the type with its rules and attributes; false when unknown. */
-  deleteSeriesType(id: number): boolean;
-  listSeriesTypeRules(seriesTypeId: number): SeriesTypeRule[];
-  seriesTypeRule(id: number): SeriesTypeRule | undefined;
-  insertSeriesTypeRule(seriesTypeId: number): SeriesTypeRule;
-  deleteSeriesTypeRule(id: number): boolean;
-  listSeriesTypeRuleAttributes(seriesTypeRuleId: number): SeriesTypeRuleAttribute[];
-  insertSeriesTypeRuleAttribute(attribute: Omit<SeriesTypeRuleAttribute, 'id'>): SeriesTypeRuleAttribute;
-  deleteSeriesTypeRuleAttribute(id: number): boolean;
+  deleteSeriesType(id: number): Promise<boolean>;
+  listSeriesTypeRules(seriesTypeId: number): Promise<SeriesTypeRule[]>;
+  seriesTypeRule(id: number): Promise<SeriesTypeRule | undefined>;
+  insertSeriesTypeRule(seriesTypeId: number): Promise<SeriesTypeRule>;
+  deleteSeriesTypeRule(id: number): Promise<boolean>;
+  listSeriesTypeRuleAttributes(seriesTypeRuleId: number): Promise<SeriesTypeRuleAttribute[]>;
+  insertSeriesTypeRuleAttribute(
+    attribute: Omit<SeriesTypeRuleAttribute, 'id'>,
+  ): Promise<SeriesTypeRuleAttribute>;
+  deleteSeriesTypeRuleAttribute(id: number): Promise<boolean>;
   /** Every managed type with its rules and attributes. */
-  seriesTypeDefinitions(): SeriesTypeDefinition[];
+  seriesTypeDefinitions(): Promise<SeriesTypeDefinition[]>;
 }
 
 export interface SeriesTag {

@@ -7,7 +7,7 @@ import { classifySeries } from './classify-series.js';
 import { registry } from '../components.js';
 import { openSqliteIndex } from '../storage/sqlite-index.js';
 import { openSqliteState } from '../storage/sqlite-state.js';
-import type { ComponentContext } from '../pipeline/component.js';
+import type { StageContext } from '../pipeline/component.js';
 import { Counters } from '../pipeline/counters.js';
 import { parseHeader } from '../dicom/header.js';
 import type { Envelope } from '../pipeline/envelope.js';
@@ -86,17 +86,23 @@ describe('classify_series', () => {
   afterEach(async () => {
     await service.stop();
     await index.close();
-    state.close();
+    await state.close();
     await rm(dir, { recursive: true, force: true });
   });
 
-  const context = (): ComponentContext => ({
-    pipeline: 'p',
-    path: 'sinks[1]',
-    services: { seriesTypes: service } as unknown as EngineServices,
-    counters: new Counters(),
-    settler: { settle: vi.fn() },
-  });
+  /** What the component asked the runner to wait for before the pipeline starts. */
+  let preparations: Promise<unknown>[];
+  const context = (): StageContext => {
+    preparations = [];
+    return {
+      pipeline: 'p',
+      path: 'sinks[1]',
+      services: { seriesTypes: service } as unknown as EngineServices,
+      counters: new Counters(),
+      settler: { settle: vi.fn() },
+      preparing: (ready) => preparations.push(ready),
+    };
+  };
   const envelope = async (modality: string, thickness: string, indexed = true): Promise<Envelope> => {
     const header = parseHeader(makeInstance({ modality, extra: { SliceThickness: thickness } }));
     const origin = { sourceType: 'user' as const, sourceId: 1, sourceName: 'admin' };
@@ -124,10 +130,12 @@ describe('classify_series', () => {
   it('creates static types by name and labels series with static and managed types, keeping manual ones', async () => {
     const ctx = context();
     const operator = classifySeries.create(config, ctx);
-    const thin = state.listSeriesTypes(0, 10).find((t) => t.name === 'CT thin')!;
-    const anyCt = state.insertSeriesType('Any CT')!;
-    const rule = state.insertSeriesTypeRule(anyCt.id);
-    state.insertSeriesTypeRuleAttribute({
+    expect(preparations).toHaveLength(1);
+    await Promise.all(preparations);
+    const thin = (await state.listSeriesTypes(0, 10)).find((t) => t.name === 'CT thin')!;
+    const anyCt = (await state.insertSeriesType('Any CT'))!;
+    const rule = await state.insertSeriesTypeRule(anyCt.id);
+    await state.insertSeriesTypeRuleAttribute({
       seriesTypeRuleId: rule.id,
       tag: 0x00080060,
       name: 'Modality',
@@ -139,7 +147,7 @@ describe('classify_series', () => {
     });
     service.changed();
     await service.whenIdle();
-    const manual = state.insertSeriesType('Reviewed')!;
+    const manual = (await state.insertSeriesType('Reviewed'))!;
     expect(service.isStatic(thin.id)).toBe(true);
     expect(service.isStatic(anyCt.id)).toBe(false);
 

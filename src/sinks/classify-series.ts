@@ -87,7 +87,14 @@ export const classifySeries = defineSink({
   },
   create: (config, ctx): OperatorFunction<Envelope, Envelope> => {
     const service = ctx.services.seriesTypes;
-    const unregister = service.registerStatic(config.series_types);
+    const registration = service.registerStatic(config.series_types);
+    ctx.preparing(registration);
+    // Once the stream ends, its static types no longer take part (none took part if registering failed).
+    const unregister = () =>
+      void registration.then(
+        (remove) => remove(),
+        () => undefined,
+      );
     return (envelopes) =>
       envelopes.pipe(
         perItem(

@@ -42,7 +42,7 @@ export const forward = defineSink({
     return perItem(
       ctx,
       async (envelope) => {
-        if (!forwarding.rulesFor(envelope.origin).length) return envelope;
+        if (!(await forwarding.rulesFor(envelope.origin)).length) return envelope;
         const entries = await forwarding.forwardByRules(envelope.origin, forwardingItem(envelope, 'forward'));
         return withFacts(envelope, { forwarded: { entries } });
       },

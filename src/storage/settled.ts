@@ -3,6 +3,7 @@
  * the call, and answers a settled promise. The work keeps the order of the calls, and a throw becomes a
  * rejection, as a networked adapter's failure would.
  */
+import { ANSWERS_PROMISES } from './sqlite-transactions.js';
 
 /** The synchronous form of an asynchronous port: the same methods, answering their values directly. */
 export type Synchronous<T> = {
@@ -15,13 +16,16 @@ export function settled<T extends object>(implementation: Synchronous<T>): T {
   for (const [name, value] of Object.entries(implementation))
     port[name] =
       typeof value === 'function'
-        ? (...args: unknown[]) => {
-            try {
-              return Promise.resolve(value(...args));
-            } catch (err) {
-              return Promise.reject(err);
-            }
-          }
+        ? Object.assign(
+            (...args: unknown[]) => {
+              try {
+                return Promise.resolve(value(...args));
+              } catch (err) {
+                return Promise.reject(err);
+              }
+            },
+            { [ANSWERS_PROMISES]: true },
+          )
         : value;
   return port as T;
 }

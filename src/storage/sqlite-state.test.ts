@@ -14,8 +14,8 @@ beforeEach(() => {
   path = join(dir, 'state.sqlite');
   store = openSqliteState(path);
 });
-afterEach(() => {
-  store.close();
+afterEach(async () => {
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -82,7 +82,7 @@ describe('sessions', () => {
     const bob = (await addUser('bob')).user;
     await store.insertSession({ tokenHash: 't1', userId: bob.id, createdAt: 1000 });
     await store.recordLoginFailure(['user:bob'], 900);
-    store.close();
+    await store.close();
     store = openSqliteState(path);
     expect((await store.session('t1'))?.user).toEqual(bob);
     expect(await store.loginFailuresSince('user:bob', 0)).toEqual([900]);
@@ -115,7 +115,7 @@ describe('managed SCPs', () => {
       port: 11200,
       queryRetrieve: false,
     });
-    store.close();
+    await store.close();
     const db = new Database(path);
     db.exec('ALTER TABLE Scps DROP COLUMN queryRetrieve');
     db.prepare("INSERT INTO Scps (name, aeTitle, port) VALUES ('old', 'OLD', 11201)").run();
@@ -135,8 +135,8 @@ describe('managed SCPs', () => {
   });
 });
 
-it('refuses a file written by a newer schema', () => {
-  store.close();
+it('refuses a file written by a newer schema', async () => {
+  await store.close();
   const db = new Database(path);
   db.pragma('user_version = 99');
   db.close();
@@ -158,5 +158,93 @@ describe('combining the parts', () => {
       ),
     ).toThrow('state store parts "a" and "b" both define list');
     expect(Object.keys(combineParts([['a', a]], { close: () => undefined }))).toEqual(['list', 'close']);
+  });
+});
+
+describe('transactions', () => {
+  const names = async () => (await store.listTagFilters(0, 100)).map((f) => f.name);
+
+  it('commit what their work wrote across parts, and roll it all back when the work fails', async () => {
+    await store.transaction(async (tx) => {
+      await tx.insertTagFilter({ name: 'kept', tagFilterType: 'BLACKLIST' });
+      await tx.insertSeriesType('kept type');
+    });
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.insertTagFilter({ name: 'gone', tagFilterType: 'BLACKLIST' });
+        await tx.insertSeriesType('gone type');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        throw new Error('the work failed');
+      }),
+    ).rejects.toThrow('the work failed');
+    expect(await names()).toEqual(['kept']);
+    expect((await store.listSeriesTypes(0, 10)).map((t) => t.name)).toEqual(['kept type']);
+  });
+
+  it('make the calls of others wait until they end, in call order, and are not rolled back with them', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const order: string[] = [];
+    const failing = store.transaction(async (tx) => {
+      await tx.insertTagFilter({ name: 'inside', tagFilterType: 'BLACKLIST' });
+      await held;
+      throw new Error('rolled back');
+    });
+    const outside = store.insertTagFilter({ name: 'outside', tagFilterType: 'WHITELIST' }).then((f) => {
+      order.push('outside');
+      return f;
+    });
+    const second = store.transaction(async (tx) => {
+      order.push('second');
+      return await tx.insertTagFilter({ name: 'second', tagFilterType: 'WHITELIST' });
+    });
+    const after = names().then((n) => {
+      order.push('after');
+      return n;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(order).toEqual([]); // all wait for the open transaction
+    release();
+    await expect(failing).rejects.toThrow('rolled back');
+    expect((await outside).name).toBe('outside');
+    expect((await second).name).toBe('second');
+    // Run in call order: the insert before the second transaction, the list after both.
+    expect((await outside).id).toBeLessThan((await second).id);
+    expect(await after).toEqual(['outside', 'second']);
+    // Once none is open, calls run at once again.
+    expect(await names()).toEqual(['outside', 'second']);
+  });
+
+  it('end before the store closes', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const open = store.transaction(async (tx) => {
+      await held;
+      return await tx.insertTagFilter({ name: 'committed', tagFilterType: 'BLACKLIST' });
+    });
+    let closed = false;
+    const closing = store.close().then(() => (closed = true));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(closed).toBe(false);
+    release();
+    expect((await open).name).toBe('committed');
+    await closing;
+    store = openSqliteState(path);
+    expect(await names()).toEqual(['committed']);
+  });
+
+  it('refuse the store itself inside their work (it would wait for them), and their stores once ended', async () => {
+    let kept: { listTagFilters(s: number, c: number): Promise<unknown> } | undefined;
+    await expect(
+      store.transaction(async (tx) => {
+        kept = tx;
+        await store.insertTagFilter({ name: 'deadlock', tagFilterType: 'BLACKLIST' });
+      }),
+    ).rejects.toThrow(/inside a transaction/);
+    expect(() => kept!.listTagFilters(0, 10)).toThrow(/already ended/);
+    await expect(store.transaction(async () => store.transaction(async () => 1))).rejects.toThrow(
+      /do not nest/,
+    );
+    expect(await names()).toEqual([]);
   });
 });

@@ -5,7 +5,8 @@
  * so one transaction can span them. Every value is a bound parameter.
  */
 import Database from 'better-sqlite3';
-import type { StateStore } from './state-store.js';
+import type { StateStore, StateTransaction } from './state-store.js';
+import { gated, StateGate } from './sqlite-transactions.js';
 import type { StatePart } from './sqlite-state-part.js';
 import { users } from '../users/sqlite-store.js';
 import { seriesTypes } from '../series-types/sqlite-store.js';
@@ -55,10 +56,19 @@ export function openSqliteState(path: string): StateStore {
   if (version < SCHEMA_VERSION) for (const part of parts) part.migrate?.(db);
   for (const part of parts) db.exec(part.schema);
   db.pragma(`user_version = ${SCHEMA_VERSION}`);
-  return combineParts(
+  const methods = combineParts(
     Object.entries(PARTS).map(([name, part]) => [name, part.create(db)]),
-    { close: () => db.close() },
-  ) as StateStore;
+    {},
+  ) as StateTransaction;
+  const gate = new StateGate(db);
+  return {
+    ...gated(methods, gate),
+    transaction: (work) => gate.transaction(methods, work),
+    close: async () => {
+      await gate.run(() => Promise.resolve());
+      db.close();
+    },
+  };
 }
 
 /**

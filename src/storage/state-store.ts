@@ -1,7 +1,8 @@
 /**
  * The state store port: every managed capability's part in one store (one database, one transaction scope).
- * Adapter: sqlite-state.ts. Capabilities move to asynchronous methods one at a time (for PostgreSQL); their
- * SQLite parts still do the work within the call and answer settled promises (storage/settled.ts).
+ * Adapter: sqlite-state.ts. Every method answers a promise (for PostgreSQL); the SQLite parts do the work
+ * within the call and answer settled promises (storage/settled.ts), waiting only while a transaction is open
+ * (storage/sqlite-transactions.ts).
  */
 import type { UserStore } from '../users/store.js';
 import type { SeriesTypeStore } from '../series-types/store.js';
@@ -30,5 +31,16 @@ export interface StateStore
     ScuStore,
     ForwardingStore,
     BoxStore {
-  close(): void;
+  /**
+   * Runs `work` in one transaction of the whole store, through the stores it is given (`tx`): committed
+   * when it resolves, rolled back when it rejects. Inside, use only `tx` (the store itself would wait for
+   * the transaction; the SQLite adapter refuses such a call). Others' calls meanwhile wait (SQLite) or run
+   * apart (PostgreSQL, row locks).
+   */
+  transaction<T>(work: (tx: StateTransaction) => Promise<T>): Promise<T>;
+  /** Closes the store once the calls made before have been answered (an open transaction ends first). */
+  close(): Promise<void>;
 }
+
+/** The state store as bound to one transaction. */
+export type StateTransaction = Omit<StateStore, 'transaction' | 'close'>;

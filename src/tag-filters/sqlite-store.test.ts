@@ -45,7 +45,7 @@ describe('tag filters in the state store', () => {
       sourceId: 3,
       tagFilterId: keep.id,
     });
-    state.close();
+    await state.close();
 
     state = openSqliteState(path);
     expect(await state.associatedTagFilters()).toEqual([
@@ -62,6 +62,6 @@ describe('tag filters in the state store', () => {
     expect(await state.deleteTagFilter(strip.id)).toBe(false);
     expect(await state.listTagFilterTagPaths(strip.id, 0, 10)).toEqual([]);
     expect((await state.listSourceTagFilters(0, 10)).map((s) => s.tagFilterName)).toEqual(['keep']);
-    state.close();
+    await state.close();
   });
 });

@@ -12,7 +12,7 @@ beforeEach(() => {
   clock = Date.UTC(2026, 0, 1);
   users = new UserService(store, { sessionTimeoutSecs: 3600, now: () => clock });
 });
-afterEach(() => store.close());
+afterEach(async () => await store.close());
 
 const superusers = async () => (await store.listUsers(0, 100)).filter((u) => u.role === 'SUPERUSER');
 

@@ -161,12 +161,12 @@ export async function createTestApp(
     clock,
     async restart({ adminPassword } = {}) {
       await t.seriesTypes.stop();
-      t.state.close();
+      await t.state.close();
       Object.assign(t, await open(adminPassword));
     },
     async cleanup() {
       await t.seriesTypes.stop();
-      t.state.close();
+      await t.state.close();
       await index.close();
       await blobs.close();
       await rm(dir, { recursive: true, force: true });

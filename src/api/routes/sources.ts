@@ -14,7 +14,7 @@ export function sourcesRoutes(deps: ApiDeps): Hono {
       ...users,
       ...deps.engine.sources(),
       ...(await deps.managedSources.sources()),
-      ...deps.boxes.sources(),
+      ...(await deps.boxes.sources()),
     ]);
   });
 }

@@ -137,7 +137,7 @@ function failedIdentifier(op: Operation, uids: string[]): Buffer {
 export async function runMove(op: Operation, model: InformationModel): Promise<void> {
   const field = CommandField.CMoveRsp;
   const destinationAe = op.command.moveDestination ?? '';
-  const peer = destinationAe ? op.services.destination(destinationAe) : undefined;
+  const peer = destinationAe ? await op.services.destination(destinationAe) : undefined;
   if (!peer) {
     await respond(op, field, QrStatus.MoveDestinationUnknown, {
       comment: `move destination "${destinationAe}" is not an SCU`,

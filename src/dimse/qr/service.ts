@@ -20,7 +20,7 @@ export interface QueryRetrieveServices {
   index: MetadataIndex;
   blobs: BlobStore;
   /** The C-MOVE destination with this AE title (an SCU), or undefined. */
-  destination(aeTitle: string): DicomPeer | undefined;
+  destination(aeTitle: string): Promise<DicomPeer | undefined>;
   /** Decompresses a stored file for a peer that refuses its syntax (the render pool's worker threads). */
   decompress: Decompress;
   /** Person names match regardless of case (SLUICE_QR_CASE_SENSITIVE_NAMES=false, the default). */
@@ -44,10 +44,11 @@ export class QueryRetrieveService {
   constructor(readonly services: QueryRetrieveServices) {}
 
   forScp(options: ScpQueryRetrieveOptions): QueryRetrieveProvider {
-    const allows = (callingAe: string) => {
+    const allows = (callingAe: string): boolean | Promise<boolean> => {
       const ae = callingAe.trim();
       if (options.allowedAeTitles) return options.allowedAeTitles.some((a) => a === '*' || a.trim() === ae);
-      return isLoopback(options.host) || this.services.destination(ae) !== undefined;
+      if (isLoopback(options.host)) return true;
+      return this.services.destination(ae).then((peer) => peer !== undefined);
     };
     return {
       isQueryRetrieve: (uid) => QR_SOP_CLASSES.has(uid),

@@ -31,8 +31,11 @@ export interface AssociationChannel {
 export interface QueryRetrieveProvider {
   /** Whether the abstract syntax is a Q/R SOP class (served, or refused to this caller). */
   isQueryRetrieve(abstractSyntax: string): boolean;
-  /** Whether this calling AE title may query and retrieve; its Q/R contexts are rejected otherwise. */
-  allows(callingAe: string): boolean;
+  /**
+   * Whether this calling AE title may query and retrieve; its Q/R contexts are rejected otherwise. A promise
+   * when it must be looked up (a known SCU): the association is answered once it settles.
+   */
+  allows(callingAe: string): boolean | Promise<boolean>;
   /** Transfer syntaxes Q/R contexts are accepted in. */
   readonly transferSyntaxes: readonly string[];
   /**

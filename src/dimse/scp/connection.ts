@@ -124,6 +124,8 @@ export class ScpConnection {
   private timer: NodeJS.Timeout | undefined;
   private ending: 'released' | 'aborted' | undefined;
   private queryRetrieve: QueryRetrieveSession | undefined;
+  /** An A-ASSOCIATE-RQ waits for Q/R to look its caller up: nothing more is read until it is answered. */
+  private deciding = false;
 
   constructor(
     private readonly socket: Socket,
@@ -152,9 +154,15 @@ export class ScpConnection {
   private onData(chunk: Buffer): void {
     if (this.closed) return;
     this.reader.push(chunk);
+    this.readPdus();
+  }
+
+  private readPdus(): void {
     try {
-      if (!this.checkHeader()) return;
-      for (let pdu = this.reader.nextParts(); pdu && !this.closed; pdu = this.reader.nextParts()) {
+      if (this.deciding || !this.checkHeader()) return;
+      while (!this.closed && !this.deciding) {
+        const pdu = this.reader.nextParts();
+        if (!pdu) break;
         this.onPdu(pdu.type, pdu.parts);
         // Only a complete PDU restarts the clock: a peer trickling bytes runs out of time.
         if (!this.closed && this.association && this.pendingWork === 0) this.arm(this.opts.timeoutMs);
@@ -228,8 +236,27 @@ export class ScpConnection {
       this.reject(RejectReason.CalledAeNotRecognized);
       return;
     }
+    const allowed = this.opts.queryRetrieve?.allows(rq.callingAe) ?? false;
+    if (typeof allowed === 'boolean') {
+      this.answerAssociateRq(rq, allowed);
+      return;
+    }
+    this.deciding = true;
+    this.socket.pause();
+    // A lookup that fails refuses Q/R to the caller; storage and echo are still answered.
+    void allowed
+      .catch(() => false)
+      .then((qrAllowed) => {
+        this.deciding = false;
+        if (this.closed) return;
+        this.answerAssociateRq(rq, qrAllowed);
+        this.socket.resume();
+        this.readPdus();
+      });
+  }
+
+  private answerAssociateRq(rq: AssociateRq, qrAllowed: boolean): void {
     const qr = this.opts.queryRetrieve;
-    const qrAllowed = qr?.allows(rq.callingAe) ?? false;
     const answers: ContextAnswer[] = rq.contexts.map((c) => {
       const isQr = qr?.isQueryRetrieve(c.abstractSyntax) ?? false;
       if (isQr && !qrAllowed)
