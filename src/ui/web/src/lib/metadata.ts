@@ -1,4 +1,6 @@
-import { useQuery } from '@tanstack/react-query';
+import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import type { Paging, Sort } from '../components/common';
+import { useKept } from './state';
 import { api } from './api';
 import { toDicomDate } from './format';
 import type { Image, NamedId, Source } from './types';
@@ -93,3 +95,30 @@ export async function imageIdsOf(level: Level, ids: number[]): Promise<number[]>
 
 export const sourceKey = (s: { sourceType: string; sourceId: number }) => `${s.sourceType}:${s.sourceId}`;
 export const sourceLabel = (s: Source) => `${s.sourceName || s.sourceType} (${s.sourceType})`;
+
+/**
+ * A searched, sorted, paged list of one metadata level, kept across visits under `key`: the search, paging
+ * and sort state, the query (one row more than a page, to know whether there is a next page) and the page's
+ * rows.
+ */
+export function useMetadataSearch<T>(
+  key: string,
+  level: 'patients' | 'flatseries',
+  what: string,
+  defaultSort: Sort,
+) {
+  const [search, setSearch] = useKept<SearchFields>(`${key}.search`, EMPTY_SEARCH);
+  const [paging, setPaging] = useKept<Paging>(`${key}.paging`, { page: 0, pageSize: 25 });
+  const [sort, setSort] = useKept<Sort>(`${key}.sort`, defaultSort);
+  const query = useQuery({
+    queryKey: ['metadata', level, search, paging, sort],
+    queryFn: () =>
+      api<T[]>(`/metadata/${level}/query`, {
+        body: metadataQuery(search, paging.page * paging.pageSize, paging.pageSize + 1, sort),
+        what,
+      }),
+    placeholderData: keepPreviousData,
+  });
+  const rows = query.data?.slice(0, paging.pageSize) ?? [];
+  return { search, setSearch, paging, setPaging, sort, setSort, query, rows };
+}

@@ -1,34 +1,26 @@
 /** Patients → studies → series, with search, sorting, paging and actions on what is selected. */
 import { Card, Checkbox, Group, SimpleGrid, Stack, Table, Text, Title, Badge } from '@mantine/core';
-import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import { useLocation } from 'wouter';
 import { api, qs } from '../lib/api';
 import { dicomDate, personName } from '../lib/format';
-import { EMPTY_SEARCH, metadataQuery, type SearchFields } from '../lib/metadata';
-import { useKept } from '../lib/state';
+import { useMetadataSearch } from '../lib/metadata';
 import { useSelection } from '../lib/selection';
 import type { NamedId, Patient, Series, Study } from '../lib/types';
 import { ActionBar } from '../components/Actions';
-import { Empty, Pager, QueryState, SortHeader, type Paging, type Sort } from '../components/common';
+import { Empty, Pager, QueryState, SortHeader } from '../components/common';
 import { AppLink, Crumbs } from '../components/Links';
 import { SearchForm } from '../components/Search';
 import { Thumbnail } from '../components/Thumbnail';
 
 export function PatientsPage() {
-  const [search, setSearch] = useKept<SearchFields>('patients.search', EMPTY_SEARCH);
-  const [paging, setPaging] = useKept<Paging>('patients.paging', { page: 0, pageSize: 25 });
-  const [sort, setSort] = useKept<Sort>('patients.sort', { by: 'patientName', ascending: true });
+  const { search, setSearch, paging, setPaging, sort, setSort, query, rows } = useMetadataSearch<Patient>(
+    'patients',
+    'patients',
+    'Searching patients',
+    { by: 'patientName', ascending: true },
+  );
   const selection = useSelection();
-  const query = useQuery({
-    queryKey: ['metadata', 'patients', search, paging, sort],
-    queryFn: () =>
-      api<Patient[]>('/metadata/patients/query', {
-        body: metadataQuery(search, paging.page * paging.pageSize, paging.pageSize + 1, sort),
-        what: 'Searching patients',
-      }),
-    placeholderData: keepPreviousData,
-  });
-  const rows = query.data?.slice(0, paging.pageSize) ?? [];
   const allOnPage = rows.length > 0 && rows.every((p) => selection.has(p.id));
   return (
     <Stack gap={0}>

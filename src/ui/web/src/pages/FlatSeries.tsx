@@ -1,33 +1,23 @@
 /** Every series in one table with its patient and study (Slicebox's flat series view). */
 import { Checkbox, Stack, Table, Title } from '@mantine/core';
-import { keepPreviousData, useQuery } from '@tanstack/react-query';
-import { api } from '../lib/api';
 import { dicomDate, personName } from '../lib/format';
-import { EMPTY_SEARCH, metadataQuery, type SearchFields } from '../lib/metadata';
-import { useKept } from '../lib/state';
+import { useMetadataSearch } from '../lib/metadata';
 import { useSelection } from '../lib/selection';
 import type { FlatSeries } from '../lib/types';
 import { ActionBar } from '../components/Actions';
-import { Empty, Pager, QueryState, SortHeader, type Paging, type Sort } from '../components/common';
+import { Empty, Pager, QueryState, SortHeader } from '../components/common';
 import { AppLink } from '../components/Links';
 import { SearchForm } from '../components/Search';
 import { Thumbnail } from '../components/Thumbnail';
 
 export function FlatSeriesPage() {
-  const [search, setSearch] = useKept<SearchFields>('flat.search', EMPTY_SEARCH);
-  const [paging, setPaging] = useKept<Paging>('flat.paging', { page: 0, pageSize: 25 });
-  const [sort, setSort] = useKept<Sort>('flat.sort', { by: 'id', ascending: false });
+  const { search, setSearch, paging, setPaging, sort, setSort, query, rows } = useMetadataSearch<FlatSeries>(
+    'flat',
+    'flatseries',
+    'Searching series',
+    { by: 'id', ascending: false },
+  );
   const selection = useSelection();
-  const query = useQuery({
-    queryKey: ['metadata', 'flatseries', search, paging, sort],
-    queryFn: () =>
-      api<FlatSeries[]>('/metadata/flatseries/query', {
-        body: metadataQuery(search, paging.page * paging.pageSize, paging.pageSize + 1, sort),
-        what: 'Searching series',
-      }),
-    placeholderData: keepPreviousData,
-  });
-  const rows = query.data?.slice(0, paging.pageSize) ?? [];
   return (
     <Stack gap={0}>
       <Title order={2} mb="sm">
