@@ -19,6 +19,13 @@ const ON_S3 = [
   'test/**/*.s3.test.ts',
 ];
 
+/**
+ * The metadata index tests run their same bodies on SQLite (embedded project) and, in the ClickHouse project
+ * (TEST_INDEX=clickhouse), on ClickHouse 18.16 (started by test/clickhouse-setup.ts) and on chdb (current
+ * ClickHouse, embedded): test/helpers/index-engines.ts.
+ */
+const ON_CLICKHOUSE = ['src/storage/sqlite-index.test.ts', 'src/storage/clickhouse-index/*.test.ts'];
+
 export default defineConfig({
   test: {
     testTimeout: 60_000,
@@ -42,6 +49,15 @@ export default defineConfig({
           include: ON_S3,
           setupFiles: ['test/setup.ts', 'test/s3-env.ts'],
           globalSetup: ['test/global-setup.ts', 'test/s3-setup.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'clickhouse',
+          include: ON_CLICKHOUSE,
+          setupFiles: ['test/setup.ts', 'test/clickhouse-env.ts'],
+          globalSetup: ['test/global-setup.ts', 'test/clickhouse-setup.ts'],
         },
       },
     ],
