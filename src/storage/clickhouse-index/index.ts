@@ -7,7 +7,6 @@
  * writes.ts; series labels: labels.ts; ids: ids.ts (single writer until ids come from PostgreSQL).
  */
 import type { SourceRef, SourceType } from '../../pipeline/origin.js';
-import type { FindQuery, FindMatch } from '../find-query.js';
 import type {
   FlatSeries,
   Image,
@@ -29,6 +28,7 @@ import {
   type Row,
   type TableName,
 } from '../sqlite-index-tables.js';
+import { clickHouseFind } from './find.js';
 import { connectClickHouse, parseClickHouseUrl, type ClickHouseDb } from './client.js';
 import { processIdAllocator, type IdLevel } from './ids.js';
 import { clickHouseLabels } from './labels.js';
@@ -291,9 +291,7 @@ export async function openClickHouseIndex(options: ClickHouseIndexOptions): Prom
         await w.tombstone('IndexState', ['key'], [{ key: 'consistent' }]);
         return true;
       }),
-    find: async (_q: FindQuery): Promise<FindMatch[]> => {
-      throw new Error('Query/Retrieve (C-FIND, QIDO-RS) is not implemented on the ClickHouse index yet');
-    },
+    find: clickHouseFind(db, t),
     // Every ClickHouse index was created with the Query/Retrieve columns: nothing to fill.
     imagesWithoutQueryColumns: async () => [],
     queryColumnsFilled: async () => undefined,

@@ -41,17 +41,20 @@ export class Tables {
   }
 }
 
-/** The series with their study and patient, columns prefixed as in FLAT_PREFIX (flatseries). */
-function flatSource(t: Tables): string {
-  const cols = (depth: number) =>
-    allColumns(CHAIN[depth])
-      .map((c) => `${q(c)} AS ${q(FLAT_PREFIX[depth] + c)}`)
-      .join(', ');
-  const patients = `(SELECT "id" AS "patientId", ${cols(0)} FROM ${t.live('Patients')})`;
-  const studies = `(SELECT "id" AS "studyId", ${cols(1)}, "patientId" FROM ${t.live('Studies')})`;
-  const studyWithPatient = `(SELECT * FROM ${studies} AS "st" ANY LEFT JOIN ${patients} AS "p" USING "patientId")`;
-  const series = `(SELECT ${cols(2)}, "studyId" FROM ${t.live('Series')})`;
-  return `(SELECT * FROM ${series} AS "se" ANY LEFT JOIN ${studyWithPatient} AS "stp" USING "studyId")`;
+/** Column prefixes of the levels' rows joined with their ancestors (FLAT_PREFIX, then images). */
+export const PREFIX = [...FLAT_PREFIX, 'im_'] as const;
+
+/**
+ * The rows of the level at `depth` joined with their ancestors' (ANY LEFT JOIN … USING the parent key), every
+ * column prefixed by its level's PREFIX: flatseries is depth 2; Query/Retrieve reads any depth.
+ */
+export function chainSource(t: Tables, depth: number): string {
+  const spec = CHAIN[depth];
+  const columns = allColumns(spec).map((c) => `${q(c)} AS ${q(PREFIX[depth] + c)}`);
+  if (!spec.parentKey) return `(SELECT ${columns.join(', ')} FROM ${t.live(spec.name)})`;
+  const own = `(SELECT ${columns.join(', ')}, ${q(spec.parentKey)} FROM ${t.live(spec.name)})`;
+  const parent = `(SELECT *, ${q(`${PREFIX[depth - 1]}id`)} AS ${q(spec.parentKey)} FROM ${chainSource(t, depth - 1)})`;
+  return `(SELECT * FROM ${own} AS ${q(`l${depth}`)} ANY LEFT JOIN ${parent} AS ${q(`r${depth}`)} USING ${q(spec.parentKey)})`;
 }
 
 /** A comparison of a column with a client's value; numeric columns compare as numbers, as SQLite's do. */
@@ -206,7 +209,7 @@ export class Selection {
       if (!column) throw new BadRequestError(`Property ${name} does not exist`);
       orderBy = `${column} ${direction}, ${this.idColumn} ASC`;
     }
-    const source = this.flat ? flatSource(this.t) : this.t.live(CHAIN[this.depth].name);
+    const source = this.flat ? chainSource(this.t, 2) : this.t.live(CHAIN[this.depth].name);
     const where = this.conditions();
     const limit = count < 0 ? '' : ` LIMIT ${int(startIndex)}, ${int(count)}`;
     return `SELECT * FROM ${source}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${orderBy}${limit}`;
