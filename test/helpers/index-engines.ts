@@ -4,12 +4,13 @@
  * test/clickhouse-setup.ts) and the current engine embedded by npm `chdb`. Each `open()` answers a new,
  * empty index (a fresh database on ClickHouse).
  */
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MetadataIndex } from '../../src/storage/metadata-index.js';
-import { openClickHouseIndex } from '../../src/storage/clickhouse-index/index.js';
+import { openClickHouseIndex, type ClickHouseIndex } from '../../src/storage/clickhouse-index/index.js';
 import { openSqliteIndex } from '../../src/storage/sqlite-index.js';
 
 export interface IndexEngine {
@@ -19,7 +20,7 @@ export interface IndexEngine {
 
 export const onClickHouse = (): boolean => process.env.TEST_INDEX === 'clickhouse';
 
-const database = () => `t_${randomBytes(6).toString('hex')}`;
+export const testDatabase = () => `t_${randomBytes(6).toString('hex')}`;
 
 let chdbConnection: Promise<unknown> | undefined;
 async function chdb(): Promise<unknown> {
@@ -29,20 +30,50 @@ async function chdb(): Promise<unknown> {
   return chdbConnection;
 }
 
-export function indexEngines(): IndexEngine[] {
-  if (!onClickHouse()) return [{ name: 'sqlite', open: async () => openSqliteIndex(':memory:') }];
+export interface ClickHouseEngine {
+  name: 'clickhouse-18.16' | 'chdb';
+  /** The index on `database` (created when missing); the same database again reopens it. */
+  open(database: string): Promise<ClickHouseIndex>;
+  /** Runs SQL on the engine directly (what a test checks or breaks behind the index's back). */
+  rows<T = Record<string, unknown>>(sql: string): Promise<T[]>;
+}
+
+function directRows(client: ClickHouseClient) {
+  return async <T>(sql: string): Promise<T[]> => {
+    if (!/^\s*(SELECT|WITH)\b/i.test(sql)) {
+      await client.command({ query: sql });
+      return [];
+    }
+    return (await (await client.query({ query: sql, format: 'JSONEachRow' })).json()) as T[];
+  };
+}
+
+/** ClickHouse 18.16 (the suite's server) and chdb, in the ClickHouse project; none elsewhere. */
+export function clickHouseEngines(): ClickHouseEngine[] {
+  if (!onClickHouse()) return [];
   const server = process.env.TEST_CLICKHOUSE_URL;
   if (!server)
     throw new Error('TEST_INDEX=clickhouse without TEST_CLICKHOUSE_URL: run the clickhouse project');
   return [
-    { name: 'clickhouse-18.16', open: () => openClickHouseIndex({ url: `${server}/${database()}` }) },
+    {
+      name: 'clickhouse-18.16',
+      open: (database) => openClickHouseIndex({ url: `${server}/${database}` }),
+      rows: directRows(createClient({ url: server.replace('default@', '') })),
+    },
     {
       name: 'chdb',
-      open: async () =>
-        openClickHouseIndex({
-          url: `http://default@chdb/${database()}`,
-          connection: (await chdb()) as never,
-        }),
+      open: async (database) =>
+        openClickHouseIndex({ url: `http://default@chdb/${database}`, connection: (await chdb()) as never }),
+      rows: async <T>(sql: string) =>
+        directRows(createClient({ connection: (await chdb()) as never }))<T>(sql),
     },
   ];
+}
+
+export function indexEngines(): IndexEngine[] {
+  if (!onClickHouse()) return [{ name: 'sqlite', open: async () => openSqliteIndex(':memory:') }];
+  return clickHouseEngines().map((engine) => ({
+    name: engine.name,
+    open: () => engine.open(testDatabase()),
+  }));
 }
