@@ -6,38 +6,7 @@
  */
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { StorageUnavailableError } from '../../errors.js';
-import { DATABASE_NAME } from './schema.js';
-
-export interface ClickHouseLocation {
-  /** `http://host:port`, without credentials. */
-  endpoint: string;
-  username: string;
-  password: string;
-  database: string;
-}
-
-/** Reads `SLUICE_INDEX`; throws a message naming what is wrong (never the password). */
-export function parseClickHouseUrl(text: string): ClickHouseLocation {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new Error('SLUICE_INDEX must be a URL such as http://user:password@host:8123/database');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new Error(
-      `SLUICE_INDEX must use http: or https: (ClickHouse's HTTP interface), not ${url.protocol}`,
-    );
-  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || 'default';
-  if (!DATABASE_NAME.test(database))
-    throw new Error(`SLUICE_INDEX names the database "${database}": use letters, digits and _ only`);
-  return {
-    endpoint: `${url.protocol}//${url.host}`,
-    username: decodeURIComponent(url.username) || 'default',
-    password: decodeURIComponent(url.password),
-    database,
-  };
-}
+import type { ClickHouseLocation } from './location.js';
 
 /** Settings every query carries; all are known to ClickHouse 18.16 and to current releases. */
 const SETTINGS = {

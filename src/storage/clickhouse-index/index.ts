@@ -29,7 +29,8 @@ import {
   type TableName,
 } from '../sqlite-index-tables.js';
 import { clickHouseFind } from './find.js';
-import { connectClickHouse, parseClickHouseUrl, type ClickHouseDb } from './client.js';
+import { connectClickHouse, type ClickHouseDb } from './client.js';
+import { parseClickHouseUrl } from './location.js';
 import { processIdAllocator, type IdLevel } from './ids.js';
 import { clickHouseLabels } from './labels.js';
 import { int, intList, str } from './literal.js';
@@ -44,10 +45,7 @@ export interface ClickHouseIndexOptions {
   connection?: Parameters<typeof connectClickHouse>[1];
 }
 
-/** The ClickHouse index, with `problem()` for health: why it cannot be used now, or undefined. */
-export interface ClickHouseIndex extends MetadataIndex {
-  problem(): string | undefined;
-}
+export type ClickHouseIndex = MetadataIndex;
 
 async function migrate(db: ClickHouseDb, database: string): Promise<void> {
   await db.exec(`CREATE DATABASE IF NOT EXISTS "${database}"`);
