@@ -22,9 +22,19 @@ const ON_S3 = [
 /**
  * The metadata index tests run their same bodies on SQLite (embedded project) and, in the ClickHouse project
  * (TEST_INDEX=clickhouse), on ClickHouse 18.16 (started by test/clickhouse-setup.ts) and on chdb (current
- * ClickHouse, embedded): test/helpers/index-engines.ts.
+ * ClickHouse, embedded): test/helpers/index-engines.ts. The API and integration tests listed after them run
+ * their engine on the ClickHouse server.
  */
-const ON_CLICKHOUSE = ['src/storage/sqlite-index.test.ts', 'src/storage/clickhouse-index/*.test.ts'];
+const ON_CLICKHOUSE = [
+  'src/storage/sqlite-index.test.ts',
+  'src/storage/sqlite-index-find.test.ts',
+  'src/storage/clickhouse-index/*.test.ts',
+  'test/images.api.test.ts',
+  'test/scp.integration.test.ts',
+  'test/series-types.routes.test.ts',
+  'test/qr.dcmtk.integration.test.ts',
+  'test/dicomweb.routes.test.ts',
+];
 
 export default defineConfig({
   test: {
