@@ -8,7 +8,7 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { MetadataIndex } from '../../src/storage/metadata-index.js';
 import { openClickHouseIndex, type ClickHouseIndex } from '../../src/storage/clickhouse-index/index.js';
 import { openSqliteIndex } from '../../src/storage/sqlite-index.js';
@@ -76,4 +76,22 @@ export function indexEngines(): IndexEngine[] {
     name: engine.name,
     open: () => engine.open(testDatabase()),
   }));
+}
+
+/**
+ * `SLUICE_INDEX` for an engine on `dataDir` in the ClickHouse project: a database named after the data
+ * directory (an engine started again on the same directory finds its index); else undefined (SQLite).
+ */
+export function testIndexUrl(dataDir: string): string | undefined {
+  if (!onClickHouse()) return undefined;
+  const server = process.env.TEST_CLICKHOUSE_URL;
+  if (!server)
+    throw new Error('TEST_INDEX=clickhouse without TEST_CLICKHOUSE_URL: run the clickhouse project');
+  return `${server}/e_${basename(dataDir).replace(/[^A-Za-z0-9_]/g, '_')}`;
+}
+
+/** `SLUICE_INDEX` for an engine process on `dataDir`, in the ClickHouse project. */
+export function testIndexVariable(dataDir: string): Record<string, string> {
+  const url = testIndexUrl(dataDir);
+  return url ? { SLUICE_INDEX: url } : {};
 }
