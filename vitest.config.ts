@@ -8,10 +8,6 @@ import { defineConfig } from 'vitest/config';
 const ON_S3 = [
   'test/scp.integration.test.ts',
   'test/images.api.test.ts',
-  'test/render.api.test.ts',
-  'test/image-tools.api.test.ts',
-  'test/anonymize.integration.test.ts',
-  'test/forwarding.integration.test.ts',
   'test/dicomweb.routes.test.ts',
   'test/qr.dcmtk.integration.test.ts',
   'test/crash.integration.test.ts',
@@ -34,6 +30,16 @@ const ON_CLICKHOUSE = [
   'test/series-types.routes.test.ts',
   'test/qr.dcmtk.integration.test.ts',
   'test/dicomweb.routes.test.ts',
+  'test/anonymization.routes.test.ts',
+  'test/boxes.routes.test.ts',
+  'test/crash.integration.test.ts',
+  'test/integrity.integration.test.ts',
+  'test/ops.api.test.ts',
+  'test/hostile.integration.test.ts',
+  'test/tag-filter.integration.test.ts',
+  'test/series-types.integration.test.ts',
+  // Also passing on ClickHouse (2026-12-06), left out for the suite's time (~50 s more): anonymize, image
+  // tools, render, forwarding, boxes and key-race tests.
 ];
 
 export default defineConfig({
