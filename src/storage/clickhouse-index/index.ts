@@ -36,7 +36,7 @@ import { clickHouseLabels } from './labels.js';
 import { int, intList, str } from './literal.js';
 import { Selection, Tables } from './queries.js';
 import { MIGRATIONS, SCHEMA_TABLE, SCHEMA_VERSION } from './schema.js';
-import { batchedUpserts, serialiser, versionClock, Writer } from './writes.js';
+import { batchedUpserts, HierarchyCache, imagesBySop, serialiser, versionClock, Writer } from './writes.js';
 
 export interface ClickHouseIndexOptions {
   /** `http://user:password@host:8123/database`. */
@@ -135,7 +135,7 @@ export async function openClickHouseIndex(options: ClickHouseIndexOptions): Prom
   };
   const one = async <T>(table: TableName, id: number): Promise<T | undefined> => {
     if (!Number.isSafeInteger(id)) return undefined;
-    const [row] = await db.rows<Row>(`SELECT * FROM ${t.live(table)} WHERE "id" = ${int(id)}`);
+    const [row] = await db.rows<Row>(`SELECT * FROM ${t.live(table, `"id" = ${int(id)}`)}`);
     return row
       ? (entity(
           CHAIN.find((s) => s.name === table)!,
@@ -150,14 +150,17 @@ export async function openClickHouseIndex(options: ClickHouseIndexOptions): Prom
   const sourceOf = async (seriesId: number) =>
     (
       await db.rows<{ sourceType: SourceType; sourceName: string; sourceId: number }>(
-        `SELECT "sourceType", "sourceName", "sourceId" FROM ${t.live('SeriesSources')} WHERE "id" = ${int(seriesId)}`,
+        `SELECT "sourceType", "sourceName", "sourceId" FROM ${t.live('SeriesSources', `"id" = ${int(seriesId)}`)}`,
       )
     )[0];
+
+  const cache = new HierarchyCache();
 
   /** Removes series left without images, then their studies and patients if they are left empty too. */
   const removeIfEmpty = async (seriesIds: number[]): Promise<void> => {
     const ids = [...new Set(seriesIds)];
     if (!ids.length) return;
+    cache.clear();
     const emptyOf = async (parentKey: string, child: TableName, parents: number[]) => {
       const used = new Set(
         (
@@ -204,15 +207,13 @@ export async function openClickHouseIndex(options: ClickHouseIndexOptions): Prom
     );
   };
 
-  const upsert = batchedUpserts(w, serial, removeIfEmpty);
+  const upsert = batchedUpserts(w, serial, removeIfEmpty, cache);
 
   const index: ClickHouseIndex = {
     ...labels,
     upsert,
     imageBySopInstanceUid: async (sop) => {
-      const [row] = await db.rows<Row>(
-        `SELECT * FROM ${t.live('Images')} WHERE "sopInstanceUID" = ${str(sop)}`,
-      );
+      const [row] = await imagesBySop(w, [sop]);
       return row ? (entity(IMAGES, row) as unknown as Image) : undefined;
     },
     list: list as MetadataIndex['list'],
@@ -247,10 +248,11 @@ export async function openClickHouseIndex(options: ClickHouseIndexOptions): Prom
       serial(async () => {
         const wanted = [...new Set(ids.filter((id) => Number.isSafeInteger(id)))];
         if (!wanted.length) return [];
-        const rows = await db.rows<{ id: number; seriesId: number }>(
-          `SELECT "id", "seriesId" FROM ${t.live('Images')} WHERE "id" IN ${intList(wanted)}`,
+        const rows = await db.rows<{ id: number; seriesId: number; sopInstanceUID: string }>(
+          `SELECT "id", "seriesId", "sopInstanceUID" FROM ${t.live('Images', `"id" IN ${intList(wanted)}`)}`,
         );
         const existed = new Set(rows.map((r) => Number(r.id)));
+        await w.tombstone('ImagesBySop', ['sopInstanceUID'], rows);
         await w.tombstone(
           'Images',
           ['id'],

@@ -35,9 +35,12 @@ export class Tables {
   raw(table: ClickHouseTable): string {
     return `${q(this.database)}.${q(table)}`;
   }
-  /** The current rows of a table: the newest version of each key, tombstones left out. */
-  live(table: ClickHouseTable): string {
-    return `(SELECT * FROM ${this.raw(table)} FINAL WHERE "deleted" = 0)`;
+  /**
+   * The current rows of a table: the newest version of each key, tombstones left out; `condition` (on the
+   * table's own columns) is applied inside, so that a condition on the sorting key reads only its granules.
+   */
+  live(table: ClickHouseTable, condition?: string): string {
+    return `(SELECT * FROM ${this.raw(table)} FINAL WHERE "deleted" = 0${condition ? ` AND (${condition})` : ''})`;
   }
 }
 
@@ -209,10 +212,13 @@ export class Selection {
       if (!column) throw new BadRequestError(`Property ${name} does not exist`);
       orderBy = `${column} ${direction}, ${this.idColumn} ASC`;
     }
-    const source = this.flat ? chainSource(this.t, 2) : this.t.live(CHAIN[this.depth].name);
     const where = this.conditions();
     const limit = count < 0 ? '' : ` LIMIT ${int(startIndex)}, ${int(count)}`;
-    return `SELECT * FROM ${source}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${orderBy}${limit}`;
+    // A level's own conditions go inside its FINAL read (an id or parent key then reads few granules).
+    if (!this.flat)
+      return `SELECT * FROM ${this.t.live(CHAIN[this.depth].name, where.join(' AND ') || undefined)} ORDER BY ${orderBy}${limit}`;
+    const conditions = where.length ? ` WHERE ${where.join(' AND ')}` : '';
+    return `SELECT * FROM ${chainSource(this.t, 2)}${conditions} ORDER BY ${orderBy}${limit}`;
   }
 }
 

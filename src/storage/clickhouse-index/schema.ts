@@ -17,6 +17,7 @@ export type ClickHouseTable =
   | 'Studies'
   | 'Series'
   | 'Images'
+  | 'ImagesBySop'
   | 'SeriesSources'
   | 'SeriesSeriesTypes'
   | 'SeriesTags'
@@ -58,6 +59,9 @@ const hierarchyTable = (spec: TableSpec) => {
 export const MIGRATIONS: ReadonlyArray<ReadonlyArray<(db: string) => string>> = [
   [
     ...[PATIENTS, STUDIES, SERIES, IMAGES].map(hierarchyTable),
+    // Images by SOP Instance UID (ingest's lookup): sorted by the UID, so that a lookup reads a granule.
+    (db) =>
+      `CREATE TABLE IF NOT EXISTS "${db}"."ImagesBySop" ("sopInstanceUID" String, "id" UInt64, "version" UInt64, "deleted" UInt8) ENGINE = ReplacingMergeTree("version") ORDER BY "sopInstanceUID"`,
     (db) =>
       `CREATE TABLE IF NOT EXISTS "${db}"."SeriesSources" ("id" UInt64, "sourceType" String, "sourceName" String, "sourceId" Int64, "version" UInt64, "deleted" UInt8) ENGINE = ReplacingMergeTree("version") ORDER BY "id"`,
     (db) =>

@@ -89,6 +89,41 @@ function attributeValues(spec: TableSpec, header: DicomHeader): Row {
 const changed = (existing: Row, wanted: Row) =>
   Object.keys(wanted).some((c) => String(existing[c]) !== String(wanted[c]));
 
+/**
+ * What this process wrote or read of patients, studies, series and series sources, by their keys: another
+ * image of a known series then needs no lookup. Sound only because this process is the index's single writer
+ * (ids.ts); emptied whenever rows are deleted and after a failed batch. Bounded: emptied when full.
+ */
+export class HierarchyCache {
+  static readonly MAX = 200_000;
+  Patients = new Map<string, Row>();
+  Studies = new Map<string, Row>();
+  Series = new Map<string, Row>();
+  sources = new Map<number, Row>();
+  clear(): void {
+    this.Patients.clear();
+    this.Studies.clear();
+    this.Series.clear();
+    this.sources.clear();
+  }
+  trim(): void {
+    if (this.Patients.size + this.Studies.size + this.Series.size + this.sources.size > HierarchyCache.MAX)
+      this.clear();
+  }
+}
+
+/** Current image rows by SOP Instance UID: through ImagesBySop (sorted by the UID), then by id. */
+export async function imagesBySop(w: Writer, sops: string[]): Promise<Row[]> {
+  if (!sops.length) return [];
+  const keys = await w.db.rows<{ id: number }>(
+    `SELECT "id" FROM ${w.t.live('ImagesBySop', `"sopInstanceUID" IN ${strList(sops)}`)}`,
+  );
+  if (!keys.length) return [];
+  return w.db.rows<Row>(
+    `SELECT * FROM ${w.t.live('Images', `"id" IN ${intList(keys.map((k) => Number(k.id)))}`)}`,
+  );
+}
+
 interface Pending {
   input: IndexInput;
   resolve(result: IndexResult): void;
@@ -104,6 +139,7 @@ export function batchedUpserts(
   w: Writer,
   serial: <T>(task: () => Promise<T>) => Promise<T>,
   removeIfEmpty: (seriesIds: number[]) => Promise<void>,
+  cache: HierarchyCache,
 ): (input: IndexInput) => Promise<IndexResult> {
   const queue: Pending[] = [];
   let scheduled = false;
@@ -115,7 +151,11 @@ export function batchedUpserts(
     if (!batch.length) return;
     serial(() => writeBatch(batch.map((p) => p.input))).then(
       (results) => batch.forEach((p, n) => p.resolve(results[n])),
-      (err) => batch.forEach((p) => p.reject(err)),
+      (err) => {
+        // The cache may hold rows this batch did not write.
+        cache.clear();
+        batch.forEach((p) => p.reject(err));
+      },
     );
   };
   function schedule() {
@@ -133,62 +173,78 @@ export function batchedUpserts(
       series: attributeValues(SERIES, header),
     }));
     const uniq = (values: string[]) => [...new Set(values)];
-    const [patients, studies, series, images] = await Promise.all([
-      db.rows<Row>(
-        `SELECT * FROM ${t.live('Patients')} WHERE "patientID" IN ${strList(uniq(wanted.map((v) => String(v.patient.patientID))))}`,
-      ),
-      db.rows<Row>(
-        `SELECT * FROM ${t.live('Studies')} WHERE "studyInstanceUID" IN ${strList(uniq(wanted.map((v) => String(v.study.studyInstanceUID))))}`,
-      ),
-      db.rows<Row>(
-        `SELECT * FROM ${t.live('Series')} WHERE "seriesInstanceUID" IN ${strList(uniq(wanted.map((v) => String(v.series.seriesInstanceUID))))}`,
-      ),
-      db.rows<Row>(
-        `SELECT * FROM ${t.live('Images')} WHERE "sopInstanceUID" IN ${strList(uniq(inputs.map((i) => i.header.sopInstanceUid)))}`,
-      ),
-    ]);
-    const keyed = (rows: Row[], key: (row: Row) => string) => new Map(rows.map((row) => [key(row), row]));
     const patientKey = (r: Row) => JSON.stringify([r.patientName, r.patientID]);
     const studyKey = (r: Row) => JSON.stringify([Number(r.patientId), r.studyInstanceUID]);
     const seriesKey = (r: Row) => JSON.stringify([Number(r.studyId), r.seriesInstanceUID]);
-    const current = {
-      Patients: keyed(patients, patientKey),
-      Studies: keyed(studies, studyKey),
-      Series: keyed(series, seriesKey),
-      Images: keyed(images, (r) => String(r.sopInstanceUID)),
-    };
+    cache.trim();
+    const images = imagesBySop(w, uniq(inputs.map((i) => i.header.sopInstanceUid)));
     const dirty = {
       Patients: new Map<number, Row>(),
       Studies: new Map(),
       Series: new Map(),
       Images: new Map(),
     };
-    const upsertRow = (table: 'Patients' | 'Studies' | 'Series', key: string, values: Row): number => {
-      const existing = current[table].get(key);
-      if (!existing) {
-        const row = { ...values, id: w.ids.next(table) };
-        current[table].set(key, row);
-        dirty[table].set(row.id, row);
-        return row.id;
+
+    /**
+     * The ids of `values` at one level: from the cache, else looked up (one SELECT for the batch's unknown
+     * keys), else new. Attributes that changed are updated (last writer wins).
+     */
+    const resolve = async (
+      table: 'Patients' | 'Studies' | 'Series',
+      lookupColumn: string,
+      values: Row[],
+      key: (r: Row) => string,
+    ): Promise<number[]> => {
+      const known = cache[table];
+      const missing = values.filter((v) => !known.has(key(v)));
+      if (missing.length) {
+        const found = await db.rows<Row>(
+          `SELECT * FROM ${t.live(table, `${q(lookupColumn)} IN ${strList(uniq(missing.map((v) => String(v[lookupColumn]))))}`)}`,
+        );
+        for (const row of found) known.set(key(row), row);
       }
-      if (changed(existing, values)) {
-        Object.assign(existing, values);
-        dirty[table].set(Number(existing.id), existing);
-      }
-      return Number(existing.id);
+      return values.map((v) => {
+        const existing = known.get(key(v));
+        if (!existing) {
+          const row = { ...v, id: w.ids.next(table) };
+          known.set(key(v), row);
+          dirty[table].set(row.id, row);
+          return row.id;
+        }
+        if (changed(existing, v)) {
+          Object.assign(existing, v);
+          dirty[table].set(Number(existing.id), existing);
+        }
+        return Number(existing.id);
+      });
     };
+    const patientIds = await resolve(
+      'Patients',
+      'patientID',
+      wanted.map((v) => v.patient),
+      patientKey,
+    );
+    const studyIds = await resolve(
+      'Studies',
+      'studyInstanceUID',
+      wanted.map((v, n) => ({ ...v.study, patientId: patientIds[n] })),
+      studyKey,
+    );
+    const seriesIds = await resolve(
+      'Series',
+      'seriesInstanceUID',
+      wanted.map((v, n) => ({ ...v.series, studyId: studyIds[n] })),
+      seriesKey,
+    );
+    const current = { Images: new Map((await images).map((r) => [String(r.sopInstanceUID), r])) };
 
     const sourceOf = new Map<number, Row>();
     const left = new Set<number>();
     const results: IndexResult[] = [];
+    const created: Row[] = [];
     const now = Date.now();
     for (const [n, { header, origin, size }] of inputs.entries()) {
-      const v = wanted[n];
-      const patientId = upsertRow('Patients', patientKey(v.patient), v.patient);
-      const study = { ...v.study, patientId };
-      const studyId = upsertRow('Studies', studyKey(study), study);
-      const seriesValues = { ...v.series, studyId };
-      const seriesId = upsertRow('Series', seriesKey(seriesValues), seriesValues);
+      const seriesId = seriesIds[n];
       sourceOf.set(seriesId, {
         id: seriesId,
         sourceType: origin.sourceType,
@@ -214,6 +270,7 @@ export function batchedUpserts(
       } else {
         row = { ...imageValues, id: w.ids.next('Images'), createdAt: now };
         current.Images.set(sop, row);
+        created.push(row);
       }
       dirty.Images.set(Number(row.id), row);
       const image: Image = {
@@ -226,21 +283,25 @@ export function batchedUpserts(
       results.push({ image, created: !existing });
     }
 
-    const sources = await db.rows<Row>(
-      `SELECT * FROM ${t.live('SeriesSources')} WHERE "id" IN ${intList([...sourceOf.keys()])}`,
-    );
-    const sourceNow = new Map(sources.map((s) => [Number(s.id), s]));
+    const unknownSources = [...sourceOf.keys()].filter((id) => !cache.sources.has(id));
+    if (unknownSources.length)
+      for (const row of await db.rows<Row>(
+        `SELECT "id", "sourceType", "sourceName", "sourceId" FROM ${t.live('SeriesSources', `"id" IN ${intList(unknownSources)}`)}`,
+      ))
+        cache.sources.set(Number(row.id), row);
     const sourceColumns = ['id', 'sourceType', 'sourceName', 'sourceId'];
     const newSources = [...sourceOf.values()].filter((s) => {
-      const was = sourceNow.get(Number(s.id));
+      const was = cache.sources.get(Number(s.id));
       return !was || changed(was, s);
     });
+    for (const source of newSources) cache.sources.set(Number(source.id), source);
     // Parents first, images last: an image is never current without its series.
     await w.insert('Patients', WRITTEN_COLUMNS.Patients, [...dirty.Patients.values()]);
     await w.insert('Studies', WRITTEN_COLUMNS.Studies, [...dirty.Studies.values()]);
     await w.insert('Series', WRITTEN_COLUMNS.Series, [...dirty.Series.values()]);
     await w.insert('SeriesSources', sourceColumns, newSources);
     await w.insert('Images', WRITTEN_COLUMNS.Images, [...dirty.Images.values()]);
+    await w.insert('ImagesBySop', ['sopInstanceUID', 'id'], created);
     if (left.size) await removeIfEmpty([...left]);
     return results;
   }
