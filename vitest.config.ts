@@ -19,12 +19,13 @@ const ON_S3 = [
  * The metadata index tests run their same bodies on SQLite (embedded project) and, in the ClickHouse project
  * (TEST_INDEX=clickhouse), on ClickHouse 18.16 (started by test/clickhouse-setup.ts) and on chdb (current
  * ClickHouse, embedded): test/helpers/index-engines.ts. The API and integration tests listed after them run
- * their engine on the ClickHouse server.
+ * their engine on the ClickHouse server. Files named `*.clickhouse.test.ts` need ClickHouse and run there only.
  */
 const ON_CLICKHOUSE = [
   'src/storage/sqlite-index.test.ts',
   'src/storage/sqlite-index-find.test.ts',
   'src/storage/clickhouse-index/*.test.ts',
+  '**/*.clickhouse.test.ts',
   'test/images.api.test.ts',
   'test/scp.integration.test.ts',
   'test/series-types.routes.test.ts',
@@ -53,7 +54,7 @@ export default defineConfig({
         test: {
           name: 'embedded',
           include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-          exclude: ['**/*.s3.test.ts', '**/node_modules/**'],
+          exclude: ['**/*.s3.test.ts', '**/*.clickhouse.test.ts', '**/node_modules/**'],
           setupFiles: ['test/setup.ts'],
           globalSetup: ['test/global-setup.ts'],
         },

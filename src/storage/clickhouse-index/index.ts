@@ -96,16 +96,27 @@ export async function openClickHouseIndex(options: ClickHouseIndexOptions): Prom
   const serial = serialiser();
   const labels = clickHouseLabels(w, serial);
   let lastFailure: string | undefined;
+  let probe: NodeJS.Timeout | undefined;
+  const recovered = () => {
+    lastFailure = undefined;
+    clearInterval(probe);
+    probe = undefined;
+  };
+  /** While the server does not answer, it is asked every second, so that health recovers without traffic. */
+  const failed = (message: string) => {
+    lastFailure = message;
+    probe ??= setInterval(() => void db.rows('SELECT 1').then(recovered, () => undefined), 1000).unref();
+  };
 
   const watched =
     <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
       try {
         const result = await fn(...args);
-        lastFailure = undefined;
+        if (lastFailure) recovered();
         return result;
       } catch (err) {
-        if ((err as { code?: string }).code === 'STORAGE.UNAVAILABLE') lastFailure = (err as Error).message;
+        if ((err as { code?: string }).code === 'STORAGE.UNAVAILABLE') failed((err as Error).message);
         throw err;
       }
     };
@@ -295,7 +306,11 @@ export async function openClickHouseIndex(options: ClickHouseIndexOptions): Prom
     // Every ClickHouse index was created with the Query/Retrieve columns: nothing to fill.
     imagesWithoutQueryColumns: async () => [],
     queryColumnsFilled: async () => undefined,
-    close: () => serial(() => db.close()),
+    close: () =>
+      serial(() => {
+        clearInterval(probe);
+        return db.close();
+      }),
     problem: () => (lastFailure ? lastFailure : undefined),
   };
   for (const [name, value] of Object.entries(index))

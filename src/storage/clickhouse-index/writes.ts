@@ -178,6 +178,8 @@ export function batchedUpserts(
     const seriesKey = (r: Row) => JSON.stringify([Number(r.studyId), r.seriesInstanceUID]);
     cache.trim();
     const images = imagesBySop(w, uniq(inputs.map((i) => i.header.sopInstanceUid)));
+    // Awaited below; a failure of the lookups before it must not leave it unhandled.
+    images.catch(() => undefined);
     const dirty = {
       Patients: new Map<number, Row>(),
       Studies: new Map(),
