@@ -10,7 +10,7 @@ import { startClickHouse } from '../../../test/helpers/clickhouse.js';
 import type { DicomHeader } from '../../dicom/header.js';
 import type { IndexInput } from '../metadata-index.js';
 import { openClickHouseIndex, type ClickHouseIndex } from './index.js';
-import { int, LiteralError, str, wellFormed } from './literal.js';
+import { int, intList, LiteralError, str, strList, wellFormed } from './literal.js';
 import { SCHEMA_VERSION } from './schema.js';
 
 const { DicomMetaDictionary } = dcmjs.data;
@@ -63,6 +63,10 @@ describe('literal encoder', () => {
     expect(int(2 ** 53 - 1)).toBe('9007199254740991');
     for (const bad of [NaN, Infinity, -Infinity, 1.5, 2 ** 60, '1' as never, null as never])
       expect(() => int(bad)).toThrow(LiteralError);
+    expect(intList([1, 2])).toBe('(1, 2)');
+    expect(strList(["a'b"])).toBe("('a\\'b')");
+    expect(() => intList([])).toThrow(LiteralError);
+    expect(() => strList([])).toThrow(LiteralError);
   });
 });
 

@@ -173,6 +173,7 @@ export async function openClickHouseIndex(options: ClickHouseIndexOptions): Prom
     if (!ids.length) return;
     cache.clear();
     const emptyOf = async (parentKey: string, child: TableName, parents: number[]) => {
+      if (!parents.length) return [];
       const used = new Set(
         (
           await db.rows<{ p: number }>(

@@ -38,8 +38,14 @@ export function int(value: number): string {
   return String(value);
 }
 
-/** A non-empty parenthesised list of string literals, for `IN`. */
-export const strList = (values: readonly string[]): string => `(${values.map(str).join(', ')})`;
+/** A parenthesised list of string literals, for `IN`; an empty list is a caller's bug (`IN ()` is no SQL). */
+export function strList(values: readonly string[]): string {
+  if (!values.length) throw new LiteralError('An IN list needs at least one value');
+  return `(${values.map(str).join(', ')})`;
+}
 
-/** A non-empty parenthesised list of integer literals, for `IN`. */
-export const intList = (values: readonly number[]): string => `(${values.map(int).join(', ')})`;
+/** A parenthesised list of integer literals, for `IN`; never empty. */
+export function intList(values: readonly number[]): string {
+  if (!values.length) throw new LiteralError('An IN list needs at least one value');
+  return `(${values.map(int).join(', ')})`;
+}
