@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeConfig, loadConfig } from './config.js';
+import { parseClickHouseUrl } from './storage/clickhouse-index/location.js';
 import { PACKAGE_ROOT } from './ops/package.js';
 
 describe('box settings from the environment', () => {
@@ -118,5 +119,29 @@ describe('the blob store setting', () => {
     const file = join(dir, 'sluice.yaml');
     writeFileSync(file, 'blobs: s3://archive/dicom\n');
     expect(loadConfig({}, { file }).blobs).toEqual({ bucket: 'archive', prefix: 'dicom/' });
+  });
+});
+
+describe('the metadata index setting', () => {
+  it('reads SLUICE_INDEX as ClickHouse HTTP URL, and never logs its password', () => {
+    expect(loadConfig({}).index).toBeUndefined();
+    const url = 'http://sluice:s3cret@clickhouse.local:8123/sluice_index';
+    const config = loadConfig({ SLUICE_INDEX: url });
+    expect(config.index).toBe(url);
+    expect(parseClickHouseUrl(url)).toEqual({
+      endpoint: 'http://clickhouse.local:8123',
+      username: 'sluice',
+      password: 's3cret',
+      database: 'sluice_index',
+    });
+    expect(parseClickHouseUrl('http://host:8123').database).toBe('default');
+    expect(JSON.stringify(describeConfig(config))).not.toContain('s3cret');
+  });
+
+  it('refuses what is not a ClickHouse HTTP URL with a usable database name', () => {
+    expect(() => loadConfig({ SLUICE_INDEX: 'clickhouse' })).toThrow(/SLUICE_INDEX must be a URL/);
+    expect(() => loadConfig({ SLUICE_INDEX: 'tcp://host:9000/db' })).toThrow(/must use http: or https:/);
+    expect(() => loadConfig({ SLUICE_INDEX: 'http://host:8123/a"b' })).toThrow(/letters, digits and _ only/);
+    expect(() => loadConfig({ SLUICE_INDX: 'http://host:8123/db' })).toThrow(/did you mean "SLUICE_INDEX"/);
   });
 });

@@ -13,6 +13,7 @@ import { ConfigError } from './errors.js';
 import { didYouMean } from './pipeline/nearest.js';
 import { PACKAGE_ROOT } from './ops/package.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './ops/logger.js';
+import { maskedClickHouseUrl, parseClickHouseUrl } from './storage/clickhouse-index/location.js';
 
 /** How box workers pace themselves (SLUICE_BOX_*). */
 export interface BoxTimings {
@@ -88,6 +89,11 @@ export interface EngineConfig {
    * key prefix (`SLUICE_BLOBS=s3://bucket/prefix`; endpoint and credentials from the standard AWS variables).
    */
   blobs?: S3Location;
+  /**
+   * The metadata index: SQLite in the data directory when unset, else ClickHouse over its HTTP interface
+   * (`SLUICE_INDEX=http://user:password@host:8123/database`).
+   */
+  index?: string;
   /** The configuration file read, if any. */
   configFile?: string;
 }
@@ -238,6 +244,16 @@ const envSchema = z.object({
       } catch (err) {
         ctx.addIssue({ code: 'custom', message: (err as Error).message });
         return z.NEVER;
+      }
+    })
+    .optional(),
+  SLUICE_INDEX: z
+    .string()
+    .superRefine((url, ctx) => {
+      try {
+        parseClickHouseUrl(url);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
       }
     })
     .optional(),
@@ -397,11 +413,16 @@ export function loadConfig(
     metricsOpenOnLoopback: e.SLUICE_METRICS_OPEN_ON_LOOPBACK === 'true',
     minFreeBytes: e.SLUICE_MIN_FREE_MB * 1024 * 1024,
     blobs: e.SLUICE_BLOBS,
+    index: e.SLUICE_INDEX,
     configFile: configFile ? resolve(configFile) : undefined,
   };
 }
 
 /** The configuration as the debug log shows it: secrets masked. */
 export function describeConfig(config: EngineConfig): Record<string, unknown> {
-  return { ...config, adminPassword: '***' };
+  return {
+    ...config,
+    adminPassword: '***',
+    ...(config.index ? { index: maskedClickHouseUrl(config.index) } : {}),
+  };
 }

@@ -55,7 +55,13 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   startProcessMetrics();
   await mkdir(config.dataDir, { recursive: true });
   const specs = await Promise.all(config.pipelines.map((file) => loadPipelineFile(file, registry)));
-  const index = openSqliteIndex(join(config.dataDir, 'index.sqlite'));
+  // The index in the data directory, or in ClickHouse (an unreachable server stops the start, named); the
+  // ClickHouse client is loaded only then.
+  const index = config.index
+    ? await import('./storage/clickhouse-index/index.js').then(({ openClickHouseIndex }) =>
+        openClickHouseIndex({ url: config.index! }),
+      )
+    : openSqliteIndex(join(config.dataDir, 'index.sqlite'));
   const timings = new StageTimings();
   // Stored files on the local disk, or in an S3 bucket (an unreachable one stops the start, named). The AWS
   // SDK is loaded only then: it adds 100-170 ms to every start.

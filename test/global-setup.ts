@@ -1,7 +1,8 @@
 /**
  * Vitest's global set-up: what the suite needs from the machine, so that `npm test` is all a newcomer
  * types. The integration tests drive DCMTK (storescu, storescp, dcmdump…), Orthanc, dicom3tools' dciodvfy,
- * unzip and pydicom's real test files, and the package test compiles better-sqlite3 (g++, make, python3).
+ * unzip and pydicom's real test files, the ClickHouse index tests run Debian's clickhouse-server, and the
+ * package test compiles better-sqlite3 (g++, make, python3).
  * What is missing is installed with apt-get when this is a Debian machine and we are root (as CI and the
  * project's machines are); otherwise the run stops at once with the command to type. The peers themselves
  * (storescp, Orthanc, chromium for the web UI's browser tests) are started by the tests that need them, on free loopback ports, and stopped after.
@@ -42,6 +43,11 @@ const REQUIREMENTS: Requirement[] = [
     needs: '/usr/share/fonts/truetype/dejavu',
     debianPackage: 'fonts-dejavu-core',
     why: "readable text in the web UI's screenshots",
+  },
+  {
+    needs: '/usr/sbin/clickhouse-server',
+    debianPackage: 'clickhouse-server',
+    why: 'the ClickHouse index tests (ClickHouse 18.16, started by test/clickhouse-setup.ts)',
   },
   { needs: 'g++', debianPackage: 'g++', why: 'the package test compiles better-sqlite3' },
   { needs: 'make', debianPackage: 'make', why: 'the package test compiles better-sqlite3' },

@@ -32,7 +32,11 @@ const deps = (pipelines: PipelineStatus[], minFreeBytes = 0, blobProblem?: strin
   const engine = Object.create(Engine.prototype) as Engine;
   Object.assign(engine, {
     pipelines: () => pipelines,
-    services: { config: { dataDir: tmpdir(), minFreeBytes }, blobs: { problem: () => blobProblem } },
+    services: {
+      config: { dataDir: tmpdir(), minFreeBytes },
+      blobs: { problem: () => blobProblem },
+      index: { problem: () => undefined },
+    },
   });
   return { engine } as unknown as ApiDeps;
 };

@@ -50,8 +50,10 @@ export class Engine {
   /** What is not working: each stopped pipeline and each failed or starting source, in words. */
   problems(): string[] {
     const blobs = this.services.blobs.problem();
+    const index = this.services.index.problem();
     return [
       ...(blobs ? [blobs] : []),
+      ...(index ? [index] : []),
       ...this.pipelines().flatMap((p) => [
         ...(p.running ? [] : [`pipeline ${p.name} is not running`]),
         ...p.components

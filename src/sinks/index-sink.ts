@@ -12,9 +12,19 @@ export const index = defineSink({
   type: 'index',
   provides: ['indexed'],
   summary: 'Indexes each instance (patient/study/series/image upsert, series source)',
-  config: z.strictObject({}),
-  example: {},
-  create: (_config, ctx) =>
+  config: z.strictObject({
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(256)
+      .default(16)
+      .describe(
+        'Instances indexed at once; an index that groups concurrent writes (ClickHouse) writes them in one batch',
+      ),
+  }),
+  example: { concurrency: 16 },
+  create: (config, ctx) =>
     perItem(
       ctx,
       async (envelope) => {
@@ -25,6 +35,6 @@ export const index = defineSink({
         });
         return withFacts(envelope, { indexed: { image, created } });
       },
-      { concurrency: 1 },
+      { concurrency: config.concurrency },
     ),
 });

@@ -1,7 +1,7 @@
 /**
  * The metadata index port: patients, studies, series and images with Slicebox's keys and queries. Every method
  * answers a promise, so that an adapter may answer over the network (ClickHouse); a failure is a rejection,
- * never a synchronous throw. Adapter: sqlite-index.ts.
+ * never a synchronous throw. Adapters: sqlite-index.ts, clickhouse-index/.
  */
 import type { Origin, SourceRef, SourceType } from '../pipeline/origin.js';
 import type { DicomHeader } from '../dicom/header.js';
@@ -166,6 +166,8 @@ export interface MetadataIndex extends SeriesLabelIndex {
   /** These images have been indexed again: their Query/Retrieve columns are filled. */
   queryColumnsFilled(ids: number[]): Promise<void>;
   close(): Promise<void>;
+  /** Why the index cannot be used now (its server unreachable), for health; undefined when it can. */
+  problem(): string | undefined;
 }
 
 export interface IndexCounts {

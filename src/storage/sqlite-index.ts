@@ -129,7 +129,7 @@ export function openSqliteIndex(path: string): MetadataIndex {
   };
 
   // better-sqlite3 works synchronously: every method does its work within the call and answers a settled promise.
-  const index: Synchronous<MetadataIndex> = {
+  const index: Synchronous<Omit<MetadataIndex, 'problem'>> = {
     ...labels,
     upsert,
     imageBySopInstanceUid: (sopInstanceUid) => {
@@ -181,5 +181,6 @@ export function openSqliteIndex(path: string): MetadataIndex {
     queryColumnsFilled: (ids) => markBackfilled(ids),
     close: () => db.close(),
   };
-  return settled<MetadataIndex>(index);
+  // A file beside the engine: nothing to reach.
+  return { ...settled<Omit<MetadataIndex, 'problem'>>(index), problem: () => undefined };
 }

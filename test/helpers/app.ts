@@ -6,6 +6,7 @@ import { StageTimings } from '../../src/pipeline/stage-timings.js';
 import { createApp } from '../../src/api/app.js';
 import type { AuthEnv } from '../../src/api/auth.js';
 import { openSqliteIndex } from '../../src/storage/sqlite-index.js';
+import { openClickHouseIndex } from '../../src/storage/clickhouse-index/index.js';
 import { openSqliteState } from '../../src/storage/sqlite-state.js';
 import { loadConfig, type EngineConfig } from '../../src/config.js';
 import { Engine } from '../../src/pipeline/engine.js';
@@ -29,6 +30,7 @@ import { BoxService } from '../../src/boxes/service.js';
 import { QueryRetrieveService } from '../../src/dimse/qr/service.js';
 import { transcodeFile } from '../../src/render/transcode.js';
 import { openTestBlobStore } from './blobs.js';
+import { testIndexUrl } from './index-engines.js';
 
 export const ADMIN = { user: 'admin', password: 'secret' };
 
@@ -59,8 +61,8 @@ export interface TestApp {
 }
 
 /**
- * The API app on real adapters (SQLite state store in a temp dir, SQLite index, file-system blobs) and an
- * engine without pipelines, with the superuser admin/secret and an injected clock. For app.request() tests.
+ * The API app on real adapters (SQLite state store in a temp dir, SQLite index or, in the ClickHouse project,
+ * ClickHouse; file-system blobs) and an engine without pipelines, with the superuser admin/secret and an injected clock. For app.request() tests.
  */
 export async function createTestApp(
   options: {
@@ -74,7 +76,10 @@ export async function createTestApp(
 ): Promise<TestApp> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-app-'));
   const clock = { now: Date.UTC(2026, 0, 1) };
-  const index = openSqliteIndex(options.indexOnDisk ? join(dir, 'index.sqlite') : ':memory:');
+  const indexUrl = testIndexUrl(dir);
+  const index = indexUrl
+    ? await openClickHouseIndex({ url: indexUrl })
+    : openSqliteIndex(options.indexOnDisk ? join(dir, 'index.sqlite') : ':memory:');
   const blobs = await openTestBlobStore(dir);
   const open = async (adminPassword = ADMIN.password) => {
     const state = openSqliteState(join(dir, 'state.sqlite'));

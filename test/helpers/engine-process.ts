@@ -1,6 +1,7 @@
 /** Sluice as a child process (`node --import tsx src/cli.ts start`), for tests that kill it with SIGKILL. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { testBlobsVariable } from './blobs.js';
+import { testIndexVariable } from './index-engines.js';
 
 export async function startEngineProcess(
   dataDir: string,
@@ -17,6 +18,7 @@ export async function startEngineProcess(
       SLUICE_DICOM_PORT: String(dicomPort),
       SLUICE_ADMIN_PASSWORD: 'secret',
       ...testBlobsVariable(dataDir),
+      ...testIndexVariable(dataDir),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { EngineConfig } from '../../src/config.js';
 import { startSluice, type Running } from '../../src/main.js';
 import { testS3Location } from './blobs.js';
+import { testIndexUrl } from './index-engines.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -31,7 +32,8 @@ export interface TestEngine extends Running {
 
 /**
  * Starts a real engine (SQLite, files, real HTTP and DICOM listeners on loopback) in a temp dir; in the S3
- * test project its files are stored in MinIO (test/helpers/blobs.ts).
+ * test project its files are stored in MinIO (test/helpers/blobs.ts), in the ClickHouse project its index is
+ * in ClickHouse (test/helpers/index-engines.ts).
  */
 export async function startTestEngine(overrides: Partial<EngineConfig> = {}): Promise<TestEngine> {
   const dataDir = overrides.dataDir ?? (await mkdtemp(join(tmpdir(), 'sluice-test-')));
@@ -49,6 +51,7 @@ export async function startTestEngine(overrides: Partial<EngineConfig> = {}): Pr
     exportSetTtlSecs: 6 * 3600,
     pipelines: ['pipelines/default.yaml'],
     blobs: testS3Location(dataDir),
+    index: testIndexUrl(dataDir),
     ...overrides,
   });
   const url = (path: string) => `http://127.0.0.1:${running.httpPort}${path}`;

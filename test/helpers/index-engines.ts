@@ -1,0 +1,97 @@
+/**
+ * The metadata index engines a test file runs its index tests on: SQLite in the embedded project; in the
+ * ClickHouse project (TEST_INDEX=clickhouse, see vitest.config.ts) ClickHouse 18.16 (the suite's server,
+ * test/clickhouse-setup.ts) and the current engine embedded by npm `chdb`. Each `open()` answers a new,
+ * empty index (a fresh database on ClickHouse).
+ */
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import type { MetadataIndex } from '../../src/storage/metadata-index.js';
+import { openClickHouseIndex, type ClickHouseIndex } from '../../src/storage/clickhouse-index/index.js';
+import { openSqliteIndex } from '../../src/storage/sqlite-index.js';
+
+export interface IndexEngine {
+  name: 'sqlite' | 'clickhouse-18.16' | 'chdb';
+  open(): Promise<MetadataIndex>;
+}
+
+export const onClickHouse = (): boolean => process.env.TEST_INDEX === 'clickhouse';
+
+export const testDatabase = () => `t_${randomBytes(6).toString('hex')}`;
+
+let chdbConnection: Promise<unknown> | undefined;
+async function chdb(): Promise<unknown> {
+  chdbConnection ??= import('chdb/connection').then(({ createChdbConnection }) =>
+    createChdbConnection({ path: mkdtempSync(join(tmpdir(), 'sluice-chdb-')) }),
+  );
+  return chdbConnection;
+}
+
+export interface ClickHouseEngine {
+  name: 'clickhouse-18.16' | 'chdb';
+  /** The index on `database` (created when missing); the same database again reopens it. */
+  open(database: string): Promise<ClickHouseIndex>;
+  /** Runs SQL on the engine directly (what a test checks or breaks behind the index's back). */
+  rows<T = Record<string, unknown>>(sql: string): Promise<T[]>;
+}
+
+function directRows(client: ClickHouseClient) {
+  return async <T>(sql: string): Promise<T[]> => {
+    if (!/^\s*(SELECT|WITH)\b/i.test(sql)) {
+      await client.command({ query: sql });
+      return [];
+    }
+    return (await (await client.query({ query: sql, format: 'JSONEachRow' })).json()) as T[];
+  };
+}
+
+/** ClickHouse 18.16 (the suite's server) and chdb, in the ClickHouse project; none elsewhere. */
+export function clickHouseEngines(): ClickHouseEngine[] {
+  if (!onClickHouse()) return [];
+  const server = process.env.TEST_CLICKHOUSE_URL;
+  if (!server)
+    throw new Error('TEST_INDEX=clickhouse without TEST_CLICKHOUSE_URL: run the clickhouse project');
+  return [
+    {
+      name: 'clickhouse-18.16',
+      open: (database) => openClickHouseIndex({ url: `${server}/${database}` }),
+      rows: directRows(createClient({ url: server.replace('default@', '') })),
+    },
+    {
+      name: 'chdb',
+      open: async (database) =>
+        openClickHouseIndex({ url: `http://default@chdb/${database}`, connection: (await chdb()) as never }),
+      rows: async <T>(sql: string) =>
+        directRows(createClient({ connection: (await chdb()) as never }))<T>(sql),
+    },
+  ];
+}
+
+export function indexEngines(): IndexEngine[] {
+  if (!onClickHouse()) return [{ name: 'sqlite', open: async () => openSqliteIndex(':memory:') }];
+  return clickHouseEngines().map((engine) => ({
+    name: engine.name,
+    open: () => engine.open(testDatabase()),
+  }));
+}
+
+/**
+ * `SLUICE_INDEX` for an engine on `dataDir` in the ClickHouse project: a database named after the data
+ * directory (an engine started again on the same directory finds its index); else undefined (SQLite).
+ */
+export function testIndexUrl(dataDir: string): string | undefined {
+  if (!onClickHouse()) return undefined;
+  const server = process.env.TEST_CLICKHOUSE_URL;
+  if (!server)
+    throw new Error('TEST_INDEX=clickhouse without TEST_CLICKHOUSE_URL: run the clickhouse project');
+  return `${server}/e_${basename(dataDir).replace(/[^A-Za-z0-9_]/g, '_')}`;
+}
+
+/** `SLUICE_INDEX` for an engine process on `dataDir`, in the ClickHouse project. */
+export function testIndexVariable(dataDir: string): Record<string, string> {
+  const url = testIndexUrl(dataDir);
+  return url ? { SLUICE_INDEX: url } : {};
+}
