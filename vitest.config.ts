@@ -1,31 +1,27 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * The test files that read or write stored files run twice: on the embedded file store, and on S3 (MinIO,
- * started by test/s3-setup.ts) with TEST_BLOBS=s3, which the engine helpers read (test/helpers/blobs.ts).
- * Files named `*.s3.test.ts` need MinIO and run in the S3 project only.
+ * The test files that run twice: on the embedded defaults (files, SQLite index, SQLite state), and in the
+ * scale project on S3 (MinIO, test/s3-setup.ts), ClickHouse (test/clickhouse-setup.ts) and PostgreSQL
+ * (test/postgres-setup.ts), with TEST_BLOBS=s3, TEST_INDEX=clickhouse and TEST_STATE=postgres, which the
+ * helpers read (test/helpers/blobs.ts, index-engines.ts, state-engines.ts). The index tests run their bodies
+ * there on ClickHouse 18.16 and on chdb (current ClickHouse, embedded). Files named `*.s3.test.ts`,
+ * `*.clickhouse.test.ts` and `*.postgres.test.ts` need those services and run in the scale project only.
  */
-const ON_S3 = [
-  'test/scp.integration.test.ts',
-  'test/images.api.test.ts',
-  'test/dicomweb.routes.test.ts',
-  'test/qr.dcmtk.integration.test.ts',
-  'test/crash.integration.test.ts',
+const ON_SCALE = [
   'src/**/*.s3.test.ts',
   'test/**/*.s3.test.ts',
-];
-
-/**
- * The metadata index tests run their same bodies on SQLite (embedded project) and, in the ClickHouse project
- * (TEST_INDEX=clickhouse), on ClickHouse 18.16 (started by test/clickhouse-setup.ts) and on chdb (current
- * ClickHouse, embedded): test/helpers/index-engines.ts. The API and integration tests listed after them run
- * their engine on the ClickHouse server. Files named `*.clickhouse.test.ts` need ClickHouse and run there only.
- */
-const ON_CLICKHOUSE = [
+  '**/*.clickhouse.test.ts',
+  '**/*.postgres.test.ts',
+  // the stores themselves
   'src/storage/sqlite-index.test.ts',
   'src/storage/sqlite-index-find.test.ts',
   'src/storage/clickhouse-index/*.test.ts',
-  '**/*.clickhouse.test.ts',
+  'src/storage/sqlite-state.test.ts',
+  'src/*/sqlite-store.test.ts',
+  'src/*/store.test.ts',
+  'src/forwarding/scu-store.test.ts',
+  // the API and the engine end to end
   'test/images.api.test.ts',
   'test/scp.integration.test.ts',
   'test/series-types.routes.test.ts',
@@ -39,8 +35,22 @@ const ON_CLICKHOUSE = [
   'test/hostile.integration.test.ts',
   'test/tag-filter.integration.test.ts',
   'test/series-types.integration.test.ts',
-  // Also passing on ClickHouse (2026-12-06), left out for the suite's time (~50 s more): anonymize, image
-  // tools, render, forwarding, boxes and key-race tests.
+  'test/users.api.test.ts',
+  'test/users.routes.test.ts',
+  'test/log.routes.test.ts',
+  'test/filtering.routes.test.ts',
+  'test/image-tools.api.test.ts',
+  'test/render.api.test.ts',
+  'test/route-walk.test.ts',
+  'test/managed-sources.integration.test.ts',
+  'test/watch.integration.test.ts',
+  'test/scus.integration.test.ts',
+  'test/forwarding.integration.test.ts',
+  'test/forward-restart.integration.test.ts',
+  'test/boxes.integration.test.ts',
+  'test/box-forwarding.integration.test.ts',
+  'test/box-push-answers.integration.test.ts',
+  'test/anonymize.integration.test.ts',
 ];
 
 export default defineConfig({
@@ -54,7 +64,12 @@ export default defineConfig({
         test: {
           name: 'embedded',
           include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-          exclude: ['**/*.s3.test.ts', '**/*.clickhouse.test.ts', '**/node_modules/**'],
+          exclude: [
+            '**/*.s3.test.ts',
+            '**/*.clickhouse.test.ts',
+            '**/*.postgres.test.ts',
+            '**/node_modules/**',
+          ],
           setupFiles: ['test/setup.ts'],
           globalSetup: ['test/global-setup.ts'],
         },
@@ -62,19 +77,15 @@ export default defineConfig({
       {
         extends: true,
         test: {
-          name: 's3',
-          include: ON_S3,
-          setupFiles: ['test/setup.ts', 'test/s3-env.ts'],
-          globalSetup: ['test/global-setup.ts', 'test/s3-setup.ts'],
-        },
-      },
-      {
-        extends: true,
-        test: {
-          name: 'clickhouse',
-          include: ON_CLICKHOUSE,
-          setupFiles: ['test/setup.ts', 'test/clickhouse-env.ts'],
-          globalSetup: ['test/global-setup.ts', 'test/clickhouse-setup.ts'],
+          name: 'scale',
+          include: ON_SCALE,
+          setupFiles: ['test/setup.ts', 'test/s3-env.ts', 'test/clickhouse-env.ts', 'test/postgres-env.ts'],
+          globalSetup: [
+            'test/global-setup.ts',
+            'test/s3-setup.ts',
+            'test/clickhouse-setup.ts',
+            'test/postgres-setup.ts',
+          ],
         },
       },
     ],

@@ -14,6 +14,7 @@ import { didYouMean } from './pipeline/nearest.js';
 import { PACKAGE_ROOT } from './ops/package.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './ops/logger.js';
 import { maskedClickHouseUrl, parseClickHouseUrl } from './storage/clickhouse-index/location.js';
+import { maskedPostgresUrl, parsePostgresUrl } from './storage/postgres-state/location.js';
 
 /** How box workers pace themselves (SLUICE_BOX_*). */
 export interface BoxTimings {
@@ -94,6 +95,11 @@ export interface EngineConfig {
    * (`SLUICE_INDEX=http://user:password@host:8123/database`).
    */
   index?: string;
+  /**
+   * The state store: SQLite in the data directory when unset, else PostgreSQL
+   * (`SLUICE_STATE=postgres://user:password@host:5432/database`; the database is created when missing).
+   */
+  state?: string;
   /** The configuration file read, if any. */
   configFile?: string;
 }
@@ -164,6 +170,19 @@ const positiveInt = (name: string) =>
     .number({ error: `${name} must be a number` })
     .int(`${name} must be an integer`)
     .min(1, `${name} must be at least 1`);
+
+/** A service's URL, kept as given once `parse` accepts it (its message is the variable's error). */
+const serviceUrl = (parse: (url: string) => unknown) =>
+  z
+    .string()
+    .superRefine((url, ctx) => {
+      try {
+        parse(url);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    })
+    .optional();
 
 const envSchema = z.object({
   SLUICE_DATA_DIR: z.string().min(1).default('./data'),
@@ -247,16 +266,8 @@ const envSchema = z.object({
       }
     })
     .optional(),
-  SLUICE_INDEX: z
-    .string()
-    .superRefine((url, ctx) => {
-      try {
-        parseClickHouseUrl(url);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      }
-    })
-    .optional(),
+  SLUICE_INDEX: serviceUrl(parseClickHouseUrl),
+  SLUICE_STATE: serviceUrl(parsePostgresUrl),
 });
 
 /** Every variable Sluice reads; `SLUICE_CONFIG` names the file. */
@@ -414,6 +425,7 @@ export function loadConfig(
     minFreeBytes: e.SLUICE_MIN_FREE_MB * 1024 * 1024,
     blobs: e.SLUICE_BLOBS,
     index: e.SLUICE_INDEX,
+    state: e.SLUICE_STATE,
     configFile: configFile ? resolve(configFile) : undefined,
   };
 }
@@ -424,5 +436,6 @@ export function describeConfig(config: EngineConfig): Record<string, unknown> {
     ...config,
     adminPassword: '***',
     ...(config.index ? { index: maskedClickHouseUrl(config.index) } : {}),
+    ...(config.state ? { state: maskedPostgresUrl(config.state) } : {}),
   };
 }

@@ -57,9 +57,17 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   const specs = await Promise.all(config.pipelines.map((file) => loadPipelineFile(file, registry)));
   // The index in the data directory, or in ClickHouse (an unreachable server stops the start, named); the
   // ClickHouse client is loaded only then.
+  // With the state in PostgreSQL too, the index's ids come from its sequences (any number of processes).
   const index = config.index
-    ? await import('./storage/clickhouse-index/index.js').then(({ openClickHouseIndex }) =>
-        openClickHouseIndex({ url: config.index! }),
+    ? await import('./storage/clickhouse-index/index.js').then(async ({ openClickHouseIndex }) =>
+        openClickHouseIndex({
+          url: config.index!,
+          ids: config.state
+            ? await import('./storage/postgres-state/ids.js').then(({ openPostgresIdBlocks }) =>
+                openPostgresIdBlocks(config.state!),
+              )
+            : undefined,
+        }),
       )
     : openSqliteIndex(join(config.dataDir, 'index.sqlite'));
   const timings = new StageTimings();
@@ -75,7 +83,19 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     await index.close();
     throw err;
   });
-  const state = openSqliteState(join(config.dataDir, 'state.sqlite'));
+  // The state in the data directory, or in PostgreSQL (an unreachable server stops the start, named; the
+  // database is created when missing); the PostgreSQL client is loaded only then.
+  const state = await (
+    config.state
+      ? import('./storage/postgres-state/index.js').then(({ openPostgresState }) =>
+          openPostgresState(config.state!),
+        )
+      : Promise.resolve().then(() => openSqliteState(join(config.dataDir, 'state.sqlite')))
+  ).catch(async (err: unknown) => {
+    await index.close();
+    await blobs.close();
+    throw err;
+  });
   const users = new UserService(state, { sessionTimeoutSecs: config.sessionTimeoutSecs });
   await users.ensureSuperuser(config.adminUser, config.adminPassword);
   if (config.adminPassword === 'admin')
@@ -160,6 +180,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     config,
     index,
     blobs,
+    state,
     quarantine: new Quarantine(join(config.dataDir, 'quarantine'), log),
     uploads: new UploadRegistry(),
     timings,

@@ -49,6 +49,11 @@ const REQUIREMENTS: Requirement[] = [
     debianPackage: 'clickhouse-server',
     why: 'the ClickHouse index tests (ClickHouse 18.16, started by test/clickhouse-setup.ts)',
   },
+  {
+    needs: '/usr/lib/postgresql',
+    debianPackage: 'postgresql',
+    why: 'the PostgreSQL state store tests (started by test/postgres-setup.ts)',
+  },
   { needs: 'g++', debianPackage: 'g++', why: 'the package test compiles better-sqlite3' },
   { needs: 'make', debianPackage: 'make', why: 'the package test compiles better-sqlite3' },
   { needs: 'python3', debianPackage: 'python3', why: 'the package test compiles better-sqlite3' },

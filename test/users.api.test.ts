@@ -3,6 +3,7 @@
  * the data directory surviving a restart (sessions, the superuser's changed password), and throttling by
  * user name and the peer's real address.
  */
+import { onPostgres } from './helpers/state-engines.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,7 +35,8 @@ async function login(user: string, pass: string): Promise<string> {
 }
 
 describe('users over HTTP', () => {
-  it('keeps its state in <data dir>/state.sqlite', () => {
+  // In the scale project the state is in PostgreSQL (test/helpers/state-engines.ts).
+  it.skipIf(onPostgres())('keeps its state in <data dir>/state.sqlite', () => {
     expect(existsSync(join(engine.dataDir, 'state.sqlite'))).toBe(true);
   });
 

@@ -9,6 +9,7 @@
 import type Database from 'better-sqlite3';
 import type {
   AnonymizationKey,
+  AnonymizationKeyQuery,
   AnonymizationKeyRow,
   AnonymizationKeyStore,
   AnonymizationKeyValue,
@@ -71,13 +72,16 @@ export const KEY_COLUMNS = [
   'sopInstanceUID',
   'anonSOPInstanceUID',
 ] as const;
-const TEXT_COLUMNS = KEY_COLUMNS.filter((c) => c !== 'id' && c !== 'created' && c !== 'imageId');
+/** The text columns: those a listing's filter looks in, and those a PostgreSQL listing sorts by code point. */
+export const TEXT_COLUMNS: readonly string[] = KEY_COLUMNS.filter(
+  (c) => c !== 'id' && c !== 'created' && c !== 'imageId',
+);
 /** The columns of a key as Slicebox shows it (the profile stays inside). */
-const SELECT_KEY = KEY_COLUMNS.join(', ');
+export const SELECT_KEY = KEY_COLUMNS.join(', ');
 const SELECT_KEY_AS_K = KEY_COLUMNS.map((c) => `k.${c}`).join(', ');
 
 /** The option names a key's profile column holds (comma-separated; empty for keys from before it). */
-const profileOf = (text: string): string[] => (text ? text.split(',') : []);
+export const profileOf = (text: string): string[] => (text ? text.split(',') : []);
 
 function column(name: string, field: string): string {
   if (!(KEY_COLUMNS as readonly string[]).includes(name))
@@ -87,17 +91,32 @@ function column(name: string, field: string): string {
   return name;
 }
 
-/** Match conditions, most specific first, over the real or the anonymized identifiers. */
-const LEVELS: Array<{ level: KeyLevel; fields: Array<keyof KeyIdentifiers> }> = [
+/**
+ * Match conditions, most specific first, over the real or the anonymized identifiers. Candidates of a level
+ * leave out the keys of the more specific one (`narrower`, the field that level adds), so each key comes once.
+ */
+export const LEVELS: Array<{
+  level: KeyLevel;
+  fields: Array<keyof KeyIdentifiers>;
+  narrower?: keyof KeyIdentifiers;
+}> = [
   {
     level: 'IMAGE',
     fields: ['patientName', 'patientID', 'studyInstanceUID', 'seriesInstanceUID', 'sopInstanceUID'],
   },
-  { level: 'SERIES', fields: ['patientName', 'patientID', 'studyInstanceUID', 'seriesInstanceUID'] },
-  { level: 'STUDY', fields: ['patientName', 'patientID', 'studyInstanceUID'] },
-  { level: 'PATIENT', fields: ['patientName', 'patientID'] },
+  {
+    level: 'SERIES',
+    fields: ['patientName', 'patientID', 'studyInstanceUID', 'seriesInstanceUID'],
+    narrower: 'sopInstanceUID',
+  },
+  {
+    level: 'STUDY',
+    fields: ['patientName', 'patientID', 'studyInstanceUID'],
+    narrower: 'seriesInstanceUID',
+  },
+  { level: 'PATIENT', fields: ['patientName', 'patientID'], narrower: 'studyInstanceUID' },
 ];
-const ANON: Record<keyof KeyIdentifiers, string> = {
+export const ANON: Record<keyof KeyIdentifiers, string> = {
   patientName: 'anonPatientName',
   patientID: 'anonPatientID',
   studyInstanceUID: 'anonStudyInstanceUID',
@@ -106,7 +125,79 @@ const ANON: Record<keyof KeyIdentifiers, string> = {
 };
 
 /** Rows of candidates read at a time. */
-const CANDIDATE_PAGE = 32;
+export const CANDIDATE_PAGE = 32;
+
+/** The insert's columns: a key's, but its id, then its profile. */
+export const INSERT_COLUMNS = [...KEY_COLUMNS.slice(1), 'profile'] as const;
+
+/** One page of the CSV export (see AnonymizationKeyStore.anonymizationKeyRows), with the engine's placeholders. */
+export const keyRowsSql = (afterKeyId: string, keyCount: string): string =>
+  `SELECT ${SELECT_KEY_AS_K}, COALESCE(v.tagPath, '') AS tagPath, COALESCE(v.value, '') AS value,
+          COALESCE(v.anonymizedValue, '') AS anonymizedValue
+     FROM (SELECT * FROM AnonymizationKeys WHERE id > ${afterKeyId} ORDER BY id LIMIT ${keyCount}) k
+     LEFT JOIN AnonymizationKeyValues v ON v.anonymizationKeyId = k.id
+    ORDER BY k.id, v.id`;
+
+/** How an engine writes what differs in a listing of keys. */
+export interface KeyListDialect {
+  /** The placeholder of the parameter at this position (1-based). */
+  param(position: number): string;
+  /** `column` matches `pattern` (lower-case, escaped with \) whatever the case of its letters. */
+  like(column: string, pattern: string): string;
+  /** `column` as ORDER BY sorts it: text by code point, as SQLite's BINARY collation. */
+  sortKey(column: string): string;
+}
+
+/** A LIKE pattern matching `text` literally (lower-cased; %, _ and \ escaped with \), between `before` and `after`. */
+const likePattern = (before: string, text: string, after: string): string =>
+  `${before}${text.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`)}${after}`;
+
+/**
+ * The statement of `listAnonymizationKeys`: the filter is a prefix of any text column, whatever the case;
+ * `orderBy` must name a column. Answers the SQL and its parameters in order.
+ */
+export function listKeysSql(
+  opts: Parameters<AnonymizationKeyStore['listAnonymizationKeys']>[0],
+  dialect: KeyListDialect,
+): { sql: string; params: unknown[] } {
+  const { startIndex, count, orderBy, orderAscending = true, filter } = opts;
+  const params: unknown[] = [];
+  const bind = (value: unknown) => dialect.param(params.push(value));
+  const where = filter
+    ? `WHERE ${TEXT_COLUMNS.map((c) => dialect.like(c, bind(likePattern('', filter, '%')))).join(' OR ')}`
+    : '';
+  const order = `${dialect.sortKey(orderBy ? column(orderBy, 'orderby') : 'id')} ${orderAscending ? 'ASC' : 'DESC'}`;
+  const sql = `SELECT ${SELECT_KEY} FROM AnonymizationKeys ${where} ORDER BY ${order}, id`;
+  return { sql: `${sql} LIMIT ${bind(count)} OFFSET ${bind(startIndex)}`, params };
+}
+
+/** The statement of `queryAnonymizationKeys`: every property must hold ('like' contains, whatever the case). */
+export function queryKeysSql(
+  query: AnonymizationKeyQuery,
+  dialect: KeyListDialect,
+): { sql: string; params: unknown[] } {
+  const { startIndex, count, order, queryProperties } = query;
+  const params: unknown[] = [];
+  const bind = (value: unknown) => dialect.param(params.push(value));
+  const conditions = queryProperties.map((p, i) => {
+    const c = column(p.propertyName, `queryProperties[${i}].propertyName`);
+    return p.operator === 'like'
+      ? dialect.like(c, bind(likePattern('%', p.propertyValue, '%')))
+      : `${c} = ${bind(p.propertyValue)}`;
+  });
+  const where = conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
+  const orderBy = order
+    ? `${dialect.sortKey(column(order.orderBy, 'order.orderBy'))} ${order.orderAscending ? 'ASC' : 'DESC'}, id`
+    : 'id';
+  const sql = `SELECT ${SELECT_KEY} FROM AnonymizationKeys ${where} ORDER BY ${orderBy}`;
+  return { sql: `${sql} LIMIT ${bind(count)} OFFSET ${bind(startIndex)}`, params };
+}
+
+const SQLITE_DIALECT: KeyListDialect = {
+  param: () => '?',
+  like: (c, pattern) => `lower(${c}) LIKE ${pattern} ESCAPE '\\'`,
+  sortKey: (c) => c,
+};
 
 function anonymizationKeyStore(db: Database.Database): Synchronous<AnonymizationKeyStore> {
   const byAnon = LEVELS.map(({ level, fields }) => ({
@@ -120,23 +211,20 @@ function anonymizationKeyStore(db: Database.Database): Synchronous<Anonymization
   }));
   // Candidates by real identifiers, each level without the more specific one's keys (so each key comes
   // once), newest first, a page at a time.
-  const byReal = LEVELS.map(({ level, fields }, i) => {
-    const narrower = LEVELS[i - 1]?.fields.at(-1);
-    return {
-      level,
-      fields,
-      narrower,
-      statement: db.prepare<unknown[], { id: number; profile: string }>(
-        `SELECT id, profile FROM AnonymizationKeys WHERE ${fields.map((f) => `${f} = ?`).join(' AND ')}${
-          narrower ? ` AND ${narrower} != ?` : ''
-        } AND id < ? ORDER BY id DESC LIMIT ${CANDIDATE_PAGE}`,
-      ),
-    };
-  });
+  const byReal = LEVELS.map(({ level, fields, narrower }) => ({
+    level,
+    fields,
+    narrower,
+    statement: db.prepare<unknown[], { id: number; profile: string }>(
+      `SELECT id, profile FROM AnonymizationKeys WHERE ${fields.map((f) => `${f} = ?`).join(' AND ')}${
+        narrower ? ` AND ${narrower} != ?` : ''
+      } AND id < ? ORDER BY id DESC LIMIT ${CANDIDATE_PAGE}`,
+    ),
+  }));
   const q = {
     insert: db.prepare(
-      `INSERT INTO AnonymizationKeys (${[...KEY_COLUMNS.slice(1), 'profile'].join(', ')})
-       VALUES (${[...KEY_COLUMNS.slice(1), 'profile'].map((c) => `@${c}`).join(', ')})`,
+      `INSERT INTO AnonymizationKeys (${INSERT_COLUMNS.join(', ')})
+       VALUES (${INSERT_COLUMNS.map((c) => `@${c}`).join(', ')})`,
     ),
     insertValue: db.prepare(
       `INSERT INTO AnonymizationKeyValues (anonymizationKeyId, tagPath, level, value, anonymizedValue)
@@ -147,13 +235,7 @@ function anonymizationKeyStore(db: Database.Database): Synchronous<Anonymization
     values: db.prepare<[number], AnonymizationKeyValue>(
       'SELECT * FROM AnonymizationKeyValues WHERE anonymizationKeyId = ? ORDER BY id',
     ),
-    rows: db.prepare<[number, number], AnonymizationKeyRow>(
-      `SELECT ${SELECT_KEY_AS_K}, COALESCE(v.tagPath, '') AS tagPath, COALESCE(v.value, '') AS value,
-              COALESCE(v.anonymizedValue, '') AS anonymizedValue
-         FROM (SELECT * FROM AnonymizationKeys WHERE id > ? ORDER BY id LIMIT ?) k
-         LEFT JOIN AnonymizationKeyValues v ON v.anonymizationKeyId = k.id
-        ORDER BY k.id, v.id`,
-    ),
+    rows: db.prepare<[number, number], AnonymizationKeyRow>(keyRowsSql('?', '?')),
   };
   const lookup = (real: KeyIdentifiers): KeyLookup => ({
     *candidates(): Generator<KeyCandidate> {
@@ -201,38 +283,13 @@ function anonymizationKeyStore(db: Database.Database): Synchronous<Anonymization
       }
       return undefined;
     },
-    listAnonymizationKeys: ({ startIndex, count, orderBy, orderAscending = true, filter }) => {
-      const where = filter
-        ? `WHERE ${TEXT_COLUMNS.map((c) => `lower(${c}) LIKE ? ESCAPE '\\'`).join(' OR ')}`
-        : '';
-      const prefix = filter ? `${filter.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`)}%` : undefined;
-      const order = `${orderBy ? column(orderBy, 'orderby') : 'id'} ${orderAscending ? 'ASC' : 'DESC'}`;
-      return db
-        .prepare<unknown[], AnonymizationKey>(
-          `SELECT ${SELECT_KEY} FROM AnonymizationKeys ${where} ORDER BY ${order}, id LIMIT ? OFFSET ?`,
-        )
-        .all(...(prefix ? TEXT_COLUMNS.map(() => prefix) : []), count, startIndex);
+    listAnonymizationKeys: (opts) => {
+      const { sql, params } = listKeysSql(opts, SQLITE_DIALECT);
+      return db.prepare<unknown[], AnonymizationKey>(sql).all(...params);
     },
-    queryAnonymizationKeys: ({ startIndex, count, order, queryProperties }) => {
-      const params: unknown[] = [];
-      const conditions = queryProperties.map((p, i) => {
-        const c = column(p.propertyName, `queryProperties[${i}].propertyName`);
-        if (p.operator === 'like') {
-          params.push(`%${p.propertyValue.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`)}%`);
-          return `lower(${c}) LIKE ? ESCAPE '\\'`;
-        }
-        params.push(p.propertyValue);
-        return `${c} = ?`;
-      });
-      const where = conditions.length ? `WHERE ${conditions.join(' AND ')}` : '';
-      const orderBy = order
-        ? `${column(order.orderBy, 'order.orderBy')} ${order.orderAscending ? 'ASC' : 'DESC'}, id`
-        : 'id';
-      return db
-        .prepare<unknown[], AnonymizationKey>(
-          `SELECT ${SELECT_KEY} FROM AnonymizationKeys ${where} ORDER BY ${orderBy} LIMIT ? OFFSET ?`,
-        )
-        .all(...params, count, startIndex);
+    queryAnonymizationKeys: (query) => {
+      const { sql, params } = queryKeysSql(query, SQLITE_DIALECT);
+      return db.prepare<unknown[], AnonymizationKey>(sql).all(...params);
     },
     anonymizationKey: (id) => q.byId.get(id),
     deleteAnonymizationKey: (id) => q.delete.run(id).changes === 1,

@@ -1,5 +1,5 @@
 /**
- * The anonymization keys part of the state store. Adapter: sqlite-store.ts.
+ * The anonymization keys part of the state store. Adapters: sqlite-store.ts, postgres-store.ts.
  */
 
 /** Slicebox's `AnonymizationKey`: one per anonymized image, real and anonymized identifiers side by side. */

@@ -87,24 +87,24 @@ CREATE TABLE IF NOT EXISTS IncomingImages (
 );
 `;
 
-interface BoxDbRow extends Omit<BoxRow, 'defaultProfile' | 'lastPollOk'> {
+export interface BoxDbRow extends Omit<BoxRow, 'defaultProfile' | 'lastPollOk'> {
   defaultProfile: string;
   lastPollOk: number;
 }
-interface OutgoingDbRow extends Omit<OutgoingTransaction, 'profile'> {
+export interface OutgoingDbRow extends Omit<OutgoingTransaction, 'profile'> {
   profile: string;
 }
-interface OutgoingImageDbRow extends Omit<OutgoingImage, 'sent'> {}
-interface IncomingImageDbRow extends Omit<IncomingImage, 'added'> {
+export interface OutgoingImageDbRow extends Omit<OutgoingImage, 'sent'> {}
+export interface IncomingImageDbRow extends Omit<IncomingImage, 'added'> {
   added: number;
 }
 
-const boxOf = (r: BoxDbRow): BoxRow => ({
+export const boxOf = (r: BoxDbRow): BoxRow => ({
   ...r,
   defaultProfile: JSON.parse(r.defaultProfile) as string[],
   lastPollOk: r.lastPollOk === 1,
 });
-const outgoingOf = (r: OutgoingDbRow): OutgoingTransaction => ({
+export const outgoingOf = (r: OutgoingDbRow): OutgoingTransaction => ({
   id: r.id,
   boxId: r.boxId,
   boxName: r.boxName,
@@ -116,7 +116,7 @@ const outgoingOf = (r: OutgoingDbRow): OutgoingTransaction => ({
   updated: r.updated,
   status: r.status,
 });
-const outgoingImageOf = (r: OutgoingImageDbRow): OutgoingImage => ({
+export const outgoingImageOf = (r: OutgoingImageDbRow): OutgoingImage => ({
   id: r.id,
   outgoingTransactionId: r.outgoingTransactionId,
   imageId: r.imageId,
@@ -127,15 +127,51 @@ const outgoingImageOf = (r: OutgoingImageDbRow): OutgoingImage => ({
   attempts: r.attempts,
   nextAttemptAt: r.nextAttemptAt,
 });
-const incomingImageOf = (r: IncomingImageDbRow): IncomingImage => ({ ...r, added: r.added === 1 });
+export const incomingImageOf = (r: IncomingImageDbRow): IncomingImage => ({ ...r, added: r.added === 1 });
 
-const BOX = 'SELECT id, name, token, baseUrl, sendMethod, defaultProfile, lastPollAt, lastPollOk FROM Boxes';
-const OUT = `SELECT id, boxId, boxName, profile, sentImageCount, failedImageCount, totalImageCount, created,
+export const BOX_COLUMNS = 'id, name, token, baseUrl, sendMethod, defaultProfile, lastPollAt, lastPollOk';
+export const BOX = `SELECT ${BOX_COLUMNS} FROM Boxes`;
+export const OUT = `SELECT id, boxId, boxName, profile, sentImageCount, failedImageCount, totalImageCount, created,
   updated, status FROM OutgoingTransactions`;
-const OUT_IMAGE = `SELECT id, outgoingTransactionId, imageId, sequenceNumber, status, message, attempts,
+export const OUT_IMAGE = `SELECT id, outgoingTransactionId, imageId, sequenceNumber, status, message, attempts,
   nextAttemptAt FROM OutgoingImages`;
-const IN = `SELECT id, boxId, boxName, outgoingTransactionId, receivedImageCount, addedImageCount,
-  failedImageCount, totalImageCount, created, updated, status FROM IncomingTransactions`;
+export const IN_COLUMNS = `id, boxId, boxName, outgoingTransactionId, receivedImageCount, addedImageCount,
+  failedImageCount, totalImageCount, created, updated, status`;
+export const IN = `SELECT ${IN_COLUMNS} FROM IncomingTransactions`;
+
+/*
+ * Statements both adapters run as they are; `?` marks their parameters, in order (the PostgreSQL part
+ * numbers them).
+ */
+/** The WAITING images of a box's unfinished transactions due at a time: box id, now, count. */
+export const NEXT_OUTGOING = `SELECT i.id, i.outgoingTransactionId, i.imageId, i.sequenceNumber, i.status,
+         i.message, i.attempts, i.nextAttemptAt
+    FROM OutgoingTransactions t JOIN OutgoingImages i ON i.outgoingTransactionId = t.id
+   WHERE t.boxId = ? AND t.status IN ('WAITING', 'PROCESSING') AND i.status = 'WAITING'
+     AND i.nextAttemptAt <= ?
+   ORDER BY t.created, t.id, i.sequenceNumber LIMIT ?`;
+/** Records an incoming image; a received one stays as it was. */
+export const UPSERT_INCOMING_IMAGE = `INSERT INTO IncomingImages (incomingTransactionId, sequenceNumber, imageId,
+    added, status, message) VALUES (?, ?, ?, ?, ?, ?)
+  ON CONFLICT (incomingTransactionId, sequenceNumber) DO UPDATE SET imageId = excluded.imageId,
+    added = excluded.added, status = excluded.status, message = excluded.message
+  WHERE IncomingImages.status <> 'RECEIVED'`;
+/** Counts an incoming transaction's images again: updated, id. */
+export const RECOUNT_INCOMING = `UPDATE IncomingTransactions SET
+    receivedImageCount = (SELECT count(*) FROM IncomingImages
+                           WHERE incomingTransactionId = IncomingTransactions.id AND status = 'RECEIVED'),
+    addedImageCount = (SELECT count(*) FROM IncomingImages
+                        WHERE incomingTransactionId = IncomingTransactions.id AND added = 1),
+    failedImageCount = (SELECT count(*) FROM IncomingImages
+                         WHERE incomingTransactionId = IncomingTransactions.id AND status = 'FAILED'),
+    updated = ?
+  WHERE id = ?`;
+/** An incoming transaction's status from its counts: id. */
+export const INCOMING_STATUS = `UPDATE IncomingTransactions SET status = CASE
+    WHEN receivedImageCount + failedImageCount >= totalImageCount
+      THEN CASE WHEN failedImageCount > 0 THEN 'FAILED' ELSE 'FINISHED' END
+    ELSE 'PROCESSING' END
+  WHERE id = ?`;
 
 function boxStore(db: Database.Database): Synchronous<BoxStore> {
   const q = {
@@ -171,14 +207,7 @@ function boxStore(db: Database.Database): Synchronous<BoxStore> {
     tagValues: db.prepare<[number], BoxTagValue>(
       'SELECT tag, value FROM OutgoingTagValues WHERE outgoingImageId = ? ORDER BY tag',
     ),
-    nextOut: db.prepare<[number, number, number], OutgoingImageDbRow>(
-      `SELECT i.id, i.outgoingTransactionId, i.imageId, i.sequenceNumber, i.status, i.message, i.attempts,
-              i.nextAttemptAt
-         FROM OutgoingTransactions t JOIN OutgoingImages i ON i.outgoingTransactionId = t.id
-        WHERE t.boxId = ? AND t.status IN ('WAITING', 'PROCESSING') AND i.status = 'WAITING'
-          AND i.nextAttemptAt <= ?
-        ORDER BY t.created, t.id, i.sequenceNumber LIMIT ?`,
-    ),
+    nextOut: db.prepare<[number, number, number], OutgoingImageDbRow>(NEXT_OUTGOING),
     nextAttemptAt: db.prepare<[number], { at: number | null }>(
       `SELECT min(i.nextAttemptAt) AS at
          FROM OutgoingTransactions t JOIN OutgoingImages i ON i.outgoingTransactionId = t.id
@@ -228,31 +257,10 @@ function boxStore(db: Database.Database): Synchronous<BoxStore> {
       `SELECT incomingTransactionId, sequenceNumber, imageId, added, status, message FROM IncomingImages
         WHERE incomingTransactionId = ? AND sequenceNumber = ?`,
     ),
-    upsertInImage: db.prepare<[number, number, number | null, number, string, string | null]>(
-      `INSERT INTO IncomingImages (incomingTransactionId, sequenceNumber, imageId, added, status, message)
-       VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (incomingTransactionId, sequenceNumber) DO UPDATE SET imageId = excluded.imageId,
-         added = excluded.added, status = excluded.status, message = excluded.message
-       WHERE IncomingImages.status <> 'RECEIVED'`,
-    ),
-    recountIn: db.prepare<[number, number]>(
-      `UPDATE IncomingTransactions SET
-         receivedImageCount = (SELECT count(*) FROM IncomingImages
-                                WHERE incomingTransactionId = IncomingTransactions.id AND status = 'RECEIVED'),
-         addedImageCount = (SELECT count(*) FROM IncomingImages
-                             WHERE incomingTransactionId = IncomingTransactions.id AND added = 1),
-         failedImageCount = (SELECT count(*) FROM IncomingImages
-                              WHERE incomingTransactionId = IncomingTransactions.id AND status = 'FAILED'),
-         updated = ?
-       WHERE id = ?`,
-    ),
-    statusIn: db.prepare<[number]>(
-      `UPDATE IncomingTransactions SET status = CASE
-         WHEN receivedImageCount + failedImageCount >= totalImageCount
-           THEN CASE WHEN failedImageCount > 0 THEN 'FAILED' ELSE 'FINISHED' END
-         ELSE 'PROCESSING' END
-       WHERE id = ?`,
-    ),
+    upsertInImage:
+      db.prepare<[number, number, number | null, number, string, string | null]>(UPSERT_INCOMING_IMAGE),
+    recountIn: db.prepare<[number, number]>(RECOUNT_INCOMING),
+    statusIn: db.prepare<[number]>(INCOMING_STATUS),
     setStatusIn: db.prepare<[string, number, number]>(
       'UPDATE IncomingTransactions SET status = ?, updated = ? WHERE id = ?',
     ),

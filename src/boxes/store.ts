@@ -1,6 +1,6 @@
 /**
  * The boxes part of the state store: boxes and their outgoing and incoming transactions.
- * Adapter: sqlite-store.ts.
+ * Adapters: sqlite-store.ts, postgres-store.ts.
  */
 
 export type BoxSendMethod = 'PUSH' | 'POLL';

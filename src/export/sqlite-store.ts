@@ -16,16 +16,23 @@ CREATE TABLE IF NOT EXISTS ExportSets (
 CREATE INDEX IF NOT EXISTS ExportSetsByCreation ON ExportSets (createdAt);
 `;
 
-interface Row {
+/** A row of ExportSets: the image ids as a JSON array. */
+export interface ExportSetRow {
   id: number;
   imageIds: string;
   createdAt: number;
 }
 
+export const exportSetOf = (row: ExportSetRow): ExportSet => ({
+  id: row.id,
+  imageIds: JSON.parse(row.imageIds) as number[],
+  createdAt: row.createdAt,
+});
+
 function exportSetStore(db: Database.Database): Synchronous<ExportSetStore> {
   const q = {
     insert: db.prepare<[string, number]>('INSERT INTO ExportSets (imageIds, createdAt) VALUES (?, ?)'),
-    byId: db.prepare<[number], Row>('SELECT id, imageIds, createdAt FROM ExportSets WHERE id = ?'),
+    byId: db.prepare<[number], ExportSetRow>('SELECT id, imageIds, createdAt FROM ExportSets WHERE id = ?'),
     deleteBefore: db.prepare<[number]>('DELETE FROM ExportSets WHERE createdAt < ?'),
   };
   return {
@@ -35,7 +42,7 @@ function exportSetStore(db: Database.Database): Synchronous<ExportSetStore> {
     },
     exportSet: (id): ExportSet | undefined => {
       const row = q.byId.get(id);
-      return row && { id: row.id, imageIds: JSON.parse(row.imageIds) as number[], createdAt: row.createdAt };
+      return row && exportSetOf(row);
     },
     deleteExportSetsCreatedBefore: (before) => q.deleteBefore.run(before).changes,
   };

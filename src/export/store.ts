@@ -1,5 +1,5 @@
 /**
- * The export sets part of the state store. Adapter: sqlite-store.ts.
+ * The export sets part of the state store. Adapters: sqlite-store.ts, postgres-store.ts.
  */
 
 /** Images chosen for one zip download (`POST /api/images/export`), kept until they expire. */

@@ -16,6 +16,12 @@ CREATE TABLE IF NOT EXISTS Scus (
 );
 `;
 
+/** The refusal of an SCU whose name is taken. */
+export const scuNameTaken = (name: string) => new BadRequestError(`an SCU named "${name}" already exists`);
+/** The refusal of an SCU whose host and port are those of SCU `other`. */
+export const scuAddressTaken = (other: string, host: string, port: number) =>
+  new BadRequestError(`SCU "${other}" already sends to ${host}:${port}`);
+
 function scuStore(db: Database.Database): Synchronous<ScuStore> {
   const q = {
     list: db.prepare<[number, number], ScuData>(
@@ -33,9 +39,9 @@ function scuStore(db: Database.Database): Synchronous<ScuStore> {
     listScus: (startIndex, count) => q.list.all(count, startIndex),
     scu: (id) => q.byId.get(id),
     insertScu: ({ name, aeTitle, host, port }) => {
-      if (q.byName.get(name)) throw new BadRequestError(`an SCU named "${name}" already exists`);
+      if (q.byName.get(name)) throw scuNameTaken(name);
       const other = q.byAddress.get(host, port);
-      if (other) throw new BadRequestError(`SCU "${other.name}" already sends to ${host}:${port}`);
+      if (other) throw scuAddressTaken(other.name, host, port);
       return q.byId.get(Number(q.insert.run(name, aeTitle, host, port).lastInsertRowid))!;
     },
     deleteScu: (id) => q.delete.run(id).changes === 1,

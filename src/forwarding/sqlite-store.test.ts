@@ -1,22 +1,32 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import Database from 'better-sqlite3';
 import { openSqliteState } from '../storage/sqlite-state.js';
 import type { ForwardTarget } from './store.js';
 import type { StateStore } from '../storage/state-store.js';
+import { onPostgres, stateEngine } from '../../test/helpers/state-engines.js';
 
-let dir: string;
+const engine = stateEngine();
 let state: StateStore;
+/** Stores opened besides `state` (a second process on the same state), closed after the test. */
+let others: StateStore[];
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'sluice-state-fwd-'));
-  state = openSqliteState(join(dir, 'state.sqlite'));
+  state = await engine.open();
+  others = [];
 });
 afterEach(async () => {
   await state.close();
-  await rm(dir, { recursive: true, force: true });
+  for (const other of others) await other.close();
 });
+
+/** Another process's store on the same state. */
+const another = async (): Promise<StateStore> => {
+  const other = await engine.reopen(state);
+  others.push(other);
+  return other;
+};
 
 const target: ForwardTarget = { kind: 'scu', scuId: 1 };
 const entry = (routeKey: string, imageId: number, keepImages = true) => ({
@@ -105,7 +115,7 @@ describe('forwarding outbox in the state store', () => {
     await state.setForwardingStatus(t.id, { status: 'SENDING' });
     await state.markForwardingItemsSent(t.id, ['1.2.1']);
     await state.close();
-    state = openSqliteState(join(dir, 'state.sqlite'));
+    state = await engine.reopen(state);
     expect(await state.resetSendingForwardingTransactions(3000)).toBe(1);
     expect(await state.forwardingTransaction(t.id)).toMatchObject({
       status: 'RETRY',
@@ -151,12 +161,16 @@ describe('forwarding outbox in the state store', () => {
     expect(await state.resetSendingForwardingTransactions(9000)).toBe(0);
   });
 
-  it('migrates a version 1 outbox: batches and their instances kept, DELIVERING accepted', async () => {
-    await state.close();
-    const path = join(dir, 'v1.sqlite');
-    const old = new Database(path);
-    old.pragma('foreign_keys = ON');
-    old.exec(`
+  it.skipIf(onPostgres())(
+    'migrates a version 1 outbox: batches and their instances kept, DELIVERING accepted',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'sluice-state-fwd-'));
+      onTestFinished(() => rm(dir, { recursive: true, force: true }));
+      await state.close();
+      const path = join(dir, 'v1.sqlite');
+      const old = new Database(path);
+      old.pragma('foreign_keys = ON');
+      old.exec(`
       CREATE TABLE ForwardingTransactions (
         id INTEGER PRIMARY KEY AUTOINCREMENT, ruleId INTEGER, routeKey TEXT NOT NULL, target TEXT NOT NULL,
         keepImages INTEGER NOT NULL,
@@ -174,28 +188,150 @@ describe('forwarding outbox in the state store', () => {
       INSERT INTO ForwardingImages (transactionId, sopInstanceUid, imageId) VALUES (1, '1.2.2', 2);
       PRAGMA user_version = 1;
     `);
-    old.close();
-    state = openSqliteState(path);
-    expect(await state.forwardingTransaction(1)).toMatchObject({
-      routeKey: 'rule:1',
-      target: { kind: 'scu', scuId: 1 },
-      keepImages: false,
-      status: 'RETRY',
-      attempts: 3,
-      lastError: 'down',
-      boxTransactionId: null,
-      totalImageCount: 2,
-      sentImageCount: 1,
+      old.close();
+      state = openSqliteState(path);
+      expect(await state.forwardingTransaction(1)).toMatchObject({
+        routeKey: 'rule:1',
+        target: { kind: 'scu', scuId: 1 },
+        keepImages: false,
+        status: 'RETRY',
+        attempts: 3,
+        lastError: 'down',
+        boxTransactionId: null,
+        totalImageCount: 2,
+        sentImageCount: 1,
+      });
+      await state.setForwardingStatus(1, { status: 'DELIVERING' });
+      expect(await state.deliveringForwardingTransactions()).toHaveLength(1);
+      // The instances still belong to the (rebuilt) table: deleting the batch takes them with it.
+      await state.deleteForwardingTransaction(1);
+      expect(await state.forwardingItems(1, false)).toEqual([]);
+      await state.enqueueForwards([entry('rule:1', 1)], 1000, 100);
+      expect(await state.listForwardingTransactions({ startIndex: 0, count: 10 })).toMatchObject([
+        { id: 2, totalImageCount: 1 },
+      ]);
+    },
+  );
+
+  describe('shared by several processes (PostgreSQL: concurrent connections)', () => {
+    const routes = (n: number) => Array.from({ length: n }, (_, i) => entry(`rule:${i + 1}`, i + 1));
+    const ids = (batches: Array<Array<{ id: number }>>) => batches.flat().map((t) => t.id);
+
+    it('two claims at once take disjoint transactions, each at most once', async () => {
+      await state.enqueueForwards(routes(30), 1000, 100);
+      const other = await another();
+      const [a, b] = await Promise.all([
+        state.claimDueForwardingTransactions(6000, 2000, 10),
+        other.claimDueForwardingTransactions(6000, 2000, 10),
+      ]);
+      expect(a).toHaveLength(10);
+      expect(b).toHaveLength(10);
+      expect(new Set(ids([a, b])).size).toBe(20);
+      // Many claimers at once: none takes what another took, and together they take every due transaction.
+      const stores = [state, other, await another()];
+      const claimer = async (store: StateStore) => {
+        const taken: number[] = [];
+        for (;;) {
+          const claimed = await store.claimDueForwardingTransactions(6000, 2000, 3);
+          if (!claimed.length) return taken;
+          taken.push(...claimed.map((t) => t.id));
+        }
+      };
+      const taken = (await Promise.all([...stores, ...stores].map(claimer))).flat();
+      const all = [...ids([a, b]), ...taken];
+      expect(all).toHaveLength(30);
+      expect(new Set(all).size).toBe(30);
+      expect(
+        await state.listForwardingTransactions({ startIndex: 0, count: 100, status: 'SENDING' }),
+      ).toHaveLength(30);
     });
-    await state.setForwardingStatus(1, { status: 'DELIVERING' });
-    expect(await state.deliveringForwardingTransactions()).toHaveLength(1);
-    // The instances still belong to the (rebuilt) table: deleting the batch takes them with it.
-    await state.deleteForwardingTransaction(1);
-    expect(await state.forwardingItems(1, false)).toEqual([]);
-    await state.enqueueForwards([entry('rule:1', 1)], 1000, 100);
-    expect(await state.listForwardingTransactions({ startIndex: 0, count: 10 })).toMatchObject([
-      { id: 2, totalImageCount: 1 },
-    ]);
+
+    it('many enqueues at once onto one route land in its one OPEN transaction, none lost', async () => {
+      const stores = [state, await another(), await another()];
+      await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          stores[i % 3]!.enqueueForwards([entry('rule:1', i + 1)], 1000 + i, 1000),
+        ),
+      );
+      const all = await state.listForwardingTransactions({ startIndex: 0, count: 10 });
+      expect(all.map((t) => [t.routeKey, t.status, t.totalImageCount])).toEqual([['rule:1', 'OPEN', 60]]);
+      const items = await state.forwardingItems(all[0]!.id, true);
+      expect(items.map((i) => i.imageId).sort((x, y) => x - y)).toEqual(
+        Array.from({ length: 60 }, (_, i) => i + 1),
+      );
+    });
+
+    it('enqueues at once fill batches to their size, and routes taken in either order do not deadlock', async () => {
+      const stores = [state, await another(), await another()];
+      await Promise.all([
+        ...Array.from({ length: 50 }, (_, i) =>
+          stores[i % 3]!.enqueueForwards([entry('rule:1', i + 1)], 1000, 7),
+        ),
+        ...Array.from({ length: 20 }, (_, i) =>
+          stores[i % 3]!.enqueueForwards(
+            i % 2
+              ? [entry('rule:a', 100 + i), entry('rule:b', 100 + i)]
+              : [entry('rule:b', 100 + i), entry('rule:a', 100 + i)],
+            1000,
+            1000,
+          ),
+        ),
+      ]);
+      const all = await state.listForwardingTransactions({ startIndex: 0, count: 100 });
+      const rule1 = all.filter((t) => t.routeKey === 'rule:1');
+      expect(rule1.map((t) => [t.status, t.totalImageCount]).sort()).toEqual([
+        ['OPEN', 1],
+        ...Array.from({ length: 7 }, () => ['READY', 7]),
+      ]);
+      const imageIds = (
+        await Promise.all(
+          rule1.map(async (t) => (await state.forwardingItems(t.id, true)).map((i) => i.imageId)),
+        )
+      ).flat();
+      expect(imageIds.sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      expect(
+        all
+          .filter((t) => t.routeKey !== 'rule:1')
+          .map((t) => [t.routeKey, t.status, t.totalImageCount])
+          .sort(),
+      ).toEqual([
+        ['rule:a', 'OPEN', 20],
+        ['rule:b', 'OPEN', 20],
+      ]);
+    });
+
+    it('an enqueue racing a claim adds to the batch before it is claimed, or to a new one, never to the claimed', async () => {
+      await state.enqueueForwards(routes(20), 1000, 100);
+      const other = await another();
+      const [claimed] = await Promise.all([
+        other.claimDueForwardingTransactions(6000, 2000, 100),
+        ...routes(20).map((e, i) =>
+          state.enqueueForwards(
+            [{ ...e, item: { imageId: 100 + i, sopInstanceUid: `1.3.${i}` } }],
+            5000,
+            100,
+          ),
+        ),
+      ]);
+      for (const t of claimed) {
+        // As it was claimed: one instance, and nothing added since.
+        expect(t.totalImageCount).toBe(1);
+        expect(await state.forwardingItems(t.id, true)).toHaveLength(1);
+      }
+      const all = await state.listForwardingTransactions({ startIndex: 0, count: 100 });
+      expect(all.reduce((sum, t) => sum + t.totalImageCount, 0)).toBe(40);
+      // A route whose batch was claimed has a new OPEN one with the late instance; the others have both.
+      expect(
+        all
+          .filter((t) => t.status === 'OPEN')
+          .map((t) => t.totalImageCount)
+          .sort(),
+      ).toEqual(
+        routes(20)
+          .map((e) => (claimed.some((t) => t.routeKey === e.routeKey) ? 1 : 2))
+          .sort(),
+      );
+    });
   });
 
   it('keeps one rule per source and destination', async () => {

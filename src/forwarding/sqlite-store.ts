@@ -19,8 +19,30 @@ import type { Source } from '../storage/metadata-index.js';
 import type { StatePart } from '../storage/sqlite-state-part.js';
 import { settled, type Synchronous } from '../storage/settled.js';
 
-const transactionsTable = (name: string) => `CREATE TABLE IF NOT EXISTS ${name} (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+/**
+ * What the engines write differently in the outbox's tables: the PostgreSQL part (postgres-store.ts) writes
+ * the same tables with its own types.
+ */
+export interface ForwardingColumnTypes {
+  /** An id given at insert. */
+  id: string;
+  /** Epoch milliseconds. */
+  time: string;
+  /** An image id of the metadata index. */
+  imageId: string;
+  /** A column (with its comma) that keeps the order instances were added in; SQLite's rowid does: none. */
+  addedOrder: string;
+}
+
+const SQLITE_TYPES: ForwardingColumnTypes = {
+  id: 'INTEGER PRIMARY KEY AUTOINCREMENT',
+  time: 'INTEGER',
+  imageId: 'INTEGER',
+  addedOrder: '',
+};
+
+const transactionsTable = (name: string, t: ForwardingColumnTypes) => `CREATE TABLE IF NOT EXISTS ${name} (
+  id ${t.id},
   ruleId INTEGER,
   routeKey TEXT NOT NULL,
   target TEXT NOT NULL,
@@ -28,16 +50,16 @@ const transactionsTable = (name: string) => `CREATE TABLE IF NOT EXISTS ${name} 
   status TEXT NOT NULL CHECK (status IN ('OPEN', 'READY', 'SENDING', 'DELIVERING', 'RETRY', 'FAILED')),
   imageCount INTEGER NOT NULL DEFAULT 0,
   attempts INTEGER NOT NULL DEFAULT 0,
-  created INTEGER NOT NULL,
-  updated INTEGER NOT NULL,
-  nextAttemptAt INTEGER NOT NULL DEFAULT 0,
+  created ${t.time} NOT NULL,
+  updated ${t.time} NOT NULL,
+  nextAttemptAt ${t.time} NOT NULL DEFAULT 0,
   lastError TEXT NOT NULL DEFAULT '',
   boxTransactionId INTEGER
 );`;
 
-const SCHEMA = `
+export const forwardingTables = (t: ForwardingColumnTypes): string => `
 CREATE TABLE IF NOT EXISTS ForwardingRules (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  id ${t.id},
   sourceType TEXT NOT NULL,
   sourceName TEXT NOT NULL,
   sourceId INTEGER NOT NULL,
@@ -47,21 +69,23 @@ CREATE TABLE IF NOT EXISTS ForwardingRules (
   keepImages INTEGER NOT NULL,
   UNIQUE (sourceType, sourceId, destinationType, destinationId)
 );
-${transactionsTable('ForwardingTransactions')}
+${transactionsTable('ForwardingTransactions', t)}
 CREATE UNIQUE INDEX IF NOT EXISTS ForwardingOpenByRoute ON ForwardingTransactions (routeKey) WHERE status = 'OPEN';
 CREATE INDEX IF NOT EXISTS ForwardingByStatus ON ForwardingTransactions (status, nextAttemptAt);
-CREATE TABLE IF NOT EXISTS ForwardingImages (
+CREATE TABLE IF NOT EXISTS ForwardingImages (${t.addedOrder}
   transactionId INTEGER NOT NULL REFERENCES ForwardingTransactions (id) ON DELETE CASCADE,
   sopInstanceUid TEXT NOT NULL,
-  imageId INTEGER NOT NULL,
+  imageId ${t.imageId} NOT NULL,
   sent INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (transactionId, sopInstanceUid)
 );
 CREATE INDEX IF NOT EXISTS ForwardingImagesByImage ON ForwardingImages (imageId, sent);
 CREATE TABLE IF NOT EXISTS ForwardingDeletions (
-  imageId INTEGER PRIMARY KEY
+  imageId ${t.imageId} PRIMARY KEY
 );
 `;
+
+const SCHEMA = forwardingTables(SQLITE_TYPES);
 
 /**
  * Schema version 1 had neither DELIVERING nor `boxTransactionId`. SQLite cannot change a CHECK constraint in
@@ -75,7 +99,7 @@ function migrate(db: Database.Database): void {
   db.pragma('foreign_keys = OFF');
   try {
     db.transaction(() => {
-      db.exec(transactionsTable('ForwardingTransactionsV2'));
+      db.exec(transactionsTable('ForwardingTransactionsV2', SQLITE_TYPES));
       db.exec(`INSERT INTO ForwardingTransactionsV2 (${kept}) SELECT ${kept} FROM ForwardingTransactions`);
       db.exec('DROP TABLE ForwardingTransactions');
       db.exec('ALTER TABLE ForwardingTransactionsV2 RENAME TO ForwardingTransactions');
@@ -87,7 +111,7 @@ function migrate(db: Database.Database): void {
   }
 }
 
-interface RuleRow {
+export interface RuleRow {
   id: number;
   sourceType: Source['sourceType'];
   sourceName: string;
@@ -98,7 +122,7 @@ interface RuleRow {
   keepImages: number;
 }
 
-const rule = (r: RuleRow): ForwardingRule => ({
+export const rule = (r: RuleRow): ForwardingRule => ({
   id: r.id,
   source: { sourceType: r.sourceType, sourceName: r.sourceName, sourceId: r.sourceId },
   destination: {
@@ -109,21 +133,22 @@ const rule = (r: RuleRow): ForwardingRule => ({
   keepImages: r.keepImages === 1,
 });
 
-interface TransactionRow extends Omit<ForwardingTransaction, 'target' | 'keepImages'> {
+export interface TransactionRow extends Omit<ForwardingTransaction, 'target' | 'keepImages'> {
   target: string;
   keepImages: number;
 }
 
-const transaction = (r: TransactionRow): ForwardingTransaction => ({
+export const transaction = (r: TransactionRow): ForwardingTransaction => ({
   ...r,
   target: JSON.parse(r.target) as ForwardTarget,
   keepImages: r.keepImages === 1,
 });
 
-const TRANSACTION = `SELECT t.id, t.ruleId, t.routeKey, t.target, t.keepImages, t.status, t.attempts, t.created,
+/** A transaction with its counts; the aliases are quoted so that PostgreSQL keeps their case too. */
+export const TRANSACTION = `SELECT t.id, t.ruleId, t.routeKey, t.target, t.keepImages, t.status, t.attempts, t.created,
     t.updated, t.nextAttemptAt, t.lastError, t.boxTransactionId,
-    (SELECT COUNT(*) FROM ForwardingImages i WHERE i.transactionId = t.id) AS totalImageCount,
-    (SELECT COUNT(*) FROM ForwardingImages i WHERE i.transactionId = t.id AND i.sent = 1) AS sentImageCount
+    (SELECT COUNT(*) FROM ForwardingImages i WHERE i.transactionId = t.id) AS "totalImageCount",
+    (SELECT COUNT(*) FROM ForwardingImages i WHERE i.transactionId = t.id AND i.sent = 1) AS "sentImageCount"
   FROM ForwardingTransactions t`;
 
 function forwardingStore(db: Database.Database): Synchronous<ForwardingStore> {

@@ -1,6 +1,6 @@
 /**
  * The forwarding part of the state store: SCUs, forwarding rules and the outbox. Adapters: sqlite-scus.ts,
- * sqlite-store.ts.
+ * sqlite-store.ts (SQLite), postgres-scus.ts, postgres-store.ts (PostgreSQL).
  */
 import type { Source } from '../storage/metadata-index.js';
 

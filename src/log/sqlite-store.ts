@@ -16,7 +16,7 @@ CREATE INDEX IF NOT EXISTS LogEntriesBySubject ON LogEntries (subject, id);
 CREATE INDEX IF NOT EXISTS LogEntriesByType ON LogEntries (entryType, id);
 `;
 
-const COLUMNS = 'id, created, entryType, subject, message';
+export const COLUMNS = 'id, created, entryType, subject, message';
 
 function logStore(db: Database.Database): Synchronous<LogStore> {
   const q = {

@@ -1,5 +1,5 @@
 /**
- * The log part of the state store (`/api/log`). Adapter: sqlite-store.ts.
+ * The log part of the state store (`/api/log`). Adapters: sqlite-store.ts, postgres-store.ts.
  */
 
 export type LogEntryType = 'DEFAULT' | 'INFO' | 'WARN' | 'ERROR';

@@ -51,16 +51,17 @@ function addQueryRetrieveColumn(db: Database.Database): void {
   db.exec('ALTER TABLE Scps ADD COLUMN queryRetrieve INTEGER NOT NULL DEFAULT 1');
 }
 
-interface ScpRow extends Omit<ScpData, 'queryRetrieve'> {
+export interface ScpRow extends Omit<ScpData, 'queryRetrieve'> {
   queryRetrieve: number;
 }
-const scpData = (row: ScpRow): ScpData => ({ ...row, queryRetrieve: row.queryRetrieve !== 0 });
+export const scpData = (row: ScpRow): ScpData => ({ ...row, queryRetrieve: row.queryRetrieve !== 0 });
 const SCP = 'SELECT id, name, aeTitle, port, queryRetrieve FROM Scps';
 
 const SESSION = `SELECT id, name, userId, user, filesImported, filesAdded, filesRejected, created, lastUpdated
   FROM ImportSessions`;
 
-const COUNT_SQL: Record<ImportCounter, string> = {
+/** What each outcome of an imported file adds to its session's counters (SET clauses). */
+export const COUNT_SQL: Record<ImportCounter, string> = {
   added: 'filesImported = filesImported + 1, filesAdded = filesAdded + 1',
   duplicate: 'filesImported = filesImported + 1',
   rejected: 'filesRejected = filesRejected + 1',

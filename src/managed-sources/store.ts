@@ -1,6 +1,6 @@
 /**
- * The managed sources part of the state store: SCPs, watched directories and import sessions. Adapter:
- * sqlite-store.ts.
+ * The managed sources part of the state store: SCPs, watched directories and import sessions. Adapters:
+ * sqlite-store.ts, postgres-store.ts.
  */
 
 /** Slicebox's `ScpData`: a C-STORE SCP opened and closed through the API. */

@@ -49,11 +49,9 @@ export class Engine {
 
   /** What is not working: each stopped pipeline and each failed or starting source, in words. */
   problems(): string[] {
-    const blobs = this.services.blobs.problem();
-    const index = this.services.index.problem();
+    const stores = [this.services.blobs, this.services.index, this.services.state];
     return [
-      ...(blobs ? [blobs] : []),
-      ...(index ? [index] : []),
+      ...stores.flatMap((store) => store.problem() ?? []),
       ...this.pipelines().flatMap((p) => [
         ...(p.running ? [] : [`pipeline ${p.name} is not running`]),
         ...p.components

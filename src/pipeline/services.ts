@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { StageTimings } from './stage-timings.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MetadataIndex } from '../storage/metadata-index.js';
+import type { StateStore } from '../storage/state-store.js';
 import type { Quarantine } from './quarantine.js';
 import type { Origin } from './origin.js';
 import type { Outcome } from './outcome.js';
@@ -23,6 +24,8 @@ export interface EngineServices {
   readonly config: EngineConfig;
   readonly index: MetadataIndex;
   readonly blobs: BlobStore;
+  /** Whether the state store can be used now (health); the capabilities' services hold the store itself. */
+  readonly state: Pick<StateStore, 'problem'>;
   readonly quarantine: Quarantine;
   readonly uploads: UploadRegistry;
   /** Where the time of each instance goes, by stage (GET /api/pipelines/stages). */

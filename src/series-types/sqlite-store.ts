@@ -39,11 +39,12 @@ CREATE TABLE IF NOT EXISTS SeriesTypeRuleAttributes (
 CREATE INDEX IF NOT EXISTS SeriesTypeRuleAttributesByRule ON SeriesTypeRuleAttributes (seriesTypeRuleId);
 `;
 
-interface AttributeRow extends Omit<SeriesTypeRuleAttribute, 'operator'> {
+/** A SeriesTypeRuleAttributes row (shared with the PostgreSQL part, postgres-store.ts). */
+export interface AttributeRow extends Omit<SeriesTypeRuleAttribute, 'operator'> {
   operator: string;
 }
 
-const attribute = (row: AttributeRow): SeriesTypeRuleAttribute => ({
+export const attribute = (row: AttributeRow): SeriesTypeRuleAttribute => ({
   id: row.id,
   seriesTypeRuleId: row.seriesTypeRuleId,
   tag: row.tag,
@@ -54,6 +55,10 @@ const attribute = (row: AttributeRow): SeriesTypeRuleAttribute => ({
   operator: row.operator as AttributeOperator,
   flags: row.flags,
 });
+
+/** Renaming a type to another type's name. */
+export const seriesTypeNameTaken = (name: string) =>
+  new BadRequestError(`A series type named "${name}" already exists`);
 
 function seriesTypeStore(db: Database.Database): Synchronous<SeriesTypeStore> {
   const q = {
@@ -83,8 +88,6 @@ function seriesTypeStore(db: Database.Database): Synchronous<SeriesTypeStore> {
     ),
     deleteAttribute: db.prepare<[number]>('DELETE FROM SeriesTypeRuleAttributes WHERE id = ?'),
   };
-  const nameTaken = (name: string) => new BadRequestError(`A series type named "${name}" already exists`);
-
   return {
     listSeriesTypes: (startIndex, count) => q.list.all(count, startIndex),
     seriesType: (id) => q.byId.get(id),
@@ -98,7 +101,7 @@ function seriesTypeStore(db: Database.Database): Synchronous<SeriesTypeStore> {
     },
     updateSeriesType: (id, name) => {
       const other = q.byName.get(name);
-      if (other && other.id !== id) throw nameTaken(name);
+      if (other && other.id !== id) throw seriesTypeNameTaken(name);
       return q.rename.run(name, id).changes === 1;
     },
     deleteSeriesType: (id) => q.delete.run(id).changes === 1,

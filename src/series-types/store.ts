@@ -1,6 +1,6 @@
 /**
  * Series types (state store) and series labels (type assignments and series tags, kept in the index beside
- * the series). Adapters: sqlite-store.ts, sqlite-labels.ts.
+ * the series). Adapters: sqlite-store.ts, postgres-store.ts, sqlite-labels.ts.
  */
 
 /** How a rule attribute compares the series' value with `values`; `equals` is Slicebox's only comparison. */

@@ -5,19 +5,30 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { combineParts, openSqliteState } from './sqlite-state.js';
 import type { StateStore } from './state-store.js';
+import { onPostgres, stateEngine } from '../../test/helpers/state-engines.js';
 
+// The same tests on SQLite (embedded project) and on PostgreSQL (scale project); those about SQLite files
+// and its transaction gate run on SQLite only, and PostgreSQL has its own below.
+const engine = stateEngine();
+const onSqlite = !onPostgres();
 let dir: string;
 let path: string;
 let store: StateStore;
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-state-'));
   path = join(dir, 'state.sqlite');
-  store = openSqliteState(path);
+  store = onSqlite ? openSqliteState(path) : await engine.open();
 });
 afterEach(async () => {
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** Closes the store and opens it again where it was (what a restart finds). */
+const reopen = async () => {
+  await store.close().catch(() => undefined);
+  store = onSqlite ? openSqliteState(path) : await engine.reopen(store);
+};
 
 const addUser = async (user: string, role: 'USER' | 'ADMINISTRATOR' | 'SUPERUSER' = 'USER') =>
   await store.insertUser({ user, role, passwordHash: `hash-of-${user}` });
@@ -59,7 +70,7 @@ describe('users', () => {
 
   it('refuses a role that does not exist', async () => {
     await expect(store.insertUser({ user: 'x', role: 'OWNER' as 'USER', passwordHash: 'h' })).rejects.toThrow(
-      /CHECK constraint/,
+      /check constraint/i,
     );
   });
 });
@@ -82,8 +93,7 @@ describe('sessions', () => {
     const bob = (await addUser('bob')).user;
     await store.insertSession({ tokenHash: 't1', userId: bob.id, createdAt: 1000 });
     await store.recordLoginFailure(['user:bob'], 900);
-    await store.close();
-    store = openSqliteState(path);
+    await reopen();
     expect((await store.session('t1'))?.user).toEqual(bob);
     expect(await store.loginFailuresSince('user:bob', 0)).toEqual([900]);
   });
@@ -105,37 +115,40 @@ describe('login failures', () => {
 });
 
 describe('managed SCPs', () => {
-  it('keep whether they offer Q/R; those of a schema before it (3) offer it, as they did', async () => {
-    expect(
-      await store.insertScp({ name: 'quiet', aeTitle: 'QUIET', port: 11200, queryRetrieve: false }),
-    ).toEqual({
-      id: 101,
-      name: 'quiet',
-      aeTitle: 'QUIET',
-      port: 11200,
-      queryRetrieve: false,
-    });
-    await store.close();
-    const db = new Database(path);
-    db.exec('ALTER TABLE Scps DROP COLUMN queryRetrieve');
-    db.prepare("INSERT INTO Scps (name, aeTitle, port) VALUES ('old', 'OLD', 11201)").run();
-    db.pragma('user_version = 3');
-    db.close();
-    store = openSqliteState(path);
-    expect((await store.listScps(0, 10)).map((s) => [s.name, s.queryRetrieve])).toEqual([
-      ['quiet', true],
-      ['old', true],
-    ]);
-    expect(
-      await store.insertScp({ name: 'new', aeTitle: 'NEW', port: 11202, queryRetrieve: false }),
-    ).toMatchObject({
-      queryRetrieve: false,
-    });
-    expect((await store.scp(103))?.queryRetrieve).toBe(false);
-  });
+  it.runIf(onSqlite)(
+    'keep whether they offer Q/R; those of a schema before it (3) offer it, as they did',
+    async () => {
+      expect(
+        await store.insertScp({ name: 'quiet', aeTitle: 'QUIET', port: 11200, queryRetrieve: false }),
+      ).toEqual({
+        id: 101,
+        name: 'quiet',
+        aeTitle: 'QUIET',
+        port: 11200,
+        queryRetrieve: false,
+      });
+      await store.close();
+      const db = new Database(path);
+      db.exec('ALTER TABLE Scps DROP COLUMN queryRetrieve');
+      db.prepare("INSERT INTO Scps (name, aeTitle, port) VALUES ('old', 'OLD', 11201)").run();
+      db.pragma('user_version = 3');
+      db.close();
+      store = openSqliteState(path);
+      expect((await store.listScps(0, 10)).map((s) => [s.name, s.queryRetrieve])).toEqual([
+        ['quiet', true],
+        ['old', true],
+      ]);
+      expect(
+        await store.insertScp({ name: 'new', aeTitle: 'NEW', port: 11202, queryRetrieve: false }),
+      ).toMatchObject({
+        queryRetrieve: false,
+      });
+      expect((await store.scp(103))?.queryRetrieve).toBe(false);
+    },
+  );
 });
 
-it('refuses a file written by a newer schema', async () => {
+it.runIf(onSqlite)('refuses a file written by a newer schema', async () => {
   await store.close();
   const db = new Database(path);
   db.pragma('user_version = 99');
@@ -181,39 +194,42 @@ describe('transactions', () => {
     expect((await store.listSeriesTypes(0, 10)).map((t) => t.name)).toEqual(['kept type']);
   });
 
-  it('make the calls of others wait until they end, in call order, and are not rolled back with them', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const order: string[] = [];
-    const failing = store.transaction(async (tx) => {
-      await tx.insertTagFilter({ name: 'inside', tagFilterType: 'BLACKLIST' });
-      await held;
-      throw new Error('rolled back');
-    });
-    const outside = store.insertTagFilter({ name: 'outside', tagFilterType: 'WHITELIST' }).then((f) => {
-      order.push('outside');
-      return f;
-    });
-    const second = store.transaction(async (tx) => {
-      order.push('second');
-      return await tx.insertTagFilter({ name: 'second', tagFilterType: 'WHITELIST' });
-    });
-    const after = names().then((n) => {
-      order.push('after');
-      return n;
-    });
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(order).toEqual([]); // all wait for the open transaction
-    release();
-    await expect(failing).rejects.toThrow('rolled back');
-    expect((await outside).name).toBe('outside');
-    expect((await second).name).toBe('second');
-    // Run in call order: the insert before the second transaction, the list after both.
-    expect((await outside).id).toBeLessThan((await second).id);
-    expect(await after).toEqual(['outside', 'second']);
-    // Once none is open, calls run at once again.
-    expect(await names()).toEqual(['outside', 'second']);
-  });
+  it.runIf(onSqlite)(
+    'make the calls of others wait until they end, in call order, and are not rolled back with them',
+    async () => {
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const order: string[] = [];
+      const failing = store.transaction(async (tx) => {
+        await tx.insertTagFilter({ name: 'inside', tagFilterType: 'BLACKLIST' });
+        await held;
+        throw new Error('rolled back');
+      });
+      const outside = store.insertTagFilter({ name: 'outside', tagFilterType: 'WHITELIST' }).then((f) => {
+        order.push('outside');
+        return f;
+      });
+      const second = store.transaction(async (tx) => {
+        order.push('second');
+        return await tx.insertTagFilter({ name: 'second', tagFilterType: 'WHITELIST' });
+      });
+      const after = names().then((n) => {
+        order.push('after');
+        return n;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(order).toEqual([]); // all wait for the open transaction
+      release();
+      await expect(failing).rejects.toThrow('rolled back');
+      expect((await outside).name).toBe('outside');
+      expect((await second).name).toBe('second');
+      // Run in call order: the insert before the second transaction, the list after both.
+      expect((await outside).id).toBeLessThan((await second).id);
+      expect(await after).toEqual(['outside', 'second']);
+      // Once none is open, calls run at once again.
+      expect(await names()).toEqual(['outside', 'second']);
+    },
+  );
 
   it('end before the store closes', async () => {
     let release!: () => void;
@@ -229,22 +245,61 @@ describe('transactions', () => {
     release();
     expect((await open).name).toBe('committed');
     await closing;
-    store = openSqliteState(path);
+    await reopen();
     expect(await names()).toEqual(['committed']);
   });
 
-  it('refuse the store itself inside their work (it would wait for them), and their stores once ended', async () => {
+  it.runIf(onSqlite)(
+    'refuse the store itself inside their work (it would wait for them), and their stores once ended',
+    async () => {
+      let kept: { listTagFilters(s: number, c: number): Promise<unknown> } | undefined;
+      await expect(
+        store.transaction(async (tx) => {
+          kept = tx;
+          await store.insertTagFilter({ name: 'deadlock', tagFilterType: 'BLACKLIST' });
+        }),
+      ).rejects.toThrow(/inside a transaction/);
+      expect(() => kept!.listTagFilters(0, 10)).toThrow(/already ended/);
+      await expect(store.transaction(async () => store.transaction(async () => 1))).rejects.toThrow(
+        /do not nest/,
+      );
+      expect(await names()).toEqual([]);
+    },
+  );
+});
+
+describe.runIf(onPostgres())('on PostgreSQL', () => {
+  const names = async () => (await store.listTagFilters(0, 100)).map((f) => f.name);
+
+  it('runs the calls of others beside an open transaction, which does not roll them back', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
     let kept: { listTagFilters(s: number, c: number): Promise<unknown> } | undefined;
-    await expect(
-      store.transaction(async (tx) => {
-        kept = tx;
-        await store.insertTagFilter({ name: 'deadlock', tagFilterType: 'BLACKLIST' });
-      }),
-    ).rejects.toThrow(/inside a transaction/);
-    expect(() => kept!.listTagFilters(0, 10)).toThrow(/already ended/);
-    await expect(store.transaction(async () => store.transaction(async () => 1))).rejects.toThrow(
-      /do not nest/,
+    const failing = store.transaction(async (tx) => {
+      kept = tx;
+      await tx.insertTagFilter({ name: 'inside', tagFilterType: 'BLACKLIST' });
+      await held;
+      throw new Error('rolled back');
+    });
+    // Not committed yet: others do not see it, and are not held up by it.
+    expect((await store.insertTagFilter({ name: 'outside', tagFilterType: 'WHITELIST' })).name).toBe(
+      'outside',
     );
-    expect(await names()).toEqual([]);
+    expect(await names()).toEqual(['outside']);
+    release();
+    await expect(failing).rejects.toThrow('rolled back');
+    expect(await names()).toEqual(['outside']);
+    expect(() => kept!.listTagFilters(0, 10)).toThrow(/already ended/);
+  });
+
+  it('refuses a database written by a newer schema, naming both versions', async () => {
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({ connectionString: engine.placeOf(store) });
+    await client.connect();
+    await client.query("UPDATE SluiceSchema SET version = 99 WHERE name = 'state'");
+    await client.end();
+    await expect(engine.reopen(store)).rejects.toThrow(
+      /schema version 99, newer than this Sluice knows \(1\)/,
+    );
   });
 });

@@ -68,6 +68,7 @@ export function openSqliteState(path: string): StateStore {
       await gate.run(() => Promise.resolve());
       db.close();
     },
+    problem: () => undefined,
   };
 }
 

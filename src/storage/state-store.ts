@@ -1,6 +1,6 @@
 /**
  * The state store port: every managed capability's part in one store (one database, one transaction scope).
- * Adapter: sqlite-state.ts. Every method answers a promise (for PostgreSQL); the SQLite parts do the work
+ * Adapters: sqlite-state.ts (the embedded default), postgres-state/ (`SLUICE_STATE=postgres://…`). Every method answers a promise (for PostgreSQL); the SQLite parts do the work
  * within the call and answer settled promises (storage/settled.ts), waiting only while a transaction is open
  * (storage/sqlite-transactions.ts).
  */
@@ -40,7 +40,9 @@ export interface StateStore
   transaction<T>(work: (tx: StateTransaction) => Promise<T>): Promise<T>;
   /** Closes the store once the calls made before have been answered (an open transaction ends first). */
   close(): Promise<void>;
+  /** Why the store cannot be used now (its server unreachable), for health; undefined when it can. */
+  problem(): string | undefined;
 }
 
 /** The state store as bound to one transaction. */
-export type StateTransaction = Omit<StateStore, 'transaction' | 'close'>;
+export type StateTransaction = Omit<StateStore, 'transaction' | 'close' | 'problem'>;

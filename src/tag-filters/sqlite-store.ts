@@ -4,7 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { SourceTagFilter, TagFilter, TagFilterStore, TagFilterTagPathRow } from './store.js';
-import type { SourceType } from '../pipeline/origin.js';
+import type { SourceRef, SourceType } from '../pipeline/origin.js';
 import type { StatePart } from '../storage/sqlite-state-part.js';
 import { settled, type Synchronous } from '../storage/settled.js';
 
@@ -31,8 +31,42 @@ CREATE TABLE IF NOT EXISTS SourceTagFilters (
 CREATE INDEX IF NOT EXISTS SourceTagFiltersByFilter ON SourceTagFilters (tagFilterId);
 `;
 
-const ASSOCIATION = `SELECT a.id, a.sourceType, a.sourceName, a.sourceId, a.tagFilterId, f.name AS tagFilterName
+/** An association with its filter's name; the alias is quoted so that PostgreSQL keeps its case. */
+export const ASSOCIATION = `SELECT a.id, a.sourceType, a.sourceName, a.sourceId, a.tagFilterId, f.name AS "tagFilterName"
   FROM SourceTagFilters a JOIN TagFilters f ON f.id = a.tagFilterId`;
+
+/** An associated filter with one of its tag paths (null when it has none). */
+export interface AssociatedRow {
+  sourceType: SourceType;
+  sourceId: number;
+  id: number;
+  name: string;
+  tagFilterType: TagFilter['tagFilterType'];
+  tagPath: string | null;
+}
+
+/** Rows ordered by source, filter and tag path → one entry per source and filter with its tag paths. */
+export function groupAssociated(rows: readonly AssociatedRow[]) {
+  const out: Array<{ source: SourceRef; filter: TagFilter; tagPaths: string[] }> = [];
+  for (const row of rows) {
+    const last = out[out.length - 1];
+    const same =
+      last &&
+      last.source.sourceType === row.sourceType &&
+      last.source.sourceId === row.sourceId &&
+      last.filter.id === row.id;
+    const entry = same
+      ? last
+      : {
+          source: { sourceType: row.sourceType, sourceId: row.sourceId },
+          filter: { id: row.id, name: row.name, tagFilterType: row.tagFilterType },
+          tagPaths: [],
+        };
+    if (!same) out.push(entry);
+    if (row.tagPath !== null) entry.tagPaths.push(row.tagPath);
+  }
+  return out;
+}
 
 function tagFilterStore(db: Database.Database): Synchronous<TagFilterStore> {
   const q = {
@@ -69,17 +103,7 @@ function tagFilterStore(db: Database.Database): Synchronous<TagFilterStore> {
     deleteAssociationsOf: db.prepare<[string, number]>(
       'DELETE FROM SourceTagFilters WHERE sourceType = ? AND sourceId = ?',
     ),
-    associated: db.prepare<
-      [],
-      {
-        sourceType: SourceType;
-        sourceId: number;
-        id: number;
-        name: string;
-        tagFilterType: TagFilter['tagFilterType'];
-        tagPath: string | null;
-      }
-    >(
+    associated: db.prepare<[], AssociatedRow>(
       `SELECT a.sourceType, a.sourceId, f.id, f.name, f.tagFilterType, p.tagPath
          FROM SourceTagFilters a JOIN TagFilters f ON f.id = a.tagFilterId
          LEFT JOIN TagFilterTagPaths p ON p.tagFilterId = f.id
@@ -105,31 +129,7 @@ function tagFilterStore(db: Database.Database): Synchronous<TagFilterStore> {
     deleteSourceTagFilter: (id) => q.deleteAssociation.run(id).changes === 1,
     deleteSourceTagFiltersOf: ({ sourceType, sourceId }) =>
       q.deleteAssociationsOf.run(sourceType, sourceId).changes,
-    associatedTagFilters: () => {
-      const out: Array<{
-        source: { sourceType: SourceType; sourceId: number };
-        filter: TagFilter;
-        tagPaths: string[];
-      }> = [];
-      for (const row of q.associated.all()) {
-        const last = out[out.length - 1];
-        const same =
-          last &&
-          last.source.sourceType === row.sourceType &&
-          last.source.sourceId === row.sourceId &&
-          last.filter.id === row.id;
-        const entry = same
-          ? last
-          : {
-              source: { sourceType: row.sourceType, sourceId: row.sourceId },
-              filter: { id: row.id, name: row.name, tagFilterType: row.tagFilterType },
-              tagPaths: [],
-            };
-        if (!same) out.push(entry);
-        if (row.tagPath !== null) entry.tagPaths.push(row.tagPath);
-      }
-      return out;
-    },
+    associatedTagFilters: () => groupAssociated(q.associated.all()),
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * The tag filters part of the state store: filters, their tag paths and their associations with sources.
- * Adapter: sqlite-store.ts.
+ * Adapters: sqlite-store.ts, postgres-store.ts.
  */
 import type { SourceRef, SourceType } from '../pipeline/origin.js';
 

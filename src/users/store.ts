@@ -1,5 +1,5 @@
 /**
- * The users part of the state store: users, sessions and login throttling. Adapter: sqlite-store.ts.
+ * The users part of the state store: users, sessions and login throttling. Adapters: sqlite-store.ts, postgres-store.ts.
  */
 
 /** Slicebox's roles; each includes the ones after it. */

@@ -7,7 +7,6 @@ import { createApp } from '../../src/api/app.js';
 import type { AuthEnv } from '../../src/api/auth.js';
 import { openSqliteIndex } from '../../src/storage/sqlite-index.js';
 import { openClickHouseIndex } from '../../src/storage/clickhouse-index/index.js';
-import { openSqliteState } from '../../src/storage/sqlite-state.js';
 import { loadConfig, type EngineConfig } from '../../src/config.js';
 import { Engine } from '../../src/pipeline/engine.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
@@ -31,6 +30,7 @@ import { QueryRetrieveService } from '../../src/dimse/qr/service.js';
 import { transcodeFile } from '../../src/render/transcode.js';
 import { openTestBlobStore } from './blobs.js';
 import { testIndexUrl } from './index-engines.js';
+import { openTestState } from './state-engines.js';
 
 export const ADMIN = { user: 'admin', password: 'secret' };
 
@@ -61,8 +61,9 @@ export interface TestApp {
 }
 
 /**
- * The API app on real adapters (SQLite state store in a temp dir, SQLite index or, in the ClickHouse project,
- * ClickHouse; file-system blobs) and an engine without pipelines, with the superuser admin/secret and an injected clock. For app.request() tests.
+ * The API app on real adapters: SQLite state store, SQLite index and files in a temp dir, or in the scale
+ * project PostgreSQL, ClickHouse and S3; and an engine without pipelines, with the superuser admin/secret and
+ * an injected clock. For app.request() tests.
  */
 export async function createTestApp(
   options: {
@@ -82,7 +83,7 @@ export async function createTestApp(
     : openSqliteIndex(options.indexOnDisk ? join(dir, 'index.sqlite') : ':memory:');
   const blobs = await openTestBlobStore(dir);
   const open = async (adminPassword = ADMIN.password) => {
-    const state = openSqliteState(join(dir, 'state.sqlite'));
+    const state = await openTestState(dir);
     const users = new UserService(state, {
       sessionTimeoutSecs: options.sessionTimeoutSecs ?? 3600,
       now: () => clock.now,
@@ -126,6 +127,7 @@ export async function createTestApp(
       config: { ...loadConfig({ SLUICE_DATA_DIR: dir }), ...options.config },
       index,
       blobs,
+      state,
       quarantine: new Quarantine(join(dir, 'quarantine')),
       uploads: new UploadRegistry(),
       timings: new StageTimings(),

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { testBlobsVariable } from './blobs.js';
 import { testIndexVariable } from './index-engines.js';
+import { testStateVariable } from './state-engines.js';
 
 export async function startEngineProcess(
   dataDir: string,
@@ -19,6 +20,7 @@ export async function startEngineProcess(
       SLUICE_ADMIN_PASSWORD: 'secret',
       ...testBlobsVariable(dataDir),
       ...testIndexVariable(dataDir),
+      ...testStateVariable(dataDir),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,6 +6,7 @@ import type { EngineConfig } from '../../src/config.js';
 import { startSluice, type Running } from '../../src/main.js';
 import { testS3Location } from './blobs.js';
 import { testIndexUrl } from './index-engines.js';
+import { testStateUrl } from './state-engines.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -52,6 +53,7 @@ export async function startTestEngine(overrides: Partial<EngineConfig> = {}): Pr
     pipelines: ['pipelines/default.yaml'],
     blobs: testS3Location(dataDir),
     index: testIndexUrl(dataDir),
+    state: testStateUrl(dataDir),
     ...overrides,
   });
   const url = (path: string) => `http://127.0.0.1:${running.httpPort}${path}`;

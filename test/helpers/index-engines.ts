@@ -5,10 +5,10 @@
  * empty index (a fresh database on ClickHouse).
  */
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { MetadataIndex } from '../../src/storage/metadata-index.js';
 import { openClickHouseIndex, type ClickHouseIndex } from '../../src/storage/clickhouse-index/index.js';
 import { openSqliteIndex } from '../../src/storage/sqlite-index.js';
@@ -21,6 +21,13 @@ export interface IndexEngine {
 export const onClickHouse = (): boolean => process.env.TEST_INDEX === 'clickhouse';
 
 export const testDatabase = () => `t_${randomBytes(6).toString('hex')}`;
+
+/**
+ * The database of an engine on `dataDir` (its index in ClickHouse, its state in PostgreSQL): named after the
+ * whole path, so that an engine started again on the same directory finds it and no two directories share one.
+ */
+export const engineDatabase = (dataDir: string) =>
+  `e_${createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 24)}`;
 
 let chdbConnection: Promise<unknown> | undefined;
 async function chdb(): Promise<unknown> {
@@ -87,7 +94,7 @@ export function testIndexUrl(dataDir: string): string | undefined {
   const server = process.env.TEST_CLICKHOUSE_URL;
   if (!server)
     throw new Error('TEST_INDEX=clickhouse without TEST_CLICKHOUSE_URL: run the clickhouse project');
-  return `${server}/e_${basename(dataDir).replace(/[^A-Za-z0-9_]/g, '_')}`;
+  return `${server}/${engineDatabase(dataDir)}`;
 }
 
 /** `SLUICE_INDEX` for an engine process on `dataDir`, in the ClickHouse project. */

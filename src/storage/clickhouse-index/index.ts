@@ -31,7 +31,7 @@ import {
 import { clickHouseFind } from './find.js';
 import { connectClickHouse, type ClickHouseDb } from './client.js';
 import { parseClickHouseUrl } from './location.js';
-import { processIdAllocator, type IdLevel } from './ids.js';
+import { blockIdAllocator, ID_LEVELS, processIdAllocator, type IdBlocks, type IdLevel } from './ids.js';
 import { clickHouseLabels } from './labels.js';
 import { int, intList, str } from './literal.js';
 import { Selection, Tables } from './queries.js';
@@ -43,6 +43,11 @@ export interface ClickHouseIndexOptions {
   url: string;
   /** An injected `@clickhouse/client` connection (chdb in the tests) instead of HTTP to `url`'s host. */
   connection?: Parameters<typeof connectClickHouse>[1];
+  /**
+   * Where ids come from when several processes write the index (PostgreSQL sequences); the index closes it.
+   * Without it, ids are counted in this process: one writer only.
+   */
+  ids?: IdBlocks;
 }
 
 export type ClickHouseIndex = MetadataIndex;
@@ -87,12 +92,13 @@ export async function openClickHouseIndex(options: ClickHouseIndexOptions): Prom
   const t = new Tables(location.database);
   const maxId = async (table: IdLevel) =>
     Number((await db.rows<{ id: number }>(`SELECT max("id") AS "id" FROM ${t.raw(table)}`))[0].id);
-  const levels: IdLevel[] = ['Patients', 'Studies', 'Series', 'Images', 'SeriesTags'];
-  const seeds = Object.fromEntries(await Promise.all(levels.map(async (l) => [l, await maxId(l)]))) as Record<
-    IdLevel,
-    number
-  >;
-  const w = new Writer(db, t, processIdAllocator(seeds), versionClock());
+  const seeds = Object.fromEntries(
+    await Promise.all(ID_LEVELS.map(async (l) => [l, await maxId(l)])),
+  ) as Record<IdLevel, number>;
+  // Ids from blocks shared by every process (PostgreSQL sequences), else counted in this one.
+  await options.ids?.raise(seeds);
+  const ids = options.ids ? blockIdAllocator(options.ids) : processIdAllocator(seeds);
+  const w = new Writer(db, t, ids, versionClock());
   const serial = serialiser();
   const labels = clickHouseLabels(w, serial);
   let lastFailure: string | undefined;
@@ -308,8 +314,9 @@ export async function openClickHouseIndex(options: ClickHouseIndexOptions): Prom
     imagesWithoutQueryColumns: async () => [],
     queryColumnsFilled: async () => undefined,
     close: () =>
-      serial(() => {
+      serial(async () => {
         clearInterval(probe);
+        await options.ids?.close();
         return db.close();
       }),
     problem: () => (lastFailure ? lastFailure : undefined),

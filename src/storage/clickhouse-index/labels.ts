@@ -41,6 +41,7 @@ export function clickHouseLabels(
     (await db.rows(`SELECT "id" FROM ${t.live('Series')} WHERE "id" = ${int(id)}`)).length > 0;
   const insertTag = async (name: string): Promise<SeriesTag | undefined> => {
     if (await tagByName(name)) return undefined;
+    await w.ids.reserve('SeriesTags', 1);
     const created = { id: w.ids.next('SeriesTags'), name };
     await w.insert('SeriesTags', ['id', 'name'], [created]);
     return created;

@@ -205,6 +205,7 @@ export function batchedUpserts(
         );
         for (const row of found) known.set(key(row), row);
       }
+      await w.ids.reserve(table, values.filter((v) => !known.has(key(v))).length);
       return values.map((v) => {
         const existing = known.get(key(v));
         if (!existing) {
@@ -245,6 +246,7 @@ export function batchedUpserts(
     const results: IndexResult[] = [];
     const created: Row[] = [];
     const now = Date.now();
+    await w.ids.reserve('Images', inputs.filter((i) => !current.Images.has(i.header.sopInstanceUid)).length);
     for (const [n, { header, origin, size }] of inputs.entries()) {
       const seriesId = seriesIds[n];
       sourceOf.set(seriesId, {

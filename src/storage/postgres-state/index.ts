@@ -1,0 +1,105 @@
+/**
+ * The state store in PostgreSQL (`SLUICE_STATE=postgres://user:password@host:port/database`): the same port
+ * as the SQLite store (storage/state-store.ts), for sites whose several processes share one state. Each
+ * managed capability brings its part (its tables and methods, in its own folder's `postgres-store.ts`); they
+ * share one database, so one transaction can span them. Calls run in parallel on the pool's connections;
+ * a transaction holds one connection from BEGIN to COMMIT, and row locks (FOR UPDATE, SKIP LOCKED where
+ * several processes take work) keep the others apart.
+ *
+ * The schema is created and upgraded at open, versioned in `SluiceSchema` under an advisory lock (processes
+ * starting together migrate once); a database of a newer schema than this code is refused.
+ */
+import type { StateStore, StateTransaction } from '../state-store.js';
+import { combineParts } from '../sqlite-state.js';
+import { camelNames, named, openPostgres, type PgDb, type PgStatePart } from './db.js';
+import { parsePostgresUrl } from './location.js';
+import { users } from '../../users/postgres-store.js';
+import { seriesTypes } from '../../series-types/postgres-store.js';
+import { tagFilters } from '../../tag-filters/postgres-store.js';
+import { managedSources } from '../../managed-sources/postgres-store.js';
+import { exportSets } from '../../export/postgres-store.js';
+import { log } from '../../log/postgres-store.js';
+import { scus } from '../../forwarding/postgres-scus.js';
+import { forwarding } from '../../forwarding/postgres-store.js';
+import { anonymizationKeys } from '../../anonymization/postgres-store.js';
+import { boxes } from '../../boxes/postgres-store.js';
+
+/** Bumped with each change to the schema (1: the first, the SQLite store's schema version 4). */
+export const SCHEMA_VERSION = 1;
+
+/** Every part of the state store: a new capability adds its part here. */
+const PARTS: Record<string, PgStatePart<object>> = {
+  users,
+  seriesTypes,
+  tagFilters,
+  managedSources,
+  exportSets,
+  log,
+  scus,
+  forwarding,
+  anonymizationKeys,
+  boxes,
+};
+
+/** Any 64-bit number, the same in every process: the advisory lock that serialises migrations. */
+const MIGRATION_LOCK = 0x5_1ce_57a7e;
+
+export async function openPostgresState(url: string): Promise<StateStore> {
+  const location = parsePostgresUrl(url);
+  const names = Object.fromEntries(
+    Object.entries(PARTS).map(([name, part]) => [name, camelNames(part.schema)]),
+  );
+  const connection = await openPostgres(location, (c) => migrate(c.transaction));
+  const stores = (db: PgDb) =>
+    combineParts(
+      Object.entries(PARTS).map(([name, part]) => [name, part.create(named(db, names[name]))]),
+      {},
+    ) as StateTransaction;
+  return {
+    ...stores(connection.db),
+    transaction: (work) =>
+      connection.transaction(async (db) => {
+        const context = { open: true };
+        try {
+          return await work(bounded(stores(db), context));
+        } finally {
+          context.open = false;
+        }
+      }),
+    problem: connection.problem,
+    close: connection.close,
+  };
+}
+
+async function migrate(transaction: (work: (db: PgDb) => Promise<void>) => Promise<void>): Promise<void> {
+  await transaction(async (db) => {
+    await db.run('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await db.run('CREATE TABLE IF NOT EXISTS SluiceSchema (name TEXT PRIMARY KEY, version INTEGER NOT NULL)');
+    const found = await db.row<{ version: number }>("SELECT version FROM SluiceSchema WHERE name = 'state'");
+    const version = found?.version ?? 0;
+    if (version > SCHEMA_VERSION)
+      throw new Error(
+        `The PostgreSQL state store has schema version ${version}, newer than this Sluice knows (${SCHEMA_VERSION}): upgrade Sluice, or point SLUICE_STATE at another database`,
+      );
+    for (const part of Object.values(PARTS)) await db.run(part.schema);
+    await db.run(
+      `INSERT INTO SluiceSchema (name, version) VALUES ('state', $1)
+         ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version`,
+      [SCHEMA_VERSION],
+    );
+  });
+}
+
+/** The transaction's stores refuse to work once it has ended (a call kept past its end would run outside it). */
+function bounded<S extends object>(stores: S, context: { open: boolean }): S {
+  return new Proxy(stores, {
+    get: (target, key, receiver) => {
+      const value = Reflect.get(target, key, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        if (!context.open) throw new Error(`state store transaction already ended (${String(key)})`);
+        return (value as (...a: unknown[]) => unknown)(...args);
+      };
+    },
+  });
+}
