@@ -2,6 +2,9 @@
  * The operations routes through app.request(): system information (Slicebox's `{version}` for anyone, the
  * rest for users), readiness, `/metrics` protection (with the loopback opt-in) and the 401 challenge.
  */
+import { join } from 'node:path';
+import { loadConfig } from '../src/config.js';
+import { storeLocations } from '../src/ops/status.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, basic, createTestApp, from, type TestApp } from './helpers/app.js';
 import { parseMetrics } from './helpers/log-capture.js';
@@ -40,6 +43,25 @@ describe('system information', () => {
     expect(info.storage.totalBytes).toBeGreaterThanOrEqual(info.storage.freeBytes);
     expect(info.storage.usedBytes).toBeGreaterThanOrEqual(0);
     expect(JSON.stringify(info)).not.toMatch(/password/i);
+    expect(info.stores).toEqual({
+      blobs: join(t.dir, 'storage'),
+      index: join(t.dir, 'index.sqlite'),
+      state: join(t.dir, 'state.sqlite'),
+    });
+  });
+
+  it('names the services of a site at scale, without their passwords', () => {
+    const config = loadConfig({
+      SLUICE_DATA_DIR: t.dir,
+      SLUICE_BLOBS: 's3://archive/site-a',
+      SLUICE_INDEX: 'http://sluice:ch-secret@ch.internal:8123/sluice',
+      SLUICE_STATE: 'postgres://sluice:pg-secret@pg.internal:5432/sluice',
+    });
+    expect(storeLocations(config)).toEqual({
+      blobs: 's3://archive/site-a/',
+      index: 'http://sluice:***@ch.internal:8123/sluice',
+      state: 'postgres://sluice:***@pg.internal:5432/sluice',
+    });
   });
 });
 

@@ -5,11 +5,10 @@
  * 0xA700 over DICOM and 503 over HTTP, health fails naming PostgreSQL, and nothing is acknowledged that was
  * not recorded; once it is back, work resumes without a restart and what was acknowledged is forwarded.
  */
-import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startRefusedEngine } from './helpers/engine-process.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startTestEngine, type TestEngine } from './helpers/engine.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
@@ -30,23 +29,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** `sluice start` as a process: its exit code and what it printed. */
-function startCli(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
-      env: { ...process.env, SLUICE_DATA_DIR: join(dir, randomUUID()), SLUICE_HTTP_PORT: '0', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
+const startCli = (env: Record<string, string>) => startRefusedEngine(dir, env);
 
 describe('PostgreSQL unreachable at start', () => {
   it('stops the start naming PostgreSQL, the endpoint and the database, not the password (exit 1)', async () => {

@@ -4,11 +4,10 @@
  * 503, health and readiness fail, and nothing is acknowledged that is not stored; once it is back, work
  * resumes without a restart.
  */
-import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startRefusedEngine } from './helpers/engine-process.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startTestEngine, type TestEngine } from './helpers/engine.js';
 import { createTestApp } from './helpers/app.js';
@@ -40,23 +39,7 @@ afterAll(async () => {
 const sameDataset = (a: Buffer, b: Buffer) =>
   a.subarray(datasetOffset(a)).equals(b.subarray(datasetOffset(b)));
 
-/** `sluice start` as a process: its exit code and what it printed. */
-function startCli(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
-      env: { ...process.env, SLUICE_DATA_DIR: join(dir, randomUUID()), SLUICE_HTTP_PORT: '0', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
+const startCli = (env: Record<string, string>) => startRefusedEngine(dir, env);
 
 describe('the S3 test project', () => {
   it('gives the engine helpers an S3 store', async () => {

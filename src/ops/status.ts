@@ -6,6 +6,7 @@
 import { opendir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ApiDeps } from '../api/deps.js';
+import { describeConfig, type EngineConfig } from '../config.js';
 
 export interface Readiness {
   ready: boolean;
@@ -85,6 +86,18 @@ export async function usedBytes(dir: string): Promise<number> {
 
 const startedAt = Date.now();
 
+/** Where the blob store, the index and the state store are: a file or folder, or a service's URL. */
+export function storeLocations(config: EngineConfig): Record<'blobs' | 'index' | 'state', string> {
+  const described = describeConfig(config) as { index?: string; state?: string };
+  return {
+    blobs: config.blobs
+      ? `s3://${config.blobs.bucket}/${config.blobs.prefix}`
+      : join(config.dataDir, 'storage'),
+    index: described.index ?? join(config.dataDir, 'index.sqlite'),
+    state: described.state ?? join(config.dataDir, 'state.sqlite'),
+  };
+}
+
 /** `/api/system/information`: Slicebox's `{version}` for anyone, and the rest for signed-in users. */
 export async function systemInformation(deps: ApiDeps, signedIn: boolean): Promise<Record<string, unknown>> {
   if (!signedIn) return { version: deps.version };
@@ -108,6 +121,8 @@ export async function systemInformation(deps: ApiDeps, signedIn: boolean): Promi
       freeBytes: space?.freeBytes ?? null,
       totalBytes: space?.totalBytes ?? null,
     },
+    // Where each store is (passwords masked): the embedded files, or the services of a site at scale.
+    stores: storeLocations(config),
     counts: await deps.index.counts(),
     pipelines: deps.engine.pipelines().map((p) => ({
       name: p.name,

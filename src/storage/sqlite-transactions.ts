@@ -11,6 +11,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type Database from 'better-sqlite3';
+import { boundToTransaction } from './transaction-bound.js';
 
 /** Marks the methods of settled stores (storage/settled.ts): they answer promises, so they can wait. */
 export const ANSWERS_PROMISES = Symbol('answers promises');
@@ -59,18 +60,7 @@ export class StateGate {
   private async runTransaction<S, T>(stores: S, work: (tx: S) => Promise<T>): Promise<T> {
     this.db.exec('BEGIN IMMEDIATE');
     const context = { open: true };
-    // The transaction's stores refuse to work once it has ended (a call kept past its end would otherwise
-    // run outside it).
-    const bound = new Proxy(stores as object, {
-      get: (target, key, receiver) => {
-        const value = Reflect.get(target, key, receiver) as unknown;
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          if (!context.open) throw new Error(`state store transaction already ended (${String(key)})`);
-          return (value as (...a: unknown[]) => unknown)(...args);
-        };
-      },
-    }) as S;
+    const bound = boundToTransaction(stores as object, context) as S;
     try {
       const result = await this.inside.run(context, () => work(bound));
       context.open = false;

@@ -1,5 +1,7 @@
 /** Sluice as a child process (`node --import tsx src/cli.ts start`), for tests that kill it with SIGKILL. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { testBlobsVariable } from './blobs.js';
 import { testIndexVariable } from './index-engines.js';
 import { testStateVariable } from './state-engines.js';
@@ -40,4 +42,28 @@ export async function startEngineProcess(
   }
   child.kill('SIGKILL');
   throw new Error(`engine did not start: ${log}`);
+}
+
+/**
+ * `sluice start` as a process that is expected to stop by itself (a start refused): its exit code and what it
+ * printed; killed after 30 s. Its data directory is a new folder under `dir`.
+ */
+export function startRefusedEngine(
+  dir: string,
+  env: Record<string, string>,
+): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+      env: { ...process.env, SLUICE_DATA_DIR: join(dir, randomUUID()), SLUICE_HTTP_PORT: '0', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
 }

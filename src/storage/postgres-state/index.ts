@@ -13,6 +13,7 @@ import type { StateStore, StateTransaction } from '../state-store.js';
 import { combineParts } from '../sqlite-state.js';
 import { camelNames, named, openPostgres, type PgDb, type PgStatePart } from './db.js';
 import { parsePostgresUrl } from './location.js';
+import { boundToTransaction } from '../transaction-bound.js';
 import { users } from '../../users/postgres-store.js';
 import { seriesTypes } from '../../series-types/postgres-store.js';
 import { tagFilters } from '../../tag-filters/postgres-store.js';
@@ -61,7 +62,7 @@ export async function openPostgresState(url: string): Promise<StateStore> {
       connection.transaction(async (db) => {
         const context = { open: true };
         try {
-          return await work(bounded(stores(db), context));
+          return await work(boundToTransaction(stores(db), context));
         } finally {
           context.open = false;
         }
@@ -87,19 +88,5 @@ async function migrate(transaction: (work: (db: PgDb) => Promise<void>) => Promi
          ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version`,
       [SCHEMA_VERSION],
     );
-  });
-}
-
-/** The transaction's stores refuse to work once it has ended (a call kept past its end would run outside it). */
-function bounded<S extends object>(stores: S, context: { open: boolean }): S {
-  return new Proxy(stores, {
-    get: (target, key, receiver) => {
-      const value = Reflect.get(target, key, receiver) as unknown;
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        if (!context.open) throw new Error(`state store transaction already ended (${String(key)})`);
-        return (value as (...a: unknown[]) => unknown)(...args);
-      };
-    },
   });
 }
