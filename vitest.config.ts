@@ -51,6 +51,7 @@ const ON_SCALE = [
   'test/box-forwarding.integration.test.ts',
   'test/box-push-answers.integration.test.ts',
   'test/anonymize.integration.test.ts',
+  'test/key-race.integration.test.ts',
 ];
 
 export default defineConfig({

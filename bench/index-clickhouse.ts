@@ -13,7 +13,7 @@ import { openClickHouseIndex } from '../src/storage/clickhouse-index/index.js';
 import { openSqliteIndex } from '../src/storage/sqlite-index.js';
 import type { MetadataIndex } from '../src/storage/metadata-index.js';
 import { matcherOf, findAttribute } from '../src/storage/find-query.js';
-import { syntheticHeader, type Shape } from './lib/synthetic-index.js';
+import { fillIndex, syntheticHeader, type Shape } from './lib/synthetic-index.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,19 +34,7 @@ const shape: Shape = {
 
 async function fill(index: MetadataIndex): Promise<number> {
   const started = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (next < count) {
-        const i = next++;
-        await index.upsert({
-          header: syntheticHeader(i, shape),
-          size: 4096,
-          origin: { sourceType: 'scp', sourceId: 1, sourceName: 'bench' },
-        });
-      }
-    }),
-  );
+  await fillIndex(index, shape, { inFlight });
   return (count / (performance.now() - started)) * 1000;
 }
 

@@ -3,11 +3,13 @@
  * Orthanc, over one association and over several parallel ones.
  *
  *   npm run bench:ingest -- [--count 500] [--rounds 3] [--parallel 4] [--only sluice,storescp,orthanc]
- *                           [--blobs fs|s3] [--keep]
+ *                           [--blobs fs|s3] [--scale] [--keep]
  *
  * `--blobs s3` also runs Sluice with its files in S3: a MinIO the benchmark starts on loopback (built with
  * `go install` when absent, see test/helpers/minio.ts), a fresh key prefix per run, beside the embedded
- * file store in the same rounds.
+ * file store in the same rounds. `--scale` also runs Sluice on the whole scale configuration: files in S3
+ * (MinIO), the index in ClickHouse 18.16, the state in PostgreSQL, all started here on loopback
+ * (bench/lib/services.ts), a fresh key prefix and fresh databases per run.
  *
  * Every run starts its receiver fresh with an empty data directory (loopback, TCP_NODELAY=1), times from the
  * start of the storescu processes until all of them have exited, then checks that they exited 0 and that the
@@ -22,6 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import {
   installCleanupHandlers,
+  interrupted,
   keepTempDirs,
   registerTempDir,
   removeTempDir,
@@ -30,14 +33,36 @@ import {
   type ExitInfo,
 } from './lib/procs.js';
 import { RECEIVERS, sluiceReceiver, type ReceiverDef } from './lib/receivers.js';
-import { startMinio, type MinioServer } from '../test/helpers/minio.js';
+import { SCALE, startServices, type ServiceChoice, type Services } from './lib/services.js';
 import { cpuMs, median, waitFor } from './lib/util.js';
 import { cp, rm } from 'node:fs/promises';
 import { generate, type Corpus } from './lib/corpus.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-/** The receiver id of Sluice with its files in S3 (`--blobs s3`). */
-const SLUICE_S3 = 'sluice-s3';
+/** Sluice beside the embedded one: files in S3 (`--blobs s3`), the scale configuration (`--scale`). */
+const VARIANTS: Array<{
+  id: string;
+  name: string;
+  title: string;
+  /** The option that asks for it. */
+  option: 's3' | 'scale';
+  services: ServiceChoice;
+}> = [
+  {
+    id: 'sluice-s3',
+    name: 'Sluice, files in S3',
+    title: 'Sluice on S3',
+    option: 's3',
+    services: { s3: true },
+  },
+  {
+    id: 'sluice-scale',
+    name: 'Sluice, S3+ClickHouse+PG',
+    title: 'Sluice on S3, ClickHouse and PostgreSQL',
+    option: 'scale',
+    services: SCALE,
+  },
+];
 
 const TARGETS = { vsOrthanc: 1.5, peakRssMb: 300 };
 
@@ -66,9 +91,13 @@ const HELP = `usage: npm run bench:ingest -- [options]
   --parallel P     associations of the parallel mode, default 4
   --only LIST      receivers, comma-separated, default sluice,storescp,orthanc
                    (sluice | sluice-classify = Sluice on bench/pipelines/classify-filter.yaml |
+                    sluice-s3 = as --blobs s3 | sluice-scale = as --scale |
                     storescp = both storescp variants | storescp-defaults | storescp-tuned | orthanc)
   --blobs B        fs (default) | s3: also run Sluice with SLUICE_BLOBS on a MinIO started here, beside
                    the embedded file store (MinIO shares the machine's cores with Sluice)
+  --scale          also run Sluice on the scale configuration (receiver sluice-scale): SLUICE_BLOBS on
+                   MinIO, SLUICE_INDEX on ClickHouse 18.16, SLUICE_STATE on PostgreSQL, all started here
+                   on loopback (sharing the cores), a fresh prefix and databases per run
   --keep           keep the temp dir (generated files and receiver logs)
   --help`;
 
@@ -81,6 +110,8 @@ interface Options {
   receivers: ReceiverDef[];
   /** Also Sluice on S3 (MinIO). */
   s3: boolean;
+  /** Also Sluice on S3, ClickHouse and PostgreSQL. */
+  scale: boolean;
   keep: boolean;
 }
 
@@ -93,6 +124,7 @@ function parseOptions(argv: string[]): Options {
       parallel: { type: 'string', default: '4' },
       only: { type: 'string', default: 'sluice,storescp,orthanc' },
       blobs: { type: 'string', default: 'fs' },
+      scale: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -109,14 +141,17 @@ function parseOptions(argv: string[]): Options {
     return n;
   };
   const ids = new Set<string>();
+  const wanted = { s3: values.blobs === 's3', scale: values.scale };
   for (const name of values.only.split(',').map((s) => s.trim().toLowerCase())) {
     if (!name) continue;
-    if (name === 'storescp') ids.add('storescp').add('storescp-tuned');
+    const variant = VARIANTS.find((v) => v.id === name);
+    if (variant) wanted[variant.option] = true;
+    else if (name === 'storescp') ids.add('storescp').add('storescp-tuned');
     else if (name === 'storescp-defaults') ids.add('storescp');
     else if (name in RECEIVERS) ids.add(name);
     else throw new UsageError(`--only: unknown receiver "${name}"`);
   }
-  if (!ids.size) throw new UsageError('--only: name at least one receiver');
+  if (!ids.size && !wanted.s3 && !wanted.scale) throw new UsageError('--only: name at least one receiver');
   const count = int('count', values.count, 1);
   const parallel = int('parallel', values.parallel, 2);
   if (parallel > count) throw new UsageError('--parallel must not exceed --count');
@@ -127,7 +162,7 @@ function parseOptions(argv: string[]): Options {
     parallel,
     // Fixed order; rotated per round.
     receivers: Object.values(RECEIVERS).filter((r) => ids.has(r.id)),
-    s3: values.blobs === 's3',
+    ...wanted,
     keep: values.keep,
   };
 }
@@ -316,14 +351,14 @@ async function diskRate(corpus: Corpus): Promise<number> {
 
 /** Sluice's CPU per instance and where the time of an instance went, per mode (medians over rounds). */
 function breakdown(results: RunResult[], options: Options): void {
-  for (const id of ['sluice', SLUICE_S3])
+  for (const { id, title } of [{ id: 'sluice', title: 'Sluice' }, ...VARIANTS])
     for (const associations of [1, options.parallel]) {
       const runs = results.filter((r) => r.ok && r.receiver.id === id && r.associations === associations);
       const cpu = runs.map((r) => r.cpuPerInstanceMs).filter((c) => c !== undefined);
       const stages = runs.map((r) => r.stages).filter((s) => s !== undefined);
       if (!cpu.length && !stages.length) continue;
       console.log(`
-### ${id === SLUICE_S3 ? 'Sluice on S3' : 'Sluice'}, ${modeLabel(associations)}: per instance (median over ${runs.length} run(s))`);
+### ${title}, ${modeLabel(associations)}: per instance (median over ${runs.length} run(s))`);
       if (cpu.length)
         console.log(
           `CPU ${fmt(median(cpu.map((c) => c.total)), 2)} ms (user + system, all threads), of which main thread ${fmt(median(cpu.map((c) => c.main)), 2)} ms`,
@@ -389,6 +424,12 @@ function report(summaries: Summary[], corpus: Corpus, options: Options, disk: nu
       `\nstorescp: single process for 1 association, --fork (one child process per association) for ${options.parallel}.` +
       '\nDurability differs: storescp never fsyncs; Orthanc (SyncStorageArea defaults to true) and Sluice fsync each file.',
   );
+  if (options.s3 || options.scale)
+    console.log(
+      'Sluice on S3 / S3+ClickHouse+PG: MinIO, ClickHouse 18.16 and PostgreSQL run on this machine (loopback) and' +
+        '\nshare its cores; peak RSS and CPU are the Sluice process alone. MinIO syncs objects; ClickHouse does not' +
+        '\nfsync its parts (its default); PostgreSQL runs with fsync off (test/helpers/postgres.ts).',
+    );
   if (disk.length)
     console.log(
       `The disk itself (a copy of the same folder, then sync): ${fmt(median(disk))} inst/s (rounds ${fmt(Math.min(...disk))}–${fmt(Math.max(...disk))}).`,
@@ -457,25 +498,36 @@ async function main(): Promise<number> {
   installCleanupHandlers();
   keepTempDirs(options.keep);
 
+  // Sluice on services started below (before any run), beside the embedded one.
+  const variants = VARIANTS.filter((v) => options[v.option]);
+  let services: Services | undefined;
+  options.receivers.splice(
+    options.receivers.findIndex((r) => r.id === 'sluice') + 1,
+    0,
+    ...variants.map((v) =>
+      sluiceReceiver(v.id, v.name, undefined, (ctx) => services!.settings(basename(ctx.runDir), v.services)),
+    ),
+  );
   const root = registerTempDir(await mkdtemp(join(tmpdir(), 'sluice-bench-')));
   console.log(
     `receivers: ${options.receivers.map((r) => r.name).join(', ')}; modes: 1 and ${options.parallel} associations;` +
       ` ${options.rounds} round(s); temp dir ${root}`,
   );
   const corpus = await generate(root, options.count, options.parallel);
-  let minio: MinioServer | undefined;
-  if (options.s3) {
-    minio = await startMinio({ bucket: 'bench', dir: join(root, 'minio') });
-    const s3 = minio;
-    console.log(`MinIO at ${s3.endpoint}, bucket ${s3.bucket}`);
-    const sluiceOnS3 = sluiceReceiver(SLUICE_S3, 'Sluice, files in S3', undefined, (ctx) => ({
-      ...s3.env,
-      SLUICE_BLOBS: `s3://${s3.bucket}/${basename(ctx.runDir)}`,
-    }));
-    const at = options.receivers.findIndex((r) => r.id === 'sluice');
-    options.receivers.splice(at + 1, 0, sluiceOnS3);
+  if (variants.length) {
+    const choice = Object.assign({}, ...variants.map((v) => v.services)) as ServiceChoice;
+    services = await startServices(choice, join(root, 'minio'));
+    console.log(services.describe());
   }
+  try {
+    return await rounds(corpus, options);
+  } finally {
+    await services?.stop();
+  }
+}
 
+/** Every round, then the report; answers the exit code. */
+async function rounds(corpus: Corpus, options: Options): Promise<number> {
   const results: RunResult[] = [];
   const disk: number[] = [];
   for (let round = 1; round <= options.rounds; round++) {
@@ -485,6 +537,7 @@ async function main(): Promise<number> {
     const order = [...options.receivers.slice(shift), ...options.receivers.slice(0, shift)];
     for (const associations of [1, options.parallel]) {
       for (const receiver of order) {
+        if (interrupted()) throw new Error('interrupted');
         const r = await runOnce(corpus, receiver, associations, round);
         results.push(r);
         const head = `round ${round}/${options.rounds}  ${modeLabel(associations).padEnd(8)} ${receiver.name.padEnd(24)}`;
@@ -504,7 +557,6 @@ async function main(): Promise<number> {
     }
   }
 
-  await minio?.cleanup();
   report(summarize(results, corpus, options), corpus, options, disk);
   breakdown(results, options);
   const failures = results.filter((r) => !r.ok).length;

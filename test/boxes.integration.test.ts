@@ -4,8 +4,6 @@
  * by the real de-identification engine, the anonymized study sent back and re-identified on A, a tampered
  * token refused, and broken input ending FAILED with its reason instead of counted as sent.
  */
-import { createHash } from 'node:crypto';
-import { truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateRawSync, deflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,14 +48,12 @@ const storedHeader = async (engine: TestEngine, image: ImageJson) =>
   parseHeader(Buffer.from(await (await engine.api(`/api/images/${image.id}`)).arrayBuffer()));
 
 /** Where the file-system blob store keeps an image (`<root>/<aa>/<key>.dcm`). */
-const storedPath = (engine: TestEngine, image: ImageJson) => {
+/** Cuts the stored object of `image` to its first `bytes` bytes (on disk or in S3, through the engine's store). */
+const truncateStored = async (engine: TestEngine, image: ImageJson, bytes: number) => {
+  const { blobs } = engine.engine.services;
   const key = image.sopInstanceUID.value;
-  return join(
-    engine.dataDir,
-    'storage',
-    createHash('sha1').update(key).digest('hex').slice(0, 2),
-    `${key}.dcm`,
-  );
+  const { stream } = await blobs.open(key);
+  await blobs.putBytes(key, Buffer.concat((await stream.toArray()) as Buffer[]).subarray(0, bytes));
 };
 
 describe('boxes between two engines', () => {
@@ -200,7 +196,7 @@ describe('boxes between two engines', () => {
   it('fails an image whose stored file is corrupt, with the reason, and sends the others', async () => {
     const study = await uploadStudy(a, { series: 1, perSeries: 3, patientName: 'Delta^Di' });
     const broken = await json<ImageJson>(a.api(`/api/metadata/images/${study.imageIds[1]}`));
-    await truncate(storedPath(a, broken), 2000);
+    await truncateStored(a, broken, 2000);
     const outgoingId = await send(a, pushBox.id, study.imageIds);
     const { out, in: inc } = await transferEnded(a, outgoingId, b, pollBox.id, 'FAILED');
     expect(out).toMatchObject({ sentImageCount: 2, failedImageCount: 1, totalImageCount: 3 });

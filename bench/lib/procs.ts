@@ -24,6 +24,10 @@ export interface ProcOptions {
 const CAPTURE_LIMIT = 64 * 1024;
 const live = new Set<Proc>();
 const tempDirs = new Set<string>();
+/** Set once an interruption or a fatal error is stopping the benchmark. */
+let exiting = false;
+/** Whether an interruption or a fatal error is stopping the benchmark (its work should end). */
+export const interrupted = () => exiting;
 
 export class Proc {
   readonly child: ChildProcess;
@@ -35,6 +39,8 @@ export class Proc {
   private readonly group: boolean;
 
   constructor(cmd: string, args: string[], opts: ProcOptions = {}) {
+    // An interrupted benchmark starts nothing more while it stops its services.
+    if (exiting) throw new Error(`interrupted: not starting ${cmd}`);
     this.label = `${cmd} ${args.join(' ')}`;
     this.logFile = opts.logFile;
     this.group = opts.group ?? false;
@@ -171,6 +177,30 @@ export function cleanupSync(): void {
   }
 }
 
+const stoppers = new Set<() => Promise<void>>();
+
+/**
+ * Registers an asynchronous stop (a service started by a helper whose process the benchmark does not own:
+ * MinIO, ClickHouse, PostgreSQL) that an interruption or a fatal error awaits before exiting; the benchmark
+ * also calls it itself at its end. Answers the function that unregisters it.
+ */
+export function onInterrupt(stop: () => Promise<void>): () => void {
+  stoppers.add(stop);
+  return () => void stoppers.delete(stop);
+}
+
+/** Kills the children, awaits the registered stops (10 s at most), removes the temp dirs and exits. */
+async function shutdown(code: number): Promise<never> {
+  if (!exiting) {
+    exiting = true;
+    for (const proc of live) proc.signal('SIGKILL');
+    const all = Promise.allSettled([...stoppers].map((stop) => stop()));
+    await Promise.race([all, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+    cleanupSync();
+  }
+  process.exit(code);
+}
+
 export function installCleanupHandlers(): void {
   process.on('exit', cleanupSync);
   for (const [signal, code] of [
@@ -179,15 +209,13 @@ export function installCleanupHandlers(): void {
     ['SIGHUP', 129],
   ] as const) {
     process.on(signal, () => {
-      console.error(`\n${signal}: stopping children and removing temp dirs`);
-      cleanupSync();
-      process.exit(code);
+      console.error(`\n${signal}: stopping children and services, removing temp dirs`);
+      void shutdown(code);
     });
   }
   const fatal = (err: unknown) => {
     console.error('fatal:', err instanceof Error ? (err.stack ?? err.message) : err);
-    cleanupSync();
-    process.exit(1);
+    void shutdown(1);
   };
   process.on('uncaughtException', fatal);
   process.on('unhandledRejection', fatal);

@@ -5,6 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import dcmjs from 'dcmjs';
 import type { DicomHeader } from '../../src/dicom/header.js';
 import type { MetadataIndex } from '../../src/storage/metadata-index.js';
@@ -89,21 +90,60 @@ export function syntheticHeader(i: number, shape: Shape): DicomHeader {
   };
 }
 
-/** Upserts `shape.instances` synthetic instances; `onProgress` is told every 10,000. */
+export interface FillOptions {
+  /**
+   * Upserts in flight at once (default 1). The ClickHouse index writes the upserts that arrive together in one
+   * batch (one INSERT per table), so it fills fast only with many in flight (256).
+   */
+  inFlight?: number;
+  /** Told the number of instances upserted so far, after each one. */
+  onProgress?: (done: number) => void;
+}
+
+/** Upserts `shape.instances` synthetic instances, `inFlight` at once. */
 export async function fillIndex(
   index: MetadataIndex,
   shape: Shape,
-  onProgress?: (done: number) => void,
+  options: FillOptions = {},
 ): Promise<void> {
-  for (let i = 0; i < shape.instances; i++) {
-    await index.upsert({
-      header: syntheticHeader(i, shape),
-      size: 4096,
-      origin: { sourceType: 'scp', sourceId: 1, sourceName: 'bench' },
-    });
-    if (onProgress && (i + 1) % 10_000 === 0) onProgress(i + 1);
-  }
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    for (let i = next++; i < shape.instances; i = next++) {
+      await index.upsert({
+        header: syntheticHeader(i, shape),
+        size: 4096,
+        origin: { sourceType: 'scp', sourceId: 1, sourceName: 'bench' },
+      });
+      options.onProgress?.(++done);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.inFlight ?? 1, shape.instances) }, worker));
 }
+
+/**
+ * An `onProgress` that prints a line every `everyMs` at most: instances done, the rate over the last interval
+ * and since the start, and the time left at the overall rate.
+ */
+export function progressPrinter(total: number, everyMs = 5000): (done: number) => void {
+  const started = performance.now();
+  let last = { at: started, done: 0 };
+  return (done) => {
+    const now = performance.now();
+    if (now - last.at < everyMs && done < total) return;
+    const recent = ((done - last.done) / (now - last.at)) * 1000;
+    const overall = (done / (now - started)) * 1000;
+    const left = (total - done) / overall;
+    console.log(
+      `indexed ${done}/${total} (${((done / total) * 100).toFixed(0)}%): ${recent.toFixed(0)} inst/s now,` +
+        ` ${overall.toFixed(0)} inst/s overall${done < total ? `, ~${formatSeconds(left)} left` : ''}`,
+    );
+    last = { at: now, done };
+  };
+}
+
+export const formatSeconds = (s: number) =>
+  s < 90 ? `${s.toFixed(0)} s` : s < 5400 ? `${(s / 60).toFixed(1)} min` : `${(s / 3600).toFixed(1)} h`;
 
 /**
  * Writes the stored file of every synthetic instance: a small template (8×8 pixels) with its SOP

@@ -36,6 +36,7 @@ const deps = (pipelines: PipelineStatus[], minFreeBytes = 0, blobProblem?: strin
       config: { dataDir: tmpdir(), minFreeBytes },
       blobs: { problem: () => blobProblem },
       index: { problem: () => undefined },
+      state: { problem: () => undefined },
     },
   });
   return { engine } as unknown as ApiDeps;

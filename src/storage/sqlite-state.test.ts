@@ -292,6 +292,25 @@ describe.runIf(onPostgres())('on PostgreSQL', () => {
     expect(() => kept!.listTagFilters(0, 10)).toThrow(/already ended/);
   });
 
+  it('is created and migrated once when several processes open a new database at the same moment', async () => {
+    const url = `${engine.placeOf(store)}_shared`;
+    const { openPostgresState } = await import('./postgres-state/index.js');
+    const stores = await Promise.all([1, 2, 3, 4].map(() => openPostgresState(url)));
+    try {
+      await Promise.all(
+        stores.map((s, n) => s.insertTagFilter({ name: `f${n}`, tagFilterType: 'BLACKLIST' })),
+      );
+      expect((await stores[0].listTagFilters(0, 10)).map((f) => f.name).sort()).toEqual([
+        'f0',
+        'f1',
+        'f2',
+        'f3',
+      ]);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
   it('refuses a database written by a newer schema, naming both versions', async () => {
     const { default: pg } = await import('pg');
     const client = new pg.Client({ connectionString: engine.placeOf(store) });

@@ -128,7 +128,16 @@ export function connectPostgres(location: PostgresLocation): PgPool {
   // A pooled connection that breaks while idle (the server stopped) is dropped by the pool; without a
   // listener its error would end the process.
   pool.on('error', (err) => failed(`PostgreSQL at ${location.endpoint} is unreachable: ${err.message}`));
-  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
+  /** Calls and transactions not answered yet: closing waits for them. */
+  const pending = new Set<Promise<unknown>>();
+  const guard = <T>(work: () => Promise<T>): Promise<T> => {
+    const call = guarded(work);
+    pending.add(call);
+    const done = () => void pending.delete(call);
+    call.then(done, done);
+    return call;
+  };
+  const guarded = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
       const result = await work();
       if (down) up();
@@ -183,10 +192,11 @@ export function connectPostgres(location: PostgresLocation): PgPool {
     db,
     transaction,
     problem: () => down,
-    // Once: a second call answers the first one's end.
+    // Once the calls made before have been answered (an open transaction ends first); a second call answers
+    // the first one's end.
     close: () => {
       clearInterval(probe);
-      closing ??= pool.end();
+      closing ??= Promise.allSettled([...pending]).then(() => pool.end());
       return closing;
     },
   };
@@ -205,7 +215,9 @@ export async function ensureDatabase(location: PostgresLocation): Promise<void> 
     // The name matched DATABASE_NAME (location.ts): quoted, it is taken exactly as written.
     await client.query(`CREATE DATABASE "${location.database}"`);
   } catch (err) {
-    if ((err as { code?: string }).code !== '42P04') throw err; // duplicate_database: another process won
+    // Another process won: duplicate_database, or the catalog's unique index when both created at once.
+    const code = (err as { code?: string }).code;
+    if (code !== '42P04' && code !== '23505') throw err;
   } finally {
     await client.end().catch(() => undefined);
   }

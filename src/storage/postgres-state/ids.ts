@@ -15,12 +15,16 @@ const sequence = (level: IdLevel) => `IndexIds_${level}`;
 
 /** Opens the id blocks in the state database (`SLUICE_STATE`), creating the sequences when missing. */
 export async function openPostgresIdBlocks(url: string): Promise<IdBlocks> {
-  const connection = await openPostgres(parsePostgresUrl(url), async ({ db }) => {
-    for (const level of ID_LEVELS)
-      await db.run(
-        `CREATE SEQUENCE IF NOT EXISTS ${sequence(level)} INCREMENT BY ${ID_BLOCK_SIZE} MINVALUE 1`,
-      );
-  });
+  // Processes starting at once create the sequences once (IF NOT EXISTS alone races in the catalog).
+  const connection = await openPostgres(parsePostgresUrl(url), ({ transaction }) =>
+    transaction(async (db) => {
+      await db.run('SELECT pg_advisory_xact_lock(hashtext($1))', ['IndexIds']);
+      for (const level of ID_LEVELS)
+        await db.run(
+          `CREATE SEQUENCE IF NOT EXISTS ${sequence(level)} INCREMENT BY ${ID_BLOCK_SIZE} MINVALUE 1`,
+        );
+    }),
+  );
   const { db } = connection;
   return {
     blockSize: ID_BLOCK_SIZE,
