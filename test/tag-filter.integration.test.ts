@@ -2,6 +2,7 @@
  * Tag filters end to end: a filter made through /api/filtering and associated with the SCP source, a study
  * sent by DCMTK's storescu, the stored files read back by dcmdump without the filtered attributes.
  */
+import { readStored, storedObject, withLocalFile } from '../src/storage/stored-object.js';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,7 +57,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const storedPath = (sopInstanceUid: string) => engine.engine.services.blobs.localPath(sopInstanceUid)!;
+/** The stored file (on disk, or a temporary copy of the S3 object in the scale project) given to `use`. */
+const withStored = <T>(sopInstanceUid: string, use: (path: string) => Promise<T>) =>
+  withLocalFile(storedObject(engine.engine.services.blobs, sopInstanceUid), use);
 
 describe('tag_filter with DCMTK', () => {
   it('stores a study sent by storescu without the filtered attributes', async () => {
@@ -75,7 +78,7 @@ describe('tag_filter with DCMTK', () => {
     ]);
     expect(r.code, r.stderr).toBe(0);
     for (const sop of study.sopInstanceUids) {
-      const dump = await dcmtk('dcmdump', ['-dc', storedPath(sop)]);
+      const dump = await withStored(sop, (path) => dcmtk('dcmdump', ['-dc', path]));
       expect(dump.code, dump.stderr).toBe(0);
       expect(dump.stderr).toBe('');
       expect(dump.stdout).not.toMatch(/InstitutionName|OtherPatientIDs\b|StudyDescription/);
@@ -122,14 +125,14 @@ describe('tag_filter with DCMTK', () => {
       compressed,
     ]);
     expect(r.code, r.stderr).toBe(0);
-    const stored = await readFile(storedPath(header.sopInstanceUid));
+    const stored = await readStored(engine.engine.services.blobs, header.sopInstanceUid);
     const storedHeader = parseHeader(stored);
     expect(storedHeader.transferSyntaxUid).toBe(TransferSyntax.JpegLosslessSV1);
     expect(storedHeader.dataset['00080080']).toBeUndefined();
     expect(
       stored.subarray(storedHeader.pixelDataOffset).equals(original.subarray(header.pixelDataOffset)),
     ).toBe(true);
-    const dump = await dcmtk('dcmdump', ['-dc', storedPath(header.sopInstanceUid)]);
+    const dump = await withStored(header.sopInstanceUid, (path) => dcmtk('dcmdump', ['-dc', path]));
     expect(dump.code, dump.stderr).toBe(0);
     expect(dump.stdout).not.toContain('InstitutionName');
   });
