@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeConfig, loadConfig } from './config.js';
+import { parsePostgresUrl } from './storage/postgres-state/location.js';
 import { parseClickHouseUrl } from './storage/clickhouse-index/location.js';
 import { PACKAGE_ROOT } from './ops/package.js';
 
@@ -143,5 +144,27 @@ describe('the metadata index setting', () => {
     expect(() => loadConfig({ SLUICE_INDEX: 'tcp://host:9000/db' })).toThrow(/must use http: or https:/);
     expect(() => loadConfig({ SLUICE_INDEX: 'http://host:8123/a"b' })).toThrow(/letters, digits and _ only/);
     expect(() => loadConfig({ SLUICE_INDX: 'http://host:8123/db' })).toThrow(/did you mean "SLUICE_INDEX"/);
+  });
+});
+
+describe('the state store setting', () => {
+  it('reads SLUICE_STATE as a PostgreSQL URL, and never logs its password', () => {
+    expect(loadConfig({}).state).toBeUndefined();
+    const url = 'postgres://sluice:pg%20secret@db.local:6432/sluice_state';
+    const config = loadConfig({ SLUICE_STATE: url });
+    expect(config.state).toBe(url);
+    expect(parsePostgresUrl(url)).toEqual({ url, endpoint: 'db.local:6432', database: 'sluice_state' });
+    expect(parsePostgresUrl('postgresql://db.local/x').endpoint).toBe('db.local:5432');
+    expect(JSON.stringify(describeConfig(config))).not.toContain('secret');
+  });
+
+  it('refuses what is not a PostgreSQL URL naming a usable database', () => {
+    expect(() => loadConfig({ SLUICE_STATE: 'postgres' })).toThrow(/SLUICE_STATE must be a URL/);
+    expect(() => loadConfig({ SLUICE_STATE: 'mysql://host/db' })).toThrow(
+      /must use postgres: or postgresql:/,
+    );
+    expect(() => loadConfig({ SLUICE_STATE: 'postgres://host:5432/' })).toThrow(/names the database ""/);
+    expect(() => loadConfig({ SLUICE_STATE: 'postgres://host/a-b' })).toThrow(/letters, digits and _/);
+    expect(() => loadConfig({ SLUICE_STATE: 'postgres://host/x";DROP' })).toThrow(/letters, digits and _/);
   });
 });
