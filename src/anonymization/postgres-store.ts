@@ -88,11 +88,11 @@ function realCondition(level: number, real: KeyIdentifiers, params: unknown[]): 
 
 async function loadKeys(db: PgDb, ids: readonly number[]): Promise<Map<number, Recorded>> {
   const keys = await db.rows<AnonymizationKey>(
-    `SELECT ${SELECT_KEY} FROM AnonymizationKeys WHERE id = ANY($1::int[])`,
+    `SELECT ${SELECT_KEY} FROM AnonymizationKeys WHERE id = ANY($1::bigint[])`,
     [ids],
   );
   const values = await db.rows<AnonymizationKeyValue>(
-    'SELECT * FROM AnonymizationKeyValues WHERE anonymizationKeyId = ANY($1::int[]) ORDER BY id',
+    'SELECT * FROM AnonymizationKeyValues WHERE anonymizationKeyId = ANY($1::bigint[]) ORDER BY id',
     [ids],
   );
   return new Map(
@@ -189,7 +189,7 @@ async function insertKey(db: PgDb, decided: NewAnonymizationKey): Promise<Record
   const rows = values.length
     ? await db.rows<AnonymizationKeyValue>(
         `INSERT INTO AnonymizationKeyValues (anonymizationKeyId, tagPath, level, value, anonymizedValue)
-         SELECT $1::int, v.* FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS v
+         SELECT $1::bigint, v.* FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS v
          RETURNING *`,
         [
           inserted.id,

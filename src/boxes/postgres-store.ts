@@ -48,7 +48,7 @@ const UPSERT_IN_IMAGE = numbered(UPSERT_INCOMING_IMAGE);
 const RECOUNT_IN = numbered(RECOUNT_INCOMING);
 const STATUS_IN = numbered(INCOMING_STATUS);
 const PROCESSING_OUT = `UPDATE OutgoingTransactions SET status = 'PROCESSING', updated = $1
-  WHERE id = ANY($2::int[]) AND status IN ('WAITING', 'PROCESSING')`;
+  WHERE id = ANY($2::bigint[]) AND status IN ('WAITING', 'PROCESSING')`;
 const IN_FOR = `${IN} WHERE boxId = $1 AND outgoingTransactionId = $2`;
 
 function boxStore(db: PgDb): BoxStore {
@@ -68,7 +68,7 @@ function boxStore(db: PgDb): BoxStore {
     const ids = [...new Set(rows.map((r) => r.outgoingTransactionId))];
     const transactions = new Map<number, OutgoingTransaction>();
     if (ids.length)
-      for (const row of await on.rows<OutgoingDbRow>(`${OUT} WHERE id = ANY($1::int[])`, [ids]))
+      for (const row of await on.rows<OutgoingDbRow>(`${OUT} WHERE id = ANY($1::bigint[])`, [ids]))
         transactions.set(row.id, outgoingOf(row));
     // (A transaction deleted between the two reads takes its images with it.)
     return rows.flatMap((row) => {
@@ -149,7 +149,7 @@ function boxStore(db: PgDb): BoxStore {
     deleteBox: async (id) => (await db.run('DELETE FROM Boxes WHERE id = $1', [id])) > 0,
     recordPoll: async (id, ok, at) =>
       void (await db.run(
-        'UPDATE Boxes SET lastPollOk = $1, lastPollAt = CASE WHEN $1 = 1 THEN $2 ELSE lastPollAt END WHERE id = $3',
+        'UPDATE Boxes SET lastPollOk = $1::bigint, lastPollAt = CASE WHEN $1::bigint = 1 THEN $2 ELSE lastPollAt END WHERE id = $3',
         [ok ? 1 : 0, at, id],
       )),
 
@@ -175,7 +175,7 @@ function boxStore(db: PgDb): BoxStore {
           const list = [...values.values()];
           await db.run(
             `INSERT INTO OutgoingTagValues (outgoingImageId, tag, value)
-             SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[])`,
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])`,
             [list.map((v) => v[0]), list.map((v) => v[1]), list.map((v) => v[2])],
           );
         }
