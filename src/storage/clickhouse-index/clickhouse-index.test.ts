@@ -11,7 +11,7 @@ import type { DicomHeader } from '../../dicom/header.js';
 import type { IndexInput } from '../metadata-index.js';
 import { openClickHouseIndex, type ClickHouseIndex } from './index.js';
 import { int, intList, LiteralError, str, strList, wellFormed } from './literal.js';
-import { SCHEMA_VERSION } from './schema.js';
+import { LOOKUPS, MIGRATIONS, SCHEMA_TABLE, SCHEMA_VERSION } from './schema.js';
 
 const { DicomMetaDictionary } = dcmjs.data;
 
@@ -151,6 +151,77 @@ describe.skipIf(!onClickHouse()).each(clickHouseEngines())(
       expect(versions.map((v) => Number(v.version))).toEqual(
         Array.from({ length: SCHEMA_VERSION }, (_, n) => n + 1),
       );
+    });
+
+    it('upgrades a version-1 index: fills the lookups from the current rows and answers the same', async () => {
+      const database = testDatabase();
+      const index = await open(database);
+      const ct = { PatientID: 'P1', StudyInstanceUID: '1.2.1', SeriesInstanceUID: '1.2.1.1' };
+      const mr = { PatientID: 'P1', StudyInstanceUID: '1.2.2', SeriesInstanceUID: '1.2.2.1', Modality: 'MR' };
+      const other = { PatientID: 'P2', StudyInstanceUID: '1.3.1', SeriesInstanceUID: '1.3.1.1' };
+      for (const [n, attributes] of [ct, ct, mr, mr, other, ct].entries())
+        await index.upsert(input(`4.${n}`, attributes));
+      // Moved to another series, and deleted: their stale lookup rows must not count.
+      await index.upsert(input('4.1', mr));
+      const gone = (await index.upsert(input('4.9', other))).image.id;
+      await index.deleteImages([gone]);
+      const answers = async (ix: ClickHouseIndex) => {
+        const [p1] = await ix.query('patients', {
+          startIndex: 0,
+          count: 10,
+          queryProperties: [{ propertyName: 'patientID', operator: '=', propertyValue: 'P1' }],
+        });
+        const studies = await ix.list('studies', { startIndex: 0, count: 10, parentId: p1.id });
+        const series = await Promise.all(
+          studies.map((st) => ix.list('series', { startIndex: 0, count: 10, parentId: st.id })),
+        );
+        const images = await Promise.all(
+          series.flat().map((se) => ix.list('images', { startIndex: 0, count: 10, parentId: se.id })),
+        );
+        const bySop = await ix.query('images', {
+          startIndex: 0,
+          count: 10,
+          queryProperties: [
+            { propertyName: 'sopInstanceUID', operator: 'in', propertyValue: ['4.1', '4.9'] },
+          ],
+        });
+        const found = await ix.find({
+          level: 'STUDY',
+          keys: [],
+          returns: [
+            'StudyInstanceUID',
+            'NumberOfStudyRelatedSeries',
+            'NumberOfStudyRelatedInstances',
+            'ModalitiesInStudy',
+          ],
+          limit: 10,
+          caseInsensitiveNames: false,
+        });
+        return { studies, series, images, bySop, found, ofPatient: await ix.imagesOfPatient(p1.id) };
+      };
+      const before = await answers(index);
+      expect(before.images.map((list) => list.length)).toEqual([2, 3]);
+      expect(before.bySop.map((image) => image.sopInstanceUID.value)).toEqual(['4.1']);
+      await index.close();
+      // Version 1: no lookup tables but ImagesBySop, and schema version 1.
+      for (const l of LOOKUPS.filter((l) => l.table !== 'ImagesBySop'))
+        await engine.rows(`DROP TABLE "${database}"."${l.table}"`);
+      await engine.rows(`DROP TABLE "${database}"."SluiceSchema"`);
+      await engine.rows(SCHEMA_TABLE(database));
+      await engine.rows(
+        `INSERT INTO "${database}"."SluiceSchema" ("version", "appliedAt") VALUES (1, now())`,
+      );
+      const upgraded = await open(database);
+      expect(await answers(upgraded)).toEqual(before);
+      // The migration again (as after an interrupted upgrade) changes nothing.
+      for (const statement of MIGRATIONS[1]) await engine.rows(statement(database));
+      expect(await answers(upgraded)).toEqual(before);
+      for (const l of LOOKUPS) {
+        const [{ n }] = await engine.rows<{ n: number }>(
+          `SELECT count() AS n FROM "${database}"."${l.table}" FINAL WHERE "deleted" = 0`,
+        );
+        expect(Number(n), l.table).toBe(l.source === 'Images' ? 6 : 3);
+      }
     });
 
     it('refuses a database whose schema is newer than the code', async () => {

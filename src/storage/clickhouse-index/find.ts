@@ -91,7 +91,7 @@ export function clickHouseFind(db: ClickHouseDb, t: Tables) {
     const byParent = new Map<number, number[]>();
     if (!parents.length) return byParent;
     const rows = await db.rows<{ id: number; p: number }>(
-      `SELECT "id", ${q(parentKey)} AS "p" FROM ${t.live(table)} WHERE ${q(parentKey)} IN ${intList(parents)}`,
+      `SELECT "id", ${q(parentKey)} AS "p" FROM ${t.keyed(table, parentKey, intList(parents))}`,
     );
     for (const r of rows) byParent.set(Number(r.p), [...(byParent.get(Number(r.p)) ?? []), Number(r.id)]);
     return byParent;
@@ -100,7 +100,7 @@ export function clickHouseFind(db: ClickHouseDb, t: Tables) {
     const counts = new Map<number, number>();
     if (!seriesIds.length) return counts;
     const rows = await db.rows<{ p: number; n: number }>(
-      `SELECT "seriesId" AS "p", count() AS "n" FROM ${t.live('Images')} WHERE "seriesId" IN ${intList(seriesIds)} GROUP BY "seriesId"`,
+      `SELECT "seriesId" AS "p", count() AS "n" FROM ${t.keyed('Images', 'seriesId', intList(seriesIds))} GROUP BY "seriesId"`,
     );
     for (const r of rows) counts.set(Number(r.p), Number(r.n));
     return counts;
@@ -149,7 +149,7 @@ export function clickHouseFind(db: ClickHouseDb, t: Tables) {
           'ModalitiesInStudy',
           distinctValues(
             await db.rows(
-              `SELECT "studyId" AS "p", "modality" AS "v" FROM ${t.live('Series')} WHERE "studyId" IN ${intList(ids)} AND "modality" != '' ORDER BY "id"`,
+              `SELECT "studyId" AS "p", "modality" AS "v" FROM ${t.keyed('Series', 'studyId', intList(ids))} WHERE "modality" != '' ORDER BY "id"`,
             ),
           ),
         );
@@ -158,7 +158,7 @@ export function clickHouseFind(db: ClickHouseDb, t: Tables) {
         const seriesIds = [...studyOf.keys()];
         const rows = seriesIds.length
           ? await db.rows<{ p: number; v: string }>(
-              `SELECT "seriesId" AS "p", "sopClassUID" AS "v" FROM ${t.live('Images')} WHERE "seriesId" IN ${intList(seriesIds)} AND "sopClassUID" != '' ORDER BY "id"`,
+              `SELECT "seriesId" AS "p", "sopClassUID" AS "v" FROM ${t.keyed('Images', 'seriesId', intList(seriesIds))} WHERE "sopClassUID" != '' ORDER BY "id"`,
             )
           : [];
         values.set(

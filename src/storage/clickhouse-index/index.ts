@@ -183,38 +183,30 @@ export async function openClickHouseIndex(options: ClickHouseIndexOptions): Prom
       const used = new Set(
         (
           await db.rows<{ p: number }>(
-            `SELECT DISTINCT "${parentKey}" AS "p" FROM ${t.live(child)} WHERE "${parentKey}" IN ${intList(parents)}`,
+            `SELECT DISTINCT "${parentKey}" AS "p" FROM ${t.keyed(child, parentKey, intList(parents))}`,
           )
         ).map((r) => Number(r.p)),
       );
       return parents.filter((id) => !used.has(id));
     };
-    const series = await db.rows<{ id: number; studyId: number }>(
-      `SELECT "id", "studyId" FROM ${t.live('Series')} WHERE "id" IN ${intList(ids)}`,
-    );
+    const series = await db.rows<Row>(`SELECT * FROM ${t.live('Series', `"id" IN ${intList(ids)}`)}`);
     const emptySeries = await emptyOf(
       'seriesId',
       'Images',
       series.map((s) => Number(s.id)),
     );
     if (!emptySeries.length) return;
-    const gone = emptySeries.map((id) => ({ id }));
+    const gone = series.filter((s) => emptySeries.includes(Number(s.id)));
     await labels.forgetSeries(emptySeries);
     await w.tombstone('SeriesSources', ['id'], gone);
-    await w.tombstone('Series', ['id'], gone);
-    const studyIds = [
-      ...new Set(series.filter((s) => emptySeries.includes(Number(s.id))).map((s) => Number(s.studyId))),
-    ];
+    await w.remove('Series', gone);
+    const studyIds = [...new Set(gone.map((s) => Number(s.studyId)))];
     const emptyStudies = await emptyOf('studyId', 'Series', studyIds);
     if (!emptyStudies.length) return;
-    const studies = await db.rows<{ id: number; patientId: number }>(
-      `SELECT "id", "patientId" FROM ${t.live('Studies')} WHERE "id" IN ${intList(emptyStudies)}`,
+    const studies = await db.rows<Row>(
+      `SELECT * FROM ${t.live('Studies', `"id" IN ${intList(emptyStudies)}`)}`,
     );
-    await w.tombstone(
-      'Studies',
-      ['id'],
-      emptyStudies.map((id) => ({ id })),
-    );
+    await w.remove('Studies', studies);
     const emptyPatients = await emptyOf('patientId', 'Studies', [
       ...new Set(studies.map((s) => Number(s.patientId))),
     ]);
@@ -270,12 +262,7 @@ export async function openClickHouseIndex(options: ClickHouseIndexOptions): Prom
           `SELECT "id", "seriesId", "sopInstanceUID" FROM ${t.live('Images', `"id" IN ${intList(wanted)}`)}`,
         );
         const existed = new Set(rows.map((r) => Number(r.id)));
-        await w.tombstone('ImagesBySop', ['sopInstanceUID'], rows);
-        await w.tombstone(
-          'Images',
-          ['id'],
-          rows.map((r) => ({ id: Number(r.id) })),
-        );
+        await w.remove('Images', rows);
         await removeIfEmpty(rows.map((r) => Number(r.seriesId)));
         // In the order asked, once each, as the SQLite index answers.
         return wanted.filter((id) => existed.has(id));

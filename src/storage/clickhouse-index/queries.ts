@@ -13,7 +13,7 @@ import { BadRequestError } from '../../errors.js';
 import type { Level, QueryFilters, QueryProperty } from '../metadata-index.js';
 import { allColumns, CHAIN, DEPTH, FLAT_PREFIX, PATIENTS, SERIES, STUDIES } from '../sqlite-index-tables.js';
 import { int, intList, str, strList } from './literal.js';
-import { NUMERIC_COLUMNS, type ClickHouseTable } from './schema.js';
+import { lookupOf, NUMERIC_COLUMNS, type ClickHouseTable } from './schema.js';
 
 const MAX_LIST_VALUES = 1000;
 const OPERATORS = new Set(['=', 'like', '<', '>', '<=', '>=', 'in']);
@@ -42,6 +42,24 @@ export class Tables {
   live(table: ClickHouseTable, condition?: string): string {
     return `(SELECT * FROM ${this.raw(table)} FINAL WHERE "deleted" = 0${condition ? ` AND (${condition})` : ''})`;
   }
+  /**
+   * The current rows of `table` whose `key` is IN `values` (a literal list or a subquery): when a lookup is
+   * sorted by `key` (schema.ts LOOKUPS), their ids are read from it first (a few granules), then the rows by
+   * id (the primary key); the key is checked on the rows too, so that only current lookup rows count.
+   */
+  keyed(table: ClickHouseTable, key: string, values: string, condition?: string): string {
+    return this.live(
+      table,
+      [keyedCondition(this, table, key, values), ...(condition ? [condition] : [])].join(' AND '),
+    );
+  }
+}
+
+/** The condition of Tables.keyed on the rows of `table` (read through its lookup on `key` when it has one). */
+export function keyedCondition(t: Tables, table: ClickHouseTable, key: string, values: string): string {
+  const lookup = lookupOf(table, key);
+  const match = `${q(key)} IN ${values}`;
+  return lookup ? `"id" IN (SELECT "id" FROM ${t.live(lookup.table, match)}) AND ${match}` : match;
 }
 
 /** Column prefixes of the levels' rows joined with their ancestors (FLAT_PREFIX, then images). */
@@ -114,13 +132,23 @@ export class Selection {
   parent(parentId: number): this {
     const spec = CHAIN[this.depth];
     if (this.flat || !spec.parentKey) return this;
-    this.where.push(`${q(spec.parentKey)} = ${int(parentId)}`);
+    this.where.push(keyedCondition(this.t, spec.name, spec.parentKey, `(${int(parentId)})`));
     return this;
   }
 
   /** Images under a patient (depth 0) or a study (depth 1). */
   under(depth: number, id: number): this {
     return this.condition(depth, 'id', (c) => `${c} = ${int(id)}`);
+  }
+
+  /**
+   * `name IN values` (a literal list) at `depth`: on the level table's own column, through its lookup sorted by
+   * `name` when there is one (Tables.keyed).
+   */
+  private among(depth: number, name: string, values: string): this {
+    return this.condition(depth, name, (c) =>
+      c === q(name) ? keyedCondition(this.t, CHAIN[depth].name, name, values) : `${c} IN ${values}`,
+    );
   }
 
   filter(text: string | undefined): this {
@@ -143,7 +171,8 @@ export class Selection {
       );
     else if (this.level === 'studies')
       this.where.push(`"id" IN (SELECT "studyId" FROM ${this.t.live('Series')} WHERE ${condition('"id"')})`);
-    else if (this.level === 'images') this.where.push(`"seriesId" IN (${series})`);
+    else if (this.level === 'images')
+      this.where.push(keyedCondition(this.t, 'Images', 'seriesId', `(${series})`));
     else this.where.push(condition(this.idColumn));
     return this;
   }
@@ -159,15 +188,18 @@ export class Selection {
       );
     if (op === 'in') {
       const values = listValues(p);
-      if (!NUMERIC_COLUMNS.has(name)) return this.condition(depth, name, (c) => `${c} IN ${strList(values)}`);
+      if (!NUMERIC_COLUMNS.has(name)) return this.among(depth, name, strList(values));
       const numbers = values.map((v) => v.trim()).filter((v) => /^[+-]?\d{1,15}$/.test(v));
-      return this.condition(depth, name, (c) =>
-        numbers.length ? `${c} IN ${intList(numbers.map(Number))}` : '0',
-      );
+      return numbers.length
+        ? this.among(depth, name, intList(numbers.map(Number)))
+        : this.condition(depth, name, () => '0');
     }
     if (typeof p.propertyValue !== 'string')
       throw new BadRequestError(`Operator "${op}" on property ${name} needs a single string value`);
     const value = p.propertyValue;
+    if (op === '=' && !NUMERIC_COLUMNS.has(name)) return this.among(depth, name, strList([value]));
+    if (op === '=' && /^[+-]?\d{1,15}$/.test(value.trim()))
+      return this.among(depth, name, intList([Number(value.trim())]));
     if (op === 'like') return this.condition(depth, name, (c) => contains(c, name, value));
     return this.condition(depth, name, (c) => comparison(c, name, op, value));
   }
@@ -184,7 +216,12 @@ export class Selection {
       const conditions = [...(this.at.get(d) ?? []), ...(up ? [up] : [])];
       const child = CHAIN[d + 1];
       up = conditions.length
-        ? `${q(child.parentKey!)} IN (SELECT "id" FROM ${this.t.live(CHAIN[d].name)} WHERE ${conditions.join(' AND ')})`
+        ? keyedCondition(
+            this.t,
+            child.name,
+            child.parentKey!,
+            `(SELECT "id" FROM ${this.t.live(CHAIN[d].name, conditions.join(' AND '))})`,
+          )
         : undefined;
     }
     if (up) all.push(up);
@@ -194,7 +231,7 @@ export class Selection {
       const conditions = [...(this.at.get(d) ?? []), ...(down ? [down] : [])];
       const spec = CHAIN[d];
       down = conditions.length
-        ? `"id" IN (SELECT ${q(spec.parentKey!)} FROM ${this.t.live(spec.name)} WHERE ${conditions.join(' AND ')})`
+        ? `"id" IN (SELECT ${q(spec.parentKey!)} FROM ${this.t.live(spec.name, conditions.join(' AND '))})`
         : undefined;
     }
     if (down) all.push(this.flat ? down.replace(/^"id"/, '"se_id"') : down);

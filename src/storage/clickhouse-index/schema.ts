@@ -17,13 +17,43 @@ export type ClickHouseTable =
   | 'Studies'
   | 'Series'
   | 'Images'
-  | 'ImagesBySop'
+  | LookupTable
   | 'SeriesSources'
   | 'SeriesSeriesTypes'
   | 'SeriesTags'
   | 'SeriesSeriesTags'
   | 'IndexState'
   | 'SluiceSchema';
+
+export type LookupTable =
+  'ImagesBySop' | 'StudiesByPatient' | 'SeriesByStudy' | 'ImagesBySeries' | 'StudiesByUid' | 'SeriesByUid';
+
+/**
+ * A lookup table: the ids of a hierarchy table's rows sorted by one of its columns (`key`), so that reading
+ * the rows with given keys (a parent's children, a UID's rows) reads a few granules of the lookup, then the
+ * rows by id, instead of the whole table through FINAL. A lookup row is inserted with its row when the row is
+ * created or its key changes, and tombstoned when the row is deleted or its key changes (writes.ts); readers
+ * still check the key on the rows they read, so a lookup row written late or not yet tombstoned changes
+ * nothing but the cost.
+ */
+export interface LookupSpec {
+  table: LookupTable;
+  source: 'Studies' | 'Series' | 'Images';
+  key: string;
+}
+
+export const LOOKUPS: readonly LookupSpec[] = [
+  { table: 'ImagesBySop', source: 'Images', key: 'sopInstanceUID' },
+  { table: 'StudiesByPatient', source: 'Studies', key: 'patientId' },
+  { table: 'SeriesByStudy', source: 'Series', key: 'studyId' },
+  { table: 'ImagesBySeries', source: 'Images', key: 'seriesId' },
+  { table: 'StudiesByUid', source: 'Studies', key: 'studyInstanceUID' },
+  { table: 'SeriesByUid', source: 'Series', key: 'seriesInstanceUID' },
+];
+
+/** The lookup of `source` sorted by `key`. */
+export const lookupOf = (source: string, key: string): LookupSpec | undefined =>
+  LOOKUPS.find((l) => l.source === source && l.key === key);
 
 /** Columns that hold numbers; every other column is a string. */
 export const NUMERIC_COLUMNS = new Set([
@@ -73,6 +103,14 @@ export const MIGRATIONS: ReadonlyArray<ReadonlyArray<(db: string) => string>> = 
     (db) =>
       `CREATE TABLE IF NOT EXISTS "${db}"."IndexState" ("key" String, "value" String, "version" UInt64, "deleted" UInt8) ENGINE = ReplacingMergeTree("version") ORDER BY "key"`,
   ],
+  // Version 2: the lookups by parent and by UID, filled from the current rows (a lookup row that is already
+  // there is written again with the same key: filling twice changes nothing).
+  LOOKUPS.filter((l) => l.table !== 'ImagesBySop').flatMap((l) => [
+    (db: string) =>
+      `CREATE TABLE IF NOT EXISTS "${db}"."${l.table}" ("${l.key}" ${NUMERIC_COLUMNS.has(l.key) ? 'UInt64' : 'String'}, "id" UInt64, "version" UInt64, "deleted" UInt8) ENGINE = ReplacingMergeTree("version") ORDER BY ("${l.key}", "id")`,
+    (db: string) =>
+      `INSERT INTO "${db}"."${l.table}" ("${l.key}", "id", "version", "deleted") SELECT "${l.key}", "id", "version", 0 FROM "${db}"."${l.source}" FINAL WHERE "deleted" = 0`,
+  ]),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

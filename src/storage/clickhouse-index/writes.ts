@@ -21,7 +21,7 @@ import type { ClickHouseDb } from './client.js';
 import type { IdAllocator } from './ids.js';
 import { int, intList, str, strList } from './literal.js';
 import { q, type Tables } from './queries.js';
-import { NUMERIC_COLUMNS, WRITTEN_COLUMNS, type ClickHouseTable } from './schema.js';
+import { LOOKUPS, NUMERIC_COLUMNS, WRITTEN_COLUMNS, type ClickHouseTable } from './schema.js';
 
 const PATIENT_NAME_MAX = 180;
 /** Instances per INSERT at most; more wait for the next batch. */
@@ -75,6 +75,35 @@ export class Writer {
   tombstone(table: ClickHouseTable, keys: readonly string[], rows: Row[]): Promise<void> {
     return this.insert(table, keys, rows, true);
   }
+
+  /**
+   * The lookup rows (schema.ts LOOKUPS) of rows of `source` just written (`rows`, whole), given what was stored
+   * of them before (`before`, by id; nothing for a new row): inserted where the key is new, the old one
+   * tombstoned where it changed.
+   */
+  async index(source: ClickHouseTable, rows: Row[], before: ReadonlyMap<number, Row>): Promise<void> {
+    await Promise.all(
+      LOOKUPS.filter((l) => l.source === source).map(async (l) => {
+        const moved = rows.filter((r) => String(before.get(Number(r.id))?.[l.key]) !== String(r[l.key]));
+        await this.tombstone(
+          l.table,
+          [l.key, 'id'],
+          moved.flatMap((r): Row[] => {
+            const was = before.get(Number(r.id));
+            return was ? [was] : [];
+          }),
+        );
+        await this.insert(l.table, [l.key, 'id'], moved);
+      }),
+    );
+  }
+
+  /** Tombstones rows of `source` (whole, or with their id and lookup keys at least) and their lookup rows. */
+  async remove(source: ClickHouseTable, rows: Row[]): Promise<void> {
+    for (const l of LOOKUPS.filter((l) => l.source === source))
+      await this.tombstone(l.table, [l.key, 'id'], rows);
+    await this.tombstone(source, ['id'], rows);
+  }
 }
 
 function attributeValues(spec: TableSpec, header: DicomHeader): Row {
@@ -115,13 +144,7 @@ export class HierarchyCache {
 /** Current image rows by SOP Instance UID: through ImagesBySop (sorted by the UID), then by id. */
 export async function imagesBySop(w: Writer, sops: string[]): Promise<Row[]> {
   if (!sops.length) return [];
-  const keys = await w.db.rows<{ id: number }>(
-    `SELECT "id" FROM ${w.t.live('ImagesBySop', `"sopInstanceUID" IN ${strList(sops)}`)}`,
-  );
-  if (!keys.length) return [];
-  return w.db.rows<Row>(
-    `SELECT * FROM ${w.t.live('Images', `"id" IN ${intList(keys.map((k) => Number(k.id)))}`)}`,
-  );
+  return w.db.rows<Row>(`SELECT * FROM ${w.t.keyed('Images', 'sopInstanceUID', strList(sops))}`);
 }
 
 interface Pending {
@@ -186,6 +209,20 @@ export function batchedUpserts(
       Series: new Map(),
       Images: new Map(),
     };
+    /** The rows this batch creates. */
+    const created = new Set<Row>();
+    /** The stored rows (as read, before this batch changed them) of the rows it changes, by id. */
+    const stored = {
+      Patients: new Map<number, Row>(),
+      Studies: new Map<number, Row>(),
+      Series: new Map<number, Row>(),
+      Images: new Map<number, Row>(),
+    };
+    const update = (table: keyof typeof stored, existing: Row, values: Row): Row => {
+      if (!created.has(existing) && !stored[table].has(Number(existing.id)))
+        stored[table].set(Number(existing.id), { ...existing });
+      return Object.assign(existing, values);
+    };
 
     /**
      * The ids of `values` at one level: from the cache, else looked up (one SELECT for the batch's unknown
@@ -201,7 +238,7 @@ export function batchedUpserts(
       const missing = values.filter((v) => !known.has(key(v)));
       if (missing.length) {
         const found = await db.rows<Row>(
-          `SELECT * FROM ${t.live(table, `${q(lookupColumn)} IN ${strList(uniq(missing.map((v) => String(v[lookupColumn]))))}`)}`,
+          `SELECT * FROM ${t.keyed(table, lookupColumn, strList(uniq(missing.map((v) => String(v[lookupColumn])))))}`,
         );
         for (const row of found) known.set(key(row), row);
       }
@@ -210,12 +247,13 @@ export function batchedUpserts(
         const existing = known.get(key(v));
         if (!existing) {
           const row = { ...v, id: w.ids.next(table) };
+          created.add(row);
           known.set(key(v), row);
           dirty[table].set(row.id, row);
           return row.id;
         }
         if (changed(existing, v)) {
-          Object.assign(existing, v);
+          update(table, existing, v);
           dirty[table].set(Number(existing.id), existing);
         }
         return Number(existing.id);
@@ -244,7 +282,6 @@ export function batchedUpserts(
     const sourceOf = new Map<number, Row>();
     const left = new Set<number>();
     const results: IndexResult[] = [];
-    const created: Row[] = [];
     const now = Date.now();
     await w.ids.reserve('Images', inputs.filter((i) => !current.Images.has(i.header.sopInstanceUid)).length);
     for (const [n, { header, origin, size }] of inputs.entries()) {
@@ -270,11 +307,11 @@ export function batchedUpserts(
       let row: Row;
       if (existing) {
         if (Number(existing.seriesId) !== seriesId) left.add(Number(existing.seriesId));
-        row = Object.assign(existing, imageValues);
+        row = update('Images', existing, imageValues);
       } else {
         row = { ...imageValues, id: w.ids.next('Images'), createdAt: now };
         current.Images.set(sop, row);
-        created.push(row);
+        created.add(row);
       }
       dirty.Images.set(Number(row.id), row);
       const image: Image = {
@@ -305,7 +342,8 @@ export function batchedUpserts(
     await w.insert('Series', WRITTEN_COLUMNS.Series, [...dirty.Series.values()]);
     await w.insert('SeriesSources', sourceColumns, newSources);
     await w.insert('Images', WRITTEN_COLUMNS.Images, [...dirty.Images.values()]);
-    await w.insert('ImagesBySop', ['sopInstanceUID', 'id'], created);
+    for (const table of ['Studies', 'Series', 'Images'] as const)
+      await w.index(table, [...dirty[table].values()], stored[table]);
     if (left.size) await removeIfEmpty([...left]);
     return results;
   }
