@@ -13,8 +13,9 @@ import { ConfigError } from './errors.js';
 import { didYouMean } from './pipeline/nearest.js';
 import { PACKAGE_ROOT } from './ops/package.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './ops/logger.js';
-import { maskedClickHouseUrl, parseClickHouseUrl } from './storage/clickhouse-index/location.js';
-import { maskedPostgresUrl, parsePostgresUrl } from './storage/postgres-state/location.js';
+import { parseClickHouseUrl } from './storage/clickhouse-index/location.js';
+import { parsePostgresUrl } from './storage/postgres-state/location.js';
+import { maskedUrl } from './storage/masked-url.js';
 
 /** How box workers pace themselves (SLUICE_BOX_*). */
 export interface BoxTimings {
@@ -435,7 +436,7 @@ export function describeConfig(config: EngineConfig): Record<string, unknown> {
   return {
     ...config,
     adminPassword: '***',
-    ...(config.index ? { index: maskedClickHouseUrl(config.index) } : {}),
-    ...(config.state ? { state: maskedPostgresUrl(config.state) } : {}),
+    ...(config.index ? { index: maskedUrl(config.index) } : {}),
+    ...(config.state ? { state: maskedUrl(config.state) } : {}),
   };
 }

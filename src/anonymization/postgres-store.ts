@@ -11,8 +11,8 @@
  * again. Loading reads ahead, more each time, so that a long walk takes a few round trips, not one per key.
  */
 import { createHash } from 'node:crypto';
-import type { PgDb, PgStatePart } from '../storage/postgres-state/db.js';
-import { postgresSchema } from '../storage/postgres-state/db.js';
+import type { PgDb, PgStatePart } from '../storage/postgres-state/part.js';
+import { postgresSchema } from '../storage/postgres-state/part.js';
 import type {
   AnonymizationKey,
   AnonymizationKeyRow,

@@ -9,8 +9,8 @@
  * transaction first, so that concurrent images of one transaction count each other; concurrent first
  * images of a transaction meet on its unique key and find one transaction.
  */
-import type { PgDb, PgStatePart } from '../storage/postgres-state/db.js';
-import { postgresSchema } from '../storage/postgres-state/db.js';
+import type { PgDb, PgStatePart } from '../storage/postgres-state/part.js';
+import { postgresSchema } from '../storage/postgres-state/part.js';
 import type { BoxStore, BoxTagValue, IncomingTransaction, OutgoingTransaction } from './store.js';
 import {
   BOX,

@@ -2,8 +2,8 @@
  * Export sets in the PostgreSQL state store: the same table as the SQLite part (sqlite-store.ts), whose row
  * mapper this part shares; the image ids stay a JSON array in text.
  */
-import type { PgStatePart } from '../storage/postgres-state/db.js';
-import { postgresSchema } from '../storage/postgres-state/db.js';
+import type { PgStatePart } from '../storage/postgres-state/part.js';
+import { postgresSchema } from '../storage/postgres-state/part.js';
 import type { ExportSetStore } from './store.js';
 import { exportSetOf, type ExportSetRow, exportSets as sqliteExportSets } from './sqlite-store.js';
 

@@ -3,8 +3,8 @@
  * part's table (sqlite-scus.ts). Names and host+port pairs are unique: an insert that meets a taken one (also
  * one another process inserts at the same time) is refused with the SQLite part's BadRequestError.
  */
-import type { PgStatePart } from '../storage/postgres-state/db.js';
-import { postgresSchema } from '../storage/postgres-state/db.js';
+import type { PgStatePart } from '../storage/postgres-state/part.js';
+import { postgresSchema } from '../storage/postgres-state/part.js';
 import type { ScuData, ScuStore } from './store.js';
 import { scuAddressTaken, scuNameTaken, scus as sqliteScus } from './sqlite-scus.js';
 

@@ -10,7 +10,7 @@
  * - a claim takes the due transactions FOR UPDATE SKIP LOCKED and makes them SENDING in the same database
  *   transaction, so two processes never claim the same transaction (nor one being enqueued to).
  */
-import type { PgDb, PgStatePart } from '../storage/postgres-state/db.js';
+import type { PgDb, PgStatePart } from '../storage/postgres-state/part.js';
 import type { ForwardingItem, ForwardingStore } from './store.js';
 import {
   TRANSACTION,

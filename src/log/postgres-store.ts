@@ -1,6 +1,6 @@
 /** The log (Slicebox's `LogEntry`) in the PostgreSQL state store, newest first: the SQLite part's table. */
-import type { PgStatePart } from '../storage/postgres-state/db.js';
-import { postgresSchema } from '../storage/postgres-state/db.js';
+import type { PgStatePart } from '../storage/postgres-state/part.js';
+import { postgresSchema } from '../storage/postgres-state/part.js';
 import type { LogEntry, LogStore } from './store.js';
 import { COLUMNS, log as sqliteLog } from './sqlite-store.js';
 

@@ -4,8 +4,8 @@
  * directories start above STATIC_SOURCE_ID_MAX (those below are for the sources of pipeline files); a port,
  * a path and a session name are each taken once. `user` is quoted, a reserved word in PostgreSQL.
  */
-import type { PgStatePart } from '../storage/postgres-state/db.js';
-import { postgresSchema } from '../storage/postgres-state/db.js';
+import type { PgStatePart } from '../storage/postgres-state/part.js';
+import { postgresSchema } from '../storage/postgres-state/part.js';
 import type { ImportSession, ManagedSourceStore, WatchedDirectory } from './store.js';
 import { COUNT_SQL, scpData, type ScpRow, managedSources as sqliteManagedSources } from './sqlite-store.js';
 import { STATIC_SOURCE_ID_MAX } from '../pipeline/origin.js';

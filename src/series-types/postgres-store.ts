@@ -4,8 +4,8 @@
  * 0xFFFFFFFF); `values` is quoted, a keyword. Deleting a type deletes its rules and their attributes
  * (foreign keys cascade).
  */
-import type { PgDb, PgStatePart } from '../storage/postgres-state/db.js';
-import { postgresSchema } from '../storage/postgres-state/db.js';
+import type { PgDb, PgStatePart } from '../storage/postgres-state/part.js';
+import { postgresSchema } from '../storage/postgres-state/part.js';
 import type { SeriesType, SeriesTypeDefinition, SeriesTypeRule, SeriesTypeStore } from './store.js';
 import {
   attribute,

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { combineParts, openSqliteState } from './sqlite-state.js';
+import { openSqliteState } from './sqlite-state.js';
+import { combineParts } from './state-parts.js';
 import type { StateStore } from './state-store.js';
 import { onPostgres, stateEngine } from '../../test/helpers/state-engines.js';
 

@@ -7,17 +7,7 @@
 import Database from 'better-sqlite3';
 import type { StateStore, StateTransaction } from './state-store.js';
 import { gated, StateGate } from './sqlite-transactions.js';
-import type { StatePart } from './sqlite-state-part.js';
-import { users } from '../users/sqlite-store.js';
-import { seriesTypes } from '../series-types/sqlite-store.js';
-import { tagFilters } from '../tag-filters/sqlite-store.js';
-import { log } from '../log/sqlite-store.js';
-import { scus } from '../forwarding/sqlite-scus.js';
-import { forwarding } from '../forwarding/sqlite-store.js';
-import { managedSources } from '../managed-sources/sqlite-store.js';
-import { exportSets } from '../export/sqlite-store.js';
-import { anonymizationKeys } from '../anonymization/sqlite-store.js';
-import { boxes } from '../boxes/sqlite-store.js';
+import { combineParts, STATE_PARTS } from './state-parts.js';
 
 /**
  * Bumped with each change to the schema; migrations key on `PRAGMA user_version`. 2: forwarding
@@ -26,19 +16,8 @@ import { boxes } from '../boxes/sqlite-store.js';
  */
 const SCHEMA_VERSION = 4;
 
-/** Every part of the state store: a new capability adds its part here. */
-const PARTS: Record<string, StatePart<object>> = {
-  users,
-  seriesTypes,
-  tagFilters,
-  managedSources,
-  exportSets,
-  log,
-  scus,
-  forwarding,
-  anonymizationKeys,
-  boxes,
-};
+/** Every part's SQLite implementation (state-parts.ts). */
+const PARTS = Object.fromEntries(Object.entries(STATE_PARTS).map(([name, p]) => [name, p.sqlite]));
 
 export function openSqliteState(path: string): StateStore {
   const db = new Database(path);
@@ -70,21 +49,4 @@ export function openSqliteState(path: string): StateStore {
     },
     problem: () => undefined,
   };
-}
-
-/**
- * Merges the parts' methods into one object, refusing two parts that define the same name (one would
- * silently replace the other's method).
- */
-export function combineParts(parts: Array<[string, object]>, own: object): object {
-  const owner = new Map<string, string>();
-  const combined: Record<string, unknown> = {};
-  for (const [name, methods] of [...parts, ['state store', own] as [string, object]])
-    for (const [key, value] of Object.entries(methods)) {
-      const first = owner.get(key);
-      if (first) throw new Error(`state store parts "${first}" and "${name}" both define ${key}`);
-      owner.set(key, name);
-      combined[key] = value;
-    }
-  return combined;
 }

@@ -3,8 +3,8 @@
  * store: the same tables as the SQLite part (sqlite-store.ts), whose queries and row grouping this part
  * shares. Deleting a filter deletes its tag paths and associations (foreign keys cascade).
  */
-import type { PgStatePart } from '../storage/postgres-state/db.js';
-import { postgresSchema } from '../storage/postgres-state/db.js';
+import type { PgStatePart } from '../storage/postgres-state/part.js';
+import { postgresSchema } from '../storage/postgres-state/part.js';
 import type { SourceTagFilter, TagFilter, TagFilterStore, TagFilterTagPathRow } from './store.js';
 import {
   ASSOCIATION,

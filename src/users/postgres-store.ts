@@ -3,8 +3,8 @@
  * same tables as the SQLite part (sqlite-store.ts); `user` is quoted, a reserved word in PostgreSQL.
  */
 import { users as sqliteUsers } from './sqlite-store.js';
-import type { PgStatePart } from '../storage/postgres-state/db.js';
-import { postgresSchema } from '../storage/postgres-state/db.js';
+import type { PgStatePart } from '../storage/postgres-state/part.js';
+import { postgresSchema } from '../storage/postgres-state/part.js';
 import type { Role, UserInfo, UserStore } from './store.js';
 
 /** The SQLite part's tables, as PostgreSQL takes them. */

@@ -1,6 +1,6 @@
 /**
  * `SLUICE_INDEX=http://user:password@host:8123/database` read into its parts (no client loaded: the
- * configuration reads it at every start), and the same URL with its password masked for logs.
+ * configuration reads it at every start); logs mask its password (storage/masked-url.ts).
  */
 import { DATABASE_NAME } from './schema.js';
 
@@ -33,15 +33,4 @@ export function parseClickHouseUrl(text: string): ClickHouseLocation {
     password: decodeURIComponent(url.password),
     database,
   };
-}
-
-/** The URL as logs may show it: the password masked. */
-export function maskedClickHouseUrl(text: string): string {
-  try {
-    const url = new URL(text);
-    if (url.password) url.password = '***';
-    return url.toString();
-  } catch {
-    return '(not a URL)';
-  }
 }

@@ -10,37 +10,17 @@
  * starting together migrate once); a database of a newer schema than this code is refused.
  */
 import type { StateStore, StateTransaction } from '../state-store.js';
-import { combineParts } from '../sqlite-state.js';
-import { camelNames, named, openPostgres, type PgDb, type PgStatePart } from './db.js';
+import { combineParts, STATE_PARTS } from '../state-parts.js';
+import { camelNames, named, openPostgres } from './db.js';
+import type { PgDb } from './part.js';
 import { parsePostgresUrl } from './location.js';
 import { boundToTransaction } from '../transaction-bound.js';
-import { users } from '../../users/postgres-store.js';
-import { seriesTypes } from '../../series-types/postgres-store.js';
-import { tagFilters } from '../../tag-filters/postgres-store.js';
-import { managedSources } from '../../managed-sources/postgres-store.js';
-import { exportSets } from '../../export/postgres-store.js';
-import { log } from '../../log/postgres-store.js';
-import { scus } from '../../forwarding/postgres-scus.js';
-import { forwarding } from '../../forwarding/postgres-store.js';
-import { anonymizationKeys } from '../../anonymization/postgres-store.js';
-import { boxes } from '../../boxes/postgres-store.js';
 
 /** Bumped with each change to the schema (1: the first, the SQLite store's schema version 4). */
 export const SCHEMA_VERSION = 1;
 
-/** Every part of the state store: a new capability adds its part here. */
-const PARTS: Record<string, PgStatePart<object>> = {
-  users,
-  seriesTypes,
-  tagFilters,
-  managedSources,
-  exportSets,
-  log,
-  scus,
-  forwarding,
-  anonymizationKeys,
-  boxes,
-};
+/** Every part's PostgreSQL implementation (storage/state-parts.ts). */
+const PARTS = Object.fromEntries(Object.entries(STATE_PARTS).map(([name, p]) => [name, p.postgres]));
 
 /** Any 64-bit number, the same in every process: the advisory lock that serialises migrations. */
 const MIGRATION_LOCK = 0x5_1ce_57a7e;

@@ -1,6 +1,6 @@
 /**
  * `SLUICE_STATE=postgres://user:password@host:port/database` read into what the pool needs (no client loaded:
- * the configuration reads it at every start), and the same URL with its password masked for logs.
+ * the configuration reads it at every start); logs mask its password (storage/masked-url.ts).
  */
 
 /** A database name as `SLUICE_STATE` may give it: a plain identifier (created when missing). */
@@ -31,15 +31,4 @@ export function parsePostgresUrl(text: string): PostgresLocation {
       `SLUICE_STATE names the database "${database}": give one of letters, digits and _ (it is created when missing)`,
     );
   return { url: text, endpoint: `${url.hostname}:${url.port || '5432'}`, database };
-}
-
-/** The URL as logs may show it: the password masked. */
-export function maskedPostgresUrl(text: string): string {
-  try {
-    const url = new URL(text);
-    if (url.password) url.password = '***';
-    return url.toString();
-  } catch {
-    return '(not a URL)';
-  }
 }
