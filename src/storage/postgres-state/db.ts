@@ -137,6 +137,13 @@ export function connectPostgres(location: PostgresLocation): PgPool {
     guard(async () => {
       const client = await pool.connect();
       let broken: Error | undefined;
+      // The pool listens to idle connections only: one that breaks while it holds a transaction (the server
+      // stopped) emits its error here, and is dropped when released (its query rejects as well).
+      const lost = (err: Error) => {
+        broken = err;
+        failed(`PostgreSQL at ${location.endpoint} is unreachable: ${err.message}`);
+      };
+      client.on('error', lost);
       try {
         await client.query('BEGIN');
         const result = await work(onClient(client));
@@ -146,6 +153,7 @@ export function connectPostgres(location: PostgresLocation): PgPool {
         await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
         throw err;
       } finally {
+        client.off('error', lost);
         client.release(broken);
       }
     });
@@ -193,6 +201,8 @@ export async function ensureDatabase(location: PostgresLocation): Promise<void> 
   const url = new URL(location.url);
   url.pathname = '/postgres';
   const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 5_000 });
+  // A connection lost meanwhile rejects the call below; without a listener its error would end the process.
+  client.on('error', () => undefined);
   try {
     await client.connect();
     // The name matched DATABASE_NAME (location.ts): quoted, it is taken exactly as written.
