@@ -4,15 +4,17 @@ import { defineConfig } from 'vitest/config';
  * The test files that run twice: on the embedded defaults (files, SQLite index, SQLite state), and in the
  * scale project on S3 (MinIO, test/s3-setup.ts), ClickHouse (test/clickhouse-setup.ts) and PostgreSQL
  * (test/postgres-setup.ts), with TEST_BLOBS=s3, TEST_INDEX=clickhouse and TEST_STATE=postgres, which the
- * helpers read (test/helpers/blobs.ts, index-engines.ts, state-engines.ts). The index tests run their bodies
- * there on ClickHouse 18.16 and on chdb (current ClickHouse, embedded). Files named `*.s3.test.ts`,
- * `*.clickhouse.test.ts` and `*.postgres.test.ts` need those services and run in the scale project only.
+ * helpers read (test/helpers/blobs.ts, index-engines.ts, state-engines.ts), beside a Kafka broker
+ * (test/kafka-setup.ts). The index tests run their bodies there on ClickHouse 18.16 and on chdb (current
+ * ClickHouse, embedded). Files named `*.s3.test.ts`, `*.clickhouse.test.ts`, `*.postgres.test.ts` and
+ * `*.kafka.test.ts` need those services and run in the scale project only.
  */
 const ON_SCALE = [
   'src/**/*.s3.test.ts',
   'test/**/*.s3.test.ts',
   '**/*.clickhouse.test.ts',
   '**/*.postgres.test.ts',
+  '**/*.kafka.test.ts',
   // the stores themselves
   'src/storage/sqlite-index.test.ts',
   'src/storage/sqlite-index-find.test.ts',
@@ -69,6 +71,7 @@ export default defineConfig({
             '**/*.s3.test.ts',
             '**/*.clickhouse.test.ts',
             '**/*.postgres.test.ts',
+            '**/*.kafka.test.ts',
             '**/node_modules/**',
           ],
           setupFiles: ['test/setup.ts'],
@@ -86,6 +89,7 @@ export default defineConfig({
             'test/s3-setup.ts',
             'test/clickhouse-setup.ts',
             'test/postgres-setup.ts',
+            'test/kafka-setup.ts',
           ],
         },
       },

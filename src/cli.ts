@@ -33,18 +33,21 @@ const COMMANDS: Record<string, Command> = {
   start: {
     summary: 'run the engine',
     usage:
-      'sluice start [--config sluice.yaml] [--verbose | --trace | --log-level <level>] [--log-format json]',
+      'sluice start [--config sluice.yaml] [--role <roles>] [--verbose | --trace | --log-level <level>] [--log-format json]',
     help: `Runs the engine: the pipelines, the DICOM listeners and the HTTP API, until SIGINT or SIGTERM.
 
 Options:
   -c, --config <file>      configuration file (YAML; same keys as the SLUICE_* variables, lower case
                            without the prefix: http_port, ae_title…); also SLUICE_CONFIG. Variables win.
+      --role <roles>       all (default: everything in this process), or frontend, worker, api, several
+                           separated by commas (SLUICE_ROLE; needs SLUICE_BUS, see the README)
       --log-level <level>  fatal, error, warn, info (default), debug, trace, silent (SLUICE_LOG_LEVEL)
       --verbose            same as --log-level debug (one line per instance)
       --trace              same as --log-level trace
       --log-format <f>     pretty (default) or json (SLUICE_LOG_FORMAT)`,
     options: {
       ...configOption,
+      role: { type: 'string' },
       'log-level': { type: 'string' },
       'log-format': { type: 'string' },
       verbose: { type: 'boolean' },
@@ -57,6 +60,7 @@ Options:
       const level = values.trace ? 'trace' : values.verbose ? 'debug' : values['log-level'];
       if (level) env.SLUICE_LOG_LEVEL = String(level);
       if (values['log-format']) env.SLUICE_LOG_FORMAT = String(values['log-format']);
+      if (values.role) env.SLUICE_ROLE = String(values.role);
       const config = loadConfig(env, { file: values.config as string | undefined });
       const { configureLogging, logger } = await import('./ops/logger.js');
       configureLogging({ level: config.logLevel ?? 'info', format: config.logFormat ?? 'pretty' });

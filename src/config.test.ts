@@ -168,3 +168,29 @@ describe('the state store setting', () => {
     expect(() => loadConfig({ SLUICE_STATE: 'postgres://host/x";DROP' })).toThrow(/letters, digits and _/);
   });
 });
+
+describe('roles and the bus', () => {
+  it('runs every role in one process by default, and reads roles and the bus', () => {
+    expect(loadConfig({}).roles).toEqual(['all']);
+    expect(loadConfig({}).bus).toBeUndefined();
+    const config = loadConfig({
+      SLUICE_ROLE: 'frontend, api',
+      SLUICE_BUS: 'kafka://k1:9092,k2:9092/',
+      SLUICE_BUS_PARTITIONS: '24',
+    });
+    expect(config.roles).toEqual(['frontend', 'api']);
+    expect(config.bus).toBe('kafka://k1:9092,k2:9092');
+    expect(config.busPartitions).toBe(24);
+    expect(config.busReplyTimeoutMs).toBe(60_000);
+  });
+
+  it('refuses unknown roles, `all` with others, a role without a bus and a bus that is not Kafka', () => {
+    const bus = { SLUICE_BUS: 'kafka://127.0.0.1:9092' };
+    expect(() => loadConfig({ ...bus, SLUICE_ROLE: 'frontend,reader' })).toThrow(/not "reader"/);
+    expect(() => loadConfig({ ...bus, SLUICE_ROLE: 'all,worker' })).toThrow(/cannot be combined/);
+    expect(() => loadConfig({ SLUICE_ROLE: 'worker' })).toThrow(/needs SLUICE_BUS/);
+    expect(() => loadConfig({ SLUICE_ROLE: 'worker', SLUICE_BUS: 'http://k:9092' })).toThrow(
+      /SLUICE_BUS must be kafka:\/\//,
+    );
+  });
+});

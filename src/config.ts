@@ -101,9 +101,25 @@ export interface EngineConfig {
    * (`SLUICE_STATE=postgres://user:password@host:5432/database`; the database is created when missing).
    */
   state?: string;
+  /**
+   * What this process runs (SLUICE_ROLE, `--role`): `all` (the default: every part of every pipeline, in one
+   * process), or any of `frontend` (the sources: receive, store in the blob store, publish to the bus),
+   * `worker` (the operators and sinks, fed by the bus; the forwarding and box senders) and `api` (the HTTP
+   * API alone), comma-separated. Every role but `all` needs a bus (SLUICE_BUS).
+   */
+  roles?: readonly Role[];
+  /** The event bus between front ends and workers: Kafka brokers (`SLUICE_BUS=kafka://host:port[,host:port…]`). */
+  bus?: string;
+  /** How long a front end waits for a worker's result of an upload before answering without it. */
+  busReplyTimeoutMs?: number;
+  /** Partitions of each pipeline's topic, when Sluice creates it (the most workers that share a pipeline). */
+  busPartitions?: number;
   /** The configuration file read, if any. */
   configFile?: string;
 }
+
+export const ROLES = ['all', 'frontend', 'worker', 'api'] as const;
+export type Role = (typeof ROLES)[number];
 
 /** A bucket and the prefix of every key Sluice writes in it (empty, or ending with `/`). */
 export interface S3Location {
@@ -142,6 +158,16 @@ export interface ForwardingConfig {
   maxAttempts: number;
   /** Wait before the first retry; doubles with each failure, up to retryMaxMs. */
   retryBaseMs: number;
+  /**
+   * A batch being sent is held for this long, renewed while its sender lives; a batch whose sender died
+   * (kill -9 of one of several processes) is taken over once it runs out.
+   */
+  leaseMs?: number;
+  /**
+   * Several processes share the outbox (SLUICE_ROLE): a start leaves batches another process is sending to
+   * their leases instead of taking every SENDING batch back.
+   */
+  shared?: boolean;
   retryMaxMs: number;
 }
 
@@ -269,6 +295,43 @@ const envSchema = z.object({
     .optional(),
   SLUICE_INDEX: serviceUrl(parseClickHouseUrl),
   SLUICE_STATE: serviceUrl(parsePostgresUrl),
+  SLUICE_ROLE: z
+    .string()
+    .transform((value, ctx) => {
+      const roles = value
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean);
+      const unknown = roles.find((r) => !(ROLES as readonly string[]).includes(r));
+      if (unknown || !roles.length) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `SLUICE_ROLE must be ${ROLES.join(', ')} or several of frontend, worker, api separated by commas${unknown ? ` (not "${unknown}")` : ''}`,
+        });
+        return z.NEVER;
+      }
+      if (roles.includes('all') && roles.length > 1) {
+        ctx.addIssue({ code: 'custom', message: 'SLUICE_ROLE "all" cannot be combined with other roles' });
+        return z.NEVER;
+      }
+      return [...new Set(roles)] as Role[];
+    })
+    .optional(),
+  SLUICE_BUS: z
+    .string()
+    .transform((url, ctx) => {
+      if (!/^kafka:\/\/[^/?#\s]+(,[^/?#\s]+)*\/?$/.test(url)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `SLUICE_BUS must be kafka://host:port[,host:port…] (got "${url}")`,
+        });
+        return z.NEVER;
+      }
+      return url.replace(/\/$/, '');
+    })
+    .optional(),
+  SLUICE_BUS_REPLY_TIMEOUT_MS: count('SLUICE_BUS_REPLY_TIMEOUT_MS', 100).default(60_000),
+  SLUICE_BUS_PARTITIONS: count('SLUICE_BUS_PARTITIONS', 1).default(12),
 });
 
 /** Every variable Sluice reads; `SLUICE_CONFIG` names the file. */
@@ -383,6 +446,10 @@ export function loadConfig(
         .join('\n'),
     );
   const e = parsed.data;
+  if (e.SLUICE_ROLE && !e.SLUICE_ROLE.includes('all') && !e.SLUICE_BUS)
+    throw new ConfigError(
+      `SLUICE_ROLE: ${e.SLUICE_ROLE.join(',')} needs SLUICE_BUS (kafka://host:port): front ends and workers meet on the bus`,
+    );
   return {
     dataDir: resolve(e.SLUICE_DATA_DIR),
     httpHost: e.SLUICE_HTTP_HOST,
@@ -427,6 +494,10 @@ export function loadConfig(
     blobs: e.SLUICE_BLOBS,
     index: e.SLUICE_INDEX,
     state: e.SLUICE_STATE,
+    roles: e.SLUICE_ROLE ?? ['all'],
+    bus: e.SLUICE_BUS,
+    busReplyTimeoutMs: e.SLUICE_BUS_REPLY_TIMEOUT_MS,
+    busPartitions: e.SLUICE_BUS_PARTITIONS,
     configFile: configFile ? resolve(configFile) : undefined,
   };
 }

@@ -7,10 +7,11 @@ import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { serve, type ServerType } from '@hono/node-server';
 import { DEFAULT_FORWARDING, describeConfig, loadConfig, type EngineConfig } from './config.js';
+import { ConfigError } from './errors.js';
 import { Engine } from './pipeline/engine.js';
 import { loadPipelineFile } from './pipeline/pipeline-file.js';
 import { Quarantine } from './pipeline/quarantine.js';
-import { UploadRegistry, type EngineServices } from './pipeline/services.js';
+import { UploadRegistry, type BusRoles, type EngineServices } from './pipeline/services.js';
 import { openFsBlobStore } from './storage/fs-blob-store.js';
 import { openSqliteIndex } from './storage/sqlite-index.js';
 import { openSqliteState } from './storage/sqlite-state.js';
@@ -54,6 +55,11 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   oplog.debug({ config: describeConfig(config) }, 'effective configuration');
   startProcessMetrics();
   await mkdir(config.dataDir, { recursive: true });
+  const roles = new Set(config.roles ?? ['all']);
+  const whole = roles.has('all');
+  const runsFrontend = whole || roles.has('frontend');
+  const runsWorker = whole || roles.has('worker');
+  if (!whole) requireSharedStores(config);
   const specs = await Promise.all(config.pipelines.map((file) => loadPipelineFile(file, registry)));
   // The index in the data directory, or in ClickHouse (an unreachable server stops the start, named); the
   // ClickHouse client is loaded only then.
@@ -83,6 +89,15 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     await index.close();
     throw err;
   });
+  // Split over processes: the bus, and the incoming area beside the stored files (same bucket, its own prefix:
+  // the stored keys never list it).
+  const split = whole
+    ? undefined
+    : await openSplit(config, runsFrontend, runsWorker).catch(async (err: unknown) => {
+        await index.close();
+        await blobs.close();
+        throw err;
+      });
   // The state in the data directory, or in PostgreSQL (an unreachable server stops the start, named; the
   // database is created when missing); the PostgreSQL client is loaded only then.
   const state = await (
@@ -94,6 +109,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   ).catch(async (err: unknown) => {
     await index.close();
     await blobs.close();
+    await split?.close();
     throw err;
   });
   const users = new UserService(state, { sessionTimeoutSecs: config.sessionTimeoutSecs });
@@ -141,7 +157,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
         outgoingImages: (id) => state.outgoingImages(id),
       },
     },
-    { ...DEFAULT_FORWARDING, ...config.forwarding },
+    { ...DEFAULT_FORWARDING, ...config.forwarding, shared: !whole },
   );
   const scus = new ScuService(state, {
     index,
@@ -192,8 +208,10 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     anonymization,
     boxes,
     queryRetrieve,
+    ...(split ? { split: split.roles } : {}),
   };
-  const report = await reconcile(index, blobs);
+  // The start-up check belongs to the processes that write the index (a front end or an API only reads).
+  const report = runsWorker ? await reconcile(index, blobs) : { reindexed: 0, removedRows: 0 };
   if (report.reindexed || report.removedRows)
     oplog.info(
       { reindexed: report.reindexed, removedRows: report.removedRows },
@@ -201,7 +219,8 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     );
   engine = new Engine(services);
   try {
-    await engine.start(specs);
+    // An API-only process runs no part of any pipeline.
+    await engine.start(runsFrontend || runsWorker ? specs : []);
   } catch (err) {
     // A source that cannot start (a port taken) ends the start: release what was opened, then say why.
     await renderPool.close();
@@ -209,14 +228,18 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     await index.close();
     await state.close();
     await blobs.close();
+    await split?.close();
     throw err;
   }
-  await forwarding.start();
+  // The senders (outbox, boxes) run where the pipelines' stages run: in workers, or in the one process.
+  if (runsWorker) await forwarding.start();
   // Files re-indexed by the start-up check were never classified (static types are registered by now).
   if (report.reindexed) seriesTypes.changed();
   // Images indexed before the Query/Retrieve columns existed get them, in the background.
   let stopping = false;
-  const backfill = backfillQueryColumns(index, blobs, () => stopping).then(
+  const backfill = (
+    runsWorker ? backfillQueryColumns(index, blobs, () => stopping) : Promise.resolve(0)
+  ).then(
     (n) => n && oplog.info({ images: n }, 'Query/Retrieve columns filled for images indexed before them'),
     (err: Error) => oplog.warn({ err }, 'filling the Query/Retrieve columns stopped'),
   );
@@ -254,7 +277,20 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   const address = server.address();
   const httpPort = typeof address === 'object' && address ? address.port : config.httpPort;
   boundHttpPort = httpPort;
-  await boxes.start();
+  // Box connections push outgoing images and pull incoming ones into `box_incoming`: where the sources run.
+  if (runsFrontend) await boxes.start();
+  // Processes that share the state store follow each other's changes: rules, filters and types are read
+  // again, SCPs, watches and boxes created or deleted elsewhere are opened or closed here.
+  const follow = split
+    ? setInterval(() => {
+        forwarding.refresh();
+        tagFilters.refresh();
+        seriesTypes.refresh();
+        void managedSources.resync().catch((err: Error) => oplog.warn({ err }, 'following managed sources'));
+        void boxes.resync().catch((err: Error) => oplog.warn({ err }, 'following boxes'));
+      }, 1_000)
+    : undefined;
+  follow?.unref();
   oplog.info(
     {
       version: PACKAGE_VERSION,
@@ -264,6 +300,8 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
       dicom: `${config.dicomHost}:${config.dicomPort}`,
       dataDir: config.dataDir,
       pipelines: specs.map((s) => s.name),
+      role: [...roles].join(','),
+      ...(split ? { bus: split.roles.bus.describe } : {}),
     },
     'Sluice started',
   );
@@ -275,6 +313,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     async stop() {
       oplog.info('stopping');
       stopping = true;
+      clearInterval(follow);
       await backfill;
       await new Promise<void>((r) => server.close(() => r()));
       await boxes.stop();
@@ -287,6 +326,49 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
       await index.close();
       await state.close();
       await blobs.close();
+      await split?.close();
+    },
+  };
+}
+
+/** Processes that share work must share what they store: files in S3, the index and the state on servers. */
+function requireSharedStores(config: EngineConfig): void {
+  const missing = [
+    ...(config.blobs ? [] : ['SLUICE_BLOBS (s3://bucket/prefix)']),
+    ...(config.index ? [] : ['SLUICE_INDEX (ClickHouse)']),
+    ...(config.state ? [] : ['SLUICE_STATE (PostgreSQL)']),
+  ];
+  if (missing.length)
+    throw new ConfigError(
+      `SLUICE_ROLE ${(config.roles ?? []).join(',')}: processes that share the work must share the stores; set ${missing.join(', ')}`,
+    );
+}
+
+/** The bus and the incoming area of a process that runs part of each pipeline. */
+async function openSplit(
+  config: EngineConfig,
+  frontend: boolean,
+  worker: boolean,
+): Promise<{ roles: BusRoles; close(): Promise<void> }> {
+  const { openKafkaBus } = await import('./storage/kafka-bus.js');
+  const { openS3BlobStore } = await import('./storage/s3-blob-store.js');
+  const role = [frontend && 'frontend', worker && 'worker'].filter(Boolean).join('+') || 'api';
+  const bus = await openKafkaBus({
+    url: config.bus!,
+    partitions: config.busPartitions,
+    clientId: `sluice-${role}-${hostname()}-${process.pid}`,
+  });
+  const incoming = await openS3BlobStore({
+    location: { ...config.blobs!, prefix: `${config.blobs!.prefix}incoming/` },
+  }).catch(async (err: unknown) => {
+    await bus.close();
+    throw err;
+  });
+  return {
+    roles: { bus, incoming, frontend, worker, replyTimeoutMs: config.busReplyTimeoutMs ?? 60_000 },
+    async close() {
+      await bus.close();
+      await incoming.close();
     },
   };
 }

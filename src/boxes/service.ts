@@ -242,6 +242,21 @@ export class BoxService {
     }
   }
 
+  /**
+   * Follows boxes other processes created or deleted (processes sharing the state store): a worker for each
+   * PUSH box, none for a box that is gone.
+   */
+  async resync(): Promise<void> {
+    if (!this.started) return;
+    const boxes = await this.store.listBoxes(0, Number.MAX_SAFE_INTEGER);
+    for (const box of boxes) if (box.sendMethod === 'PUSH') this.startWorker(box);
+    for (const [id, worker] of [...this.workers])
+      if (!boxes.some((b) => b.id === id)) {
+        this.workers.delete(id);
+        await worker.stop();
+      }
+  }
+
   /** Deletes the box with its transactions and stops its worker; idempotent. */
   async deleteBox(id: number): Promise<void> {
     const worker = this.workers.get(id);

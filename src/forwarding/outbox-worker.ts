@@ -30,8 +30,8 @@ import type { StateStore } from '../storage/state-store.js';
 const log = logger('forwarding');
 
 export const SUBJECT = 'Forwarding';
-/** Results marked delivered in one state store write while a batch is sent. */
-const MARK_EVERY = 32;
+/** How long a batch being sent is held without renewal (ForwardingConfig.leaseMs). */
+const DEFAULT_LEASE_MS = 30_000;
 
 class PermanentError extends SluiceError {}
 
@@ -44,6 +44,7 @@ export class OutboxWorker {
   private ticking: Promise<void> | undefined;
   /** A tick was asked for while one was under way: the next follows at once. */
   private tickAgain = false;
+  private leases: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: ForwardingStore & ScuStore & Pick<StateStore, 'transaction'>,
@@ -53,11 +54,25 @@ export class OutboxWorker {
     private readonly describe: (target: ForwardTarget) => Promise<string>,
   ) {}
 
+  private get leaseMs(): number {
+    return this.options.leaseMs ?? DEFAULT_LEASE_MS;
+  }
+
   /** Starts the worker; batches a crash left half sent are due at once. */
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    const reset = await this.store.resetSendingForwardingTransactions(Date.now());
+    // Alone, every SENDING batch was this process's, cut off by a stop: sent again at once. Shared, another
+    // process may be sending it: a batch whose sender died is taken over when its lease runs out.
+    const reset = this.options.shared ? 0 : await this.store.resetSendingForwardingTransactions(Date.now());
+    this.leases = setInterval(() => {
+      const ids = [...this.inFlight.keys()];
+      if (ids.length)
+        void this.store
+          .renewForwardingLeases(ids, Date.now() + this.leaseMs)
+          .catch((err: Error) => log.warn({ err }, 'renewing forwarding leases'));
+    }, this.leaseMs / 3);
+    this.leases.unref();
     if (reset)
       void this.deps.log.write({
         subject: SUBJECT,
@@ -73,6 +88,7 @@ export class OutboxWorker {
   async stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
+    clearInterval(this.leases);
     await this.ticking;
     await Promise.allSettled([...this.inFlight.values()]);
   }
@@ -115,6 +131,7 @@ export class OutboxWorker {
           now,
           now - this.options.quietMs,
           room,
+          now + this.leaseMs,
         )) {
           const delivery = this.deliver(t)
             .catch((err: Error) => log.error({ transaction: t.id, err }, 'forwarding transaction failed'))
@@ -166,13 +183,20 @@ export class OutboxWorker {
       await this.skipGone(t, destination, gone);
       const failures: SendResult[] = [];
       let delivered: string[] = [];
-      // Marks are written one after the other, each with the results since the one before.
+      // Marks are written one after the other, each with the results that came while the one before was
+      // written: an instance is marked soon after its answer (a sender killed in between sends it again,
+      // when its batch is taken over), and a fast peer's answers still share commits.
       let marking: Promise<void> = Promise.resolve();
+      let markPending = false;
       const mark = () => {
-        if (!delivered.length) return marking;
-        const batch = delivered;
-        delivered = [];
-        marking = marking.then(() => this.store.markForwardingItemsSent(t.id, batch));
+        if (!delivered.length || markPending) return marking;
+        markPending = true;
+        marking = marking.then(() => {
+          markPending = false;
+          const batch = delivered;
+          delivered = [];
+          return batch.length ? this.store.markForwardingItemsSent(t.id, batch) : undefined;
+        });
         return marking;
       };
       try {
@@ -180,7 +204,7 @@ export class OutboxWorker {
           await this.deps.sender.send(peer, paths, (r) => {
             if (!r.stored) return void failures.push(r);
             delivered.push(r.sopInstanceUid);
-            if (delivered.length >= MARK_EVERY) void mark().catch(() => undefined);
+            void mark().catch(() => undefined);
           });
       } finally {
         await mark();

@@ -17,6 +17,7 @@ import {
   forwardingTables,
   rule,
   transaction,
+  EVENT_MEMORY_MS,
   type RuleRow,
   type TransactionRow,
 } from './sqlite-store.js';
@@ -30,7 +31,7 @@ const SCHEMA = forwardingTables({
 
 /** Due now ($1 quiet before, $2 now): full, OPEN and quiet, or RETRY whose next attempt has come. */
 const DUE = `(t.status = 'READY' OR (t.status = 'OPEN' AND t.updated <= $1)
-    OR (t.status = 'RETRY' AND t.nextAttemptAt <= $2))`;
+    OR (t.status IN ('RETRY', 'SENDING') AND t.nextAttemptAt <= $2))`;
 
 /** The OPEN transaction of a route, opened when missing, touched, and locked until the enqueue commits. */
 const OPEN_OF_ROUTE = `INSERT INTO ForwardingTransactions (ruleId, routeKey, target, keepImages, status, created, updated)
@@ -96,6 +97,14 @@ export const forwarding: PgStatePart<ForwardingStore> = {
       const ordered = [...entries].sort(byKey);
       await db.atomic(async (db) => {
         for (const e of ordered) {
+          if (
+            e.eventId &&
+            !(await db.run(
+              'INSERT INTO ForwardingEvents (eventKey, queued) VALUES ($1, $2) ON CONFLICT (eventKey) DO NOTHING',
+              [`${e.eventId}:${e.routeKey}`, now],
+            ))
+          )
+            continue;
           const { id } = (await db.row<{ id: number }>(OPEN_OF_ROUTE, [
             e.ruleId,
             e.routeKey,
@@ -111,11 +120,13 @@ export const forwarding: PgStatePart<ForwardingStore> = {
               [imageId, id, sopInstanceUid],
             );
         }
+        if (entries.some((e) => e.eventId))
+          await db.run('DELETE FROM ForwardingEvents WHERE queued < $1', [now - EVENT_MEMORY_MS]);
       });
     },
     dueForwardingTransactions: (now, quietBefore, limit) =>
       transactions(db, `${TRANSACTION} WHERE ${DUE} ORDER BY t.id LIMIT $3`, [quietBefore, now, limit]),
-    claimDueForwardingTransactions: (now, quietBefore, limit) =>
+    claimDueForwardingTransactions: (now, quietBefore, limit, leaseUntil = Number.MAX_SAFE_INTEGER) =>
       db.atomic(async (db) => {
         // Rows another process holds (claiming, or enqueuing to them) are skipped, and a row changed since
         // this statement began is taken only if it is still due.
@@ -125,11 +136,17 @@ export const forwarding: PgStatePart<ForwardingStore> = {
           [quietBefore, now, limit],
         );
         if (due.length)
-          await db.run("UPDATE ForwardingTransactions SET status = 'SENDING' WHERE id = ANY($1::bigint[])", [
-            due.map((t) => t.id),
-          ]);
+          await db.run(
+            "UPDATE ForwardingTransactions SET status = 'SENDING', nextAttemptAt = $2 WHERE id = ANY($1::bigint[])",
+            [due.map((t) => t.id), leaseUntil],
+          );
         return due;
       }),
+    renewForwardingLeases: async (ids, leaseUntil) =>
+      void (await db.run(
+        "UPDATE ForwardingTransactions SET nextAttemptAt = $2 WHERE id = ANY($1::bigint[]) AND status = 'SENDING'",
+        [ids, leaseUntil],
+      )),
     forwardingTransaction: async (id) => (await transactions(db, `${TRANSACTION} WHERE t.id = $1`, [id]))[0],
     listForwardingTransactions: ({ startIndex, count, status }) =>
       transactions(

@@ -55,6 +55,8 @@ export interface ForwardRequest {
   target: ForwardTarget;
   keepImages: boolean;
   item: ForwardingItem;
+  /** See ForwardingStore.enqueueForwards. */
+  eventId?: string;
 }
 
 /** A transaction as the API shows it, with its destination described. */
@@ -147,6 +149,11 @@ export class ForwardingService {
     this.rulesBySource = undefined;
   }
 
+  /** Drops the cached rules: another process may have changed them (processes sharing the state store). */
+  refresh(): void {
+    this.rulesBySource = undefined;
+  }
+
   /** Deletes the rules of a deleted source (their queued batches are still delivered). */
   async forgetSource(source: SourceRef): Promise<void> {
     for (const rule of await this.rulesFor(source)) await this.store.deleteForwardingRule(rule.id);
@@ -215,7 +222,7 @@ export class ForwardingService {
   }
 
   /** The instance for every managed rule of its source; answers how many rules matched. */
-  async forwardByRules(source: SourceRef, item: ForwardingItem): Promise<number> {
+  async forwardByRules(source: SourceRef, item: ForwardingItem, eventId?: string): Promise<number> {
     const rules = await this.rulesFor(source);
     await this.enqueue(
       rules.map((rule) => ({
@@ -224,6 +231,7 @@ export class ForwardingService {
         target: targetOf(rule),
         keepImages: rule.keepImages,
         item,
+        ...(eventId ? { eventId } : {}),
       })),
     );
     return rules.length;

@@ -49,6 +49,40 @@ describe('forwarding outbox in the state store', () => {
     expect((await state.forwardingItems(open[0].id, true)).map((i) => i.imageId)).toEqual([1, 2, 3]);
   });
 
+  it('queues an instance once per bus event and route: a redelivered event is not queued again', async () => {
+    const ev = (routeKey: string, imageId: number, eventId: string) => ({
+      ...entry(routeKey, imageId),
+      eventId,
+    });
+    await state.enqueueForwards([ev('rule:1', 1, 'e1'), ev('rule:2', 1, 'e1')], 1000, 100);
+    // The batch went out (claimed, sent, gone) before the event came again: nothing is queued the second time.
+    const claimed = await state.claimDueForwardingTransactions(5000, 2000, 10, 60_000);
+    for (const t of claimed) await state.deleteForwardingTransaction(t.id);
+    await state.enqueueForwards([ev('rule:1', 1, 'e1'), ev('rule:2', 1, 'e1')], 6000, 100);
+    expect(await state.listForwardingTransactions({ startIndex: 0, count: 10 })).toEqual([]);
+    // Another event of the same instance (sent again by its modality) is forwarded again; so is a new route.
+    await state.enqueueForwards([ev('rule:1', 1, 'e2'), ev('rule:3', 1, 'e1')], 7000, 100);
+    const open = await state.listForwardingTransactions({ startIndex: 0, count: 10, status: 'OPEN' });
+    expect(open.map((t) => [t.routeKey, t.totalImageCount])).toEqual([
+      ['rule:1', 1],
+      ['rule:3', 1],
+    ]);
+  });
+
+  it('holds a claimed batch for its lease: renewed, it stays; run out (its sender died), another takes it', async () => {
+    await state.enqueueForwards([entry('rule:1', 1)], 1000, 100);
+    const [t] = await state.claimDueForwardingTransactions(5000, 2000, 10, 8000);
+    expect(t.routeKey).toBe('rule:1');
+    const other = await another();
+    expect(await other.claimDueForwardingTransactions(7000, 2000, 10, 10_000)).toEqual([]);
+    await state.renewForwardingLeases([t.id], 12_000);
+    expect(await other.claimDueForwardingTransactions(11_000, 2000, 10, 20_000)).toEqual([]);
+    // No renewal after 12,000: the batch is taken over, once.
+    const taken = await other.claimDueForwardingTransactions(12_500, 2000, 10, 40_000);
+    expect(taken.map((x) => [x.id, x.status])).toEqual([[t.id, 'SENDING']]);
+    expect(await state.claimDueForwardingTransactions(13_000, 2000, 10, 40_000)).toEqual([]);
+  });
+
   it('claims due transactions in one step: answered as they were, SENDING for everyone else', async () => {
     await state.enqueueForwards([entry('rule:1', 1), entry('rule:2', 2)], 1000, 100);
     const claimed = await state.claimDueForwardingTransactions(6000, 2000, 1);

@@ -83,7 +83,15 @@ CREATE INDEX IF NOT EXISTS ForwardingImagesByImage ON ForwardingImages (imageId,
 CREATE TABLE IF NOT EXISTS ForwardingDeletions (
   imageId ${t.imageId} PRIMARY KEY
 );
+CREATE TABLE IF NOT EXISTS ForwardingEvents (
+  eventKey TEXT PRIMARY KEY,
+  queued ${t.time} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ForwardingEventsByTime ON ForwardingEvents (queued);
 `;
+
+/** How long a bus event's queueing is remembered (a redelivery comes within minutes of the first). */
+export const EVENT_MEMORY_MS = 7 * 24 * 3600 * 1000;
 
 const SCHEMA = forwardingTables(SQLITE_TYPES);
 
@@ -180,6 +188,10 @@ function forwardingStore(db: Database.Database): Synchronous<ForwardingStore> {
       `UPDATE ForwardingTransactions SET imageCount = imageCount + 1,
          status = CASE WHEN imageCount + 1 >= ? THEN 'READY' ELSE status END WHERE id = ?`,
     ),
+    rememberEvent: db.prepare<[string, number]>(
+      'INSERT INTO ForwardingEvents (eventKey, queued) VALUES (?, ?) ON CONFLICT (eventKey) DO NOTHING',
+    ),
+    forgetEvents: db.prepare<[number]>('DELETE FROM ForwardingEvents WHERE queued < ?'),
     insertImage: db.prepare<[number, string, number]>(
       `INSERT INTO ForwardingImages (transactionId, sopInstanceUid, imageId) VALUES (?, ?, ?)
        ON CONFLICT (transactionId, sopInstanceUid) DO NOTHING`,
@@ -190,7 +202,7 @@ function forwardingStore(db: Database.Database): Synchronous<ForwardingStore> {
     due: db.prepare<[number, number, number], TransactionRow>(
       `${TRANSACTION}
         WHERE t.status = 'READY' OR (t.status = 'OPEN' AND t.updated <= ?)
-           OR (t.status = 'RETRY' AND t.nextAttemptAt <= ?)
+           OR (t.status IN ('RETRY', 'SENDING') AND t.nextAttemptAt <= ?)
         ORDER BY t.id LIMIT ?`,
     ),
     byId: db.prepare<[number], TransactionRow>(`${TRANSACTION} WHERE t.id = ?`),
@@ -212,6 +224,12 @@ function forwardingStore(db: Database.Database): Synchronous<ForwardingStore> {
       `UPDATE ForwardingTransactions SET status = ?, attempts = coalesce(?, attempts),
          nextAttemptAt = coalesce(?, nextAttemptAt), lastError = coalesce(?, lastError) WHERE id = ?`,
     ),
+    lease: db.prepare<[number, number]>(
+      "UPDATE ForwardingTransactions SET status = 'SENDING', nextAttemptAt = ? WHERE id = ?",
+    ),
+    renew: db.prepare<[number, number]>(
+      "UPDATE ForwardingTransactions SET nextAttemptAt = ? WHERE id = ? AND status = 'SENDING'",
+    ),
     resetSending: db.prepare<[number]>(
       "UPDATE ForwardingTransactions SET status = 'RETRY', nextAttemptAt = ? WHERE status = 'SENDING'",
     ),
@@ -230,6 +248,7 @@ function forwardingStore(db: Database.Database): Synchronous<ForwardingStore> {
     (entries: Parameters<ForwardingStore['enqueueForwards']>[0], now: number, batchMax: number) => {
       const touched = new Set<number>();
       for (const e of entries) {
+        if (e.eventId && !q.rememberEvent.run(`${e.eventId}:${e.routeKey}`, now).changes) continue;
         let id = q.openOf.get(e.routeKey)?.id;
         if (id === undefined)
           id = Number(
@@ -248,6 +267,7 @@ function forwardingStore(db: Database.Database): Synchronous<ForwardingStore> {
         touched.add(id);
       }
       for (const id of touched) q.touch.run(now, id);
+      if (entries.some((e) => e.eventId)) q.forgetEvents.run(now - EVENT_MEMORY_MS);
     },
   );
   const markSent = db.transaction((transactionId: number, sops: string[]) => {
@@ -260,10 +280,13 @@ function forwardingStore(db: Database.Database): Synchronous<ForwardingStore> {
     for (const id of ids) q.forgetDeletion.run(id);
   });
 
-  const claimDue = db.transaction((now: number, quietBefore: number, limit: number) => {
+  const claimDue = db.transaction((now: number, quietBefore: number, limit: number, leaseUntil: number) => {
     const due = q.due.all(quietBefore, now, limit).map(transaction);
-    for (const t of due) q.setStatus.run('SENDING', null, null, null, t.id);
+    for (const t of due) q.lease.run(leaseUntil, t.id);
     return due;
+  });
+  const renew = db.transaction((ids: number[], leaseUntil: number) => {
+    for (const id of ids) q.renew.run(leaseUntil, id);
   });
 
   return {
@@ -295,7 +318,9 @@ function forwardingStore(db: Database.Database): Synchronous<ForwardingStore> {
     enqueueForwards: (entries, now, batchMax) => enqueue(entries, now, batchMax),
     dueForwardingTransactions: (now, quietBefore, limit) =>
       q.due.all(quietBefore, now, limit).map(transaction),
-    claimDueForwardingTransactions: (now, quietBefore, limit) => claimDue(now, quietBefore, limit),
+    claimDueForwardingTransactions: (now, quietBefore, limit, leaseUntil = Number.MAX_SAFE_INTEGER) =>
+      claimDue(now, quietBefore, limit, leaseUntil),
+    renewForwardingLeases: (ids, leaseUntil) => renew(ids, leaseUntil),
     forwardingTransaction: (id) => {
       const row = q.byId.get(id);
       return row && transaction(row);

@@ -99,6 +99,11 @@ export interface ForwardingStore {
       target: ForwardTarget;
       keepImages: boolean;
       item: ForwardingItem;
+      /**
+       * The bus event the instance came in (a worker's): an entry whose event was queued for the route
+       * before (a redelivery after a worker died) is skipped, so it is sent once.
+       */
+      eventId?: string;
     }>,
     now: number,
     batchMax: number,
@@ -111,13 +116,18 @@ export interface ForwardingStore {
   ): Promise<ForwardingTransaction[]>;
   /**
    * The transactions due now (as `dueForwardingTransactions`), made SENDING in the same step, so that no
-   * two workers take one (PostgreSQL: FOR UPDATE SKIP LOCKED). They are answered as they were before.
+   * two workers take one (PostgreSQL: FOR UPDATE SKIP LOCKED). They are answered as they were before. A
+   * SENDING transaction holds its `nextAttemptAt` as a lease (`leaseUntil`, renewed by its sender): one whose
+   * lease ran out is due again (its sender died).
    */
   claimDueForwardingTransactions(
     now: number,
     quietBefore: number,
     limit: number,
+    leaseUntil?: number,
   ): Promise<ForwardingTransaction[]>;
+  /** Extends the leases of SENDING transactions their sender still works on. */
+  renewForwardingLeases(ids: number[], leaseUntil: number): Promise<void>;
   forwardingTransaction(id: number): Promise<ForwardingTransaction | undefined>;
   listForwardingTransactions(opts: {
     startIndex: number;

@@ -63,6 +63,8 @@ const inside = (child: string, parent: string) => {
 export class ManagedSourceService {
   private follower: ManagedSourceFollower | undefined;
   private readonly deletedListeners: Array<(source: SourceRef) => void | Promise<void>> = [];
+  /** The SCPs and watches the follower was asked to open (opened, or reported as failed). */
+  private readonly followed = { scps: new Set<number>(), watches: new Set<number>() };
   /** Serialises creations and deletions: validation and opening must see each other's results. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -84,8 +86,11 @@ export class ManagedSourceService {
   async attach(follower: ManagedSourceFollower): Promise<() => void> {
     if (this.follower) throw new Error('only one managed_sources source may run at a time');
     this.follower = follower;
+    this.followed.scps.clear();
+    this.followed.watches.clear();
     await this.serial(async () => {
-      for (const scp of await this.store.listScps(0, Number.MAX_SAFE_INTEGER))
+      for (const scp of await this.store.listScps(0, Number.MAX_SAFE_INTEGER)) {
+        this.followed.scps.add(scp.id);
         await follower.openScp(scp).then(
           () => this.logScp(scp, 'opened'),
           (err: Error) => {
@@ -93,7 +98,9 @@ export class ManagedSourceService {
             this.log('SCP', 'ERROR', `SCP ${scp.id} "${scp.name}" not opened: ${err.message}`);
           },
         );
-      for (const dir of await this.store.listWatchedDirectories(0, Number.MAX_SAFE_INTEGER))
+      }
+      for (const dir of await this.store.listWatchedDirectories(0, Number.MAX_SAFE_INTEGER)) {
+        this.followed.watches.add(dir.id);
         await follower.openWatch(dir).then(
           () => this.logWatch(dir, 'started'),
           (err: Error) => {
@@ -105,10 +112,49 @@ export class ManagedSourceService {
             );
           },
         );
+      }
     });
     return () => {
       if (this.follower === follower) this.follower = undefined;
     };
+  }
+
+  /**
+   * Follows what other processes changed in the store (an API process created an SCP): opens what the
+   * follower was not asked to open yet, closes what is gone. Called every second when processes share the
+   * state store.
+   */
+  async resync(): Promise<void> {
+    const follower = this.follower;
+    if (!follower) return;
+    await this.serial(async () => {
+      const scps = await this.store.listScps(0, Number.MAX_SAFE_INTEGER);
+      const dirs = await this.store.listWatchedDirectories(0, Number.MAX_SAFE_INTEGER);
+      for (const scp of scps.filter((s) => !this.followed.scps.has(s.id))) {
+        this.followed.scps.add(scp.id);
+        await follower.openScp(scp).then(
+          () => this.logScp(scp, 'opened'),
+          (err: Error) => log.error({ scp: scp.id, scpName: scp.name, err }, 'SCP not opened'),
+        );
+      }
+      for (const id of [...this.followed.scps].filter((id) => !scps.some((s) => s.id === id))) {
+        this.followed.scps.delete(id);
+        await follower.closeScp(id).catch((err: Error) => log.warn({ scp: id, err }, 'closing SCP'));
+      }
+      for (const dir of dirs.filter((d) => !this.followed.watches.has(d.id))) {
+        this.followed.watches.add(dir.id);
+        await follower.openWatch(dir).then(
+          () => this.logWatch(dir, 'started'),
+          (err: Error) => log.error({ directory: dir.id, err }, 'watched directory not started'),
+        );
+      }
+      for (const id of [...this.followed.watches].filter((id) => !dirs.some((d) => d.id === id))) {
+        this.followed.watches.delete(id);
+        await follower
+          .closeWatch(id)
+          .catch((err: Error) => log.warn({ directory: id, err }, 'closing watch'));
+      }
+    });
   }
 
   /** Called with every deleted source (tag filter associations, forwarding rules go with it). */
@@ -196,7 +242,10 @@ export class ManagedSourceService {
         await this.store.deleteScp(scp.id);
         throw new BadRequestError(`cannot open an SCP on port ${port}: ${(err as Error).message}`);
       }
-      if (this.follower) this.logScp(scp, 'opened');
+      if (this.follower) {
+        this.followed.scps.add(scp.id);
+        this.logScp(scp, 'opened');
+      }
       return scp;
     });
   }
@@ -206,6 +255,7 @@ export class ManagedSourceService {
       const scp = await this.store.scp(id);
       if (!scp) return;
       await this.follower?.closeScp(id);
+      this.followed.scps.delete(id);
       await this.store.deleteScp(id);
       if (this.follower) this.logScp(scp, 'closed');
       await this.deleted({ sourceType: 'scp', sourceId: id });
@@ -272,7 +322,10 @@ export class ManagedSourceService {
         await this.store.deleteWatchedDirectory(dir.id);
         throw new BadRequestError(`cannot watch ${real}: ${(err as Error).message}`);
       }
-      if (this.follower) this.logWatch(dir, 'started');
+      if (this.follower) {
+        this.followed.watches.add(dir.id);
+        this.logWatch(dir, 'started');
+      }
       return dir;
     });
   }
@@ -282,6 +335,7 @@ export class ManagedSourceService {
       const dir = await this.store.watchedDirectory(id);
       if (!dir) return;
       await this.follower?.closeWatch(id);
+      this.followed.watches.delete(id);
       await this.store.deleteWatchedDirectory(id);
       if (this.follower) this.logWatch(dir, 'stopped');
       await this.deleted({ sourceType: 'directory', sourceId: id });

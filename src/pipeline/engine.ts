@@ -49,7 +49,13 @@ export class Engine {
 
   /** What is not working: each stopped pipeline and each failed or starting source, in words. */
   problems(): string[] {
-    const stores = [this.services.blobs, this.services.index, this.services.state];
+    const split = this.services.split;
+    const stores = [
+      this.services.blobs,
+      this.services.index,
+      this.services.state,
+      ...(split ? [split.bus, split.incoming] : []),
+    ];
     return [
       ...stores.flatMap((store) => store.problem() ?? []),
       ...this.pipelines().flatMap((p) => [
@@ -66,6 +72,13 @@ export class Engine {
   /** Feeds an uploaded Part-10 body through the pipeline that has an `http_upload` source. */
   upload(body: Readable, origin: Origin): Promise<Outcome> {
     const handler = this.services.uploads.current;
+    const split = this.services.split;
+    if (!handler && split && !split.frontend)
+      throw new SluiceError(
+        'ENGINE.NOT_A_FRONTEND',
+        "this process does not run the pipelines' sources (SLUICE_ROLE without frontend): send uploads to a front end",
+        503,
+      );
     if (!handler)
       throw new SluiceError('ENGINE.NO_UPLOAD_SOURCE', 'no running pipeline has an http_upload source', 503);
     return handler(body, origin);

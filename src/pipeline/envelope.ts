@@ -33,6 +33,16 @@ export interface Envelope {
   readonly draft?: BlobDraft;
   /** What operators and sinks established about it so far (stored, indexed, series types…). */
   readonly facts: Facts;
+  /**
+   * The bus event it came in (a worker's envelope): the same id on every delivery, so that sinks with
+   * effects beyond the instance's own rows (the forwarding outbox) do them once per event.
+   */
+  readonly event?: { readonly id: string };
+  /**
+   * Handed to the workers (a front end's envelope): the object is durable in the incoming area and the
+   * event with the broker, so acknowledging it is safe.
+   */
+  readonly handedOff?: { readonly blobKey: string };
 }
 
 /** The instance's bytes: held in memory, else read from the landed file. */

@@ -2,7 +2,7 @@
  * Runs one pipeline: sources → operators → sinks as an RxJS chain. Every envelope is settled exactly
  * once; the number in flight is bounded by `max_in_flight`, and sources wait for room before reading on.
  */
-import { merge, Subject, type Subscription, type Observable } from 'rxjs';
+import { merge, Subject, type Subscription, type Observable, type OperatorFunction } from 'rxjs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ComponentContext, SourceContext, StageContext } from './component.js';
@@ -18,11 +18,15 @@ import type { EngineServices } from './services.js';
 import type { Settler } from './settle.js';
 import type { Outcome } from './outcome.js';
 import { stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { admit, type Announced } from './admission.js';
 import { now } from './stage-timings.js';
 import type { BlobDraft } from '../storage/blob-store.js';
 import { supervise, SourceHealth, type SourceState } from './supervise.js';
 import { logger } from '../ops/logger.js';
+import { handOff, resultOf } from './hand-off.js';
+import type { Consumption, InstanceEvent, PartitionLag } from '../storage/event-bus.js';
+import { NotFoundError } from '../errors.js';
 
 const log = logger('pipeline');
 
@@ -49,6 +53,21 @@ export interface PipelineStatus {
   dropped: number;
   quarantined: number;
   components: ComponentStatus[];
+  /** When the pipeline is split over a bus: what this process runs of it, and the workers' lag. */
+  bus?: BusStatus;
+}
+
+export interface BusStatus {
+  /** Runs the sources and publishes what they receive. */
+  frontend: boolean;
+  /** Takes the pipeline's events and runs its operators and sinks. */
+  worker: boolean;
+  /** Events published here, and events taken from the bus and settled here. */
+  published: number;
+  consumed: number;
+  /** The workers' consumer lag per partition, as last measured (every 2 s), and when. */
+  lag?: PartitionLag[];
+  lagAt?: string;
 }
 
 interface Pending {
@@ -75,7 +94,13 @@ export class PipelineRunner implements Settler {
     health?: SourceHealth;
   }> = [];
   private readonly recovered = new Subject<Envelope>();
+  /** Envelopes of events the bus delivered (a worker). */
+  private readonly delivered = new Subject<Envelope>();
   private subscription: Subscription | undefined;
+  private intake: Subscription | undefined;
+  private consumption: Consumption | undefined;
+  private readonly busStatus: BusStatus | undefined;
+  private lagTimer: NodeJS.Timeout | undefined;
   private inFlight = 0;
   private acknowledged = 0;
   private dropped = 0;
@@ -88,6 +113,8 @@ export class PipelineRunner implements Settler {
     private readonly services: EngineServices,
   ) {
     this.landing = new Landing(join(services.config.dataDir, 'landing', spec.name));
+    const split = services.split;
+    if (split) this.busStatus = { frontend: split.frontend, worker: split.worker, published: 0, consumed: 0 };
   }
 
   get name(): string {
@@ -109,8 +136,11 @@ export class PipelineRunner implements Settler {
       };
     };
     const healths: SourceHealth[] = [];
+    const split = this.services.split;
     const stores = this.spec.sinks.some((entry) => entry.def.type === 'storage');
-    const sources: Observable<Envelope>[] = this.spec.sources.map((entry) => {
+    const runsSources = !split || split.frontend;
+    const runsStages = !split || split.worker;
+    const sources: Observable<Envelope>[] = (runsSources ? this.spec.sources : []).map((entry) => {
       const base = ctxFor(entry.path, entry.kind, entry.def.type);
       const health = new SourceHealth();
       healths.push(health);
@@ -122,6 +152,8 @@ export class PipelineRunner implements Settler {
         landing: this.landing,
         starting: (ready) => health.starting(ready),
         draft: (key) => {
+          // Split: every received object goes to the incoming area first, under a name of its own.
+          if (split) return split.incoming.draft(randomUUID());
           if (!stores) return undefined;
           try {
             return this.services.blobs.draft(key);
@@ -144,25 +176,41 @@ export class PipelineRunner implements Settler {
         },
       );
     });
-    let stream = merge(this.recovered, ...sources);
+    // Split over a bus, sources feed the hand-off to the bus and workers' events feed the operators; else
+    // sources feed the operators directly. Files left in landing go where this process's part begins.
+    const stages: Array<OperatorFunction<Envelope, Envelope>> = [];
     const preparations: Promise<unknown>[] = [];
-    for (const entry of [...this.spec.operators, ...this.spec.sinks]) {
-      const ctx: StageContext = {
-        ...ctxFor(entry.path, entry.kind, entry.def.type),
-        preparing: (ready) => preparations.push(ready),
-      };
-      stream = stream.pipe((entry.def as any).create(entry.config, ctx));
-    }
+    if (runsStages)
+      for (const entry of [...this.spec.operators, ...this.spec.sinks]) {
+        const ctx: StageContext = {
+          ...ctxFor(entry.path, entry.kind, entry.def.type),
+          preparing: (ready) => preparations.push(ready),
+        };
+        stages.push((entry.def as any).create(entry.config, ctx));
+      }
     // An operator or sink that cannot prepare (its store fails) stops the start before a source opens.
     await Promise.all(preparations);
-    this.subscription = stream.subscribe({
-      next: (envelope) => this.settle(envelope, { kind: 'ack', envelope }),
+    const settleAll = {
+      next: (envelope: Envelope) => this.settle(envelope, { kind: 'ack', envelope }),
       // Operators and sinks settle failures per envelope; an error here is a bug, and it ends the pipeline.
-      error: (err) => {
+      error: (err: unknown) => {
         this.failure = (err as Error).message;
         log.error({ pipeline: this.spec.name, err }, 'pipeline stopped');
       },
-    });
+    };
+    const through = (input: Observable<Envelope>) =>
+      stages.reduce<Observable<Envelope>>((s, stage) => s.pipe(stage), input);
+    if (split) {
+      const busCtx = ctxFor('bus', 'sink', 'publish');
+      const published = handOff(busCtx, this.spec.name, split, () => this.busStatus!.published++);
+      const intakeFrom = runsStages ? sources : [this.recovered, ...sources];
+      if (runsSources || !runsStages)
+        this.intake = merge(...intakeFrom)
+          .pipe(published)
+          .subscribe(settleAll);
+      if (runsStages) this.subscription = through(merge(this.recovered, this.delivered)).subscribe(settleAll);
+      else this.subscription = this.intake;
+    } else this.subscription = through(merge(this.recovered, ...sources)).subscribe(settleAll);
     // A source that cannot open at start (a port taken, a folder that cannot be created) stops the start.
     const failed = await Promise.allSettled(healths.map((h) => h.firstUp));
     const index = failed.findIndex((r) => r.status === 'rejected');
@@ -176,6 +224,77 @@ export class PipelineRunner implements Settler {
       );
     }
     await this.recover();
+    if (split && runsStages) await this.consumeBus(split);
+    if (split) this.watchLag(split);
+  }
+
+  /** Takes this pipeline's events from the bus, as one of its workers. */
+  private async consumeBus(split: NonNullable<EngineServices['split']>): Promise<void> {
+    const ctx: ComponentContext = {
+      pipeline: this.spec.name,
+      path: 'bus',
+      services: this.services,
+      counters: new Counters(),
+      settler: this,
+    };
+    this.components.push({ path: 'bus', kind: 'source', type: 'consume', counters: ctx.counters });
+    this.consumption = await split.bus.consume(
+      this.spec.name,
+      (event) => this.deliver(ctx, split, event),
+      // Committed: no member will be given these events again, so their received objects can go.
+      (events) => {
+        for (const event of events)
+          void split.incoming
+            .delete(event.blobKey)
+            .catch((err: Error) =>
+              log.warn({ pipeline: this.spec.name, event: event.id, err }, 'cannot remove incoming object'),
+            );
+      },
+    );
+  }
+
+  /**
+   * One event from the bus through the operators and sinks. Resolves once it is settled (its offset may be
+   * committed); rejects, so that the bus delivers it again later, when a store it needs is unavailable.
+   */
+  private async deliver(
+    ctx: ComponentContext,
+    split: NonNullable<EngineServices['split']>,
+    event: InstanceEvent,
+  ): Promise<void> {
+    let content: Buffer;
+    try {
+      content = await readWhole(split.incoming, event.blobKey);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      // Only a committed event's object is removed: this one was processed and committed already.
+      log.warn({ pipeline: this.spec.name, event: event.id }, 'event delivered again after its object went');
+      return;
+    }
+    const landed = this.landing.hold(event.origin);
+    const outcome = await this.ingest(ctx, (e) => this.delivered.next(e), landed.path, event.origin, {
+      content,
+      id: event.id,
+    });
+    this.busStatus!.consumed++;
+    if (outcome.kind === 'quarantine' && outcome.error.httpStatus === 503 && !outcome.quarantineId)
+      throw outcome.error;
+    if (event.replyTo) await split.bus.sendResult(event.replyTo, resultOf(event.id, outcome));
+  }
+
+  /** Measures the workers' lag every 2 s (for /api/pipelines and /metrics). */
+  private watchLag(split: NonNullable<EngineServices['split']>): void {
+    const measure = () =>
+      split.bus.lag(this.spec.name).then(
+        (lag) => {
+          this.busStatus!.lag = lag;
+          this.busStatus!.lagAt = new Date().toISOString();
+        },
+        () => undefined,
+      );
+    void measure();
+    this.lagTimer = setInterval(() => void measure(), 2_000);
+    this.lagTimer.unref();
   }
 
   /** Files left in landing by a crash go through the pipeline again (ingest is idempotent). */
@@ -204,7 +323,13 @@ export class PipelineRunner implements Settler {
 
   /** Stops the pipeline; answers whether instances were still in flight (cut off, to be sent again). */
   async stop(): Promise<boolean> {
+    clearInterval(this.lagTimer);
+    // A worker finishes what it took (its offsets are committed) before the stages go.
+    await this.consumption?.stop().catch((err: Error) => log.warn({ err }, 'stopping the bus consumer'));
+    this.consumption = undefined;
     const interrupted = this.inFlight > 0;
+    this.intake?.unsubscribe();
+    this.intake = undefined;
     this.subscription?.unsubscribe();
     this.subscription = undefined;
     // Envelopes still in flight keep their landed file for the next start; their senders get a failure.
@@ -240,7 +365,7 @@ export class PipelineRunner implements Settler {
     emit: (envelope: Envelope) => void,
     landedPath: string,
     origin: Origin,
-    received: { content?: Buffer; announced?: Announced; draft?: BlobDraft } = {},
+    received: { content?: Buffer; announced?: Announced; draft?: BlobDraft; id?: string } = {},
   ): Promise<Outcome> {
     const { content, announced, draft } = received;
     let t = now();
@@ -254,7 +379,17 @@ export class PipelineRunner implements Settler {
         : await Promise.all([readHeader(landedPath), stat(landedPath).then((s) => s.size)]);
       admit(header, announced);
       t = this.mark('parse', t);
-      envelope = { id: randomUUID(), origin, path: landedPath, size, header, content, draft, facts: {} };
+      envelope = {
+        id: received.id ?? randomUUID(),
+        origin,
+        path: landedPath,
+        size,
+        header,
+        content,
+        draft,
+        facts: {},
+        ...(received.id ? { event: { id: received.id } } : {}),
+      };
     } catch (err) {
       const error = asSluiceError(err);
       ctx.counters.quarantined++;
@@ -306,6 +441,19 @@ export class PipelineRunner implements Settler {
     void p.draft?.discard();
     let landed = !p.held;
     try {
+      // Quarantined by the worker that ran the stages (its record there), or not at all: a worker whose
+      // store is unavailable leaves the event to be delivered again.
+      const elsewhere =
+        outcome.kind === 'quarantine' &&
+        (outcome.quarantineId !== undefined ||
+          (!!this.services.split?.worker && outcome.error.httpStatus === 503));
+      if (elsewhere) {
+        this.quarantined++;
+        this.release();
+        p.resolve(outcome);
+        if (landed) await this.landing.release(p.landedPath).catch(() => undefined);
+        return;
+      }
       if (outcome.kind === 'quarantine') {
         this.quarantined++;
         if (p.held) await this.landing.write(p.landedPath, p.held);
@@ -329,7 +477,7 @@ export class PipelineRunner implements Settler {
       if (outcome.kind === 'drop') this.dropped++;
       else {
         // Acknowledged means durable: if no sink stored a durable copy, the landed file becomes it.
-        if (!outcome.envelope.facts.stored) {
+        if (!outcome.envelope.facts.stored && !outcome.envelope.handedOff) {
           if (p.held) await this.landing.write(p.landedPath, p.held);
           landed = true;
           await this.landing.makeDurable(p.landedPath);
@@ -373,6 +521,7 @@ export class PipelineRunner implements Settler {
       acknowledged: this.acknowledged,
       dropped: this.dropped,
       quarantined: this.quarantined,
+      ...(this.busStatus ? { bus: { ...this.busStatus } } : {}),
       components: this.components
         .filter((c) => c.path !== 'recovery')
         .map((c) => ({
@@ -386,4 +535,15 @@ export class PipelineRunner implements Settler {
         })),
     };
   }
+}
+
+/** The whole object under `key` (an incoming object, a few MiB at most). */
+async function readWhole(
+  store: { open(key: string): Promise<{ stream: Readable }> },
+  key: string,
+): Promise<Buffer> {
+  const { stream } = await store.open(key);
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }

@@ -15,6 +15,21 @@ import type { ManagedSourceService } from '../managed-sources/service.js';
 import type { AnonymizationService } from '../anonymization/service.js';
 import type { BoxService } from '../boxes/service.js';
 import type { QueryRetrieveService } from '../dimse/qr/service.js';
+import type { EventBus } from '../storage/event-bus.js';
+
+/**
+ * Where this process's pipelines hand instances on: `all` runs each pipeline whole; otherwise front ends
+ * run the sources and publish to the bus, and workers run the operators and sinks on what the bus brings.
+ */
+export interface BusRoles {
+  readonly bus: EventBus;
+  /** Received objects, until the worker that processed them committed (keys: envelope ids). */
+  readonly incoming: BlobStore;
+  readonly frontend: boolean;
+  readonly worker: boolean;
+  /** How long a front end waits for the result of an instance whose sender waits for it (uploads). */
+  readonly replyTimeoutMs: number;
+}
 
 /** Accepts an uploaded body into a pipeline (registered by the `http_upload` source). */
 export type UploadHandler = (body: Readable, origin: Origin) => Promise<Outcome>;
@@ -46,6 +61,8 @@ export interface EngineServices {
   readonly boxes: BoxService;
   /** C-FIND, C-MOVE and C-GET for the SCPs that offer them (`dicom_scp`, `managed_sources`). */
   readonly queryRetrieve: QueryRetrieveService;
+  /** Set when the pipelines are split across processes over a bus (SLUICE_ROLE other than `all`). */
+  readonly split?: BusRoles;
 }
 
 export class UploadRegistry {

@@ -81,6 +81,14 @@ export class SeriesTypeService {
     this.job ??= this.run();
   }
 
+  /**
+   * Drops the compiled classifier, without re-classifying: another process may have changed the types, and
+   * the process where they changed re-classifies (processes sharing the state store).
+   */
+  refresh(): void {
+    this.classifier = undefined;
+  }
+
   /** Whether a re-classification runs or waits to run (`/api/seriestypes/rules/updatestatus`). */
   get running(): boolean {
     return this.job !== undefined;

@@ -52,6 +52,7 @@ export const dicomForward = defineSink({
             target,
             keepImages: true,
             item: forwardingItem(envelope, 'dicom_forward'),
+            ...(envelope.event ? { eventId: envelope.event.id } : {}),
           },
         ]);
         return withFacts(envelope, { forwarded: { entries: 1 } });

@@ -43,7 +43,11 @@ export const forward = defineSink({
       ctx,
       async (envelope) => {
         if (!(await forwarding.rulesFor(envelope.origin)).length) return envelope;
-        const entries = await forwarding.forwardByRules(envelope.origin, forwardingItem(envelope, 'forward'));
+        const entries = await forwarding.forwardByRules(
+          envelope.origin,
+          forwardingItem(envelope, 'forward'),
+          envelope.event?.id,
+        );
         return withFacts(envelope, { forwarded: { entries } });
       },
       { concurrency: config.concurrency },

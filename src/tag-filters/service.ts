@@ -32,6 +32,11 @@ export class TagFilterService {
 
   constructor(private readonly store: TagFilterStore) {}
 
+  /** Drops the cached filters: another process may have changed them (processes sharing the state store). */
+  refresh(): void {
+    this.bySource = undefined;
+  }
+
   /** The filters associated with a source; empty when it has none. Cached until the next change. */
   async filtersFor(source: SourceRef): Promise<readonly CompiledTagFilter[]> {
     if (!this.bySource) {
