@@ -12,6 +12,7 @@ import { Engine } from './pipeline/engine.js';
 import { loadPipelineFile } from './pipeline/pipeline-file.js';
 import { Quarantine } from './pipeline/quarantine.js';
 import { UploadRegistry, type BusRoles, type EngineServices } from './pipeline/services.js';
+import type { BlobStore } from './storage/blob-store.js';
 import { openFsBlobStore } from './storage/fs-blob-store.js';
 import { openSqliteIndex } from './storage/sqlite-index.js';
 import { openSqliteState } from './storage/sqlite-state.js';
@@ -197,7 +198,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     index,
     blobs,
     state,
-    quarantine: new Quarantine(join(config.dataDir, 'quarantine'), log),
+    quarantine: new Quarantine(join(config.dataDir, 'quarantine'), log, split?.quarantine),
     uploads: new UploadRegistry(),
     timings,
     seriesTypes,
@@ -349,7 +350,7 @@ async function openSplit(
   config: EngineConfig,
   frontend: boolean,
   worker: boolean,
-): Promise<{ roles: BusRoles; close(): Promise<void> }> {
+): Promise<{ roles: BusRoles; quarantine: BlobStore; close(): Promise<void> }> {
   const { openKafkaBus } = await import('./storage/kafka-bus.js');
   const { openS3BlobStore } = await import('./storage/s3-blob-store.js');
   const role = [frontend && 'frontend', worker && 'worker'].filter(Boolean).join('+') || 'api';
@@ -358,17 +359,22 @@ async function openSplit(
     partitions: config.busPartitions,
     clientId: `sluice-${role}-${hostname()}-${process.pid}`,
   });
-  const incoming = await openS3BlobStore({
-    location: { ...config.blobs!, prefix: `${config.blobs!.prefix}incoming/` },
-  }).catch(async (err: unknown) => {
-    await bus.close();
-    throw err;
-  });
+  // Beside the stored files, each in a prefix of its own (the stored keys never list them).
+  const area = (name: string) =>
+    openS3BlobStore({ location: { ...config.blobs!, prefix: `${config.blobs!.prefix}${name}/` } });
+  const [incoming, quarantine] = await Promise.all([area('incoming'), area('quarantine')]).catch(
+    async (err: unknown) => {
+      await bus.close();
+      throw err;
+    },
+  );
   return {
     roles: { bus, incoming, frontend, worker, replyTimeoutMs: config.busReplyTimeoutMs ?? 60_000 },
+    quarantine,
     async close() {
       await bus.close();
       await incoming.close();
+      await quarantine.close();
     },
   };
 }

@@ -208,6 +208,23 @@ describe('scale-out on Kafka', () => {
     expect(refused.status).toBe(503);
     expect(await refused.text()).toMatch(/front end/);
 
+    // What a process quarantines is kept in the shared area: listed and fetched through any process's API.
+    const bad = await fetch(url(frontend, '/api/images'), {
+      method: 'POST',
+      headers: AUTH,
+      body: Buffer.from('not a DICOM file '.repeat(40)),
+    });
+    expect(bad.status).toBe(400);
+    const quarantined = (await json(api, '/api/quarantine')) as Array<{ id: string; source: any }>;
+    expect(quarantined).toHaveLength(1);
+    expect(quarantined[0].source.sourceType).toBe('user');
+    expect((await json(worker2, `/api/quarantine/${quarantined[0].id}`)).id).toBe(quarantined[0].id);
+
+    // Lag and the bus counters are metrics too.
+    const metrics = await (await fetch(url(worker2, '/metrics'), { headers: AUTH })).text();
+    expect(metrics).toMatch(/sluice_bus_consumer_lag\{pipeline="default",partition="0"\} 0/);
+    expect(metrics).toMatch(/sluice_bus_role\{pipeline="default",role="worker"\} 1/);
+
     // The front end killed in the middle of an association: what it acknowledged is indexed.
     const late = await writeStudy(join(root, 'late'), {
       series: 2,

@@ -18,13 +18,29 @@ export interface Corpus {
   bytes: number;
 }
 
-/** Synthetic 512x512 16-bit CT instances in a few studies and series, split into `parallel` part folders. */
-export async function generate(root: string, count: number, parallel: number): Promise<Corpus> {
+export interface CorpusOptions {
+  /**
+   * Studies to spread the instances over (default: one per 100 instances, 1 to 5). Instances are written in
+   * study order, so each part folder holds a run of consecutive studies, as a modality sends them.
+   */
+  studies?: number;
+}
+
+/**
+ * Synthetic 512x512 16-bit CT instances in a few studies (`options.studies`) and series, split into
+ * `parallel` part folders.
+ */
+export async function generate(
+  root: string,
+  count: number,
+  parallel: number,
+  options: CorpusOptions = {},
+): Promise<Corpus> {
   const dir = join(root, 'instances');
   const parts = Array.from({ length: parallel }, (_, k) => join(dir, `part${k + 1}`));
   for (const part of parts) await mkdir(part, { recursive: true });
 
-  const studies = Math.max(1, Math.min(5, Math.ceil(count / 100)));
+  const studies = Math.min(count, options.studies ?? Math.max(1, Math.min(5, Math.ceil(count / 100))));
   const seriesPerStudy = Math.min(2, Math.max(1, Math.floor(count / studies)));
   const seriesCount = studies * seriesPerStudy;
   const studyUids = Array.from({ length: studies }, () => newUid());

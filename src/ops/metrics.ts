@@ -159,6 +159,22 @@ const boxImages = gauge(
   ['box', 'direction', 'result'],
 );
 
+const busLag = gauge(
+  'sluice_bus_consumer_lag',
+  "Events of a pipeline's topic published but not yet committed by its workers, by partition (as last measured, every 2 s)",
+  ['pipeline', 'partition'],
+);
+const busEvents = gauge(
+  'sluice_bus_events',
+  'Events this process published to the bus (a front end) or took from it and settled (a worker), by pipeline',
+  ['pipeline', 'direction'],
+);
+const busRole = gauge(
+  'sluice_bus_role',
+  'What this process runs of a pipeline split over the bus: 1 for each of frontend and worker it runs',
+  ['pipeline', 'role'],
+);
+
 /** Sets the scrape-time metrics from the engine's and the stores' state. */
 export function recordState(state: {
   pipelines: PipelineStatus[];
@@ -172,7 +188,8 @@ export function recordState(state: {
   incoming: IncomingTransaction[];
   now: number;
 }): void {
-  for (const m of [componentInfo, componentUp, inFlight, maxInFlight, pipelineUp]) m.reset();
+  for (const m of [componentInfo, componentUp, inFlight, maxInFlight, pipelineUp, busLag, busEvents, busRole])
+    m.reset();
   for (const m of [...Object.values(componentCounters), pipelineInstances, instancesStored]) m.reset();
   for (const p of state.pipelines) {
     const pipeline = p.name;
@@ -192,6 +209,13 @@ export function recordState(state: {
       if (c.type === 'storage') stored += c.counters.emitted;
     }
     instancesStored.inc({ pipeline }, stored);
+    if (p.bus) {
+      busRole.set({ pipeline, role: 'frontend' }, p.bus.frontend ? 1 : 0);
+      busRole.set({ pipeline, role: 'worker' }, p.bus.worker ? 1 : 0);
+      busEvents.set({ pipeline, direction: 'published' }, p.bus.published);
+      busEvents.set({ pipeline, direction: 'consumed' }, p.bus.consumed);
+      for (const l of p.bus.lag ?? []) busLag.set({ pipeline, partition: String(l.partition) }, l.lag);
+    }
   }
 
   for (const m of [

@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { Hono } from 'hono';
 import type { ApiDeps } from '../deps.js';
 import { NotFoundError } from '../../errors.js';
@@ -28,7 +27,7 @@ export function quarantineRoutes(deps: ApiDeps): Hono {
       .post('/:id/requeue', async (c) => {
         const record = await q.get(c.req.param('id'));
         if (!record) throw new NotFoundError(`quarantine record ${c.req.param('id')}`);
-        const outcome = await deps.engine.upload(createReadStream(q.filePath(record.id)), {
+        const outcome = await deps.engine.upload(await q.open(record.id), {
           ...record.source,
           detail: `requeued from quarantine ${record.id}`,
         });
