@@ -79,6 +79,7 @@ class KafkaBus implements EventBus {
   private queue: Outgoing[] = [];
   private sending = false;
   private down: string | undefined;
+  private probe: NodeJS.Timeout | undefined;
   private replies: { address: string; consumer: Consumer } | undefined;
   private opening: Promise<string> | undefined;
   private readonly waiting = new Map<string, (result: EventResult) => void>();
@@ -102,7 +103,13 @@ class KafkaBus implements EventBus {
           if (level <= logLevel.ERROR) log.warn({ kafka: rest }, message);
         },
     });
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    // An idempotent producer retries for ever by default: a C-STORE would wait for the broker as long as it
+    // is down. About 6 s of retries, then the instance is refused (0xA700) and its sender tries again later.
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 3_000 },
+    });
     this.admin = this.kafka.admin();
   }
 
@@ -184,7 +191,7 @@ class KafkaBus implements EventBus {
           this.down = undefined;
           for (const o of batch) o.resolve();
         } catch (err) {
-          this.down = `${this.describe}: ${(err as Error).message}`;
+          this.failed(err as Error);
           const error = new StorageUnavailableError(
             `cannot publish to ${this.describe}: ${(err as Error).message}`,
             {
@@ -197,6 +204,26 @@ class KafkaBus implements EventBus {
     } finally {
       this.sending = false;
     }
+  }
+
+  /**
+   * A publish failed: health names Kafka until the cluster answers again, asked every second (so health
+   * recovers without traffic, which a load balancer may hold back while health fails).
+   */
+  private failed(err: Error): void {
+    this.down = `${this.describe}: ${err.message}`;
+    if (this.probe) return;
+    this.probe = setInterval(() => {
+      void this.admin.describeCluster().then(
+        () => {
+          this.down = undefined;
+          clearInterval(this.probe);
+          this.probe = undefined;
+        },
+        () => undefined,
+      );
+    }, 1_000);
+    this.probe.unref();
   }
 
   openReplies(): Promise<string> {
@@ -329,6 +356,7 @@ class KafkaBus implements EventBus {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.probe);
     const stops = [...this.consumers].map((c) => c.disconnect().catch(() => undefined));
     this.consumers.clear();
     if (this.replies) stops.push(this.replies.consumer.disconnect().catch(() => undefined));

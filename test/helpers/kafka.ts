@@ -199,6 +199,10 @@ export interface KafkaBroker {
   stop(): Promise<void>;
   /** SIGKILL (a crash); then removes its data. */
   kill(): Promise<void>;
+  /** SIGKILL, keeping its data and ports: an outage, until `restart`. */
+  crash(): Promise<void>;
+  /** Starts the crashed broker again on its data and ports; resolves once it answers. */
+  restart(): Promise<void>;
 }
 
 /** Brokers started by this process, killed if it exits without stopping them. */
@@ -303,16 +307,19 @@ export async function startKafka(
   }
 
   const logFile = join(dir, 'server.log');
-  const out = openSync(logFile, 'a');
-  const child = spawn('java', [`-Xmx${options.heap ?? '512m'}`, ...jvm, 'kafka.Kafka', config], {
-    stdio: ['ignore', out, out],
-  });
-  closeSync(out);
-  running.set(child, dir);
-  if (child.pid) watchdog(child.pid, dir);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-
-  const end = async (signal: NodeJS.Signals) => {
+  let child: ChildProcess;
+  let exited: Promise<void>;
+  const launch = () => {
+    const out = openSync(logFile, 'a');
+    child = spawn('java', [`-Xmx${options.heap ?? '512m'}`, ...jvm, 'kafka.Kafka', config], {
+      stdio: ['ignore', out, out],
+    });
+    closeSync(out);
+    running.set(child, dir);
+    if (child.pid) watchdog(child.pid, dir);
+    exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  };
+  const halt = async (signal: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill(signal);
       const timer = signal === 'SIGKILL' ? undefined : setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -320,38 +327,45 @@ export async function startKafka(
       clearTimeout(timer);
     }
     running.delete(child);
+  };
+  const end = async (signal: NodeJS.Signals) => {
+    await halt(signal);
     await rm(dir, { recursive: true, force: true });
   };
 
-  const started = Date.now();
-  const admin = new Kafka({
-    clientId: 'sluice-test-ready',
-    brokers: [brokers],
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 1_000,
-    retry: { retries: 0 },
-  }).admin();
-  try {
-    for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null)
-        throw new Error(`the Kafka broker exited (${child.exitCode ?? child.signalCode})`);
-      try {
-        await admin.connect();
-        await admin.describeCluster();
-        break;
-      } catch {
-        await admin.disconnect().catch(() => undefined);
+  const ready = async () => {
+    const started = Date.now();
+    const admin = new Kafka({
+      clientId: 'sluice-test-ready',
+      brokers: [brokers],
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 1_000,
+      retry: { retries: 0 },
+    }).admin();
+    try {
+      for (;;) {
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`the Kafka broker exited (${child.exitCode ?? child.signalCode})`);
+        try {
+          await admin.connect();
+          await admin.describeCluster();
+          break;
+        } catch {
+          await admin.disconnect().catch(() => undefined);
+        }
+        if (Date.now() - started > 60_000) throw new Error('the Kafka broker did not answer within 60 s');
+        await sleep(200);
       }
-      if (Date.now() - started > 60_000) throw new Error('the Kafka broker did not answer within 60 s');
-      await sleep(200);
+    } catch (e) {
+      const tail = await logTail(logFile);
+      await end('SIGKILL');
+      throw new Error(`${(e as Error).message}; ${logFile}:\n${tail}`);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
     }
-  } catch (e) {
-    const tail = await logTail(logFile);
-    await end('SIGKILL');
-    throw new Error(`${(e as Error).message}; ${logFile}:\n${tail}`);
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
+  };
+  launch();
+  await ready();
 
   return {
     brokers,
@@ -359,6 +373,11 @@ export async function startKafka(
     logFile,
     stop: () => end('SIGTERM'),
     kill: () => end('SIGKILL'),
+    crash: () => halt('SIGKILL'),
+    restart: async () => {
+      launch();
+      await ready();
+    },
   };
 }
 
