@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import { serve, type ServerType } from '@hono/node-server';
 import { DEFAULT_FORWARDING, describeConfig, loadConfig, type EngineConfig } from './config.js';
 import { ConfigError } from './errors.js';
@@ -140,6 +141,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
     {
       publicApiUrl: () => `${config.publicUrl ?? defaultPublicUrl(config.httpHost, boundHttpPort)}/api`,
       timings: config.boxes,
+      ...(whole ? {} : { shared: { owner: `${hostname()}:${process.pid}:${randomUUID()}`, holdMs: 10_000 } }),
     },
   );
   // Boxes are forwarding destinations; their outgoing transactions live in the same state store as the

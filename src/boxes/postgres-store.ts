@@ -13,6 +13,7 @@ import type { PgDb, PgStatePart } from '../storage/postgres-state/part.js';
 import { postgresSchema } from '../storage/postgres-state/part.js';
 import type { BoxStore, BoxTagValue, IncomingTransaction, OutgoingTransaction } from './store.js';
 import {
+  HOLD_BOX,
   BOX,
   BOX_COLUMNS,
   IN,
@@ -123,6 +124,8 @@ function boxStore(db: PgDb): BoxStore {
     });
 
   return {
+    holdBox: async (boxId, owner, now, until) =>
+      (await db.row<{ owner: string }>(HOLD_BOX, [boxId, owner, until, now]))?.owner === owner,
     listBoxes: async (startIndex, count) =>
       (await db.rows<BoxDbRow>(`${BOX} ORDER BY id LIMIT $1 OFFSET $2`, [count, startIndex])).map(boxOf),
     box,

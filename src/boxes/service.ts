@@ -44,6 +44,11 @@ export interface BoxServiceOptions {
   publicApiUrl: () => string;
   timings?: Partial<BoxTimings>;
   now?: () => number;
+  /**
+   * Several processes run box connections (front ends): each PUSH box's connection runs in the one process
+   * that holds it (`owner`, renewed every second by `resync`; taken over when a hold of `holdMs` runs out).
+   */
+  shared?: { owner: string; holdMs: number };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -75,8 +80,10 @@ export class BoxService {
   /** Starts a worker per PUSH box and the status housekeeping. */
   async start(): Promise<void> {
     this.started = true;
-    for (const box of await this.store.listBoxes(0, Number.MAX_SAFE_INTEGER))
-      if (box.sendMethod === 'PUSH') this.startWorker(box);
+    if (this.options.shared) await this.resync();
+    else
+      for (const box of await this.store.listBoxes(0, Number.MAX_SAFE_INTEGER))
+        if (box.sendMethod === 'PUSH') this.startWorker(box);
     this.housekeeping = setInterval(
       () =>
         void this.store
@@ -219,7 +226,10 @@ export class BoxService {
       sendMethod: 'PUSH',
       defaultProfile: profile,
     });
-    this.startWorker(box);
+    // Shared: the process that holds the box runs it (this one, unless another took it first).
+    if (this.options.shared)
+      void this.resync().catch((err: Error) => log.warn({ err, box: box.id }, 'following boxes'));
+    else this.startWorker(box);
     return box;
   }
 
@@ -249,9 +259,17 @@ export class BoxService {
   async resync(): Promise<void> {
     if (!this.started) return;
     const boxes = await this.store.listBoxes(0, Number.MAX_SAFE_INTEGER);
-    for (const box of boxes) if (box.sendMethod === 'PUSH') this.startWorker(box);
+    const shared = this.options.shared;
+    const now = this.now();
+    const mine = new Set<number>();
+    for (const box of boxes.filter((b) => b.sendMethod === 'PUSH'))
+      if (!shared || (await this.store.holdBox(box.id, shared.owner, now, now + shared.holdMs))) {
+        mine.add(box.id);
+        this.startWorker(box);
+      }
+    // Deleted, or held by another process now (this one's hold ran out): its connection stops here.
     for (const [id, worker] of [...this.workers])
-      if (!boxes.some((b) => b.id === id)) {
+      if (!mine.has(id)) {
         this.workers.delete(id);
         await worker.stop();
       }

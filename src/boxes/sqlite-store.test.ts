@@ -21,6 +21,17 @@ const pushBox = async () =>
   });
 
 describe(`boxes in the state store (${engine.name})`, () => {
+  it('lets one process at a time hold a box: renewed by its holder, taken over once the hold runs out', async () => {
+    const box = await pushBox();
+    expect(await state.holdBox(box.id, 'a', 1000, 11_000)).toBe(true);
+    expect(await state.holdBox(box.id, 'b', 2000, 12_000)).toBe(false);
+    expect(await state.holdBox(box.id, 'a', 10_000, 20_000)).toBe(true); // renewed
+    expect(await state.holdBox(box.id, 'b', 15_000, 25_000)).toBe(false);
+    // a stopped renewing (it died): after 20,000 b takes it, and a, back, does not.
+    expect(await state.holdBox(box.id, 'b', 20_001, 30_000)).toBe(true);
+    expect(await state.holdBox(box.id, 'a', 21_000, 31_000)).toBe(false);
+  });
+
   it('hands out images with their transactions made PROCESSING, and takes reports only for its own images', async () => {
     const box = await pushBox();
     const other = await state.insertBox({

@@ -85,7 +85,18 @@ CREATE TABLE IF NOT EXISTS IncomingImages (
   message TEXT,
   PRIMARY KEY (incomingTransactionId, sequenceNumber)
 );
+CREATE TABLE IF NOT EXISTS BoxOwners (
+  boxId INTEGER PRIMARY KEY,
+  owner TEXT NOT NULL,
+  heldUntil INTEGER NOT NULL
+);
 `;
+
+/** Takes or renews a box's hold ($1 box, $2 owner, $3 until, $4 now): answers the owner it has after. */
+export const HOLD_BOX = `INSERT INTO BoxOwners (boxId, owner, heldUntil) VALUES ($1, $2, $3)
+  ON CONFLICT (boxId) DO UPDATE SET owner = excluded.owner, heldUntil = excluded.heldUntil
+  WHERE BoxOwners.owner = excluded.owner OR BoxOwners.heldUntil < $4
+  RETURNING owner`;
 
 export interface BoxDbRow extends Omit<BoxRow, 'defaultProfile' | 'lastPollOk'> {
   defaultProfile: string;
@@ -176,6 +187,7 @@ export const INCOMING_STATUS = `UPDATE IncomingTransactions SET status = CASE
 function boxStore(db: Database.Database): Synchronous<BoxStore> {
   const q = {
     listBoxes: db.prepare<[number, number], BoxDbRow>(`${BOX} ORDER BY id LIMIT ? OFFSET ?`),
+    holdBox: db.prepare<[number, string, number, number], { owner: string }>(HOLD_BOX.replace(/\$\d/g, '?')),
     box: db.prepare<[number], BoxDbRow>(`${BOX} WHERE id = ?`),
     boxByName: db.prepare<[string], BoxDbRow>(`${BOX} WHERE name = ?`),
     pollBoxes: db.prepare<[], BoxDbRow>(`${BOX} WHERE sendMethod = 'POLL' ORDER BY id`),
@@ -374,6 +386,7 @@ function boxStore(db: Database.Database): Synchronous<BoxStore> {
   );
 
   return {
+    holdBox: (boxId, owner, now, until) => q.holdBox.get(boxId, owner, until, now)?.owner === owner,
     listBoxes: (startIndex, count) => q.listBoxes.all(count, startIndex).map(boxOf),
     box: (id) => {
       const row = q.box.get(id);

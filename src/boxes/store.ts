@@ -94,6 +94,11 @@ export interface BoxStore {
   boxByName(name: string): Promise<BoxRow | undefined>;
   /** Every POLL box (their tokens authenticate the transaction routes). */
   pollBoxes(): Promise<BoxRow[]>;
+  /**
+   * Makes `owner` the one process that runs the box's connection until `until` (ms), or renews it: true
+   * when `owner` holds it now (it held it, or the last owner's hold ran out), false when another does.
+   */
+  holdBox(boxId: number, owner: string, now: number, until: number): Promise<boolean>;
   insertBox(box: Omit<BoxRow, 'id' | 'lastPollAt' | 'lastPollOk'>): Promise<BoxRow>;
   /** Deletes the box with its transactions; false when unknown. */
   deleteBox(id: number): Promise<boolean>;
