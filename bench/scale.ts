@@ -22,11 +22,14 @@
  *
  * Per run: storescu sends the N files over `--parallel` associations (TCP_NODELAY=1) to the front end (or the
  * single process); "acknowledged" is N / time until the last storescu exits; "C-STORE to indexed" is N / time
- * until `POST /api/metadata/images/query` on the front end answers N images (polled every 200 ms). Also: the
+ * until `POST /api/metadata/images/query` on the front end answers N images (polled every 200 ms for the page
+ * `{startIndex: N-1, count: 1}`, so that the polling costs the front end little; the whole list is then read
+ * once to check that every SOP Instance UID is there once). Also: the
  * consumer lag a worker reports (`GET /api/pipelines`, measured by the process every 2 s, sampled here every
  * 0.5 s), CPU per instance of each process (/proc, from before the send until every instance is settled),
  * and the stage timings of each process over the run (`GET /api/pipelines/stages`, difference of two
- * snapshots). Engine logs go to files in the temp dir; their WARN and ERROR lines are counted at the end.
+ * snapshots). Engine logs go to files in the temp dir (`--keep` keeps them); their WARN and ERROR lines are
+ * counted and summarized at the end.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
@@ -585,7 +588,13 @@ async function runOnce(
   const logOf = (label: string) => join(ctx.root, 'logs', `${name}-${label}.log`);
   let stopSampler = async () => {};
   try {
-    if (split) result.lagBefore = await groupLag(admin);
+    if (split) {
+      result.lagBefore = await groupLag(admin);
+      if (result.lagBefore > 0)
+        throw new Error(
+          `the workers' group has ${result.lagBefore} events left from before this run: its workers would take them`,
+        );
+    }
     const started = await Promise.allSettled([
       startMember(
         split ? 'frontend' : 'single',
@@ -659,9 +668,7 @@ async function runOnce(
         run(
           'storescu',
           ['-aet', 'BENCH', '-aec', 'SLUICE', '127.0.0.1', String(front.dicomPort), '+sd', part],
-          {
-            env,
-          },
+          { env },
         ),
       ),
     ).then((exits) => {
@@ -678,10 +685,13 @@ async function runOnce(
     };
     const timeoutMs = 180_000 + corpus.count * 500;
     // Indexed: a page that starts at the N-th image answers one (a small answer, so that polling costs the
-    // front end little CPU); the full list is checked once after.
+    // front end little CPU); the full list is checked once after. Timed at the start of the query that saw it.
     const indexed = waitFor(
       'all instances indexed',
-      async () => ((await imagesPage(front, corpus.count - 1, 1)).length ? since() : undefined),
+      async () => {
+        const asked = since();
+        return (await imagesPage(front, corpus.count - 1, 1)).length ? asked : undefined;
+      },
       { timeoutMs, intervalMs: 200, failed: aborted },
     );
     const exits = await sends;
@@ -1053,6 +1063,10 @@ function report(
         `  [${marks.join(', ')}; group lag before the round ${r.lagBefore ?? '?'}]`,
     );
   }
+  console.log(
+    'Times from the start of the send. Offsets are committed per fetched batch once every event of it is settled,' +
+      "\nand a study's events are handled one after the other: the lag falls in steps, a batch at a time.",
+  );
 
   console.log('\n### Checks per run\n');
   console.log(
@@ -1147,18 +1161,24 @@ function capacityModel(
   const P = options.partitions;
   const perPartition = kafka ? Math.min(kafka.producePerSec, kafka.consumePerSec) : NaN;
   const busyWorkers = Math.min(workerCores, P);
-  // A study's events are one key: a worker handles them one after the other, each through every sink.
-  const latencies = splitOk.map((r) => {
-    const all = r.processes
+  const workerStages = splitOk.map((r) =>
+    r.processes
       .filter((p) => p.label.startsWith('worker'))
-      .reduce<Stages>((sum, p) => addStages(sum, p.stages ?? {}), {});
-    return ['queue', 'parse', 'pipeline', 'settle'].reduce(
-      (ms, stage) => ms + (all[stage] ? all[stage].totalMs / all[stage].count : 0),
-      0,
-    );
-  });
-  const latency = median(latencies);
+      .reduce<Stages>((sum, p) => addStages(sum, p.stages ?? {}), {}),
+  );
+  const meanMs = (all: Stages, stage: string) => (all[stage] ? all[stage].totalMs / all[stage].count : NaN);
+  // A study's events are one key: a worker handles them one after the other, each through every sink.
+  const latency = median(
+    workerStages.map((all) =>
+      ['queue', 'parse', 'pipeline', 'settle'].reduce((ms, stage) => ms + (meanMs(all, stage) || 0), 0),
+    ),
+  );
   const perStudy = 1000 / latency;
+  // classify_series runs one instance at a time in each process (src/sinks/classify-series.ts, concurrency 1).
+  const classifyMs = median(
+    workerStages.map((all) => meanMs(all, 'classify_series')).filter(Number.isFinite),
+  );
+  const perProcessClassify = 1000 / classifyMs;
 
   console.log('\n## Capacity model\n');
   console.log(
@@ -1190,6 +1210,12 @@ function capacityModel(
       `min(${workerCores} worker processes at one per core, ${P} partitions) = ${busyWorkers} × ${fmt(workerRate.measured, 1)} (${fmt(workerRate.net, 1)}) inst/s`,
       busyWorkers * workerRate.measured,
       busyWorkers * workerRate.net,
+    ],
+    [
+      'workers, by classify_series',
+      `${busyWorkers} busy processes × 1000 / ${fmt(classifyMs, 1)} ms (one instance at a time per process)`,
+      busyWorkers * perProcessClassify,
+      busyWorkers * perProcessClassify,
     ],
     [
       'Kafka partitions',

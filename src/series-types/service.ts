@@ -25,6 +25,8 @@ export interface SeriesTypeServiceOptions {
   log?: (message: string) => void;
 }
 
+const WRITTEN_KEPT = 10_000;
+
 export class SeriesTypeService {
   /**
    * The compiled classifier, as a promise from the moment it is asked: a change that lands while the store
@@ -32,6 +34,10 @@ export class SeriesTypeService {
    * microtask, no query.
    */
   private classifier: Promise<SeriesClassifier> | undefined;
+  /** The types last written per series, and by which classifier (the most recent WRITTEN_KEPT series). */
+  private readonly written = new Map<number, { classifier: SeriesClassifier; key: string }>();
+  /** The write under way per series: the next one for the series waits for it. */
+  private readonly perSeries = new Map<number, { done: Promise<void> }>();
   private readonly statics = new Map<symbol, SeriesTypeSpec[]>();
   private job: Promise<void> | undefined;
   private again = false;
@@ -66,10 +72,31 @@ export class SeriesTypeService {
     return [...this.statics.values()].some((specs) => specs.some((t) => t.id === seriesTypeId));
   }
 
-  /** Sets the series' automatic types from one of its instances' headers; answers the type ids. */
+  /**
+   * Sets the series' automatic types from one of its instances' headers; answers the type ids. Calls for one
+   * series run one after the other (the last instance's types win, as they arrived); a series this process
+   * gave the same types with the same classifier is not written again (most instances of a series: on
+   * ClickHouse each write costs milliseconds).
+   */
   async classify(seriesId: number, header: Pick<DicomHeader, 'dataset'>): Promise<number[]> {
-    const ids = (await this.currentClassifier())(header);
-    await this.index.setAutomaticSeriesTypes(seriesId, ids);
+    const classifier = await this.currentClassifier();
+    const ids = classifier(header);
+    const key = ids.join(',');
+    const before = this.perSeries.get(seriesId);
+    const write = (before?.done ?? Promise.resolve()).then(async () => {
+      const last = this.written.get(seriesId);
+      if (last?.classifier === classifier && last.key === key) return;
+      await this.index.setAutomaticSeriesTypes(seriesId, ids);
+      this.written.delete(seriesId);
+      this.written.set(seriesId, { classifier, key });
+      if (this.written.size > WRITTEN_KEPT) this.written.delete(this.written.keys().next().value!);
+    });
+    const done = write.catch(() => undefined);
+    this.perSeries.set(seriesId, { done });
+    void done.then(() => {
+      if (this.perSeries.get(seriesId)?.done === done) this.perSeries.delete(seriesId);
+    });
+    await write;
     return ids;
   }
 

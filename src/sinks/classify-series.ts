@@ -110,7 +110,8 @@ export const classifySeries = defineSink({
             const ids = await service.classify(image.seriesId, envelope.header);
             return withFacts(envelope, { seriesTypes: { ids } });
           },
-          { concurrency: 1 },
+          // Series side by side; one series' instances one after the other (SeriesTypeService.classify).
+          { concurrency: 16 },
         ),
         finalize(unregister),
       );

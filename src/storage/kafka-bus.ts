@@ -96,11 +96,14 @@ class KafkaBus implements EventBus {
       brokers,
       connectionTimeout: 3_000,
       logLevel: logLevel.ERROR,
+      // kafkajs logs at ERROR what it retries and overcomes (a new topic's partitions without leaders, a
+      // coordinator loading, a rebalance): debug here. What does not pass is reported by this adapter
+      // (refused publishes, health, a consumer that crashed).
       logCreator:
         () =>
-        ({ level, log: entry }) => {
+        ({ log: entry }) => {
           const { message, ...rest } = entry;
-          if (level <= logLevel.ERROR) log.warn({ kafka: rest }, message);
+          log.debug({ kafka: rest }, message);
         },
     });
     // An idempotent producer retries for ever by default: a C-STORE would wait for the broker as long as it
@@ -145,7 +148,8 @@ class KafkaBus implements EventBus {
     const deadline = Date.now() + 30_000;
     for (;;) {
       try {
-        await this.admin.createTopics({ topics: [{ topic, numPartitions: partitions }] });
+        if (!(await this.admin.listTopics()).includes(topic))
+          await this.admin.createTopics({ topics: [{ topic, numPartitions: partitions }] });
         const { topics } = await this.admin.fetchTopicMetadata({ topics: [topic] });
         const found = topics.find((t) => t.name === topic);
         if (found?.partitions.length && found.partitions.every((p) => p.leader >= 0)) return;
@@ -291,6 +295,12 @@ class KafkaBus implements EventBus {
       retry: { initialRetryTime: 500, retries: 8 },
     });
     this.consumers.add(consumer);
+    consumer.on(consumer.events.CRASH, ({ payload }) =>
+      log.error(
+        { pipeline, err: payload.error, restarting: payload.restart },
+        'bus consumer failed; kafkajs restarts it',
+      ),
+    );
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
