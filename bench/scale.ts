@@ -1065,7 +1065,7 @@ function report(
   }
   console.log(
     'Times from the start of the send. Offsets are committed per fetched batch once every event of it is settled,' +
-      "\nand a study's events are handled one after the other: the lag falls in steps, a batch at a time.",
+      '\nso the lag falls in steps, a fetched batch at a time.',
   );
 
   console.log('\n### Checks per run\n');
@@ -1160,26 +1160,15 @@ function capacityModel(
   const workerCores = SITE.workerNodes * SITE.coresPerNode;
   const P = options.partitions;
   const perPartition = kafka ? Math.min(kafka.producePerSec, kafka.consumePerSec) : NaN;
-  const busyWorkers = Math.min(workerCores, P);
+  // A site sizes the topic for its workers: a partition feeds one worker process at a time.
+  const siteP = Math.max(P, workerCores);
+  const busyWorkers = Math.min(workerCores, siteP);
   const workerStages = splitOk.map((r) =>
     r.processes
       .filter((p) => p.label.startsWith('worker'))
       .reduce<Stages>((sum, p) => addStages(sum, p.stages ?? {}), {}),
   );
   const meanMs = (all: Stages, stage: string) => (all[stage] ? all[stage].totalMs / all[stage].count : NaN);
-  // A study's events are one key: a worker handles them one after the other, each through every sink.
-  const latency = median(
-    workerStages.map((all) =>
-      ['queue', 'parse', 'pipeline', 'settle'].reduce((ms, stage) => ms + (meanMs(all, stage) || 0), 0),
-    ),
-  );
-  const perStudy = 1000 / latency;
-  // classify_series runs one instance at a time in each process (src/sinks/classify-series.ts, concurrency 1).
-  const classifyMs = median(
-    workerStages.map((all) => meanMs(all, 'classify_series')).filter(Number.isFinite),
-  );
-  const perProcessClassify = 1000 / classifyMs;
-
   console.log('\n## Capacity model\n');
   console.log(
     `Inputs (median over the ${split.length} successful split run(s), 1 and 2 workers; per instance, all threads):` +
@@ -1190,7 +1179,7 @@ function capacityModel(
   );
   console.log(
     `Site: ${SITE.frontNodes} front-end nodes × ${SITE.coresPerNode} cores, ${SITE.workerNodes} worker nodes × ${SITE.coresPerNode} cores,` +
-      ` ${P} partitions (--partitions), one ClickHouse server as measured here.\n`,
+      ` SLUICE_BUS_PARTITIONS=${siteP} (one per worker process), one ClickHouse server as measured here.\n`,
   );
   const bounds: Array<[string, string, number, number]> = [
     [
@@ -1207,23 +1196,17 @@ function capacityModel(
     ],
     [
       'workers, by partitions',
-      `min(${workerCores} worker processes at one per core, ${P} partitions) = ${busyWorkers} × ${fmt(workerRate.measured, 1)} (${fmt(workerRate.net, 1)}) inst/s`,
+      `min(${workerCores} worker processes at one per core, ${siteP} partitions) = ${busyWorkers} × ${fmt(workerRate.measured, 1)} (${fmt(workerRate.net, 1)}) inst/s`,
       busyWorkers * workerRate.measured,
       busyWorkers * workerRate.net,
     ],
     [
-      'workers, by classify_series',
-      `${busyWorkers} busy processes × 1000 / ${fmt(classifyMs, 1)} ms (one instance at a time per process)`,
-      busyWorkers * perProcessClassify,
-      busyWorkers * perProcessClassify,
-    ],
-    [
       'Kafka partitions',
       kafka
-        ? `${P} partitions × ${thousands(perPartition)} msgs/s (min of produce ${thousands(kafka.producePerSec)}, consume ${thousands(kafka.consumePerSec)})`
+        ? `${siteP} partitions × ${thousands(perPartition)} msgs/s (min of produce ${thousands(kafka.producePerSec)}, consume ${thousands(kafka.consumePerSec)})`
         : 'not measured',
-      P * perPartition,
-      P * perPartition,
+      siteP * perPartition,
+      siteP * perPartition,
     ],
     [
       'ClickHouse inserts',
@@ -1254,10 +1237,10 @@ function capacityModel(
       ` net of idle: ${netStage} at ${thousands(netBound)} inst/s.`,
   );
   console.log(
-    `One study: its events share a key, so one worker takes them one after the other, each through every sink:` +
-      ` worker latency per instance (queue + parse + pipeline + settle, means) ${fmt(latency, 1)} ms` +
-      ` → 1000 / ${fmt(latency, 1)} = ${fmt(perStudy, 1)} inst/s per study; ${thousands(bound)} inst/s needs` +
-      ` ${thousands(bound / perStudy)} studies arriving at once (at this latency).`,
+    `One study: its events share a key, so one partition and one worker process, which runs them side by side` +
+      ` (up to the pipeline's max_in_flight): a study moves at most at one worker core's rate,` +
+      ` ${fmt(workerRate.measured, 1)} inst/s here; ${thousands(bound)} inst/s needs at least` +
+      ` ${thousands(bound / workerRate.measured)} studies arriving at once.`,
   );
   console.log(
     'Caveats: per-core rates come from a 2-core machine where the stores, the broker and the sender share the' +

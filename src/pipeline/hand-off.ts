@@ -41,6 +41,7 @@ export function handOff(
         origin: envelope.origin,
         blobKey,
         size: envelope.size,
+        dataset: attributesOf(envelope.header),
         header: placeOf(envelope.header),
         ...(waits ? { replyTo: await replyTo } : {}),
         publishedAt: Date.now(),
@@ -83,6 +84,27 @@ function placeOf(header: DicomHeader): InstanceEvent['header'] {
     seriesInstanceUid: text('0020000E'),
     modality: text('00080060'),
   };
+}
+
+/** Binary value representations: left out of the event (their bytes are in the object). */
+const BINARY = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'UN']);
+
+/** The dataset's attributes as JSON can carry them: text, numbers, person names, sequences; no binary. */
+function attributesOf(header: DicomHeader): InstanceEvent['dataset'] {
+  const out: Record<string, { vr: string; Value?: unknown[] }> = {};
+  for (const [tag, element] of Object.entries(header.dataset)) {
+    if (BINARY.has(element.vr)) continue;
+    out[tag] =
+      element.vr === 'SQ' && element.Value
+        ? {
+            vr: 'SQ',
+            Value: element.Value.map((item) =>
+              attributesOf({ ...header, dataset: item as DicomHeader['dataset'] }),
+            ),
+          }
+        : element;
+  }
+  return out;
 }
 
 /** A worker's outcome as the front end that waits for it receives it. */

@@ -21,7 +21,13 @@ export interface InstanceEvent {
   /** The object's bytes, in the blob store's incoming area (see BusIncoming) under this key. */
   readonly blobKey: string;
   readonly size: number;
-  /** The attributes that place the instance, parsed at the front end (no patient data). */
+  /**
+   * The header parsed at the front end, without the pixel data: the dataset's attributes in the DICOM JSON
+   * model's shape (`{ "00100010": { vr, Value } }`; binary values left out), for consumers of the topic. A
+   * worker parses the object's own bytes again.
+   */
+  readonly dataset: Record<string, { vr: string; Value?: unknown[] }>;
+  /** The attributes that place the instance. */
   readonly header: {
     readonly sopInstanceUid: string;
     readonly sopClassUid: string;
