@@ -224,7 +224,8 @@ describe('forwarding rules', () => {
   });
 
   it('move a batch to the dead letters after the last attempt; a retry by hand delivers it', async () => {
-    const engine = await engineWith({ maxAttempts: 2, retryBaseMs: 50 });
+    // Quiet for 1.5 s: the three uploads one after the other make one batch, even on the slower stores.
+    const engine = await engineWith({ maxAttempts: 2, retryBaseMs: 50, quietMs: 1500 });
     const port = await freePort();
     await createRule(engine, await userSource(engine), await createScu(engine, 'dead', 'STORESCP', port));
     const images = [await upload(engine), await upload(engine), await upload(engine)];

@@ -173,7 +173,14 @@ describe('scale-out on Kafka', () => {
       '1,000 instances at storescp',
       async () => (await storescp!.sopInstanceUids()).length >= 1000,
       180_000,
-    );
+    ).catch(async (err: Error) => {
+      // What the outbox and the log say, to tell why.
+      const batches = await json(api, '/api/forwarding/transactions?count=100');
+      const logged = await json(api, '/api/log?count=20&subject=Forwarding');
+      throw new Error(
+        `${err.message}: ${(await storescp!.sopInstanceUids()).length} received; batches ${JSON.stringify(batches)}; log ${JSON.stringify(logged)}`,
+      );
+    });
     await new Promise((r) => setTimeout(r, 3_000));
     const received = await storescp.sopInstanceUids();
     expect(received.length).toBe(1000);

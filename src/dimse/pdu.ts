@@ -525,4 +525,7 @@ export function datasetPdvs(contextId: number, data: Buffer, maxValue: number, l
 }
 
 /** The largest PDV value a peer that announced `maxPduLength` takes (0: unlimited, sent in 1 MiB PDVs). */
-export const maxPdvValue = (maxPduLength: number) => Math.max(1024, (maxPduLength || 1024 * 1024) - 6);
+export const maxPdvValue = (maxPduLength: number) => {
+  const value = Math.max(1024, (maxPduLength || 1024 * 1024) - 6);
+  return value - (value % 2); // fragments even (DCMTK refuses odd ones), whatever the peer announced
+};

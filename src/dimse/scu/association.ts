@@ -196,10 +196,24 @@ export class Requestor {
     const maxValue = this.storeCommand(contextId, instance, maxPduLength);
     if (Buffer.isBuffer(dataset)) await this.writePdvs(contextId, dataset, maxValue, true);
     else {
+      // Every fragment but the last even: DCMTK refuses an odd one ("DIMSE: Odd Fragment Length") and
+      // aborts the association. A local file reads in even 1 MiB blocks; an object store's HTTP body
+      // arrives in reads of any size, so an odd chunk's last byte goes with the next one.
       let remaining = dataset.length;
-      for await (const chunk of dataset.chunks) {
+      let carry: Buffer | undefined;
+      for await (const read of dataset.chunks) {
+        let chunk = read as Buffer;
         remaining -= chunk.length;
-        await this.writePdvs(contextId, chunk, maxValue, remaining === 0);
+        if (carry) {
+          chunk = Buffer.concat([carry, chunk]);
+          carry = undefined;
+        }
+        if (remaining > 0 && chunk.length % 2) {
+          carry = chunk.subarray(chunk.length - 1);
+          chunk = chunk.subarray(0, chunk.length - 1);
+        }
+        if (chunk.length || remaining === 0)
+          await this.writePdvs(contextId, chunk, maxValue, remaining === 0);
       }
       if (dataset.length === 0) await this.writePdvs(contextId, Buffer.alloc(0), maxValue, true);
     }

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { echoScp, storeFiles } from './store-scu.js';
 import { associationGroups, contextKeys, type StoredFile } from './stored-files.js';
@@ -84,6 +85,36 @@ describe('store SCU', () => {
       const got = await readFile(join(out, name));
       expect(datasetOf(got).equals(datasetOf(await readFile(f.object.path!)))).toBe(true);
     }
+  });
+
+  it('sends an object that streams in odd-sized reads (an object store) in even fragments, byte for byte', async () => {
+    const { port, out } = await storescp(['+B']);
+    const bytes = makeInstance({ rows: 64, columns: 64 });
+    const h = parseHeader(bytes);
+    // Reads of 1,001 and 7 bytes, as an HTTP body may arrive: DCMTK aborts on an odd fragment.
+    const object = {
+      name: 'odd-reads',
+      async open() {
+        const reads: Buffer[] = [];
+        for (let at = 0, i = 0; at < bytes.length; i++) {
+          const n = i % 2 ? 7 : 1001;
+          reads.push(bytes.subarray(at, at + n));
+          at += n;
+        }
+        return { stream: Readable.from(reads), size: bytes.length };
+      },
+    };
+    const results = await storeFiles({ host: '127.0.0.1', port, calledAe: 'STORESCP', callingAe: 'SLUICE' }, [
+      {
+        object,
+        sopClassUid: h.sopClassUid,
+        sopInstanceUid: h.sopInstanceUid,
+        transferSyntaxUid: h.transferSyntaxUid,
+      },
+    ]);
+    expect(results.map((r) => r.status)).toEqual([0]);
+    const [name] = await readdir(out);
+    expect(datasetOf(await readFile(join(out, name))).equals(datasetOf(bytes))).toBe(true);
   });
 
   it('reports files whose SOP class the peer refuses, and sends the rest', async () => {
