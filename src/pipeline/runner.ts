@@ -201,13 +201,15 @@ export class PipelineRunner implements Settler {
     const through = (input: Observable<Envelope>) =>
       stages.reduce<Observable<Envelope>>((s, stage) => s.pipe(stage), input);
     if (split) {
-      const busCtx = ctxFor('bus', 'sink', 'publish');
-      const published = handOff(busCtx, this.spec.name, split, () => this.busStatus!.published++);
-      const intakeFrom = runsStages ? sources : [this.recovered, ...sources];
-      if (runsSources || !runsStages)
+      if (runsSources || !runsStages) {
+        const published = handOff(ctxFor('bus', 'sink', 'publish'), this.spec.name, split, () => {
+          this.busStatus!.published++;
+        });
+        const intakeFrom = runsStages ? sources : [this.recovered, ...sources];
         this.intake = merge(...intakeFrom)
           .pipe(published)
           .subscribe(settleAll);
+      }
       if (runsStages) this.subscription = through(merge(this.recovered, this.delivered)).subscribe(settleAll);
       else this.subscription = this.intake;
     } else this.subscription = through(merge(this.recovered, ...sources)).subscribe(settleAll);
