@@ -561,18 +561,17 @@ function logMessage(line: string, label: string): string {
   return `${text.slice(0, 220)} [${label.replace(/\d+$/, '')}]`;
 }
 
-async function runOnce(
-  ctx: {
-    root: string;
-    corpus: Corpus;
-    services: Services;
-    broker: KafkaBroker;
-    admin: Admin;
-    options: Options;
-  },
-  config: Config,
-  round: number,
-): Promise<RunResult> {
+/** What every run of a benchmark round shares. */
+interface RunContext {
+  root: string;
+  corpus: Corpus;
+  services: Services;
+  broker: KafkaBroker;
+  admin: Admin;
+  options: Options;
+}
+
+async function runOnce(ctx: RunContext, config: Config, round: number): Promise<RunResult> {
   const { corpus, services, broker, admin, options } = ctx;
   const name = `r${round}-${config.id}`;
   const runDir = registerTempDir(join(ctx.root, 'runs', name));
@@ -1298,14 +1297,7 @@ async function main(): Promise<number> {
   }
 }
 
-async function rounds(ctx: {
-  root: string;
-  corpus: Corpus;
-  services: Services;
-  broker: KafkaBroker;
-  admin: Admin;
-  options: Options;
-}): Promise<number> {
+async function rounds(ctx: RunContext): Promise<number> {
   const { options, corpus } = ctx;
   const results: RunResult[] = [];
   for (let round = 1; round <= options.rounds; round++) {

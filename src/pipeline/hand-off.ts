@@ -25,7 +25,6 @@ export function handOff(
   split: BusRoles,
   counted: () => void,
 ): OperatorFunction<Envelope, Envelope> {
-  let replyTo: Promise<string> | undefined;
   return perItem(
     ctx,
     async (envelope) => {
@@ -34,7 +33,6 @@ export function handOff(
       else if (envelope.content) await split.incoming.putBytes(blobKey, envelope.content);
       else await split.incoming.putFile(blobKey, envelope.path);
       const waits = WAITS_FOR_RESULT.has(envelope.origin.sourceType);
-      if (waits) replyTo ??= split.bus.openReplies();
       const event: InstanceEvent = {
         id: envelope.id,
         pipeline,
@@ -43,13 +41,13 @@ export function handOff(
         size: envelope.size,
         dataset: attributesOf(envelope.header),
         header: placeOf(envelope.header),
-        ...(waits ? { replyTo: await replyTo } : {}),
+        ...(waits ? { replyTo: await split.bus.openReplies() } : {}),
         publishedAt: Date.now(),
       };
       const result = waits ? split.bus.expectResult(envelope.id, split.replyTimeoutMs) : undefined;
       await split.bus.publish(event);
       counted();
-      const handedOff = { ...withFacts(envelope, {}), handedOff: { blobKey } };
+      const handedOff: Envelope = { ...envelope, handedOff: { blobKey } };
       const answer = await result;
       if (!answer) return handedOff;
       if (answer.kind === 'drop') return drop(answer.reason ?? 'dropped by the pipeline');

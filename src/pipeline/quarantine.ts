@@ -12,6 +12,7 @@ import type { SluiceError } from '../errors.js';
 import { fsyncDir, fsyncFile } from './landing.js';
 import type { LogService } from '../log/service.js';
 import type { BlobStore } from '../storage/blob-store.js';
+import { readStored } from '../storage/stored-object.js';
 
 export interface QuarantineRecord {
   id: string;
@@ -113,10 +114,9 @@ export class Quarantine {
 
   private async sharedRecord(id: string): Promise<QuarantineRecord | undefined> {
     try {
-      const { stream } = await this.shared!.open(`${id}.record`);
-      const chunks: Buffer[] = [];
-      for await (const chunk of stream) chunks.push(chunk as Buffer);
-      return JSON.parse(Buffer.concat(chunks).toString('utf8')) as QuarantineRecord;
+      return JSON.parse(
+        (await readStored(this.shared!, `${id}.record`)).toString('utf8'),
+      ) as QuarantineRecord;
     } catch {
       return undefined;
     }

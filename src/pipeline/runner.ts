@@ -18,7 +18,6 @@ import type { EngineServices } from './services.js';
 import type { Settler } from './settle.js';
 import type { Outcome } from './outcome.js';
 import { stat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
 import { admit, type Announced } from './admission.js';
 import { now } from './stage-timings.js';
 import type { BlobDraft } from '../storage/blob-store.js';
@@ -27,6 +26,7 @@ import { logger } from '../ops/logger.js';
 import { handOff, resultOf } from './hand-off.js';
 import type { Consumption, InstanceEvent, PartitionLag } from '../storage/event-bus.js';
 import { NotFoundError } from '../errors.js';
+import { readStored } from '../storage/stored-object.js';
 
 const log = logger('pipeline');
 
@@ -266,7 +266,7 @@ export class PipelineRunner implements Settler {
   ): Promise<void> {
     let content: Buffer;
     try {
-      content = await readWhole(split.incoming, event.blobKey);
+      content = await readStored(split.incoming, event.blobKey);
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
       // Only a committed event's object is removed: this one was processed and committed already.
@@ -537,15 +537,4 @@ export class PipelineRunner implements Settler {
         })),
     };
   }
-}
-
-/** The whole object under `key` (an incoming object, a few MiB at most). */
-async function readWhole(
-  store: { open(key: string): Promise<{ stream: Readable }> },
-  key: string,
-): Promise<Buffer> {
-  const { stream } = await store.open(key);
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }

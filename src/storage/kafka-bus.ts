@@ -231,7 +231,14 @@ class KafkaBus implements EventBus {
   }
 
   openReplies(): Promise<string> {
-    this.opening ??= this.startReplies();
+    if (!this.opening) {
+      const opening = this.startReplies();
+      // A failed start is not kept: the next upload tries again.
+      opening.catch(() => {
+        if (this.opening === opening) this.opening = undefined;
+      });
+      this.opening = opening;
+    }
     return this.opening;
   }
 
