@@ -24,6 +24,7 @@ import { OPTION_NAMES } from '../anonymization/deid/profile.js';
  */
 export const anonymizeOperator = defineOperator({
   type: 'anonymize',
+  rewritesEveryInstance: true,
   provides: ['anonymized'],
   summary: 'De-identifies instances per DICOM PS3.15 (Basic Profile and the options listed)',
   config: z.strictObject({
