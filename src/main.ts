@@ -27,6 +27,7 @@ import { dimseSender } from './dimse/scu/dimse-sender.js';
 import { ManagedSourceService } from './managed-sources/service.js';
 import { ExportSetService } from './export/service.js';
 import { AnonymizationService } from './anonymization/service.js';
+import { groupCommitted } from './storage/group-commit.js';
 import { loadOrCreateSecret } from './anonymization/secret.js';
 import { BoxService } from './boxes/service.js';
 import { reconcile } from './storage/reconcile.js';
@@ -134,10 +135,16 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
   // Bound before the first box connection is created (the HTTP port may be 0: chosen at listen).
   let boundHttpPort = config.httpPort;
   const boxes = new BoxService(
-    state,
+    // Every image of a transfer ends with one small write: group-committed, they share disk flushes.
+    groupCommitted(state, [
+      'recordIncomingImage',
+      'markOutgoingSent',
+      'markOutgoingFailed',
+      'reportOutgoingImage',
+    ]),
     index,
     blobs,
-    async (file, request) => (await anonymization.anonymize(file, request)).parts,
+    async (file, request) => (await anonymization.anonymizeBatched(file, request, undefined, 2)).parts,
     {
       publicApiUrl: () => `${config.publicUrl ?? defaultPublicUrl(config.httpHost, boundHttpPort)}/api`,
       timings: config.boxes,

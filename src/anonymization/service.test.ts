@@ -11,6 +11,7 @@ import { AnonymizationService, keyIdentifiers } from './service.js';
 import { attr, parseHeader } from '../dicom/header.js';
 import { mapUid } from './deid/derive.js';
 import type { StateStore } from '../storage/state-store.js';
+import type { KeyLookup } from './store.js';
 
 let dir: string;
 let state: StateStore;
@@ -121,6 +122,36 @@ describe('anonymization keys', () => {
     expect(new Set(rest.map((r) => r.key!.id)).size).toBe(7);
     const keys = await state.listAnonymizationKeys({ startIndex: 0, count: 100, filter: 'p6' });
     expect(keys).toHaveLength(8);
+  });
+
+  it('harmonizes from the newest key of the series, whatever the number of earlier keys', async () => {
+    // The study's images have no FrameOfReferenceUID (nor a protocol name): nothing to harmonize for them,
+    // which once walked every earlier key of the patient for each image.
+    let loads = 0;
+    const counting = new Proxy(state, {
+      get(target, property) {
+        if (property === 'recordAnonymizationKey')
+          return (real: never, decide: (l: KeyLookup) => never) =>
+            target.recordAnonymizationKey(real, (lookup) =>
+              decide({
+                candidates: () => lookup.candidates(),
+                load: (candidate) => (loads++, lookup.load(candidate)),
+              }),
+            );
+        const value = Reflect.get(target, property) as unknown;
+        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+      },
+    });
+    const counted = new AnonymizationService(SECRET, counting);
+    const files = study('P8', 40);
+    const perImage: number[] = [];
+    for (const file of files) {
+      const before = loads;
+      await counted.anonymize(file, {});
+      perImage.push(loads - before);
+    }
+    expect(perImage[0]).toBe(0);
+    expect(Math.max(...perImage.slice(1))).toBeLessThanOrEqual(2);
   });
 
   it('keeps two frames of reference of one study apart', async () => {

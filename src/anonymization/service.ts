@@ -202,15 +202,22 @@ export class AnonymizationService {
     file: Buffer,
     req: AnonymizeRequest,
     known?: DicomHeader,
+    /**
+     * How long a batch gathers keys before it is written: 0, the end of the current turn of the event loop;
+     * more for callers with many images in flight whose each takes much longer (box transfers).
+     */
+    gatherMs = 0,
   ): Promise<AnonymizedInstance> {
     const pending = this.prepare(file, req, known);
     if (!pending.record) return pending.first;
-    const key = await this.commits.record(pending.record.real, pending.record.decide);
+    let commits = this.commits.get(gatherMs);
+    if (!commits) this.commits.set(gatherMs, (commits = new KeyCommits(() => this.keys!, gatherMs)));
+    const key = await commits.record(pending.record.real, pending.record.decide);
     return pending.record.finish(key);
   }
 
-  /** Keys waiting for the next commit, and the commit that writes them. */
-  private readonly commits = new KeyCommits(() => this.keys!);
+  /** Keys waiting for the next commit, and the commits that write them, by how long they gather. */
+  private readonly commits = new Map<number, KeyCommits>();
 
   /**
    * The first pass of an anonymization and, when a key is to be recorded, what the key store needs: how to
@@ -306,8 +313,14 @@ export class AnonymizationService {
     userTags: ReadonlySet<number>,
     real: DicomHeader,
   ): void {
+    // An attribute this instance does not have (or has empty) is left out: an earlier key could only lend it
+    // the empty value it has (a remembered value is taken only from an image with the same real value), and
+    // an empty UID is never taken (it equals the real one), which would walk every earlier key of the
+    // patient for nothing, once per image.
     const pending = new Set<Harmonized>(
-      HARMONIZED.filter((h) => !userTags.has(h.tag) && final.get(h.tag) !== undefined),
+      HARMONIZED.filter(
+        (h) => !userTags.has(h.tag) && final.get(h.tag) !== undefined && !(h.remembered && !h.realIn(real)),
+      ),
     );
     const sameAction = (options: readonly string[], tag: number) =>
       actionFor(compileProfile(knownOptions(options)), tag) === actionFor(profile, tag);
@@ -450,8 +463,9 @@ export function tagValuesFromJson(
 
 /**
  * Group commit of anonymization keys: keys asked for while the event loop is busy are recorded together, in
- * the order asked, in one write transaction (one disk flush), right after the current turn of the loop. A
- * batch waits for the one before it, so each decides from the keys of all earlier batches.
+ * the order asked, in one write transaction (one disk flush), right after the current turn of the loop (or
+ * `gatherMs` later). A batch waits for the one before it, so each decides from the keys of all earlier
+ * batches; batches of commits with different windows are kept apart by the store's own transactions.
  */
 class KeyCommits {
   private queue: Array<{
@@ -464,17 +478,24 @@ class KeyCommits {
   /** The last batch written or being written. */
   private written: Promise<void> = Promise.resolve();
 
-  constructor(private readonly store: () => AnonymizationKeyStore) {}
+  constructor(
+    private readonly store: () => AnonymizationKeyStore,
+    /** 0: the batch is written after the current turn of the event loop; else this many ms after its first key. */
+    private readonly gatherMs = 0,
+  ) {}
 
   record(
     real: KeyIdentifiers,
     decide: (earlier: KeyLookup) => NewAnonymizationKey,
   ): Promise<AnonymizationKey> {
     return new Promise((resolve, reject) => {
-      if (!this.queue.length)
-        setImmediate(() => {
+      if (!this.queue.length) {
+        const start = () => {
           this.written = this.written.then(() => this.flush());
-        });
+        };
+        if (this.gatherMs > 0) setTimeout(start, this.gatherMs);
+        else setImmediate(start);
+      }
       this.queue.push({ real, decide, resolve, reject });
     });
   }

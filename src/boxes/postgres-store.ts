@@ -258,8 +258,11 @@ function boxStore(db: PgDb): BoxStore {
         transactionId,
       ])),
 
-    ensureIncomingTransaction: (target, outgoingTransactionId, total, now) =>
-      db.atomic(async (db) => {
+    ensureIncomingTransaction: async (target, outgoingTransactionId, total, now) => {
+      // Every image of a transfer asks; only the first (or a larger total) writes.
+      const known = await db.row<IncomingTransaction>(IN_FOR, [target.id, outgoingTransactionId]);
+      if (known && known.totalImageCount >= total) return known;
+      return db.atomic(async (db) => {
         // A concurrent first image of the same transaction waits here for the other's insert, then finds it.
         const created = await db.row<IncomingTransaction>(
           `INSERT INTO IncomingTransactions (boxId, boxName, outgoingTransactionId, totalImageCount, created,
@@ -276,7 +279,8 @@ function boxStore(db: PgDb): BoxStore {
           [target.id, outgoingTransactionId, total],
         );
         return grown ?? (await db.row<IncomingTransaction>(IN_FOR, [target.id, outgoingTransactionId]))!;
-      }),
+      });
+    },
     incomingTransactionFor: (boxId, outgoingTransactionId) =>
       db.row<IncomingTransaction>(IN_FOR, [boxId, outgoingTransactionId]),
     incomingImage: async (incomingTransactionId, sequenceNumber) => {

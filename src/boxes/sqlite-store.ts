@@ -432,8 +432,12 @@ function boxStore(db: Database.Database): Synchronous<BoxStore> {
     outgoingAwaitingRemoteStatus: (boxId) => q.awaitingRemote.all(boxId).map(outgoingOf),
     clearRemoteStatusPending: (transactionId) => void q.clearRemote.run(transactionId),
 
-    ensureIncomingTransaction: (box, outgoingTransactionId, total, now) =>
-      ensureIncoming(box, outgoingTransactionId, total, now),
+    ensureIncomingTransaction: (box, outgoingTransactionId, total, now) => {
+      // Every image of a transfer asks; only the first (or a larger total) writes, and pays a commit.
+      const known = q.inFor.get(box.id, outgoingTransactionId);
+      if (known && known.totalImageCount >= total) return known;
+      return ensureIncoming(box, outgoingTransactionId, total, now);
+    },
     incomingTransactionFor: (boxId, outgoingTransactionId) => q.inFor.get(boxId, outgoingTransactionId),
     incomingImage: (incomingTransactionId, sequenceNumber) => {
       const row = q.inImage.get(incomingTransactionId, sequenceNumber);
