@@ -24,7 +24,6 @@ import { OPTION_NAMES } from '../anonymization/deid/profile.js';
  */
 export const anonymizeOperator = defineOperator({
   type: 'anonymize',
-  rewritesEveryInstance: true,
   provides: ['anonymized'],
   summary: 'De-identifies instances per DICOM PS3.15 (Basic Profile and the options listed)',
   config: z.strictObject({

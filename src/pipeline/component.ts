@@ -99,11 +99,6 @@ export interface SourceDefinition<C = unknown> extends Base<C> {
 /** Operators and sinks declare the facts they provide and require (checked by `sluice lint`). */
 export interface OperatorDefinition<C = unknown> extends Base<C>, FactContract {
   readonly kind: 'operator';
-  /**
-   * It replaces every instance's bytes (de-identification): a pipeline with it does not start making the
-   * received bytes durable ahead of the storage sink, which would store the rewritten ones instead.
-   */
-  readonly rewritesEveryInstance?: boolean;
   create(config: C, ctx: StageContext): OperatorFunction<Envelope, Envelope>;
 }
 export interface SinkDefinition<C = unknown> extends Base<C>, FactContract {

@@ -107,8 +107,6 @@ export class PipelineRunner implements Settler {
   private quarantined = 0;
   /** Why the whole pipeline stopped (a bug in an operator or sink), if it did. */
   private failure: string | undefined;
-  /** Whether received drafts are sealed (their fsync started) before the pipeline runs (see start). */
-  private sealDrafts = true;
 
   constructor(
     readonly spec: PipelineSpec,
@@ -140,12 +138,6 @@ export class PipelineRunner implements Settler {
     const healths: SourceHealth[] = [];
     const split = this.services.split;
     const stores = this.spec.sinks.some((entry) => entry.def.type === 'storage');
-    // The received bytes are what gets stored unless an operator rewrites every instance: their fsync can
-    // then start as soon as they are in, beside the parse and the operators (an instance an operator does
-    // rewrite, or one refused, costs one fsync for nothing).
-    this.sealDrafts = !this.spec.operators.some(
-      (entry) => entry.def.kind === 'operator' && entry.def.rewritesEveryInstance,
-    );
     const runsSources = !split || split.frontend;
     const runsStages = !split || split.worker;
     const sources: Observable<Envelope>[] = (runsSources ? this.spec.sources : []).map((entry) => {
@@ -378,7 +370,6 @@ export class PipelineRunner implements Settler {
     received: { content?: Buffer; announced?: Announced; draft?: BlobDraft; id?: string } = {},
   ): Promise<Outcome> {
     const { content, announced, draft } = received;
-    if (this.sealDrafts) draft?.seal?.();
     let t = now();
     await this.acquire();
     t = this.mark('queue', t);

@@ -14,11 +14,6 @@ export interface BlobDraft {
   readonly key: string;
   /** Appends bytes, in order; they are written in the background. */
   write(bytes: Buffer): void;
-  /**
-   * Says the last bytes were written, so that making them durable can start while the pipeline works on
-   * the instance (optional: a store without it does all the work in `commit`). Writes after it are ignored.
-   */
-  seal?(): void;
   /** Makes what was written the stored object under `key`: durable and atomic; rejects if a write failed. */
   commit(): Promise<void>;
   /** Drops the draft; idempotent, and a no-op after commit. */

@@ -1,9 +1,9 @@
 /**
  * BlobStore on the local file system: `<root>/<aa>/<key>.dcm`, spread over 256 folders by a hash of the
  * key. Files arrive from landing by hard link (same file system, no copy) under a temp name, or are
- * written from memory or as they arrive into a temp file of `<root>/.drafts/` opened ahead of need, then
- * linked or renamed under their name and the folder is fsynced. The folders are made (and made durable)
- * once, when the store opens; folder fsyncs are shared by the writes that wait for them.
+ * written there from memory (rewritten instances), then an atomic rename replaces any previous version
+ * and the folder is fsynced. The folders are made (and made
+ * durable) once, when the store opens; folder fsyncs are shared by the writes that wait for them.
  */
 import { createReadStream } from 'node:fs';
 import {
@@ -41,10 +41,9 @@ export async function openFsBlobStore(root: string, timings?: StageTimings): Pro
   };
   await prepareShards(root);
   const syncer = new DirSyncer();
-  const temps = await TempFiles.open(join(root, '.drafts'));
 
   return {
-    draft: (key) => new FsDraft(pathOf(key), temps.take(), syncer, mark),
+    draft: (key) => new FsDraft(pathOf(key), syncer, mark),
     async putFile(key, fromPath) {
       const target = pathOf(key);
       const dir = dirname(target);
@@ -71,9 +70,28 @@ export async function openFsBlobStore(root: string, timings?: StageTimings): Pro
       }
     },
     async putBytes(key, bytes) {
-      const draft = new FsDraft(pathOf(key), temps.take(), syncer, mark);
-      draft.write(bytes);
-      await draft.commit();
+      const target = pathOf(key);
+      const dir = dirname(target);
+      const tmp = join(dir, `.${randomUUID()}.tmp`);
+      try {
+        let t = now();
+        const handle = await open(tmp, 'w');
+        try {
+          for (let offset = 0; offset < bytes.length;)
+            offset += (await handle.write(bytes, offset, bytes.length - offset)).bytesWritten;
+          t = mark('storage.write', t);
+          await handle.sync();
+          t = mark('storage.fsync', t);
+        } finally {
+          await handle.close();
+        }
+        await rename(tmp, target);
+        await syncer.sync(dir);
+        mark('storage.rename', t);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw new StorageError(`cannot store ${key}: ${(err as Error).message}`, { cause: err });
+      }
     },
     async open(key) {
       const path = pathOf(key);
@@ -121,34 +139,34 @@ export async function openFsBlobStore(root: string, timings?: StageTimings): Pro
     },
     // The data directory's disk is checked by readiness (SLUICE_MIN_FREE_MB).
     problem: () => undefined,
-    close: () => temps.close(),
+    close: async () => undefined,
   };
 }
 
 /**
- * A draft: bytes go to a temp file of `.drafts/` (opened ahead, see TempFiles) as they arrive, one gathering
- * write at a time, and `commit` makes it the stored file. The data is always durable before a name points
- * at it, so a crash can never leave an acknowledged version replaced by a torn one. `seal` starts the fsync
- * as soon as the last bytes are in, so that it runs while the pipeline parses and checks the instance;
- * `commit` then renames the file into place and fsyncs the folder. Unsealed, a new object is linked under
- * its name and then fsynced, so one journal commit makes data and name durable together, while one that
- * replaces a stored version is fsynced under its temp name and then renamed over it. A crash before commit
- * leaves only a temp file, removed when the store opens again.
+ * A draft in the store's folder: bytes go to a temp file as they arrive (one gathering write at a time),
+ * and `commit` makes it the stored file. A new object is linked under its name and then fsynced, so one
+ * journal commit makes data and name durable together (the folder fsync after it finds nothing left to do);
+ * an object that replaces a stored one is fsynced under its temp name first and then renamed over it, so
+ * a crash can never leave the previous, acknowledged version replaced by a torn one. A crash before commit
+ * leaves only a temp name, removed when the store opens again.
  */
 class FsDraft implements BlobDraft {
+  private readonly tmp: string;
+  private readonly handle: Promise<FileHandle>;
   private queue: Buffer[] = [];
   private writing: Promise<void> | undefined;
-  private sealing: Promise<void> | undefined;
   private failed: Error | undefined;
   private state: 'open' | 'committed' | 'discarded' = 'open';
 
   constructor(
     private readonly target: string,
-    private readonly temp: Promise<TempFile>,
     private readonly syncer: DirSyncer,
     private readonly mark: (stage: string, since: number) => number,
   ) {
-    temp.catch((err: Error) => (this.failed ??= err));
+    this.tmp = join(dirname(target), `.${randomUUID()}.tmp`);
+    this.handle = open(this.tmp, 'w');
+    this.handle.catch((err: Error) => (this.failed ??= err));
   }
 
   get key(): string {
@@ -156,7 +174,7 @@ class FsDraft implements BlobDraft {
   }
 
   write(bytes: Buffer): void {
-    if (this.state !== 'open' || this.failed || this.sealing) return;
+    if (this.state !== 'open' || this.failed) return;
     this.queue.push(bytes);
     this.writing ??= this.pump();
   }
@@ -164,7 +182,7 @@ class FsDraft implements BlobDraft {
   /** Writes what is queued, one writev at a time, until the queue is empty. */
   private async pump(): Promise<void> {
     try {
-      const { handle } = await this.temp;
+      const handle = await this.handle;
       while (this.queue.length && !this.failed) {
         const batch = this.queue;
         this.queue = [];
@@ -184,50 +202,27 @@ class FsDraft implements BlobDraft {
     }
   }
 
-  private async drain(): Promise<TempFile> {
-    while (this.writing) await this.writing;
-    if (this.failed) throw this.failed;
-    return this.temp;
-  }
-
-  seal(): void {
-    if (this.state !== 'open' || this.sealing) return;
-    this.sealing = this.drain().then(({ handle }) => handle.sync());
-    this.sealing.catch((err: Error) => (this.failed ??= err));
-  }
-
   async commit(): Promise<void> {
     if (this.state === 'committed') return;
     if (this.state === 'discarded') throw new StorageError(`the draft of ${this.key} was discarded`);
     let t = now();
-    const sealed = this.sealing;
-    let temp: TempFile;
-    try {
-      temp = await this.drain();
-      t = this.mark('storage.write', t);
-      if (sealed) {
-        await sealed;
-        t = this.mark('storage.fsync', t);
-      }
-    } catch (err) {
+    while (this.writing) await this.writing;
+    if (this.failed) {
       await this.discard();
-      throw storageError(`cannot store ${this.key}`, err);
+      throw storageError(`cannot store ${this.key}`, this.failed);
     }
+    const handle = await this.handle;
+    t = this.mark('storage.write', t);
     const dir = dirname(this.target);
-    let fresh = !sealed;
+    let fresh = true;
     try {
-      if (sealed) {
-        // The data is durable already: the rename may replace a stored version at once.
-        await rename(temp.path, this.target);
-      } else {
-        await link(temp.path, this.target).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== 'EEXIST') throw err;
-          fresh = false;
-        });
-        await temp.handle.sync();
-        t = this.mark('storage.fsync', t);
-        if (!fresh) await rename(temp.path, this.target);
-      }
+      await link(this.tmp, this.target).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+        fresh = false;
+      });
+      await handle.sync();
+      t = this.mark('storage.fsync', t);
+      if (!fresh) await rename(this.tmp, this.target);
       await this.syncer.sync(dir);
       this.mark('storage.rename', t);
       this.state = 'committed';
@@ -235,9 +230,9 @@ class FsDraft implements BlobDraft {
       await this.discard();
       throw storageError(`cannot store ${this.key}`, err);
     }
-    void temp.handle.close().catch(() => undefined);
-    // The temp name of a linked object goes after the fact: a crash before leaves it to the next open.
-    if (fresh) void unlink(temp.path).catch(() => undefined);
+    await handle.close();
+    // The temp name of a fresh object goes after the fact: a crash before leaves it to the next open.
+    if (fresh) void unlink(this.tmp).catch(() => undefined);
   }
 
   async discard(): Promise<void> {
@@ -245,71 +240,9 @@ class FsDraft implements BlobDraft {
     this.state = 'discarded';
     this.queue = [];
     while (this.writing) await this.writing;
-    await this.sealing?.catch(() => undefined);
-    const temp = await this.temp.catch(() => undefined);
-    if (!temp) return;
-    await temp.handle.close().catch(() => undefined);
-    await rm(temp.path, { force: true });
-  }
-}
-
-interface TempFile {
-  path: string;
-  handle: FileHandle;
-}
-
-/**
- * Temp files opened ahead of need. Creating a file costs 0.2–1.5 ms in the kernel on this machine's ext4
- * (a journal handle for the new inode and its name), and with one association it sat on every instance's
- * path: the C-STORE request's draft waited for it. A few are kept open in `.drafts/` and a new one is
- * opened as each is taken, so an instance's bytes go to a file that already exists. They are linked
- * across folders into the store (one file system), and what a crash or a stop leaves there was never
- * stored: it is removed at the next open and at close.
- */
-class TempFiles {
-  private readonly ready: Array<Promise<TempFile>> = [];
-  private closed = false;
-
-  private constructor(
-    private readonly dir: string,
-    private readonly ahead: number,
-  ) {}
-
-  static async open(dir: string, ahead = 8): Promise<TempFiles> {
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir);
-    const files = new TempFiles(dir, ahead);
-    files.fill();
-    return files;
-  }
-
-  private create(): Promise<TempFile> {
-    const path = join(this.dir, `${randomUUID()}.tmp`);
-    const file = open(path, 'w').then((handle) => ({ path, handle }));
-    file.catch(() => undefined); // reported to the draft that takes it
-    return file;
-  }
-
-  private fill(): void {
-    while (!this.closed && this.ready.length < this.ahead) this.ready.push(this.create());
-  }
-
-  /** A temp file for one draft: one opened ahead when there is one, else a new one. */
-  take(): Promise<TempFile> {
-    const file = this.ready.shift() ?? this.create();
-    this.fill();
-    return file;
-  }
-
-  /** Removes the files opened ahead; drafts still open keep theirs. */
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const file of this.ready.splice(0)) {
-      const temp = await file.catch(() => undefined);
-      if (!temp) continue;
-      await temp.handle.close().catch(() => undefined);
-      await rm(temp.path, { force: true });
-    }
+    const handle = await this.handle.catch(() => undefined);
+    await handle?.close().catch(() => undefined);
+    await rm(this.tmp, { force: true });
   }
 }
 
