@@ -211,7 +211,9 @@ async function runOnce(
   try {
     const sources = associations === 1 ? [['+r', '+sd', corpus.dir]] : corpus.parts.map((p) => ['+sd', p]);
     const env = { ...process.env, TCP_NODELAY: '1' };
-    const cpuBefore = rx.stages && rx.proc.pid !== undefined ? cpuMs(rx.proc.pid) : undefined;
+    // storescp --fork receives in child processes, which its own figures would not hold.
+    const cpuBefore =
+      !receiver.id.startsWith('storescp') && rx.proc.pid !== undefined ? cpuMs(rx.proc.pid) : undefined;
     const started = performance.now();
     const exits = await Promise.all(
       sources.map((src) =>
@@ -258,7 +260,7 @@ async function runOnce(
           main: (after.mainMs - cpuBefore.mainMs) / corpus.count,
         };
       // Stages include the start-up check's few echoes; what the run sent dominates them.
-      result.stages = await rx.stages!().catch(() => undefined);
+      result.stages = await rx.stages?.().catch(() => undefined);
     }
     if (!rx.proc.running) {
       const message = `receiver exited during the run (${describeExit(rx.proc.exit!)})`;
@@ -349,9 +351,13 @@ async function diskRate(corpus: Corpus): Promise<number> {
   return corpus.count / seconds;
 }
 
-/** Sluice's CPU per instance and where the time of an instance went, per mode (medians over rounds). */
+/**
+ * Sluice's CPU per instance and where the time of an instance went, per mode (medians over rounds); Orthanc's
+ * CPU per instance beside it, measured the same way (its process's threads, before and after the run).
+ */
 function breakdown(results: RunResult[], options: Options): void {
-  for (const { id, title } of [{ id: 'sluice', title: 'Sluice' }, ...VARIANTS])
+  const receivers = [{ id: 'sluice', title: 'Sluice' }, ...VARIANTS, { id: 'orthanc', title: 'Orthanc' }];
+  for (const { id, title } of receivers)
     for (const associations of [1, options.parallel]) {
       const runs = results.filter((r) => r.ok && r.receiver.id === id && r.associations === associations);
       const cpu = runs.map((r) => r.cpuPerInstanceMs).filter((c) => c !== undefined);

@@ -201,6 +201,22 @@ async function routes(engine: Engine): Promise<void> {
     'rows'.padStart(6),
     `  target p99 < ${TARGET_P99_MS} ms`,
   );
+  // Basic authentication costs one scrypt per user name and password (then remembered for 5 minutes): the
+  // clients' first requests, sent together, share it. Paid here, timed apart, so that the routes measure
+  // the queries.
+  const authStarted = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      const r = await fetch(`${base}/api/metadata/patients?startindex=0&count=1`, {
+        headers: { Authorization: auth },
+      });
+      await r.arrayBuffer();
+      if (!r.ok) throw new Error(`first request: HTTP ${r.status}`);
+    }),
+  );
+  console.log(
+    `(the ${clients} clients' first requests, together, with the password check: ${(performance.now() - authStarted).toFixed(1)} ms)`,
+  );
   let met = true;
   for (const route of ROUTES) {
     const times: number[] = [];

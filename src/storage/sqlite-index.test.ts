@@ -747,6 +747,47 @@ describe.each(indexEngines())('on $name', (engine) => {
       }
     });
 
+    it('gives a flat series matched through several levels once, ordered and paged', async () => {
+      await index.upsert(
+        input('1.8.100', {
+          PatientName: 'Twice^Match',
+          StudyDescription: 'twice study',
+          SeriesDescription: 'twice series',
+          StudyInstanceUID: '1.7.100',
+          SeriesInstanceUID: '1.7.100.1',
+        }),
+      );
+      await index.upsert(
+        input('1.8.101', {
+          PatientName: 'Twice^Other',
+          PatientID: 'PID101',
+          StudyInstanceUID: '1.7.101',
+          SeriesInstanceUID: '1.7.101.1',
+        }),
+      );
+      const flatNames = (rows: Array<{ patient: { patientName: { value: string } } }>) =>
+        rows.map((f) => f.patient.patientName.value);
+      const all = await index.list('flatseries', { ...page, filter: 'twice', orderBy: 'patientName' });
+      expect(flatNames(all)).toEqual(['Twice^Match', 'Twice^Other']);
+      const down = await index.list('flatseries', {
+        ...page,
+        filter: 'twice',
+        orderBy: 'patientName',
+        orderAscending: false,
+      });
+      expect(flatNames(down)).toEqual(['Twice^Other', 'Twice^Match']);
+      const second = await index.list('flatseries', {
+        startIndex: 1,
+        count: 1,
+        filter: 'twice',
+        orderBy: 'patientName',
+      });
+      expect(flatNames(second)).toEqual(['Twice^Other']);
+      const byId = await index.list('flatseries', { ...page, filter: 'twice' });
+      expect(byId.map((f) => f.id)).toEqual([...byId.map((f) => f.id)].sort((a, b) => a - b));
+      expect(byId).toHaveLength(2);
+    });
+
     it('follows updates and deletions', async () => {
       expect(names(await index.list('patients', { ...page, filter: 'smith' }))).toEqual(['Smith-Jones^P1']);
       await index.upsert(

@@ -52,6 +52,8 @@ export class UserService {
   /** Keyed by an HMAC (with a key that lives only in this process) of user name and password. */
   private readonly verified = new Map<string, { userId: number; passwordHash: string; until: number }>();
   private readonly verifiedKey = randomBytes(32);
+  /** Password checks running, by the same key as `verified` (and the stored hash): one scrypt for them all. */
+  private readonly checking = new Map<string, Promise<boolean>>();
   private dummyHash: Promise<string> | undefined;
 
   constructor(
@@ -160,13 +162,23 @@ export class UserService {
     )
       return { kind: 'ok', user: stored.user };
 
-    // An unknown name costs as much as a wrong password, so timing does not tell which names exist.
-    const ok = stored
-      ? await verifyPassword(password, stored.passwordHash)
-      : await verifyPassword(
-          password,
-          await (this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'))),
-        );
+    // An unknown name costs as much as a wrong password, so timing does not tell which names exist. The
+    // same name and password checked again while a check runs (a client's first requests, sent together)
+    // waits for that check instead of running scrypt once more; each still counts as an attempt.
+    const flight = `${cacheKey}:${stored?.passwordHash ?? ''}`;
+    let checking = this.checking.get(flight);
+    if (!checking) {
+      checking = (async () =>
+        stored
+          ? verifyPassword(password, stored.passwordHash)
+          : verifyPassword(
+              password,
+              await (this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'))),
+            ))();
+      this.checking.set(flight, checking);
+      void checking.finally(() => this.checking.delete(flight)).catch(() => undefined);
+    }
+    const ok = await checking;
     if (!stored || !ok) {
       await this.store.deleteLoginFailuresBefore(now - this.windowMs);
       await this.store.recordLoginFailure([key], now);
