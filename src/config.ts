@@ -5,6 +5,7 @@
  * nearest valid name, file errors with `file:line:col` as in pipeline files. Default paths come from the
  * package (src/ops/package.ts), relative paths in a file from the file's folder.
  */
+import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Node } from 'yaml';
@@ -86,6 +87,8 @@ export interface EngineConfig {
   metricsOpenOnLoopback?: boolean;
   /** Readiness fails when the data directory's file system has less free space than this. */
   minFreeBytes?: number;
+  /** Reader threads of the embedded SQLite index (metadata listings and queries); 0: the event loop's. */
+  indexReaders?: number;
   /**
    * Where stored DICOM files live: the data directory's `storage/` folder when unset, else an S3 bucket and
    * key prefix (`SLUICE_BLOBS=s3://bucket/prefix`; endpoint and credentials from the standard AWS variables).
@@ -282,6 +285,9 @@ const envSchema = z.object({
     .enum(['true', 'false'], { error: 'SLUICE_METRICS_OPEN_ON_LOOPBACK must be true or false' })
     .default('false'),
   SLUICE_MIN_FREE_MB: count('SLUICE_MIN_FREE_MB', 0).default(256),
+  SLUICE_INDEX_READERS: count('SLUICE_INDEX_READERS', 0)
+    .max(64, 'SLUICE_INDEX_READERS must be at most 64')
+    .optional(),
   SLUICE_BLOBS: z
     .string()
     .transform((url, ctx) => {
@@ -491,6 +497,7 @@ export function loadConfig(
     logFormat: e.SLUICE_LOG_FORMAT,
     metricsOpenOnLoopback: e.SLUICE_METRICS_OPEN_ON_LOOPBACK === 'true',
     minFreeBytes: e.SLUICE_MIN_FREE_MB * 1024 * 1024,
+    indexReaders: e.SLUICE_INDEX_READERS ?? Math.min(4, availableParallelism()),
     blobs: e.SLUICE_BLOBS,
     index: e.SLUICE_INDEX,
     state: e.SLUICE_STATE,

@@ -78,7 +78,7 @@ export async function startSluice(config: EngineConfig = loadConfig()): Promise<
             : undefined,
         }),
       )
-    : openSqliteIndex(join(config.dataDir, 'index.sqlite'));
+    : openSqliteIndex(join(config.dataDir, 'index.sqlite'), { readers: config.indexReaders });
   const timings = new StageTimings();
   // Stored files on the local disk, or in an S3 bucket (an unreachable one stops the start, named). The AWS
   // SDK is loaded only then: it adds 100-170 ms to every start.

@@ -183,20 +183,27 @@ export class Selection {
     if (this.flatText !== undefined) {
       // One branch per level whose text matched, each joined from the matching rows down (from 1,000
       // matching patients to their 20,000 series, instead of gathering the 20,000 series ids first and
-      // looking each up), then merged, ordered and paged.
+      // looking each up), then merged, ordered and paged. Each branch leaves out the rows an earlier one
+      // found (a series whose patient and study both match comes once), so no sort is spent on duplicates.
       const from = fromClause(depth, new Set([...this.needed, 0, 1]));
-      const branch = (spec: (typeof CHAIN)[number]) =>
-        `SELECT ${id} AS "id"${ordered ? `, ${ordered.sql} AS "o"` : ''} FROM ${from}` +
-        ` WHERE ${[`${column(spec, 'id')} IN (${textMatch(spec)})`, ...this.where].join(' AND ')}`;
+      const levels = [PATIENTS, STUDIES, SERIES];
       const others = this.params.splice(0);
-      for (let i = 0; i < 3; i++) this.params.push(this.flatText, ...others);
+      const branches = levels.map((spec, i) => {
+        const earlier = levels.slice(0, i);
+        this.params.push(this.flatText, ...earlier.map(() => this.flatText), ...others);
+        const conditions = [
+          `${column(spec, 'id')} IN (${textMatch(spec)})`,
+          ...earlier.map((e) => `${column(e, 'id')} NOT IN (${textMatch(e)})`),
+          ...this.where,
+        ];
+        return (
+          `SELECT ${id} AS "id"${ordered ? `, ${ordered.sql} AS "o"` : ''} FROM ${from}` +
+          ` WHERE ${conditions.join(' AND ')}`
+        );
+      });
       this.params.push(count, startIndex);
       const order = ordered ? `"o" ${direction}, "id" ASC` : `"id" ${direction}`;
-      // A series found through two levels comes twice: DISTINCT, then one sort for the order and the page.
-      const found = [PATIENTS, STUDIES, SERIES].map(branch).join(' UNION ALL ');
-      const page =
-        `SELECT "id" FROM (SELECT DISTINCT "id"${ordered ? ', "o"' : ''} FROM (${found}))` +
-        ` ORDER BY ${order} LIMIT ? OFFSET ?`;
+      const page = `SELECT "id" FROM (${branches.join(' UNION ALL ')}) ORDER BY ${order} LIMIT ? OFFSET ?`;
       const joined = new Set([0, 1]);
       return `SELECT ${select} FROM ${fromClause(depth, joined)} WHERE ${id} IN (${page}) ORDER BY ${orderBy}`;
     }

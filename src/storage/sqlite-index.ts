@@ -39,10 +39,17 @@ import { indexWrites } from './sqlite-index-writes.js';
 import { indexFind } from './sqlite-index-find.js';
 import { migrateTextSearch } from './sqlite-index-text.js';
 import { settled, type Synchronous } from './settled.js';
+import { indexReads } from './sqlite-index-reads.js';
+import { IndexReaders } from './sqlite-index-readers.js';
 
 const STATEMENT_CACHE_SIZE = 500;
 
-export function openSqliteIndex(path: string): MetadataIndex {
+/**
+ * `readers`: worker threads that answer the metadata listings and queries (`list`, `query`) on connections of
+ * their own, side by side with each other and with the event loop (WAL lets readers run beside the writer);
+ * 0 answers them on the event loop's connection.
+ */
+export function openSqliteIndex(path: string, { readers = 0 }: { readers?: number } = {}): MetadataIndex {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
@@ -55,24 +62,8 @@ export function openSqliteIndex(path: string): MetadataIndex {
   migrateSeriesLabels(db);
   const labels = seriesLabels(db);
 
-  const statements = new Map<string, Database.Statement<unknown[], Row>>();
-  const prepared = (sql: string) => {
-    let statement = statements.get(sql);
-    if (!statement) {
-      if (statements.size >= STATEMENT_CACHE_SIZE) statements.clear();
-      statement = db.prepare<unknown[], Row>(sql);
-      statements.set(sql, statement);
-    }
-    return statement;
-  };
-  const rowsOf = (
-    selection: Selection,
-    order: { orderBy?: string; orderAscending?: boolean },
-    startIndex: number,
-    count: number,
-  ) => prepared(selection.sql(order, startIndex, count)).all(...selection.params);
-  const toEntities = (level: Level, rows: Row[]): unknown[] =>
-    level === 'flatseries' ? rows.map(flatEntity) : rows.map((row) => entity(CHAIN[DEPTH[level]], row));
+  const { prepared, rowsOf, toEntities, list, query } = indexReads(db);
+  const reads = readers && readers > 0 && path !== ':memory:' ? new IndexReaders(path, readers) : undefined;
 
   const { upsert, deleteImages } = indexWrites(db, labels);
   const imageBySop = db.prepare<[string], Row>('SELECT * FROM "Images" WHERE "sopInstanceUID" = ?');
@@ -100,26 +91,6 @@ export function openSqliteIndex(path: string): MetadataIndex {
           row,
         ) as T)
       : undefined;
-  };
-
-  const list = (level: Level, opts: ListOptions): any[] => {
-    checkPaging(opts.startIndex, opts.count);
-    const selection = new Selection(level);
-    const table = CHAIN[DEPTH[level]];
-    if (opts.parentId !== undefined && table.parentKey && level !== 'flatseries')
-      selection.add(`${column(table, table.parentKey)} = ?`, opts.parentId);
-    selection.filter(opts.filter).filters(opts.filters);
-    const rows = rowsOf(selection, opts, opts.startIndex, opts.count);
-    return toEntities(level, rows);
-  };
-
-  const query = (level: Level, q: MetadataQuery): any[] => {
-    checkPaging(q.startIndex, q.count);
-    const selection = new Selection(level);
-    for (const p of q.queryProperties) selection.property(p);
-    selection.filters(q.filters);
-    const rows = rowsOf(selection, q.order ?? {}, q.startIndex, q.count);
-    return toEntities(level, rows);
   };
 
   const imagesUnder = (condition: string, depth: number, id: number, filters?: QueryFilters): Image[] => {
@@ -181,6 +152,17 @@ export function openSqliteIndex(path: string): MetadataIndex {
     queryColumnsFilled: (ids) => markBackfilled(ids),
     close: () => db.close(),
   };
+  const answered = settled<Omit<MetadataIndex, 'problem'>>(index);
   // A file beside the engine: nothing to reach.
-  return { ...settled<Omit<MetadataIndex, 'problem'>>(index), problem: () => undefined };
+  if (!reads) return { ...answered, problem: () => undefined };
+  return {
+    ...answered,
+    list: ((level: Level, opts: ListOptions) => reads.run('list', level, opts)) as MetadataIndex['list'],
+    query: ((level: Level, q: MetadataQuery) => reads.run('query', level, q)) as MetadataIndex['query'],
+    close: async () => {
+      await reads.close();
+      db.close();
+    },
+    problem: () => undefined,
+  };
 }

@@ -6,7 +6,7 @@
  */
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { MetadataIndex } from '../../src/storage/metadata-index.js';
@@ -14,7 +14,7 @@ import { openClickHouseIndex, type ClickHouseIndex } from '../../src/storage/cli
 import { openSqliteIndex } from '../../src/storage/sqlite-index.js';
 
 export interface IndexEngine {
-  name: 'sqlite' | 'clickhouse-18.16' | 'chdb';
+  name: 'sqlite' | 'sqlite, reader threads' | 'clickhouse-18.16' | 'chdb';
   open(): Promise<MetadataIndex>;
 }
 
@@ -78,7 +78,25 @@ export function clickHouseEngines(): ClickHouseEngine[] {
 }
 
 export function indexEngines(): IndexEngine[] {
-  if (!onClickHouse()) return [{ name: 'sqlite', open: async () => openSqliteIndex(':memory:') }];
+  if (!onClickHouse())
+    return [
+      { name: 'sqlite', open: async () => openSqliteIndex(':memory:') },
+      // A file, with listings and queries answered by reader threads on their own connections.
+      {
+        name: 'sqlite, reader threads',
+        open: async () => {
+          const dir = mkdtempSync(join(tmpdir(), 'sluice-index-readers-'));
+          const index = openSqliteIndex(join(dir, 'index.sqlite'), { readers: 2 });
+          return {
+            ...index,
+            close: async () => {
+              await index.close();
+              rmSync(dir, { recursive: true, force: true });
+            },
+          };
+        },
+      },
+    ];
   return clickHouseEngines().map((engine) => ({
     name: engine.name,
     open: () => engine.open(testDatabase()),
