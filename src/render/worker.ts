@@ -5,7 +5,7 @@
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import sharp from 'sharp';
-import { SluiceError } from '../errors.js';
+import { failedAnswer, type WorkerAnswer } from '../worker-pool.js';
 import {
   imageInformation,
   renderPng,
@@ -19,9 +19,7 @@ export type RenderJob =
   | ({ kind: 'png' } & PngRequest)
   | { kind: 'info'; path: string }
   | { kind: 'transcode'; path: string; transferSyntaxUid: string };
-export type RenderAnswer =
-  | { id: number; ok: true; result: PngResult | ImageInformation | Uint8Array }
-  | { id: number; ok: false; code: string; message: string; status: number };
+export type RenderAnswer = WorkerAnswer<PngResult | ImageInformation | Uint8Array>;
 
 // The pool's workers are the parallelism; libvips' own threads would only compete with them.
 sharp.concurrency(1);
@@ -53,16 +51,6 @@ port.on('message', async ({ id, job }: { id: number; job: RenderJob }) => {
     const result = job.kind === 'png' ? await renderPng(job) : await imageInformation(job.path);
     port.postMessage({ id, ok: true, result } satisfies RenderAnswer);
   } catch (err) {
-    const e =
-      err instanceof SluiceError
-        ? err
-        : new SluiceError('RENDER.FAILED', `rendering failed: ${(err as Error).message}`, 500);
-    port.postMessage({
-      id,
-      ok: false,
-      code: e.code,
-      message: e.message,
-      status: e.httpStatus,
-    } satisfies RenderAnswer);
+    port.postMessage(failedAnswer(id, err, 'RENDER.FAILED', 'rendering failed') satisfies RenderAnswer);
   }
 });
