@@ -10,6 +10,7 @@
  * or in another one on the same state store cannot give one patient two pseudonyms. An earlier key lends
  * values only where it was made with options that treat them the same way (see anonymize).
  */
+import { Batches } from '../storage/group-commit.js';
 import { deleteStoredImages } from '../storage/stored-images.js';
 import { readStored } from '../storage/stored-object.js';
 import { randomUUID } from 'node:crypto';
@@ -462,55 +463,42 @@ export function tagValuesFromJson(
 }
 
 /**
- * Group commit of anonymization keys: keys asked for while the event loop is busy are recorded together, in
- * the order asked, in one write transaction (one disk flush), right after the current turn of the loop (or
- * `gatherMs` later). A batch waits for the one before it, so each decides from the keys of all earlier
- * batches; batches of commits with different windows are kept apart by the store's own transactions.
+ * Group commit of anonymization keys (storage/group-commit.ts): keys asked for while the event loop is busy
+ * are recorded together, in the order asked, in one write transaction (one disk flush), right after the
+ * current turn of the loop (or `gatherMs` later). A batch waits for the one before it, so each decides from
+ * the keys of all earlier batches; batches of commits with different windows are kept apart by the store's
+ * own transactions.
  */
 class KeyCommits {
-  private queue: Array<{
+  private readonly batches: Batches<{
     real: KeyIdentifiers;
     decide: (earlier: KeyLookup) => NewAnonymizationKey;
     resolve: (key: AnonymizationKey) => void;
     reject: (err: unknown) => void;
-  }> = [];
-
-  /** The last batch written or being written. */
-  private written: Promise<void> = Promise.resolve();
+  }>;
 
   constructor(
-    private readonly store: () => AnonymizationKeyStore,
+    store: () => AnonymizationKeyStore,
     /** 0: the batch is written after the current turn of the event loop; else this many ms after its first key. */
-    private readonly gatherMs = 0,
-  ) {}
+    gatherMs = 0,
+  ) {
+    // Never rejects: each caller hears of a failure.
+    this.batches = new Batches(async (batch) => {
+      let recorded: Array<{ key: AnonymizationKey }>;
+      try {
+        recorded = await store().recordAnonymizationKeys(batch);
+      } catch (err) {
+        for (const entry of batch) entry.reject(err);
+        return;
+      }
+      batch.forEach((entry, i) => entry.resolve(recorded[i]!.key));
+    }, gatherMs);
+  }
 
   record(
     real: KeyIdentifiers,
     decide: (earlier: KeyLookup) => NewAnonymizationKey,
   ): Promise<AnonymizationKey> {
-    return new Promise((resolve, reject) => {
-      if (!this.queue.length) {
-        const start = () => {
-          this.written = this.written.then(() => this.flush());
-        };
-        if (this.gatherMs > 0) setTimeout(start, this.gatherMs);
-        else setImmediate(start);
-      }
-      this.queue.push({ real, decide, resolve, reject });
-    });
-  }
-
-  /** Writes the waiting keys; never rejects (each caller hears of a failure). */
-  private async flush(): Promise<void> {
-    const batch = this.queue;
-    this.queue = [];
-    let recorded: Array<{ key: AnonymizationKey }>;
-    try {
-      recorded = await this.store().recordAnonymizationKeys(batch);
-    } catch (err) {
-      for (const entry of batch) entry.reject(err);
-      return;
-    }
-    batch.forEach((entry, i) => entry.resolve(recorded[i]!.key));
+    return new Promise((resolve, reject) => this.batches.add({ real, decide, resolve, reject }));
   }
 }
